@@ -1,0 +1,123 @@
+/**
+ * INT8 GEMM: C[M, N] = A[M, K] . B[N, K]^T (+ bias[N]), int32 accumulation, batched over z.
+ *
+ * Layout: int8 tensors are row-major with 4 values packed per u32 along the row (lane j of a word is
+ * bits 8j..8j+7), rows padded with zero lanes to a multiple of 4; K4 = ceil(K / 4) words per row.
+ * Tiling: see gemm-tiled.ts.
+ *
+ * Inner product strategies:
+ *  - 'dot4':   dot4I8Packed(a, b) on the packed words (native on GPUs with int8 dot instructions).
+ *  - 'unpack': bytes sign-extended with shifts into vec4<i32> once per k-step and per register, then
+ *              integer dot(). SwiftShader runs dot4I8Packed lane by lane, so this is faster there.
+ *
+ * aUnsigned: A holds uint8 (attention probabilities). 'unpack' zero-extends; 'dot4' uses
+ * (a - 128) . b + 128 * sum(b), where a ^ 0x80 is a - 128 as a signed byte and sum(b) is one more
+ * dot4I8Packed with 0x01010101 per B register. Integer addition wraps modulo 2^32 identically in
+ * every order, so all strategies equal the reference bit for bit.
+ *
+ * Epilogues: 'i32' writes acc + bias; 'i8' rescales acc + bias by a dyadic multiplier per output
+ * channel (or one per tensor), saturates to [-128, 127], and writes packed words (zero lanes past N).
+ */
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { dyadicWgsl } from './dyadic.js';
+import { range, unroll, unroll2 } from './codegen.js';
+import { type GemmTile, columnIndices, elementwiseEpilogue, gemmSkeleton } from './gemm-tiled.js';
+
+export type GemmI8Strategy = 'dot4' | 'unpack';
+
+export interface GemmI8ShaderOptions {
+  strategy: GemmI8Strategy;
+  output: 'i32' | 'i8';
+  /** For output 'i8': one (m, e) per output column, or one for the whole tensor. */
+  perChannel: boolean;
+  bias: boolean;
+  aUnsigned: boolean;
+  tile: GemmTile;
+}
+
+function widen(word: string, unsigned: boolean): string {
+  return unsigned
+    ? `vec4<i32>(i32(${word} & 0xffu), i32((${word} >> 8u) & 0xffu), i32((${word} >> 16u) & 0xffu), i32(${word} >> 24u))`
+    : `vec4<i32>(i32(${word} << 24u) >> 24u, i32(${word} << 16u) >> 24u, i32(${word} << 8u) >> 24u, i32(${word}) >> 24u)`;
+}
+
+function inner(o: GemmI8ShaderOptions): string {
+  const { threadM: TM, threadN: TN } = o.tile;
+  if (o.strategy === 'unpack') {
+    return [
+      unroll(TM, (i) => `      let av_${i} = ${widen(`aw_${i}`, o.aUnsigned)};`),
+      unroll(TN, (j) => `      let bv_${j} = ${widen(`bw_${j}`, false)};`),
+      unroll2(TM, TN, (i, j) => `      acc_${i}_${j} = acc_${i}_${j} + dot(av_${i}, bv_${j});`),
+    ].join('\n');
+  }
+  if (o.aUnsigned) {
+    return [
+      unroll(TN, (j) => `      bsum_${j} = bsum_${j} + dot4I8Packed(0x01010101u, bw_${j});`),
+      unroll2(TM, TN, (i, j) => `      acc_${i}_${j} = acc_${i}_${j} + dot4I8Packed(aw_${i} ^ 0x80808080u, bw_${j});`),
+    ].join('\n');
+  }
+  return unroll2(TM, TN, (i, j) => `      acc_${i}_${j} = acc_${i}_${j} + dot4I8Packed(aw_${i}, bw_${j});`);
+}
+
+function packedEpilogue(o: GemmI8ShaderOptions): string {
+  const { threadM: TM, threadN: TN } = o.tile;
+  return unroll(TM, (i) => {
+    const words = range(TN / 4).map((g) => {
+      const lanes = range(4).map((l) => {
+        const j = g * 4 + l;
+        return `(select(0u, u32(dyadic_scale(acc_${i}_${j} + bias_${j}, rq_${j}.x, rq_${j}.y, -128i, 127i)) & 0xffu, col_${j} < params.N) << ${8 * l}u)`;
+      });
+      return `      {
+        let word = (colBase + tCol) / 4u + ${g}u;
+        if (word < (params.N + 3u) / 4u) { c[cBase + row * params.cRow + word] = ${lanes.join(' |\n          ')}; }
+      }`;
+    });
+    return `  {
+    let row = rowBase + tRow + ${i}u;
+    if (row < params.M) {
+${words.join('\n')}
+    }
+  }`;
+  });
+}
+
+export function gemmI8Shader(o: GemmI8ShaderOptions): string {
+  const { threadM: TM, threadN: TN } = o.tile;
+  const i8 = o.output === 'i8';
+  const dot4Unsigned = o.strategy === 'dot4' && o.aUnsigned;
+  const cBinding = 3 + (o.bias ? 1 : 0) + (i8 ? 1 : 0);
+  const declarations = wgsl`
+#if ${o.bias}
+@group(0) @binding(3) var<storage, read> bias: array<i32>;
+#endif
+#if ${i8}
+// (multiplier, shift) per output channel, or one for the tensor.
+@group(0) @binding(${o.bias ? 4 : 3}) var<storage, read> requant: array<vec2<u32>>;
+${dyadicWgsl()}
+#endif
+@group(0) @binding(${cBinding}) var<storage, read_write> c: array<${i8 ? 'u32' : 'i32'}>;
+`;
+  const epilogue = wgsl`
+#if ${dot4Unsigned}
+${unroll2(TM, TN, (i, j) => `  acc_${i}_${j} = acc_${i}_${j} + 128i * bsum_${j};`)}
+#endif
+${columnIndices(o.tile)}
+${unroll(TN, (j) => `  let bias_${j} = ${o.bias ? `bias[ch_${j}]` : '0i'};`)}
+#if ${i8}
+${unroll(TN, (j) => `  let rq_${j} = requant[${o.perChannel ? `ch_${j}` : '0u'}];`)}
+${packedEpilogue(o)}
+#else
+${elementwiseEpilogue(o.tile, (i, j) => `acc_${i}_${j} + bias_${j}`)}
+#endif
+`;
+  return gemmSkeleton({
+    tile: o.tile,
+    word: 'u32',
+    acc: 'i32',
+    accZero: '0i',
+    declarations,
+    prologue: dot4Unsigned ? unroll(TN, (j) => `  var bsum_${j} = 0i;`) : '',
+    inner: inner(o),
+    epilogue,
+  });
+}

@@ -1,0 +1,197 @@
+/**
+ * A GPUDevice with what every kernel needs around it: a pipeline cache keyed by shader options,
+ * buffer creation and read-back, waits that do not starve SwiftShader in Node, and device-loss
+ * tracking so that work on a lost device fails with a clear error instead of hanging.
+ */
+import type { AdapterSummary, GpuFeatureReport, GpuLimitsReport, GpuRuntime } from './device.js';
+
+export class GpuDeviceLostError extends Error {
+  override name = 'GpuDeviceLostError';
+}
+
+export type TypedArray = Int8Array | Uint8Array | Int32Array | Uint32Array | Float32Array | Uint16Array | Int16Array;
+
+const STORAGE = 0x80; // GPUBufferUsage.STORAGE
+const COPY_SRC = 0x04;
+const COPY_DST = 0x08;
+const MAP_READ = 0x01;
+const UNIFORM = 0x40;
+const QUERY_RESOLVE = 0x200;
+const MAP_MODE_READ = 0x01;
+
+export class Gpu {
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private lostInfo: GPUDeviceLostInfo | undefined;
+  private destroyed = false;
+
+  constructor(
+    readonly device: GPUDevice,
+    readonly runtime: GpuRuntime,
+    readonly adapter: AdapterSummary,
+    readonly features: GpuFeatureReport,
+    readonly limits: GpuLimitsReport,
+  ) {
+    device.lost.then((info) => {
+      this.lostInfo = info;
+    });
+  }
+
+  /** Why the device is gone, or undefined while it works. */
+  get lost(): GPUDeviceLostInfo | undefined {
+    return this.lostInfo;
+  }
+
+  assertAlive(): void {
+    if (this.lostInfo && !this.destroyed) {
+      throw new GpuDeviceLostError(
+        `The GPU device was lost (${this.lostInfo.reason}): ${this.lostInfo.message || 'no message'}. Create a new runtime to continue.`,
+      );
+    }
+    if (this.destroyed) throw new GpuDeviceLostError('This GPU context was destroyed.');
+  }
+
+  /** Compiles (once per key) a compute pipeline; WGSL errors surface as exceptions naming the shader. */
+  async pipeline(key: string, code: string, label = key): Promise<GPUComputePipeline> {
+    this.assertAlive();
+    const hit = this.pipelines.get(key);
+    if (hit) return hit;
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label });
+    const pipeline = await this.wait(() =>
+      this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label }),
+    ).catch(async (e: unknown) => {
+      const info = await module.getCompilationInfo();
+      const messages = info.messages.map((m) => `${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n');
+      throw new Error(`Shader "${label}" failed to compile: ${(e as Error).message}\n${messages}`);
+    });
+    const err = await this.device.popErrorScope();
+    if (err) throw new Error(`Shader "${label}": ${err.message}`);
+    this.pipelines.set(key, pipeline);
+    return pipeline;
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  /** A storage buffer, optionally filled; sizes are padded to 4 bytes as WebGPU requires. */
+  storage(label: string, sizeOrData: number | TypedArray, extraUsage = 0): GPUBuffer {
+    this.assertAlive();
+    const byteLength = typeof sizeOrData === 'number' ? sizeOrData : sizeOrData.byteLength;
+    const size = Math.max(4, Math.ceil(byteLength / 4) * 4);
+    if (size > this.limits.maxBufferSize) {
+      throw new RangeError(`Buffer "${label}" needs ${size} bytes; this adapter allows ${this.limits.maxBufferSize}.`);
+    }
+    const buffer = this.device.createBuffer({ label, size, usage: STORAGE | COPY_SRC | COPY_DST | extraUsage });
+    if (typeof sizeOrData !== 'number') this.write(buffer, sizeOrData);
+    return buffer;
+  }
+
+  uniform(label: string, data: Uint32Array | Int32Array | Float32Array): GPUBuffer {
+    this.assertAlive();
+    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
+    const buffer = this.device.createBuffer({ label, size, usage: UNIFORM | COPY_DST });
+    this.write(buffer, data);
+    return buffer;
+  }
+
+  write(buffer: GPUBuffer, data: TypedArray, byteOffset = 0): void {
+    const padded = data.byteLength % 4 === 0 ? data : padTo4(data);
+    this.device.queue.writeBuffer(buffer, byteOffset, padded.buffer, padded.byteOffset, padded.byteLength);
+  }
+
+  /** Reads a buffer back (one copy and one map); use only for final results and tests. */
+  async read(buffer: GPUBuffer, byteLength = buffer.size): Promise<ArrayBuffer> {
+    this.assertAlive();
+    const size = Math.ceil(byteLength / 4) * 4;
+    const staging = this.device.createBuffer({ label: 'readback', size, usage: MAP_READ | COPY_DST });
+    const encoder = this.device.createCommandEncoder({ label: 'readback' });
+    encoder.copyBufferToBuffer(buffer, 0, staging, 0, size);
+    this.device.queue.submit([encoder.finish()]);
+    try {
+      await this.wait(() => staging.mapAsync(MAP_MODE_READ));
+      return staging.getMappedRange().slice(0, byteLength);
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  async onSubmittedWorkDone(): Promise<void> {
+    await this.wait(() => this.device.queue.onSubmittedWorkDone());
+  }
+
+  /**
+   * Awaits a GPU promise. In Node, Dawn polls with setImmediate while a promise is pending; the
+   * poll is throttled so the JS thread does not take a core from SwiftShader. A device lost during
+   * the wait turns into a GpuDeviceLostError instead of a promise that never settles.
+   */
+  async wait<T>(start: () => Promise<T>): Promise<T> {
+    this.assertAlive();
+    const lost = this.device.lost.then((info) => {
+      throw new GpuDeviceLostError(`The GPU device was lost (${info.reason}) while waiting: ${info.message}`);
+    });
+    const run = () => Promise.race([start(), lost]);
+    if (this.runtime === 'node') {
+      const { withGentlePolling } = await import('./node-webgpu.js');
+      return withGentlePolling(run);
+    }
+    return run();
+  }
+
+  /** A query set and buffers for timestamp pairs, or undefined when the feature is missing. */
+  createTimer(capacityPairs: number): GpuTimer | undefined {
+    if (!this.features.timestampQuery) return undefined;
+    return new GpuTimer(this, capacityPairs);
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.pipelines.clear();
+    this.device.destroy();
+  }
+}
+
+function padTo4(data: TypedArray): Uint8Array {
+  const out = new Uint8Array(Math.ceil(data.byteLength / 4) * 4);
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return out;
+}
+
+/** GPU timestamps around compute passes: pass `timestampWrites(i)` to beginComputePass. */
+export class GpuTimer {
+  readonly querySet: GPUQuerySet;
+  private readonly resolveBuffer: GPUBuffer;
+
+  constructor(
+    private readonly gpu: Gpu,
+    readonly capacityPairs: number,
+  ) {
+    this.querySet = gpu.device.createQuerySet({ type: 'timestamp', count: capacityPairs * 2 });
+    this.resolveBuffer = gpu.device.createBuffer({
+      size: capacityPairs * 16,
+      usage: QUERY_RESOLVE | COPY_SRC,
+    });
+  }
+
+  timestampWrites(pair: number): GPUComputePassTimestampWrites {
+    return { querySet: this.querySet, beginningOfPassWriteIndex: pair * 2, endOfPassWriteIndex: pair * 2 + 1 };
+  }
+
+  resolve(encoder: GPUCommandEncoder, pairs = this.capacityPairs): void {
+    encoder.resolveQuerySet(this.querySet, 0, pairs * 2, this.resolveBuffer, 0);
+  }
+
+  /** Durations in milliseconds of the first `pairs` passes. */
+  async read(pairs = this.capacityPairs): Promise<number[]> {
+    const raw = new BigInt64Array(await this.gpu.read(this.resolveBuffer, pairs * 16));
+    const out: number[] = [];
+    for (let i = 0; i < pairs; i++) out.push(Number(raw[2 * i + 1] - raw[2 * i]) / 1e6);
+    return out;
+  }
+
+  destroy(): void {
+    this.querySet.destroy();
+    this.resolveBuffer.destroy();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * WebGPU in Node through Dawn's binding (npm `webgpu`). Imported only in Node, lazily, so browser
+ * bundles never see it.
+ *
+ * Vulkan driver choice: a machine with a GPU must use it, so hardware drivers stay visible and
+ * SwiftShader (shipped by Debian's chromium package) is only *added* to the loader's list with
+ * VK_ADD_DRIVER_FILES. Dawn orders adapters discrete > integrated > CPU, so SwiftShader is picked
+ * only when no hardware adapter exists. A user's own VK_ICD_FILENAMES / VK_DRIVER_FILES wins.
+ */
+import { existsSync } from 'node:fs';
+
+export const SWIFTSHADER_ICD_CANDIDATES = [
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+  '/usr/lib64/chromium/vk_swiftshader_icd.json',
+  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
+];
+
+export function swiftShaderIcd(): string | undefined {
+  return SWIFTSHADER_ICD_CANDIDATES.find((p) => existsSync(p));
+}
+
+function configureVulkanDrivers(): void {
+  const env = process.env;
+  if (env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES) return;
+  const icd = swiftShaderIcd();
+  if (!icd) return;
+  const extra = env.VK_ADD_DRIVER_FILES ? env.VK_ADD_DRIVER_FILES.split(':') : [];
+  if (!extra.includes(icd)) env.VK_ADD_DRIVER_FILES = [...extra, icd].join(':');
+  // The Vulkan loader warns on every start when this is unset on headless machines.
+  env.XDG_RUNTIME_DIR ??= '/tmp';
+}
+
+let cached: GPU | undefined;
+
+/**
+ * dawn.node resolves GPU promises by polling with setImmediate, which spins the JS thread at 100%
+ * while any promise is pending. On a 2-core machine that halves SwiftShader's speed. While a wait is
+ * in progress, route setImmediate through a 1 ms timer so the poll sleeps between ticks.
+ */
+export async function withGentlePolling<T>(work: () => Promise<T>): Promise<T> {
+  const g = globalThis as unknown as { setImmediate: typeof setImmediate };
+  const original = g.setImmediate;
+  const gentle = ((fn: (...args: unknown[]) => void, ...args: unknown[]) =>
+    setTimeout(fn, 1, ...args)) as unknown as typeof setImmediate;
+  g.setImmediate = gentle;
+  try {
+    return await work();
+  } finally {
+    if (g.setImmediate === gentle) g.setImmediate = original;
+  }
+}
+
+export async function nodeGpu(): Promise<GPU> {
+  if (cached) return cached;
+  configureVulkanDrivers();
+  let mod: { create: (flags: string[]) => GPU; globals: object };
+  try {
+    const name = 'webgpu';
+    mod = await import(/* @vite-ignore */ name);
+  } catch (e) {
+    throw new Error(
+      `WebGPU for Node needs the npm package "webgpu" (Dawn's binding); it could not be loaded: ${(e as Error).message}`,
+    );
+  }
+  // GPUBufferUsage, GPUMapMode, GPUShaderStage ... as globals, like in a browser.
+  for (const [k, v] of Object.entries(mod.globals)) {
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  }
+  cached = mod.create([]);
+  return cached;
+}

@@ -1,0 +1,101 @@
+/**
+ * Shapes and uniform parameters of the tiled GEMMs (int8 and f32 share the skeleton of
+ * shaders/gemm-tiled.ts). Operands are rows of "words" of 4 values along K.
+ */
+import { GEMM_PARAM_FIELDS, type GemmParamField, type GemmTile } from '../../shaders/gemm-tiled.js';
+import { wordsPerRow } from '../quant/pack.js';
+
+export type { GemmTile };
+
+export const DEFAULT_TILE: GemmTile = { m: 64, n: 64, k4: 8, threadM: 4, threadN: 4 };
+
+/**
+ * One (batched) GEMM, strides in words. Defaults describe contiguous tensors: A [batch, M, K4],
+ * B [batch, N, K4], C [batch, M, cRow] with cRow = N (one value per element) or ceil(N / 4) (packed
+ * int8). Batch index z = outer * batchInner + inner, e.g. (sequence, head) for attention.
+ */
+export interface GemmShape {
+  M: number;
+  N: number;
+  K: number;
+  batchOuter?: number;
+  batchInner?: number;
+  aRow?: number;
+  bRow?: number;
+  cRow?: number;
+  aOuter?: number;
+  aInner?: number;
+  bOuter?: number;
+  bInner?: number;
+  cOuter?: number;
+  cInner?: number;
+}
+
+function positiveInt(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw new RangeError(`GEMM: ${name} = ${v} must be a positive integer`);
+}
+
+export function resolveGemmShape(shape: GemmShape, packedOutput: boolean): Required<GemmShape> {
+  positiveInt('M', shape.M);
+  positiveInt('N', shape.N);
+  positiveInt('K', shape.K);
+  const K4 = wordsPerRow(shape.K);
+  const aRow = shape.aRow ?? K4;
+  const bRow = shape.bRow ?? K4;
+  const cRow = shape.cRow ?? (packedOutput ? wordsPerRow(shape.N) : shape.N);
+  if (aRow < K4 || bRow < K4) throw new RangeError(`GEMM: row strides (${aRow}, ${bRow}) are shorter than K4 = ${K4}`);
+  const batchOuter = shape.batchOuter ?? 1;
+  const batchInner = shape.batchInner ?? 1;
+  positiveInt('batchOuter', batchOuter);
+  positiveInt('batchInner', batchInner);
+  const aInner = shape.aInner ?? shape.M * aRow;
+  const bInner = shape.bInner ?? shape.N * bRow;
+  const cInner = shape.cInner ?? shape.M * cRow;
+  return {
+    M: shape.M,
+    N: shape.N,
+    K: shape.K,
+    batchOuter,
+    batchInner,
+    aRow,
+    bRow,
+    cRow,
+    aInner,
+    bInner,
+    cInner,
+    aOuter: shape.aOuter ?? batchInner * aInner,
+    bOuter: shape.bOuter ?? batchInner * bInner,
+    cOuter: shape.cOuter ?? batchInner * cInner,
+  };
+}
+
+export function gemmParams(s: Required<GemmShape>): Uint32Array {
+  const values: Record<GemmParamField, number> = {
+    M: s.M,
+    N: s.N,
+    K4: wordsPerRow(s.K),
+    batchInner: s.batchInner,
+    aRow: s.aRow,
+    bRow: s.bRow,
+    cRow: s.cRow,
+    pad0: 0,
+    aOuter: s.aOuter,
+    aInner: s.aInner,
+    bOuter: s.bOuter,
+    bInner: s.bInner,
+    cOuter: s.cOuter,
+    cInner: s.cInner,
+    pad1: 0,
+    pad2: 0,
+  };
+  return new Uint32Array(GEMM_PARAM_FIELDS.map((f) => values[f]));
+}
+
+export function gemmWorkgroups(s: Required<GemmShape>, tile: GemmTile): [number, number, number] {
+  return [Math.ceil(s.N / tile.n), Math.ceil(s.M / tile.m), s.batchOuter * s.batchInner];
+}
+
+export function gemmLabel(kind: string, s: Required<GemmShape>): string {
+  const batch = s.batchOuter * s.batchInner;
+  return `${kind} ${s.M}x${s.N}x${s.K}${batch > 1 ? ` x${batch}` : ''}`;
+}
