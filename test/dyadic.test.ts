@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { dyadicScale, dyadicValue, toDyadic } from '../src/reference/dyadic.js';
-import { runDyadicProbe } from './cases/dyadic.js';
-import { testGpu } from './gpu.js';
+import { suite } from './cases/dyadic.js';
+import { runSuite } from './run-suite.js';
 
 describe('dyadic rescale reference', () => {
   it('rounds to nearest with ties away from zero', () => {
@@ -44,11 +44,4 @@ describe('dyadic rescale reference', () => {
   });
 });
 
-describe('dyadic rescale in WGSL', () => {
-  it('equals the reference on every corner (x, m, e, clamp)', async () => {
-    const r = await runDyadicProbe(await testGpu());
-    expect(r.elements).toBeGreaterThan(30000);
-    expect(r.firstMismatch ?? 'none').toBe('none');
-    expect(r.mismatches).toBe(0);
-  });
-});
+runSuite(suite);

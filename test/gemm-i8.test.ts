@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { gemmI8Cases, runGemmI8Case } from './cases/gemm-i8.js';
-import { testGpu } from './gpu.js';
+import { suite } from './cases/gemm-i8.js';
+import { runSuite } from './run-suite.js';
 import { checkAccumulatorBound, gemmI8Program } from '../src/kernels/gemm-i8.js';
 
-for (const strategy of ['unpack', 'dot4'] as const) {
-  describe(`INT8 GEMM on the GPU equals the CPU reference bit for bit (${strategy})`, () => {
-    for (const c of gemmI8Cases(strategy)) {
-      it(c.name, async () => {
-        const r = await runGemmI8Case(await testGpu(), c);
-        expect(r.elements).toBeGreaterThan(0);
-        expect(r.firstMismatch ?? 'none').toBe('none');
-        expect(r.mismatches).toBe(0);
-      });
-    }
-  });
-}
+runSuite(suite);
 
 describe('INT8 GEMM refuses what it cannot compute exactly', () => {
   const options = { strategy: 'dot4', output: 'i32', perChannel: false, bias: false, aUnsigned: false } as const;

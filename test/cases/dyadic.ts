@@ -7,7 +7,7 @@ import { bindProgram, submitPrograms } from '../../src/gpu/program.js';
 import { dyadicWgsl } from '../../shaders/dyadic.js';
 import { dyadicScale } from '../../src/reference/dyadic.js';
 import { Random } from '../../src/util/random.js';
-import type { GemmCheckResult } from './gemm-i8.js';
+import { type CheckResult, type CheckSuite, compareExact } from './suite.js';
 
 const PROBE = `
 ${dyadicWgsl()}
@@ -40,7 +40,7 @@ export function dyadicProbes(seed = 7): Int32Array {
   return Int32Array.from(rows);
 }
 
-export async function runDyadicProbe(gpu: Gpu): Promise<GemmCheckResult> {
+export async function runDyadicProbe(gpu: Gpu): Promise<CheckResult> {
   const probes = dyadicProbes();
   const n = probes.length / 5;
   const inBuf = gpu.storage('probes', probes);
@@ -49,19 +49,23 @@ export async function runDyadicProbe(gpu: Gpu): Promise<GemmCheckResult> {
     const program = await bindProgram(gpu, { name: 'dyadic-probe', key: 'dyadic-probe', code: PROBE, workgroups: [Math.ceil(n / 64), 1, 1] }, [inBuf, outBuf]);
     submitPrograms(gpu, [program]);
     const got = new Int32Array(await gpu.read(outBuf));
-    let mismatches = 0;
-    let firstMismatch: string | undefined;
+    const want = new Int32Array(n);
     for (let i = 0; i < n; i++) {
       const [x, m, e, lo, hi] = probes.subarray(5 * i, 5 * i + 5);
-      const want = dyadicScale(x, m >>> 0, e, lo, hi);
-      if (got[i] !== want) {
-        mismatches++;
-        firstMismatch ??= `x=${x} m=${m >>> 0} e=${e} clamp [${lo}, ${hi}]: got ${got[i]}, want ${want}`;
-      }
+      want[i] = dyadicScale(x, m, e, lo, hi);
     }
-    return { name: 'dyadic rescale corners', elements: n, mismatches, firstMismatch };
+    const describe = (i: number) => {
+      const [x, m, e, lo, hi] = probes.subarray(5 * i, 5 * i + 5);
+      return `x=${x} m=${m} e=${e} clamp [${lo}, ${hi}]`;
+    };
+    return compareExact('dyadic rescale corners', got, want, describe);
   } finally {
     inBuf.destroy();
     outBuf.destroy();
   }
 }
+
+export const suite: CheckSuite = {
+  name: 'dyadic rescale',
+  cases: () => [{ name: 'dyadic rescale corners (x, m, e, clamp)', run: runDyadicProbe }],
+};

@@ -9,6 +9,7 @@ import { packRows, unpackRows, wordsPerRow } from '../../src/quant/pack.js';
 import { type Dyadic, toDyadic } from '../../src/reference/dyadic.js';
 import { gemmI8Ref, requantizeToInt8Ref } from '../../src/reference/gemm-i8.js';
 import { Random } from '../../src/util/random.js';
+import type { CheckResult, CheckSuite } from './suite.js';
 
 export type ValuePattern = 'random' | 'min' | 'max' | 'alternating';
 export type RequantPattern = 'typical' | 'saturating' | 'extreme';
@@ -31,12 +32,6 @@ export interface GemmI8Case {
   seed: number;
 }
 
-export interface GemmCheckResult {
-  name: string;
-  elements: number;
-  mismatches: number;
-  firstMismatch?: string;
-}
 
 const SMALL_TILE: GemmTile = { m: 16, n: 16, k4: 4, threadM: 2, threadN: 4 };
 const WIDE_TILE: GemmTile = { m: 32, n: 64, k4: 16, threadM: 4, threadN: 8 };
@@ -214,7 +209,7 @@ function layout(c: GemmI8Case, p: Prepared): Layout {
   };
 }
 
-export async function runGemmI8Case(gpu: Gpu, c: GemmI8Case): Promise<GemmCheckResult> {
+export async function runGemmI8Case(gpu: Gpu, c: GemmI8Case): Promise<CheckResult> {
   const p = prepare(c);
   const l = layout(c, p);
   const buffers = {
@@ -257,3 +252,8 @@ export async function runGemmI8Case(gpu: Gpu, c: GemmI8Case): Promise<GemmCheckR
     for (const b of Object.values(buffers)) b?.destroy();
   }
 }
+
+export const suite: CheckSuite = {
+  name: 'INT8 GEMM',
+  cases: () => (['unpack', 'dot4'] as const).flatMap((s) => gemmI8Cases(s)).map((c) => ({ name: c.name, run: (gpu) => runGemmI8Case(gpu, c) })),
+};
