@@ -14,6 +14,8 @@ export interface ProgramInfo {
   workgroups: [number, number, number];
   /** Contents of the uniform buffer at @binding(0), if the shader declares one. */
   params?: Uint32Array;
+  /** Workgroup memory the shader declares, checked against the adapter's limit before compiling. */
+  workgroupStorageBytes?: number;
 }
 
 export interface BoundProgram {
@@ -23,6 +25,10 @@ export interface BoundProgram {
 }
 
 export function checkWorkgroups(gpu: Gpu, info: ProgramInfo): void {
+  const storage = info.workgroupStorageBytes ?? 0;
+  if (storage > gpu.limits.maxComputeWorkgroupStorageSize) {
+    throw new RangeError(`${info.name}: needs ${storage} bytes of workgroup memory; this adapter allows ${gpu.limits.maxComputeWorkgroupStorageSize}. Use a smaller tile.`);
+  }
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   for (const n of info.workgroups) {
     if (!Number.isInteger(n) || n < 0 || n > max) {

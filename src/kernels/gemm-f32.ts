@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
 import { type GemmF32ShaderOptions, gemmF32Shader } from '../../shaders/gemm-f32.js';
 import { optionsKey } from '../../shaders/codegen.js';
-import { DEFAULT_TILE, type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
+import { DEFAULT_TILE, type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
 
 export type GemmF32Options = { bias: boolean; tile?: GemmTile };
 
@@ -16,6 +16,7 @@ export function gemmF32Program(options: GemmF32Options, shape: GemmShape): Progr
     code: gemmF32Shader(shaderOptions),
     workgroups: gemmWorkgroups(s, shaderOptions.tile),
     params: gemmParams(s),
+    workgroupStorageBytes: gemmWorkgroupStorageBytes(shaderOptions.tile, 16),
   };
 }
 

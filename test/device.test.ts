@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { GpuUnavailableError, requestGpu } from '../src/gpu/device.js';
+import { testGpu } from './gpu.js';
+import { formatDeviceReport } from '../src/gpu/report.js';
+
+/** A stand-in navigator.gpu for the failure paths no real machine here has. */
+function fakeGpu(adapter: GPUAdapter | null, languageFeatures: string[] = ['packed_4x8_integer_dot_product']): GPU {
+  return {
+    requestAdapter: async () => adapter,
+    wgslLanguageFeatures: new Set(languageFeatures),
+    getPreferredCanvasFormat: () => 'rgba8unorm',
+  } as unknown as GPU;
+}
+
+describe('device acquisition', () => {
+  it('reports the adapter, the features that matter and its real limits', async () => {
+    const gpu = await testGpu();
+    expect(gpu.features.packed4x8IntegerDotProduct).toBe(true);
+    expect(gpu.limits.maxStorageBufferBindingSize).toBeGreaterThan(128 * 1024 * 1024);
+    expect(gpu.device.limits.maxStorageBufferBindingSize).toBe(gpu.limits.maxStorageBufferBindingSize);
+    const report = formatDeviceReport(gpu);
+    expect(report).toMatch(/packed_4x8_integer_dot_product\s+yes/);
+    expect(report).toMatch(/timestamp-query/);
+    expect(report).toMatch(/chromium-experimental-subgroup-matrix/);
+  });
+  it('fails clearly when there is no adapter', async () => {
+    await expect(requestGpu({ gpu: fakeGpu(null) })).rejects.toThrow(GpuUnavailableError);
+    await expect(requestGpu({ gpu: fakeGpu(null) })).rejects.toThrow(/No WebGPU adapter/);
+  });
+  it('fails clearly when the WGSL packed dot product is missing', async () => {
+    const adapter = { features: new Set(), limits: {}, info: {} } as unknown as GPUAdapter;
+    await expect(requestGpu({ gpu: fakeGpu(adapter, []) })).rejects.toThrow(/packed_4x8_integer_dot_product/);
+  });
+  it('turns a lost device into an error instead of a hang', async () => {
+    const gpu = await requestGpu();
+    const buffer = gpu.storage('x', new Int32Array([1, 2, 3]));
+    gpu.device.destroy();
+    await gpu.device.lost;
+    expect(gpu.lost).toBeDefined();
+    expect(() => gpu.storage('y', 16)).toThrow(/device was lost/);
+    await expect(gpu.read(buffer)).rejects.toThrow(/device was lost/);
+  });
+});
