@@ -25,5 +25,7 @@ fi
 # Reinstall when the lockfile is newer than the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+  # --ignore-scripts: onnxruntime-node's install script downloads from the network; no package here
+  # needs an install script (the native binaries ship inside the packages).
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 fi
