@@ -1,0 +1,207 @@
+/**
+ * Integer LayerNorm: int32 [rows, H] (the wide residual stream) -> int8 [rows, ceil(H/4)] packed words.
+ * The exact semantics, and every constant, are in src/reference/layernorm-i8.ts; the overflow proof
+ * is in docs/kernels/layernorm-i8.md and enforced by src/kernels/layernorm-i8.ts.
+ *
+ * One workgroup per row. Thread t owns packed output words t, t + WG, t + 2 WG, ... and keeps the
+ * 4 * WPT inputs behind them in registers, so global memory is read once and written once; the row
+ * sum and the variance sum are tree reductions in workgroup memory.
+ *
+ * Bounds of every intermediate, with H <= 16384 and B = params.maxAbs <= 2^30 - 1:
+ *   xc = clamp(x, -B, B)          |xc| < 2^30
+ *   sum of (xc & 0xffff)          <= H (2^16 - 1) < 2^30        (u32, any partial sum too)
+ *   sum of (xc >> 16)             |.| <= H 2^14 <= 2^28         (i32)
+ *   mean                          |mean| <= B: the rounded mean of values in [-B, B]
+ *   y = xc - mean                 |y| <= 2B < 2^31
+ *   t^2, variance                 saturated at 2^32 - 1 (saturating addition is associative)
+ *   root                          < 2^16, and >= 2^8 when variance > 0; factor <= 2^24
+ *   z = dyadic(y, factor, ...)    product < 2^55 in the 64-bit (lo, hi) of dyadic_scale; |z| <= 2^30
+ *   d = dyadic(+-z, m, e)         product < 2^61; |d| <= 2^30; |d + beta| <= 2^30 + 2^29
+ */
+import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
+import { dyadicWgsl } from './dyadic.js';
+
+export interface LayerNormI8ShaderOptions {
+  /** Threads per workgroup, a power of two in [1, 256]. */
+  workgroupSize: number;
+  /** Packed output words per thread: workgroupSize * wordsPerThread * 4 >= H. */
+  wordsPerThread: number;
+}
+
+/** Uniform layout (u32 words), shared with the host wrapper. */
+export const LAYERNORM_PARAM_FIELDS = ['rows', 'H', 'words', 'shift', 'maxAbs', 'epsVar', 'gridX', 'pad0'] as const;
+
+/**
+ * Exact floor(sqrt(v)) for every u32, bit by bit from the top: before the step with bit = 4^j,
+ * root = q * 4^(j+1) where q holds the root's bits above j, and rem = v - q^2 4^(j+1). Bit j of the
+ * root is set iff (2q + 1)^2 4^j <= v, i.e. rem >= root + bit; root + bit < 2^32 because q < 2^(15-j).
+ * Sixteen fixed steps, so it terminates with q = floor(sqrt(v)).
+ */
+export function isqrtWgsl(): string {
+  return `
+fn isqrt_u32(v: u32) -> u32 {
+  var rem = v;
+  var root = 0u;
+  var bit = 0x40000000u;
+  for (var i = 0u; i < 16u; i = i + 1u) {
+    let trial = root + bit;
+    if (rem >= trial) {
+      rem = rem - trial;
+      root = (root >> 1u) + bit;
+    } else {
+      root = root >> 1u;
+    }
+    bit = bit >> 2u;
+  }
+  return root;
+}
+`;
+}
+
+export function layerNormI8Shader(o: LayerNormI8ShaderOptions): string {
+  const WG = o.workgroupSize;
+  const WPT = o.wordsPerThread;
+  return wgsl`
+struct Params {
+  rows: u32,
+  H: u32,
+  words: u32,
+  shift: u32,
+  maxAbs: i32,
+  epsVar: u32,
+  gridX: u32,
+  pad0: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<i32>;
+// Per channel: (gamma multiplier m, its shift e, 1 if gamma < 0, beta in 1/256 steps as bits).
+@group(0) @binding(2) var<storage, read> channel: array<vec4<u32>>;
+@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+
+${dyadicWgsl()}
+${isqrtWgsl()}
+
+const WG = ${WG}u;
+const WPT = ${WPT}u;
+
+// (low 16 bits summed as u32, high bits summed as i32): the exact row sum needs up to 45 bits.
+var<workgroup> sums: array<vec2<u32>, ${WG}>;
+var<workgroup> squares: array<u32, ${WG}>;
+
+fn add_sat(a: u32, b: u32) -> u32 {
+  let s = a + b;
+  return select(s, 0xffffffffu, s < a);
+}
+
+// floor(y / 2^s + 1/2) without forming y + 2^(s-1).
+fn shift_round(y: i32, s: u32) -> i32 {
+  if (s == 0u) { return y; }
+  return (y >> s) + ((y >> (s - 1u)) & 1i);
+}
+
+fn square_sat(t: i32) -> u32 {
+  let a = u32(abs(t));
+  // abs(-2^31) stays -2^31, whose bits as u32 are 2^31: also above the limit.
+  return select(a * a, 0xffffffffu, a > 0xffffu);
+}
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let row = wid.y * params.gridX + wid.x;
+  // Uniform across the workgroup, so the barriers below stay in uniform control flow.
+  if (row >= params.rows) { return; }
+  let H = params.H;
+  let B = params.maxAbs;
+  let base = row * H;
+
+  var xs: array<i32, ${4 * WPT}>;
+  var lo = 0u;
+  var hi = 0i;
+  for (var k = 0u; k < WPT; k = k + 1u) {
+    let word = tid + k * WG;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      let col = word * 4u + j;
+      var v = 0i;
+      if (col < H) { v = clamp(x[base + col], -B, B); }
+      xs[k * 4u + j] = v;
+      lo = lo + (u32(v) & 0xffffu);
+      hi = hi + (v >> 16u);
+    }
+  }
+  sums[tid] = vec2<u32>(lo, bitcast<u32>(hi));
+  for (var stride = WG / 2u; stride > 0u; stride = stride >> 1u) {
+    workgroupBarrier();
+    if (tid < stride) {
+      let a = sums[tid];
+      let b = sums[tid + stride];
+      sums[tid] = vec2<u32>(a.x + b.x, bitcast<u32>(bitcast<i32>(a.y) + bitcast<i32>(b.y)));
+    }
+  }
+  workgroupBarrier();
+  let total = sums[0];
+
+  // mean = floor((sum + floor(H/2)) / H) with sum = a * 2^16 + l, 0 <= l < 2^16:
+  // a = qa H + ra (floor division), so mean = qa 2^16 + floor((ra 2^16 + l + floor(H/2)) / H),
+  // where ra 2^16 + l + H/2 < (H + 1) 2^16 < 2^31.
+  let Hi = i32(H);
+  let a = bitcast<i32>(total.y) + i32(total.x >> 16u);
+  var qa = a / Hi;
+  var ra = a - qa * Hi;
+  if (ra < 0i) {
+    qa = qa - 1i;
+    ra = ra + Hi;
+  }
+  let rest = (u32(ra) << 16u) + (total.x & 0xffffu) + (H >> 1u);
+  let mean = qa * 65536i + i32(rest / H);
+
+  let s = params.shift;
+  var sq = 0u;
+  for (var k = 0u; k < WPT; k = k + 1u) {
+    let word = tid + k * WG;
+    for (var j = 0u; j < 4u; j = j + 1u) {
+      if (word * 4u + j < H) {
+        sq = add_sat(sq, square_sat(shift_round(xs[k * 4u + j] - mean, s)));
+      }
+    }
+  }
+  squares[tid] = sq;
+  for (var stride = WG / 2u; stride > 0u; stride = stride >> 1u) {
+    workgroupBarrier();
+    if (tid < stride) {
+      squares[tid] = add_sat(squares[tid], squares[tid + stride]);
+    }
+  }
+  workgroupBarrier();
+  let variance = add_sat(squares[0], params.epsVar);
+
+  // 1 / sqrt(variance) as factor / 2^(32 + s - h): the root is normalized to 16 bits by h.
+  var factor = 0u;
+  var zShift = 0u;
+  if (variance != 0u) {
+    let h = min(countLeadingZeros(variance) >> 1u, 8u + s);
+    let root = isqrt_u32(variance << (2u * h));
+    factor = 0xffffffffu / root;
+    zShift = 8u + s - h;
+  }
+
+  for (var k = 0u; k < WPT; k = k + 1u) {
+    let word = tid + k * WG;
+    if (word < params.words) {
+      var packed = 0u;
+      for (var j = 0u; j < 4u; j = j + 1u) {
+        let col = word * 4u + j;
+        if (col < H) {
+          let z = dyadic_scale(xs[k * 4u + j] - mean, factor, zShift, -1073741824i, 1073741824i);
+          let c = channel[col];
+          let d = dyadic_scale(select(z, -z, c.z != 0u), c.x, c.y, -1073741824i, 1073741824i);
+          let q = dyadic_scale(d + bitcast<i32>(c.w), 1u, 8u, -128i, 127i);
+          packed = packed | ((u32(q) & 0xffu) << (8u * j));
+        }
+      }
+      out[row * params.words + word] = packed;
+    }
+  }
+}
+`;
+}
