@@ -17,18 +17,26 @@
  *
  * Epilogues: 'i32' writes acc + bias; 'i8' rescales acc + bias by a dyadic multiplier per output
  * channel (or one per tensor), saturates to [-128, 127], and writes packed words (zero lanes past N).
+ * 'gelu-i8' (FFN1 in one dispatch) writes the same packed words, with igelu(acc + bias) of
+ * shaders/gelu-i8.ts in place of the plain rescale: the per-tensor GeluI8 constants come from an
+ * extra binding; with perChannel the requant array rescales each channel into GELU's fixed point
+ * (per-channel weight scales), otherwise the constants' own input rescale does.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { dyadicWgsl } from './dyadic.js';
 import { range, unroll, unroll2 } from './codegen.js';
 import { type GemmTile, columnIndices, elementwiseEpilogue, gemmSkeleton } from './gemm-tiled.js';
+import { igeluWgsl } from './gelu-i8.js';
 
 export type GemmI8Strategy = 'dot4' | 'unpack';
 
 export interface GemmI8ShaderOptions {
   strategy: GemmI8Strategy;
-  output: 'i32' | 'i8';
-  /** For output 'i8': one (m, e) per output column, or one for the whole tensor. */
+  output: 'i32' | 'i8' | 'gelu-i8';
+  /**
+   * For output 'i8': one (m, e) per output column, or one for the whole tensor. For 'gelu-i8': a
+   * requant array of per-column input rescales, or none (the GELU constants' input rescale).
+   */
   perChannel: boolean;
   bias: boolean;
   aUnsigned: boolean;
@@ -59,13 +67,13 @@ function inner(o: GemmI8ShaderOptions): string {
   return unroll2(TM, TN, (i, j) => `      acc_${i}_${j} = acc_${i}_${j} + dot4I8Packed(aw_${i}, bw_${j});`);
 }
 
-function packedEpilogue(o: GemmI8ShaderOptions): string {
+function packedEpilogue(o: GemmI8ShaderOptions, value: (i: number, j: number) => string): string {
   const { threadM: TM, threadN: TN } = o.tile;
   return unroll(TM, (i) => {
     const words = range(TN / 4).map((g) => {
       const lanes = range(4).map((l) => {
         const j = g * 4 + l;
-        return `(select(0u, u32(dyadic_scale(acc_${i}_${j} + bias_${j}, rq_${j}.x, rq_${j}.y, -128i, 127i)) & 0xffu, col_${j} < params.N) << ${8 * l}u)`;
+        return `(select(0u, u32(${value(i, j)}) & 0xffu, col_${j} < params.N) << ${8 * l}u)`;
       });
       return `      {
         let word = (colBase + tCol) / 4u + ${g}u;
@@ -81,21 +89,41 @@ ${words.join('\n')}
   });
 }
 
+function geluEpilogue(o: GemmI8ShaderOptions): string {
+  const rq = (j: number) => (o.perChannel ? `requant[ch_${j}]` : 'vec2<u32>(g.in_m, g.in_e)');
+  return [
+    '  let g = gelu;',
+    unroll(o.tile.threadN, (j) => `  let rq_${j} = ${rq(j)};`),
+    packedEpilogue(o, (i, j) => `igelu(acc_${i}_${j} + bias_${j}, rq_${j}, g)`),
+  ].join('\n');
+}
+
 export function gemmI8Shader(o: GemmI8ShaderOptions): string {
   const { threadM: TM, threadN: TN } = o.tile;
   const i8 = o.output === 'i8';
+  const gelu = o.output === 'gelu-i8';
+  const packed = i8 || gelu;
+  const requant = i8 || (gelu && o.perChannel);
   const dot4Unsigned = o.strategy === 'dot4' && o.aUnsigned;
-  const cBinding = 3 + (o.bias ? 1 : 0) + (i8 ? 1 : 0);
+  const geluBinding = 3 + (o.bias ? 1 : 0) + (requant ? 1 : 0);
+  const cBinding = geluBinding + (gelu ? 1 : 0);
+  // Spliced in as text (not #if) so that the 'i32' and 'i8' modules stay identical to before 'gelu-i8'.
+  const geluDeclarations = gelu
+    ? `${o.perChannel ? '' : dyadicWgsl()}
+@group(0) @binding(${geluBinding}) var<storage, read> gelu: GeluI8;
+${igeluWgsl()}
+`
+    : '';
   const declarations = wgsl`
 #if ${o.bias}
 @group(0) @binding(3) var<storage, read> bias: array<i32>;
 #endif
-#if ${i8}
+#if ${requant}
 // (multiplier, shift) per output channel, or one for the tensor.
 @group(0) @binding(${o.bias ? 4 : 3}) var<storage, read> requant: array<vec2<u32>>;
 ${dyadicWgsl()}
 #endif
-@group(0) @binding(${cBinding}) var<storage, read_write> c: array<${i8 ? 'u32' : 'i32'}>;
+${geluDeclarations}@group(0) @binding(${cBinding}) var<storage, read_write> c: array<${packed ? 'u32' : 'i32'}>;
 `;
   const epilogue = wgsl`
 #if ${dot4Unsigned}
@@ -105,9 +133,9 @@ ${columnIndices(o.tile)}
 ${unroll(TN, (j) => `  let bias_${j} = ${o.bias ? `bias[ch_${j}]` : '0i'};`)}
 #if ${i8}
 ${unroll(TN, (j) => `  let rq_${j} = requant[${o.perChannel ? `ch_${j}` : '0u'}];`)}
-${packedEpilogue(o)}
+${packedEpilogue(o, (i, j) => `dyadic_scale(acc_${i}_${j} + bias_${j}, rq_${j}.x, rq_${j}.y, -128i, 127i)`)}
 #else
-${elementwiseEpilogue(o.tile, (i, j) => `acc_${i}_${j} + bias_${j}`)}
+${gelu ? geluEpilogue(o) : elementwiseEpilogue(o.tile, (i, j) => `acc_${i}_${j} + bias_${j}`)}
 #endif
 `;
   return gemmSkeleton({

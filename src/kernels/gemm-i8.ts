@@ -8,6 +8,7 @@ import { type GemmI8ShaderOptions, type GemmI8Strategy, gemmI8Shader } from '../
 import { DEFAULT_TILE, type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { type Dyadic, checkDyadic } from '../reference/dyadic.js';
+import { provenGeluConstants } from './gelu-i8.js';
 
 export type { GemmI8Strategy, GemmShape, GemmTile };
 
@@ -42,7 +43,7 @@ export function checkAccumulatorBound(K: number, biasMaxAbs: number, aUnsigned: 
 export function gemmI8Program(options: GemmI8Options, shape: GemmShape): ProgramInfo {
   const tile = options.tile ?? DEFAULT_TILE;
   const shaderOptions: GemmI8ShaderOptions = { ...options, tile };
-  const s = resolveGemmShape(shape, options.output === 'i8');
+  const s = resolveGemmShape(shape, options.output !== 'i32');
   checkAccumulatorBound(s.K, 0, options.aUnsigned);
   return {
     name: gemmLabel(`gemm-i8[${options.strategy},${options.output}${options.aUnsigned ? ',u8' : ''}]`, s),
@@ -68,8 +69,13 @@ export interface GemmI8Buffers {
   a: GPUBuffer;
   b: GPUBuffer;
   bias?: GPUBuffer;
-  /** array<vec2<u32>> of (m, e), one per output column or one in all. */
+  /**
+   * array<vec2<u32>> of (m, e), one per output column or one in all ('i8'); for 'gelu-i8' one per
+   * column into GELU's fixed point, with perChannel only.
+   */
   requant?: GPUBuffer;
+  /** 'gelu-i8': the per-tensor constants, from uploadGeluI8Constants (src/kernels/gelu-i8.ts). */
+  gelu?: GPUBuffer;
   c: GPUBuffer;
 }
 
@@ -85,12 +91,20 @@ export async function bindGemmI8(
   biasMaxAbs = 0,
 ): Promise<BoundProgram> {
   if (options.bias !== !!buffers.bias) throw new Error('INT8 GEMM: options.bias and the bias buffer disagree');
-  if ((options.output === 'i8') !== !!buffers.requant) throw new Error('INT8 GEMM: an i8 output needs a requant buffer, an i32 output none');
+  const gelu = options.output === 'gelu-i8';
+  if (gelu) {
+    if (options.perChannel !== !!buffers.requant) throw new Error('INT8 GEMM: a gelu-i8 output takes a requant buffer exactly when perChannel');
+  } else if ((options.output === 'i8') !== !!buffers.requant) {
+    throw new Error('INT8 GEMM: an i8 output needs a requant buffer, an i32 output none');
+  }
+  if (gelu !== !!buffers.gelu) throw new Error('INT8 GEMM: a gelu-i8 output needs a gelu constants buffer, other outputs none');
   checkAccumulatorBound(shape.K, biasMaxAbs, options.aUnsigned);
   const info = gemmI8Program(options, shape);
+  if (buffers.gelu) provenGeluConstants(buffers.gelu, info.name);
   const list = [buffers.a, buffers.b];
   if (buffers.bias) list.push(buffers.bias);
   if (buffers.requant) list.push(buffers.requant);
+  if (buffers.gelu) list.push(buffers.gelu);
   list.push(buffers.c);
   return bindProgram(gpu, info, list);
 }

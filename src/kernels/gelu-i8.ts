@@ -1,0 +1,91 @@
+/**
+ * Host side of the integer GELU (shaders/gelu-i8.ts): shape validation, the overflow proof of the
+ * constants, and the dispatch of the standalone kernel. The same constants buffer feeds the GEMM's
+ * fused 'gelu-i8' epilogue (src/kernels/gemm-i8.ts).
+ *
+ * Enforcement: the wrappers accept only constants buffers made by uploadGeluI8Constants, which runs
+ * checkGeluI8Constants first, so constants that could overflow an int32 intermediate never reach
+ * a dispatch. Any int32 input value is accepted: the first step saturates.
+ */
+import type { Gpu } from '../gpu/gpu.js';
+import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { GELU_PARAM_FIELDS, GELU_WORKGROUP, type GeluI8ShaderOptions, geluI8Shader } from '../../shaders/gelu-i8.js';
+import { optionsKey } from '../../shaders/codegen.js';
+import { wordsPerRow } from '../quant/pack.js';
+import { type GeluI8Constants, checkGeluI8Constants, packGeluI8Constants } from '../reference/gelu-i8.js';
+
+export type { GeluI8Constants, GeluI8ShaderOptions };
+export { deriveGeluI8Constants, geluInputRescale, packGeluI8Constants, checkGeluI8Constants } from '../reference/gelu-i8.js';
+
+export type GeluI8Options = GeluI8ShaderOptions;
+
+export interface GeluI8Shape {
+  rows: number;
+  cols: number;
+}
+
+/** Workgroups per row of the folded 2-D dispatch. */
+const GROUPS_X = 32768;
+
+const proven = new WeakMap<GPUBuffer, GeluI8Constants>();
+
+/** Uploads i-GELU constants after proving them; the only buffers the wrappers bind as `gelu`. */
+export function uploadGeluI8Constants(gpu: Gpu, constants: GeluI8Constants, label = 'gelu-i8.constants'): GPUBuffer {
+  const words = packGeluI8Constants(constants);
+  const buffer = gpu.storage(label, words);
+  proven.set(buffer, { ...constants, input: { ...constants.input }, corr: { ...constants.corr }, output: { ...constants.output } });
+  return buffer;
+}
+
+/** The proven constants of a buffer, or a RangeError for a buffer that did not come from the upload. */
+export function provenGeluConstants(buffer: GPUBuffer, what: string): GeluI8Constants {
+  const c = proven.get(buffer);
+  if (!c) throw new RangeError(`${what}: the gelu constants buffer was not made by uploadGeluI8Constants, so its overflow bounds are unproven.`);
+  checkGeluI8Constants(c, what);
+  return c;
+}
+
+function positiveInt(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw new RangeError(`i-GELU: ${name} = ${v} must be a positive integer`);
+}
+
+export function geluI8Program(options: GeluI8Options, shape: GeluI8Shape): ProgramInfo {
+  positiveInt('rows', shape.rows);
+  positiveInt('cols', shape.cols);
+  const words = wordsPerRow(shape.cols);
+  // The shader indexes words and input elements with u32.
+  if (shape.rows * shape.cols >= 2 ** 32 || shape.rows * words >= 2 ** 32) {
+    throw new RangeError(`i-GELU: ${shape.rows}x${shape.cols} has too many elements for u32 indexing.`);
+  }
+  const groups = Math.ceil((shape.rows * words) / GELU_WORKGROUP);
+  const groupsX = Math.min(groups, GROUPS_X);
+  const values: Record<(typeof GELU_PARAM_FIELDS)[number], number> = { rows: shape.rows, cols: shape.cols, words, groupsX };
+  return {
+    name: `gelu-i8${options.perChannel ? '[channel]' : ''} ${shape.rows}x${shape.cols}`,
+    key: optionsKey('gelu-i8', options),
+    code: geluI8Shader(options),
+    workgroups: [groupsX, Math.ceil(groups / groupsX), 1],
+    params: new Uint32Array(GELU_PARAM_FIELDS.map((f) => values[f])),
+  };
+}
+
+export interface GeluI8Buffers {
+  /** int32 [rows, cols], e.g. the FFN1 accumulator plus bias. */
+  x: GPUBuffer;
+  /** array<vec2<u32>> of (m, e) per column (options.perChannel), from packRequant. */
+  requant?: GPUBuffer;
+  /** From uploadGeluI8Constants. */
+  gelu: GPUBuffer;
+  /** Packed int8 [rows, ceil(cols / 4)] words. */
+  y: GPUBuffer;
+}
+
+export async function bindGeluI8(gpu: Gpu, options: GeluI8Options, shape: GeluI8Shape, buffers: GeluI8Buffers): Promise<BoundProgram> {
+  if (options.perChannel !== !!buffers.requant) throw new Error('i-GELU: options.perChannel and the requant buffer disagree');
+  const info = geluI8Program(options, shape);
+  provenGeluConstants(buffers.gelu, info.name);
+  const list = [buffers.x];
+  if (buffers.requant) list.push(buffers.requant);
+  list.push(buffers.gelu, buffers.y);
+  return bindProgram(gpu, info, list);
+}
