@@ -5,7 +5,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
 import { type GemmI8ShaderOptions, type GemmI8Strategy, gemmI8Shader } from '../../shaders/gemm-i8.js';
-import { DEFAULT_TILE, type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
+import { DEFAULT_TILE, type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { type Dyadic, checkDyadic } from '../reference/dyadic.js';
 import { provenGeluConstants } from './gelu-i8.js';
@@ -51,6 +51,7 @@ export function gemmI8Program(options: GemmI8Options, shape: GemmShape): Program
     code: gemmI8Shader(shaderOptions),
     workgroups: gemmWorkgroups(s, tile),
     params: gemmParams(s),
+    workgroupStorageBytes: gemmWorkgroupStorageBytes(tile, 4),
   };
 }
 
