@@ -1,0 +1,28 @@
+/** The model import entry point: config.json + model.safetensors from any ModelFiles source. */
+
+import { parseConfig } from './config.js';
+import { parseSafetensors } from './safetensors.js';
+import { readJson, readRequired, type ModelFiles } from './sources.js';
+import type { EncoderModel } from './types.js';
+import { mapWeights } from './weights.js';
+
+export async function loadEncoderModel(files: ModelFiles): Promise<EncoderModel> {
+  const config = parseConfig(
+    await readJson(files, 'config.json', 'the model configuration'),
+    `${files.describe}: config.json`,
+  );
+  if (!(await files.has('model.safetensors'))) {
+    // Name the formats we saw, so the user knows what to convert rather than what is "missing".
+    const others = ['model.safetensors.index.json', 'pytorch_model.bin', 'tf_model.h5', 'model.onnx'];
+    const found: string[] = [];
+    for (const name of others) if (await files.has(name)) found.push(name);
+    const hint = found.length
+      ? `; found ${found.join(', ')}, but only a single model.safetensors file is supported`
+      : '';
+    throw new Error(`${files.describe}: model.safetensors not found (the weights)${hint}`);
+  }
+  const bytes = await readRequired(files, 'model.safetensors', 'the weights');
+  const what = `${files.describe}: model.safetensors`;
+  const weights = mapWeights(parseSafetensors(bytes, what), config, what);
+  return { config, weights };
+}

@@ -1,0 +1,112 @@
+/**
+ * Where a model's files come from, behind one small interface so the loaders run unchanged in
+ * browsers and Node: a base URL (a Hugging Face repo's resolve/main/ or any static server), or the
+ * File objects of a dropped folder. Node's filesystem lives in sources-node.ts so that this module
+ * stays importable by a bundler for the browser.
+ */
+
+export interface ModelFiles {
+  /** Where the files come from, for error messages. */
+  describe: string;
+  has(name: string): Promise<boolean>;
+  read(name: string): Promise<Uint8Array>;
+}
+
+type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** Files under a base URL; `name` may contain "/" for sub-folders. */
+export function urlSource(baseUrl: string, fetchImpl: Fetch = fetch): ModelFiles {
+  const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
+  const urlOf = (name: string) => base + name.split('/').map(encodeURIComponent).join('/');
+  // Called through a local: invoking fetch as a method of another object throws in browsers.
+  const request = async (url: string, method: string): Promise<Response> => {
+    try {
+      return await fetchImpl(url, { method });
+    } catch (e) {
+      throw new Error(`${method} ${url} failed: ${(e as Error).message}`);
+    }
+  };
+  const statusError = (url: string, res: Response) =>
+    new Error(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+
+  return {
+    describe: base,
+    async has(name) {
+      const url = urlOf(name);
+      let res = await request(url, 'HEAD');
+      // Some static hosts refuse HEAD; a GET whose body we drop answers the same question.
+      if (res.status === 405 || res.status === 501) {
+        res = await request(url, 'GET');
+        await res.body?.cancel();
+      }
+      if (res.ok) return true;
+      if (res.status === 404 || res.status === 410) return false;
+      throw statusError(url, res);
+    },
+    async read(name) {
+      const url = urlOf(name);
+      const res = await request(url, 'GET');
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw statusError(url, res);
+      }
+      return new Uint8Array(await res.arrayBuffer());
+    },
+  };
+}
+
+/**
+ * Browser File objects (an <input type=file webkitdirectory> selection or a dropped folder),
+ * matched by base name. When several files share a base name the shallowest path wins; a tie is
+ * an error rather than a guess.
+ */
+export function fileListSource(files: Iterable<File>): ModelFiles {
+  const byName = new Map<string, File[]>();
+  let count = 0;
+  for (const file of files) {
+    const list = byName.get(file.name) ?? [];
+    list.push(file);
+    byName.set(file.name, list);
+    count++;
+  }
+  const pathOf = (f: File) => (f as File & { webkitRelativePath?: string }).webkitRelativePath || f.name;
+  const depth = (f: File) => pathOf(f).split('/').length;
+  const describe = `${count} selected file(s)`;
+
+  const find = (name: string): File | undefined => {
+    const base = name.slice(name.lastIndexOf('/') + 1);
+    const list = byName.get(base);
+    if (!list) return undefined;
+    const shallowest = Math.min(...list.map(depth));
+    const best = list.filter((f) => depth(f) === shallowest);
+    if (best.length > 1) {
+      throw new Error(`${describe}: ${best.length} files named "${base}" (${best.map(pathOf).join(', ')}); select one model folder`);
+    }
+    return best[0];
+  };
+  return {
+    describe,
+    has: async (name) => find(name) !== undefined,
+    async read(name) {
+      const file = find(name);
+      if (!file) throw new Error(`${describe}: no file named "${name}"`);
+      return new Uint8Array(await file.arrayBuffer());
+    },
+  };
+}
+
+/** Reads a required file with an error that says where it was looked for. */
+export async function readRequired(files: ModelFiles, name: string, why: string): Promise<Uint8Array> {
+  if (!(await files.has(name))) throw new Error(`${files.describe}: ${name} not found (${why})`);
+  return files.read(name);
+}
+
+/** Reads and parses a JSON file, naming the file when it is not JSON. */
+export async function readJson(files: ModelFiles, name: string, why: string): Promise<unknown> {
+  const bytes = await readRequired(files, name, why);
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new Error(`${files.describe}: ${name} is not valid JSON (${(e as Error).message})`);
+  }
+}
