@@ -1,6 +1,6 @@
 /**
  * The encoder as this runtime sees it, independent of the checkpoint's naming: a config, float
- * weights in a canonical structure, and tokenized batches. Importers (src/model/import-*.ts) produce
+ * weights in a canonical structure, and tokenized batches. The importer (src/model/load.ts) produces
  * these; the float reference model and the integer planner consume them.
  */
 
