@@ -1,0 +1,132 @@
+/**
+ * Host side of the integer softmax (shaders/softmax-i8.ts): shape and launch validation, the
+ * overflow proof of the constants for the row length (softmaxI8Bounds: a plan that could wrap any
+ * u32 is refused, never run), the uniform parameters, and the binding.
+ */
+import type { Gpu } from '../gpu/gpu.js';
+import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { SOFTMAX_I8_PARAM_FIELDS, type SoftmaxI8ParamField, type SoftmaxI8ShaderOptions, softmaxI8Shader } from '../../shaders/softmax-i8.js';
+import { optionsKey } from '../../shaders/codegen.js';
+import { wordsPerRow } from '../quant/pack.js';
+import {
+  SOFTMAX_I8_MAX_KEYS,
+  type SoftmaxI8Bounds,
+  type SoftmaxI8Constants,
+  deriveSoftmaxI8Constants,
+  softmaxI8Bounds,
+} from '../reference/softmax-i8.js';
+
+export { deriveSoftmaxI8Constants, softmaxI8Bounds, SOFTMAX_I8_MAX_KEYS };
+export type { SoftmaxI8Bounds, SoftmaxI8Constants };
+
+/** Attention scores [batch, heads, seq, seq] (int32) with a key mask [batch, seq]. */
+export interface SoftmaxI8Shape {
+  batch: number;
+  heads: number;
+  seq: number;
+}
+
+export type SoftmaxI8Launch = SoftmaxI8ShaderOptions;
+
+/** The workgroup dimension of one dispatch grid axis guaranteed by every adapter. */
+const GRID_X = 65535;
+
+/** Smallest power-of-two workgroup (32..128) with at most 4 keys per thread for the row length. */
+export function defaultSoftmaxI8Launch(seq: number): SoftmaxI8Launch {
+  const workgroupSize = seq <= 32 ? 32 : seq <= 64 ? 64 : 128;
+  return { workgroupSize, keysPerThread: Math.ceil(seq / workgroupSize) };
+}
+
+function checkShape(shape: SoftmaxI8Shape): void {
+  for (const k of ['batch', 'heads', 'seq'] as const) {
+    if (!Number.isInteger(shape[k]) || shape[k] < 1) throw new RangeError(`integer softmax: ${k} = ${shape[k]} must be a positive integer`);
+  }
+  if (shape.seq > SOFTMAX_I8_MAX_KEYS) {
+    throw new RangeError(`integer softmax: seq = ${shape.seq} exceeds the supported maximum of ${SOFTMAX_I8_MAX_KEYS} keys`);
+  }
+  const rows = shape.batch * shape.heads * shape.seq;
+  // Indices row * seq are u32 in the shader.
+  if (rows * shape.seq > 2 ** 32 - 1) throw new RangeError(`integer softmax: ${rows} rows of ${shape.seq} keys overflow u32 indices`);
+}
+
+function checkLaunch(launch: SoftmaxI8Launch, seq: number): void {
+  const { workgroupSize: wg, keysPerThread: kpt } = launch;
+  if (!Number.isInteger(wg) || wg < 4 || wg > 256 || (wg & (wg - 1)) !== 0) {
+    throw new RangeError(`integer softmax: workgroupSize = ${wg} must be a power of two in [4, 256]`);
+  }
+  if (!Number.isInteger(kpt) || kpt < 1 || kpt > 16) throw new RangeError(`integer softmax: keysPerThread = ${kpt} must be an integer in [1, 16]`);
+  if (wg * kpt < seq) throw new RangeError(`integer softmax: ${wg} threads x ${kpt} keys cannot hold a row of ${seq} keys`);
+}
+
+/** Words of the output: ceil(seq / 4) per row, padding lanes zero. */
+export function softmaxI8OutputWords(shape: SoftmaxI8Shape): number {
+  return shape.batch * shape.heads * shape.seq * wordsPerRow(shape.seq);
+}
+
+export function softmaxI8Params(shape: SoftmaxI8Shape, c: SoftmaxI8Constants): Uint32Array {
+  const rows = shape.batch * shape.heads * shape.seq;
+  const values: Record<SoftmaxI8ParamField, number> = {
+    rows,
+    seq: shape.seq,
+    rowsPerBatch: shape.heads * shape.seq,
+    outRow: wordsPerRow(shape.seq),
+    gridX: Math.min(rows, GRID_X),
+    rescaleM: c.rescale.m,
+    rescaleE: c.rescale.e,
+    tMax: c.tMax,
+    ln2: c.ln2,
+    polyB: c.b,
+    polyC: c.c,
+    expShift: c.shift,
+  };
+  return Uint32Array.from(SOFTMAX_I8_PARAM_FIELDS, (f) => values[f]);
+}
+
+/**
+ * The program for one softmax over [batch, heads, seq, seq] scores. Refuses (RangeError) shapes,
+ * launches, and constants whose integer arithmetic is not proven to stay in u32.
+ */
+export function softmaxI8Program(shape: SoftmaxI8Shape, constants: SoftmaxI8Constants, launch?: SoftmaxI8Launch): ProgramInfo {
+  checkShape(shape);
+  softmaxI8Bounds(constants, shape.seq);
+  const l = launch ?? defaultSoftmaxI8Launch(shape.seq);
+  checkLaunch(l, shape.seq);
+  const rows = shape.batch * shape.heads * shape.seq;
+  const gridX = Math.min(rows, GRID_X);
+  return {
+    name: `softmax-i8[wg ${l.workgroupSize}x${l.keysPerThread}] ${shape.batch}x${shape.heads}x${shape.seq}`,
+    key: optionsKey('softmax-i8', l),
+    code: softmaxI8Shader(l),
+    workgroups: [gridX, Math.ceil(rows / gridX), 1],
+    params: softmaxI8Params(shape, constants),
+  };
+}
+
+export interface SoftmaxI8Buffers {
+  /** [batch, heads, seq, seq] i32. */
+  scores: GPUBuffer;
+  /** [batch, seq] u32, nonzero = key present. */
+  mask: GPUBuffer;
+  /** [batch, heads, seq, ceil(seq / 4)] u32 of packed uint8, written whole. */
+  probs: GPUBuffer;
+}
+
+export async function bindSoftmaxI8(
+  gpu: Gpu,
+  shape: SoftmaxI8Shape,
+  constants: SoftmaxI8Constants,
+  buffers: SoftmaxI8Buffers,
+  launch?: SoftmaxI8Launch,
+): Promise<BoundProgram> {
+  const info = softmaxI8Program(shape, constants, launch);
+  const rows = shape.batch * shape.heads * shape.seq;
+  const need: [keyof SoftmaxI8Buffers, number][] = [
+    ['scores', rows * shape.seq * 4],
+    ['mask', shape.batch * shape.seq * 4],
+    ['probs', softmaxI8OutputWords(shape) * 4],
+  ];
+  for (const [k, bytes] of need) {
+    if (buffers[k].size < bytes) throw new RangeError(`integer softmax: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);
+  }
+  return bindProgram(gpu, info, [buffers.scores, buffers.mask, buffers.probs]);
+}
