@@ -1,0 +1,66 @@
+/** Host side of the attention head split (shaders/split-heads-f32.ts). */
+import type { Gpu } from '../gpu/gpu.js';
+import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { SPLIT_HEADS_F32_PARAM_FIELDS, SPLIT_HEADS_F32_WORKGROUP, splitHeadsF32Shader } from '../../shaders/split-heads-f32.js';
+import { wordsPerRow } from '../quant/pack.js';
+import { linearGrid } from './gelu-f32.js';
+import { f32Bits } from './layernorm-f32.js';
+
+export interface SplitHeadsF32Shape {
+  batch: number;
+  seq: number;
+  heads: number;
+  headDim: number;
+  /** Multiplies q (default 1): the attention scale 1/sqrt(headDim). */
+  qScale?: number;
+}
+
+/** Element counts of the outputs: q and k [batch, heads, seq, dPad] each, vT [batch, heads, d, seqPad]. */
+export function splitHeadsF32Sizes(s: SplitHeadsF32Shape): { dPad: number; seqPad: number; qk: number; v: number } {
+  const dPad = wordsPerRow(s.headDim) * 4;
+  const seqPad = wordsPerRow(s.seq) * 4;
+  return { dPad, seqPad, qk: s.batch * s.heads * s.seq * dPad, v: s.batch * s.heads * s.headDim * seqPad };
+}
+
+export function splitHeadsF32Program(shape: SplitHeadsF32Shape): ProgramInfo {
+  const qScale = shape.qScale ?? 1;
+  if (!Number.isFinite(qScale)) throw new RangeError(`split-heads-f32: qScale = ${qScale} must be finite`);
+  for (const [k, v] of Object.entries({ batch: shape.batch, seq: shape.seq, heads: shape.heads, headDim: shape.headDim })) {
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`split-heads-f32: ${k} = ${v} must be a positive integer`);
+  }
+  const z = splitHeadsF32Sizes(shape);
+  const inputCount = shape.batch * shape.seq * 3 * shape.heads * shape.headDim;
+  if (z.qk + z.v + SPLIT_HEADS_F32_WORKGROUP >= 2 ** 32 || inputCount >= 2 ** 32) throw new RangeError('split-heads-f32: too many elements for u32 indexing');
+  const grid = linearGrid(z.qk + z.v, SPLIT_HEADS_F32_WORKGROUP);
+  const values: Record<(typeof SPLIT_HEADS_F32_PARAM_FIELDS)[number], number> = {
+    batch: shape.batch, seq: shape.seq, heads: shape.heads, d: shape.headDim, dPad: z.dPad, seqPad: z.seqPad,
+    qkCount: z.qk, vCount: z.v, gridX: grid.gridX, qScale: f32Bits(qScale), pad1: 0, pad2: 0,
+  };
+  return {
+    name: `split-heads-f32 ${shape.batch}x${shape.seq}x${shape.heads}x${shape.headDim}`,
+    key: 'split-heads-f32',
+    code: splitHeadsF32Shader(),
+    workgroups: grid.workgroups,
+    params: new Uint32Array(SPLIT_HEADS_F32_PARAM_FIELDS.map((f) => values[f])),
+  };
+}
+
+export interface SplitHeadsF32Buffers {
+  /** [batch * seq, 3 * heads * headDim]. */
+  qkv: GPUBuffer;
+  q: GPUBuffer;
+  k: GPUBuffer;
+  vT: GPUBuffer;
+}
+
+export async function bindSplitHeadsF32(gpu: Gpu, shape: SplitHeadsF32Shape, b: SplitHeadsF32Buffers): Promise<BoundProgram> {
+  const z = splitHeadsF32Sizes(shape);
+  const need: [string, GPUBuffer, number][] = [
+    ['qkv', b.qkv, shape.batch * shape.seq * 3 * shape.heads * shape.headDim],
+    ['q', b.q, z.qk],
+    ['k', b.k, z.qk],
+    ['vT', b.vT, z.v],
+  ];
+  for (const [k, buf, n] of need) if (buf.size < n * 4) throw new RangeError(`split-heads-f32: ${k} has ${buf.size} bytes, needs ${n * 4}`);
+  return bindProgram(gpu, splitHeadsF32Program(shape), [b.qkv, b.q, b.k, b.vT]);
+}
