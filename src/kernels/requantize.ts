@@ -1,0 +1,69 @@
+/**
+ * Host side of the requantize kernel (shaders/requantize.ts): shape and multiplier validation,
+ * buffer size checks, and the dispatch. There is no range to prove: the dyadic rescale is exact
+ * for every int32 input and every valid (m, e) (see src/reference/requantize.ts).
+ */
+import type { Gpu } from '../gpu/gpu.js';
+import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { REQUANTIZE_PARAM_FIELDS, type RequantizeShaderOptions, requantizeShader } from '../../shaders/requantize.js';
+import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+import { optionsKey } from '../../shaders/codegen.js';
+import { wordsPerRow } from '../quant/pack.js';
+import type { Dyadic } from '../reference/dyadic.js';
+import { packRequant } from './gemm-i8.js';
+
+export type RequantizeOptions = RequantizeShaderOptions;
+
+export interface RequantizeShape {
+  rows: number;
+  cols: number;
+}
+
+export function requantizeProgram(options: RequantizeOptions, shape: RequantizeShape): ProgramInfo {
+  const { rows, cols } = shape;
+  checkElementwiseShape('requantize', rows, cols);
+  if (options.output !== 'i8' && options.output !== 'u8') throw new RangeError(`requantize: output ${String(options.output)} is not 'i8' or 'u8'`);
+  const cols4 = wordsPerRow(cols);
+  const values: Record<(typeof REQUANTIZE_PARAM_FIELDS)[number], number> = { rows, cols, cols4, words: rows * cols4 };
+  const shaderOptions: RequantizeShaderOptions = { output: options.output, perChannel: !!options.perChannel };
+  return {
+    name: `requantize[${options.output},${options.perChannel ? 'channel' : 'tensor'}] ${rows}x${cols}`,
+    key: optionsKey('requantize', shaderOptions),
+    code: requantizeShader(shaderOptions),
+    workgroups: wordGridWorkgroups(rows * cols4),
+    params: new Uint32Array(REQUANTIZE_PARAM_FIELDS.map((f) => values[f])),
+  };
+}
+
+/**
+ * The multipliers as the shader reads them (array<vec2<u32>>), validated: one per column when
+ * per channel, one in all otherwise.
+ */
+export function packRequantizeMultipliers(options: RequantizeOptions, shape: RequantizeShape, requant: Dyadic[]): Uint32Array {
+  const want = options.perChannel ? shape.cols : 1;
+  if (requant.length !== want) {
+    throw new RangeError(`requantize: ${requant.length} multipliers given, ${options.perChannel ? `one per column (${want})` : 'one per tensor'} expected`);
+  }
+  return packRequant(requant);
+}
+
+export interface RequantizeBuffers {
+  /** int32 [rows, cols]. */
+  input: GPUBuffer;
+  /** array<vec2<u32>> of (m, e) from packRequantizeMultipliers. */
+  requant: GPUBuffer;
+  /** [rows, ceil(cols / 4)] packed words. */
+  output: GPUBuffer;
+}
+
+function checkSize(what: string, buffer: GPUBuffer, bytes: number): void {
+  if (buffer.size < bytes) throw new RangeError(`requantize: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+}
+
+export async function bindRequantize(gpu: Gpu, options: RequantizeOptions, shape: RequantizeShape, buffers: RequantizeBuffers): Promise<BoundProgram> {
+  const info = requantizeProgram(options, shape);
+  checkSize('input', buffers.input, shape.rows * shape.cols * 4);
+  checkSize('requant', buffers.requant, (options.perChannel ? shape.cols : 1) * 8);
+  checkSize('output', buffers.output, shape.rows * wordsPerRow(shape.cols) * 4);
+  return bindProgram(gpu, info, [buffers.input, buffers.requant, buffers.output]);
+}

@@ -1,0 +1,111 @@
+/**
+ * Host side of the residual add (shaders/residual-add.ts): shape and constant validation, the
+ * proof that neither rescaled term can reach the int32 overflow guard, and the dispatch.
+ * Multipliers and the output range travel in the uniform, so one pipeline per operand-kind pair.
+ */
+import type { Gpu } from '../gpu/gpu.js';
+import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { RESIDUAL_ADD_PARAM_FIELDS, type ResidualAddShaderOptions, residualAddShader } from '../../shaders/residual-add.js';
+import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+import { optionsKey } from '../../shaders/codegen.js';
+import { wordsPerRow } from '../quant/pack.js';
+import { checkDyadic } from '../reference/dyadic.js';
+import { RESIDUAL_TERM_MAX, type ResidualAddConstants, dyadicTermBound, operandMaxAbs, signedRange } from '../reference/residual-add.js';
+
+export type ResidualAddOptions = ResidualAddShaderOptions;
+export type { ResidualAddConstants };
+
+export interface ResidualAddShape {
+  rows: number;
+  cols: number;
+}
+
+/**
+ * Declared bounds on |a| and |b| for int32 operands (e.g. 2^21 for a 22-bit residual stream);
+ * int8 operands are bounded by 128 and a missing bound means the full int32 range.
+ */
+export interface ResidualAddBounds {
+  a?: number;
+  b?: number;
+}
+
+/**
+ * Proves that, for inputs within their bounds, neither term reaches the guard 2^30 - 1, so the
+ * int32 sum is exact; refuses the plan otherwise.
+ */
+export function checkResidualAddBounds(options: ResidualAddOptions, c: ResidualAddConstants, bounds: ResidualAddBounds = {}): void {
+  signedRange(c.bits);
+  for (const side of ['a', 'b'] as const) {
+    const kind = options[side];
+    if (kind !== 'i8' && kind !== 'i32') throw new RangeError(`residual add: operand ${side} kind ${String(kind)} is not 'i8' or 'i32'`);
+    if (kind === 'i8' && bounds[side] !== undefined) throw new RangeError(`residual add: operand ${side} is int8; its bound is 128, not declared`);
+    checkDyadic(c[side], `residual add multiplier ${side}`);
+    const maxAbs = operandMaxAbs(kind, bounds[side]);
+    const t = dyadicTermBound(maxAbs, c[side]);
+    if (t > RESIDUAL_TERM_MAX) {
+      throw new RangeError(
+        `residual add: operand ${side} (${kind}, |${side}| <= ${maxAbs}) times ${c[side].m} / 2^${c[side].e} can reach ${t}, over the int32-safe term bound 2^30 - 1; ` +
+          `declare a tighter bound or plan a larger output scale`,
+      );
+    }
+  }
+}
+
+export function residualAddProgram(options: ResidualAddOptions, shape: ResidualAddShape, c: ResidualAddConstants, bounds?: ResidualAddBounds): ProgramInfo {
+  const { rows, cols } = shape;
+  checkElementwiseShape('residual add', rows, cols);
+  checkResidualAddBounds(options, c, bounds);
+  const [lo, hi] = signedRange(c.bits);
+  const cols4 = wordsPerRow(cols);
+  const values: Record<(typeof RESIDUAL_ADD_PARAM_FIELDS)[number], number> = {
+    rows,
+    cols,
+    cols4,
+    words: rows * cols4,
+    ma: c.a.m,
+    ea: c.a.e,
+    mb: c.b.m,
+    eb: c.b.e,
+    lo: lo >>> 0,
+    hi,
+    pad0: 0,
+    pad1: 0,
+  };
+  const shaderOptions: ResidualAddShaderOptions = { a: options.a, b: options.b };
+  return {
+    name: `residual-add[${options.a}+${options.b}->i${c.bits}] ${rows}x${cols}`,
+    key: optionsKey('residual-add', shaderOptions),
+    code: residualAddShader(shaderOptions),
+    workgroups: wordGridWorkgroups(rows * cols4),
+    params: new Uint32Array(RESIDUAL_ADD_PARAM_FIELDS.map((f) => values[f])),
+  };
+}
+
+export interface ResidualAddBuffers {
+  /** int8 packed [rows, ceil(cols / 4)] words or int32 [rows, cols], as options.a says. */
+  a: GPUBuffer;
+  b: GPUBuffer;
+  /** int32 [rows, cols]. */
+  output: GPUBuffer;
+}
+
+export async function bindResidualAdd(
+  gpu: Gpu,
+  options: ResidualAddOptions,
+  shape: ResidualAddShape,
+  constants: ResidualAddConstants,
+  buffers: ResidualAddBuffers,
+  bounds?: ResidualAddBounds,
+): Promise<BoundProgram> {
+  const info = residualAddProgram(options, shape, constants, bounds);
+  const operandBytes = (kind: 'i8' | 'i32') => (kind === 'i8' ? shape.rows * wordsPerRow(shape.cols) : shape.rows * shape.cols) * 4;
+  const need: [string, GPUBuffer, number][] = [
+    ['a', buffers.a, operandBytes(options.a)],
+    ['b', buffers.b, operandBytes(options.b)],
+    ['output', buffers.output, shape.rows * shape.cols * 4],
+  ];
+  for (const [what, buffer, bytes] of need) {
+    if (buffer.size < bytes) throw new RangeError(`residual add: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+  }
+  return bindProgram(gpu, info, [buffers.a, buffers.b, buffers.output]);
+}

@@ -1,0 +1,199 @@
+/**
+ * Residual add cases checked bit for bit against the CPU reference, with the error against the
+ * float sum measured where the plan's bounds hold. Corner multipliers are per tensor (uniforms),
+ * so an 'extreme' case runs one dispatch per (m, e) pair of a sweep over every shift 0..63.
+ * Shared by the Node tests and the browser page.
+ */
+import type { Gpu } from '../../src/gpu/gpu.js';
+import { type BoundProgram, submitPrograms } from '../../src/gpu/program.js';
+import { type ResidualAddBounds, bindResidualAdd, checkResidualAddBounds } from '../../src/kernels/residual-add.js';
+import { packRows } from '../../src/quant/pack.js';
+import type { Dyadic } from '../../src/reference/dyadic.js';
+import {
+  type ResidualAddConstants,
+  type ResidualOperand,
+  operandMaxAbs,
+  planResidualAdd,
+  residualAddErrorBound,
+  residualAddRef,
+  signedRange,
+} from '../../src/reference/residual-add.js';
+import { Random } from '../../src/util/random.js';
+import { PLANNED_RATIO_PRECISION } from '../../src/reference/requantize.js';
+import { ELEMENTWISE_COLS, EXTREME_INT32, EXTREME_M, FLOAT_SLACK } from './requantize.js';
+import type { AccuracyReport, CheckResult, CheckSuite } from './suite.js';
+
+type Values = 'typical' | 'saturating' | 'extreme' | 'guard';
+
+export interface ResidualAddCase {
+  name: string;
+  rows: number;
+  cols: number;
+  a: ResidualOperand;
+  b: ResidualOperand;
+  bits: number;
+  values: Values;
+  seed: number;
+}
+
+const KINDS: [ResidualOperand, ResidualOperand][] = [['i8', 'i32'], ['i32', 'i8'], ['i32', 'i32'], ['i8', 'i8']];
+/** The int32 operand of typical cases is a 22-bit residual stream. */
+const STREAM_BOUND = 2 ** 21;
+/** Two roundings of spread-out fractions: the mean |error| is 1/3 step; asserted on large random cases. */
+const MEAN_BOUND = 0.4;
+const MEAN_MIN_ELEMENTS = 1024;
+
+export function residualAddCases(): ResidualAddCase[] {
+  const cases: ResidualAddCase[] = [];
+  let seed = 4000;
+  const add = (c: Omit<ResidualAddCase, 'name' | 'seed'>) =>
+    cases.push({ ...c, seed: seed++, name: `${c.rows}x${c.cols} ${c.a}+${c.b} -> ${c.bits} bits ${c.values}` });
+  ELEMENTWISE_COLS.forEach((cols, i) => {
+    const rows = [41, 13, 7, 5, 4, 3, 2, 2][i];
+    for (const k of [i % 4, (i + 2) % 4]) add({ rows, cols, a: KINDS[k][0], b: KINDS[k][1], bits: k < 2 ? 22 : 16, values: 'typical' });
+  });
+  for (const [a, b] of KINDS) {
+    add({ rows: 3, cols: 200, a, b, bits: 16, values: 'saturating' });
+    add({ rows: 2, cols: 13, a, b, bits: 8, values: 'saturating' });
+    add({ rows: 5, cols: 13, a, b, bits: 31, values: 'extreme' });
+    add({ rows: 2, cols: 3, a, b, bits: 22, values: 'extreme' });
+  }
+  add({ rows: 3, cols: 384, a: 'i32', b: 'i8', bits: 22, values: 'guard' });
+  add({ rows: 3, cols: 13, a: 'i32', b: 'i32', bits: 31, values: 'guard' });
+  return cases;
+}
+
+interface Plan {
+  constants: ResidualAddConstants;
+  /** Real ratios S_a / S and S_b / S the multipliers stand for. */
+  ratioA: number;
+  ratioB: number;
+  /** What the error bound allows for |m / 2^e - ratio| per side: the planner's precision, or 0 for exact corners. */
+  deltaA: number;
+  deltaB: number;
+}
+
+interface Prepared {
+  a: Int8Array | Int32Array;
+  b: Int8Array | Int32Array;
+  bounds: ResidualAddBounds;
+  plans: Plan[];
+  /** False where data break their declared bound on purpose (the guard fires; no float bound holds). */
+  measure: boolean;
+}
+
+function operand(rng: Random, kind: ResidualOperand, n: number, values: Values, seed: number): Int8Array | Int32Array {
+  if (values === 'extreme' || values === 'guard') {
+    const corners = kind === 'i8' ? [-128, 127, 0, -1, 1] : EXTREME_INT32;
+    const out = kind === 'i8' ? new Int8Array(n) : new Int32Array(n);
+    for (let i = 0; i < n; i++) out[i] = i % 4 === 3 ? (kind === 'i8' ? rng.int(-128, 127) : rng.int(-(2 ** 31), 2 ** 31 - 1)) : corners[(i * 7 + seed) % corners.length];
+    return out;
+  }
+  return kind === 'i8' ? rng.int8Array(n) : rng.int32Array(n, -STREAM_BOUND, STREAM_BOUND - 1);
+}
+
+/** The largest multiplier <= m with shift e that the host accepts for this operand bound. */
+function legalMultiplier(m: number, e: number, maxAbs: number, kind: ResidualOperand): Dyadic {
+  const other: Dyadic = { m: 0, e: 0 };
+  const bounds = { a: kind === 'i32' ? maxAbs : undefined };
+  // The floor of a double quotient can exceed the exact one by a unit or two; step down from it.
+  for (let d = { m: Math.min(m, Math.floor(((2 ** 30 - 1) * 2 ** e) / maxAbs)), e }; d.m >= 0; d = { m: d.m - 1, e }) {
+    try {
+      checkResidualAddBounds({ a: kind, b: 'i8' }, { a: d, b: other, bits: 31 }, bounds);
+      return d;
+    } catch {
+      // Too large still.
+    }
+  }
+  throw new Error(`no legal multiplier with shift ${e} for |x| <= ${maxAbs}`);
+}
+
+function prepare(c: ResidualAddCase): Prepared {
+  const rng = new Random(c.seed);
+  const n = c.rows * c.cols;
+  const a = operand(rng, c.a, n, c.values, c.seed);
+  const b = operand(rng, c.b, n, c.values, c.seed + 3);
+  if (c.values === 'extreme' || c.values === 'guard') {
+    // Full int32 range declared for 'extreme'; 'guard' declares 2^20 and then breaks it.
+    const declared = c.values === 'guard' ? 2 ** 20 : undefined;
+    const bounds: ResidualAddBounds = { a: c.a === 'i32' ? declared : undefined, b: c.b === 'i32' ? declared : undefined };
+    const maxA = operandMaxAbs(c.a, bounds.a);
+    const maxB = operandMaxAbs(c.b, bounds.b);
+    const plans: Plan[] = [];
+    for (let e = 0; e < 64; e++) {
+      const da = legalMultiplier(EXTREME_M[e % EXTREME_M.length], e, maxA, c.a);
+      const db = legalMultiplier(EXTREME_M[(e + c.seed) % EXTREME_M.length], 63 - e, maxB, c.b);
+      plans.push({ constants: { a: da, b: db, bits: c.bits }, ratioA: da.m / 2 ** da.e, ratioB: db.m / 2 ** db.e, deltaA: 0, deltaB: 0 });
+    }
+    return { a, b, bounds, plans, measure: c.values === 'extreme' };
+  }
+  const bounds: ResidualAddBounds = { a: c.a === 'i32' ? STREAM_BOUND : undefined, b: c.b === 'i32' ? STREAM_BOUND : undefined };
+  const scale = (kind: ResidualOperand) => (kind === 'i8' ? 0.05 : 1e-5) * 10 ** rng.next();
+  const pa = { scale: scale(c.a), maxAbs: operandMaxAbs(c.a, bounds.a) };
+  const pb = { scale: scale(c.b), maxAbs: operandMaxAbs(c.b, bounds.b) };
+  // 'saturating' maps a quarter of the worst case onto the output range: both ends clip.
+  const range = c.values === 'saturating' ? 0.25 * (pa.maxAbs * pa.scale + pb.maxAbs * pb.scale) : undefined;
+  const plan = planResidualAdd({ a: pa, b: pb, bits: c.bits, range });
+  const ratioA = pa.scale / plan.scale;
+  const ratioB = pb.scale / plan.scale;
+  const deltaA = ratioA * PLANNED_RATIO_PRECISION;
+  const deltaB = ratioB * PLANNED_RATIO_PRECISION;
+  return { a, b, bounds, plans: [{ constants: plan, ratioA, ratioB, deltaA, deltaB }], measure: true };
+}
+
+function upload(gpu: Gpu, label: string, x: Int8Array | Int32Array, rows: number, cols: number): GPUBuffer {
+  return gpu.storage(label, x instanceof Int8Array ? packRows(x, rows, cols) : x);
+}
+
+export async function runResidualAddCase(gpu: Gpu, c: ResidualAddCase): Promise<CheckResult> {
+  const p = prepare(c);
+  const n = c.rows * c.cols;
+  const aBuf = upload(gpu, 'a', p.a, c.rows, c.cols);
+  const bBuf = upload(gpu, 'b', p.b, c.rows, c.cols);
+  const outputs = p.plans.map(() => gpu.storage('out', new Int32Array(n).fill(0x5a5a5a5a)));
+  const programs: BoundProgram[] = [];
+  let mismatches = 0;
+  let firstMismatch: string | undefined;
+  let maxAbs = 0;
+  let sum = 0;
+  let maxBound = 0;
+  try {
+    for (let k = 0; k < p.plans.length; k++) {
+      programs.push(await bindResidualAdd(gpu, { a: c.a, b: c.b }, { rows: c.rows, cols: c.cols }, p.plans[k].constants, { a: aBuf, b: bBuf, output: outputs[k] }, p.bounds));
+    }
+    submitPrograms(gpu, programs);
+    for (let k = 0; k < p.plans.length; k++) {
+      const { constants, ratioA, ratioB, deltaA, deltaB } = p.plans[k];
+      const got = new Int32Array(await gpu.read(outputs[k]));
+      const want = residualAddRef(p.a, p.b, constants);
+      const [lo, hi] = signedRange(constants.bits);
+      for (let i = 0; i < n; i++) {
+        if (got[i] !== want[i]) {
+          mismatches++;
+          firstMismatch ??= `a ${constants.a.m}/2^${constants.a.e} b ${constants.b.m}/2^${constants.b.e}: row ${Math.floor(i / c.cols)} col ${i % c.cols} (a ${p.a[i]}, b ${p.b[i]}): got ${got[i]}, want ${want[i]}`;
+        }
+        if (p.measure) {
+          const err = Math.abs(got[i] - Math.min(hi, Math.max(lo, p.a[i] * ratioA + p.b[i] * ratioB)));
+          maxAbs = Math.max(maxAbs, err);
+          sum += err;
+          maxBound = Math.max(maxBound, residualAddErrorBound(p.a[i], p.b[i], deltaA, deltaB));
+        }
+      }
+    }
+  } finally {
+    for (const pr of programs) pr.destroy();
+    for (const b of [aBuf, bBuf, ...outputs]) b.destroy();
+  }
+  const elements = n * p.plans.length;
+  let accuracy: AccuracyReport | undefined;
+  if (p.measure) {
+    maxBound += FLOAT_SLACK;
+    accuracy = { unit: 'output steps', maxAbs, meanAbs: sum / elements, maxBound, meanBound: elements >= MEAN_MIN_ELEMENTS && c.values !== 'extreme' ? MEAN_BOUND : maxBound };
+  }
+  return { name: c.name, elements, mismatches, firstMismatch, accuracy };
+}
+
+export const suite: CheckSuite = {
+  name: 'residual add',
+  cases: () => residualAddCases().map((c) => ({ name: c.name, run: (gpu) => runResidualAddCase(gpu, c) })),
+};

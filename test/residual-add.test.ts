@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { suite } from './cases/residual-add.js';
+import { runSuite } from './run-suite.js';
+import { checkResidualAddBounds, residualAddProgram } from '../src/kernels/residual-add.js';
+import { dyadicTermBound, planResidualAdd, residualAddRef } from '../src/reference/residual-add.js';
+import { dyadicValue } from '../src/reference/dyadic.js';
+
+runSuite(suite);
+
+describe('residual add reference', () => {
+  it('rescales each side, rounds half away from zero, adds, saturates to the output width', () => {
+    // a / 2 + 3b / 4: 5/2 + 3/4 = 3 + 1; 100/2 + 300/4 = 125 fits 8 bits; 200/2 + 600/4 = 250 -> 127;
+    // 7/2 - 27/4 = 4 - 7.
+    const c = { a: { m: 1, e: 1 }, b: { m: 3, e: 2 }, bits: 8 };
+    expect(Array.from(residualAddRef([5, -5, 100, 200, -200, 7], [1, -1, 100, 200, -200, -9], c))).toEqual([4, -4, 125, 127, -128, -3]);
+  });
+  it('rounds each term before the sum, as the GPU does', () => {
+    // 1/2 + 1/2: terms round to 1 + 1 = 2, not round(1) = 1.
+    expect(Array.from(residualAddRef([1], [1], { a: { m: 1, e: 1 }, b: { m: 1, e: 1 }, bits: 16 }))).toEqual([2]);
+  });
+  it('guards each term at [-2^30, 2^30 - 1] so the int32 sum cannot wrap', () => {
+    const c = { a: { m: 1, e: 0 }, b: { m: 1, e: 0 }, bits: 31 };
+    expect(Array.from(residualAddRef([2 ** 31 - 1, -(2 ** 31)], [2 ** 31 - 1, -(2 ** 31)], c))).toEqual([2 ** 30 - 1, -(2 ** 30)]);
+    // The guard fires only for data beyond the term bound: 2^31 - 1 and -2^30 rescale to (2^30 - 1) - 2^30.
+    expect(Array.from(residualAddRef([2 ** 31 - 1], [-(2 ** 30)], c))).toEqual([-1]);
+  });
+  it('plans the common scale from the worst case or a calibrated range', () => {
+    const a = { scale: 0.04, maxAbs: 128 };
+    const b = { scale: 2e-5, maxAbs: 2 ** 21 };
+    const worst = planResidualAdd({ a, b, bits: 22 });
+    expect(worst.scale).toBeCloseTo((128 * 0.04 + 2 ** 21 * 2e-5) / (2 ** 21 - 1), 12);
+    expect(Math.abs(dyadicValue(worst.a) / (a.scale / worst.scale) - 1)).toBeLessThan(2 ** -30);
+    expect(Math.abs(dyadicValue(worst.b) / (b.scale / worst.scale) - 1)).toBeLessThan(2 ** -30);
+    // The worst case cannot saturate: both terms together stay within 2^21 - 1 (+1 for the two roundings).
+    expect(dyadicTermBound(128, worst.a) + dyadicTermBound(2 ** 21, worst.b)).toBeLessThanOrEqual(2 ** 21);
+    expect(() => checkResidualAddBounds({ a: 'i8', b: 'i32' }, worst, { b: 2 ** 21 })).not.toThrow();
+    const calibrated = planResidualAdd({ a, b, bits: 16, range: 20 });
+    expect(calibrated.scale).toBeCloseTo(20 / 32767, 15);
+    expect(() => planResidualAdd({ a, b, bits: 16, range: 1e-6 })).toThrow(/2\^30 - 1/);
+    expect(() => planResidualAdd({ a, b, bits: 32 })).toThrow(/\[2, 31\]/);
+  });
+});
+
+describe('residual add refuses what could overflow', () => {
+  const shape = { rows: 2, cols: 3 };
+  it('accepts the largest multiplier whose int8 term stays within 2^30 - 1, refuses the next', () => {
+    // 128 * m rounds to at most 2^30 - 1 for m <= 2^23 - 1 with e = 0.
+    const ok = { a: { m: 2 ** 23 - 1, e: 0 }, b: { m: 0, e: 0 }, bits: 22 };
+    expect(() => residualAddProgram({ a: 'i8', b: 'i8' }, shape, ok)).not.toThrow();
+    expect(() => residualAddProgram({ a: 'i8', b: 'i8' }, shape, { ...ok, a: { m: 2 ** 23, e: 0 } })).toThrow(/operand a \(i8, \|a\| <= 128\).*can reach 1073741824/);
+  });
+  it('takes the full int32 range for an int32 operand unless a tighter bound is declared', () => {
+    // 2^31 (2^31 - 1) / 2^32 = 2^30 - 1/2 rounds to 2^30: refused; one more shift is fine.
+    expect(() => residualAddProgram({ a: 'i32', b: 'i8' }, shape, { a: { m: 2 ** 31 - 1, e: 32 }, b: { m: 1, e: 0 }, bits: 22 })).toThrow(/can reach 1073741824/);
+    const c = { a: { m: 2 ** 31 - 1, e: 33 }, b: { m: 1, e: 0 }, bits: 22 };
+    expect(() => residualAddProgram({ a: 'i32', b: 'i32' }, shape, c)).toThrow(/operand b \(i32, \|b\| <= 2147483648\)/);
+    expect(() => residualAddProgram({ a: 'i32', b: 'i32' }, shape, c, { b: 2 ** 21 })).not.toThrow();
+    expect(() => residualAddProgram({ a: 'i32', b: 'i32' }, shape, c, { b: 2 ** 31 + 1 })).toThrow(/declared bound/);
+    expect(() => residualAddProgram({ a: 'i8', b: 'i32' }, shape, c, { a: 100, b: 2 ** 21 })).toThrow(/int8; its bound is 128/);
+  });
+  it('rejects output widths outside [2, 31] and invalid multipliers', () => {
+    const c = { a: { m: 1, e: 0 }, b: { m: 1, e: 0 }, bits: 22 };
+    expect(() => residualAddProgram({ a: 'i8', b: 'i8' }, shape, { ...c, bits: 32 })).toThrow(/32 bits/);
+    expect(() => residualAddProgram({ a: 'i8', b: 'i8' }, shape, { ...c, bits: 1 })).toThrow(/1 bits/);
+    expect(() => residualAddProgram({ a: 'i8', b: 'i8' }, shape, { ...c, a: { m: -1, e: 0 } })).toThrow(/m = -1/);
+    expect(() => residualAddProgram({ a: 'i8', b: 'i8' }, shape, { ...c, b: { m: 1, e: 64 } })).toThrow(/e = 64/);
+  });
+  it('rejects empty shapes', () => {
+    expect(() => residualAddProgram({ a: 'i8', b: 'i8' }, { rows: 1, cols: 0 }, { a: { m: 1, e: 0 }, b: { m: 1, e: 0 }, bits: 8 })).toThrow(/cols = 0/);
+  });
+});
