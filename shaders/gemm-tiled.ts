@@ -24,9 +24,9 @@ export interface GemmTile {
 /** Uniform layout (u32 words), shared with the host wrappers. */
 export const GEMM_PARAM_FIELDS = [
   'M', 'N', 'K4', 'batchInner',
-  'aRow', 'bRow', 'cRow', 'pad0',
+  'aRow', 'bRow', 'cRow', 'aOffset',
   'aOuter', 'aInner', 'bOuter', 'bInner',
-  'cOuter', 'cInner', 'pad1', 'pad2',
+  'cOuter', 'cInner', 'bOffset', 'cOffset',
 ] as const;
 
 export type GemmParamField = (typeof GEMM_PARAM_FIELDS)[number];
@@ -98,9 +98,9 @@ var<workgroup> tileB: array<${p.word}, ${BN * BK4}>;
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let outer = wid.z / params.batchInner;
   let inner = wid.z % params.batchInner;
-  let aBase = outer * params.aOuter + inner * params.aInner;
-  let bBase = outer * params.bOuter + inner * params.bInner;
-  let cBase = outer * params.cOuter + inner * params.cInner;
+  let aBase = params.aOffset + outer * params.aOuter + inner * params.aInner;
+  let bBase = params.bOffset + outer * params.bOuter + inner * params.bInner;
+  let cBase = params.cOffset + outer * params.cOuter + inner * params.cInner;
   let rowBase = wid.y * BM;
   let colBase = wid.x * BN;
   let tid = lid.y * ${WX}u + lid.x;

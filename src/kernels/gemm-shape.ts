@@ -38,6 +38,10 @@ export interface GemmShape {
   bInner?: number;
   cOuter?: number;
   cInner?: number;
+  /** Words before element (0, 0) of batch 0, e.g. to address K inside a fused Q|K|V tensor. */
+  aOffset?: number;
+  bOffset?: number;
+  cOffset?: number;
 }
 
 function positiveInt(name: string, v: number): void {
@@ -72,6 +76,9 @@ export function resolveGemmShape(shape: GemmShape, packedOutput: boolean): Requi
     aInner,
     bInner,
     cInner,
+    aOffset: shape.aOffset ?? 0,
+    bOffset: shape.bOffset ?? 0,
+    cOffset: shape.cOffset ?? 0,
     aOuter: shape.aOuter ?? batchInner * aInner,
     bOuter: shape.bOuter ?? batchInner * bInner,
     cOuter: shape.cOuter ?? batchInner * cInner,
@@ -87,15 +94,15 @@ export function gemmParams(s: Required<GemmShape>): Uint32Array {
     aRow: s.aRow,
     bRow: s.bRow,
     cRow: s.cRow,
-    pad0: 0,
+    aOffset: s.aOffset,
     aOuter: s.aOuter,
     aInner: s.aInner,
     bOuter: s.bOuter,
     bInner: s.bInner,
     cOuter: s.cOuter,
     cInner: s.cInner,
-    pad1: 0,
-    pad2: 0,
+    bOffset: s.bOffset,
+    cOffset: s.cOffset,
   };
   return new Uint32Array(GEMM_PARAM_FIELDS.map((f) => values[f]));
 }

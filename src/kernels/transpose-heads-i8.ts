@@ -1,0 +1,44 @@
+/** Host side of shaders/transpose-heads-i8.ts (V -> per-head V^T for the P.V GEMM). */
+import type { Gpu } from '../gpu/gpu.js';
+import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { TRANSPOSE_HEADS_PARAM_FIELDS, transposeHeadsI8Shader } from '../../shaders/transpose-heads-i8.js';
+import { wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+import { wordsPerRow } from '../quant/pack.js';
+
+export interface TransposeHeadsShape {
+  batch: number;
+  seq: number;
+  heads: number;
+  headDim: number;
+  /** Words per token row of the source (e.g. 3H/4 for a fused QKV tensor). */
+  rowWords: number;
+  /** First column of head 0 (e.g. 2H for V in a fused QKV tensor). */
+  colOffset: number;
+}
+
+export function transposeHeadsOutputWords(s: TransposeHeadsShape): number {
+  return s.batch * s.heads * s.headDim * wordsPerRow(s.seq);
+}
+
+export function transposeHeadsI8Program(s: TransposeHeadsShape): ProgramInfo {
+  for (const [k, v] of Object.entries(s)) {
+    if (!Number.isInteger(v) || v < (k === 'colOffset' ? 0 : 1)) throw new RangeError(`transpose-heads-i8: ${k} = ${v} is not a valid size`);
+  }
+  if (s.colOffset + s.heads * s.headDim > s.rowWords * 4) {
+    throw new RangeError(`transpose-heads-i8: heads end at column ${s.colOffset + s.heads * s.headDim}, beyond the row's ${s.rowWords * 4}`);
+  }
+  const words = transposeHeadsOutputWords(s);
+  if (words + 64 > 2 ** 32 || s.batch * s.seq * s.rowWords > 2 ** 32) throw new RangeError('transpose-heads-i8: tensor too large for u32 indexing');
+  const values = { ...s, seq4: wordsPerRow(s.seq), words };
+  return {
+    name: `transpose-heads-i8 ${s.batch}x${s.heads}x${s.headDim}x${s.seq}`,
+    key: 'transpose-heads-i8',
+    code: transposeHeadsI8Shader(),
+    workgroups: wordGridWorkgroups(words),
+    params: new Uint32Array(TRANSPOSE_HEADS_PARAM_FIELDS.map((f) => values[f])),
+  };
+}
+
+export function bindTransposeHeadsI8(gpu: Gpu, s: TransposeHeadsShape, buffers: { x: GPUBuffer; y: GPUBuffer }): Promise<BoundProgram> {
+  return bindProgram(gpu, transposeHeadsI8Program(s), [buffers.x, buffers.y]);
+}
