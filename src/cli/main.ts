@@ -1,56 +1,215 @@
 /**
- * The main job on a fresh clone. For now: report the WebGPU device and check the INT8 GEMM on it
- * (a BERT-base-sized projection, both inner-product strategies) against the CPU reference.
+ * Command line:
+ *   int8-transformer                          classify example sentences with the built-in model
+ *   int8-transformer device                   the WebGPU device report
+ *   int8-transformer convert <hf-folder> [--calib <tsv>] [--method max|percentile-P] [--calib-limit N] -o <model.i8t>
+ *   int8-transformer classify --model <model.i8t | hf-folder> [--fp32] "text" ...
+ *   int8-transformer eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--batch N] [--json]
+ * Progress goes to stderr; results to stdout.
  */
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { GpuUnavailableError, requestGpu } from '../gpu/device.js';
+import type { Gpu } from '../gpu/gpu.js';
 import { formatDeviceReport } from '../gpu/report.js';
-import { submitPrograms } from '../gpu/program.js';
-import { bindGemmI8, packRequant, preferredStrategy } from '../kernels/gemm-i8.js';
-import { packRows, unpackRows } from '../quant/pack.js';
-import { toDyadic } from '../reference/dyadic.js';
-import { gemmI8Ref, requantizeToInt8Ref } from '../reference/gemm-i8.js';
-import { Random } from '../util/random.js';
+import { convertModel } from '../convert.js';
+import { type GlueInput, parseGlueTsv } from '../data/glue.js';
+import { writeIntModelFile } from '../format/int-model-file.js';
+import { folderSource } from '../model/sources-node.js';
+import { Fp32Model, Int8Model, type TextModel } from '../session.js';
+import type { RangeMethod } from '../calibrate/range-observer.js';
+import { evaluate, formatEvaluation } from '../evaluate.js';
 
-async function main(): Promise<number> {
-  const gpu = await requestGpu();
-  console.log(formatDeviceReport(gpu));
-  console.log(`\npreferred INT8 strategy on this adapter: ${preferredStrategy(gpu)}`);
-  const [M, N, K] = [128, 768, 768];
-  const rng = new Random(42);
-  const a = rng.int8Array(M * K);
-  const b = rng.int8Array(N * K);
-  const bias = rng.int32Array(N, -(2 ** 16), 2 ** 16);
-  const requant = Array.from({ length: N }, () => toDyadic((0.5 + rng.next()) / 2 ** 12));
-  const want = requantizeToInt8Ref(gemmI8Ref({ a, b, bias, M, N, K }), M, N, requant);
-  const buffers = {
-    a: gpu.storage('a', packRows(a, M, K)),
-    b: gpu.storage('b', packRows(b, N, K)),
-    bias: gpu.storage('bias', bias),
-    requant: gpu.storage('requant', packRequant(requant)),
-    c: gpu.storage('c', M * (N / 4) * 4),
-  };
-  let failures = 0;
-  for (const strategy of ['dot4', 'unpack'] as const) {
-    const program = await bindGemmI8(gpu, { strategy, output: 'i8', perChannel: true, bias: true, aUnsigned: false }, { M, N, K }, buffers, 2 ** 16);
-    const t0 = performance.now();
-    submitPrograms(gpu, [program]);
-    const got = unpackRows(new Uint32Array(await gpu.read(buffers.c)), M, N);
-    const ms = performance.now() - t0;
-    let mismatches = 0;
-    for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) mismatches++;
-    failures += mismatches;
-    console.log(
-      `INT8 GEMM ${M}x${N}x${K} (${strategy}, bias + per-channel requant): ${mismatches} of ${want.length} outputs differ from the CPU reference; ${ms.toFixed(1)} ms including read-back (first run, compiles)`,
-    );
-  }
-  gpu.destroy();
-  return failures === 0 ? 0 : 1;
+export const DEFAULT_MODEL = fileURLToPath(new URL('../../models/sst2-bert-tiny.i8t', import.meta.url));
+export const SHARED_CALIBRATION = fileURLToPath(new URL('../../../shared/data/glue/sst2/train_calib1000.tsv', import.meta.url));
+
+const EXAMPLES = [
+  'a gorgeous , witty , seductive movie .',
+  'the plot is nothing but boilerplate clichés from start to finish .',
+  'it is not a bad film , but it is not a good one either .',
+];
+
+class UsageError extends Error {}
+
+interface Args {
+  positional: string[];
+  flags: Map<string, string | true>;
 }
 
-main().then(
+function parseArgs(argv: string[]): Args {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  const valued = new Set(['model', 'data', 'calib', 'method', 'limit', 'batch', 'o', 'output', 'reference', 'calib-limit']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a.startsWith('-') && a.length > 1 && Number.isNaN(Number(a))) {
+      const name = a.replace(/^--?/, '');
+      if (valued.has(name)) {
+        if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
+        flags.set(name, argv[++i]);
+      } else flags.set(name, true);
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+function flag(args: Args, name: string): string | undefined {
+  const v = args.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}
+
+function intFlag(args: Args, name: string): number | undefined {
+  const v = flag(args, name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--${name} must be a positive integer, got ${v}`);
+  return n;
+}
+
+function progress(stage: string, done: number, total: number): void {
+  process.stderr.write(`\r${stage}: ${done}/${total}${done >= total ? '\n' : ''}`);
+}
+
+function readTsv(path: string, limit?: number): GlueInput[] {
+  if (!existsSync(path)) throw new UsageError(`no such file: ${path}`);
+  const rows = parseGlueTsv(readFileSync(path, 'utf8'), path).rows;
+  return rows.slice(0, limit ?? rows.length).map((r) => r.input);
+}
+
+function calibrationTexts(args: Args): GlueInput[] {
+  const path = flag(args, 'calib') ?? (existsSync(SHARED_CALIBRATION) ? SHARED_CALIBRATION : undefined);
+  if (!path) throw new UsageError('converting needs calibration text: pass --calib <tsv> (e.g. GLUE SST-2 train sentences)');
+  return readTsv(path, intFlag(args, 'calib-limit'));
+}
+
+function method(args: Args): RangeMethod | undefined {
+  const m = flag(args, 'method');
+  if (m === undefined) return undefined;
+  if (m === 'max' || /^percentile-\d+(\.\d+)?$/.test(m)) return m as RangeMethod;
+  throw new UsageError(`--method must be max or percentile-P (e.g. percentile-99.99), got ${m}`);
+}
+
+function isFolder(path: string): boolean {
+  return existsSync(path) && statSync(path).isDirectory();
+}
+
+/** An .i8t file, or a Hugging Face folder converted on the fly. */
+async function loadInt8(gpu: Gpu, path: string, args: Args): Promise<Int8Model> {
+  if (!existsSync(path)) throw new UsageError(`no such model: ${path}`);
+  if (isFolder(path)) {
+    const file = await convertModel(gpu, folderSource(path), { calibration: calibrationTexts(args), method: method(args), onProgress: progress });
+    return Int8Model.fromFile(gpu, file);
+  }
+  return Int8Model.fromBytes(gpu, new Uint8Array(readFileSync(path)), path);
+}
+
+async function cmdConvert(gpu: Gpu, args: Args): Promise<void> {
+  const [folder] = args.positional;
+  const out = flag(args, 'o') ?? flag(args, 'output');
+  if (!folder || !out) throw new UsageError('usage: convert <hf-folder> [--calib <tsv>] [--method max|percentile-P] -o <model.i8t>');
+  if (!isFolder(folder)) throw new UsageError(`not a folder: ${folder}`);
+  const file = await convertModel(gpu, folderSource(folder), { calibration: calibrationTexts(args), method: method(args), onProgress: progress });
+  const bytes = await writeIntModelFile(file);
+  writeFileSync(out, bytes);
+  const safetensors = `${folder}/model.safetensors`;
+  const ratio = existsSync(safetensors) ? ` (${(bytes.length / statSync(safetensors).size).toFixed(3)}x model.safetensors)` : '';
+  console.log(`wrote ${out}: ${(bytes.length / 1e6).toFixed(2)} MB${ratio}`);
+}
+
+function printPredictions(model: TextModel, texts: string[], preds: Awaited<ReturnType<TextModel['classify']>>, ms: number): void {
+  preds.forEach((p, i) => console.log(`${model.kind}  ${p.label.padEnd(10)} ${p.score.toFixed(3)}  ${texts[i]}`));
+  console.log(`${model.kind}: ${(ms / texts.length).toFixed(1)} ms per sentence`);
+}
+
+async function cmdClassify(gpu: Gpu, args: Args, texts: string[]): Promise<void> {
+  const path = flag(args, 'model') ?? DEFAULT_MODEL;
+  if (texts.length === 0) throw new UsageError('usage: classify --model <model.i8t | hf-folder> "text" ...');
+  const model: TextModel = args.flags.has('fp32') ? await Fp32Model.fromFiles(gpu, folderSource(path)) : await loadInt8(gpu, path, args);
+  try {
+    const t0 = performance.now();
+    const preds = await model.classify(texts);
+    printPredictions(model, texts, preds, performance.now() - t0);
+  } finally {
+    model.dispose();
+  }
+}
+
+async function cmdEval(gpu: Gpu, args: Args): Promise<void> {
+  const path = flag(args, 'model');
+  const data = flag(args, 'data');
+  if (!path || !data) throw new UsageError('usage: eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--json]');
+  const reference = flag(args, 'reference') ?? (isFolder(path) ? path : undefined);
+  const rows = parseGlueTsv(readFileSync(data, 'utf8'), data).rows;
+  const limited = rows.slice(0, intFlag(args, 'limit') ?? rows.length);
+  const int8 = await loadInt8(gpu, path, args);
+  const fp32 = reference ? await Fp32Model.fromFiles(gpu, folderSource(reference)) : undefined;
+  try {
+    const result = await evaluate(int8, fp32, limited, {
+      batchSize: intFlag(args, 'batch') ?? 16,
+      onProgress: (done, total) => progress('evaluating', done, total),
+    });
+    const report = { model: path, task: parseGlueTsv(readFileSync(data, 'utf8'), data).task, ...result };
+    console.log(args.flags.has('json') ? JSON.stringify(report) : formatEvaluation(report));
+  } finally {
+    int8.dispose();
+    fp32?.dispose();
+  }
+}
+
+async function cmdDefault(gpu: Gpu): Promise<void> {
+  console.log(`${formatDeviceReport(gpu).split('\n').slice(0, 4).join('\n')}\n`);
+  if (!existsSync(DEFAULT_MODEL)) throw new Error(`the built-in model ${DEFAULT_MODEL} is missing; rebuild it with \`npm run build:default-model\``);
+  const model = await Int8Model.fromBytes(gpu, new Uint8Array(readFileSync(DEFAULT_MODEL)), DEFAULT_MODEL);
+  try {
+    console.log(`built-in model: ${model.config.architecture} (${model.config.numLayers} x ${model.config.hiddenSize}), integer-only on WebGPU\n`);
+    const t0 = performance.now();
+    const preds = await model.classify(EXAMPLES);
+    printPredictions(model, EXAMPLES, preds, performance.now() - t0);
+  } finally {
+    model.dispose();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const args = parseArgs(rest);
+  if (command === 'help' || command === '--help' || command === '-h') {
+    console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
+    return 0;
+  }
+  const gpu = await requestGpu();
+  try {
+    switch (command) {
+      case undefined:
+        await cmdDefault(gpu);
+        break;
+      case 'device':
+        console.log(formatDeviceReport(gpu));
+        break;
+      case 'convert':
+        await cmdConvert(gpu, args);
+        break;
+      case 'classify':
+        await cmdClassify(gpu, args, args.positional);
+        break;
+      case 'eval':
+        await cmdEval(gpu, args);
+        break;
+      default:
+        throw new UsageError(`unknown command "${command}"; commands: convert, classify, eval, device (see --help)`);
+    }
+  } finally {
+    gpu.destroy();
+  }
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: Error) => {
-    console.error(e instanceof GpuUnavailableError ? `WebGPU unavailable: ${e.message}` : e.stack ?? e.message);
-    process.exit(2);
+    if (e instanceof UsageError) console.error(e.message);
+    else if (e instanceof GpuUnavailableError) console.error(`WebGPU unavailable: ${e.message}`);
+    else console.error(e.stack ?? e.message);
+    process.exit(e instanceof UsageError ? 2 : 1);
   },
 );

@@ -110,3 +110,16 @@ export async function readJson(files: ModelFiles, name: string, why: string): Pr
     throw new Error(`${files.describe}: ${name} is not valid JSON (${(e as Error).message})`);
   }
 }
+
+/** Files held in memory, e.g. the tokenizer stored inside an integer model file. */
+export function memorySource(files: Record<string, Uint8Array | string>, describe = 'in-memory files'): ModelFiles {
+  const bytes = (v: Uint8Array | string) => (typeof v === 'string' ? new TextEncoder().encode(v) : v);
+  return {
+    describe,
+    has: async (name) => name in files,
+    read: async (name) => {
+      if (!(name in files)) throw new Error(`${describe}: no file ${name}`);
+      return bytes(files[name]);
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Accuracy of the integer models against float on GLUE SST-2 dev, for every shared checkpoint and
+ * calibration method: FP32 and INT8 accuracy, agreement, logit differences, time per sentence and
+ * file sizes. Writes bench/results/accuracy.json and docs/accuracy.md.
+ *
+ *   npx tsx bench/accuracy.ts [--models a,b] [--methods max,percentile-99.99] [--limit N] [--calib-limit N]
+ */
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { requestGpu } from '../src/gpu/device.js';
+import { formatDeviceReport } from '../src/gpu/report.js';
+import { convertModel } from '../src/convert.js';
+import { parseGlueTsv } from '../src/data/glue.js';
+import { evaluate, type Evaluation } from '../src/evaluate.js';
+import { writeIntModelFile } from '../src/format/int-model-file.js';
+import { loadEncoderModel } from '../src/model/load.js';
+import { folderSource } from '../src/model/sources-node.js';
+import { Fp32Model, Int8Model } from '../src/session.js';
+import type { RangeMethod } from '../src/calibrate/range-observer.js';
+
+const shared = fileURLToPath(new URL('../../shared/', import.meta.url));
+const args = process.argv.slice(2);
+const opt = (name: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const models = (opt('models') ?? 'sst2-bert-tiny,sst2-distilbert-mini,sst2-bert-minilm-l6').split(',');
+const methods = (opt('methods') ?? 'max,percentile-99.99').split(',') as RangeMethod[];
+const limit = opt('limit') ? Number(opt('limit')) : undefined;
+const calibLimit = opt('calib-limit') ? Number(opt('calib-limit')) : undefined;
+
+interface Row extends Evaluation {
+  model: string;
+  method: RangeMethod;
+  safetensorsBytes: number;
+  int8FileBytes: number;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(shared)) throw new Error(`needs ../shared (models and GLUE data) beside the repository`);
+  const dev = parseGlueTsv(readFileSync(`${shared}data/glue/sst2/dev.tsv`, 'utf8')).rows.slice(0, limit);
+  const calib = parseGlueTsv(readFileSync(`${shared}data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.slice(0, calibLimit).map((r) => r.input);
+  const gpu = await requestGpu();
+  const rows: Row[] = [];
+  for (const name of models) {
+    const folder = `${shared}models/${name}`;
+    const files = folderSource(folder);
+    const model = await loadEncoderModel(files);
+    const fp32 = await Fp32Model.fromFiles(gpu, files, model);
+    for (const method of methods) {
+      const file = await convertModel(gpu, files, { calibration: calib, method, model, onProgress: (s, d, t) => process.stderr.write(`\r${name} ${method} ${s} ${d}/${t}   `) });
+      const bytes = await writeIntModelFile(file);
+      const int8 = await Int8Model.fromFile(gpu, file);
+      const r = await evaluate(int8, fp32, dev, { batchSize: 16, onProgress: (d, t) => process.stderr.write(`\r${name} ${method} eval ${d}/${t}   `) });
+      int8.dispose();
+      rows.push({ model: name, method, ...r, safetensorsBytes: statSync(`${folder}/model.safetensors`).size, int8FileBytes: bytes.length });
+      process.stderr.write(`\n${name} ${method}: fp32 ${r.fp32Accuracy} int8 ${r.int8Accuracy} agreement ${r.agreement} mean|d| ${r.meanAbsLogitDiff?.toFixed(4)}\n`);
+    }
+    fp32.dispose();
+  }
+  const device = formatDeviceReport(gpu);
+  gpu.destroy();
+  mkdirSync(new URL('results/', import.meta.url), { recursive: true });
+  writeFileSync(new URL('results/accuracy.json', import.meta.url), JSON.stringify({ date: new Date().toISOString(), dataset: 'GLUE SST-2 dev', n: dev.length, calibration: calib.length, device, rows }, null, 2));
+  const pct = (v: number | null) => (v === null ? 'n/a' : (100 * v).toFixed(2));
+  const table = [
+    '| model | calibration | FP32 acc | INT8 acc | INT8 - FP32 | agreement | mean / max abs logit diff | INT8 file / FP32 safetensors | INT8 ms/sentence | FP32 ms/sentence |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.model} | ${r.method} | ${pct(r.fp32Accuracy)} | ${pct(r.int8Accuracy)} | ${((r.int8Accuracy - (r.fp32Accuracy ?? 0)) * 100).toFixed(2)} | ${pct(r.agreement)} | ${r.meanAbsLogitDiff?.toFixed(4)} / ${r.maxAbsLogitDiff?.toFixed(4)} | ${(r.int8FileBytes / 1e6).toFixed(2)} MB / ${(r.safetensorsBytes / 1e6).toFixed(2)} MB = ${(r.int8FileBytes / r.safetensorsBytes).toFixed(3)}x | ${r.msPerSentence.toFixed(1)} | ${r.fp32MsPerSentence?.toFixed(1)} |`,
+    ),
+  ].join('\n');
+  const doc = `# Accuracy: integer-only vs float32\n\nGLUE SST-2 dev, ${dev.length} sentences; calibration on ${calib.length} SST-2 train sentences (\`train_calib1000.tsv\`). Produced by \`npx tsx bench/accuracy.ts\` on ${new Date().toISOString().slice(0, 10)}; times are SwiftShader (software WebGPU) and only comparable within a row.\n\n${table}\n\nAccuracy moves in steps of ${(100 / dev.length).toFixed(2)} points (one sentence); the mean |logit difference| is the sensitive measure.\n`;
+  writeFileSync(new URL('../docs/accuracy.md', import.meta.url), doc);
+  console.log(table);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: Error) => {
+    console.error(e.stack ?? e.message);
+    process.exit(1);
+  },
+);
