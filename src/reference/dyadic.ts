@@ -31,10 +31,17 @@ export function checkDyadic(d: Dyadic, what = 'dyadic multiplier'): void {
 /** Exact dyadic rescale of one int32 with saturation to [lo, hi]. */
 export function dyadicScale(x: number, m: number, e: number, lo: number, hi: number): number {
   const neg = x < 0;
+  const magnitude = Math.abs(x);
+  const sum = magnitude * m + (e > 0 ? 2 ** (e - 1) : 0);
+  if (sum <= Number.MAX_SAFE_INTEGER) {
+    // Every quantity is an integer below 2^53 and 2^e a power of two: the double result is exact.
+    const q = Math.floor(sum / 2 ** e);
+    return neg ? (q > -lo ? lo : 0 - q) : q > hi ? hi : q;
+  }
   const mag = BigInt(Math.abs(x));
   const half = e > 0 ? 1n << BigInt(e - 1) : 0n;
   const q = (mag * BigInt(m) + half) >> BigInt(e);
-  if (neg) return q > BigInt(-lo) ? lo : -Number(q);
+  if (neg) return q > BigInt(-lo) ? lo : 0 - Number(q);
   return q > BigInt(hi) ? hi : Number(q);
 }
 
