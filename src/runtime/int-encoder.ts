@@ -11,10 +11,10 @@ import type { BoundProgram } from '../gpu/program.js';
 import { bindEmbeddingI8, checkEmbeddingIds } from '../kernels/embedding-i8.js';
 import { type GemmI8Options, type GemmI8Strategy, bindGemmI8, packRequant, preferredStrategy } from '../kernels/gemm-i8.js';
 import { uploadGeluI8Constants } from '../kernels/gelu-i8.js';
-import { bindLayerNormI8, packLayerNormChannels } from '../kernels/layernorm-i8.js';
+import { bindLayerNormI8, defaultWorkgroupSize, packLayerNormChannels } from '../kernels/layernorm-i8.js';
 import { bindLookupI8, lookupTableWords } from '../kernels/lookup-i8.js';
 import { bindResidualAdd } from '../kernels/residual-add.js';
-import { bindSoftmaxI8, softmaxI8OutputWords } from '../kernels/softmax-i8.js';
+import { bindSoftmaxI8, defaultSoftmaxI8Launch, softmaxI8OutputWords } from '../kernels/softmax-i8.js';
 import { bindTransposeHeadsI8, transposeHeadsOutputWords } from '../kernels/transpose-heads-i8.js';
 import type { EncoderConfig, TokenBatch } from '../model/types.js';
 import type { EncoderPlan, PlannedLayer, PlannedLinear } from '../plan/encoder-plan.js';
@@ -56,9 +56,8 @@ interface LayerBuffers {
   outputNorm: GPUBuffer;
 }
 
-/** Activation buffers for one (batch, seqLen) capacity. */
+/** Activation buffers, sized for the largest (batch, seqLen) seen. */
 interface Activations {
-  tokens: number;
   tokenIds: GPUBuffer;
   positionIds: GPUBuffer;
   typeIds?: GPUBuffer;
@@ -77,8 +76,9 @@ interface Activations {
   headAct?: GPUBuffer;
   logits?: GPUBuffer;
   staging: GPUBuffer;
-  readBytes: number;
 }
+
+type ActivationName = keyof Activations;
 
 function maxAbs(values: Int32Array): number {
   let m = 0;
@@ -180,40 +180,50 @@ export class IntEncoder {
     }
   }
 
-  private allocate(batch: number, seq: number): Activations {
+  /** Bytes each activation buffer needs for one (batch, seqLen). */
+  private requiredBytes(batch: number, seq: number): Record<ActivationName, number> {
     const { hiddenSize: H, numHeads: heads, intermediateSize: I } = this.config;
     const D = H / heads;
     const T = batch * seq;
-    const s = (label: string, bytes: number) => this.gpu.storage(label, bytes);
     const labels = this.plan.head?.output.outFeatures ?? 0;
-    const readBytes = this.head ? batch * labels * 4 : T * wordsPerRow(H) * 4;
+    const dense = this.head?.dense ? batch * wordsPerRow(this.head.dense.outFeatures) * 4 : 0;
     return {
-      tokens: T,
-      tokenIds: s('tokenIds', T * 4),
-      positionIds: s('positionIds', T * 4),
-      typeIds: this.embeddingTables.tokenType ? s('typeIds', T * 4) : undefined,
-      mask: s('mask', T * 4),
-      wide: s('wide', T * H * 4),
-      hA: s('hA', T * wordsPerRow(H) * 4),
-      hB: s('hB', T * wordsPerRow(H) * 4),
-      qkv: s('qkv', T * wordsPerRow(3 * H) * 4),
-      scores: s('scores', batch * heads * seq * seq * 4),
-      probs: s('probs', softmaxI8OutputWords({ batch, heads, seq }) * 4),
-      vT: s('vT', transposeHeadsOutputWords({ batch, seq, heads, headDim: D, rowWords: (3 * H) / 4, colOffset: 2 * H }) * 4),
-      context: s('context', T * wordsPerRow(H) * 4),
-      projected: s('projected', T * wordsPerRow(H) * 4),
-      ffn: s('ffn', T * wordsPerRow(I) * 4),
-      headDense: this.head?.dense ? s('headDense', batch * wordsPerRow(this.head.dense.outFeatures) * 4) : undefined,
-      headAct: this.head?.dense ? s('headAct', batch * wordsPerRow(this.head.dense.outFeatures) * 4) : undefined,
-      logits: this.head ? s('logits', batch * labels * 4) : undefined,
-      staging: this.gpu.device.createBuffer({ label: 'int-encoder.readback', size: Math.ceil(readBytes / 4) * 4, usage: MAP_READ | COPY_DST }),
-      readBytes,
+      tokenIds: T * 4,
+      positionIds: T * 4,
+      typeIds: this.embeddingTables.tokenType ? T * 4 : 0,
+      mask: T * 4,
+      wide: T * H * 4,
+      hA: T * wordsPerRow(H) * 4,
+      hB: T * wordsPerRow(H) * 4,
+      qkv: T * wordsPerRow(3 * H) * 4,
+      scores: batch * heads * seq * seq * 4,
+      probs: softmaxI8OutputWords({ batch, heads, seq }) * 4,
+      vT: transposeHeadsOutputWords({ batch, seq, heads, headDim: D, rowWords: (3 * H) / 4, colOffset: 2 * H }) * 4,
+      context: T * wordsPerRow(H) * 4,
+      projected: T * wordsPerRow(H) * 4,
+      ffn: T * wordsPerRow(I) * 4,
+      headDense: dense,
+      headAct: dense,
+      logits: this.head ? batch * labels * 4 : 0,
+      staging: this.head ? batch * labels * 4 : T * wordsPerRow(H) * 4,
     };
+  }
+
+  private allocate(bytes: Record<ActivationName, number>): Activations {
+    const a = {} as Activations;
+    for (const name of Object.keys(bytes) as ActivationName[]) {
+      if (bytes[name] === 0) continue;
+      a[name] =
+        name === 'staging'
+          ? this.gpu.device.createBuffer({ label: 'int-encoder.readback', size: Math.ceil(bytes[name] / 4) * 4, usage: MAP_READ | COPY_DST })
+          : this.gpu.storage(name, bytes[name]);
+    }
+    return a;
   }
 
   private releaseActivations(): void {
     if (!this.activations) return;
-    for (const v of Object.values(this.activations)) if (v && typeof v === 'object' && 'destroy' in v) (v as GPUBuffer).destroy();
+    for (const b of Object.values(this.activations)) b?.destroy();
     for (const programs of this.bound.values()) programs.forEach((p) => p.destroy());
     this.bound.clear();
     this.activations = undefined;
@@ -224,12 +234,17 @@ export class IntEncoder {
     const key = `${batch}x${seq}`;
     const hit = this.bound.get(key);
     if (hit) return hit;
-    const T = batch * seq;
-    if (!this.activations || this.activations.tokens < T || this.activations.readBytes < (this.head ? batch * this.plan.head!.output.outFeatures * 4 : T * wordsPerRow(this.config.hiddenSize) * 4)) {
+    const need = this.requiredBytes(batch, seq);
+    const current = this.activations;
+    const fits = current && (Object.keys(need) as ActivationName[]).every((k) => need[k] === 0 || (current[k]?.size ?? 0) >= need[k]);
+    if (!fits) {
+      // Grow every buffer to the larger of its old and new size; bound programs refer to the old ones.
+      const grown = { ...need };
+      if (current) for (const k of Object.keys(need) as ActivationName[]) grown[k] = Math.max(need[k], current[k]?.size ?? 0);
       this.releaseActivations();
-      this.activations = this.allocate(batch, seq);
+      this.activations = this.allocate(grown);
     }
-    const programs = await this.bindAll(batch, seq, this.activations);
+    const programs = await this.bindAll(batch, seq, this.activations!);
     this.bound.set(key, programs);
     return programs;
   }
@@ -266,11 +281,10 @@ export class IntEncoder {
         },
       ),
     );
+    const software = gpu.adapter.isSoftware;
     const layerNorm = (c: LayerNormI8Constants, channels: GPUBuffer, out: GPUBuffer) =>
-      bindLayerNormI8(gpu, c, { rows: T, H }, { x: a.wide, channels, out });
+      bindLayerNormI8(gpu, c, { rows: T, H }, { x: a.wide, channels, out }, { workgroupSize: defaultWorkgroupSize(H, software) });
     p.push(await layerNorm(plan.embeddingNorm, this.embeddingNorm, a.hA));
-    const residualBound = { a: undefined, b: undefined };
-    void residualBound;
     for (let i = 0; i < plan.layers.length; i++) {
       const l = plan.layers[i];
       const w = this.layers[i];
@@ -286,7 +300,7 @@ export class IntEncoder {
           { a: a.qkv, b: a.qkv, c: a.scores },
         ),
       );
-      p.push(await bindSoftmaxI8(gpu, { batch, heads, seq }, l.softmax, { scores: a.scores, mask: a.mask, probs: a.probs }));
+      p.push(await bindSoftmaxI8(gpu, { batch, heads, seq }, l.softmax, { scores: a.scores, mask: a.mask, probs: a.probs }, defaultSoftmaxI8Launch(seq, software)));
       p.push(await bindTransposeHeadsI8(gpu, { batch, seq, heads, headDim: D, rowWords: QKV4, colOffset: 2 * H }, { x: a.qkv, y: a.vT }));
       // context[b, :, h] = P_bh . V_bh, written into the head's columns of [tokens, H].
       p.push(

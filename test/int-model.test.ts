@@ -1,0 +1,157 @@
+/**
+ * The integer model end to end: the built-in model (no ../shared needed), GPU logits equal to the
+ * CPU reference bit for bit on real checkpoints, the model file's round trip, and refusals of
+ * damaged files and bad input.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { convertModel } from '../src/convert.js';
+import { parseGlueTsv } from '../src/data/glue.js';
+import { FORMAT_VERSION, type IntModelFile, readIntModelFile, writeIntModelFile } from '../src/format/int-model-file.js';
+import { loadEncoderModel } from '../src/model/load.js';
+import { folderSource } from '../src/model/sources-node.js';
+import { intEncoderRef } from '../src/reference/int-encoder.js';
+import { validatePlan } from '../src/plan/validate-plan.js';
+import { Int8Model } from '../src/session.js';
+import { testGpu } from './gpu.js';
+
+const builtIn = fileURLToPath(new URL('../models/sst2-bert-tiny.i8t', import.meta.url));
+const shared = fileURLToPath(new URL('../../shared/', import.meta.url));
+const hasShared = existsSync(`${shared}models`) && existsSync(`${shared}data/glue`);
+
+describe('the built-in model', () => {
+  let model: Int8Model;
+  beforeAll(async () => {
+    model = await Int8Model.fromBytes(await testGpu(), new Uint8Array(readFileSync(builtIn)), builtIn);
+  });
+  afterAll(() => model?.dispose());
+
+  it('classifies clear sentences correctly', async () => {
+    const preds = await model.classify(['a gorgeous , witty , seductive movie .', 'the worst film of the year , dull and lifeless .', 'an utterly charming and hilarious delight']);
+    expect(preds.map((p) => p.label)).toEqual(['POSITIVE', 'NEGATIVE', 'POSITIVE']);
+    for (const p of preds) expect(p.score).toBeGreaterThan(0.5);
+  });
+  it('gives the same logits alone and inside a padded batch', async () => {
+    const alone = await model.classify(['short .']);
+    const batched = await model.classify(['short .', 'a much longer sentence that forces padding of the short one in this batch .']);
+    expect(batched[0].logits).toEqual(alone[0].logits);
+  });
+  it('refuses empty text and truncates overlong text', async () => {
+    await expect(model.classify([''])).rejects.toThrow(/empty/i);
+    await expect(model.classify([])).rejects.toThrow(/no input/);
+    const long = Array.from({ length: 700 }, () => 'good').join(' ');
+    const [p] = await model.classify([long]);
+    expect(p.label).toBe('POSITIVE');
+  });
+  it('is at most 0.27x the float32 checkpoint', () => {
+    // sst2-bert-tiny's model.safetensors is 17,549,312 bytes (shared/models/README.md).
+    expect(readFileSync(builtIn).length).toBeLessThanOrEqual(0.27 * 17_549_312);
+  });
+});
+
+describe('integer model files are validated on load', () => {
+  const bytes = new Uint8Array(readFileSync(builtIn));
+  const header = () => {
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    return JSON.parse(new TextDecoder().decode(bytes.subarray(16, 16 + view.getUint32(12, true))));
+  };
+  /** The file with its header replaced (blob offsets stay valid: the data section moves with it). */
+  const withHeader = (h: unknown) => {
+    const old = new DataView(bytes.buffer, bytes.byteOffset).getUint32(12, true);
+    const dataStart = Math.ceil((16 + old) / 8) * 8;
+    const hb = new TextEncoder().encode(JSON.stringify(h));
+    const start = Math.ceil((16 + hb.length) / 8) * 8;
+    const out = new Uint8Array(start + bytes.length - dataStart);
+    out.set(bytes.subarray(0, 16));
+    new DataView(out.buffer).setUint32(12, hb.length, true);
+    out.set(hb, 16);
+    out.set(bytes.subarray(dataStart), start);
+    return out;
+  };
+
+  it('reads back what was written', async () => {
+    const file = await readIntModelFile(bytes);
+    expect(file.config.architecture).toBe('BertForSequenceClassification');
+    const again = await readIntModelFile(await writeIntModelFile(file));
+    expect(again.plan.layers[1].outputNorm).toEqual(file.plan.layers[1].outputNorm);
+    expect(Array.from(again.plan.embeddings.tables.word.subarray(0, 64))).toEqual(Array.from(file.plan.embeddings.tables.word.subarray(0, 64)));
+    expect(again.tokenizer.json).toBe(file.tokenizer.json);
+  });
+  it('refuses files that are not integer models', async () => {
+    await expect(readIntModelFile(new Uint8Array(3))).rejects.toThrow(/only 3 bytes/);
+    await expect(readIntModelFile(new TextEncoder().encode('{"not": "a model file at all"}'))).rejects.toThrow(/bad magic/);
+  });
+  it('refuses another format version', async () => {
+    const b = bytes.slice();
+    new DataView(b.buffer).setUint32(8, FORMAT_VERSION + 1, true);
+    await expect(readIntModelFile(b)).rejects.toThrow(new RegExp(`format version ${FORMAT_VERSION + 1}`));
+  });
+  it('refuses truncated files, naming the blob', async () => {
+    await expect(readIntModelFile(bytes.subarray(0, 100))).rejects.toThrow(/header length .* exceeds the file/);
+    await expect(readIntModelFile(bytes.subarray(0, bytes.length - 1000))).rejects.toThrow(/runs past the end of the file \(truncated\?\)/);
+  });
+  it('refuses a corrupt header', async () => {
+    const b = bytes.slice();
+    b[20] = 0xff;
+    await expect(readIntModelFile(b)).rejects.toThrow(/not valid UTF-8 JSON/);
+    const h = header();
+    h.blobs[1].offset = h.blobs[0].offset;
+    await expect(readIntModelFile(withHeader(h))).rejects.toThrow(/overlap/);
+  });
+  it('refuses constants outside the overflow proofs', async () => {
+    const h = header();
+    h.plan.layers[0].query.requant[0].m = 2 ** 31;
+    await expect(readIntModelFile(withHeader(h))).rejects.toThrow(/layer 0 query.requant\[0\]: m = 2147483648/);
+    const h2 = header();
+    h2.plan.layers[1].attentionNorm.shift = 40;
+    await expect(readIntModelFile(withHeader(h2))).rejects.toThrow(/attention norm: .*shift = 40/);
+    const h3 = header();
+    h3.plan.layers[0].softmax.shift = 0;
+    await expect(readIntModelFile(withHeader(h3))).rejects.toThrow(/integer softmax: sum of 512 exps can reach .* and overflow u32/);
+  });
+  it('refuses an unsupported or inconsistent config', async () => {
+    const h = header();
+    h.config.family = 'gpt2';
+    await expect(readIntModelFile(withHeader(h))).rejects.toThrow(/config.family = "gpt2"/);
+    const h2 = header();
+    h2.config.numLayers = 3;
+    await expect(readIntModelFile(withHeader(h2))).rejects.toThrow(/2 layers, the config says 3/);
+  });
+});
+
+describe.skipIf(!hasShared)('GPU integer logits equal the CPU reference on the shared checkpoints (../shared)', () => {
+  const dev = hasShared ? parseGlueTsv(readFileSync(`${shared}data/glue/sst2/dev.tsv`, 'utf8')).rows.slice(0, 50) : [];
+  // A small calibration set: this checks bit-exactness, not accuracy (bench/accuracy.ts does that).
+  const calib = hasShared ? parseGlueTsv(readFileSync(`${shared}data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.slice(0, 16).map((r) => r.input) : [];
+
+  for (const name of ['sst2-bert-tiny', 'sst2-distilbert-mini', 'sst2-bert-minilm-l6']) {
+    it(`${name}: 50 SST-2 dev sentences, 0 differing logits`, { timeout: 600_000 }, async () => {
+      const gpu = await testGpu();
+      const files = folderSource(`${shared}models/${name}`);
+      const model = await loadEncoderModel(files);
+      let file: IntModelFile = await convertModel(gpu, files, { calibration: calib, model });
+      // Through the file format, as users run it.
+      file = await readIntModelFile(await writeIntModelFile(file));
+      validatePlan(file.plan, file.config);
+      const int8 = await Int8Model.fromFile(gpu, file);
+      try {
+        let compared = 0;
+        let mismatches = 0;
+        for (let i = 0; i < dev.length; i += 10) {
+          const batch = int8.tokenizer.encodeBatch(dev.slice(i, i + 10).map((r) => r.input));
+          const gpuOut = await int8.encoder.forward(batch);
+          const cpuOut = intEncoderRef(file.plan, file.config, batch);
+          gpuOut.logitsInt!.forEach((v, j) => {
+            compared++;
+            if (v !== cpuOut.logitsInt![j]) mismatches++;
+          });
+        }
+        expect(compared).toBe(dev.length * 2);
+        expect(mismatches).toBe(0);
+      } finally {
+        int8.dispose();
+      }
+    });
+  }
+});
