@@ -7,8 +7,17 @@ import type { Browser } from 'playwright-core';
 import { type ViteDevServer, createServer } from 'vite';
 import { launchChromium, pipePageLogs } from './browser/chromium.js';
 import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { Int8Model } from '../src/session.js';
+import { convertModel } from '../src/convert.js';
+import { parseGlueTsv } from '../src/data/glue.js';
+import { folderSource } from '../src/model/sources-node.js';
+import { testGpu } from './gpu.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+const shared = fileURLToPath(new URL('../../shared', import.meta.url));
+const hasShared = existsSync(`${shared}/models/sst2-bert-tiny`);
+const SENTENCES = ['a gorgeous , witty , seductive movie .', 'the worst film of the year , dull and lifeless .'];
 let server: ViteDevServer;
 let browser: Browser;
 
@@ -17,7 +26,7 @@ beforeAll(async () => {
     root,
     configFile: false,
     logLevel: 'error',
-    server: { host: '127.0.0.1', port: 0, hmr: false, watch: null },
+    server: { host: '127.0.0.1', port: 0, hmr: false, watch: null, fs: { allow: [root, ...(hasShared ? [shared] : [])] } },
   });
   await server.listen();
   browser = await launchChromium();
@@ -45,5 +54,36 @@ describe('kernel checks in headless Chromium', () => {
     expect(failures).toEqual([]);
     const compared = checks.results.reduce((n, r) => n + r.elements, 0);
     console.log(`browser: ${checks.results.length} checks over ${suites.size} suites, ${compared} values compared, 0 mismatches`);
+  });
+});
+
+describe('the library in headless Chromium', () => {
+  it('runs the built-in integer model and converts a Hugging Face folder from URLs, with the logits of Node', { timeout: 600_000 }, async () => {
+    const address = server.httpServer!.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const page = await browser.newPage();
+    pipePageLogs(page, 'model');
+    const query = hasShared ? `?shared=${encodeURIComponent(`/@fs${shared}`)}` : '';
+    await page.goto(`http://127.0.0.1:${port}/test/browser/model.html${query}`);
+    await page.waitForFunction(() => window.__model?.done, null, { timeout: 580_000, polling: 500 });
+    const result = await page.evaluate(() => window.__model);
+    expect(result.error ?? 'no error').toBe('no error');
+    expect(result.builtIn!.labels).toEqual(['POSITIVE', 'NEGATIVE']);
+    // The same integer model in Node gives the same logits, bit for bit (they are int32 * scale).
+    const gpu = await testGpu();
+    const node = await Int8Model.fromBytes(gpu, new Uint8Array(readFileSync(`${root}/models/sst2-bert-tiny.i8t`)));
+    const nodePreds = await node.classify(SENTENCES);
+    node.dispose();
+    expect(result.builtIn!.logits).toEqual(nodePreds.map((p) => p.logits));
+    if (hasShared) {
+      // Converted in the browser with the same calibration text as here: the same plan, the same logits.
+      const calibration = parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.slice(0, 8).map((r) => r.input);
+      const file = await convertModel(gpu, folderSource(`${shared}/models/sst2-bert-tiny`), { calibration });
+      const converted = await Int8Model.fromFile(gpu, file);
+      const preds = await converted.classify(SENTENCES);
+      converted.dispose();
+      expect(result.converted!.calibration).toBe(8);
+      expect(result.converted!.logits).toEqual(preds.map((p) => p.logits));
+    }
   });
 });

@@ -4,6 +4,7 @@
  *   int8-transformer device                   the WebGPU device report
  *   int8-transformer convert <hf-folder> [--calib <tsv>] [--method max|percentile-P] [--calib-limit N] -o <model.i8t>
  *   int8-transformer classify --model <model.i8t | hf-folder> [--fp32] "text" ...
+ *   int8-transformer inspect <model.i8t>      the plan: every tensor's type, scale, bound and constants
  *   int8-transformer eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--batch N] [--json]
  * Progress goes to stderr; results to stdout.
  */
@@ -14,7 +15,8 @@ import type { Gpu } from '../gpu/gpu.js';
 import { formatDeviceReport } from '../gpu/report.js';
 import { convertModel } from '../convert.js';
 import { type GlueInput, parseGlueTsv } from '../data/glue.js';
-import { writeIntModelFile } from '../format/int-model-file.js';
+import { readIntModelFile, writeIntModelFile } from '../format/int-model-file.js';
+import { dumpPlan } from '../plan/dump-plan.js';
 import { folderSource } from '../model/sources-node.js';
 import { Fp32Model, Int8Model, type TextModel } from '../session.js';
 import type { RangeMethod } from '../calibrate/range-observer.js';
@@ -195,8 +197,16 @@ async function main(argv: string[]): Promise<number> {
       case 'eval':
         await cmdEval(gpu, args);
         break;
+      case 'inspect': {
+        const [path] = args.positional;
+        if (!path || !existsSync(path)) throw new UsageError('usage: inspect <model.i8t>');
+        const file = await readIntModelFile(new Uint8Array(readFileSync(path)), path);
+        console.log(dumpPlan(file.plan, file.config));
+        console.log(`provenance: ${JSON.stringify(file.provenance)}`);
+        break;
+      }
       default:
-        throw new UsageError(`unknown command "${command}"; commands: convert, classify, eval, device (see --help)`);
+        throw new UsageError(`unknown command "${command}"; commands: convert, classify, eval, inspect, device (see --help)`);
     }
   } finally {
     gpu.destroy();

@@ -1,0 +1,54 @@
+/**
+ * The library in a page: the built-in integer model loaded from its file, and (when the test
+ * passes ?shared=<url of ../shared>) a Hugging Face folder converted in the browser from URLs.
+ * Results go to window.__model for test/browser.test.ts.
+ */
+import { Int8Model, convertModel, parseGlueTsv, requestGpu, urlSource } from '../../src/index.js';
+
+interface ModelPageResult {
+  done: boolean;
+  error?: string;
+  builtIn?: { labels: string[]; logits: number[][] };
+  converted?: { labels: string[]; logits: number[][]; calibration: number };
+}
+
+declare global {
+  interface Window {
+    __model: ModelPageResult;
+  }
+}
+
+export const SENTENCES = ['a gorgeous , witty , seductive movie .', 'the worst film of the year , dull and lifeless .'];
+
+const state: ModelPageResult = { done: false };
+window.__model = state;
+const log = document.getElementById('log')!;
+
+async function main(): Promise<void> {
+  const gpu = await requestGpu();
+  const bytes = new Uint8Array(await (await fetch('/models/sst2-bert-tiny.i8t')).arrayBuffer());
+  const builtIn = await Int8Model.fromBytes(gpu, bytes, 'built-in model');
+  const preds = await builtIn.classify(SENTENCES);
+  state.builtIn = { labels: preds.map((p) => p.label), logits: preds.map((p) => p.logits) };
+  builtIn.dispose();
+  log.textContent = `built-in: ${state.builtIn.labels.join(', ')}`;
+
+  const shared = new URLSearchParams(location.search).get('shared');
+  if (shared) {
+    const tsv = await (await fetch(`${shared}/data/glue/sst2/train_calib1000.tsv`)).text();
+    const calibration = parseGlueTsv(tsv).rows.slice(0, 8).map((r) => r.input);
+    const file = await convertModel(gpu, urlSource(`${shared}/models/sst2-bert-tiny/`), { calibration, onProgress: (s, d, t) => (log.textContent = `${s} ${d}/${t}`) });
+    const converted = await Int8Model.fromFile(gpu, file);
+    const p2 = await converted.classify(SENTENCES);
+    state.converted = { labels: p2.map((p) => p.label), logits: p2.map((p) => p.logits), calibration: calibration.length };
+    converted.dispose();
+  }
+  gpu.destroy();
+}
+
+main()
+  .catch((e: Error) => (state.error = e.stack ?? e.message))
+  .finally(() => {
+    state.done = true;
+    log.textContent += state.error ? `\nerror: ${state.error}` : '\ndone';
+  });
