@@ -4,7 +4,7 @@
  */
 import type { Gpu } from './gpu/gpu.js';
 import { calibrate } from './calibrate/calibrate.js';
-import type { RangeMethod } from './calibrate/range-observer.js';
+import type { RangeMethod, RangeObserver } from './calibrate/range-observer.js';
 import type { GlueInput } from './data/glue.js';
 import type { IntModelFile } from './format/int-model-file.js';
 import { loadEncoderModel } from './model/load.js';
@@ -26,7 +26,6 @@ export interface ConvertOptions {
 }
 
 export async function convertModel(gpu: Gpu, files: ModelFiles, options: ConvertOptions): Promise<IntModelFile> {
-  const method = options.method ?? 'percentile-99.99';
   options.onProgress?.('loading', 0, 1);
   const model = options.model ?? (await loadEncoderModel(files));
   const tokenizer = await loadTokenizer(files, model.config);
@@ -34,6 +33,11 @@ export async function convertModel(gpu: Gpu, files: ModelFiles, options: Convert
     batchSize: options.batchSize,
     onProgress: (done, total) => options.onProgress?.('calibrating', done, total),
   });
+  return planModel(files, model, observer, options.method ?? 'percentile-99.99', options.calibration.length);
+}
+
+/** The second half of conversion: one calibration can be planned with several range methods. */
+export async function planModel(files: ModelFiles, model: EncoderModel, observer: RangeObserver, method: RangeMethod, texts: number): Promise<IntModelFile> {
   const plan = planEncoder(model, observer.ranges(method));
   validatePlan(plan, model.config, 'converted plan');
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -44,6 +48,6 @@ export async function convertModel(gpu: Gpu, files: ModelFiles, options: Convert
     config: model.config,
     plan,
     tokenizer: { json: tokenizerJson, config: tokenizerConfig },
-    provenance: { source: files.describe, calibration: { method, texts: options.calibration.length }, converter: 'int8-transformer' },
+    provenance: { source: files.describe, calibration: { method, texts }, converter: 'int8-transformer' },
   };
 }

@@ -32,6 +32,12 @@ beforeAll(async () => {
   browser = await launchChromium();
 });
 
+function pageUrl(path: string): string {
+  const address = server.httpServer!.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return `http://127.0.0.1:${port}${path}`;
+}
+
 afterAll(async () => {
   await browser?.close();
   await server?.close();
@@ -39,11 +45,9 @@ afterAll(async () => {
 
 describe('kernel checks in headless Chromium', () => {
   it('every check suite passes on the browser WebGPU', { timeout: 900_000 }, async () => {
-    const address = server.httpServer!.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
     const page = await browser.newPage();
     pipePageLogs(page, 'checks');
-    await page.goto(`http://127.0.0.1:${port}/test/browser/checks.html`);
+    await page.goto(pageUrl('/test/browser/checks.html'));
     await page.waitForFunction(() => window.__checks?.done, null, { timeout: 850_000, polling: 500 });
     const checks = await page.evaluate(() => window.__checks);
     expect(checks.error ?? 'no error').toBe('no error');
@@ -59,12 +63,10 @@ describe('kernel checks in headless Chromium', () => {
 
 describe('the library in headless Chromium', () => {
   it('runs the built-in integer model and converts a Hugging Face folder from URLs, with the logits of Node', { timeout: 600_000 }, async () => {
-    const address = server.httpServer!.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
     const page = await browser.newPage();
     pipePageLogs(page, 'model');
     const query = hasShared ? `?shared=${encodeURIComponent(`/@fs${shared}`)}` : '';
-    await page.goto(`http://127.0.0.1:${port}/test/browser/model.html${query}`);
+    await page.goto(pageUrl(`/test/browser/model.html${query}`));
     await page.waitForFunction(() => window.__model?.done, null, { timeout: 580_000, polling: 500 });
     const result = await page.evaluate(() => window.__model);
     expect(result.error ?? 'no error').toBe('no error');

@@ -20,7 +20,7 @@
  * Head (classification): first token -> int8 GEMM -> requant -> activation by 256-entry lookup
  * (tanh or ReLU) -> int8 GEMM -> int32 logits, the only values converted to float.
  */
-import type { EncoderModel, Linear } from '../model/types.js';
+import type { EncoderModel, LayerNormWeights, Linear } from '../model/types.js';
 import { type Dyadic, toDyadic } from '../reference/dyadic.js';
 import { type GeluI8Constants, deriveGeluI8Constants, geluInputRescale } from '../reference/gelu-i8.js';
 import { type LayerNormI8Constants, deriveLayerNormI8 } from '../reference/layernorm-i8.js';
@@ -140,6 +140,23 @@ export function activationTable(kind: 'tanh' | 'relu', inputScale: number, outpu
   return table;
 }
 
+/** Residual add of two int8 branches into the wide stream, then LayerNorm to int8. */
+function planResidualNorm(
+  branch: number,
+  skip: number,
+  sumRange: number,
+  norm: LayerNormWeights,
+  eps: number,
+  normScale: number,
+): { residual: ResidualAddPlan; norm: LayerNormI8Constants } {
+  const residual = planResidualAdd({ a: { scale: branch, maxAbs: 128 }, b: { scale: skip, maxAbs: 128 }, bits: RESIDUAL_BITS, range: sumRange });
+  return { residual, norm: planNorm(norm, eps, residual.scale, normScale) };
+}
+
+function planNorm(norm: LayerNormWeights, eps: number, inputScale: number, outputScale: number): LayerNormI8Constants {
+  return deriveLayerNormI8({ gamma: norm.gamma.data, beta: norm.beta.data, eps, inputScale, outputScale, inputMaxAbs: 2 ** (RESIDUAL_BITS - 1) });
+}
+
 export function planEncoder(model: EncoderModel, ranges: ActivationRanges): EncoderPlan {
   const { config, weights } = model;
   const D = config.hiddenSize / config.numHeads;
@@ -147,16 +164,8 @@ export function planEncoder(model: EncoderModel, ranges: ActivationRanges): Enco
     throw new RangeError(`plan: head size ${D} (hidden ${config.hiddenSize} / ${config.numHeads} heads) is not a multiple of 4; the packed int8 attention needs whole words per head`);
   }
   const embeddings = planEmbeddings(model, range(ranges, 'embeddings.sum'), RESIDUAL_BITS);
-  const declared = 2 ** (RESIDUAL_BITS - 1);
   const embeddingNormScale = int8Scale(range(ranges, 'embeddings.norm'), 'embeddings.norm');
-  const embeddingNorm = deriveLayerNormI8({
-    gamma: weights.embeddingNorm.gamma.data,
-    beta: weights.embeddingNorm.beta.data,
-    eps: config.layerNormEps,
-    inputScale: embeddings.scale,
-    outputScale: embeddingNormScale,
-    inputMaxAbs: declared,
-  });
+  const embeddingNorm = planNorm(weights.embeddingNorm, config.layerNormEps, embeddings.scale, embeddingNormScale);
   let hScale = embeddingNormScale;
   const layers = weights.layers.map((w, i): PlannedLayer => {
     const name = (a: string) => `layer.${i}.${a}`;
@@ -168,46 +177,22 @@ export function planEncoder(model: EncoderModel, ranges: ActivationRanges): Enco
     const contextScale = s('context');
     const context = toDyadic((PROBABILITY_SCALE * value.outputScale!) / contextScale, `${name('context')} requant`);
     const attentionOutput = planLinear(w.attentionOutput, contextScale, s('attention_output'), name('attention_output'));
-    const attentionResidual = planResidualAdd({
-      a: { scale: attentionOutput.outputScale!, maxAbs: 128 },
-      b: { scale: hScale, maxAbs: 128 },
-      bits: RESIDUAL_BITS,
-      range: range(ranges, name('attention_residual')),
-    });
     const attentionNormScale = s('attention_norm');
-    const attentionNorm = deriveLayerNormI8({
-      gamma: w.attentionNorm.gamma.data,
-      beta: w.attentionNorm.beta.data,
-      eps: config.layerNormEps,
-      inputScale: attentionResidual.scale,
-      outputScale: attentionNormScale,
-      inputMaxAbs: declared,
-    });
+    const attention = planResidualNorm(attentionOutput.outputScale!, hScale, range(ranges, name('attention_residual')), w.attentionNorm, config.layerNormEps, attentionNormScale);
     const intermediate = planLinear(w.intermediate, attentionNormScale, undefined, name('intermediate'));
     const geluScale = s('gelu');
     const meanWeightScale = intermediate.weightScale.reduce((a, b) => a + b, 0) / intermediate.outFeatures;
     const gelu = deriveGeluI8Constants(attentionNormScale * meanWeightScale, geluScale);
     intermediate.requant = Array.from(intermediate.weightScale, (sw) => geluInputRescale(attentionNormScale * sw));
     const output = planLinear(w.output, geluScale, s('output'), name('output'));
-    const outputResidual = planResidualAdd({
-      a: { scale: output.outputScale!, maxAbs: 128 },
-      b: { scale: attentionNormScale, maxAbs: 128 },
-      bits: RESIDUAL_BITS,
-      range: range(ranges, name('output_residual')),
-    });
     const outputNormScale = s('output_norm');
-    const outputNorm = deriveLayerNormI8({
-      gamma: w.outputNorm.gamma.data,
-      beta: w.outputNorm.beta.data,
-      eps: config.layerNormEps,
-      inputScale: outputResidual.scale,
-      outputScale: outputNormScale,
-      inputMaxAbs: declared,
-    });
+    const out = planResidualNorm(output.outputScale!, attentionNormScale, range(ranges, name('output_residual')), w.outputNorm, config.layerNormEps, outputNormScale);
     hScale = outputNormScale;
     return {
-      query, key, value, softmax, context, contextScale, attentionOutput, attentionResidual, attentionNorm, attentionNormScale,
-      intermediate, gelu, geluScale, output, outputResidual, outputNorm, outputNormScale,
+      query, key, value, softmax, context, contextScale, attentionOutput,
+      attentionResidual: attention.residual, attentionNorm: attention.norm, attentionNormScale,
+      intermediate, gelu, geluScale, output,
+      outputResidual: out.residual, outputNorm: out.norm, outputNormScale,
     };
   });
   let head: PlannedHead | undefined;
