@@ -31,6 +31,12 @@ describe('device acquisition', () => {
     const adapter = { features: new Set(), limits: {}, info: {} } as unknown as GPUAdapter;
     await expect(requestGpu({ gpu: fakeGpu(adapter, []) })).rejects.toThrow(/packed_4x8_integer_dot_product/);
   });
+  it('names the shader when WGSL does not compile, and keeps working after it', async () => {
+    const gpu = await testGpu();
+    await expect(gpu.pipeline('broken', '@compute @workgroup_size(1) fn main() { let x: u32 = -1i; }', 'broken shader')).rejects.toThrow(/Shader "broken shader"/);
+    const ok = await gpu.pipeline('fine', '@compute @workgroup_size(1) fn main() {}', 'fine shader');
+    expect(ok).toBeDefined();
+  });
   it('turns a lost device into an error instead of a hang', async () => {
     const gpu = await requestGpu();
     const buffer = gpu.storage('x', new Int32Array([1, 2, 3]));

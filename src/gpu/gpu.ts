@@ -20,7 +20,7 @@ const QUERY_RESOLVE = 0x200;
 const MAP_MODE_READ = 0x01;
 
 export class Gpu {
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
   private lostInfo: GPUDeviceLostInfo | undefined;
   private destroyed = false;
 
@@ -53,20 +53,30 @@ export class Gpu {
   /** Compiles (once per key) a compute pipeline; WGSL errors surface as exceptions naming the shader. */
   async pipeline(key: string, code: string, label = key): Promise<GPUComputePipeline> {
     this.assertAlive();
-    const hit = this.pipelines.get(key);
-    if (hit) return hit;
+    let pending = this.pipelines.get(key);
+    if (!pending) {
+      // The promise is cached, so concurrent requests for one key compile once.
+      pending = this.compile(code, label);
+      this.pipelines.set(key, pending);
+      pending.catch(() => this.pipelines.delete(key));
+    }
+    return pending;
+  }
+
+  private async compile(code: string, label: string): Promise<GPUComputePipeline> {
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label });
-    const pipeline = await this.wait(() =>
-      this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label }),
-    ).catch(async (e: unknown) => {
+    let pipeline: GPUComputePipeline;
+    try {
+      pipeline = await this.wait(() => this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label }));
+    } catch (e) {
       const info = await module.getCompilationInfo();
       const messages = info.messages.map((m) => `${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n');
       throw new Error(`Shader "${label}" failed to compile: ${(e as Error).message}\n${messages}`);
-    });
-    const err = await this.device.popErrorScope();
-    if (err) throw new Error(`Shader "${label}": ${err.message}`);
-    this.pipelines.set(key, pipeline);
+    } finally {
+      const err = await this.device.popErrorScope();
+      if (err) throw new Error(`Shader "${label}": ${err.message}`);
+    }
     return pipeline;
   }
 
