@@ -4,19 +4,9 @@ import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program
 import { SOFTMAX_F32_PARAM_FIELDS, type SoftmaxF32ShaderOptions, softmaxF32Shader } from '../../shaders/softmax-f32.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { rowGrid, rowWorkgroupSize } from './layernorm-f32.js';
+import type { SoftmaxF32Shape } from '../reference/softmax-f32.js';
 
-/**
- * Attention scores [batch, heads, queries, seq] (rows scoreStride apart) -> probabilities with
- * rows probStride apart; the mask is [batch, seq].
- */
-export interface SoftmaxF32Shape {
-  batch: number;
-  heads: number;
-  queries: number;
-  seq: number;
-  scoreStride?: number;
-  probStride?: number;
-}
+export type { SoftmaxF32Shape };
 
 export function softmaxF32Program(shape: SoftmaxF32Shape, options: Partial<SoftmaxF32ShaderOptions> = {}): ProgramInfo {
   const { batch, heads, queries, seq } = shape;

@@ -3,17 +3,25 @@
  * (mask 1), exp(s - max) / sum; masked keys and padding columns are 0, and so is a row with no
  * real key (see shaders/softmax-f32.ts for how this relates to transformers' additive mask).
  */
-export interface SoftmaxF32RefInput {
-  /** [batch, heads, queries, seq], rows scoreStride apart. */
-  scores: ArrayLike<number>;
-  /** [batch, seq]. */
-  mask: ArrayLike<number>;
+
+/**
+ * Attention scores [batch, heads, queries, seq] (rows scoreStride apart) -> probabilities with
+ * rows probStride apart; the mask is [batch, seq].
+ */
+export interface SoftmaxF32Shape {
   batch: number;
   heads: number;
   queries: number;
   seq: number;
   scoreStride?: number;
   probStride?: number;
+}
+
+export interface SoftmaxF32RefInput extends SoftmaxF32Shape {
+  /** [batch, heads, queries, seq], rows scoreStride apart. */
+  scores: ArrayLike<number>;
+  /** [batch, seq]. */
+  mask: ArrayLike<number>;
 }
 
 export function softmaxF32Ref(p: SoftmaxF32RefInput): Float64Array {
