@@ -1,10 +1,10 @@
 /**
  * CPU reference of the INT8 GEMM (the specification the shaders must match bit for bit):
  *   acc[m, n] = bias[n] + sum_k A[m, k] * B[n, k]     in int32, wrapping modulo 2^32
- *   out[m, n] = dyadic(acc[m, n], mult[n], shift[n]) saturated to [-128, 127]   (int8 epilogue)
+ *   out[m, n] = dyadic(acc[m, n], mult[n], shift[n]) saturated to [-128, 127]   (int8 epilogue:
+ *               requantizeRef of src/reference/requantize.ts)
  * A may be uint8 (attention probabilities); B is always int8. Shapes are unpacked, row-major.
  */
-import { type Dyadic, dyadicScale } from './dyadic.js';
 
 export interface GemmI8RefInput {
   a: Int8Array | Uint8Array;
@@ -26,19 +26,6 @@ export function gemmI8Ref({ a, b, bias, M, N, K }: GemmI8RefInput): Int32Array {
       // Each product is at most 2^15 in magnitude; |0 wraps the sum like WGSL's i32 addition.
       for (let k = 0; k < K; k++) acc = (acc + a[aRow + k] * b[bRow + k]) | 0;
       out[m * N + n] = acc;
-    }
-  }
-  return out;
-}
-
-/** Per-channel (requant.length === N) or per-tensor (length 1) dyadic rescale to int8. */
-export function requantizeToInt8Ref(acc: Int32Array, M: number, N: number, requant: Dyadic[]): Int8Array {
-  if (requant.length !== N && requant.length !== 1) throw new RangeError(`requantizeToInt8Ref: ${requant.length} multipliers for ${N} channels`);
-  const out = new Int8Array(M * N);
-  for (let m = 0; m < M; m++) {
-    for (let n = 0; n < N; n++) {
-      const { m: mult, e } = requant.length === 1 ? requant[0] : requant[n];
-      out[m * N + n] = dyadicScale(acc[m * N + n], mult, e, -128, 127);
     }
   }
   return out;

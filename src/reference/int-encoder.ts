@@ -6,7 +6,8 @@
 import type { EncoderConfig, TokenBatch } from '../model/types.js';
 import type { EncoderPlan, PlannedLinear } from '../plan/encoder-plan.js';
 import { embeddingI8Ref } from './embedding-i8.js';
-import { gemmI8Ref, requantizeToInt8Ref } from './gemm-i8.js';
+import { gemmI8Ref } from './gemm-i8.js';
+import { requantizeRef } from './requantize.js';
 import { igeluRef } from './gelu-i8.js';
 import { layerNormI8Ref } from './layernorm-i8.js';
 import { residualAddRef } from './residual-add.js';
@@ -26,7 +27,7 @@ export interface IntEncoderResult {
 function linearRef(x: Int8Array, rows: number, l: PlannedLinear): Int8Array {
   const acc = gemmI8Ref({ a: x, b: l.weight, bias: l.bias, M: rows, N: l.outFeatures, K: l.inFeatures });
   if (!l.requant) throw new Error('linearRef: this linear has no int8 requantization');
-  return requantizeToInt8Ref(acc, rows, l.outFeatures, l.requant);
+  return requantizeRef(acc, rows, l.outFeatures, l.requant) as Int8Array;
 }
 
 /** [seq, D] slice of head h of sequence b out of [batch * seq, hidden]. */
@@ -63,7 +64,7 @@ export function intEncoderRef(plan: EncoderPlan, config: EncoderConfig, batch: T
       for (let hd = 0; hd < heads; hd++) {
         const p = probs.subarray((b * heads + hd) * S * S, (b * heads + hd + 1) * S * S);
         const vth = vt.subarray((b * heads + hd) * D * S, (b * heads + hd + 1) * D * S);
-        const ctx = requantizeToInt8Ref(gemmI8Ref({ a: p, b: vth, M: S, N: D, K: S }), S, D, [layer.context]);
+        const ctx = requantizeRef(gemmI8Ref({ a: p, b: vth, M: S, N: D, K: S }), S, D, [layer.context]);
         for (let s = 0; s < S; s++) context.set(ctx.subarray(s * D, (s + 1) * D), (b * S + s) * H + hd * D);
       }
     }

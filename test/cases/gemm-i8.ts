@@ -7,7 +7,8 @@ import { submitPrograms } from '../../src/gpu/program.js';
 import { bindGemmI8, packRequant, type GemmI8Strategy, type GemmShape, type GemmTile } from '../../src/kernels/gemm-i8.js';
 import { packRows, unpackRows, wordsPerRow } from '../../src/quant/pack.js';
 import { type Dyadic, toDyadic } from '../../src/reference/dyadic.js';
-import { gemmI8Ref, requantizeToInt8Ref } from '../../src/reference/gemm-i8.js';
+import { gemmI8Ref } from '../../src/reference/gemm-i8.js';
+import { requantizeRef } from '../../src/reference/requantize.js';
 import { Random } from '../../src/util/random.js';
 import type { CheckResult, CheckSuite } from './suite.js';
 
@@ -237,7 +238,7 @@ export async function runGemmI8Case(gpu: Gpu, c: GemmI8Case): Promise<CheckResul
     let firstMismatch: string | undefined;
     p.batches.forEach((batch, z) => {
       const acc = gemmI8Ref({ a: batch.a, b: batch.b, bias: p.bias, M: c.M, N: c.N, K: c.K });
-      const want = c.output === 'i8' ? requantizeToInt8Ref(acc, c.M, c.N, p.requant) : acc;
+      const want = c.output === 'i8' ? requantizeRef(acc, c.M, c.N, p.requant) : acc;
       const got = l.extract(out, z);
       for (let i = 0; i < want.length; i++) {
         elements++;
