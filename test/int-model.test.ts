@@ -37,6 +37,12 @@ describe('the built-in model', () => {
     const batched = await model.classify(['short .', 'a much longer sentence that forces padding of the short one in this batch .']);
     expect(batched[0].logits).toEqual(alone[0].logits);
   });
+  it('keeps giving the same logits after more shapes than it keeps bound', async () => {
+    const first = await model.classify(['short .']);
+    // Twelve sequence lengths: older shapes' programs are released and rebound on return.
+    for (let n = 1; n <= 12; n++) await model.classify([Array.from({ length: n }, () => 'fine').join(' ')]);
+    expect((await model.classify(['short .']))[0].logits).toEqual(first[0].logits);
+  });
   it('refuses empty text and truncates overlong text', async () => {
     await expect(model.classify([''])).rejects.toThrow(/empty/i);
     await expect(model.classify([])).rejects.toThrow(/no input/);

@@ -24,6 +24,8 @@ import type { LayerNormI8Constants } from '../reference/layernorm-i8.js';
 
 const COPY_DST = 0x08;
 const MAP_READ = 0x01;
+/** Bound (batch, seqLen) shapes kept at once; an evaluation over padded batches meets dozens. */
+const MAX_BOUND_SHAPES = 8;
 
 export interface IntForwardResult {
   logitsInt?: Int32Array;
@@ -233,7 +235,12 @@ export class IntEncoder {
   private async programsFor(batch: number, seq: number): Promise<BoundProgram[]> {
     const key = `${batch}x${seq}`;
     const hit = this.bound.get(key);
-    if (hit) return hit;
+    if (hit) {
+      // Most recently used last: the Map's insertion order is the eviction order.
+      this.bound.delete(key);
+      this.bound.set(key, hit);
+      return hit;
+    }
     const need = this.requiredBytes(batch, seq);
     const current = this.activations;
     const fits = current && (Object.keys(need) as ActivationName[]).every((k) => need[k] === 0 || (current[k]?.size ?? 0) >= need[k]);
@@ -246,6 +253,12 @@ export class IntEncoder {
     }
     const programs = await this.bindAll(batch, seq, this.activations!);
     this.bound.set(key, programs);
+    // Each shape's programs hold uniform buffers: keep the few shapes in use, not every one seen.
+    while (this.bound.size > MAX_BOUND_SHAPES) {
+      const [oldest, stale] = this.bound.entries().next().value as [string, BoundProgram[]];
+      stale.forEach((p) => p.destroy());
+      this.bound.delete(oldest);
+    }
     return programs;
   }
 
