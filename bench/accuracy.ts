@@ -12,8 +12,8 @@ import { formatDeviceReport } from '../src/gpu/report.js';
 import { planModel } from '../src/convert.js';
 import { calibrate } from '../src/calibrate/calibrate.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
-import type { Prediction, TextModel } from '../src/session.js';
-import { parseGlueTsv } from '../src/data/glue.js';
+import { type Prediction, type TextModel, textList } from '../src/session.js';
+import { type GlueInput, parseGlueTsv } from '../src/data/glue.js';
 import { evaluate, type Evaluation } from '../src/evaluate.js';
 import { writeIntModelFile } from '../src/format/int-model-file.js';
 import { loadEncoderModel } from '../src/model/load.js';
@@ -60,9 +60,12 @@ function memoized(model: TextModel): TextModel {
     config: model.config,
     tokenizer: model.tokenizer,
     embed: (inputs, o) => model.embed(inputs, o),
+    profile: (inputs) => model.profile(inputs),
+    memory: () => model.memory(),
     dispose: () => model.dispose(),
-    async classify(inputs, o) {
-      const key = (i: (typeof inputs)[number]) => JSON.stringify(i);
+    async classify(texts, o) {
+      const inputs = textList(texts);
+      const key = (i: GlueInput) => JSON.stringify(i);
       const missing = inputs.filter((i) => !cache.has(key(i)));
       if (missing.length) {
         const t0 = performance.now();

@@ -12,6 +12,8 @@ import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
 import type { EncoderConfig, EncoderModel, TokenBatch } from './model/types.js';
 import { IntEncoder } from './runtime/int-encoder.js';
+import type { KernelTime } from './gpu/program.js';
+import { type GpuMemory, type KernelFamilyTime, kernelFamilies } from './gpu/profile.js';
 
 export interface Prediction {
   label: string;
@@ -21,13 +23,45 @@ export interface Prediction {
   logits: number[];
 }
 
+/** One text, or a list of texts and [text, pair] tuples. */
+export type Texts = string | readonly GlueInput[];
+
+export interface RunOptions {
+  /** Texts per GPU forward; 8 by default. */
+  batchSize?: number;
+}
+
+export interface Profile {
+  /** Sum of the dispatches' GPU times (each timed in its own pass). */
+  totalMs: number;
+  /** Every dispatch in order. */
+  kernels: KernelTime[];
+  /** The same, summed per kernel family, largest first. */
+  families: KernelFamilyTime[];
+}
+
 export interface TextModel {
   readonly kind: 'int8' | 'fp32';
   readonly config: EncoderConfig;
   readonly tokenizer: EncoderTokenizer;
-  classify(inputs: GlueInput[], options?: { batchSize?: number }): Promise<Prediction[]>;
-  embed(inputs: GlueInput[], options?: { batchSize?: number }): Promise<Float32Array[]>;
+  /** Labels and scores, one per text (sequence-classification models). */
+  classify(texts: Texts, options?: RunOptions): Promise<Prediction[]>;
+  /** Mean-pooled final hidden states, one per text (encoder models without a head). */
+  embed(texts: Texts, options?: RunOptions): Promise<Float32Array[]>;
+  /** GPU time of every kernel of one forward over `texts` (needs 'timestamp-query'). */
+  profile(texts: Texts): Promise<Profile>;
+  /** GPU bytes this model holds now. */
+  memory(): GpuMemory;
+  /** Releases every GPU buffer (and the device, when the model created it). Idempotent. */
   dispose(): void;
+}
+
+/**
+ * A string is one text; an array is always a list (so a pair goes in a list of its own:
+ * `[[premise, hypothesis]]`), because ['a', 'b'] could mean either.
+ */
+export function textList(texts: Texts): GlueInput[] {
+  return typeof texts === 'string' ? [texts] : [...(texts as readonly GlueInput[])];
 }
 
 export function toPredictions(logits: ArrayLike<number>, labels: string[]): Prediction[] {
@@ -62,34 +96,73 @@ export function meanPool(hidden: ArrayLike<number>, batch: TokenBatch, H: number
   return out;
 }
 
+/** What one forward gives back, for whichever head the model has. */
+interface ForwardOutput {
+  logits?: Float32Array;
+  pooled?: Float32Array[];
+  kernels?: KernelTime[];
+}
+
 abstract class BatchedModel implements TextModel {
   abstract readonly kind: 'int8' | 'fp32';
+  private ownedGpu?: Gpu;
+  private disposed = false;
+
   constructor(
     readonly config: EncoderConfig,
     readonly tokenizer: EncoderTokenizer,
   ) {}
 
-  protected abstract logits(batch: TokenBatch): Promise<Float32Array>;
-  protected abstract pooled(batch: TokenBatch): Promise<Float32Array[]>;
-  abstract dispose(): void;
+  protected abstract run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput>;
+  protected abstract release(): void;
+  abstract memory(): GpuMemory;
 
-  private async *batches(inputs: GlueInput[], batchSize = 8): AsyncGenerator<TokenBatch> {
+  /** Makes dispose() destroy `gpu` too: loadModel() uses it for the device it created. */
+  ownGpu(gpu: Gpu): this {
+    this.ownedGpu = gpu;
+    return this;
+  }
+
+  private *batches(texts: Texts, batchSize = 8): Generator<TokenBatch> {
+    const inputs = textList(texts);
     if (inputs.length === 0) throw new Error('no input texts');
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize ${batchSize} must be a positive integer`);
     for (let i = 0; i < inputs.length; i += batchSize) yield this.tokenizer.encodeBatch(inputs.slice(i, i + batchSize));
   }
 
-  async classify(inputs: GlueInput[], options: { batchSize?: number } = {}): Promise<Prediction[]> {
+  private usable(): void {
+    if (this.disposed) throw new Error(`this ${this.kind} model was disposed`);
+  }
+
+  async classify(texts: Texts, options: RunOptions = {}): Promise<Prediction[]> {
+    this.usable();
     if (this.config.task !== 'sequence-classification') throw new Error(`this model (${this.config.architecture}) is not a classifier; use embed()`);
     const out: Prediction[] = [];
-    for await (const batch of this.batches(inputs, options.batchSize)) out.push(...toPredictions(await this.logits(batch), this.config.labels));
+    for (const batch of this.batches(texts, options.batchSize)) out.push(...toPredictions((await this.run(batch, false)).logits!, this.config.labels));
     return out;
   }
 
-  async embed(inputs: GlueInput[], options: { batchSize?: number } = {}): Promise<Float32Array[]> {
+  async embed(texts: Texts, options: RunOptions = {}): Promise<Float32Array[]> {
+    this.usable();
     if (this.config.task !== 'embedding') throw new Error(`this model (${this.config.architecture}) is a classifier; use classify()`);
     const out: Float32Array[] = [];
-    for await (const batch of this.batches(inputs, options.batchSize)) out.push(...(await this.pooled(batch)));
+    for (const batch of this.batches(texts, options.batchSize)) out.push(...(await this.run(batch, false)).pooled!);
     return out;
+  }
+
+  async profile(texts: Texts): Promise<Profile> {
+    this.usable();
+    const inputs = textList(texts);
+    const [batch] = this.batches(inputs, Math.max(1, inputs.length));
+    const kernels = (await this.run(batch, true)).kernels!;
+    return { totalMs: kernels.reduce((t, k) => t + k.ms, 0), kernels, families: kernelFamilies(kernels) };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.release();
+    this.ownedGpu?.destroy();
   }
 }
 
@@ -117,16 +190,17 @@ export class Int8Model extends BatchedModel {
     return new Int8Model(file.config, tokenizer, encoder, file);
   }
 
-  protected async logits(batch: TokenBatch): Promise<Float32Array> {
-    return (await this.encoder.forward(batch)).logits!;
+  protected async run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput> {
+    const r = await this.encoder.forward(batch, { profile });
+    if (!r.hidden) return { logits: r.logits, kernels: r.kernels };
+    return { pooled: meanPool(r.hidden, batch, this.config.hiddenSize, this.file.plan.hiddenScale), kernels: r.kernels };
   }
 
-  protected async pooled(batch: TokenBatch): Promise<Float32Array[]> {
-    const { hidden } = await this.encoder.forward(batch);
-    return meanPool(hidden!, batch, this.config.hiddenSize, this.file.plan.hiddenScale);
+  memory(): GpuMemory {
+    return this.encoder.memory();
   }
 
-  dispose(): void {
+  protected release(): void {
     this.encoder.dispose();
   }
 }
@@ -149,17 +223,18 @@ export class Fp32Model extends BatchedModel {
     return new Fp32Model(m.config, tokenizer, await FloatEncoder.create(gpu, m), m);
   }
 
-  protected async logits(batch: TokenBatch): Promise<Float32Array> {
-    return (await this.encoder.forward(batch)).logits!;
-  }
-
-  protected async pooled(batch: TokenBatch): Promise<Float32Array[]> {
-    const { embeddings } = await this.encoder.forward(batch);
+  protected async run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput> {
+    const r = await this.encoder.forward(batch, { profile });
+    if (!r.embeddings) return { logits: r.logits, kernels: r.kernels };
     const H = this.config.hiddenSize;
-    return Array.from({ length: batch.batch }, (_, b) => embeddings!.slice(b * H, (b + 1) * H));
+    return { pooled: Array.from({ length: batch.batch }, (_, b) => r.embeddings!.slice(b * H, (b + 1) * H)), kernels: r.kernels };
   }
 
-  dispose(): void {
+  memory(): GpuMemory {
+    return this.encoder.memory();
+  }
+
+  protected release(): void {
     this.encoder.dispose();
   }
 }

@@ -292,7 +292,7 @@ describe.skipIf(!haveModels)(`shared checkpoints (skipped when ${skipReason})`, 
       if (!existsSync(dir + name)) return new Response('not found', { status: 404, statusText: 'Not Found' });
       return new Response(init?.method === 'HEAD' ? null : readFileSync(dir + name));
     };
-    const viaUrl = await loadEncoderModel(urlSource('https://hub.test/m', fakeFetch));
+    const viaUrl = await loadEncoderModel(urlSource('https://hub.test/m', { fetch: fakeFetch }));
     expect(viaUrl.config).toEqual(models['sst2-bert-tiny'].config);
     expect(viaUrl.weights.layers[1].query.weight.data).toEqual(models['sst2-bert-tiny'].weights.layers[1].query.weight.data);
 
@@ -499,15 +499,17 @@ describe('sources', () => {
       if (url.endsWith('broken.json')) return new Response('x', { status: 503, statusText: 'Service Unavailable' });
       return new Response('{"a":1}');
     };
-    const src = urlSource('https://example.test/repo/resolve/main', fetchStub);
+    const src = urlSource('https://example.test/repo/resolve/main', { fetch: fetchStub });
     expect(await src.has('config.json')).toBe(true);
     expect(await src.has('missing.json')).toBe(false);
     await expect(src.has('broken.json')).rejects.toThrow(/broken.json: HTTP 503 Service Unavailable/);
     await expect(src.read('missing.json')).rejects.toThrow('https://example.test/repo/resolve/main/missing.json: HTTP 404');
     expect(new TextDecoder().decode(await src.read('onnx/model one.json'))).toBe('{"a":1}');
     expect(calls).toContain('GET https://example.test/repo/resolve/main/onnx/model%20one.json');
-    const down = urlSource('https://x.test/', async () => {
-      throw new TypeError('fetch failed');
+    const down = urlSource('https://x.test/', {
+      fetch: async () => {
+        throw new TypeError('fetch failed');
+      },
     });
     await expect(down.read('config.json')).rejects.toThrow(/GET https:\/\/x.test\/config.json failed: fetch failed/);
   });

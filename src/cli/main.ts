@@ -4,6 +4,7 @@
  *   int8-transformer device                   the WebGPU device report
  *   int8-transformer convert <hf-folder> [--calib <tsv>] [--method max|percentile-P] [--calib-limit N] -o <model.i8t>
  *   int8-transformer classify --model <model.i8t | hf-folder> [--fp32] "text" ...
+ *   int8-transformer float16 <hf-folder> -o <folder>   a copy with float16 weights (the built-in model's float twin)
  *   int8-transformer inspect <model.i8t>      the plan: every tensor's type, scale, bound and constants
  *   int8-transformer eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--batch N] [--json]
  * Progress goes to stderr; results to stdout.
@@ -21,6 +22,7 @@ import { folderSource } from '../model/sources-node.js';
 import { Fp32Model, Int8Model, type TextModel } from '../session.js';
 import type { RangeMethod } from '../calibrate/range-observer.js';
 import { evaluate, formatEvaluation } from '../evaluate.js';
+import { writeFloat16Folder } from './float16.js';
 
 export const DEFAULT_MODEL = fileURLToPath(new URL('../../models/sst2-bert-tiny.i8t', import.meta.url));
 export const SHARED_CALIBRATION = fileURLToPath(new URL('../../../shared/data/glue/sst2/train_calib1000.tsv', import.meta.url));
@@ -179,6 +181,15 @@ async function main(argv: string[]): Promise<number> {
     console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
     return 0;
   }
+  if (command === 'float16') {
+    // No GPU needed: a file-to-file rewrite.
+    const [folder] = args.positional;
+    const out = flag(args, 'o') ?? flag(args, 'output');
+    if (!folder || !out || !isFolder(folder)) throw new UsageError('usage: float16 <hf-folder> -o <folder>');
+    const { bytesIn, bytesOut } = writeFloat16Folder(folder, out);
+    console.log(`wrote ${out}/model.safetensors: ${(bytesOut / 1e6).toFixed(2)} MB (from ${(bytesIn / 1e6).toFixed(2)} MB)`);
+    return 0;
+  }
   const gpu = await requestGpu();
   try {
     switch (command) {
@@ -206,7 +217,7 @@ async function main(argv: string[]): Promise<number> {
         break;
       }
       default:
-        throw new UsageError(`unknown command "${command}"; commands: convert, classify, eval, inspect, device (see --help)`);
+        throw new UsageError(`unknown command "${command}"; commands: convert, classify, eval, float16, inspect, device (see --help)`);
     }
   } finally {
     gpu.destroy();

@@ -63,13 +63,18 @@ export async function bindProgram(gpu: Gpu, info: ProgramInfo, buffers: GPUBuffe
   };
 }
 
+/** GPU time of one dispatch, from timestamp queries around its own pass. */
+export interface KernelTime {
+  name: string;
+  ms: number;
+}
+
 /**
- * Records programs into one command buffer and submits it. With a timer, each program gets its own
- * pass so that its GPU time can be read; without, all share one pass.
+ * Records programs into a command encoder. With a timer, each program gets its own pass so that
+ * its GPU time can be read (the extra pass boundaries cost a little, so profiled totals run
+ * slightly above unprofiled ones); without, all share one pass.
  */
-export function submitPrograms(gpu: Gpu, programs: BoundProgram[], timer?: GpuTimer): void {
-  gpu.assertAlive();
-  const encoder = gpu.device.createCommandEncoder();
+export function encodePrograms(encoder: GPUCommandEncoder, programs: BoundProgram[], label: string, timer?: GpuTimer): void {
   if (timer) {
     programs.forEach((p, i) => {
       const pass = encoder.beginComputePass({ label: p.name, timestampWrites: timer.timestampWrites(i) });
@@ -78,9 +83,22 @@ export function submitPrograms(gpu: Gpu, programs: BoundProgram[], timer?: GpuTi
     });
     timer.resolve(encoder, programs.length);
   } else {
-    const pass = encoder.beginComputePass();
+    const pass = encoder.beginComputePass({ label });
     for (const p of programs) p.encode(pass);
     pass.end();
   }
+}
+
+/** Reads a timer filled by `encodePrograms` and names each duration after its program. */
+export async function readKernelTimes(timer: GpuTimer, programs: BoundProgram[]): Promise<KernelTime[]> {
+  const ms = await timer.read(programs.length);
+  return programs.map((p, i) => ({ name: p.name, ms: ms[i] }));
+}
+
+/** Records programs into one command buffer and submits it (see `encodePrograms` for the timer). */
+export function submitPrograms(gpu: Gpu, programs: BoundProgram[], timer?: GpuTimer): void {
+  gpu.assertAlive();
+  const encoder = gpu.device.createCommandEncoder();
+  encodePrograms(encoder, programs, 'programs', timer);
   gpu.device.queue.submit([encoder.finish()]);
 }

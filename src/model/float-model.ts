@@ -36,7 +36,8 @@
  * its input can be read.
  */
 import type { Gpu } from '../gpu/gpu.js';
-import type { BoundProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelTime, encodePrograms, readKernelTimes } from '../gpu/program.js';
+import { type GpuMemory, profilingTimer, sumSizes } from '../gpu/profile.js';
 import { bindEmbeddingF32, checkEmbeddingIds } from '../kernels/embedding-f32.js';
 import { bindGeluF32 } from '../kernels/gelu-f32.js';
 import { bindGemmF32 } from '../kernels/gemm-f32.js';
@@ -50,6 +51,8 @@ import type { EncoderModel, LayerNormWeights, Linear, TokenBatch } from './types
 export interface FloatForwardOptions {
   /** Read back every activation the integer model quantizes (see the module header). */
   capture?: boolean;
+  /** Time every dispatch with GPU timestamps (needs 'timestamp-query'; not with `capture`). */
+  profile?: boolean;
 }
 
 export interface FloatForwardResult {
@@ -58,6 +61,8 @@ export interface FloatForwardResult {
   /** [batch, hidden], mean over real tokens, for task 'embedding'. */
   embeddings?: Float32Array;
   captures?: Map<string, Float32Array>;
+  /** With `profile`: GPU time of every dispatch, in order. */
+  kernels?: KernelTime[];
 }
 
 const MAP_READ = 0x01;
@@ -248,25 +253,32 @@ export class FloatEncoder {
     const readBytes = (plan.outputFloats + captureFloats) * 4;
     // The result buffer is persistent; captures get a one-off buffer sized for this forward.
     const staging = capture ? gpu.device.createBuffer({ label: 'float-model.captures', size: readBytes, usage: MAP_READ | COPY_DST }) : acts.staging;
+    if (capture && options.profile) throw new Error('FloatEncoder: profile and capture cannot be combined');
+    const programs = plan.steps.flatMap((s) => ('program' in s ? [s.program] : []));
+    const timer = options.profile ? profilingTimer(gpu, programs.length) : undefined;
     try {
       gpu.assertAlive();
       const encoder = gpu.device.createCommandEncoder({ label: 'float-model.forward' });
-      let pass: GPUComputePassEncoder | undefined;
       let offset = plan.outputFloats * 4;
       const offsets: number[] = [];
-      for (const step of plan.steps) {
-        if ('program' in step) {
-          pass ??= encoder.beginComputePass({ label: 'float-model' });
-          step.program.encode(pass);
-        } else {
-          pass?.end();
-          pass = undefined;
-          encoder.copyBufferToBuffer(step.capture.buffer, 0, staging, offset, step.capture.floats * 4);
-          offsets.push(offset);
-          offset += step.capture.floats * 4;
+      if (timer || !capture) {
+        encodePrograms(encoder, programs, 'float-model', timer);
+      } else {
+        let pass: GPUComputePassEncoder | undefined;
+        for (const step of plan.steps) {
+          if ('program' in step) {
+            pass ??= encoder.beginComputePass({ label: 'float-model' });
+            step.program.encode(pass);
+          } else {
+            pass?.end();
+            pass = undefined;
+            encoder.copyBufferToBuffer(step.capture.buffer, 0, staging, offset, step.capture.floats * 4);
+            offsets.push(offset);
+            offset += step.capture.floats * 4;
+          }
         }
+        pass?.end();
       }
-      pass?.end();
       encoder.copyBufferToBuffer(acts.output, 0, staging, 0, plan.outputFloats * 4);
       gpu.device.queue.submit([encoder.finish()]);
       await gpu.wait(() => staging.mapAsync(MAP_MODE_READ, 0, readBytes));
@@ -278,10 +290,17 @@ export class FloatEncoder {
       if (this.model.config.task === 'embedding') result.embeddings = out;
       else result.logits = out;
       if (capture) result.captures = this.collectCaptures(captureSteps, offsets, all);
+      if (timer) result.kernels = await readKernelTimes(timer, programs);
       return result;
     } finally {
       if (capture) staging.destroy();
+      timer?.destroy();
     }
+  }
+
+  /** GPU bytes held: weights for the model's life, activations for the largest shape run so far. */
+  memory(): GpuMemory {
+    return { weightBytes: sumSizes(this.weightBuffers), activationBytes: sumSizes(this.activations?.buffers ?? []) };
   }
 
   /** Releases every GPU buffer this encoder created (the Gpu itself stays). */

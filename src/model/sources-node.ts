@@ -1,6 +1,8 @@
 /** Node only: model files in a local folder (e.g. a snapshot of a Hugging Face repo). */
 
 import { readFile, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { ResolvedSource } from '../api.js';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import type { ModelFiles } from './sources.js';
 
@@ -35,4 +37,19 @@ export function folderSource(path: string): ModelFiles {
       }
     },
   };
+}
+
+/** A path (or file: URL) given to loadModel: an .i8t file, or a Hugging Face folder. */
+export async function resolveNodePath(location: string | URL): Promise<ResolvedSource> {
+  const path = location instanceof URL ? fileURLToPath(location) : location;
+  let info;
+  try {
+    info = await stat(path);
+  } catch (e) {
+    throw new Error(`${path}: no such file or folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  if (info.isDirectory()) return { kind: 'folder', files: folderSource(path) };
+  if (!path.endsWith('.i8t')) throw new Error(`${path}: expected an integer model file (.i8t) or a Hugging Face model folder`);
+  const buf = await readFile(path);
+  return { kind: 'int8-file', bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), what: path };
 }

@@ -12,10 +12,45 @@ export interface ModelFiles {
   read(name: string): Promise<Uint8Array>;
 }
 
-type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** Bytes received so far of one file; `total` is undefined when the server does not say. */
+export type DownloadProgress = (name: string, loaded: number, total: number | undefined) => void;
+
+export interface UrlSourceOptions {
+  fetch?: Fetch;
+  onProgress?: DownloadProgress;
+}
+
+/** A response body as bytes, reporting progress as chunks arrive. */
+export async function readResponse(res: Response, name: string, onProgress?: DownloadProgress): Promise<Uint8Array> {
+  const length = Number(res.headers.get('content-length'));
+  const total = Number.isFinite(length) && length > 0 ? length : undefined;
+  if (!onProgress || !res.body) return new Uint8Array(await res.arrayBuffer());
+  const chunks: Uint8Array[] = [];
+  let loaded = 0;
+  const reader = res.body.getReader();
+  onProgress(name, 0, total);
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.byteLength;
+    onProgress(name, loaded, total);
+  }
+  if (chunks.length === 1) return chunks[0];
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
 
 /** Files under a base URL; `name` may contain "/" for sub-folders. */
-export function urlSource(baseUrl: string, fetchImpl: Fetch = fetch): ModelFiles {
+export function urlSource(baseUrl: string, options: UrlSourceOptions = {}): ModelFiles {
+  const fetchImpl = options.fetch ?? fetch;
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
   const urlOf = (name: string) => base + name.split('/').map(encodeURIComponent).join('/');
   // Called through a local: invoking fetch as a method of another object throws in browsers.
@@ -50,7 +85,7 @@ export function urlSource(baseUrl: string, fetchImpl: Fetch = fetch): ModelFiles
         await res.body?.cancel();
         throw statusError(url, res);
       }
-      return new Uint8Array(await res.arrayBuffer());
+      return readResponse(res, name, options.onProgress);
     },
   };
 }

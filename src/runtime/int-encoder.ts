@@ -7,7 +7,8 @@
  * layouts and the order of operations are those of src/reference/int-encoder.ts.
  */
 import type { Gpu } from '../gpu/gpu.js';
-import type { BoundProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelTime, encodePrograms, readKernelTimes } from '../gpu/program.js';
+import { type GpuMemory, profilingTimer, sumSizes } from '../gpu/profile.js';
 import { bindEmbeddingI8, checkEmbeddingIds } from '../kernels/embedding-i8.js';
 import { type GemmI8Options, type GemmI8Strategy, bindGemmI8, packRequant, preferredStrategy } from '../kernels/gemm-i8.js';
 import { uploadGeluI8Constants } from '../kernels/gelu-i8.js';
@@ -32,6 +33,13 @@ export interface IntForwardResult {
   logits?: Float32Array;
   /** Embedding models: the final hidden states, int8 [batch * seqLen, hidden] at plan.hiddenScale. */
   hidden?: Int8Array;
+  /** With `profile`: GPU time of every dispatch, in order. */
+  kernels?: KernelTime[];
+}
+
+export interface IntForwardOptions {
+  /** Time every dispatch with GPU timestamps (needs the adapter's 'timestamp-query'). */
+  profile?: boolean;
 }
 
 export interface IntEncoderOptions {
@@ -362,7 +370,7 @@ export class IntEncoder {
     return p;
   }
 
-  async forward(batch: TokenBatch): Promise<IntForwardResult> {
+  async forward(batch: TokenBatch, options: IntForwardOptions = {}): Promise<IntForwardResult> {
     if (this.disposed) throw new Error('IntEncoder: used after dispose()');
     this.gpu.assertAlive();
     const { batch: B, seqLen: S } = batch;
@@ -383,10 +391,9 @@ export class IntEncoder {
     q.writeBuffer(a.positionIds, 0, Uint32Array.from(batch.positionIds));
     if (a.typeIds) q.writeBuffer(a.typeIds, 0, Uint32Array.from(batch.tokenTypeIds));
     q.writeBuffer(a.mask, 0, Uint32Array.from(batch.attentionMask, (m) => (m ? 1 : 0)));
+    const timer = options.profile ? profilingTimer(this.gpu, programs.length) : undefined;
     const encoder = this.gpu.device.createCommandEncoder({ label: 'int-encoder.forward' });
-    const pass = encoder.beginComputePass({ label: 'int-encoder' });
-    for (const program of programs) program.encode(pass);
-    pass.end();
+    encodePrograms(encoder, programs, 'int-encoder', timer);
     const labels = this.plan.head?.output.outFeatures ?? 0;
     const bytes = this.head ? B * labels * 4 : T * wordsPerRow(H) * 4;
     encoder.copyBufferToBuffer(this.head ? a.logits! : a.hA, 0, a.staging, 0, bytes);
@@ -394,16 +401,22 @@ export class IntEncoder {
     await this.gpu.wait(() => a.staging.mapAsync(MAP_READ, 0, bytes));
     const raw = a.staging.getMappedRange(0, bytes).slice(0);
     a.staging.unmap();
+    const kernels = timer ? await readKernelTimes(timer, programs).finally(() => timer.destroy()) : undefined;
     if (this.head) {
       const logitsInt = new Int32Array(raw);
       const scale = this.plan.head!.logitScale;
-      return { logitsInt, logits: Float32Array.from(logitsInt, (v, i) => v * scale[i % labels]) };
+      return { logitsInt, logits: Float32Array.from(logitsInt, (v, i) => v * scale[i % labels]), kernels };
     }
     const words = new Uint32Array(raw);
     const hidden = new Int8Array(T * H);
     const all = new Int8Array(words.buffer);
     for (let t = 0; t < T; t++) hidden.set(all.subarray(t * wordsPerRow(H) * 4, t * wordsPerRow(H) * 4 + H), t * H);
-    return { hidden };
+    return { hidden, kernels };
+  }
+
+  /** GPU bytes held: weights (and constants) for the model's life, activations for the largest shape run so far. */
+  memory(): GpuMemory {
+    return { weightBytes: sumSizes(this.owned), activationBytes: sumSizes(Object.values(this.activations ?? {})) };
   }
 
   dispose(): void {

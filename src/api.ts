@@ -1,0 +1,147 @@
+/**
+ * The front door: `loadModel(source, options)` turns whatever the user has (nothing, an integer
+ * model file, a Hugging Face folder by path, URL or dropped File objects) into a ready TextModel,
+ * converting float checkpoints to integers on the fly. Same code in browsers and Node.
+ */
+import { DEFAULT_CALIBRATION } from './calibrate/default-calibration.js';
+import type { RangeMethod } from './calibrate/range-observer.js';
+import { convertModel } from './convert.js';
+import type { GlueInput } from './data/glue.js';
+import { requestGpu } from './gpu/device.js';
+import type { Gpu } from './gpu/gpu.js';
+import { type Fetch, type ModelFiles, fileListSource, readResponse, urlSource } from './model/sources.js';
+import { Fp32Model, Int8Model, type TextModel } from './session.js';
+
+/**
+ * - `'default'`: the built-in SST-2 sentiment classifier (BERT, 2 layers x 128) shipped in models/;
+ * - a string or URL: an `.i8t` integer model file, or else a Hugging Face model folder (in Node a
+ *   path or a file: URL; in browsers a URL, relative ones against the page);
+ * - bytes: the contents of an `.i8t` file;
+ * - File objects (a drop or an `<input type=file webkitdirectory>`): one `.i8t` file, or the files
+ *   of a Hugging Face folder (config.json, model.safetensors, tokenizer.json, ...);
+ * - any ModelFiles (see urlSource, fileListSource, memorySource).
+ */
+export type ModelSource = 'default' | string | URL | Uint8Array | ArrayBuffer | Iterable<File> | ModelFiles;
+
+export type Precision = 'int8' | 'fp32';
+
+export interface LoadProgress {
+  stage: 'download' | 'convert' | 'compile' | 'ready';
+  /** Progress within the stage, 0..1 (0 while a download's size is unknown). */
+  fraction: number;
+  message: string;
+}
+
+export interface LoadOptions {
+  /** 'int8' (default): integer-only; 'fp32': the float reference on the same GPU. */
+  precision?: Precision;
+  /** Share one device between models; by default each model requests its own and dispose() releases it. */
+  gpu?: Gpu;
+  onProgress?: (progress: LoadProgress) => void;
+  /** Text to calibrate activation ranges when converting a float folder to int8 (128 English review sentences by default). */
+  calibration?: readonly GlueInput[];
+  /** Activation range rule for that conversion: 'percentile-99.99' by default, or 'max'. */
+  calibrationMethod?: RangeMethod;
+  fetch?: Fetch;
+}
+
+const BUILT_IN_INT8 = 'sst2-bert-tiny.i8t';
+const BUILT_IN_FLOAT = 'sst2-bert-tiny/';
+
+/**
+ * Where the built-in models live: models/ beside src/ (and beside dist/ in the package). Built by a
+ * call, not a literal, so bundlers leave the multi-megabyte files alone instead of inlining them.
+ */
+export function builtInModelUrl(precision: Precision = 'int8'): URL {
+  return new URL(modelsPath(precision === 'int8' ? BUILT_IN_INT8 : BUILT_IN_FLOAT), import.meta.url);
+}
+
+function modelsPath(name: string): string {
+  return ['..', 'models', name].join('/');
+}
+
+/** An integer model file's bytes, or the files of a float checkpoint. */
+export type ResolvedSource = { kind: 'int8-file'; bytes: Uint8Array; what: string } | { kind: 'folder'; files: ModelFiles };
+
+export async function loadModel(source: ModelSource = 'default', options: LoadOptions = {}): Promise<TextModel> {
+  const precision = options.precision ?? 'int8';
+  if (precision !== 'int8' && precision !== 'fp32') throw new Error(`unknown precision "${String(precision)}"; use 'int8' or 'fp32'`);
+  const report = options.onProgress ?? (() => {});
+  const gpu = options.gpu ?? (await requestGpu());
+  try {
+    const resolved = await resolveSource(source === 'default' ? builtInModelUrl(precision) : source, options, report);
+    let model: Int8Model | Fp32Model;
+    if (resolved.kind === 'int8-file') {
+      if (precision === 'fp32') throw new Error(`${resolved.what} is an integer model file: it holds no float weights; load its Hugging Face folder with precision 'fp32'`);
+      report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
+      model = await Int8Model.fromBytes(gpu, resolved.bytes, resolved.what);
+    } else if (precision === 'fp32') {
+      report({ stage: 'compile', fraction: 0, message: 'loading float weights and compiling kernels' });
+      model = await Fp32Model.fromFiles(gpu, resolved.files);
+    } else {
+      const calibration = [...(options.calibration ?? DEFAULT_CALIBRATION)];
+      const file = await convertModel(gpu, resolved.files, {
+        calibration,
+        method: options.calibrationMethod,
+        onProgress: (step, done, total) => report({ stage: 'convert', fraction: total ? done / total : 0, message: `${step} ${done}/${total}` }),
+      });
+      report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
+      model = await Int8Model.fromFile(gpu, file);
+    }
+    report({ stage: 'ready', fraction: 1, message: `${model.config.architecture}, ${model.config.numLayers} x ${model.config.hiddenSize}, ${precision}` });
+    return options.gpu ? model : model.ownGpu(gpu);
+  } catch (e) {
+    if (!options.gpu) gpu.destroy();
+    throw e;
+  }
+}
+
+const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+
+async function resolveSource(source: Exclude<ModelSource, 'default'>, options: LoadOptions, report: (p: LoadProgress) => void): Promise<ResolvedSource> {
+  const onProgress = (name: string, loaded: number, total: number | undefined) =>
+    report({ stage: 'download', fraction: total ? loaded / total : 0, message: `${name}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''} MB` });
+  if (source instanceof Uint8Array) return { kind: 'int8-file', bytes: source, what: 'integer model bytes' };
+  if (source instanceof ArrayBuffer) return { kind: 'int8-file', bytes: new Uint8Array(source), what: 'integer model bytes' };
+  if (typeof source === 'string' || source instanceof URL) return resolveLocation(source, options, onProgress);
+  if (isModelFiles(source)) return { kind: 'folder', files: source };
+  if (source && typeof (source as Iterable<File>)[Symbol.iterator] === 'function') {
+    const files = [...(source as Iterable<File>)];
+    if (files.length === 0) throw new Error('no files given: select an .i8t file or a Hugging Face model folder');
+    if (files.length === 1 && files[0].name.endsWith('.i8t')) return { kind: 'int8-file', bytes: new Uint8Array(await files[0].arrayBuffer()), what: files[0].name };
+    return { kind: 'folder', files: fileListSource(files) };
+  }
+  throw new TypeError(`cannot load a model from ${Object.prototype.toString.call(source)}; pass 'default', a path or URL, .i8t bytes, File objects or a ModelFiles source`);
+}
+
+function isModelFiles(v: unknown): v is ModelFiles {
+  return typeof v === 'object' && v !== null && typeof (v as ModelFiles).read === 'function' && typeof (v as ModelFiles).has === 'function';
+}
+
+async function resolveLocation(location: string | URL, options: LoadOptions, onProgress: (name: string, loaded: number, total: number | undefined) => void): Promise<ResolvedSource> {
+  // "C:\\models" is a path, not a URL with scheme "c".
+  const hasScheme = (s: string) => /^[a-z][a-z0-9+.-]+:/i.test(s);
+  if (isNode && (location instanceof URL ? location.protocol === 'file:' : !hasScheme(location))) {
+    const { resolveNodePath } = await import('./model/sources-node.js');
+    return resolveNodePath(location);
+  }
+  const base = typeof document !== 'undefined' ? document.baseURI : undefined;
+  const url = new URL(location, base);
+  if (url.pathname.endsWith('.i8t')) {
+    const fetchImpl = options.fetch ?? fetch;
+    let res: Response;
+    try {
+      res = await fetchImpl(url.href);
+    } catch (e) {
+      throw new Error(`GET ${url.href} failed: ${(e as Error).message}`);
+    }
+    if (!res.ok) throw new Error(`${url.href}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+    const name = url.pathname.slice(url.pathname.lastIndexOf('/') + 1);
+    return { kind: 'int8-file', bytes: await readResponse(res, name, onProgress), what: url.href };
+  }
+  return { kind: 'folder', files: urlSource(url.href, { fetch: options.fetch, onProgress }) };
+}
+
+function mb(bytes: number): string {
+  return (bytes / 1e6).toFixed(1);
+}

@@ -1,0 +1,138 @@
+/** The public API as a user calls it: loadModel() from every kind of source, classify, profile, memory, dispose. */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { type LoadProgress, builtInModelUrl, loadModel } from '../src/index.js';
+import { testGpu } from './gpu.js';
+
+const int8Path = fileURLToPath(builtInModelUrl('int8'));
+const floatPath = fileURLToPath(builtInModelUrl('fp32'));
+const texts = ['a gorgeous , witty , seductive movie .', 'the plot is nothing but boilerplate clichés from start to finish .'];
+
+describe('loadModel', { timeout: 300_000 }, () => {
+  it('loads the built-in model with no arguments and classifies; dispose releases it (and its own device)', async () => {
+    const stages: LoadProgress['stage'][] = [];
+    const model = await loadModel(undefined, { onProgress: (p) => stages.push(p.stage) });
+    expect(model.kind).toBe('int8');
+    expect(stages[0]).toBe('compile');
+    expect(stages.at(-1)).toBe('ready');
+    const [one] = await model.classify(texts[0]);
+    expect(one.label).toBe('POSITIVE');
+    expect(one.score).toBeGreaterThan(0.5);
+    const both = await model.classify(texts);
+    expect(both.map((p) => p.label)).toEqual(['POSITIVE', 'NEGATIVE']);
+    expect(both[0].logits).toEqual(one.logits);
+    model.dispose();
+    model.dispose();
+    await expect(model.classify(texts)).rejects.toThrow(/int8 model was disposed/);
+  });
+
+  it('the built-in float twin agrees with the integer model; INT8 weights take under a third of FP32 GPU bytes', async () => {
+    const gpu = await testGpu();
+    const int8 = await loadModel('default', { gpu });
+    const fp32 = await loadModel('default', { gpu, precision: 'fp32' });
+    try {
+      expect(fp32.kind).toBe('fp32');
+      const a = await int8.classify(texts);
+      const b = await fp32.classify(texts);
+      expect(a.map((p) => p.label)).toEqual(b.map((p) => p.label));
+      for (let i = 0; i < texts.length; i++) for (let c = 0; c < 2; c++) expect(Math.abs(a[i].logits[c] - b[i].logits[c])).toBeLessThan(0.15);
+      const m8 = int8.memory();
+      const m32 = fp32.memory();
+      expect(m8.weightBytes).toBeGreaterThan(1e6);
+      expect(m8.weightBytes).toBeLessThan(m32.weightBytes / 3);
+      expect(m8.activationBytes).toBeGreaterThan(0);
+    } finally {
+      int8.dispose();
+      fp32.dispose();
+    }
+    // A shared device outlives the models that used it.
+    expect(() => gpu.assertAlive()).not.toThrow();
+  });
+
+  it('profile(): one GPU time per dispatch, grouped by kernel family', async () => {
+    const gpu = await testGpu();
+    const model = await loadModel('default', { gpu });
+    try {
+      const profile = await model.profile(texts);
+      expect(profile.kernels.length).toBeGreaterThan(10);
+      expect(profile.kernels.every((k) => Number.isFinite(k.ms) && k.ms >= 0)).toBe(true);
+      expect(profile.totalMs).toBeCloseTo(profile.kernels.reduce((t, k) => t + k.ms, 0), 6);
+      const families = profile.families.map((f) => f.family);
+      expect(families).toEqual(expect.arrayContaining(['gemm-i8', 'softmax-i8', 'layernorm-i8', 'embedding-i8']));
+      expect(profile.families.reduce((n, f) => n + f.dispatches, 0)).toBe(profile.kernels.length);
+      const sorted = profile.families.map((f) => f.ms);
+      expect(sorted).toEqual([...sorted].sort((x, y) => y - x));
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('takes a path, a file: URL, bytes, an ArrayBuffer, one File or a fetched URL and gets identical logits', async () => {
+    const gpu = await testGpu();
+    const bytes = new Uint8Array(readFileSync(int8Path));
+    const downloads: LoadProgress[] = [];
+    const fakeFetch = async (url: string) => {
+      expect(url).toBe('https://models.test/m/tiny.i8t');
+      return new Response(bytes, { headers: { 'content-length': String(bytes.byteLength) } });
+    };
+    const sources = [
+      () => loadModel(int8Path, { gpu }),
+      () => loadModel(builtInModelUrl('int8'), { gpu }),
+      () => loadModel(bytes, { gpu }),
+      () => loadModel(bytes.slice().buffer, { gpu }),
+      () => loadModel([new File([bytes], 'tiny.i8t')], { gpu }),
+      () => loadModel('https://models.test/m/tiny.i8t', { gpu, fetch: fakeFetch, onProgress: (p) => downloads.push(p) }),
+    ];
+    let first: number[] | undefined;
+    for (const load of sources) {
+      const model = await load();
+      const [p] = await model.classify(texts[1]);
+      model.dispose();
+      first ??= p.logits;
+      expect(p.logits).toEqual(first);
+    }
+    const dl = downloads.filter((p) => p.stage === 'download');
+    expect(dl.length).toBeGreaterThan(0);
+    expect(dl.at(-1)!.fraction).toBe(1);
+    expect(dl.at(-1)!.message).toMatch(/tiny\.i8t: 4\.7 of 4\.7 MB/);
+  });
+
+  it('converts a Hugging Face folder to int8 on the fly, reporting conversion progress', async () => {
+    const gpu = await testGpu();
+    const seen: LoadProgress[] = [];
+    const model = await loadModel(floatPath, { gpu, calibration: texts.concat(['fine .', 'awful']), onProgress: (p) => seen.push(p) });
+    try {
+      expect(model.kind).toBe('int8');
+      const [p] = await model.classify(texts[0]);
+      expect(p.label).toBe('POSITIVE');
+      const stages = [...new Set(seen.map((s) => s.stage))];
+      expect(stages).toEqual(['convert', 'compile', 'ready']);
+      expect(seen.every((s) => s.fraction >= 0 && s.fraction <= 1)).toBe(true);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('refuses bad sources and options with messages that name the problem', async () => {
+    const gpu = await testGpu();
+    await expect(loadModel('/nowhere/model.i8t', { gpu })).rejects.toThrow(/\/nowhere\/model\.i8t: no such file or folder/);
+    await expect(loadModel(fileURLToPath(new URL('../package.json', import.meta.url)), { gpu })).rejects.toThrow(/package\.json: expected an integer model file \(\.i8t\) or a Hugging Face model folder/);
+    await expect(loadModel(int8Path, { gpu, precision: 'fp32' })).rejects.toThrow(/is an integer model file: it holds no float weights/);
+    await expect(loadModel('default', { gpu, precision: 'fp16' as 'fp32' })).rejects.toThrow(/unknown precision "fp16"/);
+    await expect(loadModel([], { gpu })).rejects.toThrow(/no files given/);
+    await expect(loadModel(42 as unknown as string, { gpu })).rejects.toThrow(/cannot load a model from \[object Number\]/);
+    await expect(loadModel(new Uint8Array(100), { gpu })).rejects.toThrow(/integer model bytes/);
+    const missing = async () => new Response('not here', { status: 404, statusText: 'Not Found' });
+    await expect(loadModel('https://models.test/m/gone.i8t', { gpu, fetch: missing })).rejects.toThrow('https://models.test/m/gone.i8t: HTTP 404 Not Found');
+    const model = await loadModel('default', { gpu });
+    try {
+      await expect(model.classify([])).rejects.toThrow(/no input texts/);
+      await expect(model.classify(texts, { batchSize: 0 })).rejects.toThrow(/batchSize 0 must be a positive integer/);
+      await expect(model.embed(texts)).rejects.toThrow(/is a classifier; use classify\(\)/);
+    } finally {
+      model.dispose();
+    }
+    expect(() => gpu.assertAlive()).not.toThrow();
+  });
+});
