@@ -1,0 +1,1 @@
+export function renderAll(_r: unknown, _root: string): string[] { return []; }
