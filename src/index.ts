@@ -6,6 +6,7 @@
  *   console.log(p.label, p.score);
  *   model.dispose();
  */
+/// <reference types="@webgpu/types" preserve="true" />
 export { loadModel, builtInModelUrl, type ModelSource, type LoadOptions, type LoadProgress, type Precision } from './api.js';
 export { requestGpu, GpuUnavailableError, type RequestGpuOptions } from './gpu/device.js';
 export { Gpu, GpuDeviceLostError } from './gpu/gpu.js';

@@ -1,0 +1,98 @@
+/**
+ * The package exactly as users get it: `npm pack` (which builds dist/ through `prepack`), installed
+ * into a fresh project, imported by name, run in Node, and type-checked against its .d.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const tsc = join(root, 'node_modules/typescript/bin/tsc');
+const webgpuVersion = JSON.parse(readFileSync(join(root, 'node_modules/webgpu/package.json'), 'utf8')).version;
+
+function run(command: string, args: string[], cwd: string) {
+  const r = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 400_000 });
+  return { code: r.status, out: `${r.stdout}\n${r.stderr}`, stdout: r.stdout };
+}
+
+const consumerScript = `
+import { loadModel } from 'int8-transformer';
+const texts = ['a gorgeous , witty , seductive movie .', 'dull , lifeless and far too long'];
+const stages = new Set();
+const int8 = await loadModel('default', { onProgress: (p) => stages.add(p.stage) });
+const fp32 = await loadModel('default', { precision: 'fp32' });
+const a = await int8.classify(texts);
+const b = await fp32.classify(texts);
+console.log(JSON.stringify({ int8: a.map((p) => p.label), fp32: b.map((p) => p.label), stages: [...stages], weights: [int8.memory().weightBytes, fp32.memory().weightBytes] }));
+int8.dispose();
+fp32.dispose();
+`;
+
+const typedConsumer = `
+import { type LoadProgress, type Prediction, type TextModel, loadModel } from 'int8-transformer';
+const seen: LoadProgress[] = [];
+const model: TextModel = await loadModel('default', { precision: 'int8', onProgress: (p) => seen.push(p) });
+const preds: Prediction[] = await model.classify(['fine', 'bad']);
+const profile = await model.profile('fine');
+const kernels: number = profile.kernels.length + model.memory().weightBytes + preds[0].score;
+console.log(kernels, seen.length);
+model.dispose();
+`;
+
+// Proves the types are really resolved: were they 'any', this would compile.
+const mistypedConsumer = `
+import { loadModel } from 'int8-transformer';
+const model = await loadModel();
+const label: number = (await model.classify('fine'))[0].label;
+`;
+
+describe('the npm package', { timeout: 600_000 }, () => {
+  let dir = '';
+  let tarball = '';
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'int8-transformer-pack-'));
+    const pack = run('npm', ['pack', '--pack-destination', dir, '--loglevel=error'], root);
+    expect(pack.code, pack.out).toBe(0);
+    tarball = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
+  }, 600_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('holds the built module, its declarations and the built-in models, not the sources', () => {
+    const list = run('tar', ['-tzf', tarball], dir).stdout.split('\n');
+    for (const f of ['package/dist/index.js', 'package/dist/types/src/index.d.ts', 'package/models/sst2-bert-tiny.i8t', 'package/models/sst2-bert-tiny/model.safetensors', 'package/README.md', 'package/package.json']) {
+      expect(list).toContain(f);
+    }
+    expect(list.filter((f) => /^package\/(src|test|bench|demo|shaders)\//.test(f))).toEqual([]);
+  });
+
+  it('installs into a new project, imports by name and classifies in Node (int8 and fp32)', () => {
+    const project = join(dir, 'consumer');
+    mkdirSync(project);
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+    // --prefer-offline: the dependencies are in npm's cache from installing this repository.
+    const install = run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', tarball, `webgpu@${webgpuVersion}`], project);
+    expect(install.code, install.out).toBe(0);
+
+    writeFileSync(join(project, 'index.mjs'), consumerScript);
+    const r = run(process.execPath, ['index.mjs'], project);
+    expect(r.code, r.out).toBe(0);
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(result.int8).toEqual(['POSITIVE', 'NEGATIVE']);
+    expect(result.fp32).toEqual(['POSITIVE', 'NEGATIVE']);
+    expect(result.stages).toEqual(['compile', 'ready']);
+    expect(result.weights[0]).toBeLessThan(result.weights[1] / 3);
+
+    writeFileSync(join(project, 'typed.ts'), typedConsumer);
+    writeFileSync(join(project, 'mistyped.ts'), mistypedConsumer);
+    const flags = ['--noEmit', '--strict', '--module', 'preserve', '--moduleResolution', 'bundler', '--target', 'es2022', '--lib', 'es2022,dom'];
+    const typed = run(process.execPath, [tsc, ...flags, 'typed.ts'], project);
+    expect(typed.code, typed.out).toBe(0);
+    const mistyped = run(process.execPath, [tsc, ...flags, 'mistyped.ts'], project);
+    expect(mistyped.code).not.toBe(0);
+    expect(mistyped.out).toMatch(/mistyped\.ts\(4,7\): error TS2322: Type 'string' is not assignable to type 'number'/);
+  });
+});
