@@ -1,42 +1,306 @@
-/** The demo page: the built-in integer model classifying what the user types, in the browser. */
-import { GpuUnavailableError, Int8Model, formatDeviceReport, requestGpu } from '../src/index.js';
-import modelUrl from '../models/sst2-bert-tiny.i8t?url';
+/**
+ * The demo page: loads a model as INT8 and FP32 on one GPU device, classifies what the user types
+ * with both, and shows per-kernel GPU time and GPU memory side by side. This module orchestrates;
+ * engine.ts talks to the library, charts.ts and predictions.ts draw, drop-zone.ts collects files.
+ *
+ * Every async path ends in `finally` blocks that re-enable the controls, and every error lands in
+ * the visible message area: the page must never sit there disabled.
+ */
+import { GpuDeviceLostError, GpuUnavailableError, type Gpu, formatDeviceReport, requestGpu } from '../src/index.js';
+import { type Precision, type ProfileOutcome, renderKernelCharts, renderMemory } from './charts.js';
+import { type DemoSource, type LoadedPair, type PairProgress, type Session, loadPair } from './engine.js';
+import { filesFromInput, wireDropZone } from './drop-zone.js';
+import { clearPrediction, showNote, showPrediction } from './predictions.js';
 
-const $ = (id: string) => document.getElementById(id)!;
-const status = $('status');
-const text = $('text') as HTMLTextAreaElement;
-const run = $('run') as HTMLButtonElement;
-const result = $('result');
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`demo page: no element #${id}`);
+  return e as T;
+};
 
-async function main(): Promise<void> {
-  const gpu = await requestGpu();
-  $('device').textContent = formatDeviceReport(gpu);
-  const response = await fetch(modelUrl);
-  if (!response.ok) throw new Error(`could not load the model (${response.status} ${response.statusText})`);
-  const model = await Int8Model.fromBytes(gpu, new Uint8Array(await response.arrayBuffer()), 'built-in model');
-  status.textContent = `${model.config.architecture}, ${model.config.numLayers} layers x ${model.config.hiddenSize}, integer-only. Type a movie review:`;
-  text.disabled = false;
-  run.disabled = false;
-  const classify = async () => {
-    run.disabled = true;
-    try {
-      const t0 = performance.now();
-      const [p] = await model.classify([text.value]);
-      const ms = performance.now() - t0;
-      result.className = 'prediction';
-      result.textContent = `${p.label} (${(100 * p.score).toFixed(1)}%) in ${ms.toFixed(0)} ms`;
-    } catch (e) {
-      result.className = 'prediction error';
-      result.textContent = (e as Error).message;
-    } finally {
-      run.disabled = false;
-    }
-  };
-  run.addEventListener('click', classify);
-  await classify();
+const ui = {
+  message: $('message'),
+  modelName: $('model-name'),
+  progress: $<HTMLProgressElement>('progress'),
+  status: $('status'),
+  dropZone: $('drop-zone'),
+  pickFolder: $<HTMLButtonElement>('pick-folder'),
+  pickFiles: $<HTMLButtonElement>('pick-files'),
+  folderInput: $<HTMLInputElement>('folder-input'),
+  fileInput: $<HTMLInputElement>('file-input'),
+  builtin: $<HTMLButtonElement>('builtin'),
+  text: $<HTMLTextAreaElement>('text'),
+  run: $<HTMLButtonElement>('run'),
+  panels: { int8: $('pred-int8'), fp32: $('pred-fp32') } satisfies Record<Precision, HTMLElement>,
+  kernels: $('kernels'),
+  memory: $('memory'),
+  device: $('device'),
+};
+
+/** Typing pauses this long before the models run: SwiftShader takes a while per forward. */
+const DEBOUNCE_MS = 400;
+
+let gpu: Gpu | undefined;
+let pair: (LoadedPair & { source: DemoSource }) | undefined;
+let loading = false;
+
+type PageState = 'loading' | 'ready' | 'error';
+function setState(state: PageState): void {
+  document.body.dataset.state = state;
 }
 
-main().catch((e: Error) => {
-  status.className = 'error';
-  status.textContent = e instanceof GpuUnavailableError ? `WebGPU is not available here: ${e.message}` : `error: ${e.message}`;
+function showError(title: string, detail: string): void {
+  const b = document.createElement('b');
+  b.textContent = title;
+  const d = document.createElement('span');
+  d.textContent = detail;
+  ui.message.replaceChildren(b, ' ', d);
+  ui.message.hidden = false;
+}
+
+function clearError(): void {
+  ui.message.hidden = true;
+  ui.message.replaceChildren();
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Controls usable now: the text box needs a model; pickers need a GPU and no load in flight. */
+function updateControls(): void {
+  const canLoad = gpu !== undefined && !loading;
+  ui.text.disabled = !pair;
+  ui.run.disabled = !pair || loading;
+  ui.pickFolder.disabled = !canLoad;
+  ui.pickFiles.disabled = !canLoad;
+  ui.builtin.disabled = !canLoad || pair?.source === 'default';
+}
+
+const STAGES: PairProgress['stage'][] = ['download', 'convert', 'compile', 'ready'];
+/** Share of the whole load that each precision's stages fill: INT8 (maybe converting) is most of it. */
+const SPAN: Record<Precision, [number, number]> = { int8: [0, 0.8], fp32: [0.8, 1] };
+
+function showProgress(p: PairProgress): void {
+  // One bar for the whole load: each precision fills its span, stage by stage.
+  const [from, to] = SPAN[p.precision];
+  const i = STAGES.indexOf(p.stage);
+  const within = p.stage === 'ready' ? 1 : (i + Math.max(0, Math.min(1, p.fraction))) / (STAGES.length - 1);
+  ui.progress.value = from + (to - from) * within;
+  ui.status.textContent = `${p.precision === 'int8' ? 'INT8' : 'FP32'}: ${p.message}`;
+}
+
+function describeSource(source: DemoSource): string {
+  if (source === 'default') return 'built-in: sst2-bert-tiny (SST-2 sentiment)';
+  const top = source[0]?.webkitRelativePath.split('/')[0];
+  return `yours: ${source.length === 1 ? source[0].name : top || `${source.length} files`}`;
+}
+
+function describeModel(s: Session): string {
+  const c = s.config;
+  const task = c.task === 'sequence-classification' ? `labels ${c.labels.join(' / ')}` : 'sentence embeddings';
+  return `${c.architecture}, ${c.numLayers} layers x ${c.hiddenSize}, ${task}`;
+}
+
+async function load(source: DemoSource): Promise<void> {
+  if (!gpu || loading) return;
+  loading = true;
+  setState('loading');
+  updateControls();
+  clearError();
+  ui.progress.value = 0;
+  ui.status.textContent = `loading ${describeSource(source)}…`;
+  try {
+    const next = await loadPair(gpu, source, showProgress);
+    // The previous models stay usable until the new ones have loaded, so a bad folder costs nothing.
+    disposePair();
+    pair = { ...next, source };
+    ui.modelName.textContent = describeSource(source);
+    ui.status.textContent = describeModel(next.int8);
+    for (const p of ['int8', 'fp32'] as const) clearPrediction(ui.panels[p]);
+    setState('ready');
+  } catch (e) {
+    const what = source === 'default' ? 'the built-in model' : 'your model';
+    showError(`Could not load ${what}.`, messageOf(e));
+    setState(pair ? 'ready' : 'error');
+    ui.status.textContent = pair ? `still using ${describeSource(pair.source)}` : 'no model loaded';
+    if (e instanceof GpuDeviceLostError) lostDevice(e);
+  } finally {
+    loading = false;
+    updateControls();
+    // A count of finished loads, so that a test (or a user script) can tell one attempt from the next.
+    document.body.dataset.loads = String(Number(document.body.dataset.loads ?? 0) + 1);
+  }
+  if (pair) void classifyNow();
+}
+
+function disposePair(): void {
+  pair?.int8.dispose();
+  pair?.fp32?.dispose();
+  pair = undefined;
+}
+
+function lostDevice(e: Error): void {
+  showError('The GPU device was lost.', `${e.message}\nReload the page to start again.`);
+  gpu = undefined;
+  pair = undefined;
+  setState('error');
+}
+
+// ---- classification ----------------------------------------------------------------------------
+
+let running = false;
+let rerun = false;
+let debounce: ReturnType<typeof setTimeout> | undefined;
+
+/** Runs both models on the current text; a request during a run is folded into one rerun after it. */
+async function classifyNow(): Promise<void> {
+  clearTimeout(debounce);
+  if (!pair) return;
+  if (running) {
+    rerun = true;
+    return;
+  }
+  running = true;
+  document.body.dataset.busy = '';
+  const current = pair;
+  const text = ui.text.value;
+  try {
+    if (!text.trim()) {
+      for (const p of ['int8', 'fp32'] as const) showNote(ui.panels[p], 'type some text');
+      return;
+    }
+    const sessions: [Precision, Session | undefined][] = [
+      ['int8', current.int8],
+      ['fp32', current.fp32],
+    ];
+    const embeddings: Partial<Record<Precision, Float32Array>> = {};
+    for (const [p, s] of sessions) {
+      const panel = ui.panels[p];
+      if (!s) {
+        showNote(panel, 'not available');
+        panel.title = current.fp32Missing ?? '';
+        continue;
+      }
+      panel.title = '';
+      const t0 = performance.now();
+      if (s.config.task === 'sequence-classification') {
+        const [pred] = await s.classify(text);
+        showPrediction(panel, { label: pred.label, score: pred.score, latencyMs: performance.now() - t0 });
+      } else {
+        const [v] = await s.embed(text);
+        embeddings[p] = v;
+        showNote(panel, `embedding, ${v.length} values`, performance.now() - t0);
+      }
+      panel.dataset.text = text;
+    }
+    if (embeddings.int8 && embeddings.fp32) {
+      ui.panels.int8.querySelector('[data-field="score"]')!.textContent = `cosine to FP32 ${cosine(embeddings.int8, embeddings.fp32).toFixed(4)}`;
+    }
+    const outcomes: Partial<Record<Precision, ProfileOutcome>> = {};
+    for (const [p, s] of sessions) {
+      if (!s) continue;
+      try {
+        outcomes[p] = { profile: await s.profile(text) };
+      } catch (e) {
+        if (e instanceof GpuDeviceLostError) throw e;
+        outcomes[p] = { error: messageOf(e) };
+      }
+    }
+    renderKernelCharts(ui.kernels, outcomes);
+    renderMemory(ui.memory, { int8: current.int8.memory(), fp32: current.fp32?.memory() });
+  } catch (e) {
+    if (e instanceof GpuDeviceLostError) lostDevice(e);
+    else showError('Could not classify this text.', messageOf(e));
+  } finally {
+    running = false;
+    delete document.body.dataset.busy;
+    document.body.dataset.runs = String(Number(document.body.dataset.runs ?? 0) + 1); // for tests, like data-loads
+    updateControls();
+  }
+  if (rerun && pair) {
+    rerun = false;
+    void classifyNow();
+  }
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let ab = 0;
+  let aa = 0;
+  let bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb || 1);
+}
+
+// ---- wiring ------------------------------------------------------------------------------------
+
+function wire(): void {
+  ui.run.addEventListener('click', () => void classifyNow());
+  ui.text.addEventListener('input', () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => void classifyNow(), DEBOUNCE_MS);
+  });
+  ui.text.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      void classifyNow();
+    }
+  });
+  ui.pickFolder.addEventListener('click', () => ui.folderInput.click());
+  ui.pickFiles.addEventListener('click', () => ui.fileInput.click());
+  for (const input of [ui.folderInput, ui.fileInput]) {
+    input.addEventListener('change', () => {
+      const files = filesFromInput(input);
+      input.value = ''; // choosing the same folder again must fire 'change' again
+      if (files.length) void load(files);
+    });
+  }
+  ui.builtin.addEventListener('click', () => void load('default'));
+  wireDropZone(ui.dropZone, (files) => {
+    files.then(
+      (list) => (list.length ? load(list) : showError('Nothing to load.', 'The drop held no files.')),
+      (e) => showError('Could not read the dropped files.', messageOf(e)),
+    );
+  });
+}
+
+async function main(): Promise<void> {
+  wire();
+  updateControls();
+  // navigator.gpu is missing in browsers without WebGPU and on pages not served over https/localhost.
+  if (!('gpu' in navigator) || !navigator.gpu) {
+    showError(
+      'WebGPU is not available in this browser.',
+      'navigator.gpu is undefined. Use a recent Chrome or Edge (or a browser with WebGPU enabled), and open the page over https or from localhost.',
+    );
+    ui.status.textContent = 'no WebGPU';
+    setState('error');
+    return;
+  }
+  try {
+    gpu = await requestGpu();
+  } catch (e) {
+    const title = e instanceof GpuUnavailableError ? 'WebGPU is not usable here.' : 'Could not start WebGPU.';
+    showError(title, messageOf(e));
+    ui.status.textContent = 'no WebGPU device';
+    setState('error');
+    return;
+  }
+  ui.device.textContent = formatDeviceReport(gpu);
+  $('software-note').hidden = !gpu.adapter.isSoftware;
+  void gpu.device.lost.then((info) => {
+    if (info.reason !== 'destroyed') lostDevice(new Error(info.message || 'device lost'));
+  });
+  await load('default');
+}
+
+main().catch((e) => {
+  // Last resort: anything not caught above still ends visible, never as a silent dead page.
+  showError('The demo stopped.', messageOf(e));
+  setState('error');
+  updateControls();
 });

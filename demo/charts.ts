@@ -1,0 +1,180 @@
+/**
+ * The page's two charts, drawn as plain DOM bars (no chart library, so nothing to download and the
+ * numbers stay selectable text that screen readers read): GPU time per kernel family, and GPU
+ * memory of the two precisions.
+ */
+
+export interface KernelTime {
+  name: string;
+  ms: number;
+  /** Kernel family, when the library names it; otherwise derived from the name. */
+  family?: string;
+}
+
+export interface KernelProfile {
+  totalMs: number;
+  kernels: KernelTime[];
+  /** Per-family sums, when the library already made them. */
+  families?: FamilyTime[];
+}
+
+export interface GpuMemory {
+  weightBytes: number;
+  activationBytes: number;
+}
+
+export type Precision = 'int8' | 'fp32';
+
+/** A profile, or why there is none (e.g. an adapter without 'timestamp-query'). */
+export type ProfileOutcome = { profile: KernelProfile } | { error: string };
+
+/**
+ * The family a dispatch belongs to. Names look like "gemm-i8[unpack,int8] 8x384x128" or
+ * "layer0.attn.qkv": options in brackets, shapes after a space and the layer index all vary per
+ * dispatch, while the kernel itself is what a reader compares between INT8 and FP32.
+ */
+export function kernelFamily(k: KernelTime): string {
+  if (k.family) return k.family;
+  const name = k.name.replace(/^layer\d+\./, '');
+  return name.split(/[[\s]/, 1)[0] || k.name;
+}
+
+export interface FamilyTime {
+  family: string;
+  ms: number;
+  dispatches: number;
+}
+
+/** Total time per family, slowest first. */
+export function groupByFamily(kernels: KernelTime[]): FamilyTime[] {
+  const byFamily = new Map<string, FamilyTime>();
+  for (const k of kernels) {
+    const family = kernelFamily(k);
+    const f = byFamily.get(family) ?? { family, ms: 0, dispatches: 0 };
+    f.ms += k.ms;
+    f.dispatches++;
+    byFamily.set(family, f);
+  }
+  return [...byFamily.values()].sort((a, b) => b.ms - a.ms);
+}
+
+interface BarRow {
+  label: string;
+  /** Hover text for the label: what the short label leaves out. */
+  title?: string;
+  value: number;
+  text: string;
+  className?: string;
+  data?: Record<string, string>;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+  const e = document.createElement(tag);
+  if (className) e.className = className;
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/** A <dl> of label / bar / value rows, bars scaled to `max` so that several lists share one scale. */
+function barList(rows: BarRow[], max: number): HTMLDListElement {
+  const dl = el('dl', 'bars');
+  for (const r of rows) {
+    const dt = el('dt', undefined, r.label);
+    if (r.title) dt.title = r.title;
+    const track = el('dd', 'track');
+    track.setAttribute('aria-hidden', 'true');
+    const bar = el('div', `bar ${r.className ?? ''}`.trim());
+    bar.style.width = `${max > 0 ? Math.min(100, (100 * r.value) / max) : 0}%`;
+    track.append(bar);
+    const value = el('dd', 'value', r.text);
+    for (const [k, v] of Object.entries(r.data ?? {})) dt.dataset[k] = v;
+    dl.append(dt, track, value);
+  }
+  return dl;
+}
+
+export function formatMs(ms: number): string {
+  return ms >= 10 ? `${ms.toFixed(0)} ms` : ms >= 1 ? `${ms.toFixed(1)} ms` : `${ms.toFixed(2)} ms`;
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(2)} MiB`;
+  if (n >= 2 ** 10) return `${(n / 2 ** 10).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+const NAMES: Record<Precision, string> = { int8: 'INT8', fp32: 'FP32' };
+
+/** One chart per precision, side by side, on a common time scale so that bar lengths compare. */
+export function renderKernelCharts(container: HTMLElement, outcomes: Partial<Record<Precision, ProfileOutcome>>): void {
+  const grouped = new Map<Precision, FamilyTime[]>();
+  for (const [p, o] of Object.entries(outcomes) as [Precision, ProfileOutcome][]) if ('profile' in o) grouped.set(p, o.profile.families ?? groupByFamily(o.profile.kernels));
+  const max = Math.max(0, ...[...grouped.values()].flat().map((f) => f.ms));
+  const charts: HTMLElement[] = [];
+  for (const [p, o] of Object.entries(outcomes) as [Precision, ProfileOutcome][]) {
+    const chart = el('section', `chart ${p}`);
+    chart.dataset.precision = p;
+    const h = el('h3', undefined, `${NAMES[p]} `);
+    chart.append(h);
+    if ('error' in o) {
+      chart.append(el('p', 'note muted', `No kernel times: ${o.error}`));
+    } else {
+      const families = grouped.get(p)!;
+      const total = o.profile.totalMs;
+      h.append(el('span', 'total', `${formatMs(total)} on the GPU, ${o.profile.kernels.length} dispatches`));
+      chart.dataset.totalMs = String(total);
+      chart.append(
+        barList(
+          families.map((f) => ({
+            label: f.family,
+            title: `${f.family}: ${f.dispatches} dispatch${f.dispatches === 1 ? '' : 'es'}`,
+            value: f.ms,
+            text: formatMs(f.ms),
+            data: { family: f.family, ms: String(f.ms) },
+          })),
+          max,
+        ),
+      );
+    }
+    charts.push(chart);
+  }
+  container.replaceChildren(...charts);
+}
+
+/** Weights and activations of both precisions as four bars on one scale, with the INT8/FP32 ratios. */
+export function renderMemory(container: HTMLElement, memory: Partial<Record<Precision, GpuMemory>>): void {
+  const rows: BarRow[] = [];
+  const parts = [
+    ['weightBytes', 'weights'],
+    ['activationBytes', 'activations'],
+  ] as const;
+  for (const [field, what] of parts) {
+    for (const p of ['int8', 'fp32'] as const) {
+      const m = memory[p];
+      if (!m) continue;
+      rows.push({
+        label: `${NAMES[p]} ${what}`,
+        value: m[field],
+        text: formatBytes(m[field]),
+        className: p,
+        data: { precision: p, part: what, bytes: String(m[field]) },
+      });
+    }
+  }
+  const max = Math.max(0, ...rows.map((r) => r.value));
+  const chart = el('div', 'chart');
+  chart.append(barList(rows, max));
+  const { int8, fp32 } = memory;
+  if (int8 && fp32) {
+    const ratio = (a: number, b: number) => (b > 0 ? `${(a / b).toFixed(3)}x` : 'n/a');
+    chart.append(
+      el(
+        'p',
+        'note muted',
+        `INT8 / FP32: weights ${ratio(int8.weightBytes, fp32.weightBytes)}, activations ${ratio(int8.activationBytes, fp32.activationBytes)}, ` +
+          `total ${ratio(int8.weightBytes + int8.activationBytes, fp32.weightBytes + fp32.activationBytes)}.`,
+      ),
+    );
+  }
+  container.replaceChildren(chart);
+}

@@ -1,0 +1,43 @@
+/**
+ * The demo's only contact with the library's loading API: one model source as an INT8 and an FP32
+ * session on one shared GPU device, with progress. Everything else in demo/ is page code.
+ */
+import { type Gpu, type LoadProgress, type Precision, type TextModel, loadModel } from '../src/index.js';
+
+export type Session = TextModel;
+
+/** 'default' is the built-in model; files are a dropped Hugging Face folder or one .i8t file. */
+export type DemoSource = 'default' | File[];
+
+export interface PairProgress extends LoadProgress {
+  precision: Precision;
+}
+
+export interface LoadedPair {
+  int8: Session;
+  /** Missing when the source has no float weights (an .i8t file); `fp32Missing` says why. */
+  fp32?: Session;
+  fp32Missing?: string;
+}
+
+function isSingleI8t(source: DemoSource): boolean {
+  return source !== 'default' && source.length === 1 && source[0].name.endsWith('.i8t');
+}
+
+/**
+ * INT8 first (it is the point of the page), then FP32 from the same source. If FP32 fails after
+ * INT8 loaded, INT8 is disposed, so that a failed attempt leaves nothing on the GPU.
+ */
+export async function loadPair(gpu: Gpu, source: DemoSource, onProgress: (p: PairProgress) => void): Promise<LoadedPair> {
+  const int8 = await loadModel(source, { gpu, precision: 'int8', onProgress: (p) => onProgress({ ...p, precision: 'int8' }) });
+  if (isSingleI8t(source)) {
+    return { int8, fp32Missing: 'an .i8t file holds only the integer model: drop its Hugging Face folder to compare with FP32' };
+  }
+  try {
+    const fp32 = await loadModel(source, { gpu, precision: 'fp32', onProgress: (p) => onProgress({ ...p, precision: 'fp32' }) });
+    return { int8, fp32 };
+  } catch (e) {
+    int8.dispose();
+    throw e;
+  }
+}

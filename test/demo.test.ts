@@ -1,0 +1,221 @@
+/**
+ * The demo page (demo/, `npm start`) in headless Chromium on SwiftShader, served by Vite on
+ * 127.0.0.1 like `npm start` serves it: the built-in model loads, typed reviews get the same labels
+ * as the library gives in Node, the kernel chart and memory figures are there and plausible, and
+ * the page says what is wrong (no WebGPU, no adapter, a bad model folder) instead of hanging.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { type ViteDevServer, createServer } from 'vite';
+import { fileURLToPath } from 'node:url';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { launchChromium, pipePageLogs } from './browser/chromium.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const floatTwin = `${root}models/sst2-bert-tiny`;
+const REVIEWS = [
+  { text: 'a gorgeous , witty , seductive movie .', label: 'POSITIVE' },
+  { text: 'the worst film of the year , dull and lifeless .', label: 'NEGATIVE' },
+];
+
+let server: ViteDevServer;
+let browser: Browser;
+let scratch: string;
+
+beforeAll(async () => {
+  // As `npm start` does (vite demo --host 127.0.0.1): demo/ is the root, model files come from
+  // ../models through Vite's /@fs/ (allowed: inside the workspace).
+  server = await createServer({
+    root: `${root}demo`,
+    configFile: false,
+    logLevel: 'error',
+    server: { host: '127.0.0.1', port: 0, hmr: false, watch: null, fs: { allow: [root] } },
+  });
+  await server.listen();
+  browser = await launchChromium();
+  scratch = mkdtempSync(join(tmpdir(), 'demo-test-'));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
+});
+
+function pageUrl(): string {
+  const address = server.httpServer!.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return `http://127.0.0.1:${port}/`;
+}
+
+let readyPage: Promise<Page> | undefined;
+
+/**
+ * The demo with its models loaded, opened once and shared by the tests that need it: loading
+ * compiles every kernel on SwiftShader, which is most of this file's time.
+ */
+function loadedDemo(): Promise<Page> {
+  readyPage ??= (async () => {
+    const t0 = performance.now();
+    const page = await openDemo();
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 90_000 });
+    await waitForPredictions(page, await page.inputValue('#text'));
+    console.log(`demo: models loaded and the first text classified after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return page;
+  })();
+  return readyPage;
+}
+
+async function openDemo(init?: () => void): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  pipePageLogs(page, 'demo');
+  if (init) await page.addInitScript(init);
+  await page.goto(pageUrl());
+  return page;
+}
+
+/** Waits until both panels show a result for exactly `text` (the page records what it classified). */
+async function waitForPredictions(page: Page, text: string, afterRuns = 0): Promise<void> {
+  await page.waitForFunction(
+    ([t, n]) =>
+      Number(document.body.dataset.runs) > n &&
+      !('busy' in document.body.dataset) &&
+      ['pred-int8', 'pred-fp32'].every((id) => document.getElementById(id)?.dataset.text === t),
+    [text, afterRuns] as const,
+    { timeout: 30_000, polling: 100 },
+  );
+}
+
+/** Types `text` and asks for a classification by the button or by Ctrl+Enter in the text box. */
+async function classify(page: Page, text: string, how: 'button' | 'keyboard'): Promise<void> {
+  const runs = Number(await page.getAttribute('body', 'data-runs'));
+  await page.fill('#text', text);
+  if (how === 'keyboard') await page.press('#text', 'Control+Enter');
+  else await page.click('#run');
+  await waitForPredictions(page, text, runs);
+}
+
+async function panel(page: Page, id: string): Promise<{ label?: string; score: number; latencyMs: number }> {
+  return page.$eval(`#${id}`, (e) => {
+    const d = (e as HTMLElement).dataset;
+    return { label: d.label, score: Number(d.score), latencyMs: Number(d.latencyMs) };
+  });
+}
+
+describe('demo page', () => {
+  it('classifies typed reviews with INT8 and FP32, with kernel times and memory', { timeout: 120_000 }, async () => {
+    const page = await loadedDemo();
+    const t0 = performance.now();
+    expect(await page.isVisible('#message')).toBe(false);
+
+    for (const [i, review] of REVIEWS.entries()) {
+      // Keyboard for one, button for the other: both must work.
+      await classify(page, review.text, i === 0 ? 'keyboard' : 'button');
+      console.log(`demo: "${review.text}" classified after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      const a = await panel(page, 'pred-int8');
+      const b = await panel(page, 'pred-fp32');
+      expect([a.label, b.label]).toEqual([review.label, review.label]);
+      for (const p of [a, b]) {
+        expect(p.score).toBeGreaterThan(0.9); // both reviews are clear-cut; the model is sure of them
+        expect(p.latencyMs).toBeGreaterThan(0);
+        expect(p.latencyMs).toBeLessThan(30_000);
+      }
+      expect(await page.textContent('#pred-int8 [data-field="score"]')).toMatch(/score \d+\.\d%/);
+    }
+
+    // Kernel chart: per-family bars for both precisions, INT8 with its integer GEMM, FP32 with its float one.
+    const chart = await page.$$eval('#kernels .chart', (charts) =>
+      charts.map((c) => ({
+        precision: (c as HTMLElement).dataset.precision,
+        totalMs: Number((c as HTMLElement).dataset.totalMs),
+        families: Array.from(c.querySelectorAll<HTMLElement>('dt[data-family]')).map((d) => ({ family: d.dataset.family!, ms: Number(d.dataset.ms) })),
+        note: c.querySelector('.note')?.textContent ?? '',
+      })),
+    );
+    expect(chart.map((c) => c.precision)).toEqual(['int8', 'fp32']);
+    for (const c of chart) {
+      expect(c.note).toBe(''); // SwiftShader in Chromium offers 'timestamp-query'
+      expect(c.totalMs).toBeGreaterThan(0);
+      expect(c.families.length).toBeGreaterThan(3);
+      for (const f of c.families) expect(f.ms).toBeGreaterThanOrEqual(0);
+      const sum = c.families.reduce((t, f) => t + f.ms, 0);
+      expect(Math.abs(sum - c.totalMs)).toBeLessThan(1e-6 * Math.max(1, c.totalMs));
+    }
+    expect(chart[0].families.map((f) => f.family)).toContain('gemm-i8');
+    expect(chart[1].families.some((f) => f.family.startsWith('gemm-f32'))).toBe(true);
+
+    // Memory: integer weights are int8 (plus int32 biases and constants), so well under a third of float32.
+    const memory = await page.$$eval('#memory dt[data-bytes]', (dts) =>
+      Object.fromEntries(dts.map((d) => [`${(d as HTMLElement).dataset.precision} ${(d as HTMLElement).dataset.part}`, Number((d as HTMLElement).dataset.bytes)])),
+    );
+    expect(Object.keys(memory).sort()).toEqual(['fp32 activations', 'fp32 weights', 'int8 activations', 'int8 weights']);
+    expect(memory['int8 weights']).toBeGreaterThan(1e6); // bert-tiny: 4.4M parameters
+    expect(memory['int8 weights']).toBeLessThan(memory['fp32 weights'] / 3);
+    expect(memory['fp32 weights']).toBeGreaterThan(4 * 4e6);
+    expect(memory['int8 activations']).toBeGreaterThan(0);
+    expect(memory['fp32 activations']).toBeGreaterThan(0);
+    expect(await page.textContent('#memory .note')).toMatch(/INT8 \/ FP32: weights 0\.\d+x/);
+
+    mkdirSync(`${root}test-results`, { recursive: true });
+    await page.screenshot({ path: `${root}test-results/demo.png`, fullPage: true });
+  });
+
+  it('says so when the browser has no WebGPU, and when there is no adapter', { timeout: 30_000 }, async () => {
+    const noGpu = await openDemo(() => {
+      delete (Navigator.prototype as { gpu?: unknown }).gpu;
+    });
+    await noGpu.waitForSelector('body[data-state="error"]', { timeout: 10_000 });
+    expect(await noGpu.isVisible('#message')).toBe(true);
+    expect(await noGpu.textContent('#message')).toMatch(/WebGPU is not available in this browser/);
+    expect(await noGpu.isDisabled('#run')).toBe(true);
+    await noGpu.close();
+
+    const noAdapter = await openDemo(() => {
+      navigator.gpu.requestAdapter = async () => null;
+    });
+    await noAdapter.waitForSelector('body[data-state="error"]', { timeout: 10_000 });
+    expect(await noAdapter.textContent('#message')).toMatch(/WebGPU is not usable here\.\s*\S/);
+    await noAdapter.close();
+  });
+
+  it('shows the library error for a bad model folder and keeps the built-in model', { timeout: 150_000 }, async () => {
+    const config = JSON.parse(readFileSync(`${floatTwin}/config.json`, 'utf8'));
+    const folder = (name: string, files: Record<string, string | Buffer>) => {
+      const dir = join(scratch, name);
+      mkdirSync(dir, { recursive: true });
+      for (const [f, data] of Object.entries(files)) writeFileSync(join(dir, f), data);
+      copyFileSync(`${floatTwin}/tokenizer.json`, join(dir, 'tokenizer.json'));
+      return dir;
+    };
+    const safetensors = readFileSync(`${floatTwin}/model.safetensors`);
+    const cases = [
+      { dir: folder('broken-config', { 'config.json': '{ "architectures": [', 'model.safetensors': safetensors }), expect: /config\.json/ },
+      {
+        dir: folder('unknown-architecture', { 'config.json': JSON.stringify({ ...config, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }), 'model.safetensors': safetensors }),
+        expect: /GPT2/,
+      },
+      { dir: folder('damaged-safetensors', { 'config.json': JSON.stringify(config), 'model.safetensors': safetensors.subarray(0, 4096) }), expect: /safetensors/i },
+    ];
+
+    const page = await loadedDemo();
+    for (const c of cases) {
+      const loads = Number(await page.getAttribute('body', 'data-loads'));
+      await page.setInputFiles('#folder-input', c.dir);
+      // The attempt ends, the error shows, the built-in model stays loaded and every control comes back.
+      await page.waitForFunction((n) => Number(document.body.dataset.loads) > n, loads, { timeout: 30_000, polling: 100 });
+      expect(await page.isVisible('#message')).toBe(true);
+      expect(await page.getAttribute('body', 'data-state')).toBe('ready');
+      const message = (await page.textContent('#message')) ?? '';
+      expect(message).toMatch(/Could not load your model/);
+      expect(message).toMatch(c.expect);
+      expect(await page.textContent('#model-name')).toMatch(/built-in/);
+      for (const id of ['#run', '#pick-folder', '#pick-files']) expect(await page.isEnabled(id)).toBe(true);
+      console.log(`bad folder ${c.dir.split('/').pop()}: ${message.replace(/\s+/g, ' ')}`);
+    }
+    // Still classifies afterwards.
+    await classify(page, REVIEWS[1].text, 'button');
+    expect((await panel(page, 'pred-int8')).label).toBe('NEGATIVE');
+  });
+});
