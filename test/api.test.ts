@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type LoadProgress, builtInModelUrl, loadModel } from '../src/index.js';
+import { type LoadProgress, type ModelFiles, builtInModelUrl, loadModel } from '../src/index.js';
+import { folderSource } from '../src/model/sources-node.js';
 import { testGpu } from './gpu.js';
 
 const int8Path = fileURLToPath(builtInModelUrl('int8'));
@@ -111,6 +112,39 @@ describe('loadModel', { timeout: 300_000 }, () => {
       expect(seen.every((s) => s.fraction >= 0 && s.fraction <= 1)).toBe(true);
     } finally {
       model.dispose();
+    }
+  });
+
+  it('embed(): a BertModel checkpoint (any ModelFiles source) gives int8 sentence vectors close to fp32', async () => {
+    const gpu = await testGpu();
+    const folder = folderSource(floatPath);
+    // The built-in checkpoint read as a bare encoder: same weights, the classifier head unused.
+    const config = JSON.parse(new TextDecoder().decode(await folder.read('config.json')));
+    const encoderOnly: ModelFiles = {
+      describe: 'built-in checkpoint as BertModel',
+      has: (name) => folder.has(name),
+      read: async (name) => (name === 'config.json' ? new TextEncoder().encode(JSON.stringify({ ...config, architectures: ['BertModel'] })) : folder.read(name)),
+    };
+    const int8 = await loadModel(encoderOnly, { gpu, calibration: texts });
+    const fp32 = await loadModel(encoderOnly, { gpu, precision: 'fp32' });
+    try {
+      const a = await int8.embed(texts);
+      const b = await fp32.embed(texts);
+      const [single] = await int8.embed(texts[0]);
+      expect(a.length).toBe(2);
+      expect(a[0].length).toBe(config.hidden_size);
+      expect(Array.from(single)).toEqual(Array.from(a[0]));
+      const cosine = (x: Float32Array, y: Float32Array) => {
+        let xy = 0, xx = 0, yy = 0;
+        for (let i = 0; i < x.length; i++) [xy, xx, yy] = [xy + x[i] * y[i], xx + x[i] * x[i], yy + y[i] * y[i]];
+        return xy / Math.sqrt(xx * yy);
+      };
+      for (let i = 0; i < 2; i++) expect(cosine(a[i], b[i])).toBeGreaterThan(0.99);
+      expect(cosine(a[0], a[1])).toBeLessThan(cosine(a[0], b[0]));
+      await expect(int8.classify(texts)).rejects.toThrow(/\(BertModel\) is not a classifier; use embed\(\)/);
+    } finally {
+      int8.dispose();
+      fp32.dispose();
     }
   });
 
