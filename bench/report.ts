@@ -1,1 +1,31 @@
-export function renderAll(_r: unknown, _root: string): string[] { return []; }
+/**
+ * Renders bench/results/compare.json as docs/benchmarks.md and bench/results/report.html, so the
+ * pages can be redone without rerunning the benchmark.
+ *
+ *   npx tsx bench/report.ts [bench/results/compare.json]
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { CompareResults } from './compare-results.js';
+import { renderHtml } from './report-html.js';
+import { renderMarkdown } from './report-markdown.js';
+
+/** Writes both pages under the repository root; returns their paths. */
+export function renderAll(results: CompareResults, root: string, outDir = root): string[] {
+  const markdown = renderMarkdown(results);
+  mkdirSync(`${outDir}/docs`, { recursive: true });
+  mkdirSync(`${outDir}/bench/results`, { recursive: true });
+  const md = `${outDir}/docs/benchmarks.md`;
+  const html = `${outDir}/bench/results/report.html`;
+  writeFileSync(md, `${markdown}\n`);
+  writeFileSync(html, renderHtml(results, markdown));
+  return [md, html];
+}
+
+const isMain = process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1];
+if (isMain) {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const input = process.argv[2] ?? `${root}bench/results/compare.json`;
+  const results = JSON.parse(readFileSync(input, 'utf8')) as CompareResults;
+  for (const f of renderAll(results, root)) console.log(`written ${f}`);
+}
