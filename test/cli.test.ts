@@ -29,6 +29,14 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     expect(r.stdout).toMatch(/POSITIVE .* an utterly charming/);
     expect(r.stdout).toMatch(/NEGATIVE .* dull , lifeless/);
   });
+  it('classifies with the built-in float twin (--fp32) and refuses --fp32 on an integer file', () => {
+    const r = cli('classify', '--fp32', 'an utterly charming and hilarious delight');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/fp32 {2}POSITIVE .* an utterly charming/);
+    const refused = cli('classify', '--fp32', '--model', 'models/sst2-bert-tiny.i8t', 'text');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/is an integer model file: it holds no float weights/);
+  });
   it('says what is wrong with bad arguments and bad files', () => {
     const unknown = cli('frobnicate');
     expect(unknown.code).toBe(2);

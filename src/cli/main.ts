@@ -3,7 +3,7 @@
  *   int8-transformer                          classify example sentences with the built-in model
  *   int8-transformer device                   the WebGPU device report
  *   int8-transformer convert <hf-folder> [--calib <tsv>] [--method max|percentile-P] [--calib-limit N] -o <model.i8t>
- *   int8-transformer classify --model <model.i8t | hf-folder> [--fp32] "text" ...
+ *   int8-transformer classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...   (the built-in model, or its float twin with --fp32, by default)
  *   int8-transformer float16 <hf-folder> -o <folder>   a copy with float16 weights (the built-in model's float twin)
  *   int8-transformer inspect <model.i8t>      the plan: every tensor's type, scale, bound and constants
  *   int8-transformer eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--batch N] [--json]
@@ -19,12 +19,13 @@ import { type GlueInput, parseGlueTsv } from '../data/glue.js';
 import { readIntModelFile, writeIntModelFile } from '../format/int-model-file.js';
 import { dumpPlan } from '../plan/dump-plan.js';
 import { folderSource } from '../model/sources-node.js';
-import { Fp32Model, Int8Model, type TextModel } from '../session.js';
+import type { TextModel } from '../session.js';
+import { type LoadProgress, builtInModelUrl, loadModel } from '../api.js';
+import { DEFAULT_CALIBRATION } from '../calibrate/default-calibration.js';
 import type { RangeMethod } from '../calibrate/range-observer.js';
 import { evaluate, formatEvaluation } from '../evaluate.js';
 import { writeFloat16Folder } from './float16.js';
 
-export const DEFAULT_MODEL = fileURLToPath(new URL('../../models/sst2-bert-tiny.i8t', import.meta.url));
 export const SHARED_CALIBRATION = fileURLToPath(new URL('../../../shared/data/glue/sst2/train_calib1000.tsv', import.meta.url));
 
 const EXAMPLES = [
@@ -82,7 +83,10 @@ function readTsv(path: string, limit?: number): GlueInput[] {
 
 function calibrationTexts(args: Args): GlueInput[] {
   const path = flag(args, 'calib') ?? (existsSync(SHARED_CALIBRATION) ? SHARED_CALIBRATION : undefined);
-  if (!path) throw new UsageError('converting needs calibration text: pass --calib <tsv> (e.g. GLUE SST-2 train sentences)');
+  if (!path) {
+    process.stderr.write(`calibrating on the ${DEFAULT_CALIBRATION.length} built-in English sentences; pass --calib <tsv> to use text from the model's own domain\n`);
+    return DEFAULT_CALIBRATION.slice(0, intFlag(args, 'calib-limit'));
+  }
   return readTsv(path, intFlag(args, 'calib-limit'));
 }
 
@@ -97,14 +101,15 @@ function isFolder(path: string): boolean {
   return existsSync(path) && statSync(path).isDirectory();
 }
 
+function loadProgress(p: LoadProgress): void {
+  process.stderr.write(`\r${p.stage}: ${p.message}${p.stage === 'ready' ? '\n' : ''}`);
+}
+
 /** An .i8t file, or a Hugging Face folder converted on the fly. */
-async function loadInt8(gpu: Gpu, path: string, args: Args): Promise<Int8Model> {
+async function loadInt8(gpu: Gpu, path: string, args: Args): Promise<TextModel> {
   if (!existsSync(path)) throw new UsageError(`no such model: ${path}`);
-  if (isFolder(path)) {
-    const file = await convertModel(gpu, folderSource(path), { calibration: calibrationTexts(args), method: method(args), onProgress: progress });
-    return Int8Model.fromFile(gpu, file);
-  }
-  return Int8Model.fromBytes(gpu, new Uint8Array(readFileSync(path)), path);
+  const calibration = isFolder(path) ? calibrationTexts(args) : undefined;
+  return loadModel(path, { gpu, calibration, calibrationMethod: method(args), onProgress: loadProgress });
 }
 
 async function cmdConvert(gpu: Gpu, args: Args): Promise<void> {
@@ -126,9 +131,9 @@ function printPredictions(model: TextModel, texts: string[], preds: Awaited<Retu
 }
 
 async function cmdClassify(gpu: Gpu, args: Args, texts: string[]): Promise<void> {
-  const path = flag(args, 'model') ?? DEFAULT_MODEL;
+  const path = flag(args, 'model') ?? fileURLToPath(builtInModelUrl(args.flags.has('fp32') ? 'fp32' : 'int8'));
   if (texts.length === 0) throw new UsageError('usage: classify --model <model.i8t | hf-folder> "text" ...');
-  const model: TextModel = args.flags.has('fp32') ? await Fp32Model.fromFiles(gpu, folderSource(path)) : await loadInt8(gpu, path, args);
+  const model: TextModel = args.flags.has('fp32') ? await loadModel(path, { gpu, precision: 'fp32' }) : await loadInt8(gpu, path, args);
   try {
     const t0 = performance.now();
     const preds = await model.classify(texts);
@@ -146,7 +151,7 @@ async function cmdEval(gpu: Gpu, args: Args): Promise<void> {
   const rows = parseGlueTsv(readFileSync(data, 'utf8'), data).rows;
   const limited = rows.slice(0, intFlag(args, 'limit') ?? rows.length);
   const int8 = await loadInt8(gpu, path, args);
-  const fp32 = reference ? await Fp32Model.fromFiles(gpu, folderSource(reference)) : undefined;
+  const fp32 = reference ? await loadModel(reference, { gpu, precision: 'fp32' }) : undefined;
   try {
     const result = await evaluate(int8, fp32, limited, {
       batchSize: intFlag(args, 'batch') ?? 16,
@@ -162,8 +167,7 @@ async function cmdEval(gpu: Gpu, args: Args): Promise<void> {
 
 async function cmdDefault(gpu: Gpu): Promise<void> {
   console.log(`${formatDeviceReport(gpu).split('\n').slice(0, 4).join('\n')}\n`);
-  if (!existsSync(DEFAULT_MODEL)) throw new Error(`the built-in model ${DEFAULT_MODEL} is missing; rebuild it with \`npm run build:default-model\``);
-  const model = await Int8Model.fromBytes(gpu, new Uint8Array(readFileSync(DEFAULT_MODEL)), DEFAULT_MODEL);
+  const model = await loadModel('default', { gpu });
   try {
     console.log(`built-in model: ${model.config.architecture} (${model.config.numLayers} x ${model.config.hiddenSize}), integer-only on WebGPU\n`);
     const t0 = performance.now();
