@@ -12,7 +12,9 @@ export const BATCH_SIZES = [1, 8];
 
 /**
  * Default budget per forward pass on a software adapter (SwiftShader: 2-4 GOPS on 2 cores). Every
- * cell runs warm-up + 5 timed forwards in each of 5 runtimes, so a cell of B GOP costs ~30 B GOP.
+ * cell runs warm-up + 5 timed forwards (+ 1 profiled) in each of 6 runtimes; the WebGPU peers reach
+ * well under 1 GOPS there, so a cell of B GOP costs roughly 25 B seconds. 6 GOP keeps the default
+ * grid near half an hour on a 2-core machine.
  */
 export const DEFAULT_SOFTWARE_BUDGET_GOP = 6;
 

@@ -47,7 +47,7 @@ const warmup = Number(opt('warmup') ?? 1);
 const budgetGop = Number(opt('budget-gop') ?? DEFAULT_SOFTWARE_BUDGET_GOP);
 const calibCount = Number(opt('calib') ?? 32);
 const adapterKind = opt('adapter') === 'hardware' ? 'hardware' : 'swiftshader';
-const runtimes = (opt('runtimes') ?? 'int8,fp32,ort-webgpu,ort-wasm,tjs-webgpu').split(',') as RuntimeId[];
+const runtimes = (opt('runtimes') ?? 'int8,fp32,ort-webgpu,ort-wasm,tjs-webgpu,tjs-wasm').split(',') as RuntimeId[];
 const modelNames = (opt('models') ?? [...SHARED_MODELS, RANDOM_BERT_BASE].join(',')).split(',');
 const profile = !flag('no-profile');
 const log = (m: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${m}`);

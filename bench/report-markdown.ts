@@ -44,14 +44,15 @@ export function renderMarkdown(r: CompareResults): string {
 
   out.push('## Do the runtimes compute the same model?', '');
   out.push('Largest |logit - our FP32 logit| over every cell run (logits of the whole batch). The peers should agree to float rounding; INT8 differs by its quantization error.', '');
-  out.push(row(['model', ...runtimes.filter((id) => id !== 'fp32').map((id) => SHORT[id])]), rule(runtimes.length));
+  const compared = runtimes.filter((id) => id !== 'fp32');
+  out.push(row(['model', ...compared.map((id) => SHORT[id])]), rule(1 + compared.length));
   for (const m of r.models) {
     const mine = cells.filter((c) => c.model === m.name);
     const worst = (id: (typeof runtimes)[number]) => {
       const v = mine.map((c) => c.results[id]?.maxAbsLogitDiffVsFp32).filter((x): x is number => x !== undefined);
       return v.length ? Math.max(...v).toExponential(1) : '–';
     };
-    if (mine.length) out.push(row([m.name, ...runtimes.filter((id) => id !== 'fp32').map(worst)]));
+    if (mine.length) out.push(row([m.name, ...compared.map(worst)]));
   }
   out.push('');
 
