@@ -136,6 +136,13 @@ async function resolveLocation(location: string | URL, options: LoadOptions, onP
       throw new Error(`GET ${url.href} failed: ${(e as Error).message}`);
     }
     if (!res.ok) throw new Error(`${url.href}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+    if (res.headers.get('content-type')?.includes('text/html')) {
+      // Dev servers answer a missing file with their index page, which would fail later as "bad magic".
+      await res.body?.cancel();
+      throw new Error(
+        `${url.href}: the server sent an HTML page, not an integer model file. Is the path right? (A bundler that pre-bundles int8-transformer moves it away from its models/ folder: exclude it from pre-bundling, e.g. Vite's optimizeDeps.exclude, or pass the model's URL.)`,
+      );
+    }
     const name = url.pathname.slice(url.pathname.lastIndexOf('/') + 1);
     return { kind: 'int8-file', bytes: await readResponse(res, name, onProgress), what: url.href };
   }

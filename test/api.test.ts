@@ -159,6 +159,8 @@ describe('loadModel', { timeout: 300_000 }, () => {
     await expect(loadModel(new Uint8Array(100), { gpu })).rejects.toThrow(/integer model bytes/);
     const missing = async () => new Response('not here', { status: 404, statusText: 'Not Found' });
     await expect(loadModel('https://models.test/m/gone.i8t', { gpu, fetch: missing })).rejects.toThrow('https://models.test/m/gone.i8t: HTTP 404 Not Found');
+    const indexPage = async () => new Response('<!doctype html><title>app</title>', { headers: { 'content-type': 'text/html; charset=utf-8' } });
+    await expect(loadModel('https://app.test/models/m.i8t', { gpu, fetch: indexPage })).rejects.toThrow(/m\.i8t: the server sent an HTML page, not an integer model file/);
     const model = await loadModel('default', { gpu });
     try {
       await expect(model.classify([])).rejects.toThrow(/no input texts/);

@@ -1,13 +1,16 @@
 /**
  * The package exactly as users get it: `npm pack` (which builds dist/ through `prepack`), installed
- * into a fresh project, imported by name, run in Node, and type-checked against its .d.ts.
+ * into a fresh project, imported by name, run in Node and in a browser page, and type-checked
+ * against its .d.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, pipePageLogs } from './browser/chromium.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
@@ -52,12 +55,14 @@ const label: number = (await model.classify('fine'))[0].label;
 describe('the npm package', { timeout: 600_000 }, () => {
   let dir = '';
   let tarball = '';
+  let project = '';
 
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'int8-transformer-pack-'));
     const pack = run('npm', ['pack', '--pack-destination', dir, '--loglevel=error'], root);
     expect(pack.code, pack.out).toBe(0);
     tarball = join(dir, readdirSync(dir).find((f) => f.endsWith('.tgz'))!);
+    project = join(dir, 'consumer');
   }, 600_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -70,7 +75,6 @@ describe('the npm package', { timeout: 600_000 }, () => {
   });
 
   it('installs into a new project, imports by name and classifies in Node (int8 and fp32)', () => {
-    const project = join(dir, 'consumer');
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     // --prefer-offline: the dependencies are in npm's cache from installing this repository.
@@ -95,4 +99,46 @@ describe('the npm package', { timeout: 600_000 }, () => {
     expect(mistyped.code).not.toBe(0);
     expect(mistyped.out).toMatch(/mistyped\.ts\(4,7\): error TS2322: Type 'string' is not assignable to type 'number'/);
   });
+
+  it('runs in a browser page of that project, served by Vite with the package left un-pre-bundled (as the README says)', async () => {
+    writeFileSync(join(project, 'index.html'), pageHtml);
+    const server = await createServer({
+      root: project,
+      configFile: false,
+      logLevel: 'error',
+      optimizeDeps: { exclude: ['int8-transformer'] },
+      server: { host: '127.0.0.1', port: 0, hmr: false, watch: null },
+    });
+    await server.listen();
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      pipePageLogs(page, 'consumer page');
+      await page.goto(server.resolvedUrls!.local[0]);
+      await page.waitForFunction(() => document.getElementById('out')!.textContent !== 'loading', null, { timeout: 240_000 });
+      const result = JSON.parse((await page.textContent('#out'))!);
+      expect(result.labels).toEqual(['POSITIVE', 'NEGATIVE']);
+      expect(result.kernels).toBeGreaterThan(10);
+    } finally {
+      await browser.close();
+      await server.close();
+    }
+  });
 });
+
+const pageHtml = `<!doctype html>
+<pre id="out">loading</pre>
+<script type="module">
+import { loadModel } from 'int8-transformer';
+const out = document.getElementById('out');
+try {
+  const model = await loadModel();
+  const labels = (await model.classify(['a gorgeous , witty , seductive movie .', 'dull , lifeless and far too long'])).map((p) => p.label);
+  const kernels = (await model.profile('fine')).kernels.length;
+  model.dispose();
+  out.textContent = JSON.stringify({ labels, kernels });
+} catch (e) {
+  out.textContent = JSON.stringify({ error: e.message });
+}
+</script>
+`;
