@@ -87,7 +87,9 @@ function showProgress(p: PairProgress): void {
   const i = STAGES.indexOf(p.stage);
   const within = p.stage === 'ready' ? 1 : (i + Math.max(0, Math.min(1, p.fraction))) / (STAGES.length - 1);
   ui.progress.value = from + (to - from) * within;
-  ui.status.textContent = `${p.precision === 'int8' ? 'INT8' : 'FP32'}: ${p.message}`;
+  // The library's convert messages are terse ("calibrating 48/128"): say what is being converted.
+  const message = p.stage === 'convert' ? `converting to INT8, ${p.message}` : p.message;
+  ui.status.textContent = `${p.precision === 'int8' ? 'INT8' : 'FP32'}: ${message}`;
 }
 
 function describeSource(source: DemoSource): string {
@@ -103,7 +105,12 @@ function describeModel(s: Session): string {
 }
 
 async function load(source: DemoSource): Promise<void> {
-  if (!gpu || loading) return;
+  if (!gpu) return;
+  if (loading) {
+    // Pickers are disabled while loading, but a drop can still arrive.
+    showError('A model is loading.', 'Drop your model again when the current one is ready.');
+    return;
+  }
   loading = true;
   setState('loading');
   updateControls();
@@ -178,11 +185,10 @@ async function classifyNow(): Promise<void> {
     for (const [p, s] of sessions) {
       const panel = ui.panels[p];
       if (!s) {
-        showNote(panel, 'not available');
-        panel.title = current.fp32Missing ?? '';
+        showNote(panel, 'not available', { detail: current.fp32Missing });
+        panel.dataset.text = text;
         continue;
       }
-      panel.title = '';
       const t0 = performance.now();
       if (s.config.task === 'sequence-classification') {
         const [pred] = await s.classify(text);
@@ -190,7 +196,7 @@ async function classifyNow(): Promise<void> {
       } else {
         const [v] = await s.embed(text);
         embeddings[p] = v;
-        showNote(panel, `embedding, ${v.length} values`, performance.now() - t0);
+        showNote(panel, `embedding, ${v.length} values`, { latencyMs: performance.now() - t0 });
       }
       panel.dataset.text = text;
     }

@@ -29,18 +29,21 @@ export function showPrediction(panel: HTMLElement, p: ShownPrediction): void {
   panel.dataset.latencyMs = String(p.latencyMs);
 }
 
-/** For embedding models (no labels) or a failed run: a short line instead of a label. */
-export function showNote(panel: HTMLElement, note: string, latencyMs?: number): void {
+/**
+ * For embedding models (no labels) or a precision not available: a short line instead of a label,
+ * and in the figures line the latency or the reason.
+ */
+export function showNote(panel: HTMLElement, note: string, more: { latencyMs?: number; detail?: string } = {}): void {
   const label = field(panel, 'label');
   label.textContent = note;
   label.className = 'label';
   field(panel, 'bar').style.width = '0';
-  field(panel, 'score').textContent = 'score –';
-  field(panel, 'latency').textContent = latencyMs === undefined ? 'latency –' : `latency ${formatMs(latencyMs)}`;
+  field(panel, 'score').textContent = more.detail ?? 'score –';
+  field(panel, 'latency').textContent = more.latencyMs === undefined ? 'latency –' : `latency ${formatMs(more.latencyMs)}`;
   delete panel.dataset.label;
   delete panel.dataset.score;
-  if (latencyMs === undefined) delete panel.dataset.latencyMs;
-  else panel.dataset.latencyMs = String(latencyMs);
+  if (more.latencyMs === undefined) delete panel.dataset.latencyMs;
+  else panel.dataset.latencyMs = String(more.latencyMs);
 }
 
 export function clearPrediction(panel: HTMLElement): void {

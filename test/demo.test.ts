@@ -60,8 +60,9 @@ function loadedDemo(): Promise<Page> {
   readyPage ??= (async () => {
     const t0 = performance.now();
     const page = await openDemo();
-    await page.waitForSelector('body[data-state="ready"]', { timeout: 90_000 });
-    await waitForPredictions(page, await page.inputValue('#text'));
+    // Generous: the machine running the tests may be busy with benchmarks as well.
+    await page.waitForSelector('body[data-state="ready"]', { timeout: 150_000 });
+    await waitForPredictions(page, await page.inputValue('#text'), 0, 90_000);
     console.log(`demo: models loaded and the first text classified after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return page;
   })();
@@ -77,14 +78,14 @@ async function openDemo(init?: () => void): Promise<Page> {
 }
 
 /** Waits until both panels show a result for exactly `text` (the page records what it classified). */
-async function waitForPredictions(page: Page, text: string, afterRuns = 0): Promise<void> {
+async function waitForPredictions(page: Page, text: string, afterRuns = 0, timeout = 60_000): Promise<void> {
   await page.waitForFunction(
     ([t, n]) =>
       Number(document.body.dataset.runs) > n &&
       !('busy' in document.body.dataset) &&
       ['pred-int8', 'pred-fp32'].every((id) => document.getElementById(id)?.dataset.text === t),
     [text, afterRuns] as const,
-    { timeout: 30_000, polling: 100 },
+    { timeout, polling: 100 },
   );
 }
 
@@ -105,7 +106,7 @@ async function panel(page: Page, id: string): Promise<{ label?: string; score: n
 }
 
 describe('demo page', () => {
-  it('classifies typed reviews with INT8 and FP32, with kernel times and memory', { timeout: 120_000 }, async () => {
+  it('classifies typed reviews with INT8 and FP32, with kernel times and memory', { timeout: 300_000 }, async () => {
     const page = await loadedDemo();
     const t0 = performance.now();
     expect(await page.isVisible('#message')).toBe(false);
@@ -180,7 +181,7 @@ describe('demo page', () => {
     await noAdapter.close();
   });
 
-  it('shows the library error for a bad model folder and keeps the built-in model', { timeout: 150_000 }, async () => {
+  it('shows the library error for a bad model folder and keeps the built-in model', { timeout: 300_000 }, async () => {
     const config = JSON.parse(readFileSync(`${floatTwin}/config.json`, 'utf8'));
     const folder = (name: string, files: Record<string, string | Buffer>) => {
       const dir = join(scratch, name);
@@ -217,5 +218,31 @@ describe('demo page', () => {
     // Still classifies afterwards.
     await classify(page, REVIEWS[1].text, 'button');
     expect((await panel(page, 'pred-int8')).label).toBe('NEGATIVE');
+  });
+
+  it('loads a dropped .i8t file as INT8 alone, then goes back to the built-in model', { timeout: 300_000 }, async () => {
+    const page = await loadedDemo();
+    const loads = Number(await page.getAttribute('body', 'data-loads'));
+    // A real drop, as far as a page can make one: a DataTransfer with a File, dispatched on the zone.
+    await page.evaluate(async (url) => {
+      const bytes = await (await fetch(url)).arrayBuffer();
+      const data = new DataTransfer();
+      data.items.add(new File([bytes], 'my-model.i8t'));
+      const zone = document.getElementById('drop-zone')!;
+      for (const type of ['dragenter', 'dragover', 'drop']) zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+    }, `/@fs${root}models/sst2-bert-tiny.i8t`);
+    await page.waitForFunction((n) => Number(document.body.dataset.loads) > n, loads, { timeout: 30_000, polling: 100 });
+    expect(await page.isVisible('#message')).toBe(false);
+    expect(await page.textContent('#model-name')).toMatch(/my-model\.i8t/);
+    await classify(page, REVIEWS[0].text, 'button');
+    expect((await panel(page, 'pred-int8')).label).toBe('POSITIVE');
+    expect(await page.textContent('#pred-fp32')).toMatch(/not available[\s\S]*only the integer model/);
+    expect(await page.$$eval('#kernels .chart', (c) => c.map((e) => (e as HTMLElement).dataset.precision))).toEqual(['int8']);
+
+    await page.click('#builtin');
+    await page.waitForFunction((n) => Number(document.body.dataset.loads) > n + 1, loads, { timeout: 60_000, polling: 100 });
+    expect(await page.textContent('#model-name')).toMatch(/built-in/);
+    await classify(page, REVIEWS[1].text, 'keyboard');
+    expect([(await panel(page, 'pred-int8')).label, (await panel(page, 'pred-fp32')).label]).toEqual(['NEGATIVE', 'NEGATIVE']);
   });
 });
