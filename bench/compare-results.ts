@@ -63,6 +63,8 @@ export interface CompareResults {
   models: ModelInfo[];
   loads: RuntimeLoad[];
   cells: CellResult[];
+  /** False while the run is in progress (written after every model) or when it was interrupted. */
+  complete: boolean;
 }
 
 /** Every runtime's median over INT8's median in the same cell. */

@@ -181,9 +181,40 @@ async function main(): Promise<void> {
   const server = await startServer();
   const browser = await launchChromium(adapterKind);
   const base = serverUrl(server);
+  const chromium = browser.version();
   const loads: RuntimeLoad[] = [];
   const cells: CellResult[] = grid.map((c) => ({ ...c, results: {} }));
   let browserAdapter = '';
+  const snapshot = (complete: boolean): CompareResults => ({
+    benchmark: 'compare',
+    version: 1,
+    date: new Date(started).toISOString(),
+    mode,
+    options: { runs, warmup, budgetGop, calibrationSentences: calibCount, runtimes, profile, adapter: adapterKind },
+    machine: {
+      cpu: os.cpus()[0]?.model ?? 'unknown',
+      cores: os.cpus().length,
+      memoryBytes: os.totalmem(),
+      os: `${os.type()} ${os.release()} ${os.arch()}`,
+      node: process.version,
+      chromium,
+      loadavgStart,
+      loadavgEnd: os.loadavg(),
+      nodeAdapter,
+      browserAdapter,
+    },
+    durationS: (Date.now() - started) / 1000,
+    runtimeNames: Object.fromEntries(runtimes.map((r) => [r, RUNTIMES[r]])),
+    models: models.map(({ folder: _f, i8t: _i, ...m }) => m),
+    loads,
+    cells,
+    complete,
+  });
+  mkdirSync(`${root}bench/results`, { recursive: true });
+  const partial = quick || ['models', 'runtimes', 'seqs', 'batches'].some((o) => opt(o) !== undefined);
+  const out = `${root}bench/results/${partial ? 'compare-partial' : 'compare'}.json`;
+  // Written after every model, so an interrupted run still leaves what it measured.
+  const save = (complete: boolean) => writeFileSync(out, JSON.stringify(snapshot(complete), null, 2));
   try {
     await warmServer(browser, base);
     for (const model of models) {
@@ -223,40 +254,15 @@ async function main(): Promise<void> {
         for (const r of Object.values(cell.results)) if (r) r.maxAbsLogitDiffVsFp32 = maxAbsDiff(r.logits, ref);
         cell.ratios = ratiosFor(cell);
       }
+      save(false);
     }
   } finally {
     await browser.close().catch(() => undefined);
     await server.close();
   }
 
-  const results: CompareResults = {
-    benchmark: 'compare',
-    version: 1,
-    date: new Date(started).toISOString(),
-    mode,
-    options: { runs, warmup, budgetGop, calibrationSentences: calibCount, runtimes, profile, adapter: adapterKind },
-    machine: {
-      cpu: os.cpus()[0]?.model ?? 'unknown',
-      cores: os.cpus().length,
-      memoryBytes: os.totalmem(),
-      os: `${os.type()} ${os.release()} ${os.arch()}`,
-      node: process.version,
-      chromium: browser.version(),
-      loadavgStart,
-      loadavgEnd: os.loadavg(),
-      nodeAdapter,
-      browserAdapter,
-    },
-    durationS: (Date.now() - started) / 1000,
-    runtimeNames: Object.fromEntries(runtimes.map((r) => [r, RUNTIMES[r]])),
-    models: models.map(({ folder: _f, i8t: _i, ...m }) => m),
-    loads,
-    cells,
-  };
-  mkdirSync(`${root}bench/results`, { recursive: true });
-  const partial = quick || ['models', 'runtimes', 'seqs', 'batches'].some((o) => opt(o) !== undefined);
-  const out = `${root}bench/results/${partial ? 'compare-partial' : 'compare'}.json`;
-  writeFileSync(out, JSON.stringify(results, null, 2));
+  const results = snapshot(true);
+  save(true);
   log(`written ${out} (${results.durationS.toFixed(0)} s)`);
   // A partial grid (development runs) never replaces the published report.
   if (!partial) {

@@ -21,6 +21,7 @@ export function renderMarkdown(r: CompareResults): string {
     `runs after ${r.options.warmup} warm-up, all runtimes within one run of the benchmark. INT8 is calibrated on ${r.options.calibrationSentences} SST-2 train sentences.`,
     '',
   );
+  if (r.complete === false) out.push('**This run did not finish: the tables hold the models measured before it stopped.**', '');
   out.push('## Machine', '');
   out.push(row(['what', 'value']), rule(2));
   out.push(row(['CPU', `${r.machine.cpu}, ${r.machine.cores} cores, ${bytes(r.machine.memoryBytes)} RAM`]));

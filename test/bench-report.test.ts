@@ -104,6 +104,7 @@ function fixture(): CompareResults {
       { model: 'tiny', runtime: 'ort-wasm', loadMs: 500, memory: { modelFileBytes: 17.6e6, jsHeapAfterLoadBytes: 3e7 } },
       { model: 'tiny', runtime: 'fp32', error: 'boom' },
     ],
+    complete: true,
     cells: [ran, { model: 'tiny', seqLen: 512, batch: 8, estimatedGop: 5.4, skipped: 'estimated 5.4 GOP per forward exceeds the 3 GOP budget', results: {} }],
   };
 }
