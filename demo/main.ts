@@ -49,7 +49,11 @@ function setState(state: PageState): void {
   document.body.dataset.state = state;
 }
 
-function showError(title: string, detail: string): void {
+/** What the message on show is about: a failed run is cleared by the next good one, other messages stay. */
+let messageKind: 'run' | 'other' = 'other';
+
+function showError(title: string, detail: string, kind: 'run' | 'other' = 'other'): void {
+  messageKind = kind;
   const b = document.createElement('b');
   b.textContent = title;
   const d = document.createElement('span');
@@ -160,6 +164,8 @@ let running = false;
 let rerun = false;
 let debounce: ReturnType<typeof setTimeout> | undefined;
 
+type CurrentPair = NonNullable<typeof pair>;
+
 /** Runs both models on the current text; a request during a run is folded into one rerun after it. */
 async function classifyNow(): Promise<void> {
   clearTimeout(debounce);
@@ -177,47 +183,15 @@ async function classifyNow(): Promise<void> {
       for (const p of ['int8', 'fp32'] as const) showNote(ui.panels[p], 'type some text');
       return;
     }
-    const sessions: [Precision, Session | undefined][] = [
-      ['int8', current.int8],
-      ['fp32', current.fp32],
-    ];
-    const embeddings: Partial<Record<Precision, Float32Array>> = {};
-    for (const [p, s] of sessions) {
-      const panel = ui.panels[p];
-      if (!s) {
-        showNote(panel, 'not available', { detail: current.fp32Missing });
-        panel.dataset.text = text;
-        continue;
-      }
-      const t0 = performance.now();
-      if (s.config.task === 'sequence-classification') {
-        const [pred] = await s.classify(text);
-        showPrediction(panel, { label: pred.label, score: pred.score, latencyMs: performance.now() - t0 });
-      } else {
-        const [v] = await s.embed(text);
-        embeddings[p] = v;
-        showNote(panel, `embedding, ${v.length} values`, { latencyMs: performance.now() - t0 });
-      }
-      panel.dataset.text = text;
-    }
-    if (embeddings.int8 && embeddings.fp32) {
-      ui.panels.int8.querySelector('[data-field="score"]')!.textContent = `cosine to FP32 ${cosine(embeddings.int8, embeddings.fp32).toFixed(4)}`;
-    }
-    const outcomes: Partial<Record<Precision, ProfileOutcome>> = {};
-    for (const [p, s] of sessions) {
-      if (!s) continue;
-      try {
-        outcomes[p] = { profile: await s.profile(text) };
-      } catch (e) {
-        if (e instanceof GpuDeviceLostError) throw e;
-        outcomes[p] = { error: messageOf(e) };
-      }
-    }
-    renderKernelCharts(ui.kernels, outcomes);
+    await predict(current, text);
+    await profile(current, text);
     renderMemory(ui.memory, { int8: current.int8.memory(), fp32: current.fp32?.memory() });
+    if (messageKind === 'run' && !ui.message.hidden) clearError();
   } catch (e) {
     if (e instanceof GpuDeviceLostError) lostDevice(e);
-    else showError('Could not classify this text.', messageOf(e));
+    // A model loaded (and the old one was disposed) while this ran: not an error, run again on the new one.
+    else if (current !== pair) rerun = true;
+    else showError('Could not classify this text.', messageOf(e), 'run');
   } finally {
     running = false;
     delete document.body.dataset.busy;
@@ -228,6 +202,55 @@ async function classifyNow(): Promise<void> {
     rerun = false;
     void classifyNow();
   }
+}
+
+function sessionsOf(current: CurrentPair): [Precision, Session | undefined][] {
+  return [
+    ['int8', current.int8],
+    ['fp32', current.fp32],
+  ];
+}
+
+/** Label, score and wall-clock latency per precision; embedding models show their INT8/FP32 cosine. */
+async function predict(current: CurrentPair, text: string): Promise<void> {
+  const embeddings: Partial<Record<Precision, Float32Array>> = {};
+  for (const [p, s] of sessionsOf(current)) {
+    const panel = ui.panels[p];
+    if (!s) {
+      showNote(panel, 'not available', { detail: current.fp32Missing });
+    } else if (s.config.task === 'sequence-classification') {
+      const t0 = performance.now();
+      const [pred] = await s.classify(text);
+      showPrediction(panel, { label: pred.label, score: pred.score, latencyMs: performance.now() - t0 });
+    } else {
+      const t0 = performance.now();
+      const [v] = await s.embed(text);
+      embeddings[p] = v;
+      showNote(panel, `embedding, ${v.length} values`, { latencyMs: performance.now() - t0, detail: 'mean-pooled' });
+    }
+    panel.dataset.text = text;
+  }
+  if (embeddings.int8 && embeddings.fp32) {
+    showNote(ui.panels.int8, `embedding, ${embeddings.int8.length} values`, {
+      latencyMs: Number(ui.panels.int8.dataset.latencyMs),
+      detail: `cosine to FP32 ${cosine(embeddings.int8, embeddings.fp32).toFixed(4)}`,
+    });
+  }
+}
+
+/** One timed forward per precision for the kernel chart; a missing timestamp feature is a note, not an error. */
+async function profile(current: CurrentPair, text: string): Promise<void> {
+  const outcomes: Partial<Record<Precision, ProfileOutcome>> = {};
+  for (const [p, s] of sessionsOf(current)) {
+    if (!s) continue;
+    try {
+      outcomes[p] = { profile: await s.profile(text) };
+    } catch (e) {
+      if (e instanceof GpuDeviceLostError) throw e;
+      outcomes[p] = { error: messageOf(e) };
+    }
+  }
+  renderKernelCharts(ui.kernels, outcomes);
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
