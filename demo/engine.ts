@@ -29,24 +29,34 @@ function isSingleI8t(source: DemoSource): boolean {
  * INT8 loaded, INT8 is disposed, so that a failed attempt leaves nothing on the GPU.
  */
 export async function loadPair(gpu: Gpu, source: DemoSource, onProgress: (p: PairProgress) => void): Promise<LoadedPair> {
-  const int8 = await loadModel(source, { gpu, precision: 'int8', onProgress: (p) => onProgress({ ...p, precision: 'int8' }) });
+  const int8 = await loadWarm(gpu, source, 'int8', onProgress);
+  if (isSingleI8t(source)) {
+    return { int8, fp32Missing: 'an .i8t file holds only the integer model: drop its Hugging Face folder to compare with FP32' };
+  }
   try {
-    await warmUp(int8, onProgress);
-    if (isSingleI8t(source)) {
-      return { int8, fp32Missing: 'an .i8t file holds only the integer model: drop its Hugging Face folder to compare with FP32' };
-    }
-    const fp32 = await loadModel(source, { gpu, precision: 'fp32', onProgress: (p) => onProgress({ ...p, precision: 'fp32' }) });
-    try {
-      await warmUp(fp32, onProgress);
-    } catch (e) {
-      fp32.dispose();
-      throw e;
-    }
-    return { int8, fp32 };
+    return { int8, fp32: await loadWarm(gpu, source, 'fp32', onProgress) };
   } catch (e) {
     int8.dispose();
     throw e;
   }
+}
+
+/** loadModel, then a warm-up forward; the library's 'ready' is passed on only once that is done. */
+async function loadWarm(gpu: Gpu, source: DemoSource, precision: Precision, onProgress: (p: PairProgress) => void): Promise<Session> {
+  let ready: LoadProgress | undefined;
+  const session = await loadModel(source, {
+    gpu,
+    precision,
+    onProgress: (p) => (p.stage === 'ready' ? (ready = p) : onProgress({ ...p, precision })),
+  });
+  try {
+    await warmUp(session, onProgress);
+  } catch (e) {
+    session.dispose();
+    throw e;
+  }
+  onProgress({ ...(ready ?? { stage: 'ready', fraction: 1, message: 'ready' }), precision });
+  return session;
 }
 
 /**

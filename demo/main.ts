@@ -90,7 +90,8 @@ function showProgress(p: PairProgress): void {
   const [from, to] = SPAN[p.precision];
   const i = STAGES.indexOf(p.stage);
   const within = p.stage === 'ready' ? 1 : (i + Math.max(0, Math.min(1, p.fraction))) / (STAGES.length - 1);
-  ui.progress.value = from + (to - from) * within;
+  // Never backwards: the library may report a stage before the downloads it triggers (FP32 from URLs).
+  ui.progress.value = Math.max(ui.progress.value, from + (to - from) * within);
   // The library's convert messages are terse ("calibrating 48/128"): say what is being converted.
   const message = p.stage === 'convert' ? `converting to INT8, ${p.message}` : p.message;
   ui.status.textContent = `${p.precision === 'int8' ? 'INT8' : 'FP32'}: ${message}`;

@@ -59,7 +59,18 @@ let readyPage: Promise<Page> | undefined;
 function loadedDemo(): Promise<Page> {
   readyPage ??= (async () => {
     const t0 = performance.now();
-    const page = await openDemo();
+    // Records what the progress bar and status line showed while loading, for the first test.
+    const page = await openDemo(() => {
+      const log: { value: number; status: string }[] = [];
+      (window as unknown as { __loadLog: typeof log }).__loadLog = log;
+      document.addEventListener('DOMContentLoaded', () => {
+        const progress = document.getElementById('progress') as HTMLProgressElement;
+        const status = document.getElementById('status')!;
+        const record = () => log.push({ value: progress.value, status: status.textContent ?? '' });
+        new MutationObserver(record).observe(progress, { attributes: true });
+        new MutationObserver(record).observe(status, { childList: true, characterData: true, subtree: true });
+      });
+    });
     // Generous: the machine running the tests may be busy with benchmarks as well.
     await page.waitForSelector('body[data-state="ready"]', { timeout: 150_000 });
     await waitForPredictions(page, await page.inputValue('#text'), 0, 90_000);
@@ -110,6 +121,21 @@ describe('demo page', () => {
     const page = await loadedDemo();
     const t0 = performance.now();
     expect(await page.isVisible('#message')).toBe(false);
+
+    // The load was shown: a progress bar that moved forward through both precisions, then a model line.
+    const loadLog = await page.evaluate(() => (window as unknown as { __loadLog: { value: number; status: string }[] }).__loadLog);
+    const values = loadLog.map((l) => l.value);
+    expect(Math.max(...values)).toBeGreaterThan(0.9);
+    expect(values.filter((v) => v > 0).every((v, i, a) => i === 0 || v >= a[i - 1] - 1e-9)).toBe(true);
+    expect(loadLog.some((l) => l.status.startsWith('INT8: '))).toBe(true);
+    expect(loadLog.some((l) => l.status.startsWith('FP32: '))).toBe(true);
+    expect(await page.textContent('#status')).toMatch(/BertForSequenceClassification, 2 layers x 128, labels NEGATIVE \/ POSITIVE/);
+
+    // Every control has a name a screen reader can say.
+    const unnamed = await page.$$eval('button, textarea, input', (els) =>
+      els.filter((e) => !(e.getAttribute('aria-label') || (e as HTMLInputElement).labels?.length || e.textContent?.trim())).map((e) => e.outerHTML),
+    );
+    expect(unnamed).toEqual([]);
 
     for (const [i, review] of REVIEWS.entries()) {
       // Keyboard for one, button for the other: both must work.
