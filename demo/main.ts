@@ -49,10 +49,10 @@ function setState(state: PageState): void {
   document.body.dataset.state = state;
 }
 
-/** What the message on show is about: a failed run is cleared by the next good one, other messages stay. */
-let messageKind: 'run' | 'other' = 'other';
+/** A transient message (a failed run, a drop refused while loading) is cleared by the next good run; others stay. */
+let messageKind: 'transient' | 'sticky' = 'sticky';
 
-function showError(title: string, detail: string, kind: 'run' | 'other' = 'other'): void {
+function showError(title: string, detail: string, kind: 'transient' | 'sticky' = 'sticky'): void {
   messageKind = kind;
   const b = document.createElement('b');
   b.textContent = title;
@@ -75,7 +75,7 @@ function messageOf(e: unknown): string {
 function updateControls(): void {
   const canLoad = gpu !== undefined && !loading;
   ui.text.disabled = !pair;
-  ui.run.disabled = !pair || loading;
+  ui.run.disabled = !pair; // the current models keep answering while another one loads
   ui.pickFolder.disabled = !canLoad;
   ui.pickFiles.disabled = !canLoad;
   ui.builtin.disabled = !canLoad || pair?.source === 'default';
@@ -99,8 +99,10 @@ function showProgress(p: PairProgress): void {
 
 function describeSource(source: DemoSource): string {
   if (source === 'default') return 'built-in: sst2-bert-tiny (SST-2 sentiment)';
-  const top = source[0]?.webkitRelativePath.split('/')[0];
-  return `yours: ${source.length === 1 ? source[0].name : top || `${source.length} files`}`;
+  if (source.length === 1) return `yours: ${source[0].name}`;
+  // A folder (picked or dropped) names its files "folder/...": show the folder, else count the files.
+  const path = source[0]?.webkitRelativePath ?? '';
+  return `yours: ${path.includes('/') ? path.split('/')[0] : `${source.length} files`}`;
 }
 
 function describeModel(s: Session): string {
@@ -113,7 +115,7 @@ async function load(source: DemoSource): Promise<void> {
   if (!gpu) return;
   if (loading) {
     // Pickers are disabled while loading, but a drop can still arrive.
-    showError('A model is loading.', 'Drop your model again when the current one is ready.');
+    showError('A model is loading.', 'Drop your model again when the current one is ready.', 'transient');
     return;
   }
   loading = true;
@@ -187,12 +189,12 @@ async function classifyNow(): Promise<void> {
     await predict(current, text);
     await profile(current, text);
     renderMemory(ui.memory, { int8: current.int8.memory(), fp32: current.fp32?.memory() });
-    if (messageKind === 'run' && !ui.message.hidden) clearError();
+    if (messageKind === 'transient' && !ui.message.hidden) clearError();
   } catch (e) {
     if (e instanceof GpuDeviceLostError) lostDevice(e);
     // A model loaded (and the old one was disposed) while this ran: not an error, run again on the new one.
     else if (current !== pair) rerun = true;
-    else showError('Could not classify this text.', messageOf(e), 'run');
+    else showError('Could not classify this text.', messageOf(e), 'transient');
   } finally {
     running = false;
     delete document.body.dataset.busy;
