@@ -85,6 +85,11 @@ export function renderMarkdown(r: CompareResults): string {
         out.push(row([m.name, `seq ${cell!.seqLen} batch ${cell!.batch}`, SHORT[id], `${total.toFixed(1)} ms`, f.slice(0, 5).map((x) => `${x.name} ${((100 * x.value) / total).toFixed(0)}%`).join(', ')]));
       }
     }
+    // transformers.js is not asked (it hides its session's env); onnxruntime-web is.
+    const silent = runtimes.filter((id) => id === 'ort-webgpu' && cells.some((c) => c.results[id]?.medianMs !== undefined) && !cells.some((c) => c.results[id]?.kernels?.length));
+    if (silent.length) {
+      out.push('', `No per-kernel times from ${silent.map((id) => SHORT[id]).join(', ')}: profiling was requested through \`env.webgpu.profiling\` (mode \`default\` with an \`ondata\` callback) and delivered no kernel records on this build.`);
+    }
     out.push('');
   }
 

@@ -11,7 +11,7 @@ import { renderHtml } from './report-html.js';
 import { renderMarkdown } from './report-markdown.js';
 
 /** Writes both pages under the repository root; returns their paths. */
-export function renderAll(results: CompareResults, root: string, outDir = root): string[] {
+export function renderAll(results: CompareResults, root: string, outDir = root.replace(/\/$/, '')): string[] {
   const markdown = renderMarkdown(results);
   mkdirSync(`${outDir}/docs`, { recursive: true });
   mkdirSync(`${outDir}/bench/results`, { recursive: true });
