@@ -227,7 +227,15 @@ export class FloatEncoder {
         const dense = h.dense ? linear('head.dense', [h.dense], H) : undefined;
         head = { dense, activation: h.dense ? (h.activation ?? 'tanh') : undefined, output: linear('head.output', [h.output], dense ? dense.out : H) };
       }
-      return new FloatEncoder(gpu, model, created, embeddings, layers, head);
+      const encoder = new FloatEncoder(gpu, model, created, embeddings, layers, head);
+      // Compile every pipeline now (a one-token plan), so that the first forward only dispatches.
+      try {
+        await encoder.plan(encoder.ensureActivations(1, 1), 1, 1, false);
+      } catch (e) {
+        encoder.dispose();
+        throw e;
+      }
+      return encoder;
     } catch (e) {
       for (const b of created) b.destroy();
       throw e;
