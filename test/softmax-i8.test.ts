@@ -138,6 +138,11 @@ describe('integer softmax kernel refuses what it cannot compute exactly', () => 
     expect(defaultSoftmaxI8Launch(13)).toEqual({ workgroupSize: 32, keysPerThread: 1 });
     expect(defaultSoftmaxI8Launch(197)).toEqual({ workgroupSize: 128, keysPerThread: 2 });
     expect(defaultSoftmaxI8Launch(512)).toEqual({ workgroupSize: 128, keysPerThread: 4 });
+    expect(defaultSoftmaxI8Launch(384)).toEqual({ workgroupSize: 128, keysPerThread: 4 });
+    // Software adapters: 4 lanes, a power of two of keys each; lengths 1..512 share 5 launch shapes.
+    expect(defaultSoftmaxI8Launch(9, true)).toEqual({ workgroupSize: 4, keysPerThread: 4 });
+    const launches = new Set(Array.from({ length: 512 }, (_, i) => JSON.stringify(defaultSoftmaxI8Launch(i + 1, true))));
+    expect(launches.size).toBe(8);
     expect(softmaxI8Program({ batch: 2, heads: 12, seq: 128 }, c).workgroups).toEqual([3072, 1, 1]);
     expect(softmaxI8Program({ batch: 16, heads: 12, seq: 512 }, c).workgroups).toEqual([65535, 2, 1]);
     const a = softmaxI8Program({ batch: 1, heads: 1, seq: 200 }, c);

@@ -35,6 +35,7 @@ const GRID_X = 65535;
  * GPUs: the smallest power-of-two workgroup (32..128) with at most 4 keys per thread. CPU emulation
  * (SwiftShader) pays per barrier and per idle lane, so there the workgroup is as small as possible
  * (from 4) with up to 16 keys per thread: 10-17x faster for short rows (measured at 40 keys).
+ * Keys per thread are rounded up to a power of two, so few pipelines serve every length.
  */
 export function defaultSoftmaxI8Launch(seq: number, software = false): SoftmaxI8Launch {
   let workgroupSize: number;
@@ -44,7 +45,9 @@ export function defaultSoftmaxI8Launch(seq: number, software = false): SoftmaxI8
   } else {
     workgroupSize = seq <= 32 ? 32 : seq <= 64 ? 64 : 128;
   }
-  return { workgroupSize, keysPerThread: Math.ceil(seq / workgroupSize) };
+  // A power of two: keysPerThread is compiled in, so every sequence length would otherwise need
+  // its own pipeline (~0.1-0.3 s to compile on SwiftShader, paid while the user waits for a new length).
+  return { workgroupSize, keysPerThread: 2 ** Math.ceil(Math.log2(Math.ceil(seq / workgroupSize))) };
 }
 
 function checkShape(shape: SoftmaxI8Shape): void {
