@@ -28,10 +28,15 @@ export function renderMarkdown(r: CompareResults): string {
   out.push(row(['OS', r.machine.os]), row(['Node', r.machine.node]), row(['Chromium', r.machine.chromium]));
   out.push(row(['WebGPU adapter (browser)', adapterLine(r)]));
   out.push(row(['load average (1/5/15 min) at start', loadavg(r.machine.loadavgStart)]), row(['load average at end', loadavg(r.machine.loadavgEnd)]));
+  const busiest = Math.max(r.machine.loadavgStart[0], r.machine.loadavgEnd[0]);
+  const busy = busiest > r.machine.cores
+    ? `The machine was shared during this run (1-minute load average up to ${busiest.toFixed(1)} on ${r.machine.cores} cores): runtimes run one after another, minutes apart, so single cells can be off by 2x; read trends across cells, not one cell.`
+    : undefined;
   const versions = new Map<string, string>();
   for (const l of r.loads) for (const [k, v] of Object.entries(l.facts ?? {})) if (/onnxruntime|transformers|Threads/i.test(k)) versions.set(`${SHORT[l.runtime]}: ${k}`, String(v));
   for (const [k, v] of versions) out.push(row([k, v]));
   out.push('');
+  if (busy) out.push(busy, '');
 
   out.push('## Latency (median ms per forward)', '');
   out.push(row(['model', 'seq', 'batch', 'est. GOP', ...runtimes.map((id) => SHORT[id])]), rule(4 + runtimes.length));
