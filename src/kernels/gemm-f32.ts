@@ -3,7 +3,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
 import { type GemmF32Activation, type GemmF32ShaderOptions, gemmF32Shader } from '../../shaders/gemm-f32.js';
 import { optionsKey } from '../../shaders/codegen.js';
-import { DEFAULT_TILE, type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
+import { type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmTileFor, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
 
 export type { GemmF32Activation };
 
@@ -15,7 +15,7 @@ export function gemmF32Program(options: GemmF32Options, shape: GemmShape): Progr
   // Absent fields stay absent so that the plain kernel keeps its cache key.
   const shaderOptions: GemmF32ShaderOptions = {
     bias: options.bias,
-    tile: options.tile ?? DEFAULT_TILE,
+    tile: options.tile ?? gemmTileFor(shape.M),
     ...(options.alpha !== undefined ? { alpha: options.alpha } : {}),
     ...(options.activation ? { activation: options.activation } : {}),
   };
@@ -41,5 +41,5 @@ export interface GemmF32Buffers {
 export async function bindGemmF32(gpu: Gpu, options: GemmF32Options, shape: GemmShape, buffers: GemmF32Buffers): Promise<BoundProgram> {
   if (options.bias !== !!buffers.bias) throw new Error('f32 GEMM: options.bias and the bias buffer disagree');
   const list = [buffers.a, buffers.b, ...(buffers.bias ? [buffers.bias] : []), buffers.c];
-  return bindProgram(gpu, gemmF32Program(options, shape), list);
+  return bindProgram(gpu, gemmF32Program({ ...options, tile: options.tile ?? gemmTileFor(shape.M, gpu.adapter.isSoftware) }, shape), list);
 }

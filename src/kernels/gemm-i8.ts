@@ -5,7 +5,7 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
 import { type GemmI8ShaderOptions, type GemmI8Strategy, gemmI8Shader } from '../../shaders/gemm-i8.js';
-import { DEFAULT_TILE, type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
+import { type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmTileFor, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { type Dyadic, checkDyadic } from '../reference/dyadic.js';
 import { provenGeluConstants } from './gelu-i8.js';
@@ -41,7 +41,7 @@ export function checkAccumulatorBound(K: number, biasMaxAbs: number, aUnsigned: 
 }
 
 export function gemmI8Program(options: GemmI8Options, shape: GemmShape): ProgramInfo {
-  const tile = options.tile ?? DEFAULT_TILE;
+  const tile = options.tile ?? gemmTileFor(shape.M);
   const shaderOptions: GemmI8ShaderOptions = { ...options, tile };
   const s = resolveGemmShape(shape, options.output !== 'i32');
   checkAccumulatorBound(s.K, 0, options.aUnsigned);
@@ -100,7 +100,7 @@ export async function bindGemmI8(
   }
   if (gelu !== !!buffers.gelu) throw new Error('INT8 GEMM: a gelu-i8 output needs a gelu constants buffer, other outputs none');
   checkAccumulatorBound(shape.K, biasMaxAbs, options.aUnsigned);
-  const info = gemmI8Program(options, shape);
+  const info = gemmI8Program({ ...options, tile: options.tile ?? gemmTileFor(shape.M, gpu.adapter.isSoftware) }, shape);
   if (buffers.gelu) provenGeluConstants(buffers.gelu, info.name);
   const list = [buffers.a, buffers.b];
   if (buffers.bias) list.push(buffers.bias);

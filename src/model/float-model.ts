@@ -41,6 +41,7 @@ import { type GpuMemory, profilingTimer, sumSizes } from '../gpu/profile.js';
 import { bindEmbeddingF32, checkEmbeddingIds } from '../kernels/embedding-f32.js';
 import { bindGeluF32 } from '../kernels/gelu-f32.js';
 import { bindGemmF32 } from '../kernels/gemm-f32.js';
+import { TILE_WARMUP_LENGTHS } from '../kernels/gemm-shape.js';
 import { bindLayerNormF32 } from '../kernels/layernorm-f32.js';
 import { bindMeanPoolF32 } from '../kernels/mean-pool-f32.js';
 import { bindSoftmaxF32 } from '../kernels/softmax-f32.js';
@@ -228,9 +229,10 @@ export class FloatEncoder {
         head = { dense, activation: h.dense ? (h.activation ?? 'tanh') : undefined, output: linear('head.output', [h.output], dense ? dense.out : H) };
       }
       const encoder = new FloatEncoder(gpu, model, created, embeddings, layers, head);
-      // Compile every pipeline now (a one-token plan), so that the first forward only dispatches.
+      // Compile every pipeline now (short plans that between them use every GEMM tile), so that
+      // the first forward only dispatches.
       try {
-        await encoder.plan(encoder.ensureActivations(1, 1), 1, 1, false);
+        for (const seq of TILE_WARMUP_LENGTHS.map((n) => Math.min(n, config.maxPositions))) await encoder.plan(encoder.ensureActivations(1, seq), 1, seq, false);
       } catch (e) {
         encoder.dispose();
         throw e;

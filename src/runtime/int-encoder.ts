@@ -10,6 +10,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, type KernelTime, encodePrograms, readKernelTimes } from '../gpu/program.js';
 import { type GpuMemory, profilingTimer, sumSizes } from '../gpu/profile.js';
 import { bindEmbeddingI8, checkEmbeddingIds } from '../kernels/embedding-i8.js';
+import { TILE_WARMUP_LENGTHS } from '../kernels/gemm-shape.js';
 import { type GemmI8Options, type GemmI8Strategy, bindGemmI8, packRequant, preferredStrategy } from '../kernels/gemm-i8.js';
 import { uploadGeluI8Constants } from '../kernels/gelu-i8.js';
 import { bindLayerNormI8, defaultWorkgroupSize, packLayerNormChannels } from '../kernels/layernorm-i8.js';
@@ -118,8 +119,9 @@ export class IntEncoder {
     if (D % 4 !== 0) throw new RangeError(`IntEncoder: head size ${D} is not a multiple of 4`);
     const enc = new IntEncoder(gpu, plan, config, options.strategy ?? preferredStrategy(gpu));
     enc.upload();
-    // Compile every pipeline now (a one-row shape), so the first real forward only dispatches.
-    await enc.programsFor(1, 1);
+    // Compile every pipeline now (short shapes that between them use every GEMM tile), so the
+    // first real forward only dispatches.
+    for (const seq of TILE_WARMUP_LENGTHS) await enc.programsFor(1, Math.min(seq, config.maxPositions));
     return enc;
   }
 
