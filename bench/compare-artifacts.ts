@@ -4,6 +4,7 @@
  * calibrates on a few dozen SST-2 train sentences: slow on SwiftShader, and the calibration
  * quality does not change latency.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { convertModel } from '../src/convert.js';
 import type { Gpu } from '../src/gpu/gpu.js';
@@ -21,13 +22,13 @@ export function ensureRandomBertBase(cacheDir: string, tokenizerFolder: string, 
   return dir;
 }
 
-/** The .i8t for a model folder, converted once per (weights file, calibration set). */
+/** The .i8t for a model folder, converted once per (weights file, calibration text). */
 export async function ensureInt8Model(gpu: Gpu, name: string, folder: string, calibration: string[], cacheDir: string, log: (m: string) => void): Promise<string> {
   mkdirSync(`${cacheDir}/int8`, { recursive: true });
   const path = `${cacheDir}/int8/${name}.i8t`;
   const stampPath = `${path}.json`;
   const weights = statSync(`${folder}/model.safetensors`);
-  const stamp = JSON.stringify({ folder, bytes: weights.size, mtimeMs: weights.mtimeMs, calibration: calibration.length, method: 'percentile-99.99' });
+  const stamp = JSON.stringify({ folder, bytes: weights.size, mtimeMs: weights.mtimeMs, calibration: createHash('sha256').update(JSON.stringify(calibration)).digest('hex').slice(0, 16), method: 'percentile-99.99' });
   if (existsSync(path) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp) return path;
   const t0 = performance.now();
   const file = await convertModel(gpu, folderSource(folder), {

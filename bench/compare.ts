@@ -7,10 +7,12 @@
  *   npx tsx bench/compare.ts --quick    smoke test: one small model, seq 16, batch 1, 2 runs
  *   npx tsx bench/compare.ts --full     every cell (a real GPU: add --adapter hardware)
  *   options: --budget-gop N  --runs N  --warmup N  --models a,b  --runtimes int8,fp32,...  --seqs 16,64  --batches 1,8
- *            --calib N (INT8 calibration sentences, 32)  --no-profile  --adapter hardware
+ *            --calib N (INT8 calibration sentences, 32)  --no-profile  --adapter hardware  --shared DIR (default ../shared;
+ *            without it only the bench's own random BERT-base runs, on the built-in sentences)
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
@@ -20,6 +22,7 @@ import { parseConfig } from '../src/model/config.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
 import { parseGlueTsv } from '../src/data/glue.js';
+import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
 import { launchChromium, pipePageLogs } from '../test/browser/chromium.js';
 import { ensureInt8Model, ensureRandomBertBase, RANDOM_SEED } from './compare-artifacts.js';
 import { DEFAULT_SOFTWARE_BUDGET_GOP, type GridCell, type ModelShape, planGrid, RANDOM_BERT_BASE, SHARED_MODELS, shapeOf } from './compare-grid.js';
@@ -31,7 +34,7 @@ import { RUNTIMES, type BenchBatch, type RuntimeId } from './peers/runtime.js';
 import { renderAll } from './report.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const shared = fileURLToPath(new URL('../../shared', import.meta.url));
+
 const cacheDir = `${root}bench/.cache`;
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -48,7 +51,11 @@ const budgetGop = Number(opt('budget-gop') ?? DEFAULT_SOFTWARE_BUDGET_GOP);
 const calibCount = Number(opt('calib') ?? 32);
 const adapterKind = opt('adapter') === 'hardware' ? 'hardware' : 'swiftshader';
 const runtimes = (opt('runtimes') ?? 'int8,fp32,ort-webgpu,ort-wasm,tjs-webgpu,tjs-wasm').split(',') as RuntimeId[];
-const modelNames = (opt('models') ?? [...SHARED_MODELS, RANDOM_BERT_BASE].join(',')).split(',');
+// The shared checkpoints and SST-2 text live in ../shared; a fresh clone without it still runs the
+// bench's own BERT-base (tokenizer from the built-in model, text from the built-in sentences).
+const shared = resolve(opt('shared') ?? fileURLToPath(new URL('../../shared', import.meta.url)));
+const hasShared = existsSync(`${shared}/models`);
+const modelNames = (opt('models') ?? (hasShared ? [...SHARED_MODELS, RANDOM_BERT_BASE] : [RANDOM_BERT_BASE]).join(',')).split(',');
 const profile = !flag('no-profile');
 const log = (m: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
 
@@ -134,22 +141,25 @@ function maxAbsDiff(a: number[], b: number[]): number | undefined {
 }
 
 async function main(): Promise<void> {
-  if (!existsSync(`${shared}/models`)) throw new Error('needs ../shared (models and SST-2 data) beside the repository');
+  const needShared = modelNames.filter((m) => m !== RANDOM_BERT_BASE);
+  if (!hasShared && needShared.length) throw new Error(`${needShared.join(', ')} need ${shared}/models (pass --shared <dir>, or leave --models out to run the bench's own BERT-base)`);
+  if (!hasShared) log(`no ${shared}: running only the bench's own random BERT-base, on the built-in sentences`);
   const started = Date.now();
   const loadavgStart = os.loadavg();
   const gpu = await requestGpu();
   const nodeAdapter = formatDeviceReport(gpu);
   log(`Node adapter: ${gpu.adapter.description || gpu.adapter.vendor} (software: ${gpu.adapter.isSoftware}); mode ${mode}`);
 
-  const sentences = parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/dev.tsv`, 'utf8')).rows.map((r) => r.input as string);
-  const calibration = parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.slice(0, calibCount).map((r) => r.input as string);
+  const sentences = hasShared ? parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/dev.tsv`, 'utf8')).rows.map((r) => r.input as string) : [...DEFAULT_CALIBRATION];
+  const calibration = (hasShared ? parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.map((r) => r.input as string) : [...DEFAULT_CALIBRATION]).slice(0, calibCount);
+  const tokenizerFolder = hasShared ? `${shared}/models/sst2-bert-tiny` : `${root}models/sst2-bert-tiny`;
 
   // Models: folders, shapes, INT8 files.
   const chosen = quick ? modelNames.slice(0, 1) : modelNames;
   const models: (ModelInfo & { folder: string; i8t: string })[] = [];
   for (const name of chosen) {
     const random = name === RANDOM_BERT_BASE;
-    const folder = random ? ensureRandomBertBase(cacheDir, `${shared}/models/sst2-bert-tiny`, log) : `${shared}/models/${name}`;
+    const folder = random ? ensureRandomBertBase(cacheDir, tokenizerFolder, log) : `${shared}/models/${name}`;
     const config = parseConfig(JSON.parse(readFileSync(`${folder}/config.json`, 'utf8')), `${folder}/config.json`);
     const i8t = await ensureInt8Model(gpu, name, folder, calibration, cacheDir, log);
     models.push({
