@@ -9,7 +9,9 @@ import { convertModel } from './convert.js';
 import type { GlueInput } from './data/glue.js';
 import { requestGpu } from './gpu/device.js';
 import type { Gpu } from './gpu/gpu.js';
+import { loadEncoderModel } from './model/load.js';
 import { type Fetch, type ModelFiles, fileListSource, readResponse, urlSource } from './model/sources.js';
+import type { EncoderModel } from './model/types.js';
 import { Fp32Model, Int8Model, type TextModel } from './session.js';
 
 /**
@@ -75,18 +77,17 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
       if (precision === 'fp32') throw new Error(`${resolved.what} is an integer model file: it holds no float weights; load its Hugging Face folder with precision 'fp32'`);
       report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
       model = await Int8Model.fromBytes(gpu, resolved.bytes, resolved.what);
-    } else if (precision === 'fp32') {
-      report({ stage: 'compile', fraction: 0, message: 'loading float weights and compiling kernels' });
-      model = await Fp32Model.fromFiles(gpu, resolved.files);
     } else {
-      const calibration = [...(options.calibration ?? DEFAULT_CALIBRATION)];
-      const file = await convertModel(gpu, resolved.files, {
-        calibration,
-        method: options.calibrationMethod,
-        onProgress: (step, done, total) => report({ stage: 'convert', fraction: total ? done / total : 0, message: `${step} ${done}/${total}` }),
-      });
-      report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
-      model = await Int8Model.fromFile(gpu, file);
+      // Every download first (reported as it comes), then conversion and compiling.
+      const files = rememberSmallFiles(resolved.files);
+      const weights = await loadEncoderModel(files);
+      for (const name of TOKENIZER_FILES) if (await files.has(name)) await files.read(name);
+      if (precision === 'fp32') {
+        report({ stage: 'compile', fraction: 0, message: 'uploading float weights and compiling kernels' });
+        model = await Fp32Model.fromFiles(gpu, files, weights);
+      } else {
+        model = await convertFolder(gpu, files, weights, options, report);
+      }
     }
     report({ stage: 'ready', fraction: 1, message: `${model.config.architecture}, ${model.config.numLayers} x ${model.config.hiddenSize}, ${precision}` });
     return options.gpu ? model : model.ownGpu(gpu);
@@ -94,6 +95,42 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
     if (!options.gpu) gpu.destroy();
     throw e;
   }
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
+
+/**
+ * Reads of everything but weights files are kept for the duration of a load: the tokenizer is read
+ * once to run and once to pack into the integer model, and over HTTP each read is a download.
+ * Weights are not kept: they are parsed once, and a second copy would double peak memory.
+ */
+function rememberSmallFiles(files: ModelFiles): ModelFiles {
+  const has = new Map<string, Promise<boolean>>();
+  const reads = new Map<string, Promise<Uint8Array>>();
+  const once = <T>(cache: Map<string, Promise<T>>, name: string, get: () => Promise<T>): Promise<T> => {
+    let p = cache.get(name);
+    if (!p) cache.set(name, (p = get()));
+    return p;
+  };
+  return {
+    describe: files.describe,
+    has: (name) => once(has, name, () => files.has(name)),
+    read: (name) => (name.endsWith('.safetensors') ? files.read(name) : once(reads, name, () => files.read(name))),
+  };
+}
+
+/** A float checkpoint calibrated and planned into an integer model, then compiled. */
+async function convertFolder(gpu: Gpu, files: ModelFiles, weights: EncoderModel, options: LoadOptions, report: (p: LoadProgress) => void): Promise<Int8Model> {
+  const file = await convertModel(gpu, files, {
+    model: weights,
+    calibration: [...(options.calibration ?? DEFAULT_CALIBRATION)],
+    method: options.calibrationMethod,
+    onProgress: (step, done, total) => {
+      if (step === 'calibrating') report({ stage: 'convert', fraction: total ? done / total : 0, message: `calibrating activation ranges: ${done} of ${total} texts` });
+    },
+  });
+  report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
+  return Int8Model.fromFile(gpu, file);
 }
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';

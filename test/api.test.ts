@@ -115,6 +115,39 @@ describe('loadModel', { timeout: 300_000 }, () => {
     }
   });
 
+  it('a folder by URL: every download comes first, with progress, and each file is fetched once', async () => {
+    const gpu = await testGpu();
+    const gets: string[] = [];
+    const hubFetch = async (url: string, init?: RequestInit) => {
+      const name = decodeURIComponent(url.replace('https://hub.test/tiny/', ''));
+      let body: Uint8Array;
+      try {
+        body = new Uint8Array(readFileSync(`${floatPath}/${name}`));
+      } catch {
+        return new Response('missing', { status: 404 });
+      }
+      if (init?.method === 'HEAD') return new Response(null, { status: 200 });
+      gets.push(name);
+      return new Response(body, { headers: { 'content-length': String(body.byteLength) } });
+    };
+    for (const precision of ['int8', 'fp32'] as const) {
+      gets.length = 0;
+      const seen: LoadProgress[] = [];
+      const model = await loadModel('https://hub.test/tiny/', { gpu, precision, fetch: hubFetch, calibration: texts, onProgress: (p) => seen.push(p) });
+      try {
+        expect((await model.classify(texts[0]))[0].label).toBe('POSITIVE');
+      } finally {
+        model.dispose();
+      }
+      const stages = seen.map((p) => p.stage);
+      expect(stages.lastIndexOf('download')).toBeLessThan(stages.findIndex((s) => s !== 'download'));
+      expect([...new Set(stages)]).toEqual(precision === 'int8' ? ['download', 'convert', 'compile', 'ready'] : ['download', 'compile', 'ready']);
+      expect(seen.some((p) => p.stage === 'download' && /model\.safetensors: 8\.8 of 8\.8 MB/.test(p.message))).toBe(true);
+      expect(gets.filter((g) => g === 'tokenizer.json')).toHaveLength(1);
+      expect(gets.filter((g) => g === 'model.safetensors')).toHaveLength(1);
+    }
+  });
+
   it('embed(): a BertModel checkpoint (any ModelFiles source) gives int8 sentence vectors close to fp32', async () => {
     const gpu = await testGpu();
     const folder = folderSource(floatPath);
