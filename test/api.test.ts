@@ -120,7 +120,7 @@ describe('loadModel', { timeout: 300_000 }, () => {
     const gets: string[] = [];
     const hubFetch = async (url: string, init?: RequestInit) => {
       const name = decodeURIComponent(url.replace('https://hub.test/tiny/', ''));
-      let body: Uint8Array;
+      let body: Uint8Array<ArrayBuffer>;
       try {
         body = new Uint8Array(readFileSync(`${floatPath}/${name}`));
       } catch {
