@@ -261,9 +261,9 @@ export class FloatEncoder {
     const captureSteps = plan.steps.flatMap((s) => ('capture' in s ? [s.capture] : []));
     const captureFloats = captureSteps.reduce((n, c) => n + c.floats, 0);
     const readBytes = (plan.outputFloats + captureFloats) * 4;
+    if (capture && options.profile) throw new Error('FloatEncoder: profile and capture cannot be combined');
     // The result buffer is persistent; captures get a one-off buffer sized for this forward.
     const staging = capture ? gpu.device.createBuffer({ label: 'float-model.captures', size: readBytes, usage: MAP_READ | COPY_DST }) : acts.staging;
-    if (capture && options.profile) throw new Error('FloatEncoder: profile and capture cannot be combined');
     const programs = plan.steps.flatMap((s) => ('program' in s ? [s.program] : []));
     const timer = options.profile ? profilingTimer(gpu, programs.length) : undefined;
     try {
@@ -271,7 +271,7 @@ export class FloatEncoder {
       const encoder = gpu.device.createCommandEncoder({ label: 'float-model.forward' });
       let offset = plan.outputFloats * 4;
       const offsets: number[] = [];
-      if (timer || !capture) {
+      if (!capture) {
         encodePrograms(encoder, programs, 'float-model', timer);
       } else {
         let pass: GPUComputePassEncoder | undefined;

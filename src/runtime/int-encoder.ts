@@ -393,17 +393,23 @@ export class IntEncoder {
     q.writeBuffer(a.positionIds, 0, Uint32Array.from(batch.positionIds));
     if (a.typeIds) q.writeBuffer(a.typeIds, 0, Uint32Array.from(batch.tokenTypeIds));
     q.writeBuffer(a.mask, 0, Uint32Array.from(batch.attentionMask, (m) => (m ? 1 : 0)));
-    const timer = options.profile ? profilingTimer(this.gpu, programs.length) : undefined;
-    const encoder = this.gpu.device.createCommandEncoder({ label: 'int-encoder.forward' });
-    encodePrograms(encoder, programs, 'int-encoder', timer);
     const labels = this.plan.head?.output.outFeatures ?? 0;
     const bytes = this.head ? B * labels * 4 : T * wordsPerRow(H) * 4;
-    encoder.copyBufferToBuffer(this.head ? a.logits! : a.hA, 0, a.staging, 0, bytes);
-    q.submit([encoder.finish()]);
-    await this.gpu.wait(() => a.staging.mapAsync(MAP_READ, 0, bytes));
-    const raw = a.staging.getMappedRange(0, bytes).slice(0);
-    a.staging.unmap();
-    const kernels = timer ? await readKernelTimes(timer, programs).finally(() => timer.destroy()) : undefined;
+    const timer = options.profile ? profilingTimer(this.gpu, programs.length) : undefined;
+    let raw: ArrayBuffer;
+    let kernels: KernelTime[] | undefined;
+    try {
+      const encoder = this.gpu.device.createCommandEncoder({ label: 'int-encoder.forward' });
+      encodePrograms(encoder, programs, 'int-encoder', timer);
+      encoder.copyBufferToBuffer(this.head ? a.logits! : a.hA, 0, a.staging, 0, bytes);
+      q.submit([encoder.finish()]);
+      await this.gpu.wait(() => a.staging.mapAsync(MAP_READ, 0, bytes));
+      raw = a.staging.getMappedRange(0, bytes).slice(0);
+      a.staging.unmap();
+      if (timer) kernels = await readKernelTimes(timer, programs);
+    } finally {
+      timer?.destroy();
+    }
     if (this.head) {
       const logitsInt = new Int32Array(raw);
       const scale = this.plan.head!.logitScale;
