@@ -10,7 +10,7 @@ import type { GlueInput } from './data/glue.js';
 import { requestGpu } from './gpu/device.js';
 import type { Gpu } from './gpu/gpu.js';
 import { loadEncoderModel } from './model/load.js';
-import { type Fetch, type ModelFiles, fileListSource, readResponse, urlSource } from './model/sources.js';
+import { type Fetch, type ModelFiles, fileListSource, getFile, readResponse, urlSource } from './model/sources.js';
 import type { EncoderModel } from './model/types.js';
 import { Fp32Model, Int8Model, type TextModel } from './session.js';
 
@@ -165,14 +165,7 @@ async function resolveLocation(location: string | URL, options: LoadOptions, onP
   const base = typeof document !== 'undefined' ? document.baseURI : undefined;
   const url = new URL(location, base);
   if (url.pathname.endsWith('.i8t')) {
-    const fetchImpl = options.fetch ?? fetch;
-    let res: Response;
-    try {
-      res = await fetchImpl(url.href);
-    } catch (e) {
-      throw new Error(`GET ${url.href} failed: ${(e as Error).message}`);
-    }
-    if (!res.ok) throw new Error(`${url.href}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+    const res = await getFile(url.href, options.fetch);
     if (res.headers.get('content-type')?.includes('text/html')) {
       // Dev servers answer a missing file with their index page, which would fail later as "bad magic".
       await res.body?.cancel();

@@ -1,7 +1,7 @@
 /** `float16`: a Hugging Face folder with its float weights stored as float16 (half the bytes). */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseSafetensors } from '../model/safetensors.js';
+import { FLOAT_DTYPES, parseSafetensors } from '../model/safetensors.js';
 import { type TensorToWrite, writeSafetensors } from '../model/safetensors-write.js';
 
 /** Everything a loader reads besides the weights. */
@@ -13,7 +13,7 @@ export function writeFloat16Folder(from: string, to: string): { bytesIn: number;
   const st = parseSafetensors(bytes, source);
   const tensors: TensorToWrite[] = st.names().map((name) => {
     const info = st.info(name);
-    if (!['F32', 'F16', 'BF16'].includes(info.dtype)) throw new Error(`${source}: ${name} is ${info.dtype}; only float tensors can be stored as float16`);
+    if (!(FLOAT_DTYPES as readonly string[]).includes(info.dtype)) throw new Error(`${source}: ${name} is ${info.dtype}; only float tensors can be stored as float16`);
     const t = st.tensor(name);
     return { name, dtype: 'F16', shape: info.shape, data: t.data };
   });

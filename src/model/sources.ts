@@ -48,30 +48,43 @@ export async function readResponse(res: Response, name: string, onProgress?: Dow
   return out;
 }
 
+// Called with fetchImpl as a local: invoking fetch as a method of another object throws in browsers.
+async function request(fetchImpl: Fetch, url: string, method: string): Promise<Response> {
+  try {
+    return await fetchImpl(url, { method });
+  } catch (e) {
+    throw new Error(`${method} ${url} failed: ${(e as Error).message}`);
+  }
+}
+
+function statusError(url: string, res: Response): Error {
+  return new Error(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
+}
+
+/** GET a file, with errors that name the URL: the network failure, or the HTTP status. */
+export async function getFile(url: string, fetchImpl: Fetch = fetch): Promise<Response> {
+  const res = await request(fetchImpl, url, 'GET');
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw statusError(url, res);
+  }
+  return res;
+}
+
 /** Files under a base URL; `name` may contain "/" for sub-folders. */
 export function urlSource(baseUrl: string, options: UrlSourceOptions = {}): ModelFiles {
   const fetchImpl = options.fetch ?? fetch;
   const base = baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`;
   const urlOf = (name: string) => base + name.split('/').map(encodeURIComponent).join('/');
-  // Called through a local: invoking fetch as a method of another object throws in browsers.
-  const request = async (url: string, method: string): Promise<Response> => {
-    try {
-      return await fetchImpl(url, { method });
-    } catch (e) {
-      throw new Error(`${method} ${url} failed: ${(e as Error).message}`);
-    }
-  };
-  const statusError = (url: string, res: Response) =>
-    new Error(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
 
   return {
     describe: base,
     async has(name) {
       const url = urlOf(name);
-      let res = await request(url, 'HEAD');
+      let res = await request(fetchImpl, url, 'HEAD');
       // Some static hosts refuse HEAD; a GET whose body we drop answers the same question.
       if (res.status === 405 || res.status === 501) {
-        res = await request(url, 'GET');
+        res = await request(fetchImpl, url, 'GET');
         await res.body?.cancel();
       }
       if (res.ok) return true;
@@ -79,13 +92,7 @@ export function urlSource(baseUrl: string, options: UrlSourceOptions = {}): Mode
       throw statusError(url, res);
     },
     async read(name) {
-      const url = urlOf(name);
-      const res = await request(url, 'GET');
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw statusError(url, res);
-      }
-      return readResponse(res, name, options.onProgress);
+      return readResponse(await getFile(urlOf(name), fetchImpl), name, options.onProgress);
     },
   };
 }
