@@ -113,9 +113,13 @@ abstract class BatchedModel implements TextModel {
     readonly tokenizer: EncoderTokenizer,
   ) {}
 
+  /** The GPU encoder behind the model: what it holds and how to release it. */
+  protected abstract readonly encoder: { memory(): GpuMemory; dispose(): void };
   protected abstract run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput>;
-  protected abstract release(): void;
-  abstract memory(): GpuMemory;
+
+  memory(): GpuMemory {
+    return this.encoder.memory();
+  }
 
   /** Makes dispose() destroy `gpu` too: loadModel() uses it for the device it created. */
   ownGpu(gpu: Gpu): this {
@@ -161,7 +165,7 @@ abstract class BatchedModel implements TextModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.release();
+    this.encoder.dispose();
     this.ownedGpu?.destroy();
   }
 }
@@ -195,14 +199,6 @@ export class Int8Model extends BatchedModel {
     if (!r.hidden) return { logits: r.logits, kernels: r.kernels };
     return { pooled: meanPool(r.hidden, batch, this.config.hiddenSize, this.file.plan.hiddenScale), kernels: r.kernels };
   }
-
-  memory(): GpuMemory {
-    return this.encoder.memory();
-  }
-
-  protected release(): void {
-    this.encoder.dispose();
-  }
 }
 
 export class Fp32Model extends BatchedModel {
@@ -228,13 +224,5 @@ export class Fp32Model extends BatchedModel {
     if (!r.embeddings) return { logits: r.logits, kernels: r.kernels };
     const H = this.config.hiddenSize;
     return { pooled: Array.from({ length: batch.batch }, (_, b) => r.embeddings!.slice(b * H, (b + 1) * H)), kernels: r.kernels };
-  }
-
-  memory(): GpuMemory {
-    return this.encoder.memory();
-  }
-
-  protected release(): void {
-    this.encoder.dispose();
   }
 }
