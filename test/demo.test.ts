@@ -146,8 +146,8 @@ describe('demo page', () => {
       expect([a.label, b.label]).toEqual([review.label, review.label]);
       for (const p of [a, b]) {
         expect(p.score).toBeGreaterThan(0.9); // both reviews are clear-cut; the model is sure of them
-        expect(p.latencyMs).toBeGreaterThan(0);
-        expect(p.latencyMs).toBeLessThan(30_000);
+        // Shown, not judged: timings belong to benchmarks.
+        expect(Number.isFinite(p.latencyMs) && p.latencyMs > 0).toBe(true);
       }
       expect(await page.textContent('#pred-int8 [data-field="score"]')).toMatch(/score \d+\.\d%/);
     }
