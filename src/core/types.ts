@@ -1,0 +1,97 @@
+/**
+ * The encoder as this runtime sees it, independent of the checkpoint's naming: a config, float
+ * weights in a canonical structure, and tokenized batches. The importer (src/model/load.ts) produces
+ * these; the float reference model and the integer planner consume them.
+ */
+
+export type EncoderFamily = 'bert' | 'distilbert' | 'roberta';
+
+/** What the model's head does. */
+export type EncoderTask = 'sequence-classification' | 'embedding';
+
+export interface EncoderConfig {
+  /** The Hugging Face architecture name, e.g. BertForSequenceClassification or BertModel. */
+  architecture: string;
+  family: EncoderFamily;
+  task: EncoderTask;
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  vocabSize: number;
+  maxPositions: number;
+  /** 0 for models without token-type embeddings (DistilBERT). */
+  typeVocabSize: number;
+  layerNormEps: number;
+  /** Only exact-erf GELU ('gelu') is supported; others are refused at import. */
+  hiddenAct: 'gelu';
+  padTokenId: number;
+  /** RoBERTa: position ids start at padTokenId + 1; 0 for BERT/DistilBERT. */
+  positionOffset: number;
+  /** Classification: label names by index (length = number of labels). */
+  labels: string[];
+}
+
+/** A float tensor, row-major. Linear weights are [out, in] as in PyTorch. */
+export interface Tensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+export interface Linear {
+  weight: Tensor;
+  bias: Tensor;
+}
+
+export interface LayerNormWeights {
+  gamma: Tensor;
+  beta: Tensor;
+}
+
+export interface EncoderLayerWeights {
+  query: Linear;
+  key: Linear;
+  value: Linear;
+  attentionOutput: Linear;
+  attentionNorm: LayerNormWeights;
+  intermediate: Linear;
+  output: Linear;
+  outputNorm: LayerNormWeights;
+}
+
+/**
+ * The classification head, in order: an optional dense + activation before the output projection.
+ * BERT: pooler (first token, dense, tanh) then classifier. DistilBERT: pre_classifier (first token,
+ * dense, ReLU) then classifier. RoBERTa: classifier.dense (first token, dense, tanh) then out_proj.
+ */
+export interface ClassifierHead {
+  dense?: Linear;
+  activation?: 'tanh' | 'relu';
+  output: Linear;
+}
+
+export interface EncoderWeights {
+  wordEmbeddings: Tensor;
+  positionEmbeddings: Tensor;
+  tokenTypeEmbeddings?: Tensor;
+  embeddingNorm: LayerNormWeights;
+  layers: EncoderLayerWeights[];
+  /** Present for sequence classification. */
+  head?: ClassifierHead;
+}
+
+export interface EncoderModel {
+  config: EncoderConfig;
+  weights: EncoderWeights;
+}
+
+/** A padded batch: row-major [batch, seqLen]. */
+export interface TokenBatch {
+  batch: number;
+  seqLen: number;
+  inputIds: Int32Array;
+  /** 1 for real tokens, 0 for padding. */
+  attentionMask: Int32Array;
+  tokenTypeIds: Int32Array;
+  positionIds: Int32Array;
+}
