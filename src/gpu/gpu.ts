@@ -4,6 +4,7 @@
  * tracking so that work on a lost device fails with a clear error instead of hanging.
  */
 import type { AdapterSummary, GpuFeatureReport, GpuLimitsReport, GpuRuntime } from './device.js';
+import { type BindingKind, bindingSignature } from './bindings.js';
 
 export class GpuDeviceLostError extends Error {
   override name = 'GpuDeviceLostError';
@@ -18,9 +19,25 @@ const MAP_READ = 0x01;
 const UNIFORM = 0x40;
 const QUERY_RESOLVE = 0x200;
 const MAP_MODE_READ = 0x01;
+const COMPUTE = 0x4; // GPUShaderStage.COMPUTE
+
+/** A bind group layout and the one-group pipeline layout over it, shared by every pipeline of one binding signature. */
+export interface BindingLayout {
+  readonly signature: string;
+  readonly kinds: readonly BindingKind[];
+  readonly bindGroupLayout: GPUBindGroupLayout;
+  readonly pipelineLayout: GPUPipelineLayout;
+}
 
 export class Gpu {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  /** Pipelines whose compile finished, for the synchronous lookup of Dispatch.prepare. */
+  private readonly ready = new Map<string, GPUComputePipeline>();
+  /** Binding signature of each pipeline key (equal keys mean equal code, so equal signatures). */
+  private readonly signatures = new Map<string, string>();
+  private readonly layouts = new Map<string, BindingLayout>();
+  private bindGroups = 0;
+  private uniforms = 0;
   private lostInfo: GPUDeviceLostInfo | undefined;
   private destroyed = false;
 
@@ -50,25 +67,69 @@ export class Gpu {
     if (this.destroyed) throw new GpuDeviceLostError('This GPU context was destroyed.');
   }
 
-  /** Compiles (once per key) a compute pipeline; WGSL errors surface as exceptions naming the shader. */
+  /**
+   * Compiles (once per key) a compute pipeline; WGSL errors surface as exceptions naming the shader.
+   * The pipeline layout is explicit, derived from the shader's binding declarations (see
+   * bindingLayout), so a bind group made for one pipeline fits every pipeline of the same signature:
+   * one bind group serves all the variants (tiles, key buckets) of a kernel family.
+   */
   async pipeline(key: string, code: string, label = key): Promise<GPUComputePipeline> {
     this.assertAlive();
     let pending = this.pipelines.get(key);
     if (!pending) {
+      const layout = this.layoutOf(key, code, label);
       // The promise is cached, so concurrent requests for one key compile once.
-      pending = this.compile(code, label);
+      pending = this.compile(code, label, layout.pipelineLayout);
       this.pipelines.set(key, pending);
-      pending.catch(() => this.pipelines.delete(key));
+      pending.then(
+        (p) => this.ready.set(key, p),
+        () => this.pipelines.delete(key),
+      );
     }
     return pending;
   }
 
-  private async compile(code: string, label: string): Promise<GPUComputePipeline> {
+  /** The compiled pipeline of a key, or undefined while it is compiling or was never requested. */
+  readyPipeline(key: string): GPUComputePipeline | undefined {
+    return this.ready.get(key);
+  }
+
+  /** The binding layout of a shader, parsed once per pipeline key. */
+  layoutOf(key: string, code: string, label = key): BindingLayout {
+    let signature = this.signatures.get(key);
+    if (signature === undefined) {
+      signature = bindingSignature(code, label).join(',');
+      this.signatures.set(key, signature);
+    }
+    return this.bindingLayout(signature === '' ? [] : (signature.split(',') as BindingKind[]));
+  }
+
+  /**
+   * The bind group layout for bindings 0..n-1 of group 0 with these kinds, and a pipeline layout
+   * over it; created once per signature.
+   */
+  bindingLayout(kinds: readonly BindingKind[]): BindingLayout {
+    this.assertAlive();
+    const signature = kinds.join(',');
+    let layout = this.layouts.get(signature);
+    if (!layout) {
+      const bindGroupLayout = this.device.createBindGroupLayout({
+        label: `bindings(${signature})`,
+        entries: kinds.map((type, binding) => ({ binding, visibility: COMPUTE, buffer: { type } })),
+      });
+      const pipelineLayout = this.device.createPipelineLayout({ label: `layout(${signature})`, bindGroupLayouts: [bindGroupLayout] });
+      layout = { signature, kinds, bindGroupLayout, pipelineLayout };
+      this.layouts.set(signature, layout);
+    }
+    return layout;
+  }
+
+  private async compile(code: string, label: string, layout: GPUPipelineLayout): Promise<GPUComputePipeline> {
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label });
     let pipeline: GPUComputePipeline;
     try {
-      pipeline = await this.wait(() => this.device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' }, label }));
+      pipeline = await this.wait(() => this.device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' }, label }));
     } catch (e) {
       const info = await module.getCompilationInfo();
       const messages = info.messages.map((m) => `${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n');
@@ -80,8 +141,34 @@ export class Gpu {
     return pipeline;
   }
 
+  /** A bind group over whole buffers at bindings 0..n-1; counted in bindGroupCount. */
+  bindGroup(label: string, layout: BindingLayout, buffers: GPUBuffer[]): GPUBindGroup {
+    this.assertAlive();
+    if (buffers.length !== layout.kinds.length) {
+      throw new RangeError(`${label}: ${buffers.length} buffers given, the shader declares ${layout.kinds.length} bindings (${layout.signature || 'none'})`);
+    }
+    const group = this.device.createBindGroup({
+      label,
+      layout: layout.bindGroupLayout,
+      entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+    });
+    this.bindGroups++;
+    return group;
+  }
+
+  /** Pipelines compiled or compiling. */
   get pipelineCount(): number {
     return this.pipelines.size;
+  }
+
+  /** Bind groups created through `bindGroup` since this Gpu was made. */
+  get bindGroupCount(): number {
+    return this.bindGroups;
+  }
+
+  /** Uniform buffers created through `uniform` / `uniformBuffer` since this Gpu was made. */
+  get uniformBufferCount(): number {
+    return this.uniforms;
   }
 
   /** A storage buffer, optionally filled; sizes are padded to 4 bytes as WebGPU requires. */
@@ -98,10 +185,17 @@ export class Gpu {
   }
 
   uniform(label: string, data: Uint32Array | Int32Array | Float32Array): GPUBuffer {
-    this.assertAlive();
-    const size = Math.max(16, Math.ceil(data.byteLength / 16) * 16);
-    const buffer = this.device.createBuffer({ label, size, usage: UNIFORM | COPY_DST });
+    const buffer = this.uniformBuffer(label, data.byteLength);
     this.write(buffer, data);
+    return buffer;
+  }
+
+  /** An empty uniform buffer of at least `byteLength` bytes (rounded up to 16), written later. */
+  uniformBuffer(label: string, byteLength: number): GPUBuffer {
+    this.assertAlive();
+    const size = Math.max(16, Math.ceil(byteLength / 16) * 16);
+    const buffer = this.device.createBuffer({ label, size, usage: UNIFORM | COPY_DST });
+    this.uniforms++;
     return buffer;
   }
 
@@ -158,6 +252,8 @@ export class Gpu {
     if (this.destroyed) return;
     this.destroyed = true;
     this.pipelines.clear();
+    this.ready.clear();
+    this.layouts.clear();
     this.device.destroy();
   }
 }
