@@ -1,0 +1,313 @@
+/**
+ * Scale propagation over a model graph: float ops in, integer ops out. Every tensor gets an integer
+ * type, a real scale and a proven bound; every op the integer constants of its kernel, each derived
+ * by that kernel's own planning function (which refuses constants whose int32 intermediates could
+ * overflow). The planner fuses where the kernels do:
+ *   - q, k, v linears of one input feeding an attention  -> one GEMM over the concatenated weights;
+ *   - a linear whose only reader is a GELU              -> one GEMM with the i-GELU epilogue;
+ *   - a linear over first tokens, then tanh / ReLU      -> GEMM (int8 out) + 256-entry table;
+ *   - the model's output linear                          -> GEMM with int32 output (the logits).
+ * Residual adds write the wide stream (RESIDUAL_BITS); LayerNorm reads it and writes int8.
+ */
+import type { Params } from '../graph/architectures.js';
+import { param } from '../graph/architectures.js';
+import { type GraphOp, type LinearOp, type ModelGraph, consumers, tensorSpec, widthOf } from '../graph/types.js';
+import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
+import { quantizeBias, quantizeLinearWeight, quantizeTensorPerTensor } from '../quant/weights.js';
+import { type Dyadic, toDyadic } from '../reference/dyadic.js';
+import { planEmbedding } from '../reference/embedding-i8.js';
+import { deriveGeluI8Constants, geluInputRescale } from '../reference/gelu-i8.js';
+import { type LayerNormI8Constants, deriveLayerNormI8 } from '../reference/layernorm-i8.js';
+import { planResidualAdd } from '../reference/residual-add.js';
+import { deriveSoftmaxI8Constants } from '../reference/softmax-i8.js';
+import { INT_PROGRAM_VERSION, type IntGemmOp, type IntOp, type IntProgram, type IntTensor } from './int-program.js';
+
+/** Width of the residual stream between the residual adds and LayerNorm (I-BERT keeps ~22 bits). */
+export const RESIDUAL_BITS = 22;
+
+/** Probabilities are uint8 at this scale (see the i-softmax kernel). */
+export const PROBABILITY_SCALE = 2 ** -8;
+
+/** Calibrated max |x| (real units) per tensor id. */
+export type ActivationRanges = Map<string, number>;
+
+/** An int8 tensor's scale from its calibrated real range. */
+export function int8Scale(range: number, what: string): number {
+  if (!(range > 0) || !Number.isFinite(range)) throw new RangeError(`plan: calibrated range of ${what} is ${range}; it must be positive and finite`);
+  return range / 127;
+}
+
+/** 256-entry int8 -> int8 table of an activation, rounding to nearest. */
+export function activationTable(kind: 'tanh' | 'relu', inputScale: number, outputScale: number): Int8Array {
+  const table = new Int8Array(256);
+  for (let q = -128; q <= 127; q++) {
+    const x = q * inputScale;
+    const y = kind === 'tanh' ? Math.tanh(x) : Math.max(0, x);
+    table[q + 128] = Math.max(-128, Math.min(127, Math.round(y / outputScale)));
+  }
+  return table;
+}
+
+function isGelu(op: GraphOp | undefined): boolean {
+  return op?.kind === 'activation' && op.fn === 'gelu';
+}
+
+/**
+ * The tensors whose calibrated range the planner reads: every op output except those whose scale
+ * follows from others (a linear fused into GELU, a table activation's output, the model's output).
+ */
+export function calibratedTensors(graph: ModelGraph): string[] {
+  const readers = consumers(graph);
+  const out: string[] = [];
+  for (const op of graph.ops) {
+    if (op.out === graph.output.tensor) continue;
+    if (op.kind === 'linear' && isGelu(sole(readers.get(op.out)))) continue;
+    if (op.kind === 'activation' && op.fn !== 'gelu') continue;
+    out.push(op.out);
+  }
+  return out;
+}
+
+function sole<T>(list: T[] | undefined): T | undefined {
+  return list?.length === 1 ? list[0] : undefined;
+}
+
+export interface PlanOptions {
+  /** Longest key sequence the softmax constants must handle (the model's positions). */
+  maxKeys: number;
+}
+
+class Planner {
+  readonly tensors = new Map<string, IntTensor>();
+  readonly ops: IntOp[] = [];
+  private readonly readers: Map<string, GraphOp[]>;
+  /** Float ops already emitted as part of a fusion. */
+  private readonly done = new Set<GraphOp>();
+
+  constructor(
+    readonly graph: ModelGraph,
+    readonly params: Params,
+    readonly ranges: ActivationRanges,
+    readonly options: PlanOptions,
+  ) {
+    this.readers = consumers(graph);
+  }
+
+  range(id: string): number {
+    const r = this.ranges.get(id);
+    if (r === undefined) throw new Error(`plan: no calibrated range for activation "${id}"`);
+    return r;
+  }
+
+  scaleOf(id: string): number {
+    const s = this.tensor(id).scale;
+    if (typeof s !== 'number') throw new Error(`plan: tensor "${id}" has per-channel scales where one is needed`);
+    return s;
+  }
+
+  tensor(id: string): IntTensor {
+    const t = this.tensors.get(id);
+    if (!t) throw new Error(`plan: tensor "${id}" is read before it is planned`);
+    return t;
+  }
+
+  define(id: string, dtype: IntTensor['dtype'], scale: number | Float64Array, bound: number, width?: number): void {
+    const spec = tensorSpec(this.graph, id);
+    const shape = width === undefined ? spec.shape : [...spec.shape.slice(0, -1), width];
+    this.tensors.set(id, { id, dtype, shape, scale, bound });
+  }
+
+  producer(id: string): GraphOp | undefined {
+    return this.graph.ops.find((op) => op.out === id);
+  }
+
+  norm(paramName: string, eps: number, inputScale: number, outputScale: number): LayerNormI8Constants {
+    return deriveLayerNormI8({
+      gamma: param(this.params, `${paramName}.gamma`).data,
+      beta: param(this.params, `${paramName}.beta`).data,
+      eps,
+      inputScale,
+      outputScale,
+      inputMaxAbs: 2 ** (RESIDUAL_BITS - 1),
+    });
+  }
+
+  /** Quantized weights, bias and (with an output scale) per-channel requantization of linears sharing an input. */
+  gemm(name: string, linears: LinearOp[], inputScale: number, outputScales: (number | undefined)[]): Omit<IntGemmOp, 'out' | 'epilogue'> {
+    const parts = linears.map((l) => {
+      const q = quantizeLinearWeight(param(this.params, `${l.param}.weight`));
+      checkAccumulatorBound(q.inFeatures, 2 ** 30, false, l.param);
+      const bias = quantizeBias(param(this.params, `${l.param}.bias`), inputScale, q.scale, `${l.param} bias`);
+      return { q, bias };
+    });
+    const K = parts[0].q.inFeatures;
+    if (parts.some((p) => p.q.inFeatures !== K)) throw new Error(`plan: ${name} fuses linears of different input widths`);
+    const N = parts.reduce((n, p) => n + p.q.outFeatures, 0);
+    const weight = new Int8Array(N * K);
+    const bias = new Int32Array(N);
+    const weightScale = new Float64Array(N);
+    const requant: Dyadic[] = [];
+    let row = 0;
+    parts.forEach((p, i) => {
+      weight.set(p.q.weight, row * K);
+      bias.set(p.bias, row);
+      weightScale.set(p.q.scale, row);
+      const out = outputScales[i];
+      if (out !== undefined) {
+        for (let c = 0; c < p.q.outFeatures; c++) requant.push(toDyadic((inputScale * p.q.scale[c]) / out, `${linears[i].param} requant[${c}]`));
+      }
+      row += p.q.outFeatures;
+    });
+    const input = linears[0].input;
+    return { kind: 'gemm', name, input, rows: linears[0].rows, N, K, weight, bias, weightScale, requant: requant.length ? requant : undefined };
+  }
+
+  run(): IntProgram {
+    for (const op of this.graph.ops) {
+      if (this.done.has(op)) continue;
+      this.plan(op);
+    }
+    const out = this.tensor(this.graph.output.tensor);
+    const scale = out.scale instanceof Float64Array ? out.scale : Float64Array.of(out.scale);
+    return {
+      version: INT_PROGRAM_VERSION,
+      kind: this.graph.kind,
+      tensors: [...this.tensors.values()],
+      ops: this.ops,
+      output: { tensor: out.id, kind: this.graph.output.kind, scale },
+      maxPositions: this.options.maxKeys,
+    };
+  }
+
+  private plan(op: GraphOp): void {
+    switch (op.kind) {
+      case 'embed':
+        return this.embed(op);
+      case 'layerNorm': {
+        const input = this.tensor(op.input);
+        if (input.dtype !== 'wide') throw new Error(`plan: LayerNorm ${op.out} reads ${input.dtype} ${op.input}; the integer LayerNorm reads the wide stream`);
+        const scale = int8Scale(this.range(op.out), op.out);
+        this.ops.push({ kind: 'layernorm', input: op.input, out: op.out, constants: this.norm(op.param, op.eps, this.scaleOf(op.input), scale) });
+        return this.define(op.out, 'i8', scale, 127);
+      }
+      case 'add': {
+        const [a, b] = [this.tensor(op.a), this.tensor(op.b)];
+        if (a.dtype !== 'i8' || b.dtype !== 'i8') throw new Error(`plan: residual add ${op.out} of ${a.dtype} and ${b.dtype}; only int8 + int8 into the wide stream is implemented`);
+        const constants = planResidualAdd({ a: { scale: this.scaleOf(op.a), maxAbs: 128 }, b: { scale: this.scaleOf(op.b), maxAbs: 128 }, bits: RESIDUAL_BITS, range: this.range(op.out) });
+        this.ops.push({ kind: 'residual', a: op.a, b: op.b, out: op.out, constants });
+        return this.define(op.out, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1));
+      }
+      case 'attention':
+        return this.attention(op);
+      case 'linear':
+        return this.linear(op);
+      case 'activation':
+        throw new Error(`plan: activation ${op.fn} of ${op.input} has no integer kernel on its own (only i-GELU fused into a GEMM, and tanh / ReLU after a head's dense)`);
+      case 'pool': {
+        this.ops.push({ kind: 'pool', input: op.input, out: op.out, mode: op.mode === 'first' ? 'cls' : 'mean' });
+        // [batch, hidden + 1]: the sums (or first token) and the count of real tokens (see pool-i8).
+        return this.define(op.out, 'i32', this.scaleOf(op.input), 128 * this.options.maxKeys, widthOf(tensorSpec(this.graph, op.input)) + 1);
+      }
+    }
+  }
+
+  private embed(op: GraphOp & { kind: 'embed' }): void {
+    if (op.position === 'sinusoidal' || op.scale !== undefined) throw new Error('plan: sinusoidal positions and embedding scales have no integer planner yet');
+    const word = quantizeTensorPerTensor(param(this.params, op.word));
+    const position = quantizeTensorPerTensor(param(this.params, op.position));
+    const tokenType = op.tokenType ? quantizeTensorPerTensor(param(this.params, op.tokenType)) : undefined;
+    const { scale, ...constants } = planEmbedding({
+      wordScale: word.scale,
+      positionScale: position.scale,
+      tokenTypeScale: tokenType?.scale,
+      bits: RESIDUAL_BITS,
+      range: this.range(op.out),
+    });
+    const hidden = widthOf(tensorSpec(this.graph, op.out));
+    this.ops.push({
+      kind: 'embed',
+      out: op.out,
+      tables: { word: word.values, position: position.values, tokenType: tokenType?.values, hidden },
+      constants,
+      tableScales: { word: word.scale, position: position.scale, tokenType: tokenType?.scale },
+    });
+    this.define(op.out, 'wide', scale, 2 ** (RESIDUAL_BITS - 1));
+  }
+
+  private attention(op: GraphOp & { kind: 'attention' }): void {
+    const projections = [op.q, op.k, op.v].map((id) => this.producer(id));
+    if (!projections.every((p): p is LinearOp => p?.kind === 'linear' && p.input === (projections[0] as LinearOp).input && p.rows === 'all')) {
+      throw new Error(`plan: attention ${op.out} needs q, k, v projected from one input (cross-attention is not planned yet)`);
+    }
+    if (op.causal || op.cache) throw new Error(`plan: causal attention ${op.out} has no integer planner yet`);
+    const input = projections[0].input;
+    const inScale = this.scaleOf(input);
+    const scales = [op.q, op.k, op.v].map((id) => int8Scale(this.range(id), id));
+    const fused = `${op.out.slice(0, op.out.lastIndexOf('.'))}.qkv`;
+    const g = this.gemm(fused, projections, inScale, scales);
+    projections.forEach((p) => this.done.add(p));
+    this.ops.push({ ...g, out: fused, epilogue: 'i8' });
+    const H = g.N / 3;
+    const perChannel = new Float64Array(g.N);
+    scales.forEach((s, i) => perChannel.fill(s, i * H, (i + 1) * H));
+    this.tensors.set(fused, { id: fused, dtype: 'i8', shape: ['batch', 'query', g.N], scale: perChannel, bound: 128 });
+    const D = H / op.heads;
+    if (!Number.isInteger(D) || D % 4 !== 0) {
+      throw new RangeError(`plan: head size ${D} (hidden ${H} / ${op.heads} heads) is not a multiple of 4; the packed int8 attention needs whole words per head`);
+    }
+    const [sq, sk, sv] = scales;
+    const softmax = deriveSoftmaxI8Constants((sq * sk) / Math.sqrt(D), this.options.maxKeys);
+    const contextScale = int8Scale(this.range(op.out), op.out);
+    const context = toDyadic((PROBABILITY_SCALE * sv) / contextScale, `${op.out} requant`);
+    this.ops.push({
+      kind: 'attention',
+      q: { tensor: fused, channel: 0 },
+      k: { tensor: fused, channel: H },
+      v: { tensor: fused, channel: 2 * H },
+      out: op.out,
+      heads: op.heads,
+      headDim: D,
+      causal: op.causal,
+      softmax,
+      context,
+    });
+    this.define(op.out, 'i8', contextScale, 127);
+  }
+
+  private linear(op: LinearOp): void {
+    const next = sole(this.readers.get(op.out));
+    // q, k and v are planned (fused) by the attention that reads them.
+    if (next?.kind === 'attention') return;
+    const inScale = this.scaleOf(op.input);
+    if (op.out === this.graph.output.tensor) {
+      const g = this.gemm(op.param, [op], inScale, [undefined]);
+      this.ops.push({ ...g, out: op.out, epilogue: 'i32' });
+      return this.define(op.out, 'i32', g.weightScale.map((sw) => sw * inScale), 2 ** 31 - 1);
+    }
+    if (next?.kind === 'activation' && isGelu(next)) {
+      const g = this.gemm(op.param, [op], inScale, [undefined]);
+      const geluScale = int8Scale(this.range(next.out), next.out);
+      const meanWeightScale = g.weightScale.reduce((a, b) => a + b, 0) / g.N;
+      const gelu = deriveGeluI8Constants(inScale * meanWeightScale, geluScale);
+      const requant = Array.from(g.weightScale, (sw) => geluInputRescale(inScale * sw));
+      this.ops.push({ ...g, out: next.out, epilogue: 'gelu-i8', requant, gelu });
+      this.done.add(next);
+      return this.define(next.out, 'i8', geluScale, 127);
+    }
+    const outScale = int8Scale(this.range(op.out), op.out);
+    const g = this.gemm(op.param, [op], inScale, [outScale]);
+    this.ops.push({ ...g, out: op.out, epilogue: 'i8' });
+    this.define(op.out, 'i8', outScale, 127);
+    if (next?.kind === 'activation' && (next.fn === 'tanh' || next.fn === 'relu') && op.rows === 'first') {
+      const outputScale = next.fn === 'tanh' ? 1 / 127 : outScale;
+      this.ops.push({ kind: 'lookup', input: op.out, out: next.out, table: activationTable(next.fn, outScale, outputScale) });
+      this.done.add(next);
+      this.define(next.out, 'i8', outputScale, 127);
+    }
+  }
+}
+
+/** Plans a graph with float parameters and calibrated ranges into an integer program. */
+export function planGraph(graph: ModelGraph, params: Params, ranges: ActivationRanges, options: PlanOptions): IntProgram {
+  return new Planner(graph, params, ranges, options).run();
+}

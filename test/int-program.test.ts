@@ -1,0 +1,45 @@
+/**
+ * The integer program: the planner over the model graph gives exactly the constants of the
+ * encoder planner it replaces (same ranges in, same integers out), version 1 plans read as programs
+ * run to the same integers, and the CPU interpreter of a program equals the encoder reference.
+ */
+import { describe, expect, it } from 'vitest';
+import { runIntProgramCpu } from '../src/cpu/int-program.js';
+import { encoderParams, modelGraph } from '../src/graph/architectures.js';
+import { planEncoder } from '../src/plan/encoder-plan.js';
+import { calibratedTensors, planGraph } from '../src/plan/plan-graph.js';
+import { programFromV1 } from '../src/plan/v1-program.js';
+import { intEncoderRef } from '../src/reference/int-encoder.js';
+import { Random } from '../src/util/random.js';
+import { SYNTHETIC, syntheticBatch, syntheticModel } from './synthetic.js';
+
+/** Ranges for every tensor the planner reads, drawn at random (the planner must not care where they come from). */
+function randomRanges(names: string[], seed: number): Map<string, number> {
+  const rng = new Random(seed);
+  return new Map(names.map((n) => [n, 0.5 + 8 * rng.next()]));
+}
+
+describe('planGraph', () => {
+  for (const s of SYNTHETIC) {
+    it(`${s.name}: the graph planner gives the encoder planner's program, and both interpreters agree`, () => {
+      const model = syntheticModel(s, 7);
+      const graph = modelGraph(model);
+      const names = calibratedTensors(graph);
+      const ranges = randomRanges(names, 11);
+      // The encoder planner names the head's pre-activation range like the graph's tensor.
+      if ((model.config.hiddenSize / model.config.numHeads) % 4 !== 0) {
+        expect(() => planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: 40 })).toThrow(/multiple of 4/);
+        expect(() => planEncoder(model, ranges)).toThrow(/multiple of 4/);
+        return;
+      }
+      const program = planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: model.config.maxPositions });
+      const v1 = programFromV1(planEncoder(model, ranges), model.config);
+      expect(program).toEqual(v1);
+      const batch = syntheticBatch(model.config, [5, 3, 9], 9, 3);
+      const cpu = runIntProgramCpu(program, batch).output;
+      const ref = intEncoderRef(planEncoder(model, ranges), model.config, batch);
+      if (model.config.task === 'sequence-classification') expect(Array.from(cpu)).toEqual(Array.from(ref.logitsInt!));
+      else expect(cpu.length).toBe(3 * (model.config.hiddenSize + 1));
+    });
+  }
+});
