@@ -1,6 +1,6 @@
 /** Host side of the elementwise f32 GELU (and heads' tanh / ReLU) of shaders/gelu-f32.ts; the GEMM can also fuse them. */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { type ActivationF32, GELU_F32_PARAM_FIELDS, GELU_F32_WORKGROUP, geluF32Shader } from '../../shaders/gelu-f32.js';
 
 export type { ActivationF32 };
@@ -13,23 +13,39 @@ export function linearGrid(threads: number, size: number): { workgroups: [number
   return { workgroups: [gridX, y, 1], gridX };
 }
 
-/** GELU over `count` contiguous f32 values (a padded [rows, stride] tensor is rows * stride values). */
-export function geluF32Program(count: number, activation: ActivationF32 = 'gelu'): ProgramInfo {
+/** What to compile: one pipeline per activation, for every count. */
+export function geluF32Kernel(activation: ActivationF32 = 'gelu'): KernelProgram {
+  if (activation !== 'gelu' && activation !== 'tanh' && activation !== 'relu') throw new RangeError(`gelu-f32: activation ${String(activation)} is not gelu, tanh or relu`);
+  return cachedKernel(`gelu-f32:${activation}`, () => ({ name: `${activation}-f32`, code: geluF32Shader(activation) }));
+}
+
+/** One run over `count` contiguous f32 values (a padded [rows, stride] tensor is rows * stride values). */
+export function geluF32RunData(count: number, activation: ActivationF32 = 'gelu'): RunData {
   if (!Number.isInteger(count) || count < 1 || count + GELU_F32_WORKGROUP >= 2 ** 32) throw new RangeError(`gelu-f32: count = ${count} must be a positive integer below 2^32 - 64`);
   const grid = linearGrid(count, GELU_F32_WORKGROUP);
   const values: Record<(typeof GELU_F32_PARAM_FIELDS)[number], number> = { count, gridX: grid.gridX, pad0: 0, pad1: 0 };
   return {
-    name: `${activation}-f32 ${count}`,
-    key: `gelu-f32:${activation}`,
-    code: geluF32Shader(activation),
+    label: `${activation}-f32 ${count}`,
     workgroups: grid.workgroups,
     params: new Uint32Array(GELU_F32_PARAM_FIELDS.map((f) => values[f])),
   };
 }
 
-export async function bindGeluF32(gpu: Gpu, count: number, buffers: { x: GPUBuffer; y: GPUBuffer }, activation: ActivationF32 = 'gelu'): Promise<BoundProgram> {
+/** GELU over `count` contiguous f32 values (a padded [rows, stride] tensor is rows * stride values). */
+export function geluF32Program(count: number, activation: ActivationF32 = 'gelu'): ProgramInfo {
+  const run = geluF32RunData(count, activation);
+  return { ...geluF32Kernel(activation), ...run, name: run.label! };
+}
+
+/** The buffers in binding order, checked to hold `count` values (the largest a Dispatch will run). */
+export function geluF32Bindings(count: number, buffers: { x: GPUBuffer; y: GPUBuffer }): GPUBuffer[] {
   for (const [k, b] of Object.entries(buffers)) {
     if (b.size < count * 4) throw new RangeError(`gelu-f32: ${k} has ${b.size} bytes, needs ${count * 4}`);
   }
-  return bindProgram(gpu, geluF32Program(count, activation), [buffers.x, buffers.y]);
+  return [buffers.x, buffers.y];
+}
+
+export async function bindGeluF32(gpu: Gpu, count: number, buffers: { x: GPUBuffer; y: GPUBuffer }, activation: ActivationF32 = 'gelu'): Promise<BoundProgram> {
+  const list = geluF32Bindings(count, buffers);
+  return bindProgram(gpu, geluF32Program(count, activation), list);
 }

@@ -8,7 +8,7 @@
  * a dispatch. Any int32 input value is accepted: the first step saturates.
  */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { GELU_PARAM_FIELDS, GELU_WORKGROUP, type GeluI8ShaderOptions, geluI8Shader } from '../../shaders/gelu-i8.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { wordsPerRow } from '../quant/pack.js';
@@ -49,7 +49,16 @@ function positiveInt(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) throw new RangeError(`i-GELU: ${name} = ${v} must be a positive integer`);
 }
 
-export function geluI8Program(options: GeluI8Options, shape: GeluI8Shape): ProgramInfo {
+/** What to compile: one pipeline per input-rescale kind (the constants are a buffer, sizes uniforms). */
+export function geluI8Kernel(options: GeluI8Options): KernelProgram {
+  const shaderOptions: GeluI8ShaderOptions = { perChannel: !!options.perChannel };
+  return cachedKernel(optionsKey('gelu-i8', shaderOptions), () => ({
+    name: `gelu-i8${shaderOptions.perChannel ? '[channel]' : ''}`,
+    code: geluI8Shader(shaderOptions),
+  }));
+}
+
+export function geluI8RunData(options: GeluI8Options, shape: GeluI8Shape): RunData {
   positiveInt('rows', shape.rows);
   positiveInt('cols', shape.cols);
   const words = wordsPerRow(shape.cols);
@@ -61,12 +70,15 @@ export function geluI8Program(options: GeluI8Options, shape: GeluI8Shape): Progr
   const groupsX = Math.min(groups, GROUPS_X);
   const values: Record<(typeof GELU_PARAM_FIELDS)[number], number> = { rows: shape.rows, cols: shape.cols, words, groupsX };
   return {
-    name: `gelu-i8${options.perChannel ? '[channel]' : ''} ${shape.rows}x${shape.cols}`,
-    key: optionsKey('gelu-i8', options),
-    code: geluI8Shader(options),
+    label: `gelu-i8${options.perChannel ? '[channel]' : ''} ${shape.rows}x${shape.cols}`,
     workgroups: [groupsX, Math.ceil(groups / groupsX), 1],
     params: new Uint32Array(GELU_PARAM_FIELDS.map((f) => values[f])),
   };
+}
+
+export function geluI8Program(options: GeluI8Options, shape: GeluI8Shape): ProgramInfo {
+  const run = geluI8RunData(options, shape);
+  return { ...geluI8Kernel(options), ...run, name: run.label! };
 }
 
 export interface GeluI8Buffers {
@@ -80,12 +92,30 @@ export interface GeluI8Buffers {
   y: GPUBuffer;
 }
 
-export async function bindGeluI8(gpu: Gpu, options: GeluI8Options, shape: GeluI8Shape, buffers: GeluI8Buffers): Promise<BoundProgram> {
+/**
+ * The buffers in binding order, checked against the options and to hold `shape` (the largest a
+ * Dispatch will run); refuses a constants buffer whose bounds were not proven on upload.
+ */
+export function geluI8Bindings(options: GeluI8Options, shape: GeluI8Shape, buffers: GeluI8Buffers): GPUBuffer[] {
   if (options.perChannel !== !!buffers.requant) throw new Error('i-GELU: options.perChannel and the requant buffer disagree');
-  const info = geluI8Program(options, shape);
-  provenGeluConstants(buffers.gelu, info.name);
+  provenGeluConstants(buffers.gelu, `gelu-i8${options.perChannel ? '[channel]' : ''} ${shape.rows}x${shape.cols}`);
+  const words = shape.rows * wordsPerRow(shape.cols);
+  const need: [string, GPUBuffer | undefined, number][] = [
+    ['x', buffers.x, shape.rows * shape.cols * 4],
+    ['requant', buffers.requant, shape.cols * 8],
+    ['y', buffers.y, words * 4],
+  ];
+  for (const [what, buffer, bytes] of need) {
+    if (buffer && buffer.size < bytes) throw new RangeError(`i-GELU: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+  }
   const list = [buffers.x];
   if (buffers.requant) list.push(buffers.requant);
   list.push(buffers.gelu, buffers.y);
-  return bindProgram(gpu, info, list);
+  return list;
+}
+
+export async function bindGeluI8(gpu: Gpu, options: GeluI8Options, shape: GeluI8Shape, buffers: GeluI8Buffers): Promise<BoundProgram> {
+  if (options.perChannel !== !!buffers.requant) throw new Error('i-GELU: options.perChannel and the requant buffer disagree');
+  const info = geluI8Program(options, shape);
+  return bindProgram(gpu, info, geluI8Bindings(options, shape, buffers));
 }

@@ -3,9 +3,10 @@
  * int32 accumulator, strategy choice per adapter, and the dispatch.
  */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { type GemmI8ShaderOptions, type GemmI8Strategy, gemmI8Shader } from '../../shaders/gemm-i8.js';
 import { type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmTileFor, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
+import { validateTile } from '../../shaders/gemm-tiled.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { type Dyadic, checkDyadic } from '../reference/dyadic.js';
 import { provenGeluConstants } from './gelu-i8.js';
@@ -40,19 +41,50 @@ export function checkAccumulatorBound(K: number, biasMaxAbs: number, aUnsigned: 
   }
 }
 
-export function gemmI8Program(options: GemmI8Options, shape: GemmShape): ProgramInfo {
-  const tile = options.tile ?? gemmTileFor(shape.M);
-  const shaderOptions: GemmI8ShaderOptions = { ...options, tile };
-  const s = resolveGemmShape(shape, options.output !== 'i32');
-  checkAccumulatorBound(s.K, 0, options.aUnsigned);
-  return {
-    name: gemmLabel(`gemm-i8[${options.strategy},${options.output}${options.aUnsigned ? ',u8' : ''}]`, s),
-    key: optionsKey('gemm-i8', shaderOptions),
-    code: gemmI8Shader(shaderOptions),
-    workgroups: gemmWorkgroups(s, tile),
-    params: gemmParams(s),
-    workgroupStorageBytes: gemmWorkgroupStorageBytes(tile, 4),
+function gemmI8Family(options: GemmI8Options): string {
+  return `gemm-i8[${options.strategy},${options.output}${options.aUnsigned ? ',u8' : ''}]`;
+}
+
+/**
+ * The variant a shape needs: the tile named in the options, else gemmTileFor(M). Pass the adapter's
+ * `isSoftware` as the wrappers do; every tile serves every size (the grid covers M and N).
+ */
+export function gemmI8Variant(options: GemmI8Options, shape: Pick<GemmShape, 'M'>, software = false): GemmTile {
+  return options.tile ?? gemmTileFor(shape.M, software);
+}
+
+/** What to compile for one tile: the code depends on the options and the tile only, never on sizes. */
+export function gemmI8Kernel(options: GemmI8Options, tile: GemmTile): KernelProgram {
+  const shaderOptions: GemmI8ShaderOptions = {
+    strategy: options.strategy,
+    output: options.output,
+    perChannel: options.perChannel,
+    bias: options.bias,
+    aUnsigned: options.aUnsigned,
+    tile,
   };
+  return cachedKernel(optionsKey('gemm-i8', shaderOptions), () => ({
+    name: `${gemmI8Family(options)} tile ${tile.m}x${tile.n}x${tile.k4}/${tile.threadM}x${tile.threadN}`,
+    code: gemmI8Shader(shaderOptions),
+    workgroupStorageBytes: gemmWorkgroupStorageBytes(tile, 4),
+  }));
+}
+
+/**
+ * One run on `tile`: validates the shape, proves the accumulator bound for it (with the largest
+ * |bias| of the bias buffer), and gives the uniform and the grid.
+ */
+export function gemmI8RunData(options: GemmI8Options, shape: GemmShape, tile: GemmTile, biasMaxAbs = 0): RunData {
+  validateTile(tile);
+  const s = resolveGemmShape(shape, options.output !== 'i32');
+  checkAccumulatorBound(s.K, biasMaxAbs, options.aUnsigned);
+  return { label: gemmLabel(gemmI8Family(options), s), workgroups: gemmWorkgroups(s, tile), params: gemmParams(s) };
+}
+
+export function gemmI8Program(options: GemmI8Options, shape: GemmShape): ProgramInfo {
+  const tile = gemmI8Variant(options, shape);
+  const run = gemmI8RunData(options, shape, tile);
+  return { ...gemmI8Kernel(options, tile), ...run, name: run.label! };
 }
 
 /** (m, e) pairs as the shader reads them: array<vec2<u32>>. */
@@ -81,6 +113,28 @@ export interface GemmI8Buffers {
 }
 
 /**
+ * The buffers in binding order (after the uniform), checked against the options: for bindGemmI8 and
+ * for Dispatch.create with gemmI8Kernel.
+ */
+export function gemmI8Bindings(options: GemmI8Options, buffers: GemmI8Buffers): GPUBuffer[] {
+  if (options.bias !== !!buffers.bias) throw new Error('INT8 GEMM: options.bias and the bias buffer disagree');
+  const gelu = options.output === 'gelu-i8';
+  if (gelu) {
+    if (options.perChannel !== !!buffers.requant) throw new Error('INT8 GEMM: a gelu-i8 output takes a requant buffer exactly when perChannel');
+  } else if ((options.output === 'i8') !== !!buffers.requant) {
+    throw new Error('INT8 GEMM: an i8 output needs a requant buffer, an i32 output none');
+  }
+  if (gelu !== !!buffers.gelu) throw new Error('INT8 GEMM: a gelu-i8 output needs a gelu constants buffer, other outputs none');
+  if (buffers.gelu) provenGeluConstants(buffers.gelu, gemmI8Family(options));
+  const list = [buffers.a, buffers.b];
+  if (buffers.bias) list.push(buffers.bias);
+  if (buffers.requant) list.push(buffers.requant);
+  if (buffers.gelu) list.push(buffers.gelu);
+  list.push(buffers.c);
+  return list;
+}
+
+/**
  * Binds a GEMM to its buffers. `biasMaxAbs` is the largest |bias| in the bias buffer: the overflow
  * proof needs it, and the caller (who uploaded the bias) knows it.
  */
@@ -91,21 +145,8 @@ export async function bindGemmI8(
   buffers: GemmI8Buffers,
   biasMaxAbs = 0,
 ): Promise<BoundProgram> {
-  if (options.bias !== !!buffers.bias) throw new Error('INT8 GEMM: options.bias and the bias buffer disagree');
-  const gelu = options.output === 'gelu-i8';
-  if (gelu) {
-    if (options.perChannel !== !!buffers.requant) throw new Error('INT8 GEMM: a gelu-i8 output takes a requant buffer exactly when perChannel');
-  } else if ((options.output === 'i8') !== !!buffers.requant) {
-    throw new Error('INT8 GEMM: an i8 output needs a requant buffer, an i32 output none');
-  }
-  if (gelu !== !!buffers.gelu) throw new Error('INT8 GEMM: a gelu-i8 output needs a gelu constants buffer, other outputs none');
-  checkAccumulatorBound(shape.K, biasMaxAbs, options.aUnsigned);
-  const info = gemmI8Program({ ...options, tile: options.tile ?? gemmTileFor(shape.M, gpu.adapter.isSoftware) }, shape);
-  if (buffers.gelu) provenGeluConstants(buffers.gelu, info.name);
-  const list = [buffers.a, buffers.b];
-  if (buffers.bias) list.push(buffers.bias);
-  if (buffers.requant) list.push(buffers.requant);
-  if (buffers.gelu) list.push(buffers.gelu);
-  list.push(buffers.c);
-  return bindProgram(gpu, info, list);
+  const list = gemmI8Bindings(options, buffers);
+  const tile = gemmI8Variant(options, shape, gpu.adapter.isSoftware);
+  const run = gemmI8RunData(options, shape, tile, biasMaxAbs);
+  return bindProgram(gpu, { ...gemmI8Kernel(options, tile), ...run, name: run.label! }, list);
 }

@@ -5,7 +5,7 @@
  * a RangeError before any GPU work.
  */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { LAYERNORM_PARAM_FIELDS, type LayerNormI8ShaderOptions, layerNormI8Shader } from '../../shaders/layernorm-i8.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { wordsPerRow } from '../quant/pack.js';
@@ -61,16 +61,51 @@ function checkShape(shape: LayerNormI8Shape): void {
 }
 
 /**
- * The program for one LayerNorm layer. `layer` carries the uniform constants (H, declared bound,
- * shift, epsVar); pass the full constants to have the per-channel values checked too.
+ * The variant rows of H values need: the workgroup size (options, else defaultWorkgroupSize(H);
+ * pass the adapter's choice as the runtime does) and the words each thread holds in registers.
+ * H is fixed per model, so a model needs one variant per hidden size, whatever the lengths.
  */
-export function layerNormI8Program(layer: LayerNormI8Layer | LayerNormI8Constants, shape: LayerNormI8Shape, options: LayerNormI8Options = {}): ProgramInfo {
+export function layerNormI8Variant(H: number, options: LayerNormI8Options = {}): LayerNormI8ShaderOptions {
+  return layerNormI8ShaderOptions(H, options.workgroupSize);
+}
+
+function checkVariant(v: LayerNormI8ShaderOptions): void {
+  const wg = v.workgroupSize;
+  if (!Number.isInteger(wg) || wg < 1 || wg > MAX_WORKGROUP || (wg & (wg - 1)) !== 0) {
+    throw new RangeError(`layernorm-i8: workgroupSize = ${wg} must be a power of two in [1, ${MAX_WORKGROUP}].`);
+  }
+  if (!Number.isInteger(v.wordsPerThread) || v.wordsPerThread < 1) throw new RangeError(`layernorm-i8: wordsPerThread = ${v.wordsPerThread} must be a positive integer.`);
+}
+
+/** What to compile for one variant: rows up to 4 * workgroupSize * wordsPerThread values, any count. */
+export function layerNormI8Kernel(variant: LayerNormI8ShaderOptions): KernelProgram {
+  checkVariant(variant);
+  const v: LayerNormI8ShaderOptions = { workgroupSize: variant.workgroupSize, wordsPerThread: variant.wordsPerThread };
+  return cachedKernel(optionsKey('layernorm-i8', v), () => ({
+    name: `layernorm-i8[${v.workgroupSize}x${v.wordsPerThread}]`,
+    code: layerNormI8Shader(v),
+  }));
+}
+
+/**
+ * One run of a LayerNorm layer on `variant`. `layer` carries the uniform constants (H, declared
+ * bound, shift, epsVar); pass the full constants to have the per-channel values checked too.
+ */
+export function layerNormI8RunData(
+  layer: LayerNormI8Layer | LayerNormI8Constants,
+  shape: LayerNormI8Shape,
+  variant: LayerNormI8ShaderOptions,
+  options: LayerNormI8Options = {},
+): RunData {
   checkShape(shape);
   if (layer.H !== shape.H) throw new RangeError(`layernorm-i8: constants are for H = ${layer.H}, the shape has H = ${shape.H}.`);
   if ('channels' in layer) checkLayerNormI8Constants(layer);
   // Validates H, the declared bound and the shift against the proof's ranges.
   layerNormI8Bounds(layer.H, layer.inputMaxAbs, layer.shift, layer.epsVar);
-  const shaderOptions = layerNormI8ShaderOptions(shape.H, options.workgroupSize);
+  checkVariant(variant);
+  if (variant.workgroupSize * variant.wordsPerThread < wordsPerRow(shape.H)) {
+    throw new RangeError(`layernorm-i8: ${variant.workgroupSize} threads x ${variant.wordsPerThread} words cannot hold a row of H = ${shape.H}.`);
+  }
   const maxX = options.maxWorkgroupsX ?? 65535;
   if (!Number.isInteger(maxX) || maxX < 1) throw new RangeError(`layernorm-i8: maxWorkgroupsX = ${maxX} must be a positive integer.`);
   const gridX = Math.min(shape.rows, maxX);
@@ -86,12 +121,25 @@ export function layerNormI8Program(layer: LayerNormI8Layer | LayerNormI8Constant
     pad0: 0,
   };
   return {
-    name: `layernorm-i8[${shaderOptions.workgroupSize}x${shaderOptions.wordsPerThread}] ${shape.rows}x${shape.H}`,
-    key: optionsKey('layernorm-i8', shaderOptions),
-    code: layerNormI8Shader(shaderOptions),
+    label: `layernorm-i8[${variant.workgroupSize}x${variant.wordsPerThread}] ${shape.rows}x${shape.H}`,
     workgroups: [gridX, gridY, 1],
     params: Uint32Array.from(LAYERNORM_PARAM_FIELDS.map((f) => fields[f])),
   };
+}
+
+/**
+ * The program for one LayerNorm layer. `layer` carries the uniform constants (H, declared bound,
+ * shift, epsVar); pass the full constants to have the per-channel values checked too.
+ */
+export function layerNormI8Program(layer: LayerNormI8Layer | LayerNormI8Constants, shape: LayerNormI8Shape, options: LayerNormI8Options = {}): ProgramInfo {
+  // Shape and constants are refused before the variant is derived from H.
+  checkShape(shape);
+  if (layer.H !== shape.H) throw new RangeError(`layernorm-i8: constants are for H = ${layer.H}, the shape has H = ${shape.H}.`);
+  if ('channels' in layer) checkLayerNormI8Constants(layer);
+  layerNormI8Bounds(layer.H, layer.inputMaxAbs, layer.shift, layer.epsVar);
+  const variant = layerNormI8Variant(shape.H, options);
+  const run = layerNormI8RunData(layer, shape, variant, options);
+  return { ...layerNormI8Kernel(variant), ...run, name: run.label! };
 }
 
 /** Per-channel constants as the shader reads them: array<vec4<u32>> of (m, e, negate, beta bits). */
@@ -116,14 +164,8 @@ export interface LayerNormI8Buffers {
   out: GPUBuffer;
 }
 
-export async function bindLayerNormI8(
-  gpu: Gpu,
-  constants: LayerNormI8Constants,
-  shape: LayerNormI8Shape,
-  buffers: LayerNormI8Buffers,
-  options: LayerNormI8Options = {},
-): Promise<BoundProgram> {
-  const info = layerNormI8Program(constants, shape, options);
+/** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
+export function layerNormI8Bindings(shape: LayerNormI8Shape, buffers: LayerNormI8Buffers): GPUBuffer[] {
   const need = [
     ['x', buffers.x, shape.rows * shape.H * 4],
     ['channels', buffers.channels, shape.H * 16],
@@ -132,5 +174,16 @@ export async function bindLayerNormI8(
   for (const [what, buffer, bytes] of need) {
     if (buffer.size < bytes) throw new RangeError(`layernorm-i8: buffer ${what} has ${buffer.size} bytes, the shape needs ${bytes}.`);
   }
-  return bindProgram(gpu, info, [buffers.x, buffers.channels, buffers.out]);
+  return [buffers.x, buffers.channels, buffers.out];
+}
+
+export async function bindLayerNormI8(
+  gpu: Gpu,
+  constants: LayerNormI8Constants,
+  shape: LayerNormI8Shape,
+  buffers: LayerNormI8Buffers,
+  options: LayerNormI8Options = {},
+): Promise<BoundProgram> {
+  const info = layerNormI8Program(constants, shape, options);
+  return bindProgram(gpu, info, layerNormI8Bindings(shape, buffers));
 }

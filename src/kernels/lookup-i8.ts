@@ -1,21 +1,29 @@
 /** Host side of shaders/lookup-i8.ts: int8 [rows, cols] -> int8 through a 256-entry table. */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { lookupI8Shader } from '../../shaders/lookup-i8.js';
 import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { wordsPerRow } from '../quant/pack.js';
 
-export function lookupI8Program(rows: number, cols: number): ProgramInfo {
+/** What to compile: one pipeline for every table and size (the table is a buffer). */
+export function lookupI8Kernel(): KernelProgram {
+  return cachedKernel('lookup-i8', () => ({ name: 'lookup-i8', code: lookupI8Shader() }));
+}
+
+export function lookupI8RunData(rows: number, cols: number): RunData {
   checkElementwiseShape('lookup-i8', rows, cols);
   const cols4 = wordsPerRow(cols);
   const words = rows * cols4;
   return {
-    name: `lookup-i8 ${rows}x${cols}`,
-    key: 'lookup-i8',
-    code: lookupI8Shader(),
+    label: `lookup-i8 ${rows}x${cols}`,
     workgroups: wordGridWorkgroups(words),
     params: new Uint32Array([rows, cols, cols4, words]),
   };
+}
+
+export function lookupI8Program(rows: number, cols: number): ProgramInfo {
+  const run = lookupI8RunData(rows, cols);
+  return { ...lookupI8Kernel(), ...run, name: run.label! };
 }
 
 /** The table as the shader reads it: 256 int32, entries within [-128, 127]. */
@@ -24,6 +32,25 @@ export function lookupTableWords(table: Int8Array): Int32Array {
   return Int32Array.from(table);
 }
 
-export function bindLookupI8(gpu: Gpu, rows: number, cols: number, buffers: { x: GPUBuffer; table: GPUBuffer; y: GPUBuffer }): Promise<BoundProgram> {
-  return bindProgram(gpu, lookupI8Program(rows, cols), [buffers.x, buffers.table, buffers.y]);
+export interface LookupI8Buffers {
+  /** Packed int8 [rows, ceil(cols / 4)] words. */
+  x: GPUBuffer;
+  /** lookupTableWords(table). */
+  table: GPUBuffer;
+  y: GPUBuffer;
+}
+
+/** The buffers in binding order, checked to hold rows x cols (the largest a Dispatch will run). */
+export function lookupI8Bindings(rows: number, cols: number, buffers: LookupI8Buffers): GPUBuffer[] {
+  const words = rows * wordsPerRow(cols) * 4;
+  const need: [string, GPUBuffer, number][] = [['x', buffers.x, words], ['table', buffers.table, 256 * 4], ['y', buffers.y, words]];
+  for (const [what, buffer, bytes] of need) {
+    if (buffer.size < bytes) throw new RangeError(`lookup-i8: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+  }
+  return [buffers.x, buffers.table, buffers.y];
+}
+
+export function bindLookupI8(gpu: Gpu, rows: number, cols: number, buffers: LookupI8Buffers): Promise<BoundProgram> {
+  const info = lookupI8Program(rows, cols);
+  return bindProgram(gpu, info, lookupI8Bindings(rows, cols, buffers));
 }

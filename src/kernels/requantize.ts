@@ -4,7 +4,7 @@
  * for every int32 input and every valid (m, e) (see src/reference/requantize.ts).
  */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { REQUANTIZE_PARAM_FIELDS, type RequantizeShaderOptions, requantizeShader } from '../../shaders/requantize.js';
 import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { optionsKey } from '../../shaders/codegen.js';
@@ -19,20 +19,36 @@ export interface RequantizeShape {
   cols: number;
 }
 
-export function requantizeProgram(options: RequantizeOptions, shape: RequantizeShape): ProgramInfo {
+function checkOutput(options: RequantizeOptions): void {
+  if (options.output !== 'i8' && options.output !== 'u8') throw new RangeError(`requantize: output ${String(options.output)} is not 'i8' or 'u8'`);
+}
+
+/** What to compile: one pipeline per (output type, per channel or per tensor). */
+export function requantizeKernel(options: RequantizeOptions): KernelProgram {
+  checkOutput(options);
+  const shaderOptions: RequantizeShaderOptions = { output: options.output, perChannel: !!options.perChannel };
+  return cachedKernel(optionsKey('requantize', shaderOptions), () => ({
+    name: `requantize[${options.output},${options.perChannel ? 'channel' : 'tensor'}]`,
+    code: requantizeShader(shaderOptions),
+  }));
+}
+
+export function requantizeRunData(options: RequantizeOptions, shape: RequantizeShape): RunData {
   const { rows, cols } = shape;
   checkElementwiseShape('requantize', rows, cols);
-  if (options.output !== 'i8' && options.output !== 'u8') throw new RangeError(`requantize: output ${String(options.output)} is not 'i8' or 'u8'`);
+  checkOutput(options);
   const cols4 = wordsPerRow(cols);
   const values: Record<(typeof REQUANTIZE_PARAM_FIELDS)[number], number> = { rows, cols, cols4, words: rows * cols4 };
-  const shaderOptions: RequantizeShaderOptions = { output: options.output, perChannel: !!options.perChannel };
   return {
-    name: `requantize[${options.output},${options.perChannel ? 'channel' : 'tensor'}] ${rows}x${cols}`,
-    key: optionsKey('requantize', shaderOptions),
-    code: requantizeShader(shaderOptions),
+    label: `requantize[${options.output},${options.perChannel ? 'channel' : 'tensor'}] ${rows}x${cols}`,
     workgroups: wordGridWorkgroups(rows * cols4),
     params: new Uint32Array(REQUANTIZE_PARAM_FIELDS.map((f) => values[f])),
   };
+}
+
+export function requantizeProgram(options: RequantizeOptions, shape: RequantizeShape): ProgramInfo {
+  const run = requantizeRunData(options, shape);
+  return { ...requantizeKernel(options), ...run, name: run.label! };
 }
 
 /**
@@ -60,10 +76,15 @@ function checkSize(what: string, buffer: GPUBuffer, bytes: number): void {
   if (buffer.size < bytes) throw new RangeError(`requantize: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
 }
 
-export async function bindRequantize(gpu: Gpu, options: RequantizeOptions, shape: RequantizeShape, buffers: RequantizeBuffers): Promise<BoundProgram> {
-  const info = requantizeProgram(options, shape);
+/** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
+export function requantizeBindings(options: RequantizeOptions, shape: RequantizeShape, buffers: RequantizeBuffers): GPUBuffer[] {
   checkSize('input', buffers.input, shape.rows * shape.cols * 4);
   checkSize('requant', buffers.requant, (options.perChannel ? shape.cols : 1) * 8);
   checkSize('output', buffers.output, shape.rows * wordsPerRow(shape.cols) * 4);
-  return bindProgram(gpu, info, [buffers.input, buffers.requant, buffers.output]);
+  return [buffers.input, buffers.requant, buffers.output];
+}
+
+export async function bindRequantize(gpu: Gpu, options: RequantizeOptions, shape: RequantizeShape, buffers: RequantizeBuffers): Promise<BoundProgram> {
+  const info = requantizeProgram(options, shape);
+  return bindProgram(gpu, info, requantizeBindings(options, shape, buffers));
 }

@@ -4,7 +4,7 @@
  * Multipliers and the output range travel in the uniform, so one pipeline per operand-kind pair.
  */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { RESIDUAL_ADD_PARAM_FIELDS, type ResidualAddShaderOptions, residualAddShader } from '../../shaders/residual-add.js';
 import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { optionsKey } from '../../shaders/codegen.js';
@@ -51,7 +51,25 @@ export function checkResidualAddBounds(options: ResidualAddOptions, c: ResidualA
   }
 }
 
-export function residualAddProgram(options: ResidualAddOptions, shape: ResidualAddShape, c: ResidualAddConstants, bounds?: ResidualAddBounds): ProgramInfo {
+function checkKinds(options: ResidualAddOptions): void {
+  for (const side of ['a', 'b'] as const) {
+    const kind = options[side];
+    if (kind !== 'i8' && kind !== 'i32') throw new RangeError(`residual add: operand ${side} kind ${String(kind)} is not 'i8' or 'i32'`);
+  }
+}
+
+/** What to compile: one pipeline per operand-kind pair (multipliers, widths and sizes are uniforms). */
+export function residualAddKernel(options: ResidualAddOptions): KernelProgram {
+  checkKinds(options);
+  const shaderOptions: ResidualAddShaderOptions = { a: options.a, b: options.b };
+  return cachedKernel(optionsKey('residual-add', shaderOptions), () => ({
+    name: `residual-add[${options.a}+${options.b}]`,
+    code: residualAddShader(shaderOptions),
+  }));
+}
+
+/** One run: validates the shape, proves the terms' bounds, and gives the uniform and the grid. */
+export function residualAddRunData(options: ResidualAddOptions, shape: ResidualAddShape, c: ResidualAddConstants, bounds?: ResidualAddBounds): RunData {
   const { rows, cols } = shape;
   checkElementwiseShape('residual add', rows, cols);
   checkResidualAddBounds(options, c, bounds);
@@ -71,14 +89,16 @@ export function residualAddProgram(options: ResidualAddOptions, shape: ResidualA
     pad0: 0,
     pad1: 0,
   };
-  const shaderOptions: ResidualAddShaderOptions = { a: options.a, b: options.b };
   return {
-    name: `residual-add[${options.a}+${options.b}->i${c.bits}] ${rows}x${cols}`,
-    key: optionsKey('residual-add', shaderOptions),
-    code: residualAddShader(shaderOptions),
+    label: `residual-add[${options.a}+${options.b}->i${c.bits}] ${rows}x${cols}`,
     workgroups: wordGridWorkgroups(rows * cols4),
     params: new Uint32Array(RESIDUAL_ADD_PARAM_FIELDS.map((f) => values[f])),
   };
+}
+
+export function residualAddProgram(options: ResidualAddOptions, shape: ResidualAddShape, c: ResidualAddConstants, bounds?: ResidualAddBounds): ProgramInfo {
+  const run = residualAddRunData(options, shape, c, bounds);
+  return { ...residualAddKernel(options), ...run, name: run.label! };
 }
 
 export interface ResidualAddBuffers {
@@ -87,6 +107,20 @@ export interface ResidualAddBuffers {
   b: GPUBuffer;
   /** int32 [rows, cols]. */
   output: GPUBuffer;
+}
+
+/** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
+export function residualAddBindings(options: ResidualAddOptions, shape: ResidualAddShape, buffers: ResidualAddBuffers): GPUBuffer[] {
+  const operandBytes = (kind: 'i8' | 'i32') => (kind === 'i8' ? shape.rows * wordsPerRow(shape.cols) : shape.rows * shape.cols) * 4;
+  const need: [string, GPUBuffer, number][] = [
+    ['a', buffers.a, operandBytes(options.a)],
+    ['b', buffers.b, operandBytes(options.b)],
+    ['output', buffers.output, shape.rows * shape.cols * 4],
+  ];
+  for (const [what, buffer, bytes] of need) {
+    if (buffer.size < bytes) throw new RangeError(`residual add: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+  }
+  return [buffers.a, buffers.b, buffers.output];
 }
 
 export async function bindResidualAdd(
@@ -98,14 +132,5 @@ export async function bindResidualAdd(
   bounds?: ResidualAddBounds,
 ): Promise<BoundProgram> {
   const info = residualAddProgram(options, shape, constants, bounds);
-  const operandBytes = (kind: 'i8' | 'i32') => (kind === 'i8' ? shape.rows * wordsPerRow(shape.cols) : shape.rows * shape.cols) * 4;
-  const need: [string, GPUBuffer, number][] = [
-    ['a', buffers.a, operandBytes(options.a)],
-    ['b', buffers.b, operandBytes(options.b)],
-    ['output', buffers.output, shape.rows * shape.cols * 4],
-  ];
-  for (const [what, buffer, bytes] of need) {
-    if (buffer.size < bytes) throw new RangeError(`residual add: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
-  }
-  return bindProgram(gpu, info, [buffers.a, buffers.b, buffers.output]);
+  return bindProgram(gpu, info, residualAddBindings(options, shape, buffers));
 }

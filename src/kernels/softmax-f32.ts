@@ -1,6 +1,6 @@
 /** Host side of the masked f32 softmax (shaders/softmax-f32.ts). */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { SOFTMAX_F32_PARAM_FIELDS, type SoftmaxF32ShaderOptions, softmaxF32Shader } from '../../shaders/softmax-f32.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { rowGrid, rowWorkgroupSize } from './layernorm-f32.js';
@@ -8,7 +8,27 @@ import type { SoftmaxF32Shape } from '../reference/softmax-f32.js';
 
 export type { SoftmaxF32Shape };
 
-export function softmaxF32Program(shape: SoftmaxF32Shape, options: Partial<SoftmaxF32ShaderOptions> = {}): ProgramInfo {
+/**
+ * The variant a shape gets by default: a workgroup of rowWorkgroupSize(probStride) threads (32 up
+ * to 128 keys, then 64, 128, 256). Any workgroup size runs any length correctly (threads stride
+ * over the keys); the size only sets speed, so a model may also fix one for all lengths.
+ */
+export function softmaxF32Variant(shape: SoftmaxF32Shape, options: Partial<SoftmaxF32ShaderOptions> = {}): SoftmaxF32ShaderOptions {
+  return { workgroupSize: options.workgroupSize ?? rowWorkgroupSize(shape.probStride ?? shape.seq) };
+}
+
+export function softmaxF32Kernel(variant: SoftmaxF32ShaderOptions): KernelProgram {
+  const wg = variant.workgroupSize;
+  if (!Number.isInteger(wg) || wg < 1 || wg > 256 || (wg & (wg - 1)) !== 0) throw new RangeError(`softmax-f32: workgroupSize ${wg} must be a power of two <= 256`);
+  const shaderOptions: SoftmaxF32ShaderOptions = { workgroupSize: wg };
+  return cachedKernel(optionsKey('softmax-f32', shaderOptions), () => ({
+    name: `softmax-f32[wg ${wg}]`,
+    code: softmaxF32Shader(shaderOptions),
+    workgroupStorageBytes: wg * 4,
+  }));
+}
+
+export function softmaxF32RunData(shape: SoftmaxF32Shape): RunData {
   const { batch, heads, queries, seq } = shape;
   const scoreStride = shape.scoreStride ?? seq;
   const probStride = shape.probStride ?? seq;
@@ -18,19 +38,20 @@ export function softmaxF32Program(shape: SoftmaxF32Shape, options: Partial<Softm
   if (scoreStride < seq || probStride < seq) throw new RangeError(`softmax-f32: strides (${scoreStride}, ${probStride}) shorter than seq ${seq}`);
   const rows = batch * heads * queries;
   if (rows * Math.max(scoreStride, probStride) >= 2 ** 32) throw new RangeError(`softmax-f32: ${rows} rows exceed u32 indexing`);
-  const shaderOptions: SoftmaxF32ShaderOptions = { workgroupSize: options.workgroupSize ?? rowWorkgroupSize(probStride) };
   const grid = rowGrid(rows);
   const values: Record<(typeof SOFTMAX_F32_PARAM_FIELDS)[number], number> = {
     rows, seq, scoreStride, probStride, rowsPerBatch: heads * queries, gridX: grid.gridX, pad0: 0, pad1: 0,
   };
   return {
-    name: `softmax-f32 ${batch}x${heads}x${queries}x${seq}`,
-    key: optionsKey('softmax-f32', shaderOptions),
-    code: softmaxF32Shader(shaderOptions),
+    label: `softmax-f32 ${batch}x${heads}x${queries}x${seq}`,
     workgroups: grid.workgroups,
     params: new Uint32Array(SOFTMAX_F32_PARAM_FIELDS.map((f) => values[f])),
-    workgroupStorageBytes: shaderOptions.workgroupSize * 4,
   };
+}
+
+export function softmaxF32Program(shape: SoftmaxF32Shape, options: Partial<SoftmaxF32ShaderOptions> = {}): ProgramInfo {
+  const run = softmaxF32RunData(shape);
+  return { ...softmaxF32Kernel(softmaxF32Variant(shape, options)), ...run, name: run.label! };
 }
 
 export interface SoftmaxF32Buffers {
@@ -40,6 +61,20 @@ export interface SoftmaxF32Buffers {
   probs: GPUBuffer;
 }
 
+/** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
+export function softmaxF32Bindings(shape: SoftmaxF32Shape, b: SoftmaxF32Buffers): GPUBuffer[] {
+  const rows = shape.batch * shape.heads * shape.queries;
+  const need: [string, GPUBuffer, number][] = [
+    // The last row's stride padding is never read; every probs row is written up to probStride.
+    ['scores', b.scores, ((rows - 1) * (shape.scoreStride ?? shape.seq) + shape.seq) * 4],
+    ['mask', b.mask, shape.batch * shape.seq * 4],
+    ['probs', b.probs, rows * (shape.probStride ?? shape.seq) * 4],
+  ];
+  for (const [k, buf, bytes] of need) if (buf.size < bytes) throw new RangeError(`softmax-f32: ${k} has ${buf.size} bytes, needs ${bytes}`);
+  return [b.scores, b.mask, b.probs];
+}
+
 export async function bindSoftmaxF32(gpu: Gpu, shape: SoftmaxF32Shape, b: SoftmaxF32Buffers, options?: Partial<SoftmaxF32ShaderOptions>): Promise<BoundProgram> {
-  return bindProgram(gpu, softmaxF32Program(shape, options), [b.scores, b.mask, b.probs]);
+  const info = softmaxF32Program(shape, options);
+  return bindProgram(gpu, info, softmaxF32Bindings(shape, b));
 }

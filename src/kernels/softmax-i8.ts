@@ -4,7 +4,7 @@
  * u32 is refused, never run), the uniform parameters, and the binding.
  */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { SOFTMAX_I8_PARAM_FIELDS, type SoftmaxI8ParamField, type SoftmaxI8ShaderOptions, softmaxI8Shader } from '../../shaders/softmax-i8.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { wordsPerRow } from '../quant/pack.js';
@@ -62,12 +62,17 @@ function checkShape(shape: SoftmaxI8Shape): void {
   if (rows * shape.seq > 2 ** 32 - 1) throw new RangeError(`integer softmax: ${rows} rows of ${shape.seq} keys overflow u32 indices`);
 }
 
-function checkLaunch(launch: SoftmaxI8Launch, seq: number): void {
+function checkLaunchOptions(launch: SoftmaxI8Launch): void {
   const { workgroupSize: wg, keysPerThread: kpt } = launch;
   if (!Number.isInteger(wg) || wg < 4 || wg > 256 || (wg & (wg - 1)) !== 0) {
     throw new RangeError(`integer softmax: workgroupSize = ${wg} must be a power of two in [4, 256]`);
   }
   if (!Number.isInteger(kpt) || kpt < 1 || kpt > 16) throw new RangeError(`integer softmax: keysPerThread = ${kpt} must be an integer in [1, 16]`);
+}
+
+function checkLaunch(launch: SoftmaxI8Launch, seq: number): void {
+  checkLaunchOptions(launch);
+  const { workgroupSize: wg, keysPerThread: kpt } = launch;
   if (wg * kpt < seq) throw new RangeError(`integer softmax: ${wg} threads x ${kpt} keys cannot hold a row of ${seq} keys`);
 }
 
@@ -96,23 +101,48 @@ export function softmaxI8Params(shape: SoftmaxI8Shape, c: SoftmaxI8Constants): U
 }
 
 /**
+ * The variant (launch) a shape needs: defaultSoftmaxI8Launch(seq). Keys per thread are rounded to
+ * powers of two, so lengths 1..512 need at most a handful of variants.
+ */
+export function softmaxI8Variant(shape: Pick<SoftmaxI8Shape, 'seq'>, software = false): SoftmaxI8Launch {
+  return defaultSoftmaxI8Launch(shape.seq, software);
+}
+
+/** What to compile for one launch: rows of up to workgroupSize * keysPerThread keys, any count. */
+export function softmaxI8Kernel(launch: SoftmaxI8Launch): KernelProgram {
+  checkLaunchOptions(launch);
+  const l: SoftmaxI8Launch = { workgroupSize: launch.workgroupSize, keysPerThread: launch.keysPerThread };
+  return cachedKernel(optionsKey('softmax-i8', l), () => ({
+    name: `softmax-i8[wg ${l.workgroupSize}x${l.keysPerThread}]`,
+    code: softmaxI8Shader(l),
+  }));
+}
+
+/**
+ * One run over [batch, heads, seq, seq] scores on `launch`. Refuses (RangeError) shapes, launches
+ * too small for the row, and constants whose integer arithmetic is not proven to stay in u32.
+ */
+export function softmaxI8RunData(shape: SoftmaxI8Shape, constants: SoftmaxI8Constants, launch: SoftmaxI8Launch): RunData {
+  checkShape(shape);
+  softmaxI8Bounds(constants, shape.seq);
+  checkLaunch(launch, shape.seq);
+  const rows = shape.batch * shape.heads * shape.seq;
+  const gridX = Math.min(rows, GRID_X);
+  return {
+    label: `softmax-i8[wg ${launch.workgroupSize}x${launch.keysPerThread}] ${shape.batch}x${shape.heads}x${shape.seq}`,
+    workgroups: [gridX, Math.ceil(rows / gridX), 1],
+    params: softmaxI8Params(shape, constants),
+  };
+}
+
+/**
  * The program for one softmax over [batch, heads, seq, seq] scores. Refuses (RangeError) shapes,
  * launches, and constants whose integer arithmetic is not proven to stay in u32.
  */
 export function softmaxI8Program(shape: SoftmaxI8Shape, constants: SoftmaxI8Constants, launch?: SoftmaxI8Launch): ProgramInfo {
-  checkShape(shape);
-  softmaxI8Bounds(constants, shape.seq);
   const l = launch ?? defaultSoftmaxI8Launch(shape.seq);
-  checkLaunch(l, shape.seq);
-  const rows = shape.batch * shape.heads * shape.seq;
-  const gridX = Math.min(rows, GRID_X);
-  return {
-    name: `softmax-i8[wg ${l.workgroupSize}x${l.keysPerThread}] ${shape.batch}x${shape.heads}x${shape.seq}`,
-    key: optionsKey('softmax-i8', l),
-    code: softmaxI8Shader(l),
-    workgroups: [gridX, Math.ceil(rows / gridX), 1],
-    params: softmaxI8Params(shape, constants),
-  };
+  const run = softmaxI8RunData(shape, constants, l);
+  return { ...softmaxI8Kernel(l), ...run, name: run.label! };
 }
 
 export interface SoftmaxI8Buffers {
@@ -124,14 +154,8 @@ export interface SoftmaxI8Buffers {
   probs: GPUBuffer;
 }
 
-export async function bindSoftmaxI8(
-  gpu: Gpu,
-  shape: SoftmaxI8Shape,
-  constants: SoftmaxI8Constants,
-  buffers: SoftmaxI8Buffers,
-  launch?: SoftmaxI8Launch,
-): Promise<BoundProgram> {
-  const info = softmaxI8Program(shape, constants, launch);
+/** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
+export function softmaxI8Bindings(shape: SoftmaxI8Shape, buffers: SoftmaxI8Buffers): GPUBuffer[] {
   const rows = shape.batch * shape.heads * shape.seq;
   const need: [keyof SoftmaxI8Buffers, number][] = [
     ['scores', rows * shape.seq * 4],
@@ -141,5 +165,16 @@ export async function bindSoftmaxI8(
   for (const [k, bytes] of need) {
     if (buffers[k].size < bytes) throw new RangeError(`integer softmax: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);
   }
-  return bindProgram(gpu, info, [buffers.scores, buffers.mask, buffers.probs]);
+  return [buffers.scores, buffers.mask, buffers.probs];
+}
+
+export async function bindSoftmaxI8(
+  gpu: Gpu,
+  shape: SoftmaxI8Shape,
+  constants: SoftmaxI8Constants,
+  buffers: SoftmaxI8Buffers,
+  launch?: SoftmaxI8Launch,
+): Promise<BoundProgram> {
+  const info = softmaxI8Program(shape, constants, launch);
+  return bindProgram(gpu, info, softmaxI8Bindings(shape, buffers));
 }

@@ -1,6 +1,6 @@
 /** Host side of the attention head split (shaders/split-heads-f32.ts). */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { SPLIT_HEADS_F32_PARAM_FIELDS, SPLIT_HEADS_F32_WORKGROUP, splitHeadsF32Shader } from '../../shaders/split-heads-f32.js';
 import { wordsPerRow } from '../quant/pack.js';
 import { linearGrid } from './gelu-f32.js';
@@ -22,7 +22,12 @@ export function splitHeadsF32Sizes(s: SplitHeadsF32Shape): { dPad: number; seqPa
   return { dPad, seqPad, qk: s.batch * s.heads * s.seq * dPad, v: s.batch * s.heads * s.headDim * seqPad };
 }
 
-export function splitHeadsF32Program(shape: SplitHeadsF32Shape): ProgramInfo {
+/** What to compile: one pipeline for every shape (qScale is a uniform). */
+export function splitHeadsF32Kernel(): KernelProgram {
+  return cachedKernel('split-heads-f32', () => ({ name: 'split-heads-f32', code: splitHeadsF32Shader() }));
+}
+
+export function splitHeadsF32RunData(shape: SplitHeadsF32Shape): RunData {
   const qScale = shape.qScale ?? 1;
   if (!Number.isFinite(qScale)) throw new RangeError(`split-heads-f32: qScale = ${qScale} must be finite`);
   for (const [k, v] of Object.entries({ batch: shape.batch, seq: shape.seq, heads: shape.heads, headDim: shape.headDim })) {
@@ -37,12 +42,15 @@ export function splitHeadsF32Program(shape: SplitHeadsF32Shape): ProgramInfo {
     qkCount: z.qk, vCount: z.v, gridX: grid.gridX, qScale: f32Bits(qScale), pad1: 0, pad2: 0,
   };
   return {
-    name: `split-heads-f32 ${shape.batch}x${shape.seq}x${shape.heads}x${shape.headDim}`,
-    key: 'split-heads-f32',
-    code: splitHeadsF32Shader(),
+    label: `split-heads-f32 ${shape.batch}x${shape.seq}x${shape.heads}x${shape.headDim}`,
     workgroups: grid.workgroups,
     params: new Uint32Array(SPLIT_HEADS_F32_PARAM_FIELDS.map((f) => values[f])),
   };
+}
+
+export function splitHeadsF32Program(shape: SplitHeadsF32Shape): ProgramInfo {
+  const run = splitHeadsF32RunData(shape);
+  return { ...splitHeadsF32Kernel(), ...run, name: run.label! };
 }
 
 export interface SplitHeadsF32Buffers {
@@ -53,7 +61,8 @@ export interface SplitHeadsF32Buffers {
   vT: GPUBuffer;
 }
 
-export async function bindSplitHeadsF32(gpu: Gpu, shape: SplitHeadsF32Shape, b: SplitHeadsF32Buffers): Promise<BoundProgram> {
+/** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
+export function splitHeadsF32Bindings(shape: SplitHeadsF32Shape, b: SplitHeadsF32Buffers): GPUBuffer[] {
   const z = splitHeadsF32Sizes(shape);
   const need: [string, GPUBuffer, number][] = [
     ['qkv', b.qkv, shape.batch * shape.seq * 3 * shape.heads * shape.headDim],
@@ -62,5 +71,10 @@ export async function bindSplitHeadsF32(gpu: Gpu, shape: SplitHeadsF32Shape, b: 
     ['vT', b.vT, z.v],
   ];
   for (const [k, buf, n] of need) if (buf.size < n * 4) throw new RangeError(`split-heads-f32: ${k} has ${buf.size} bytes, needs ${n * 4}`);
-  return bindProgram(gpu, splitHeadsF32Program(shape), [b.qkv, b.q, b.k, b.vT]);
+  return [b.qkv, b.q, b.k, b.vT];
+}
+
+export async function bindSplitHeadsF32(gpu: Gpu, shape: SplitHeadsF32Shape, b: SplitHeadsF32Buffers): Promise<BoundProgram> {
+  const list = splitHeadsF32Bindings(shape, b);
+  return bindProgram(gpu, splitHeadsF32Program(shape), list);
 }

@@ -1,6 +1,6 @@
 /** Host side of shaders/transpose-heads-i8.ts (V -> per-head V^T for the P.V GEMM). */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { TRANSPOSE_HEADS_PARAM_FIELDS, transposeHeadsI8Shader } from '../../shaders/transpose-heads-i8.js';
 import { wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { wordsPerRow } from '../quant/pack.js';
@@ -20,7 +20,12 @@ export function transposeHeadsOutputWords(s: TransposeHeadsShape): number {
   return s.batch * s.heads * s.headDim * wordsPerRow(s.seq);
 }
 
-export function transposeHeadsI8Program(s: TransposeHeadsShape): ProgramInfo {
+/** What to compile: one pipeline for every shape. */
+export function transposeHeadsI8Kernel(): KernelProgram {
+  return cachedKernel('transpose-heads-i8', () => ({ name: 'transpose-heads-i8', code: transposeHeadsI8Shader() }));
+}
+
+export function transposeHeadsI8RunData(s: TransposeHeadsShape): RunData {
   for (const [k, v] of Object.entries(s)) {
     if (!Number.isInteger(v) || v < (k === 'colOffset' ? 0 : 1)) throw new RangeError(`transpose-heads-i8: ${k} = ${v} is not a valid size`);
   }
@@ -31,14 +36,30 @@ export function transposeHeadsI8Program(s: TransposeHeadsShape): ProgramInfo {
   if (words + 64 > 2 ** 32 || s.batch * s.seq * s.rowWords > 2 ** 32) throw new RangeError('transpose-heads-i8: tensor too large for u32 indexing');
   const values = { ...s, seq4: wordsPerRow(s.seq), words };
   return {
-    name: `transpose-heads-i8 ${s.batch}x${s.heads}x${s.headDim}x${s.seq}`,
-    key: 'transpose-heads-i8',
-    code: transposeHeadsI8Shader(),
+    label: `transpose-heads-i8 ${s.batch}x${s.heads}x${s.headDim}x${s.seq}`,
     workgroups: wordGridWorkgroups(words),
     params: new Uint32Array(TRANSPOSE_HEADS_PARAM_FIELDS.map((f) => values[f])),
   };
 }
 
+export function transposeHeadsI8Program(s: TransposeHeadsShape): ProgramInfo {
+  const run = transposeHeadsI8RunData(s);
+  return { ...transposeHeadsI8Kernel(), ...run, name: run.label! };
+}
+
+/** The buffers in binding order, checked to hold `s` (the largest a Dispatch will run). */
+export function transposeHeadsI8Bindings(s: TransposeHeadsShape, buffers: { x: GPUBuffer; y: GPUBuffer }): GPUBuffer[] {
+  const need: [string, GPUBuffer, number][] = [
+    ['x', buffers.x, s.batch * s.seq * s.rowWords * 4],
+    ['y', buffers.y, transposeHeadsOutputWords(s) * 4],
+  ];
+  for (const [what, buffer, bytes] of need) {
+    if (buffer.size < bytes) throw new RangeError(`transpose-heads-i8: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+  }
+  return [buffers.x, buffers.y];
+}
+
 export function bindTransposeHeadsI8(gpu: Gpu, s: TransposeHeadsShape, buffers: { x: GPUBuffer; y: GPUBuffer }): Promise<BoundProgram> {
-  return bindProgram(gpu, transposeHeadsI8Program(s), [buffers.x, buffers.y]);
+  const info = transposeHeadsI8Program(s);
+  return bindProgram(gpu, info, transposeHeadsI8Bindings(s, buffers));
 }
