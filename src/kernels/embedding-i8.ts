@@ -4,7 +4,7 @@
  * upload, and the dispatch.
  */
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
+import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { EMBEDDING_I8_PARAM_FIELDS, type EmbeddingI8ShaderOptions, embeddingI8Shader } from '../../shaders/embedding-i8.js';
 import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { optionsKey } from '../../shaders/codegen.js';
@@ -51,7 +51,17 @@ function tableShapes(options: EmbeddingI8Options, shape: EmbeddingI8Shape): [str
   return tables;
 }
 
-export function embeddingI8Program(options: EmbeddingI8Options, shape: EmbeddingI8Shape, c: EmbeddingConstants): ProgramInfo {
+/** What to compile: one pipeline with and one without token types (multipliers and sizes are uniforms). */
+export function embeddingI8Kernel(options: EmbeddingI8Options): KernelProgram {
+  const shaderOptions: EmbeddingI8ShaderOptions = { tokenTypes: !!options.tokenTypes };
+  return cachedKernel(optionsKey('embedding-i8', shaderOptions), () => ({
+    name: `embedding-i8[${shaderOptions.tokenTypes ? 'word+pos+type' : 'word+pos'}]`,
+    code: embeddingI8Shader(shaderOptions),
+  }));
+}
+
+/** One run: validates the shape and tables, proves the terms' bounds, and gives the uniform and the grid. */
+export function embeddingI8RunData(options: EmbeddingI8Options, shape: EmbeddingI8Shape, c: EmbeddingConstants): RunData {
   const { tokens, hidden } = shape;
   checkElementwiseShape('embedding output', tokens, hidden);
   for (const [name, rows] of tableShapes(options, shape)) checkElementwiseShape(`embedding table (${name})`, rows, hidden);
@@ -76,14 +86,16 @@ export function embeddingI8Program(options: EmbeddingI8Options, shape: Embedding
     lo: lo >>> 0,
     hi,
   };
-  const shaderOptions: EmbeddingI8ShaderOptions = { tokenTypes: !!options.tokenTypes };
   return {
-    name: `embedding-i8[${options.tokenTypes ? 'word+pos+type' : 'word+pos'}->i${c.bits}] ${tokens}x${hidden}`,
-    key: optionsKey('embedding-i8', shaderOptions),
-    code: embeddingI8Shader(shaderOptions),
+    label: `embedding-i8[${options.tokenTypes ? 'word+pos+type' : 'word+pos'}->i${c.bits}] ${tokens}x${hidden}`,
     workgroups: wordGridWorkgroups(tokens * hidden4),
     params: new Uint32Array(EMBEDDING_I8_PARAM_FIELDS.map((f) => values[f])),
   };
+}
+
+export function embeddingI8Program(options: EmbeddingI8Options, shape: EmbeddingI8Shape, c: EmbeddingConstants): ProgramInfo {
+  const run = embeddingI8RunData(options, shape, c);
+  return { ...embeddingI8Kernel(options), ...run, name: run.label! };
 }
 
 /** Refuses ids that are not integers in [0, rows): what the shader would otherwise zero silently. */
@@ -115,14 +127,11 @@ export interface EmbeddingI8Buffers {
   output: GPUBuffer;
 }
 
-export async function bindEmbeddingI8(
-  gpu: Gpu,
-  options: EmbeddingI8Options,
-  shape: EmbeddingI8Shape,
-  constants: EmbeddingConstants,
-  buffers: EmbeddingI8Buffers,
-): Promise<BoundProgram> {
-  const info = embeddingI8Program(options, shape, constants);
+/**
+ * The buffers in binding order, checked against the options and to hold `shape` (the largest a
+ * Dispatch will run: its token count and tables).
+ */
+export function embeddingI8Bindings(options: EmbeddingI8Options, shape: EmbeddingI8Shape, buffers: EmbeddingI8Buffers): GPUBuffer[] {
   if (options.tokenTypes !== !!buffers.tokenType || options.tokenTypes !== !!buffers.tokenTypeIds) {
     throw new RangeError('embedding: options.tokenTypes and the token-type table / id buffers disagree');
   }
@@ -144,5 +153,16 @@ export async function bindEmbeddingI8(
   list.push(buffers.tokenIds, buffers.positionIds);
   if (buffers.tokenTypeIds) list.push(buffers.tokenTypeIds);
   list.push(buffers.output);
-  return bindProgram(gpu, info, list);
+  return list;
+}
+
+export async function bindEmbeddingI8(
+  gpu: Gpu,
+  options: EmbeddingI8Options,
+  shape: EmbeddingI8Shape,
+  constants: EmbeddingConstants,
+  buffers: EmbeddingI8Buffers,
+): Promise<BoundProgram> {
+  const info = embeddingI8Program(options, shape, constants);
+  return bindProgram(gpu, info, embeddingI8Bindings(options, shape, buffers));
 }
