@@ -11,7 +11,7 @@ export { loadModel, builtInModelUrl, type ModelSource, type LoadOptions, type Lo
 export { requestGpu, GpuUnavailableError, type RequestGpuOptions } from './gpu/device.js';
 export { Gpu, GpuDeviceLostError } from './gpu/gpu.js';
 export { formatDeviceReport } from './gpu/report.js';
-export { Int8Model, Fp32Model, type Prediction, type Profile, type RunOptions, type Texts, type TextModel } from './session.js';
+export { Int8Model, Fp32Model, type Prediction, type Profile, type ProfileOptions, type RunOptions, type Texts, type TextModel } from './session.js';
 export { kernelFamily, kernelFamilies, type GpuMemory, type KernelFamilyTime } from './gpu/profile.js';
 export type { KernelTime } from './gpu/program.js';
 export { DEFAULT_CALIBRATION } from './calibrate/default-calibration.js';

@@ -12,6 +12,8 @@ import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
 import type { EncoderConfig, EncoderModel, TokenBatch } from './model/types.js';
 import { IntEncoder } from './runtime/int-encoder.js';
+import { SerialQueue, throwIfAborted } from './core/serial-queue.js';
+import { checkRunOptions, checkTexts } from './core/text-inputs.js';
 import type { KernelTime } from './gpu/program.js';
 import { type GpuMemory, type KernelFamilyTime, kernelFamilies } from './gpu/profile.js';
 
@@ -29,6 +31,16 @@ export type Texts = string | readonly GlueInput[];
 export interface RunOptions {
   /** Texts per GPU forward; 8 by default. */
   batchSize?: number;
+  /**
+   * Cancels the call, which then rejects with `signal.reason`: a call aborted before its turn never
+   * runs; one aborted while it runs stops before its next batch.
+   */
+  signal?: AbortSignal;
+}
+
+export interface ProfileOptions {
+  /** As in RunOptions: a profile aborted before its turn never runs. */
+  signal?: AbortSignal;
 }
 
 export interface Profile {
@@ -44,15 +56,22 @@ export interface TextModel {
   readonly kind: 'int8' | 'fp32';
   readonly config: EncoderConfig;
   readonly tokenizer: EncoderTokenizer;
-  /** Labels and scores, one per text (sequence-classification models). */
+  /**
+   * Labels and scores, one per text (sequence-classification models). Calls on one model run one at
+   * a time in call order, so overlapping calls each get their own answers. A text that tokenizes to
+   * nothing is classified as the empty sequence, as transformers does.
+   */
   classify(texts: Texts, options?: RunOptions): Promise<Prediction[]>;
   /** Mean-pooled final hidden states, one per text (encoder models without a head). */
   embed(texts: Texts, options?: RunOptions): Promise<Float32Array[]>;
   /** GPU time of every kernel of one forward over `texts` (needs 'timestamp-query'). */
-  profile(texts: Texts): Promise<Profile>;
-  /** GPU bytes this model holds now. */
+  profile(texts: Texts, options?: ProfileOptions): Promise<Profile>;
+  /** GPU bytes this model holds now (zero once disposed). */
   memory(): GpuMemory;
-  /** Releases every GPU buffer (and the device, when the model created it). Idempotent. */
+  /**
+   * Releases every GPU buffer (and the device, when the model created it), after the call in flight
+   * if any; calls made or still queued afterwards reject. Idempotent.
+   */
   dispose(): void;
 }
 
@@ -103,10 +122,16 @@ interface ForwardOutput {
   kernels?: KernelTime[];
 }
 
+/** Options every method that runs the model takes. */
+const RUN_OPTIONS = ['batchSize', 'signal'] as const;
+const PROFILE_OPTIONS = ['signal'] as const;
+
 abstract class BatchedModel implements TextModel {
   abstract readonly kind: 'int8' | 'fp32';
   private ownedGpu?: Gpu;
   private disposed = false;
+  /** The encoders reuse their buffers from one forward to the next: one call at a time, in call order. */
+  private readonly queue = new SerialQueue();
 
   constructor(
     readonly config: EncoderConfig,
@@ -118,6 +143,7 @@ abstract class BatchedModel implements TextModel {
   protected abstract run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput>;
 
   memory(): GpuMemory {
+    if (this.disposed) return { weightBytes: 0, activationBytes: 0 };
     return this.encoder.memory();
   }
 
@@ -127,46 +153,82 @@ abstract class BatchedModel implements TextModel {
     return this;
   }
 
-  private *batches(texts: Texts, batchSize = 8): Generator<TokenBatch> {
-    const inputs = textList(texts);
-    if (inputs.length === 0) throw new Error('no input texts');
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batchSize ${batchSize} must be a positive integer`);
-    for (let i = 0; i < inputs.length; i += batchSize) yield this.tokenizer.encodeBatch(inputs.slice(i, i + batchSize));
+  private usable(method: string): void {
+    if (this.disposed) throw new Error(`${method}: this ${this.kind} model was disposed; load it again to use it`);
   }
 
-  private usable(): void {
-    if (this.disposed) throw new Error(`this ${this.kind} model was disposed`);
+  /**
+   * Every method that touches the GPU runs through here (a future generate or translate too): after
+   * the calls made before it have settled, never while the model is disposed, never once `signal`
+   * has fired.
+   */
+  protected exclusive<T>(method: string, signal: AbortSignal | undefined, job: () => Promise<T>): Promise<T> {
+    return this.queue.run(async () => {
+      this.usable(method);
+      return job();
+    }, signal);
   }
 
-  async classify(texts: Texts, options: RunOptions = {}): Promise<Prediction[]> {
-    this.usable();
+  /**
+   * Texts [start, start + size) tokenized as one batch. Checked between batches: a call aborted or a
+   * model disposed while an earlier batch ran stops here.
+   */
+  private batch(method: string, inputs: GlueInput[], start: number, size: number, signal: AbortSignal | undefined): TokenBatch {
+    throwIfAborted(signal);
+    this.usable(method);
+    return this.tokenizer.encodeBatch(inputs.slice(start, start + size), { firstIndex: start });
+  }
+
+  async classify(texts: Texts, options?: RunOptions): Promise<Prediction[]> {
+    this.usable('classify');
     if (this.config.task !== 'sequence-classification') throw new Error(`this model (${this.config.architecture}) is not a classifier; use embed()`);
-    const out: Prediction[] = [];
-    for (const batch of this.batches(texts, options.batchSize)) out.push(...toPredictions((await this.run(batch, false)).logits!, this.config.labels));
-    return out;
+    const inputs = checkTexts(texts, 'classify');
+    const { batchSize, signal } = checkRunOptions(options, 'classify', RUN_OPTIONS);
+    return this.exclusive('classify', signal, async () => {
+      const out: Prediction[] = [];
+      for (let i = 0; i < inputs.length; i += batchSize) {
+        const batch = this.batch('classify', inputs, i, batchSize, signal);
+        out.push(...toPredictions((await this.run(batch, false)).logits!, this.config.labels));
+      }
+      return out;
+    });
   }
 
-  async embed(texts: Texts, options: RunOptions = {}): Promise<Float32Array[]> {
-    this.usable();
+  async embed(texts: Texts, options?: RunOptions): Promise<Float32Array[]> {
+    this.usable('embed');
     if (this.config.task !== 'embedding') throw new Error(`this model (${this.config.architecture}) is a classifier; use classify()`);
-    const out: Float32Array[] = [];
-    for (const batch of this.batches(texts, options.batchSize)) out.push(...(await this.run(batch, false)).pooled!);
-    return out;
+    const inputs = checkTexts(texts, 'embed');
+    const { batchSize, signal } = checkRunOptions(options, 'embed', RUN_OPTIONS);
+    return this.exclusive('embed', signal, async () => {
+      const out: Float32Array[] = [];
+      for (let i = 0; i < inputs.length; i += batchSize) {
+        const batch = this.batch('embed', inputs, i, batchSize, signal);
+        out.push(...(await this.run(batch, false)).pooled!);
+      }
+      return out;
+    });
   }
 
-  async profile(texts: Texts): Promise<Profile> {
-    this.usable();
-    const inputs = textList(texts);
-    const [batch] = this.batches(inputs, Math.max(1, inputs.length));
-    const kernels = (await this.run(batch, true)).kernels!;
-    return { totalMs: kernels.reduce((t, k) => t + k.ms, 0), kernels, families: kernelFamilies(kernels) };
+  async profile(texts: Texts, options?: ProfileOptions): Promise<Profile> {
+    this.usable('profile');
+    const inputs = checkTexts(texts, 'profile');
+    const { signal } = checkRunOptions(options, 'profile', PROFILE_OPTIONS);
+    return this.exclusive('profile', signal, async () => {
+      const batch = this.batch('profile', inputs, 0, inputs.length, signal);
+      const kernels = (await this.run(batch, true)).kernels!;
+      return { totalMs: kernels.reduce((t, k) => t + k.ms, 0), kernels, families: kernelFamilies(kernels) };
+    });
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.encoder.dispose();
-    this.ownedGpu?.destroy();
+    // A forward in flight still uses the encoder's buffers (and the device): release them once it
+    // has settled. Calls still queued find the model disposed and reject without running.
+    this.queue.whenIdle(() => {
+      this.encoder.dispose();
+      this.ownedGpu?.destroy();
+    });
   }
 }
 

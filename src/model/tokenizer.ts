@@ -17,6 +17,8 @@ export interface EncodeOptions {
   maxLength?: number;
   /** What to do with a longer input: cut it (default; pairs lose tokens from the longer text) or throw. */
   overlong?: 'truncate' | 'error';
+  /** Position of inputs[0] in the caller's whole list, so that errors name the caller's position. */
+  firstIndex?: number;
 }
 
 export interface EncoderTokenizer {
@@ -73,15 +75,19 @@ export function createEncoderTokenizer(
       throw new Error(`maxLength ${maxLength} must be an integer in 1..${positionLimit} (the model's positions)`);
     }
     if (!Array.isArray(inputs) || inputs.length === 0) throw new Error('encodeBatch: no inputs');
+    const first = options.firstIndex ?? 0;
     const rows = inputs.map((input, i) => {
       const texts = typeof input === 'string' ? [input] : input;
-      const segments = texts.map((text, j) => contentIds(tokenizer, text, i, texts.length > 1 ? j : -1));
-      const template = segments.length === 1 ? single : pair;
+      const template = texts.length === 1 ? single : pair;
       const specials = template.filter((t) => 'id' in t).length;
+      // No segment can keep more tokens than this, whatever truncation does to the other one.
+      const budget = Math.max(1, maxLength - specials);
+      const segments = texts.map((text, j) => contentIds(tokenizer, text, first + i, texts.length > 1 ? j : -1, budget));
       const total = specials + segments.reduce((n, s) => n + s.length, 0);
       if (total > maxLength) {
         if (options.overlong === 'error') {
-          throw new Error(`input ${i} has ${total} tokens (special tokens included), more than maxLength ${maxLength}`);
+          const cut = segments.some((s) => s.length > budget);
+          throw new Error(`input ${first + i} has ${cut ? 'more than ' : ''}${total} tokens (special tokens included), more than maxLength ${maxLength}`);
         }
         if (maxLength - specials < segments.length) {
           throw new Error(`maxLength ${maxLength} leaves no room for text after ${specials} special tokens`);
@@ -114,14 +120,44 @@ export function createEncoderTokenizer(
   return { tokenizer, padTokenId, maxLength: positionLimit, encodeBatch };
 }
 
-/** Token ids of one text without special tokens; `part` >= 0 names the half of a pair in errors. */
-function contentIds(tokenizer: Tokenizer, text: string, input: number, part: number): number[] {
-  const which = part < 0 ? `input ${input}` : `input ${input} (text ${part + 1} of the pair)`;
-  if (typeof text !== 'string') throw new Error(`${which} is not a string`);
-  if (text.trim() === '') throw new Error(`${which} is empty or whitespace only`);
-  const ids = tokenizer.encode(text, { add_special_tokens: false }).ids;
-  if (ids.length === 0) throw new Error(`${which} produced no tokens`);
-  return ids;
+/**
+ * Characters per token assumed when cutting a long text before tokenizing it: more than real
+ * tokens span. Where a text falls short (giant words, which WordPiece turns into one [UNK] each)
+ * the cut widens, 4x at a time, up to MAX_CHARS_PER_TOKEN: beyond that only the text's first
+ * budget x 1024 characters count, so a 10-million-character word costs under a second, not 14.
+ */
+const CHARS_PER_TOKEN = 16;
+const MAX_CHARS_PER_TOKEN = 1024;
+/** How far past the cut to look for whitespace, so that the cut does not split a word. */
+const WORD_SEARCH = 1024;
+
+/**
+ * Token ids of one text without special tokens. Truncation keeps at most `budget` tokens of any
+ * one segment, and longest-first ends the same for any length above the budget, so a text is
+ * tokenized only up to a cut (at whitespace) that gives more than `budget` tokens: the same first
+ * tokens as the whole text, whose tokenization takes tens of seconds at 10 million characters.
+ * A text that gives no tokens (empty, whitespace, NUL, zero-width characters, a lone surrogate)
+ * is an empty segment: the input becomes its special tokens alone, what the tokenizer gives for
+ * '', as in transformers. `part` >= 0 names the half of a pair in errors.
+ */
+function contentIds(tokenizer: Tokenizer, text: string, input: number, part: number, budget: number): number[] {
+  if (typeof text !== 'string') {
+    throw new TypeError(`${part < 0 ? `input ${input}` : `input ${input} (text ${part + 1} of the pair)`} is not a string`);
+  }
+  const encode = (t: string) => tokenizer.encode(t, { add_special_tokens: false }).ids;
+  for (let chars = budget * CHARS_PER_TOKEN; ; chars *= 4) {
+    if (chars >= text.length) return encode(text);
+    const ids = encode(text.slice(0, cutPoint(text, chars)));
+    if (ids.length > budget || chars >= budget * MAX_CHARS_PER_TOKEN) return ids;
+  }
+}
+
+/** Where to cut `text` near `at`: before the next whitespace if close, never inside a surrogate pair. */
+function cutPoint(text: string, at: number): number {
+  const end = Math.min(text.length, at + WORD_SEARCH);
+  for (let i = at; i < end; i++) if (/\s/.test(text[i])) return i;
+  const c = text.charCodeAt(at - 1);
+  return c >= 0xd800 && c <= 0xdbff ? at + 1 : at;
 }
 
 /**
