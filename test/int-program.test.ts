@@ -11,6 +11,8 @@ import { calibratedTensors, planGraph } from '../src/plan/plan-graph.js';
 import { programFromV1 } from '../src/plan/v1-program.js';
 import { intEncoderRef } from '../src/reference/int-encoder.js';
 import { Random } from '../src/util/random.js';
+import { IntProgramGpu } from '../src/runtime/int-program.js';
+import { testGpu } from './gpu.js';
 import { SYNTHETIC, syntheticBatch, syntheticModel } from './synthetic.js';
 
 /** Ranges for every tensor the planner reads, drawn at random (the planner must not care where they come from). */
@@ -40,6 +42,33 @@ describe('planGraph', () => {
       const ref = intEncoderRef(planEncoder(model, ranges), model.config, batch);
       if (model.config.task === 'sequence-classification') expect(Array.from(cpu)).toEqual(Array.from(ref.logitsInt!));
       else expect(cpu.length).toBe(3 * (model.config.hiddenSize + 1));
+    });
+  }
+});
+
+describe('integer program on the GPU', () => {
+  for (const s of SYNTHETIC.filter((x) => (x.hidden / x.heads) % 4 === 0)) {
+    it(`${s.name}: GPU equals the CPU interpreter bit for bit, and new lengths within capacity create no pipeline or bind group`, async () => {
+      const gpu = await testGpu();
+      const model = syntheticModel(s, 5);
+      const graph = modelGraph(model);
+      const program = planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 19), { maxKeys: model.config.maxPositions });
+      const runtime = await IntProgramGpu.create(gpu, program);
+      try {
+        // Lengths 9 then 13 then 1 and 6 (batch 3, 2, 1, 3): the first two may grow the buffers, the rest fit and must create nothing.
+        const cases: [number[], number][] = [[[5, 3, 9], 9], [[13, 2], 13], [[1], 1], [[6, 2, 4], 6]];
+        let after: ReturnType<IntProgramGpu['creationCounts']> | undefined;
+        for (const [i, [lengths, seq]] of cases.entries()) {
+          const batch = syntheticBatch(model.config, lengths, seq, 30 + i);
+          const gpuOut = await runtime.forward(batch);
+          expect(Array.from(gpuOut.output)).toEqual(Array.from(runIntProgramCpu(program, batch).output));
+          if (i === 1) after = runtime.creationCounts();
+        }
+        expect(runtime.creationCounts()).toEqual(after);
+      } finally {
+        runtime.dispose();
+      }
+      expect(runtime.memory()).toEqual({ weightBytes: 0, activationBytes: 0 });
     });
   }
 });

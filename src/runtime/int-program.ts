@@ -1,0 +1,466 @@
+/**
+ * The integer program on WebGPU. Created once per model: weights and constants uploaded, every
+ * pipeline variant compiled, one Dispatch per kernel launch bound to activation buffers sized for a
+ * capacity of (batch, sequence length). A forward only writes the token ids, each launch's uniform
+ * (its shape) and grid, and submits one command buffer whose only read-back is the output tensor
+ * (int32 logits, or pooled sums). A new length within the capacity compiles and binds nothing; a
+ * larger one grows the buffers (to at least double) and rebinds once.
+ *
+ * Activation buffers are shared by tensors whose lifetimes do not overlap (one slot per live
+ * tensor, assigned in op order), so the memory held is that of a few layers' tensors, not all.
+ * The order of launches and the layouts are those of the CPU interpreter (src/cpu/int-program.ts),
+ * which this must equal bit for bit.
+ */
+import { checkTokenBatch } from '../core/token-batch.js';
+import type { TokenBatch } from '../core/types.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { type BoundProgram, Dispatch, type KernelTime, type ProgramInfo, encodePrograms, readKernelTimes } from '../gpu/program.js';
+import { type GpuMemory, profilingTimer, sumSizes } from '../gpu/profile.js';
+import { checkEmbeddingIds, embeddingI8Program } from '../kernels/embedding-i8.js';
+import { type GemmI8Options, type GemmI8Strategy, type GemmShape, gemmI8Bindings, gemmI8Kernel, gemmI8RunData, gemmI8Variant, packRequant, preferredStrategy } from '../kernels/gemm-i8.js';
+import { TILE_WARMUP_LENGTHS } from '../kernels/gemm-shape.js';
+import { uploadGeluI8Constants } from '../kernels/gelu-i8.js';
+import { defaultWorkgroupSize, layerNormI8Program, packLayerNormChannels } from '../kernels/layernorm-i8.js';
+import { lookupI8Program, lookupTableWords } from '../kernels/lookup-i8.js';
+import { poolI8Program, poolI8RunData } from '../kernels/pool-i8.js';
+import { residualAddProgram } from '../kernels/residual-add.js';
+import { defaultSoftmaxI8Launch, softmaxI8OutputWords, softmaxI8Program } from '../kernels/softmax-i8.js';
+import { transposeHeadsI8Program, transposeHeadsOutputWords } from '../kernels/transpose-heads-i8.js';
+import { type IntAttentionOp, type IntGemmOp, type IntOp, type IntProgram, type IntTensor, intWidth, rowsPerSequence } from '../plan/int-program.js';
+import { packRows, wordsPerRow } from '../quant/pack.js';
+
+const COPY_DST = 0x08;
+const MAP_READ = 0x01;
+
+export interface IntProgramGpuOptions {
+  strategy?: GemmI8Strategy;
+}
+
+export interface IntForwardOptions {
+  /** Time every launch with GPU timestamps (needs the adapter's 'timestamp-query'). */
+  profile?: boolean;
+}
+
+export interface IntForwardResult {
+  /** The output tensor's integers: [batch, width] (logits, or pooled sums and counts). */
+  output: Int32Array;
+  kernels?: KernelTime[];
+}
+
+/** One launch: a Dispatch bound once, and its program and run for a (batch, seq). */
+interface Launch {
+  dispatch: Dispatch;
+  info: (batch: number, seq: number) => ProgramInfo;
+}
+
+interface Capacity {
+  batch: number;
+  seq: number;
+}
+
+/** GPU objects created so far, to state (and test) what a forward at a new length costs. */
+export interface CreationCounts {
+  pipelines: number;
+  bindGroups: number;
+}
+
+function maxAbs(values: Int32Array): number {
+  let m = 0;
+  for (const v of values) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+/** Bytes per row of a tensor in its GPU layout: packed words for 8-bit types, an int32 per value otherwise. */
+function rowBytes(t: IntTensor): number {
+  return t.dtype === 'i8' || t.dtype === 'u8' ? wordsPerRow(intWidth(t)) * 4 : intWidth(t) * 4;
+}
+
+export class IntProgramGpu {
+  private readonly owned: GPUBuffer[] = [];
+  private readonly tensors: Map<string, IntTensor>;
+  /** Weight buffers per op (uploaded once). */
+  private readonly opBuffers = new Map<IntOp, Record<string, GPUBuffer>>();
+  private readonly biasMax = new Map<IntOp, number>();
+  /** Tensor id -> activation slot index. */
+  private readonly slotOf = new Map<string, number>();
+  private slotTensors: IntTensor[][] = [];
+  private activations: { slots: GPUBuffer[]; inputs: Record<'tokenIds' | 'positionIds' | 'typeIds' | 'mask', GPUBuffer>; scores?: GPUBuffer; probs?: GPUBuffer; vT?: GPUBuffer; staging: GPUBuffer } | undefined;
+  private launches: Launch[] = [];
+  private capacity: Capacity | undefined;
+  private disposed = false;
+  private readonly embed: IntOp & { kind: 'embed' };
+  private readonly heads: number;
+  private readonly maxHeadDim: number;
+
+  private constructor(
+    readonly gpu: Gpu,
+    readonly program: IntProgram,
+    readonly strategy: GemmI8Strategy,
+  ) {
+    this.tensors = new Map(program.tensors.map((t) => [t.id, t]));
+    const embed = program.ops.find((o) => o.kind === 'embed');
+    if (!embed || embed.kind !== 'embed') throw new Error('integer program: no embedding op');
+    this.embed = embed;
+    const attention = program.ops.filter((o): o is IntAttentionOp => o.kind === 'attention');
+    this.heads = Math.max(1, ...attention.map((a) => a.heads));
+    this.maxHeadDim = Math.max(4, ...attention.map((a) => a.headDim));
+    this.assignSlots();
+  }
+
+  static async create(gpu: Gpu, program: IntProgram, options: IntProgramGpuOptions = {}): Promise<IntProgramGpu> {
+    const runtime = new IntProgramGpu(gpu, program, options.strategy ?? preferredStrategy(gpu));
+    try {
+      runtime.upload();
+      await runtime.ensureCapacity(1, Math.min(program.maxPositions, 64));
+      await runtime.compileVariants();
+    } catch (e) {
+      runtime.dispose();
+      throw e;
+    }
+    return runtime;
+  }
+
+  private tensor(id: string): IntTensor {
+    const t = this.tensors.get(id);
+    if (!t) throw new Error(`integer program: no tensor "${id}"`);
+    return t;
+  }
+
+  private buffer(label: string, data: Int32Array | Uint32Array): GPUBuffer {
+    const b = this.gpu.storage(label, data);
+    this.owned.push(b);
+    return b;
+  }
+
+  private upload(): void {
+    for (const op of this.program.ops) {
+      const name = 'name' in op ? op.name : op.out;
+      switch (op.kind) {
+        case 'embed': {
+          const H = op.tables.hidden;
+          const table = (which: string, values: Int8Array) => this.buffer(`${op.out}.${which}`, packRowsOf(values, H));
+          const b: Record<string, GPUBuffer> = { word: table('word', op.tables.word), position: table('position', op.tables.position) };
+          if (op.tables.tokenType) b.tokenType = table('tokenType', op.tables.tokenType);
+          this.opBuffers.set(op, b);
+          break;
+        }
+        case 'layernorm':
+          this.opBuffers.set(op, { channels: this.buffer(`${op.out}.channels`, packLayerNormChannels(op.constants)) });
+          break;
+        case 'gemm': {
+          const b: Record<string, GPUBuffer> = {
+            weight: this.buffer(`${name}.weight`, packRowsOf(op.weight, op.K)),
+            bias: this.buffer(`${name}.bias`, op.bias),
+          };
+          if (op.requant) b.requant = this.buffer(`${name}.requant`, packRequant(op.requant));
+          if (op.gelu) {
+            b.gelu = uploadGeluI8Constants(this.gpu, op.gelu, `${name}.gelu`);
+            this.owned.push(b.gelu);
+          }
+          this.biasMax.set(op, maxAbs(op.bias));
+          this.opBuffers.set(op, b);
+          break;
+        }
+        case 'attention':
+          this.opBuffers.set(op, { context: this.buffer(`${op.out}.requant`, packRequant([op.context])) });
+          break;
+        case 'lookup':
+          this.opBuffers.set(op, { table: this.buffer(`${op.out}.table`, lookupTableWords(op.table)) });
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  /** Shares activation buffers between tensors whose lifetimes do not overlap. */
+  private assignSlots(): void {
+    const lastUse = new Map<string, number>();
+    this.program.ops.forEach((op, i) => {
+      for (const id of opReads(op)) lastUse.set(id, i);
+    });
+    const free: number[] = [];
+    this.program.ops.forEach((op, i) => {
+      const slot = free.pop() ?? this.slotTensors.length;
+      if (slot === this.slotTensors.length) this.slotTensors.push([]);
+      this.slotOf.set(op.out, slot);
+      this.slotTensors[slot].push(this.tensor(op.out));
+      for (const id of new Set(opReads(op))) {
+        // The program's output stays where it is until read back.
+        if (lastUse.get(id) === i && id !== this.program.output.tensor) free.push(this.slotOf.get(id)!);
+      }
+    });
+  }
+
+  private tensorBytes(t: IntTensor, c: Capacity): number {
+    return (rowsPerSequence(t) === 'tokens' ? c.batch * c.seq : c.batch) * rowBytes(t);
+  }
+
+  /** Buffers and bound launches for at least (batch, seq); grown (at least doubled) only when needed. */
+  private async ensureCapacity(batch: number, seq: number): Promise<void> {
+    const c = this.capacity;
+    if (c && batch <= c.batch && seq <= c.seq) return;
+    const next: Capacity = c
+      ? { batch: Math.max(batch, c.batch, batch > c.batch ? 2 * c.batch : 0), seq: Math.min(this.program.maxPositions, Math.max(seq, c.seq, seq > c.seq ? 2 * c.seq : 0)) }
+      : { batch, seq };
+    this.releaseActivations();
+    const gpu = this.gpu;
+    const made: GPUBuffer[] = [];
+    const make = (label: string, bytes: number) => {
+      const b = gpu.storage(label, Math.max(4, bytes));
+      made.push(b);
+      return b;
+    };
+    try {
+      const T = next.batch * next.seq;
+      const slots = this.slotTensors.map((ts, i) => make(`activation.${i}`, Math.max(...ts.map((t) => this.tensorBytes(t, next)))));
+      const inputs = { tokenIds: make('token_ids', T * 4), positionIds: make('position_ids', T * 4), typeIds: make('type_ids', T * 4), mask: make('mask', T * 4) };
+      const hasAttention = this.program.ops.some((o) => o.kind === 'attention');
+      const shape = { batch: next.batch, heads: this.heads, seq: next.seq };
+      const scratch = hasAttention
+        ? {
+            scores: make('attention.scores', next.batch * this.heads * next.seq * next.seq * 4),
+            probs: make('attention.probs', softmaxI8OutputWords(shape) * 4),
+            vT: make('attention.vT', transposeHeadsOutputWords({ ...shape, headDim: this.maxHeadDim, rowWords: (this.heads * this.maxHeadDim) / 4, colOffset: 0 }) * 4),
+          }
+        : {};
+      const out = this.tensor(this.program.output.tensor);
+      const staging = gpu.device.createBuffer({ label: 'int-program.readback', size: Math.max(4, this.tensorBytes(out, next)), usage: MAP_READ | COPY_DST });
+      made.push(staging);
+      this.activations = { slots, inputs, ...scratch, staging };
+      this.capacity = next;
+      this.launches = [];
+      for (const op of this.program.ops) this.launches.push(...(await this.bind(op, next)));
+    } catch (e) {
+      made.forEach((b) => b.destroy());
+      this.activations = undefined;
+      this.capacity = undefined;
+      throw e;
+    }
+  }
+
+  private releaseActivations(): void {
+    this.launches.forEach((l) => l.dispatch.destroy());
+    this.launches = [];
+    if (!this.activations) return;
+    const a = this.activations;
+    for (const b of [...a.slots, ...Object.values(a.inputs), a.scores, a.probs, a.vT, a.staging]) b?.destroy();
+    this.activations = undefined;
+    this.capacity = undefined;
+  }
+
+  private slot(id: string): GPUBuffer {
+    return this.activations!.slots[this.slotOf.get(id)!];
+  }
+
+  /** A Dispatch over `buffers`, created with the program of the capacity shape. */
+  private async launch(buffers: GPUBuffer[], info: (batch: number, seq: number) => ProgramInfo, c: Capacity): Promise<Launch> {
+    const dispatch = await Dispatch.create(this.gpu, info(c.batch, c.seq), buffers);
+    return { dispatch, info };
+  }
+
+  private gemmOptions(op: IntGemmOp): GemmI8Options {
+    return { strategy: this.strategy, output: op.epilogue, perChannel: op.epilogue !== 'i32', bias: true, aUnsigned: false };
+  }
+
+  private gemmInfo(options: GemmI8Options, shape: GemmShape, biasMaxAbs: number): ProgramInfo {
+    const tile = gemmI8Variant(options, shape, this.gpu.adapter.isSoftware);
+    const run = gemmI8RunData(options, shape, tile, biasMaxAbs);
+    return { ...gemmI8Kernel(options, tile), ...run, name: run.label ?? 'gemm-i8' };
+  }
+
+  private async bind(op: IntOp, c: Capacity): Promise<Launch[]> {
+    const a = this.activations!;
+    const software = this.gpu.adapter.isSoftware;
+    const w = this.opBuffers.get(op) ?? {};
+    switch (op.kind) {
+      case 'embed': {
+        const t = op.tables;
+        const H = t.hidden;
+        const types = !!t.tokenType;
+        const info = (B: number, S: number) =>
+          embeddingI8Program(
+            { tokenTypes: types },
+            { tokens: B * S, hidden: H, vocab: t.word.length / H, positions: t.position.length / H, types: types ? t.tokenType!.length / H : undefined },
+            op.constants,
+          );
+        const list = [w.word, w.position];
+        if (types) list.push(w.tokenType);
+        list.push(a.inputs.tokenIds, a.inputs.positionIds);
+        if (types) list.push(a.inputs.typeIds);
+        list.push(this.slot(op.out));
+        return [await this.launch(list, info, c)];
+      }
+      case 'layernorm': {
+        const H = op.constants.H;
+        const info = (B: number, S: number) => layerNormI8Program(op.constants, { rows: B * S, H }, { workgroupSize: defaultWorkgroupSize(H, software) });
+        return [await this.launch([this.slot(op.input), w.channels, this.slot(op.out)], info, c)];
+      }
+      case 'residual': {
+        const cols = intWidth(this.tensor(op.out));
+        const info = (B: number, S: number) => residualAddProgram({ a: 'i8', b: 'i8' }, { rows: B * S, cols }, op.constants);
+        return [await this.launch([this.slot(op.a), this.slot(op.b), this.slot(op.out)], info, c)];
+      }
+      case 'lookup': {
+        const cols = intWidth(this.tensor(op.out));
+        const perSeq = rowsPerSequence(this.tensor(op.out)) === 'one';
+        const info = (B: number, S: number) => lookupI8Program(perSeq ? B : B * S, cols);
+        return [await this.launch([this.slot(op.input), w.table, this.slot(op.out)], info, c)];
+      }
+      case 'pool': {
+        const hidden = intWidth(this.tensor(op.input));
+        const info = (B: number, S: number): ProgramInfo => {
+          const run = poolI8RunData({ mode: op.mode }, { batch: B, seq: S, hidden });
+          return { ...poolI8Program({ mode: op.mode }), ...run, name: `pool-i8[${op.mode}] ${B}x${S}x${hidden}` };
+        };
+        return [await this.launch([this.slot(op.input), a.inputs.mask, this.slot(op.out)], info, c)];
+      }
+      case 'gemm': {
+        const options = this.gemmOptions(op);
+        const first = op.rows === 'first';
+        const K4 = wordsPerRow(op.K);
+        const info = (B: number, S: number) => this.gemmInfo(options, { M: first ? B : B * S, N: op.N, K: op.K, ...(first ? { aRow: S * K4 } : {}) }, this.biasMax.get(op)!);
+        const list = gemmI8Bindings(options, { a: this.slot(op.input), b: w.weight, bias: w.bias, requant: w.requant, gelu: w.gelu, c: this.slot(op.out) });
+        return [await this.launch(list, info, c)];
+      }
+      case 'attention':
+        return this.bindAttention(op, c, w.context);
+    }
+  }
+
+  /** Q.K^T per head (int32), i-softmax (uint8), V transposed per head, P.V requantized into the heads' columns. */
+  private async bindAttention(op: IntAttentionOp, c: Capacity, contextRequant: GPUBuffer): Promise<Launch[]> {
+    const a = this.activations!;
+    const software = this.gpu.adapter.isSoftware;
+    const { heads, headDim: D } = op;
+    const qRow = wordsPerRow(intWidth(this.tensor(op.q.tensor)));
+    const kRow = wordsPerRow(intWidth(this.tensor(op.k.tensor)));
+    const vRow = wordsPerRow(intWidth(this.tensor(op.v.tensor)));
+    const outRow = wordsPerRow(intWidth(this.tensor(op.out)));
+    const scoresOptions: GemmI8Options = { strategy: this.strategy, output: 'i32', perChannel: false, bias: false, aUnsigned: false };
+    const contextOptions: GemmI8Options = { strategy: this.strategy, output: 'i8', perChannel: false, bias: false, aUnsigned: true };
+    const scores = (B: number, S: number) =>
+      this.gemmInfo(
+        scoresOptions,
+        { M: S, N: S, K: D, batchOuter: B, batchInner: heads, aRow: qRow, bRow: kRow, aInner: D / 4, bInner: D / 4, aOuter: S * qRow, bOuter: S * kRow, aOffset: op.q.channel / 4, bOffset: op.k.channel / 4 },
+        0,
+      );
+    const softmax = (B: number, S: number) => softmaxI8Program({ batch: B, heads, seq: S }, op.softmax, defaultSoftmaxI8Launch(S, software));
+    const transpose = (B: number, S: number) => transposeHeadsI8Program({ batch: B, seq: S, heads, headDim: D, rowWords: vRow, colOffset: op.v.channel });
+    const context = (B: number, S: number) => {
+      const S4 = wordsPerRow(S);
+      return this.gemmInfo(contextOptions, { M: S, N: D, K: S, batchOuter: B, batchInner: heads, aRow: S4, bRow: S4, cRow: outRow, cInner: D / 4, cOuter: S * outRow }, 0);
+    };
+    return [
+      await this.launch(gemmI8Bindings(scoresOptions, { a: this.slot(op.q.tensor), b: this.slot(op.k.tensor), c: a.scores! }), scores, c),
+      await this.launch([a.scores!, a.inputs.mask, a.probs!], softmax, c),
+      await this.launch([this.slot(op.v.tensor), a.vT!], transpose, c),
+      await this.launch(gemmI8Bindings(contextOptions, { a: a.probs!, b: a.vT!, requant: contextRequant, c: this.slot(op.out) }), context, c),
+    ];
+  }
+
+  /**
+   * Compiles the pipeline of every variant a forward can meet (GEMM tiles, softmax buckets), so that
+   * no length ever waits for a compile.
+   */
+  private async compileVariants(): Promise<void> {
+    const lengths = new Set<number>(TILE_WARMUP_LENGTHS);
+    for (let s = 1; s <= this.program.maxPositions; s *= 2) lengths.add(s);
+    lengths.add(this.program.maxPositions);
+    const pending: Promise<unknown>[] = [];
+    for (const seq of [...lengths].filter((s) => s <= this.program.maxPositions)) {
+      for (const l of this.launches) {
+        const info = l.info(1, seq);
+        pending.push(this.gpu.pipeline(info.key, info.code, info.name));
+      }
+    }
+    await Promise.all(pending);
+  }
+
+  /** Pipelines and bind groups created on this runtime's device so far. */
+  creationCounts(): CreationCounts {
+    return { pipelines: this.gpu.pipelineCount, bindGroups: this.gpu.bindGroupCount };
+  }
+
+  async forward(batch: TokenBatch, options: IntForwardOptions = {}): Promise<IntForwardResult> {
+    if (this.disposed) throw new Error('integer model: used after dispose()');
+    this.gpu.assertAlive();
+    checkTokenBatch(batch);
+    const { batch: B, seqLen: S } = batch;
+    const T = B * S;
+    const t = this.embed.tables;
+    const H = t.hidden;
+    checkEmbeddingIds(batch.inputIds, t.word.length / H, 'token');
+    checkEmbeddingIds(batch.positionIds, t.position.length / H, 'position');
+    if (t.tokenType) checkEmbeddingIds(batch.tokenTypeIds, t.tokenType.length / H, 'token type');
+    if (S > this.program.maxPositions) throw new RangeError(`integer model: sequence length ${S} exceeds the model's ${this.program.maxPositions} positions`);
+    for (let b = 0; b < B; b++) {
+      if (!batch.attentionMask.subarray(b * S, (b + 1) * S).some((m) => m !== 0)) throw new RangeError(`integer model: sequence ${b} of the batch has no real token`);
+    }
+    await this.ensureCapacity(B, S);
+    const a = this.activations!;
+    for (const l of this.launches) {
+      const info = l.info(B, S);
+      await l.dispatch.prepare(info, info);
+    }
+    const q = this.gpu.device.queue;
+    q.writeBuffer(a.inputs.tokenIds, 0, Uint32Array.from(batch.inputIds));
+    q.writeBuffer(a.inputs.positionIds, 0, Uint32Array.from(batch.positionIds));
+    if (t.tokenType) q.writeBuffer(a.inputs.typeIds, 0, Uint32Array.from(batch.tokenTypeIds));
+    q.writeBuffer(a.inputs.mask, 0, Uint32Array.from(batch.attentionMask));
+    const out = this.tensor(this.program.output.tensor);
+    const width = intWidth(out);
+    const rows = rowsPerSequence(out) === 'tokens' ? T : B;
+    const bytes = rows * width * 4;
+    const programs: BoundProgram[] = this.launches.map((l) => l.dispatch);
+    const timer = options.profile ? profilingTimer(this.gpu, programs.length) : undefined;
+    let raw: ArrayBuffer;
+    let kernels: KernelTime[] | undefined;
+    try {
+      const encoder = this.gpu.device.createCommandEncoder({ label: 'int-program.forward' });
+      encodePrograms(encoder, programs, 'int-program', timer);
+      encoder.copyBufferToBuffer(this.slot(out.id), 0, a.staging, 0, bytes);
+      q.submit([encoder.finish()]);
+      await this.gpu.wait(() => a.staging.mapAsync(MAP_READ, 0, bytes));
+      raw = a.staging.getMappedRange(0, bytes).slice(0);
+      a.staging.unmap();
+      if (timer) kernels = await readKernelTimes(timer, programs);
+    } finally {
+      timer?.destroy();
+    }
+    return { output: new Int32Array(raw), kernels };
+  }
+
+  /** GPU bytes held: weights and constants for the model's life, activations for the capacity reached. */
+  memory(): GpuMemory {
+    if (this.disposed) return { weightBytes: 0, activationBytes: 0 };
+    const a = this.activations;
+    const act = a ? [...a.slots, ...Object.values(a.inputs), a.scores, a.probs, a.vT, a.staging] : [];
+    return { weightBytes: sumSizes(this.owned), activationBytes: sumSizes(act) };
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.releaseActivations();
+    this.owned.forEach((b) => b.destroy());
+  }
+}
+
+/** Rows of int8 packed 4 per word (rows padded to whole words). */
+function packRowsOf(values: Int8Array, cols: number): Uint32Array {
+  return packRows(values, values.length / cols, cols);
+}
+
+function opReads(op: IntOp): string[] {
+  switch (op.kind) {
+    case 'embed':
+      return [];
+    case 'residual':
+      return [op.a, op.b];
+    case 'attention':
+      return [op.q.tensor, op.k.tensor, op.v.tensor];
+    default:
+      return [op.input];
+  }
+}
