@@ -5,12 +5,12 @@
  */
 import { DEFAULT_CALIBRATION } from './calibrate/default-calibration.js';
 import type { RangeMethod } from './calibrate/range-observer.js';
-import { convertModel } from './convert.js';
+import { convertModel, hashingSource } from './convert.js';
 import type { GlueInput } from './data/glue.js';
 import { requestGpu } from './gpu/device.js';
 import type { Gpu } from './gpu/gpu.js';
 import { loadEncoderModel } from './model/load.js';
-import { type Fetch, type ModelFiles, fileListSource, getFile, readResponse, urlSource } from './model/sources.js';
+import { type Fetch, type ModelFiles, type ResolvedSource, fileListSource, getFile, readResponse, urlSource } from './model/sources.js';
 import type { EncoderModel } from './model/types.js';
 import { Fp32Model, Int8Model, type TextModel } from './session.js';
 
@@ -62,9 +62,6 @@ function modelsPath(name: string): string {
   return ['..', 'models', name].join('/');
 }
 
-/** An integer model file's bytes, or the files of a float checkpoint. */
-export type ResolvedSource = { kind: 'int8-file'; bytes: Uint8Array; what: string } | { kind: 'folder'; files: ModelFiles };
-
 export async function loadModel(source: ModelSource = 'default', options: LoadOptions = {}): Promise<TextModel> {
   const precision = options.precision ?? 'int8';
   if (precision !== 'int8' && precision !== 'fp32') throw new Error(`unknown precision "${String(precision)}"; use 'int8' or 'fp32'`);
@@ -78,15 +75,17 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
       report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
       model = await Int8Model.fromBytes(gpu, resolved.bytes, resolved.what);
     } else {
-      // Every download first (reported as it comes), then conversion and compiling.
-      const files = rememberSmallFiles(resolved.files);
+      // Every download first (reported as it comes), then conversion and compiling. A conversion
+      // records the files' SHA-256 in its provenance, taken as they pass.
+      const remembered = rememberSmallFiles(resolved.files);
+      const files = precision === 'int8' ? hashingSource(remembered) : remembered;
       const weights = await loadEncoderModel(files);
       for (const name of TOKENIZER_FILES) if (await files.has(name)) await files.read(name);
       if (precision === 'fp32') {
         report({ stage: 'compile', fraction: 0, message: 'uploading float weights and compiling kernels' });
         model = await Fp32Model.fromFiles(gpu, files, weights);
       } else {
-        model = await convertFolder(gpu, files, weights, options, report);
+        model = await convertFolder(gpu, files, weights, options, report, resolved.name);
       }
     }
     report({ stage: 'ready', fraction: 1, message: `${model.config.architecture}, ${model.config.numLayers} x ${model.config.hiddenSize}, ${precision}` });
@@ -120,9 +119,10 @@ function rememberSmallFiles(files: ModelFiles): ModelFiles {
 }
 
 /** A float checkpoint calibrated and planned into an integer model, then compiled. */
-async function convertFolder(gpu: Gpu, files: ModelFiles, weights: EncoderModel, options: LoadOptions, report: (p: LoadProgress) => void): Promise<Int8Model> {
+async function convertFolder(gpu: Gpu, files: ModelFiles, weights: EncoderModel, options: LoadOptions, report: (p: LoadProgress) => void, name?: string): Promise<Int8Model> {
   const file = await convertModel(gpu, files, {
     model: weights,
+    name,
     calibration: [...(options.calibration ?? DEFAULT_CALIBRATION)],
     method: options.calibrationMethod,
     onProgress: (step, done, total) => {
@@ -146,9 +146,16 @@ async function resolveSource(source: Exclude<ModelSource, 'default'>, options: L
     const files = [...(source as Iterable<File>)];
     if (files.length === 0) throw new Error('no files given: select an .i8t file or a Hugging Face model folder');
     if (files.length === 1 && files[0].name.endsWith('.i8t')) return { kind: 'int8-file', bytes: new Uint8Array(await files[0].arrayBuffer()), what: files[0].name };
-    return { kind: 'folder', files: fileListSource(files) };
+    return { kind: 'folder', files: fileListSource(files), name: selectedFolderName(files) };
   }
   throw new TypeError(`cannot load a model from ${Object.prototype.toString.call(source)}; pass 'default', a path or URL, .i8t bytes, File objects or a ModelFiles source`);
+}
+
+/** The folder a selection came from (`<input webkitdirectory>` and drops give relative paths), if one. */
+function selectedFolderName(files: File[]): string | undefined {
+  const folders = new Set(files.map((f) => (f as File & { webkitRelativePath?: string }).webkitRelativePath?.split('/')[0] || ''));
+  const [only] = folders;
+  return folders.size === 1 && only ? only : undefined;
 }
 
 function isModelFiles(v: unknown): v is ModelFiles {

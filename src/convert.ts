@@ -23,21 +23,43 @@ export interface ConvertOptions {
   onProgress?: (stage: string, done: number, total: number) => void;
   /** Reuse an already loaded float model. */
   model?: EncoderModel;
+  /** The model's name in the file's provenance; by default the folder's name or the Hub repo id. */
+  name?: string;
 }
 
-export async function convertModel(gpu: Gpu, files: ModelFiles, options: ConvertOptions): Promise<IntModelFile> {
+export async function convertModel(gpu: Gpu, source: ModelFiles, options: ConvertOptions): Promise<IntModelFile> {
   options.onProgress?.('loading', 0, 1);
+  const files = hashingSource(source);
   const model = options.model ?? (await loadEncoderModel(files));
   const tokenizer = await loadTokenizer(files, model.config);
   const observer = await calibrate(gpu, model, tokenizer, options.calibration, {
     batchSize: options.batchSize,
     onProgress: (done, total) => options.onProgress?.('calibrating', done, total),
   });
-  return planModel(files, model, observer, options.method ?? 'percentile-99.99', options.calibration.length);
+  return planModel(files, model, observer, options.method ?? 'percentile-99.99', options.calibration.length, {
+    name: options.name,
+    calibration: options.calibration,
+    batchSize: options.batchSize,
+  });
+}
+
+/** What the provenance records besides the method and the number of texts. */
+export interface ProvenanceDetails {
+  name?: string;
+  /** The calibration texts themselves: only their SHA-256 is recorded. */
+  calibration?: readonly GlueInput[];
+  batchSize?: number;
 }
 
 /** The second half of conversion: one calibration can be planned with several range methods. */
-export async function planModel(files: ModelFiles, model: EncoderModel, observer: RangeObserver, method: RangeMethod, texts: number): Promise<IntModelFile> {
+export async function planModel(
+  files: ModelFiles,
+  model: EncoderModel,
+  observer: RangeObserver,
+  method: RangeMethod,
+  texts: number,
+  details: ProvenanceDetails = {},
+): Promise<IntModelFile> {
   const plan = planEncoder(model, observer.ranges(method));
   validatePlan(plan, model.config, 'converted plan');
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -48,6 +70,83 @@ export async function planModel(files: ModelFiles, model: EncoderModel, observer
     config: model.config,
     plan,
     tokenizer: { json: tokenizerJson, config: tokenizerConfig },
-    provenance: { source: files.describe, calibration: { method, texts }, converter: 'int8-transformer' },
+    provenance: await provenance(files, method, texts, details),
   };
+}
+
+/**
+ * Where a file came from without where it was on anyone's disk: files are shared, and an absolute
+ * path says who made it and how their machine is laid out. The model's name, the SHA-256 of the
+ * files it was made from (which identify the checkpoint exactly) and the calibration settings.
+ */
+async function provenance(files: ModelFiles, method: RangeMethod, texts: number, details: ProvenanceDetails): Promise<Record<string, unknown>> {
+  const sha256: Record<string, string> = {};
+  for (const name of HASHED_FILES) {
+    const digest = await fileDigest(files, name);
+    if (digest) sha256[name] = digest;
+  }
+  const calibration: Record<string, unknown> = { method, texts };
+  if (details.calibration) calibration.sha256 = await sha256Hex(new TextEncoder().encode(JSON.stringify(details.calibration)));
+  if (details.batchSize !== undefined) calibration.batchSize = details.batchSize;
+  return { model: { name: details.name ?? modelName(files.describe) ?? null, sha256 }, calibration, converter: 'int8-transformer' };
+}
+
+const HASHED_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
+
+/** Digests taken as files pass through a source, so that hashing the weights does not read (or download) them twice. */
+const digests = new WeakMap<ModelFiles, Map<string, Promise<string>>>();
+
+/** `files`, recording the SHA-256 of every hashed file read through it. */
+export function hashingSource(files: ModelFiles): ModelFiles {
+  if (digests.has(files)) return files;
+  const seen = new Map<string, Promise<string>>();
+  const wrapped: ModelFiles = {
+    describe: files.describe,
+    has: (name) => files.has(name),
+    async read(name) {
+      const bytes = await files.read(name);
+      if (HASHED_FILES.includes(name) && !seen.has(name)) {
+        const digest = sha256Hex(bytes);
+        // Awaited when the provenance is written; until then a failure must not be "unhandled".
+        digest.catch(() => {});
+        seen.set(name, digest);
+      }
+      return bytes;
+    },
+  };
+  digests.set(wrapped, seen);
+  return wrapped;
+}
+
+async function fileDigest(files: ModelFiles, name: string): Promise<string | undefined> {
+  const recorded = digests.get(files)?.get(name);
+  if (recorded) return recorded;
+  if (!(await files.has(name))) return undefined;
+  return sha256Hex(await files.read(name));
+}
+
+async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * A model's name from its source's description: the last folder of a path ("folder /a/b/name"), the
+ * repo id of a Hugging Face Hub URL (https://huggingface.co/org/name/resolve/main/), else the last
+ * part of a URL's path. Nothing for other sources (a file selection, in-memory files).
+ */
+export function modelName(describe: string): string | undefined {
+  if (/^[a-z][a-z0-9+.-]+:\/\//i.test(describe)) {
+    try {
+      const url = new URL(describe);
+      const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+      if (/(^|\.)huggingface\.co$/.test(url.hostname) && parts[2] === 'resolve') return `${parts[0]}/${parts[1]}`;
+      return parts.at(-1);
+    } catch {
+      return undefined;
+    }
+  }
+  const folder = /^folder (.+)$/.exec(describe)?.[1];
+  if (!folder) return undefined;
+  return folder.split(/[\\/]+/).filter(Boolean).at(-1);
 }

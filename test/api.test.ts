@@ -1,9 +1,14 @@
 /** The public API as a user calls it: loadModel() from every kind of source, classify, profile, memory, dispose. */
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type LoadProgress, type ModelFiles, builtInModelUrl, loadModel } from '../src/index.js';
+import { DEFAULT_CALIBRATION, type LoadProgress, type ModelFiles, builtInModelUrl, convertModel, loadModel, writeIntModelFile } from '../src/index.js';
+import { modelName } from '../src/convert.js';
 import { folderSource } from '../src/model/sources-node.js';
+import type { Int8Model } from '../src/session.js';
 import { testGpu } from './gpu.js';
 
 const int8Path = fileURLToPath(builtInModelUrl('int8'));
@@ -23,9 +28,11 @@ describe('loadModel', { timeout: 300_000 }, () => {
     const both = await model.classify(texts);
     expect(both.map((p) => p.label)).toEqual(['POSITIVE', 'NEGATIVE']);
     expect(both[0].logits).toEqual(one.logits);
+    expect(model.memory().weightBytes).toBeGreaterThan(1e6);
     model.dispose();
     model.dispose();
-    await expect(model.classify(texts)).rejects.toThrow(/int8 model was disposed/);
+    expect(model.memory()).toEqual({ weightBytes: 0, activationBytes: 0 });
+    await expect(model.classify(texts)).rejects.toThrow(/classify: this int8 model was disposed/);
   });
 
   it('the built-in float twin agrees with the integer model; INT8 weights take under a third of FP32 GPU bytes', async () => {
@@ -203,5 +210,113 @@ describe('loadModel', { timeout: 300_000 }, () => {
       model.dispose();
     }
     expect(() => gpu.assertAlive()).not.toThrow();
+  });
+});
+
+describe('texts and options at the API boundary', { timeout: 300_000 }, () => {
+  it('refuses what is not a string or a [string, string] pair, naming the position in the caller\'s list and the type expected', async () => {
+    const gpu = await testGpu();
+    const model = await loadModel('default', { gpu });
+    try {
+      const call = (t: unknown, o?: unknown) => model.classify(t as string, o as undefined);
+      await expect(call(['a', null])).rejects.toThrow(new TypeError('classify: texts[1] is null; expected a string or a [string, string] pair'));
+      // Positions count in the caller's list, not in a batch.
+      const thirteen: unknown[] = Array.from({ length: 13 }, () => 'fine .');
+      thirteen[12] = 7;
+      await expect(call(thirteen, { batchSize: 4 })).rejects.toThrow(/^classify: texts\[12\] is a number; expected a string or a \[string, string\] pair$/);
+      await expect(call([['premise', { text: 'x' }]])).rejects.toThrow(/classify: texts\[0\]\[1\] is an object \(Object\); expected a string \(the second text of the pair\)/);
+      await expect(call([['a', 'b', 'c']])).rejects.toThrow(/texts\[0\] is an array of 3 items/);
+      await expect(call(42)).rejects.toThrow(/classify: texts is a number; expected a string, or a list of strings and \[string, string\] pairs/);
+      await expect(call(undefined)).rejects.toThrow(TypeError);
+      await expect(model.profile([undefined as unknown as string])).rejects.toThrow(/profile: texts\[0\] is undefined/);
+      await expect(call(texts, { batchsize: 4 })).rejects.toThrow(/classify: unknown option "batchsize"; the options are batchSize, signal/);
+      await expect(call(texts, { batchSize: '8' })).rejects.toThrow(/classify: batchSize is a string; expected a positive integer/);
+      await expect(call(texts, { batchSize: 2.5 })).rejects.toThrow(/batchSize 2\.5 must be a positive integer/);
+      await expect(call(texts, { signal: 'stop' })).rejects.toThrow(/signal is a string; expected an AbortSignal/);
+      await expect(call(texts, null)).rejects.toThrow(/options is null; expected an object/);
+      await expect(model.profile(texts, { batchSize: 2 } as object)).rejects.toThrow(/profile: unknown option "batchSize"; the options are signal/);
+      // Nothing above ran the model: a good call still works.
+      expect((await model.classify(texts[0]))[0].label).toBe('POSITIVE');
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('a text without tokens (empty, NUL, zero-width, lone surrogate) is classified as the empty sequence; the others keep their answers', async () => {
+    const gpu = await testGpu();
+    const model = await loadModel('default', { gpu });
+    try {
+      expect(Array.from(model.tokenizer.encodeBatch(['']).inputIds)).toEqual([101, 102]);
+      const [empty] = await model.classify('');
+      const good = ['a gorgeous , witty , seductive movie .', 'the plot is nothing but boilerplate clichés from start to finish .', 'fine .', 'an utterly charming and hilarious delight'];
+      const alone: number[][] = [];
+      for (const t of good) alone.push((await model.classify(t))[0].logits);
+      const bad = ['', '\0', '\u200b\u200c', '\ud800', '  \t\n'];
+      const mixed = [good[0], bad[0], bad[1], good[1], bad[2], good[2], bad[3], bad[4], good[3]];
+      const preds = await model.classify(mixed, { batchSize: 4 });
+      expect(preds.length).toBe(mixed.length);
+      mixed.forEach((t, i) => {
+        const want = bad.includes(t) ? empty.logits : alone[good.indexOf(t)];
+        // Batching pads rows to the longest in the batch; the integer model's logits do not depend on padding.
+        expect(preds[i].logits, `text ${i} ${JSON.stringify(t)}`).toEqual(want);
+      });
+      // A pair with an empty half is the pair's special tokens around the other text.
+      expect(Array.from(model.tokenizer.encodeBatch([['fine', '\0']]).inputIds)).toEqual([101, 2986, 102, 102]);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('a 10-million-character text is classified as its first 100,000 characters are (tokenization is bounded by the truncation length)', async () => {
+    const gpu = await testGpu();
+    const model = await loadModel('default', { gpu });
+    try {
+      const sentence = 'the plot is nothing but boilerplate clichés from start to finish , ';
+      const huge = sentence.repeat(Math.ceil(1e7 / sentence.length)).slice(0, 1e7);
+      const [whole] = await model.classify(huge);
+      const [prefix] = await model.classify(huge.slice(0, 100_000));
+      expect(whole.logits).toEqual(prefix.logits);
+      // A 10-million-character "word" (no whitespace to cut at) is bounded too.
+      const word = 'x'.repeat(1e7);
+      expect((await model.classify(word))[0].logits).toEqual((await model.classify(word.slice(0, 100_000)))[0].logits);
+    } finally {
+      model.dispose();
+    }
+  });
+});
+
+describe('provenance of a converted file', { timeout: 300_000 }, () => {
+  it('records the model name, the SHA-256 of its files and the calibration settings, never the local path', async () => {
+    const gpu = await testGpu();
+    const dir = join(mkdtempSync(join(tmpdir(), 'i8t-provenance-')), 'sst2-bert-tiny');
+    cpSync(floatPath, dir, { recursive: true });
+    const calibration = DEFAULT_CALIBRATION.slice(0, 8);
+    const file = await convertModel(gpu, folderSource(dir), { calibration, method: 'max' });
+    const bytes = await writeIntModelFile(file);
+    // Nowhere in the file, header or blobs.
+    const raw = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (const path of [dir, tmpdir(), fileURLToPath(new URL('..', import.meta.url))]) expect(raw.includes(path), path).toBe(false);
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    const headerAt = view.getUint32(8, true) >= 2 ? 20 : 16;
+    const header = new TextDecoder().decode(bytes.subarray(headerAt, headerAt + view.getUint32(12, true)));
+    const provenance = JSON.parse(header).provenance;
+    const sha256 = (name: string) => createHash('sha256').update(readFileSync(join(dir, name))).digest('hex');
+    expect(provenance.model).toEqual({
+      name: 'sst2-bert-tiny',
+      sha256: { 'config.json': sha256('config.json'), 'model.safetensors': sha256('model.safetensors'), 'tokenizer.json': sha256('tokenizer.json') },
+    });
+    expect(provenance.calibration).toMatchObject({ method: 'max', texts: 8 });
+    expect(provenance.calibration.sha256).toBe(createHash('sha256').update(JSON.stringify(calibration)).digest('hex'));
+    // Converting through loadModel (weights read once, hashed as they pass) records the same.
+    const loaded = (await loadModel(dir, { gpu, calibration, calibrationMethod: 'max' })) as Int8Model;
+    try {
+      expect(loaded.file.provenance.model).toEqual(provenance.model);
+    } finally {
+      loaded.dispose();
+    }
+    expect(modelName('https://huggingface.co/textattack/bert-base-uncased-SST-2/resolve/main/')).toBe('textattack/bert-base-uncased-SST-2');
+    expect(modelName('https://models.example/private/tiny-bert/')).toBe('tiny-bert');
+    expect(modelName('folder C:\\Users\\me\\models\\tiny-bert')).toBe('tiny-bert');
+    expect(modelName('3 selected file(s)')).toBeUndefined();
   });
 });
