@@ -14,6 +14,7 @@ import { folderSource } from '../src/model/sources-node.js';
 import { intEncoderRef } from '../src/reference/int-encoder.js';
 import { validatePlan } from '../src/plan/validate-plan.js';
 import { Int8Model } from '../src/session.js';
+import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
 import { testGpu } from './gpu.js';
 
 const builtIn = fileURLToPath(new URL('../models/sst2-bert-tiny.i8t', import.meta.url));
@@ -43,12 +44,38 @@ describe('the built-in model', () => {
     for (let n = 1; n <= 12; n++) await model.classify([Array.from({ length: n }, () => 'fine').join(' ')]);
     expect((await model.classify(['short .']))[0].logits).toEqual(first[0].logits);
   });
-  it('refuses empty text and truncates overlong text', async () => {
+  it('refuses empty text', async () => {
     await expect(model.classify([''])).rejects.toThrow(/empty/i);
     await expect(model.classify([])).rejects.toThrow(/no input/);
-    const long = Array.from({ length: 700 }, () => 'good').join(' ');
-    const [p] = await model.classify([long]);
-    expect(p.label).toBe('POSITIVE');
+  });
+  it('truncates overlong text to the model\'s positions', async () => {
+    const words = (n: number) => Array.from({ length: n }, () => 'good').join(' ');
+    // 'good' is one token: 510 of them plus [CLS] and [SEP] fill the 512 positions exactly.
+    expect(model.tokenizer.encodeBatch([words(700)]).seqLen).toBe(model.config.maxPositions);
+    const [truncated] = await model.classify([words(700)]);
+    const [fitting] = await model.classify([words(model.config.maxPositions - 2)]);
+    expect(truncated.logits).toEqual(fitting.logits);
+  });
+  it('refuses a batch whose arrays are not batch x seqLen long, before running it', async () => {
+    const batch = model.tokenizer.encodeBatch(['short .', 'a longer one .']);
+    const T = batch.batch * batch.seqLen;
+    await expect(model.encoder.forward({ ...batch, positionIds: batch.positionIds.subarray(0, T - 1) })).rejects.toThrow(
+      new RegExp(`positionIds has ${T - 1} values, expected batch 2 x seqLen ${batch.seqLen} = ${T}`),
+    );
+  });
+  it('gives GPU int32 logits equal to the CPU reference bit for bit on built-in sentences', { timeout: 300_000 }, async () => {
+    // Ten sentences of 1 to 12 words in two padded batches; no ../shared needed.
+    const sentences = DEFAULT_CALIBRATION.slice(0, 10);
+    const { plan, config } = model.file;
+    let compared = 0;
+    for (let i = 0; i < sentences.length; i += 5) {
+      const batch = model.tokenizer.encodeBatch(sentences.slice(i, i + 5));
+      const gpuOut = await model.encoder.forward(batch);
+      const cpuOut = intEncoderRef(plan, config, batch);
+      expect(Array.from(gpuOut.logitsInt!)).toEqual(Array.from(cpuOut.logitsInt!));
+      compared += gpuOut.logitsInt!.length;
+    }
+    expect(compared).toBe(sentences.length * model.config.labels.length);
   });
   it('is at most 0.27x the float32 checkpoint', () => {
     // sst2-bert-tiny's model.safetensors is 17,549,312 bytes (shared/models/README.md).
@@ -115,6 +142,14 @@ describe('integer model files are validated on load', () => {
     const h3 = header();
     h3.plan.layers[0].softmax.shift = 0;
     await expect(readIntModelFile(withHeader(h3))).rejects.toThrow(/integer softmax: sum of 512 exps can reach .* and overflow u32/);
+  });
+  it('refuses a hidden-state scale that is not a positive finite number', async () => {
+    const file = await readIntModelFile(bytes);
+    expect(() => validatePlan(file.plan, file.config)).not.toThrow();
+    for (const bad of [0, -0.02, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const plan = { ...file.plan, hiddenScale: bad };
+      expect(() => validatePlan(plan, file.config)).toThrow(/hiddenScale\b.*(positive|finite)/);
+    }
   });
   it('refuses an unsupported or inconsistent config', async () => {
     const h = header();

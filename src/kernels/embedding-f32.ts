@@ -16,15 +16,6 @@ export interface EmbeddingF32Shape {
   types: number;
 }
 
-/** Refuses ids outside their tables (the shader would clamp them silently). */
-export function checkEmbeddingIds(what: string, ids: ArrayLike<number>, count: number, tokens: number): void {
-  if (ids.length < tokens) throw new RangeError(`embedding-f32: ${ids.length} ${what} for ${tokens} tokens`);
-  for (let i = 0; i < tokens; i++) {
-    const v = ids[i];
-    if (!Number.isInteger(v) || v < 0 || v >= count) throw new RangeError(`embedding-f32: ${what}[${i}] = ${v} is outside [0, ${count})`);
-  }
-}
-
 /** The variant of a model: token types or not, and the workgroup (options, else rowWorkgroupSize(H)); H is fixed per model. */
 export function embeddingF32Variant(shape: Pick<EmbeddingF32Shape, 'H' | 'types'>, workgroupSize?: number): EmbeddingF32ShaderOptions {
   return { tokenTypes: shape.types > 0, workgroupSize: workgroupSize ?? rowWorkgroupSize(shape.H) };

@@ -12,9 +12,11 @@ import { wordsPerRow } from '../quant/pack.js';
 import { checkDyadic } from '../reference/dyadic.js';
 import { EMBEDDING_TERM_MAX, type EmbeddingConstants, embeddingTermBound } from '../reference/embedding-i8.js';
 import { signedRange } from '../reference/residual-add.js';
+import { checkEmbeddingIds } from '../core/token-batch.js';
 
 export type EmbeddingI8Options = EmbeddingI8ShaderOptions;
 export type { EmbeddingConstants };
+export { checkEmbeddingIds };
 
 export interface EmbeddingI8Shape {
   /** Tokens n (all sequences of a batch, flattened). */
@@ -96,16 +98,6 @@ export function embeddingI8RunData(options: EmbeddingI8Options, shape: Embedding
 export function embeddingI8Program(options: EmbeddingI8Options, shape: EmbeddingI8Shape, c: EmbeddingConstants): ProgramInfo {
   const run = embeddingI8RunData(options, shape, c);
   return { ...embeddingI8Kernel(options), ...run, name: run.label! };
-}
-
-/** Refuses ids that are not integers in [0, rows): what the shader would otherwise zero silently. */
-export function checkEmbeddingIds(ids: ArrayLike<number>, rows: number, what = 'token'): void {
-  for (let i = 0; i < ids.length; i++) {
-    const id = ids[i];
-    if (!Number.isInteger(id) || id < 0 || id >= rows) {
-      throw new RangeError(`embedding: ${what} id ${id} at index ${i} is outside the table's ${rows} rows`);
-    }
-  }
 }
 
 /** Validates ids against their table and uploads them as array<u32>. */

@@ -38,7 +38,8 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, type KernelTime, encodePrograms, readKernelTimes } from '../gpu/program.js';
 import { type GpuMemory, profilingTimer, sumSizes } from '../gpu/profile.js';
-import { bindEmbeddingF32, checkEmbeddingIds } from '../kernels/embedding-f32.js';
+import { bindEmbeddingF32 } from '../kernels/embedding-f32.js';
+import { checkEmbeddingIds, checkTokenBatch } from '../core/token-batch.js';
 import { bindGeluF32 } from '../kernels/gelu-f32.js';
 import { bindGemmF32 } from '../kernels/gemm-f32.js';
 import { TILE_WARMUP_LENGTHS } from '../kernels/gemm-shape.js';
@@ -246,6 +247,7 @@ export class FloatEncoder {
 
   /** Runs the encoder on a padded batch. */
   async forward(batch: TokenBatch, options: FloatForwardOptions = {}): Promise<FloatForwardResult> {
+    checkTokenBatch(batch);
     if (this.disposed) throw new Error('FloatEncoder: used after dispose()');
     this.checkBatch(batch);
     const capture = !!options.capture;
@@ -329,9 +331,9 @@ export class FloatEncoder {
     if (!Number.isInteger(B) || B < 1 || !Number.isInteger(S) || S < 1) throw new RangeError(`FloatEncoder: batch ${B} x seqLen ${S} must be positive integers`);
     const T = B * S;
     const vocabTypes = this.embeddings.tokenType ? config.typeVocabSize : 0;
-    checkEmbeddingIds('inputIds', batch.inputIds, config.vocabSize, T);
-    checkEmbeddingIds('positionIds', batch.positionIds, config.maxPositions, T);
-    if (vocabTypes > 0) checkEmbeddingIds('tokenTypeIds', batch.tokenTypeIds, vocabTypes, T);
+    checkEmbeddingIds(batch.inputIds, config.vocabSize, 'token');
+    checkEmbeddingIds(batch.positionIds, config.maxPositions, 'position');
+    if (vocabTypes > 0) checkEmbeddingIds(batch.tokenTypeIds, vocabTypes, 'token type');
     if (batch.attentionMask.length < T) throw new RangeError(`FloatEncoder: attentionMask has ${batch.attentionMask.length} values for ${T} tokens`);
     for (let b = 0; b < B; b++) {
       let real = 0;

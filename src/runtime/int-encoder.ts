@@ -10,6 +10,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, type KernelTime, encodePrograms, readKernelTimes } from '../gpu/program.js';
 import { type GpuMemory, profilingTimer, sumSizes } from '../gpu/profile.js';
 import { bindEmbeddingI8, checkEmbeddingIds } from '../kernels/embedding-i8.js';
+import { checkTokenBatch } from '../core/token-batch.js';
 import { TILE_WARMUP_LENGTHS } from '../kernels/gemm-shape.js';
 import { type GemmI8Options, type GemmI8Strategy, bindGemmI8, packRequant, preferredStrategy } from '../kernels/gemm-i8.js';
 import { uploadGeluI8Constants } from '../kernels/gelu-i8.js';
@@ -373,6 +374,7 @@ export class IntEncoder {
   }
 
   async forward(batch: TokenBatch, options: IntForwardOptions = {}): Promise<IntForwardResult> {
+    checkTokenBatch(batch);
     if (this.disposed) throw new Error('IntEncoder: used after dispose()');
     this.gpu.assertAlive();
     const { batch: B, seqLen: S } = batch;

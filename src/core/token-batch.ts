@@ -1,0 +1,40 @@
+/**
+ * Checks of a TokenBatch before anything of it reaches the GPU: both encoders upload the arrays
+ * into buffers sized for the largest batch so far, so a short array would leave the previous
+ * batch's ids in place, and a mask value other than 0/1 or a fractional id would be silently
+ * reinterpreted by a shader.
+ */
+import type { TokenBatch } from './types.js';
+
+const ARRAYS = ['inputIds', 'attentionMask', 'tokenTypeIds', 'positionIds'] as const;
+
+/** Refuses a batch whose arrays are not exactly batch * seqLen integers, or whose mask is not 0/1. */
+export function checkTokenBatch(batch: TokenBatch): void {
+  const { batch: B, seqLen: S } = batch;
+  if (!Number.isInteger(B) || B < 1 || !Number.isInteger(S) || S < 1) {
+    throw new RangeError(`token batch: batch ${B} x seqLen ${S} must be positive integers`);
+  }
+  const T = B * S;
+  for (const name of ARRAYS) {
+    const values: ArrayLike<number> | undefined = batch[name];
+    if (!values) throw new RangeError(`token batch: ${name} is missing`);
+    if (values.length !== T) throw new RangeError(`token batch: ${name} has ${values.length} values, expected batch ${B} x seqLen ${S} = ${T}`);
+    for (let i = 0; i < T; i++) {
+      const v = values[i];
+      if (name === 'attentionMask' ? v !== 0 && v !== 1 : !Number.isInteger(v)) {
+        const want = name === 'attentionMask' ? 'must be 0 or 1' : 'is not an integer';
+        throw new RangeError(`token batch: ${name}[${i}] = ${v} ${want} (sequence ${Math.floor(i / S)}, position ${i % S})`);
+      }
+    }
+  }
+}
+
+/** Refuses ids that are not integers in [0, rows): a shader would clamp or zero them silently. */
+export function checkEmbeddingIds(ids: ArrayLike<number>, rows: number, what = 'token'): void {
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!Number.isInteger(id) || id < 0 || id >= rows) {
+      throw new RangeError(`embedding: ${what} id ${id} at index ${i} is outside the table's ${rows} rows`);
+    }
+  }
+}
