@@ -8,6 +8,7 @@ import { runIntProgramCpu } from '../src/cpu/int-program.js';
 import { encoderParams, modelGraph } from '../src/graph/architectures.js';
 import { planEncoder } from '../src/plan/encoder-plan.js';
 import { calibratedTensors, planGraph } from '../src/plan/plan-graph.js';
+import { validateProgram } from '../src/plan/validate-program.js';
 import { programFromV1 } from '../src/plan/v1-program.js';
 import { intEncoderRef } from '../src/reference/int-encoder.js';
 import { Random } from '../src/util/random.js';
@@ -69,6 +70,36 @@ describe('integer program on the GPU', () => {
         runtime.dispose();
       }
       expect(runtime.memory()).toEqual({ weightBytes: 0, activationBytes: 0 });
+    });
+  }
+});
+
+describe('validateProgram', () => {
+  const model = syntheticModel(SYNTHETIC[0], 7);
+  const graph = modelGraph(model);
+  const planned = () => planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 11), { maxKeys: model.config.maxPositions });
+
+  it('accepts what the planner makes', () => {
+    expect(() => validateProgram(planned(), 'planned')).not.toThrow();
+  });
+
+  const mutations: [string, (p: any) => void, RegExp][] = [
+    ['a boolean that is a string', (p) => (p.ops[1].constants.channels[0].negate = 'yes'), /ops\[1\]\.constants\.channels\[0\]\.negate: expected true or false/],
+    ['softmax constants missing', (p) => (p.ops.find((o: any) => o.kind === 'attention').softmax = {}), /softmax\.rescale: missing/],
+    ['an unknown op', (p) => (p.ops[2].kind = 'toString'), /ops\[2\]\.kind: .*not an op/],
+    ['a tensor read before it is written', (p) => p.ops.splice(1, 1), /reads "embeddings\.norm" before any op writes it/],
+    ['a tensor written twice', (p) => p.ops.push(p.ops[1]), /writes "embeddings\.norm", which an earlier op wrote/],
+    ['weights of the wrong length', (p) => (p.ops.find((o: any) => o.kind === 'gemm').weight = new Int8Array(3)), /weight: 3 values/],
+    ['a bias that overflows the accumulator', (p) => (p.ops.find((o: any) => o.kind === 'gemm').bias[0] = 2 ** 31 - 1), /overflow the int32 accumulator/],
+    ['a multiplier beyond 31 bits', (p) => (p.ops.find((o: any) => o.kind === 'gemm').requant[0].m = 2 ** 31), /requant\[0\]\.m/],
+    ['an extra field', (p) => (p.ops[0].__proto__x = 1), /unexpected field/],
+    ['heads that do not fit the tensor', (p) => (p.ops.find((o: any) => o.kind === 'attention').heads = 50), /do not fit/],
+  ];
+  for (const [name, mutate, message] of mutations) {
+    it(`refuses ${name}, naming where`, () => {
+      const p = planned();
+      mutate(p);
+      expect(() => validateProgram(p, 'file.i8t')).toThrow(message);
     });
   }
 });

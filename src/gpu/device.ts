@@ -2,51 +2,13 @@
  * Acquiring a GPUDevice in a browser (navigator.gpu) or in Node (Dawn's `webgpu` binding), with the
  * adapter's real limits and the features this runtime cares about.
  */
+import type { AdapterSummary, GpuFeatureReport, GpuLimitsReport, GpuRuntime, SubgroupMatrixConfigInfo } from './adapter.js';
 import { Gpu } from './gpu.js';
 
 /** Thrown when WebGPU cannot give us what the integer kernels need. The message says what is missing. */
 export class GpuUnavailableError extends Error {
   override name = 'GpuUnavailableError';
 }
-
-export interface SubgroupMatrixConfigInfo {
-  componentType: string;
-  resultComponentType: string;
-  M: number;
-  N: number;
-  K: number;
-}
-
-export interface AdapterSummary {
-  vendor: string;
-  architecture: string;
-  device: string;
-  description: string;
-  /** True for CPU emulation (SwiftShader): dot4I8Packed is run lane by lane there. */
-  isSoftware: boolean;
-}
-
-export interface GpuFeatureReport {
-  packed4x8IntegerDotProduct: boolean;
-  subgroups: boolean;
-  timestampQuery: boolean;
-  shaderF16: boolean;
-  subgroupMatrix: boolean;
-  subgroupMatrixConfigs: SubgroupMatrixConfigInfo[];
-}
-
-export interface GpuLimitsReport {
-  maxStorageBufferBindingSize: number;
-  maxBufferSize: number;
-  maxComputeWorkgroupStorageSize: number;
-  maxComputeInvocationsPerWorkgroup: number;
-  maxComputeWorkgroupSizeX: number;
-  maxComputeWorkgroupSizeY: number;
-  maxComputeWorkgroupsPerDimension: number;
-  maxStorageBuffersPerShaderStage: number;
-}
-
-export type GpuRuntime = 'browser' | 'node';
 
 export interface RequestGpuOptions {
   powerPreference?: GPUPowerPreference;

@@ -3,7 +3,7 @@
  * buffer creation and read-back, waits that do not starve SwiftShader in Node, and device-loss
  * tracking so that work on a lost device fails with a clear error instead of hanging.
  */
-import type { AdapterSummary, GpuFeatureReport, GpuLimitsReport, GpuRuntime } from './device.js';
+import type { AdapterSummary, GpuFeatureReport, GpuLimitsReport, GpuRuntime } from './adapter.js';
 import { type BindingKind, bindingSignature } from './bindings.js';
 
 export class GpuDeviceLostError extends Error {

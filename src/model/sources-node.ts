@@ -1,10 +1,10 @@
 /** Node only: model files in a local folder (e.g. a snapshot of a Hugging Face repo). */
 
+import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import type { ResolvedSource } from '../api.js';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
-import type { ModelFiles } from './sources.js';
+import type { ModelFiles, ResolvedSource } from './sources.js';
 
 export function folderSource(path: string): ModelFiles {
   const root = resolve(path);
@@ -42,7 +42,7 @@ export function folderSource(path: string): ModelFiles {
 /** A path (or file: URL) given to loadModel: an .i8t file, or a Hugging Face folder. */
 export async function resolveNodePath(location: string | URL): Promise<ResolvedSource> {
   const path = location instanceof URL ? fileURLToPath(location) : location;
-  let info;
+  let info: Stats;
   try {
     info = await stat(path);
   } catch (e) {

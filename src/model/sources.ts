@@ -12,6 +12,9 @@ export interface ModelFiles {
   read(name: string): Promise<Uint8Array>;
 }
 
+/** What a model source turned out to hold: an integer model file's bytes, or the files of a float checkpoint. */
+export type ResolvedSource = { kind: 'int8-file'; bytes: Uint8Array; what: string } | { kind: 'folder'; files: ModelFiles; name?: string };
+
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
 /** Bytes received so far of one file; `total` is undefined when the server does not say. */

@@ -1,0 +1,214 @@
+/**
+ * Checks an integer program that came from outside (a model file) before anything runs it: first
+ * its structure (every field of the right type, closed objects, typed arrays of the right class and
+ * length; src/format/schema.ts), then its meaning: tensors written once and before they are read,
+ * each op's operands of the type and width its kernel takes, and every kernel's constants through
+ * that kernel's own overflow proof. A failure names the op and field (`ops[7] gemm layer.0.qkv:
+ * requant[3].m ...`).
+ */
+import { checkResidualAddBounds } from '../kernels/residual-add.js';
+import { checkEmbeddingConstants } from '../kernels/embedding-i8.js';
+import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
+import { checkDyadic } from '../reference/dyadic.js';
+import { checkGeluI8Constants } from '../reference/gelu-i8.js';
+import { checkLayerNormI8Constants } from '../reference/layernorm-i8.js';
+import { softmaxI8Bounds } from '../reference/softmax-i8.js';
+import { type Schema, SchemaError, arrayOf, boolean, describe, fail, integer, object, oneOf, optional, positive, string, typedArray } from '../format/schema.js';
+import { INT_PROGRAM_VERSION, type IntOp, type IntProgram, type IntTensor } from './int-program.js';
+
+const int = integer();
+const u32 = integer(0, 2 ** 32 - 1);
+const dyadic = object({ m: integer(0, 2 ** 31 - 1), e: integer(0, 63) });
+const dim: Schema = (v, path) => {
+  if (typeof v === 'string') return oneOf('batch', 'query', 'key')(v, path);
+  integer(1, 2 ** 24)(v, path);
+};
+const scale: Schema = (v, path) => {
+  if (typeof v === 'number') return positive(v, path);
+  typedArray(Float64Array, undefined, positive)(v, path);
+};
+const tensor = object({ id: string, dtype: oneOf('i8', 'u8', 'wide', 'i32'), shape: arrayOf(dim), scale, bound: integer(0, 2 ** 31) });
+const layerNorm = object({ H: integer(1, 2 ** 16), inputMaxAbs: int, shift: int, epsVar: int, channels: arrayOf(object({ m: int, e: int, negate: boolean, beta: int })) });
+const slice = object({ tensor: string, channel: integer(0, 2 ** 24) });
+
+const OPS: Record<IntOp['kind'], Schema> = {
+  embed: object({
+    kind: string,
+    out: string,
+    tables: object({ word: typedArray(Int8Array), position: typedArray(Int8Array), tokenType: optional(typedArray(Int8Array)), hidden: integer(1, 2 ** 16) }),
+    constants: object({ word: dyadic, position: dyadic, tokenType: optional(dyadic), bits: integer(2, 31) }),
+    tableScales: object({ word: positive, position: positive, tokenType: optional(positive) }),
+  }),
+  layernorm: object({ kind: string, input: string, out: string, constants: layerNorm }),
+  gemm: object({
+    kind: string,
+    name: string,
+    input: string,
+    out: string,
+    rows: oneOf('all', 'first'),
+    N: integer(1, 2 ** 20),
+    K: integer(1, 2 ** 20),
+    weight: typedArray(Int8Array),
+    bias: typedArray(Int32Array),
+    weightScale: typedArray(Float64Array, undefined, positive),
+    epilogue: oneOf('i8', 'gelu-i8', 'i32'),
+    requant: optional(arrayOf(dyadic)),
+    gelu: optional(object({ input: dyadic, clip: int, shift: int, corr: dyadic, output: dyadic })),
+  }),
+  attention: object({
+    kind: string,
+    q: slice,
+    k: slice,
+    v: slice,
+    out: string,
+    heads: integer(1, 1024),
+    headDim: integer(4, 2 ** 12),
+    causal: boolean,
+    softmax: object({ rescale: dyadic, tMax: u32, ln2: u32, b: u32, c: u32, shift: integer(0, 31) }),
+    context: dyadic,
+  }),
+  residual: object({ kind: string, a: string, b: string, out: string, constants: object({ scale: positive, bits: integer(2, 31), a: dyadic, b: dyadic }) }),
+  lookup: object({ kind: string, input: string, out: string, table: typedArray(Int8Array, 256) }),
+  pool: object({ kind: string, input: string, out: string, mode: oneOf('mean', 'cls') }),
+};
+
+const op: Schema = (v, path) => {
+  const kind = (v as { kind?: unknown } | null)?.kind;
+  if (typeof kind !== 'string' || !Object.hasOwn(OPS, kind)) fail(`${path}.kind`, `${describe(kind)} is not an op this runtime knows (${Object.keys(OPS).join(', ')})`);
+  OPS[kind as IntOp['kind']](v, path);
+};
+
+const programSchema = object({
+  version: integer(INT_PROGRAM_VERSION, INT_PROGRAM_VERSION),
+  kind: oneOf('encoder', 'decoder', 'encoder-decoder'),
+  tensors: arrayOf(tensor),
+  ops: arrayOf(op),
+  output: object({ tensor: string, kind: oneOf('logits', 'pooled'), scale: typedArray(Float64Array, undefined, positive) }),
+  maxPositions: integer(1, 2 ** 16),
+});
+
+function maxAbs(values: Int32Array): number {
+  let m = 0;
+  for (const v of values) m = Math.max(m, Math.abs(v));
+  return m;
+}
+
+/** The meaning of each op, once the structure is known to be right. */
+function checkOps(p: IntProgram): void {
+  const tensors = new Map<string, IntTensor>();
+  p.tensors.forEach((t, i) => {
+    if (tensors.has(t.id)) fail(`tensors[${i}]`, `tensor "${t.id}" is declared twice`);
+    if (typeof t.shape[t.shape.length - 1] !== 'number') fail(`tensors[${i}].shape`, 'the last dimension must be a number');
+    tensors.set(t.id, t);
+  });
+  const written = new Set<string>();
+  p.ops.forEach((o, i) => {
+    const where = `ops[${i}] ${o.kind}${'name' in o ? ` ${o.name}` : ''}`;
+    const t = (id: string, dtypes: IntTensor['dtype'][], role: string, write = false): IntTensor => {
+      const x = tensors.get(id);
+      if (!x) fail(where, `${role} "${id}" is not a declared tensor`);
+      if (!dtypes.includes(x.dtype)) fail(where, `${role} "${id}" is ${x.dtype}; this op takes ${dtypes.join(' or ')}`);
+      if (write) {
+        if (written.has(id)) fail(where, `writes "${id}", which an earlier op wrote`);
+        written.add(id);
+      } else if (!written.has(id)) fail(where, `reads "${id}" before any op writes it`);
+      return x;
+    };
+    const width = (x: IntTensor) => x.shape[x.shape.length - 1] as number;
+    const guard = (f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        if (e instanceof SchemaError) throw e;
+        fail(where, (e as Error).message);
+      }
+    };
+    switch (o.kind) {
+      case 'embed': {
+        const out = t(o.out, ['wide'], 'output', true);
+        const H = o.tables.hidden;
+        if (width(out) !== H) fail(where, `tables are ${H} wide, output "${o.out}" ${width(out)}`);
+        for (const [name, table] of [['word', o.tables.word], ['position', o.tables.position], ['tokenType', o.tables.tokenType]] as const) {
+          if (table && (table.length === 0 || table.length % H !== 0)) fail(`${where}.tables.${name}`, `${table.length} values is not a whole number of ${H}-wide rows`);
+        }
+        if (o.tables.position.length / H < p.maxPositions) fail(where, `the position table has ${o.tables.position.length / H} rows for ${p.maxPositions} positions`);
+        if (!!o.tables.tokenType !== !!o.constants.tokenType) fail(where, 'the token-type table and its multiplier must both be present or both absent');
+        guard(() => checkEmbeddingConstants({ tokenTypes: !!o.tables.tokenType }, o.constants));
+        break;
+      }
+      case 'layernorm': {
+        const x = t(o.input, ['wide'], 'input');
+        const out = t(o.out, ['i8'], 'output', true);
+        if (o.constants.H !== width(x) || o.constants.H !== width(out) || o.constants.channels.length !== o.constants.H) fail(where, `constants for H = ${o.constants.H} (${o.constants.channels.length} channels) on a ${width(x)}-wide input`);
+        guard(() => checkLayerNormI8Constants(o.constants));
+        break;
+      }
+      case 'residual': {
+        const [a, b] = [t(o.a, ['i8'], 'operand a'), t(o.b, ['i8'], 'operand b')];
+        const out = t(o.out, ['wide'], 'output', true);
+        if (width(a) !== width(out) || width(b) !== width(out)) fail(where, 'operands and output differ in width');
+        guard(() => checkResidualAddBounds({ a: 'i8', b: 'i8' }, o.constants));
+        break;
+      }
+      case 'lookup': {
+        const x = t(o.input, ['i8'], 'input');
+        const out = t(o.out, ['i8'], 'output', true);
+        if (width(x) !== width(out)) fail(where, 'input and output differ in width');
+        break;
+      }
+      case 'pool': {
+        const x = t(o.input, ['i8'], 'input');
+        const out = t(o.out, ['i32'], 'output', true);
+        if (width(out) !== width(x) + 1) fail(where, `output "${o.out}" must be ${width(x) + 1} wide (sums and the token count)`);
+        break;
+      }
+      case 'gemm': {
+        const x = t(o.input, ['i8'], 'input');
+        const out = t(o.out, o.epilogue === 'i32' ? ['i32'] : ['i8'], 'output', true);
+        if (width(x) !== o.K || width(out) !== o.N) fail(where, `${o.N}x${o.K} weights between a ${width(x)}-wide input and a ${width(out)}-wide output`);
+        if (o.weight.length !== o.N * o.K) fail(`${where}.weight`, `${o.weight.length} values for ${o.N}x${o.K}`);
+        if (o.bias.length !== o.N || o.weightScale.length !== o.N) fail(where, `bias and weight scales need ${o.N} values`);
+        if (o.rows === 'first' && x.shape.length !== 3) fail(where, 'first-token rows need a token tensor as input');
+        if (o.epilogue === 'i32') {
+          if (o.requant || o.gelu) fail(where, 'an int32 output takes no requantization or GELU constants');
+        } else {
+          if (!o.requant || o.requant.length !== o.N) fail(`${where}.requant`, `expected ${o.N} multipliers`);
+          o.requant.forEach((d, c) => guard(() => checkDyadic(d, `requant[${c}]`)));
+          if ((o.epilogue === 'gelu-i8') !== !!o.gelu) fail(where, 'GELU constants go with exactly the gelu-i8 epilogue');
+          if (o.gelu) guard(() => checkGeluI8Constants(o.gelu!));
+        }
+        guard(() => checkAccumulatorBound(o.K, maxAbs(o.bias), false, o.name));
+        break;
+      }
+      case 'attention': {
+        const H = o.heads * o.headDim;
+        if (o.headDim % 4 !== 0) fail(where, `head size ${o.headDim} is not a multiple of 4`);
+        for (const [role, s] of [['q', o.q], ['k', o.k], ['v', o.v]] as const) {
+          const x = t(s.tensor, ['i8'], role);
+          if (s.channel % 4 !== 0 || s.channel + H > width(x)) fail(`${where}.${role}`, `channels ${s.channel}..${s.channel + H} do not fit whole words of "${s.tensor}" (${width(x)} wide)`);
+        }
+        const out = t(o.out, ['i8'], 'output', true);
+        if (width(out) !== H) fail(where, `output "${o.out}" must be ${H} wide`);
+        guard(() => softmaxI8Bounds(o.softmax, p.maxPositions));
+        guard(() => checkDyadic(o.context, 'context requant'));
+        break;
+      }
+    }
+  });
+  const out = tensors.get(p.output.tensor);
+  if (!out || !written.has(out.id)) fail('output.tensor', `"${p.output.tensor}" is not a tensor the program writes`);
+  if (out.dtype !== 'i32') fail('output.tensor', `"${out.id}" is ${out.dtype}; the read-back is int32`);
+  const want = p.output.kind === 'logits' ? (out.shape[out.shape.length - 1] as number) : 1;
+  if (p.output.scale.length !== want) fail('output.scale', `${p.output.scale.length} scales, expected ${want}`);
+}
+
+/** Throws a SchemaError naming the first problem, prefixed by `what` (the file). */
+export function validateProgram(program: unknown, what: string): asserts program is IntProgram {
+  try {
+    programSchema(program, 'program');
+    checkOps(program as IntProgram);
+  } catch (e) {
+    if (e instanceof SchemaError) throw new SchemaError(`${what}: ${e.message}`);
+    throw e;
+  }
+}
