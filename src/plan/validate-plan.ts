@@ -215,11 +215,6 @@ export function validatePlan(plan: EncoderPlan, config: EncoderConfig, what = 'p
   if (typeof plan.hiddenScale !== 'number' || !Number.isFinite(plan.hiddenScale) || plan.hiddenScale <= 0) {
     throw new RangeError(`${what}: hiddenScale = ${String(plan.hiddenScale)} must be a positive finite number`);
   }
-  // Embedding models scale their int8 hidden states back to float by it; a zero, negative or NaN
-  // scale would give every sentence the same (or a meaningless) vector without any error.
-  if (typeof plan.hiddenScale !== 'number' || !Number.isFinite(plan.hiddenScale) || plan.hiddenScale <= 0) {
-    throw new RangeError(`${what}: hiddenScale = ${String(plan.hiddenScale)} must be a positive finite number`);
-  }
   if (config.task === 'sequence-classification') {
     const h = plan.head;
     if (!h) throw new RangeError(`${what}: a classifier without a head`);
