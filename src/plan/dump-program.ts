@@ -1,0 +1,70 @@
+/**
+ * A readable dump of an integer program for debugging (`int8-transformer inspect`): every op in
+ * execution order with the tensor it writes (integer type, real scale, proven bound) and its
+ * kernel's key constants.
+ */
+import type { Dyadic } from '../reference/dyadic.js';
+import type { IntOp, IntProgram, IntTensor } from './int-program.js';
+import { PROBABILITY_SCALE } from './plan-graph.js';
+
+const fmt = (x: number) => x.toExponential(4);
+const dy = (d: Dyadic) => `${d.m}/2^${d.e} (${fmt(d.m / 2 ** d.e)})`;
+
+function scaleText(s: number | Float64Array): string {
+  if (typeof s === 'number') return fmt(s);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of s) {
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  return lo === hi ? fmt(lo) : `${fmt(lo)}..${fmt(hi)}`;
+}
+
+function row(tensor: string, type: string, scale: string, bound: string, note = ''): string {
+  return `${tensor.padEnd(34)} ${type.padEnd(5)} ${scale.padEnd(23)} ${bound.padEnd(16)} ${note}`.trimEnd();
+}
+
+function requantRange(d: Dyadic[] | undefined): string {
+  if (!d || d.length === 0) return '';
+  const v = d.map((x) => x.m / 2 ** x.e);
+  return `requant ${fmt(Math.min(...v))}..${fmt(Math.max(...v))}`;
+}
+
+function constants(op: IntOp): string {
+  switch (op.kind) {
+    case 'embed':
+      return `word ${dy(op.constants.word)}, position ${dy(op.constants.position)}${op.constants.tokenType ? `, type ${dy(op.constants.tokenType)}` : ''}`;
+    case 'layernorm':
+      return `LayerNorm shift ${op.constants.shift}, input bound ${op.constants.inputMaxAbs}`;
+    case 'gemm': {
+      const bias = Math.max(0, ...Array.from(op.bias, Math.abs));
+      const gelu = op.gelu ? `, i-GELU clip ${op.gelu.clip} shift ${op.gelu.shift} out ${dy(op.gelu.output)}` : '';
+      return `${op.name} [${op.N}x${op.K}]${op.rows === 'first' ? ' first tokens' : ''}, acc <= ${op.K}*2^14+${bias}, ${requantRange(op.requant)}${gelu}`;
+    }
+    case 'attention':
+      return `${op.heads} heads of ${op.headDim}${op.causal ? ', causal' : ''}; probs u8 at ${fmt(PROBABILITY_SCALE)}, softmax rescale ${dy(op.softmax.rescale)} shift ${op.softmax.shift}; context ${dy(op.context)}`;
+    case 'residual':
+      return `a ${dy(op.constants.a)}, b ${dy(op.constants.b)}`;
+    case 'lookup':
+      return '256-entry table';
+    case 'pool':
+      return `${op.mode} pooling: int32 sums and the real-token count, divided on read-back`;
+  }
+}
+
+export function dumpProgram(program: IntProgram, title = ''): string {
+  const tensors = new Map<string, IntTensor>(program.tensors.map((t) => [t.id, t]));
+  const lines = [
+    ...(title ? [title] : []),
+    `${program.kind}: ${program.ops.length} ops, ${program.tensors.length} tensors, up to ${program.maxPositions} positions`,
+    row('tensor', 'type', 'scale', 'bound', 'op and constants'),
+  ];
+  for (const op of program.ops) {
+    const t = tensors.get(op.out)!;
+    const type = t.dtype === 'wide' ? 'wide' : t.dtype;
+    lines.push(row(`${t.id} [${t.shape.join(', ')}]`.slice(0, 34), type, scaleText(t.scale), `|q| <= ${t.bound}`, `${op.kind}: ${constants(op)}`));
+  }
+  lines.push(`output: ${program.output.tensor} (${program.output.kind}), read back as int32 and scaled to float`);
+  return lines.join('\n');
+}
