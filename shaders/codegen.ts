@@ -23,11 +23,6 @@ export function i32Lit(v: number): string {
   return v === -(2 ** 31) ? 'i32(-2147483647 - 1)' : `${v}i`;
 }
 
-export function u32Lit(v: number): string {
-  if (!Number.isInteger(v) || v < 0 || v >= 2 ** 32) throw new RangeError(`${v} is not a u32`);
-  return `${v}u`;
-}
-
 /** Stable cache key for a kernel's options. */
 export function optionsKey(name: string, options: object): string {
   const sorted = (v: unknown): unknown =>

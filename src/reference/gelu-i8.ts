@@ -49,9 +49,6 @@ export interface GeluI8Constants {
   output: Dyadic;
 }
 
-/** Words of the GeluI8 struct (shader order). */
-export const GELU_I8_WORDS = 8;
-
 function positiveFinite(name: string, v: number): void {
   if (!(v > 0) || !Number.isFinite(v)) throw new RangeError(`i-GELU: ${name} = ${v} must be a positive finite number.`);
 }

@@ -72,11 +72,6 @@ export function requantizeOutputScale(maxAbsReal: number, output: RequantizeOutp
  */
 export const PLANNED_RATIO_PRECISION = 2 ** -30;
 
-/** |m / 2^e - r|: how far a multiplier is from the real ratio it stands for. */
-export function multiplierError(d: Dyadic, ratio: number): number {
-  return Math.abs(d.m / 2 ** d.e - ratio);
-}
-
 /** The accuracy bound above, in output steps, for one element; delta bounds |m / 2^e - r|. */
 export function requantizeErrorBound(x: number, delta: number): number {
   return 0.5 + Math.abs(x) * delta;
