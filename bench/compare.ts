@@ -25,7 +25,7 @@ import { parseGlueTsv } from '../src/data/glue.js';
 import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
 import { launchChromium, pipePageLogs } from '../test/browser/chromium.js';
 import { ensureInt8Model, ensureRandomBertBase, RANDOM_SEED } from './compare-artifacts.js';
-import { DEFAULT_SOFTWARE_BUDGET_GOP, type GridCell, type ModelShape, planGrid, RANDOM_BERT_BASE, SHARED_MODELS, shapeOf } from './compare-grid.js';
+import { DEFAULT_SOFTWARE_BUDGET_GOP, type ModelShape, planGrid, RANDOM_BERT_BASE, SHARED_MODELS, shapeOf } from './compare-grid.js';
 import type { PageCell, PageResult, PageSpec } from './compare-page.js';
 import { type CompareResults, type ModelInfo, type RuntimeLoad, type CellResult, ratiosFor } from './compare-results.js';
 import { summarize } from './compare-stats.js';

@@ -49,7 +49,10 @@ export function median(values: number[]): number {
 
 async function bindKind(gpu: Gpu, kind: GemmKind, M: number, N: number, K: number, tile: GemmTile, rng: Random) {
   const owned: GPUBuffer[] = [];
-  const own = (b: GPUBuffer) => (owned.push(b), b);
+  const own = (b: GPUBuffer) => {
+    owned.push(b);
+    return b;
+  };
   let program: BoundProgram;
   if (kind === 'f32') {
     program = await bindGemmF32(gpu, { bias: true, tile }, { M, N, K }, {
@@ -69,7 +72,11 @@ async function bindKind(gpu: Gpu, kind: GemmKind, M: number, N: number, K: numbe
       c: own(gpu.storage('c', M * wordsPerRow(N) * 4)),
     }, 2 ** 16);
   }
-  return { program, release: () => (program.destroy(), owned.forEach((b) => b.destroy())) };
+  const release = () => {
+    program.destroy();
+    for (const b of owned) b.destroy();
+  };
+  return { program, release };
 }
 
 /** Milliseconds of one dispatch: GPU timestamps if available, else wall time to completion. */

@@ -38,7 +38,7 @@ export function bytes(v: number | undefined): string {
 
 /** A kernel's family: the program name before its options and shape ("gemm-i8[dot4] 16x384x384" -> "gemm-i8"). */
 export function kernelFamily(name: string): string {
-  return name.split(/[\[ (:]/)[0] || name;
+  return name.split(/[[ (:]/)[0] || name;
 }
 
 export function families(kernels: KernelTime[]): { name: string; value: number }[] {

@@ -35,7 +35,11 @@ export async function loadOurs(kind: 'int8' | 'fp32', urls: ModelUrls, gpu?: Gpu
   }
   const encoder = model.encoder;
   const batches = new Map<BenchBatch, TokenBatch>();
-  const prepared = (b: BenchBatch) => batches.get(b) ?? (batches.set(b, tokenBatch(b, model.config)), batches.get(b)!);
+  const prepared = (b: BenchBatch) => {
+    let batch = batches.get(b);
+    if (!batch) batches.set(b, (batch = tokenBatch(b, model.config)));
+    return batch;
+  };
   return {
     gpu: device,
     facts: { timestampQuery: device.features.timestampQuery, adapterIsSoftware: device.adapter.isSoftware },

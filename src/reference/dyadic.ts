@@ -36,7 +36,7 @@ export function dyadicScale(x: number, m: number, e: number, lo: number, hi: num
   if (sum <= Number.MAX_SAFE_INTEGER) {
     // Every quantity is an integer below 2^53 and 2^e a power of two: the double result is exact.
     const q = Math.floor(sum / 2 ** e);
-    return neg ? (q > -lo ? lo : 0 - q) : q > hi ? hi : q;
+    return neg ? (q > -lo ? lo : 0 - q) : Math.min(q, hi);
   }
   const mag = BigInt(Math.abs(x));
   const half = e > 0 ? 1n << BigInt(e - 1) : 0n;
