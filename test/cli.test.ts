@@ -49,9 +49,42 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     const bad = cli('classify', '--model', join(dir, 'bad.i8t'), 'text');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/bad magic/);
-    const empty = cli('classify', '--model', 'models/sst2-bert-tiny.i8t', '   ');
-    expect(empty.code).toBe(1);
-    expect(empty.stderr).toMatch(/empty/i);
+    // A text without tokens is the empty sequence, as in transformers: classified, not refused.
+    const empty = cli('classify', '--model', 'models/sst2-bert-tiny.i8t', '   ', 'fine');
+    expect(empty.code, empty.stderr).toBe(0);
+    expect(empty.stdout.split('\n').filter((l) => l.startsWith('int8  '))).toHaveLength(2);
+  });
+  it('prints every error as one line "int8-transformer: <message>", exit 1 (2 for usage), with the stack only under --verbose', () => {
+    const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('int8-transformer: '));
+    // A JavaScript stack frame ("at fn (file.ts:12:34)"); Dawn's own start-up warning has C++ frames.
+    const jsStack = /\bat .*\.(ts|js|mjs):\d+:\d+/;
+    const cases: [string[], number, RegExp][] = [
+      [['eval', '--model', 'models/sst2-bert-tiny.i8t', '--data', 'README.md'], 1, /^int8-transformer: README\.md: unrecognised layout/],
+      [['eval', '--data', 'README.md'], 2, /^int8-transformer: usage: eval --model/],
+      [['classify', '--model'], 2, /^int8-transformer: --model needs a value$/],
+      [['classify', '--model', 'no/such/model.i8t', 'text'], 2, /^int8-transformer: no such model: no\/such\/model\.i8t$/],
+      [['classify', '--modle', 'x.i8t', 'text'], 2, /^int8-transformer: unknown option --modle for "classify" \(it takes --model, /],
+      [['--frobnicate'], 2, /^int8-transformer: unknown option --frobnicate for the default command/],
+      [['device', 'extra'], 2, /^int8-transformer: unexpected argument "extra"/],
+      [['inspect', 'README.md'], 1, /^int8-transformer: README\.md: .*magic/],
+      [['classify', '--batch', '0', 'text'], 2, /^int8-transformer: --batch must be a positive integer, got 0$/],
+      [['classify', '--fp32=yes', 'text'], 2, /^int8-transformer: --fp32 takes no value$/],
+    ];
+    for (const [args, code, line] of cases) {
+      const r = cli(...args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(code);
+      expect(errorLines(r.stderr), args.join(' ')).toHaveLength(1);
+      expect(errorLines(r.stderr)[0], args.join(' ')).toMatch(line);
+      expect(r.stderr, args.join(' ')).not.toMatch(jsStack);
+    }
+    const verbose = cli('inspect', 'README.md', '--verbose');
+    expect(verbose.code).toBe(1);
+    expect(errorLines(verbose.stderr)).toHaveLength(1);
+    expect(verbose.stderr).toMatch(jsStack);
+    // `--` ends the options: a text may start with "-".
+    const dashed = cli('classify', '--', '--not-an-option');
+    expect(dashed.code, dashed.stderr).toBe(0);
+    expect(dashed.stdout).toMatch(/ {2}--not-an-option/);
   });
   it.skipIf(!hasShared)('converts a Hugging Face folder and inspects the result', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'i8t-')), 'tiny.i8t');

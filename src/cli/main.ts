@@ -7,7 +7,9 @@
  *   int8-transformer float16 <hf-folder> -o <folder>   a copy with float16 weights (the built-in model's float twin)
  *   int8-transformer inspect <model.i8t>      the plan: every tensor's type, scale, bound and constants
  *   int8-transformer eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--batch N] [--json]
- * Progress goes to stderr; results to stdout.
+ * Progress goes to stderr; results to stdout. Errors are one line, "int8-transformer: <message>",
+ * exit code 1 (2 for a usage error); --verbose adds the stack. `--` ends the options (for a text
+ * that starts with "-"); --name=value works as --name value.
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -36,26 +38,67 @@ const EXAMPLES = [
 
 class UsageError extends Error {}
 
+type GetGpu = () => Promise<Gpu>;
+
 interface Args {
   positional: string[];
   flags: Map<string, string | true>;
 }
 
-function parseArgs(argv: string[]): Args {
+/** Options that take a value; the others are switches. */
+const VALUED = new Set(['model', 'data', 'calib', 'method', 'limit', 'batch', 'o', 'output', 'reference', 'calib-limit']);
+/** The options each command accepts (--verbose and --help go with any). */
+const COMMAND_FLAGS: Record<string, readonly string[]> = {
+  '': [],
+  device: [],
+  convert: ['calib', 'method', 'calib-limit', 'o', 'output'],
+  classify: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch'],
+  eval: ['model', 'data', 'reference', 'limit', 'batch', 'json', 'calib', 'method', 'calib-limit'],
+  inspect: [],
+  float16: ['o', 'output'],
+};
+const COMMON_FLAGS = ['verbose', 'help', 'h'];
+
+function optionName(name: string): string {
+  return name.length === 1 ? `-${name}` : `--${name}`;
+}
+
+function parseArgs(command: string, argv: string[]): Args {
   const positional: string[] = [];
   const flags = new Map<string, string | true>();
-  const valued = new Set(['model', 'data', 'calib', 'method', 'limit', 'batch', 'o', 'output', 'reference', 'calib-limit']);
+  const allowed = COMMAND_FLAGS[command] ?? [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a.startsWith('-') && a.length > 1 && Number.isNaN(Number(a))) {
-      const name = a.replace(/^--?/, '');
-      if (valued.has(name)) {
-        if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
-        flags.set(name, argv[++i]);
-      } else flags.set(name, true);
-    } else positional.push(a);
+    if (a === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    // "-5" is a text, not an option.
+    if (!a.startsWith('-') || a.length === 1 || !Number.isNaN(Number(a))) {
+      positional.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = a.slice(0, eq < 0 ? undefined : eq).replace(/^--?/, '');
+    if (!allowed.includes(name) && !COMMON_FLAGS.includes(name)) {
+      const accepted = allowed.map(optionName).join(', ');
+      throw new UsageError(`unknown option ${optionName(name)} for ${command ? `"${command}"` : 'the default command'}${accepted ? ` (it takes ${accepted})` : ' (it takes none)'}; see --help`);
+    }
+    if (VALUED.has(name)) {
+      if (eq >= 0) flags.set(name, a.slice(eq + 1));
+      else if (i + 1 < argv.length) flags.set(name, argv[++i]);
+      else throw new UsageError(`${a} needs a value`);
+    } else {
+      if (eq >= 0) throw new UsageError(`${optionName(name)} takes no value`);
+      flags.set(name, true);
+    }
   }
   return { positional, flags };
+}
+
+/** Commands that take no positional arguments refuse them, rather than ignore a misplaced word. */
+function noPositional(args: Args, usage: string): void {
+  if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"; usage: ${usage}`);
 }
 
 function flag(args: Args, name: string): string | undefined {
@@ -71,7 +114,11 @@ function intFlag(args: Args, name: string): number | undefined {
   return n;
 }
 
+/** True while a progress line ends without a newline: an error then starts on a line of its own. */
+let progressOpen = false;
+
 function progress(stage: string, done: number, total: number): void {
+  progressOpen = done < total;
   process.stderr.write(`\r${stage}: ${done}/${total}${done >= total ? '\n' : ''}`);
 }
 
@@ -102,22 +149,25 @@ function isFolder(path: string): boolean {
 }
 
 function loadProgress(p: LoadProgress): void {
+  progressOpen = p.stage !== 'ready';
   process.stderr.write(`\r${p.stage}: ${p.message}${p.stage === 'ready' ? '\n' : ''}`);
 }
 
 /** An .i8t file, or a Hugging Face folder converted on the fly. */
-async function loadInt8(gpu: Gpu, path: string, args: Args): Promise<TextModel> {
+async function loadInt8(gpu: GetGpu, path: string, args: Args): Promise<TextModel> {
   if (!existsSync(path)) throw new UsageError(`no such model: ${path}`);
   const calibration = isFolder(path) ? calibrationTexts(args) : undefined;
-  return loadModel(path, { gpu, calibration, calibrationMethod: method(args), onProgress: loadProgress });
+  const calibrationMethod = method(args);
+  return loadModel(path, { gpu: await gpu(), calibration, calibrationMethod, onProgress: loadProgress });
 }
 
-async function cmdConvert(gpu: Gpu, args: Args): Promise<void> {
+async function cmdConvert(gpu: GetGpu, args: Args): Promise<void> {
   const [folder] = args.positional;
   const out = flag(args, 'o') ?? flag(args, 'output');
   if (!folder || !out) throw new UsageError('usage: convert <hf-folder> [--calib <tsv>] [--method max|percentile-P] -o <model.i8t>');
   if (!isFolder(folder)) throw new UsageError(`not a folder: ${folder}`);
-  const file = await convertModel(gpu, folderSource(folder), { calibration: calibrationTexts(args), method: method(args), onProgress: progress });
+  const options = { calibration: calibrationTexts(args), method: method(args), onProgress: progress };
+  const file = await convertModel(await gpu(), folderSource(folder), options);
   const bytes = await writeIntModelFile(file);
   writeFileSync(out, bytes);
   const safetensors = `${folder}/model.safetensors`;
@@ -130,34 +180,44 @@ function printPredictions(model: TextModel, texts: string[], preds: Awaited<Retu
   console.log(`${model.kind}: ${(ms / texts.length).toFixed(1)} ms per sentence`);
 }
 
-async function cmdClassify(gpu: Gpu, args: Args, texts: string[]): Promise<void> {
+async function cmdClassify(gpu: GetGpu, args: Args, texts: string[]): Promise<void> {
   const path = flag(args, 'model') ?? fileURLToPath(builtInModelUrl(args.flags.has('fp32') ? 'fp32' : 'int8'));
-  if (texts.length === 0) throw new UsageError('usage: classify --model <model.i8t | hf-folder> "text" ...');
-  const model: TextModel = args.flags.has('fp32') ? await loadModel(path, { gpu, precision: 'fp32' }) : await loadInt8(gpu, path, args);
+  if (texts.length === 0) throw new UsageError('usage: classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...');
+  const batchSize = intFlag(args, 'batch');
+  if (args.flags.has('fp32') && !existsSync(path)) throw new UsageError(`no such model: ${path}`);
+  const model: TextModel = args.flags.has('fp32') ? await loadModel(path, { gpu: await gpu(), precision: 'fp32' }) : await loadInt8(gpu, path, args);
   try {
     const t0 = performance.now();
-    const preds = await model.classify(texts);
+    const preds = await model.classify(texts, batchSize === undefined ? undefined : { batchSize });
     printPredictions(model, texts, preds, performance.now() - t0);
   } finally {
     model.dispose();
   }
 }
 
-async function cmdEval(gpu: Gpu, args: Args): Promise<void> {
+async function cmdEval(gpu: GetGpu, args: Args): Promise<void> {
   const path = flag(args, 'model');
   const data = flag(args, 'data');
   if (!path || !data) throw new UsageError('usage: eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--json]');
+  noPositional(args, 'eval --model <model.i8t | hf-folder> --data <glue.tsv>');
+  if (!existsSync(path)) throw new UsageError(`no such model: ${path}`);
+  if (!existsSync(data)) throw new UsageError(`no such file: ${data}`);
   const reference = flag(args, 'reference') ?? (isFolder(path) ? path : undefined);
-  const rows = parseGlueTsv(readFileSync(data, 'utf8'), data).rows;
-  const limited = rows.slice(0, intFlag(args, 'limit') ?? rows.length);
+  if (reference !== undefined && !isFolder(reference)) throw new UsageError(`--reference must be a Hugging Face model folder: ${reference}`);
+  const glue = parseGlueTsv(readFileSync(data, 'utf8'), data);
+  const limited = glue.rows.slice(0, intFlag(args, 'limit') ?? glue.rows.length);
+  const batchSize = intFlag(args, 'batch') ?? 16;
   const int8 = await loadInt8(gpu, path, args);
-  const fp32 = reference ? await loadModel(reference, { gpu, precision: 'fp32' }) : undefined;
+  const fp32 = reference ? await loadModel(reference, { gpu: await gpu(), precision: 'fp32' }).catch((e) => {
+    int8.dispose();
+    throw e;
+  }) : undefined;
   try {
     const result = await evaluate(int8, fp32, limited, {
-      batchSize: intFlag(args, 'batch') ?? 16,
+      batchSize,
       onProgress: (done, total) => progress('evaluating', done, total),
     });
-    const report = { model: path, task: parseGlueTsv(readFileSync(data, 'utf8'), data).task, ...result };
+    const report = { model: path, task: glue.task, ...result };
     console.log(args.flags.has('json') ? JSON.stringify(report) : formatEvaluation(report));
   } finally {
     int8.dispose();
@@ -165,7 +225,8 @@ async function cmdEval(gpu: Gpu, args: Args): Promise<void> {
   }
 }
 
-async function cmdDefault(gpu: Gpu): Promise<void> {
+async function cmdDefault(getGpu: GetGpu): Promise<void> {
+  const gpu = await getGpu();
   console.log(`${formatDeviceReport(gpu).split('\n').slice(0, 4).join('\n')}\n`);
   const model = await loadModel('default', { gpu });
   try {
@@ -179,29 +240,46 @@ async function cmdDefault(gpu: Gpu): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  const args = parseArgs(rest);
-  if (command === 'help' || command === '--help' || command === '-h') {
+  const [first, ...rest] = argv;
+  if (first === 'help' || first === '--help' || first === '-h') {
     console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
     return 0;
   }
+  // Options before any command ("--verbose", or a typo) belong to the default command.
+  const command = first === undefined || first.startsWith('-') ? '' : first;
+  if (!(command in COMMAND_FLAGS)) {
+    throw new UsageError(`unknown command "${command}"; commands: convert, classify, eval, float16, inspect, device (see --help)`);
+  }
+  const args = parseArgs(command, command ? rest : argv);
+  if (args.flags.has('help') || args.flags.has('h')) return main(['--help']);
   if (command === 'float16') {
     // No GPU needed: a file-to-file rewrite.
-    const [folder] = args.positional;
+    const [folder, ...extra] = args.positional;
     const out = flag(args, 'o') ?? flag(args, 'output');
-    if (!folder || !out || !isFolder(folder)) throw new UsageError('usage: float16 <hf-folder> -o <folder>');
+    if (!folder || !out || extra.length) throw new UsageError('usage: float16 <hf-folder> -o <folder>');
+    if (!isFolder(folder)) throw new UsageError(`not a folder: ${folder}`);
     const { bytesIn, bytesOut } = writeFloat16Folder(folder, out);
     console.log(`wrote ${out}/model.safetensors: ${(bytesOut / 1e6).toFixed(2)} MB (from ${(bytesIn / 1e6).toFixed(2)} MB)`);
     return 0;
   }
-  const gpu = await requestGpu();
+  if (command === '' || command === 'device') noPositional(args, command || 'int8-transformer [command] (see --help)');
+  if (command === 'inspect') {
+    const [path, ...extra] = args.positional;
+    if (!path || extra.length) throw new UsageError('usage: inspect <model.i8t>');
+    if (!existsSync(path)) throw new UsageError(`no such file: ${path}`);
+  }
+  if (command === 'convert' && args.positional.length > 1) throw new UsageError(`unexpected argument "${args.positional[1]}"; usage: convert <hf-folder> -o <model.i8t>`);
+  // The device is requested only once the arguments have been checked: a usage error costs no
+  // adapter start (and none of Dawn's start-up warnings).
+  let device: Gpu | undefined;
+  const gpu: GetGpu = async () => (device ??= await requestGpu());
   try {
     switch (command) {
-      case undefined:
+      case '':
         await cmdDefault(gpu);
         break;
       case 'device':
-        console.log(formatDeviceReport(gpu));
+        console.log(formatDeviceReport(await gpu()));
         break;
       case 'convert':
         await cmdConvert(gpu, args);
@@ -214,27 +292,35 @@ async function main(argv: string[]): Promise<number> {
         break;
       case 'inspect': {
         const [path] = args.positional;
-        if (!path || !existsSync(path)) throw new UsageError('usage: inspect <model.i8t>');
         const file = await readIntModelFile(new Uint8Array(readFileSync(path)), path);
         console.log(dumpPlan(file.plan, file.config));
         console.log(`provenance: ${JSON.stringify(file.provenance)}`);
         break;
       }
-      default:
-        throw new UsageError(`unknown command "${command}"; commands: convert, classify, eval, float16, inspect, device (see --help)`);
     }
   } finally {
-    gpu.destroy();
+    device?.destroy();
   }
   return 0;
 }
 
+/** One line: multi-line messages are joined, and an error without a message says what it is. */
+function errorLine(e: unknown): string {
+  const message = e instanceof Error ? e.message : String(e);
+  const name = e instanceof Error ? e.name : typeof e;
+  const text = message.trim() ? message : `${name} (no message)`;
+  const line = text.replace(/\s*\n\s*/g, ' ').trim();
+  return e instanceof GpuUnavailableError ? `WebGPU unavailable: ${line}` : line;
+}
+
+const verbose = process.argv.slice(2).includes('--verbose');
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (e: Error) => {
-    if (e instanceof UsageError) console.error(e.message);
-    else if (e instanceof GpuUnavailableError) console.error(`WebGPU unavailable: ${e.message}`);
-    else console.error(e.stack ?? e.message);
+  (e: unknown) => {
+    if (progressOpen) process.stderr.write('\n');
+    console.error(`int8-transformer: ${errorLine(e)}`);
+    if (verbose && e instanceof Error && e.stack) console.error(e.stack);
     process.exit(e instanceof UsageError ? 2 : 1);
   },
 );
