@@ -9,6 +9,8 @@ interface ModelPageResult {
   done: boolean;
   error?: string;
   builtIn?: { labels: string[]; logits: number[][] };
+  /** 50 overlapping classify calls on one model, each compared with the same call made alone. */
+  overlap?: { calls: number; mismatched: number[]; errors: string[] };
   converted?: { labels: string[]; logits: number[][]; calibration: number };
 }
 
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
   const builtIn = await Int8Model.fromBytes(gpu, bytes, 'built-in model');
   const preds = await builtIn.classify(SENTENCES);
   state.builtIn = { labels: preds.map((p) => p.label), logits: preds.map((p) => p.logits) };
+  state.overlap = await overlappingCalls(builtIn, 50);
   builtIn.dispose();
   log.textContent = `built-in: ${state.builtIn.labels.join(', ')}`;
 
@@ -44,6 +47,32 @@ async function main(): Promise<void> {
     converted.dispose();
   }
   gpu.destroy();
+}
+
+/**
+ * Calls of different lengths and batch sizes, first one after another, then all at once (as
+ * classify-as-you-type does): each overlapping call must get the answer it got alone.
+ */
+async function overlappingCalls(model: Int8Model, n: number): Promise<NonNullable<ModelPageResult['overlap']>> {
+  const words = 'a gorgeous witty seductive movie the plot is nothing but boilerplate clichés dull lifeless and far too long , .'.split(' ');
+  let seed = 7;
+  const pick = (k: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % k;
+  };
+  const sentence = () => Array.from({ length: 1 + pick(30) }, () => words[pick(words.length)]).join(' ');
+  const work = Array.from({ length: n }, () => ({ texts: Array.from({ length: 1 + pick(5) }, sentence), batchSize: 1 + pick(3) }));
+  const key = (preds: { logits: number[] }[]) => JSON.stringify(preds.map((p) => p.logits));
+  const alone: string[] = [];
+  for (const w of work) alone.push(key(await model.classify(w.texts, { batchSize: w.batchSize })));
+  const settled = await Promise.allSettled(work.map((w) => model.classify(w.texts, { batchSize: w.batchSize })));
+  const mismatched: number[] = [];
+  const errors: string[] = [];
+  settled.forEach((r, i) => {
+    if (r.status === 'rejected') errors.push(`call ${i}: ${String(r.reason)}`);
+    else if (key(r.value) !== alone[i]) mismatched.push(i);
+  });
+  return { calls: n, mismatched, errors };
 }
 
 main()
