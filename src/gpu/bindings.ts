@@ -12,7 +12,8 @@ function stripComments(code: string): string {
   return code.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, '');
 }
 
-const DECLARATION = /@group\(\s*(\d+)\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<([^>]*)>|@binding\(\s*(\d+)\s*\)\s*@group\(\s*(\d+)\s*\)\s*var\s*<([^>]*)>/g;
+const DECLARATION =
+  /@group\(\s*(\d+)\s*\)\s*@binding\(\s*(\d+)\s*\)\s*var\s*<([^>]*)>|@binding\(\s*(\d+)\s*\)\s*@group\(\s*(\d+)\s*\)\s*var\s*<([^>]*)>/g;
 
 function kindOf(addressSpace: string, what: string): BindingKind {
   const [space, access] = addressSpace.split(',').map((t) => t.trim());
@@ -57,7 +58,10 @@ export function uniformStructBytes(code: string): number | undefined {
   const body = new RegExp(`struct\\s+${decl[1]}\\s*\\{([^}]*)\\}`).exec(text);
   if (!body) return undefined;
   let bytes = 0;
-  for (const field of body[1].split(',').map((f) => f.trim()).filter(Boolean)) {
+  for (const field of body[1]
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean)) {
     const type = /^\w+\s*:\s*(\w+)$/.exec(field)?.[1];
     const size = type && SCALAR_BYTES[type];
     if (!size) return undefined;

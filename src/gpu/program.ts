@@ -75,9 +75,20 @@ export function checkWorkgroups(gpu: Gpu, info: ProgramInfo): void {
 }
 
 /**
+ * The kernel family of a pipeline key: the part before the first ':' (optionsKey's prefix). Two
+ * families can declare the same bindings (lookup-i8 and softmax-i8 do), so a Dispatch checks both.
+ */
+export function kernelFamily(key: string): string {
+  const i = key.indexOf(':');
+  return i < 0 ? key : key.slice(0, i);
+}
+
+/**
  * One dispatch slot of a model: a bind group over fixed buffers, created once, and its uniform
  * buffer. Every program prepared on it must declare the same bindings as the one it was created
  * with (the variants of one kernel family do), so the bind group fits all their pipelines.
+ *
+ * They must also be of its kernel family (see kernelFamily).
  *
  * Per run, `prepare(program, run)` picks the pipeline of that variant (compiled already, or awaited
  * once) and writes the uniform with queue.writeBuffer; `encode(pass)` records the dispatch. The
@@ -89,6 +100,7 @@ export class Dispatch implements BoundProgram {
   private pipeline: GPUComputePipeline | undefined;
   private workgroups: [number, number, number] = [0, 0, 0];
   private runName: string;
+  private readonly family: string;
 
   private constructor(
     private readonly gpu: Gpu,
@@ -97,8 +109,10 @@ export class Dispatch implements BoundProgram {
     private readonly uniform: GPUBuffer | undefined,
     /** Name of the slot: the program it was created with. */
     readonly slot: string,
+    key: string,
   ) {
     this.runName = slot;
+    this.family = kernelFamily(key);
   }
 
   /**
@@ -110,20 +124,21 @@ export class Dispatch implements BoundProgram {
     checkWorkgroupStorage(gpu, program);
     const layout = gpu.layoutOf(program.key, program.code, program.name);
     const hasUniform = layout.kinds[0] === 'uniform';
-    let uniform: GPUBuffer | undefined;
-    if (hasUniform) {
-      const bytes = uniformBytes ?? uniformStructBytes(program.code);
-      if (bytes === undefined || !(bytes > 0)) {
-        throw new RangeError(`${program.name}: the shader declares a uniform at binding 0 whose size could not be read from its struct; pass uniformBytes`);
-      }
-      uniform = gpu.uniformBuffer(`${program.name}.params`, bytes);
-    } else if (uniformBytes) {
+    const bytes = hasUniform ? (uniformBytes ?? uniformStructBytes(program.code)) : 0;
+    if (hasUniform && (bytes === undefined || !(bytes > 0))) {
+      throw new RangeError(`${program.name}: the shader declares a uniform at binding 0 whose size could not be read from its struct; pass uniformBytes`);
+    }
+    if (!hasUniform && uniformBytes) {
       throw new RangeError(`${program.name}: uniformBytes = ${uniformBytes} given, but the shader declares no uniform at binding 0`);
     }
+    if (buffers.length + (hasUniform ? 1 : 0) !== layout.kinds.length) {
+      throw new RangeError(`${program.name}: ${buffers.length} buffers given, the shader declares ${layout.kinds.length - (hasUniform ? 1 : 0)} storage bindings after ${hasUniform ? 'the uniform' : 'none'}`);
+    }
     await gpu.pipeline(program.key, program.code, program.name);
+    const uniform = hasUniform ? gpu.uniformBuffer(`${program.name}.params`, bytes!) : undefined;
     try {
       const bindGroup = gpu.bindGroup(program.name, layout, uniform ? [uniform, ...buffers] : buffers);
-      return new Dispatch(gpu, layout.signature, bindGroup, uniform, program.name);
+      return new Dispatch(gpu, layout.signature, bindGroup, uniform, program.name, program.key);
     } catch (e) {
       uniform?.destroy();
       throw e;
@@ -142,6 +157,9 @@ export class Dispatch implements BoundProgram {
    */
   prepare(program: KernelProgram, run: RunData): Promise<void> | void {
     this.gpu.assertAlive();
+    if (kernelFamily(program.key) !== this.family) {
+      throw new RangeError(`${program.name}: dispatch "${this.slot}" was bound for kernel family ${this.family}, not ${kernelFamily(program.key)}`);
+    }
     const layout = this.gpu.layoutOf(program.key, program.code, program.name);
     if (layout.signature !== this.signature) {
       throw new RangeError(
