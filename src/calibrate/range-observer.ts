@@ -19,10 +19,16 @@ export class RangeStats {
   count = 0;
   private readonly bins = new Float64Array(BIN_COUNT + 1);
 
-  observe(values: ArrayLike<number>): void {
+  /** `name` (the activation's) goes into the error message of a non-finite value. */
+  observe(values: ArrayLike<number>, name = 'an activation'): void {
+    // Checked before counting anything, so that a caller who catches the error keeps clean statistics.
+    for (let i = 0; i < values.length; i++) {
+      if (!Number.isFinite(values[i])) {
+        throw new RangeError(`calibration saw a non-finite value (${values[i]}) in ${name} at index ${i} of ${values.length}: the float model overflowed or its weights are not finite`);
+      }
+    }
     for (let i = 0; i < values.length; i++) {
       const a = Math.abs(values[i]);
-      if (!Number.isFinite(a)) throw new RangeError(`calibration saw a non-finite activation (${values[i]})`);
       if (a > this.maxAbs) this.maxAbs = a;
       this.bins[binOf(a)]++;
     }
@@ -73,7 +79,7 @@ export class RangeObserver {
   observe(name: string, values: ArrayLike<number>): void {
     let s = this.stats.get(name);
     if (!s) this.stats.set(name, (s = new RangeStats()));
-    s.observe(values);
+    s.observe(values, `activation "${name}"`);
   }
 
   get(name: string): RangeStats {

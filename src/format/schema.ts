@@ -25,7 +25,7 @@ export function fail(path: string, problem: string): never {
 }
 
 export function describe(v: unknown): string {
-  if (v === null) return 'null';
+  if (v === null || v === undefined) return String(v);
   if (Array.isArray(v)) return `an array of ${v.length}`;
   if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of ${(v as unknown as ArrayLike<number>).length}`;
   if (typeof v === 'object') return 'an object';
@@ -123,7 +123,8 @@ export const object =
       if (!Object.hasOwn(fields, key)) fail(member(path, key), 'unexpected field');
     }
     for (const [key, s] of Object.entries(fields)) {
-      const present = Object.hasOwn(o, key);
+      // An own field holding undefined (in-memory objects have them; JSON has none) counts as absent.
+      const present = Object.hasOwn(o, key) && o[key] !== undefined;
       if (!present && !(s as Field)[OPTIONAL]) fail(member(path, key), 'missing');
       s(present ? o[key] : undefined, member(path, key));
     }

@@ -21,6 +21,26 @@ export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, Architecture>> = {
 
 type Json = Record<string, unknown>;
 
+/**
+ * Largest values accepted from config.json. Far above any encoder this runtime targets (BERT-large:
+ * 24 layers, hidden 1024, FFN 4096, vocab 30522, 512 positions; XLM-R: vocab 250002), and low enough
+ * that nothing sized from them can exhaust memory before the checkpoint's tensors are compared with
+ * them: a hostile `num_hidden_layers: 1e9` used to loop (and allocate) for minutes before failing.
+ * hidden_size stops at the integer LayerNorm's limit (LN_MAX_H); the rest are generous powers of 2.
+ */
+export const CONFIG_LIMITS = {
+  num_hidden_layers: 256,
+  hidden_size: 16384,
+  num_attention_heads: 1024,
+  intermediate_size: 131072,
+  vocab_size: 1 << 20,
+  max_position_embeddings: 1 << 16,
+  type_vocab_size: 1024,
+  num_labels: 1 << 16,
+  /** LayerNorm eps: transformers' encoders use 1e-12..1e-5; 0.1 already swamps a unit variance. */
+  layer_norm_eps: 0.1,
+} as const;
+
 /** `what` names the file in error messages (e.g. the source it came from). */
 export function parseConfig(json: unknown, what = 'config.json'): EncoderConfig {
   const fail = (problem: string): never => {
@@ -41,28 +61,30 @@ export function parseConfig(json: unknown, what = 'config.json'): EncoderConfig 
     );
   }
 
-  const int = (key: string, min: number, fallback?: number): number => {
+  const int = (key: string, min: number, fallback?: number, max = Number.MAX_SAFE_INTEGER): number => {
     const v = c[key] ?? fallback;
     if (v === undefined) return fail(`"${key}" is missing`);
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
       return fail(`"${key}" must be an integer >= ${min}, got ${JSON.stringify(v)}`);
     }
+    if (v > max) return fail(`"${key}" = ${v} is above ${max}, the largest this runtime accepts`);
     return v;
   };
+  const L = CONFIG_LIMITS;
   const distil = arch.family === 'distilbert';
   // DistilBERT uses its own key names; the rest of this function sees BERT's names.
   const key = (bert: string, distilbert: string) => (distil ? distilbert : bert);
 
-  const hiddenSize = int(key('hidden_size', 'dim'), 1);
-  const numLayers = int(key('num_hidden_layers', 'n_layers'), 1);
-  const numHeads = int(key('num_attention_heads', 'n_heads'), 1);
-  const intermediateSize = int(key('intermediate_size', 'hidden_dim'), 1);
-  const vocabSize = int('vocab_size', 1);
-  const maxPositions = int('max_position_embeddings', 1);
+  const hiddenSize = int(key('hidden_size', 'dim'), 1, undefined, L.hidden_size);
+  const numLayers = int(key('num_hidden_layers', 'n_layers'), 1, undefined, L.num_hidden_layers);
+  const numHeads = int(key('num_attention_heads', 'n_heads'), 1, undefined, L.num_attention_heads);
+  const intermediateSize = int(key('intermediate_size', 'hidden_dim'), 1, undefined, L.intermediate_size);
+  const vocabSize = int('vocab_size', 1, undefined, L.vocab_size);
+  const maxPositions = int('max_position_embeddings', 1, undefined, L.max_position_embeddings);
   // transformers' defaults when the key is absent: RobertaConfig 1, the others 0.
   const padTokenId = int('pad_token_id', 0, arch.family === 'roberta' ? 1 : 0);
   if (hiddenSize % numHeads !== 0) {
-    fail(`hidden size ${hiddenSize} is not divisible by the number of attention heads ${numHeads}`);
+    fail(`hidden size ${hiddenSize} is not divisible by the number of attention heads ${numHeads} ("${key('hidden_size', 'dim')}" / "${key('num_attention_heads', 'n_heads')}")`);
   }
   if (padTokenId >= vocabSize) fail(`pad_token_id ${padTokenId} is outside the vocabulary (${vocabSize})`);
 
@@ -79,8 +101,8 @@ export function parseConfig(json: unknown, what = 'config.json'): EncoderConfig 
   let layerNormEps = 1e-12;
   if (!distil) {
     const eps = c.layer_norm_eps ?? 1e-12;
-    if (typeof eps !== 'number' || !(eps > 0) || !Number.isFinite(eps)) {
-      fail(`"layer_norm_eps" must be a positive number, got ${JSON.stringify(eps)}`);
+    if (typeof eps !== 'number' || !(eps > 0) || !(eps <= L.layer_norm_eps)) {
+      fail(`"layer_norm_eps" must be a number in (0, ${L.layer_norm_eps}], got ${JSON.stringify(eps)}`);
     }
     layerNormEps = eps as number;
     const posType = c.position_embedding_type ?? 'absolute';
@@ -91,7 +113,7 @@ export function parseConfig(json: unknown, what = 'config.json'): EncoderConfig 
       fail('decoder configurations (is_decoder / add_cross_attention) are not supported: encoders only');
     }
   }
-  const typeVocabSize = distil ? 0 : int('type_vocab_size', 1, 2);
+  const typeVocabSize = distil ? 0 : int('type_vocab_size', 1, 2, L.type_vocab_size);
 
   // RoBERTa numbers positions from padding_idx + 1 (transformers' create_position_ids_from_input_ids).
   const positionOffset = arch.family === 'roberta' ? padTokenId + 1 : 0;
@@ -125,6 +147,7 @@ function parseLabels(c: Json, fail: (p: string) => never): string[] {
     if (typeof id2label !== 'object' || Array.isArray(id2label)) fail('"id2label" is not an object');
     const entries = Object.entries(id2label as Json);
     if (entries.length === 0) fail('"id2label" is empty');
+    if (entries.length > CONFIG_LIMITS.num_labels) fail(`"id2label" has ${entries.length} labels, above ${CONFIG_LIMITS.num_labels}`);
     const labels: string[] = new Array(entries.length);
     for (const [k, v] of entries) {
       const i = Number(k);
@@ -137,8 +160,48 @@ function parseLabels(c: Json, fail: (p: string) => never): string[] {
     return labels;
   }
   const n = c.num_labels ?? c._num_labels ?? 2;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1) {
-    fail(`"num_labels" must be a positive integer, got ${JSON.stringify(n)}`);
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 1 || n > CONFIG_LIMITS.num_labels) {
+    fail(`"num_labels" must be an integer in [1, ${CONFIG_LIMITS.num_labels}], got ${JSON.stringify(n)}`);
   }
   return Array.from({ length: n as number }, (_, i) => `LABEL_${i}`);
+}
+
+/** Parameters of the model a config describes (float weights, biases, LayerNorms, head). */
+export function countParameters(c: EncoderConfig): number {
+  const { hiddenSize: H, intermediateSize: I } = c;
+  const norm = 2 * H;
+  const embeddings = (c.vocabSize + c.maxPositions + c.typeVocabSize) * H + norm;
+  const layer = 4 * (H * H + H) + (H * I + I) + (I * H + H) + 2 * norm;
+  // Every supported classifier has a dense H x H before its output (pooler, pre_classifier, dense).
+  const head = c.task === 'sequence-classification' ? H * H + H + c.labels.length * (H + 1) : 0;
+  return embeddings + c.numLayers * layer + head;
+}
+
+export interface ModelBytesEstimate {
+  parameters: number;
+  /** All weights at `bytesPerWeight`. */
+  weights: number;
+  /** The largest single weight tensor (the word embeddings, or an FFN matrix). */
+  largestWeight: number;
+  /** The largest single activation at `seqLen` tokens, batch 1 (attention scores or the FFN's). */
+  largestActivation: number;
+  /** weights + largestActivation: a floor on the device memory the model needs. */
+  total: number;
+}
+
+/**
+ * Device bytes a model needs, from its config alone, so that a caller can compare it with a
+ * device's limits (GPUSupportedLimits: maxBufferSize and maxStorageBufferBindingSize against the
+ * largest tensors, memory against the total) before downloading or allocating anything. A floor,
+ * not an exact figure: the runtime also holds a few activations at once and its uniform buffers.
+ * Defaults: float32 weights and activations, the full position table as sequence length.
+ */
+export function estimateModelBytes(c: EncoderConfig, options: { bytesPerWeight?: number; bytesPerActivation?: number; seqLen?: number } = {}): ModelBytesEstimate {
+  const { bytesPerWeight = 4, bytesPerActivation = 4, seqLen = c.maxPositions } = options;
+  const { hiddenSize: H, intermediateSize: I } = c;
+  const parameters = countParameters(c);
+  const largestWeight = Math.max(c.vocabSize * H, H * I, c.maxPositions * H) * bytesPerWeight;
+  const largestActivation = Math.max(c.numHeads * seqLen * seqLen, seqLen * I, 3 * seqLen * H) * bytesPerActivation;
+  const weights = parameters * bytesPerWeight;
+  return { parameters, weights, largestWeight, largestActivation, total: weights + largestActivation };
 }
