@@ -4,6 +4,7 @@
  * converting float checkpoints to integers on the fly. Same code in browsers and Node.
  */
 import { DEFAULT_CALIBRATION } from './calibrate/default-calibration.js';
+import { checkTexts, describeValue } from './core/text-inputs.js';
 import type { RangeMethod } from './calibrate/range-observer.js';
 import { convertModel, hashingSource } from './convert.js';
 import type { GlueInput } from './data/glue.js';
@@ -65,6 +66,12 @@ function modelsPath(name: string): string {
 export async function loadModel(source: ModelSource = 'default', options: LoadOptions = {}): Promise<TextModel> {
   const precision = options.precision ?? 'int8';
   if (precision !== 'int8' && precision !== 'fp32') throw new Error(`unknown precision "${String(precision)}"; use 'int8' or 'fp32'`);
+  // Checked before any download or device request: a bad calibration list would otherwise fail
+  // deep inside calibration, after the weights were fetched.
+  if (options.calibration !== undefined) {
+    if (!Array.isArray(options.calibration)) throw new TypeError(`loadModel: calibration is ${describeValue(options.calibration)}; expected a list of strings and [string, string] pairs`);
+    checkTexts(options.calibration, 'loadModel: calibration');
+  }
   const report = options.onProgress ?? (() => {});
   const gpu = options.gpu ?? (await requestGpu());
   try {

@@ -235,6 +235,8 @@ describe('texts and options at the API boundary', { timeout: 300_000 }, () => {
       await expect(call(texts, { signal: 'stop' })).rejects.toThrow(/signal is a string; expected an AbortSignal/);
       await expect(call(texts, null)).rejects.toThrow(/options is null; expected an object/);
       await expect(model.profile(texts, { batchSize: 2 } as object)).rejects.toThrow(/profile: unknown option "batchSize"; the options are signal/);
+      await expect(loadModel(floatPath, { gpu, calibration: ['fine', null as unknown as string] })).rejects.toThrow(/loadModel: calibration: texts\[1\] is null/);
+      await expect(loadModel(floatPath, { gpu, calibration: 'one text' as unknown as string[] })).rejects.toThrow(/loadModel: calibration is a string; expected a list/);
       // Nothing above ran the model: a good call still works.
       expect((await model.classify(texts[0]))[0].label).toBe('POSITIVE');
     } finally {
