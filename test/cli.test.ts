@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const shared = fileURLToPath(new URL('../../shared', import.meta.url));
@@ -85,6 +86,40 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     const dashed = cli('classify', '--', '--not-an-option');
     expect(dashed.code, dashed.stderr).toBe(0);
     expect(dashed.stdout).toMatch(/ {2}--not-an-option/);
+  });
+  it('converts the built-in float twin with a calibration file, then evaluates the result on a tsv (no ../shared)', { timeout: 600_000 }, () => {
+    const dir = mkdtempSync(join(tmpdir(), 'i8t-'));
+    // Calibration reads only the sentences; the labels are there because an SST-2 tsv has them.
+    const calib = join(dir, 'calib.tsv');
+    writeFileSync(calib, ['sentence\tlabel', ...DEFAULT_CALIBRATION.slice(0, 12).map((t) => `${t}\t0`)].join('\n'));
+    const out = join(dir, 'twin.i8t');
+    const r = cli('convert', 'models/sst2-bert-tiny', '--calib', calib, '--method', 'max', '-o', out);
+    expect(r.code, r.stderr).toBe(0);
+    // The twin stores float16, so the int8 file is about half its model.safetensors.
+    expect(r.stdout).toMatch(/wrote .*twin\.i8t: .* MB \(0\.[45]\d\dx model\.safetensors\)/);
+    const inspect = cli('inspect', out);
+    expect(inspect.code).toBe(0);
+    expect(inspect.stdout).toMatch(/"method":"max","texts":12/);
+
+    // Clear-cut reviews, none of them in the calibration text.
+    const reviews: [string, number][] = [
+      ['a gorgeous , witty , seductive movie .', 1],
+      ['the worst film of the year , dull and lifeless .', 0],
+      ['an utterly charming and hilarious delight', 1],
+      ['dull , lifeless and far too long', 0],
+      ['a moving , beautifully acted and wonderfully made film .', 1],
+      ['a tedious , boring mess with nothing to say .', 0],
+    ];
+    const data = join(dir, 'reviews.tsv');
+    writeFileSync(data, ['sentence\tlabel', ...reviews.map(([t, l]) => `${t}\t${l}`)].join('\n'));
+    const e = cli('eval', '--model', out, '--reference', 'models/sst2-bert-tiny', '--data', data, '--json');
+    expect(e.code, e.stderr).toBe(0);
+    const report = JSON.parse(e.stdout);
+    expect(report).toMatchObject({ task: 'sst2', n: reviews.length });
+    // The reference gets every one right, and the converted model agrees with it on every one.
+    expect(report.fp32Accuracy).toBe(1);
+    expect(report.int8Accuracy).toBe(1);
+    expect(report.agreement).toBe(1);
   });
   it.skipIf(!hasShared)('converts a Hugging Face folder and inspects the result', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'i8t-')), 'tiny.i8t');
