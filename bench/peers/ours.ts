@@ -37,7 +37,10 @@ export async function loadOurs(kind: 'int8' | 'fp32', urls: ModelUrls, gpu?: Gpu
   const batches = new Map<BenchBatch, TokenBatch>();
   const prepared = (b: BenchBatch) => {
     let batch = batches.get(b);
-    if (!batch) batches.set(b, (batch = tokenBatch(b, model.config)));
+    if (!batch) {
+      batch = tokenBatch(b, model.config);
+      batches.set(b, batch);
+    }
     return batch;
   };
   return {

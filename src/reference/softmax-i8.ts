@@ -161,8 +161,7 @@ export function dyadicMagnitudeRef(d: number, m: number, e: number, lim: number)
   const p = d * m;
   // Exact in doubles while the numerator stays below 2^53; BigInt beyond.
   if (p + half <= Number.MAX_SAFE_INTEGER) {
-    const q = Math.floor((p + half) / 2 ** e);
-    return q > lim ? lim : q;
+    return Math.min(Math.floor((p + half) / 2 ** e), lim);
   }
   const q = (BigInt(d) * BigInt(m) + BigInt(half)) >> BigInt(e);
   return q > BigInt(lim) ? lim : Number(q);
