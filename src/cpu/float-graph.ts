@@ -1,0 +1,356 @@
+/**
+ * The float model graph on the CPU in float64 with plain loops: the specification of what the GPU
+ * float interpreter (src/runtime/float-graph.ts) computes, i.e. Hugging Face transformers' forward
+ * pass in eval mode, one op of src/graph/types.ts at a time:
+ *   embed       (word[id] * scale + tokenType[type]) + position[pos]; `position: 'sinusoidal'` is
+ *               Marian's fixed table (sinusoidalRow), looked up by the batch's position ids
+ *   linear      y = x W^T + b over every row, or over the first token of each sequence
+ *   attention   per head of size d: softmax(q k^T / sqrt(d)) v over the keys the batch's mask
+ *               allows (and, when causal, keys j <= query i); a row with no allowed key is 0
+ *   add, layerNorm (biased variance, eps inside the root), activation (exact erf GELU, its tanh
+ *               approximation, SiLU, ReLU, tanh), pool (mean over real tokens, or the first token)
+ * Every tensor is row-major without padding: [batch * seq, width] for token tensors, [batch, width]
+ * for one row per sequence (shape without 'query'). Captures are keyed by tensor id.
+ */
+import { checkEmbeddingIds, checkTokenBatch } from '../core/token-batch.js';
+import type { TokenBatch } from '../core/types.js';
+import { type Params, param } from '../graph/architectures.js';
+import { type GraphOp, type ModelGraph, type TensorSpec, tensorSpec, widthOf } from '../graph/types.js';
+import { gelu64 } from '../reference/gelu-f32.js';
+import { layerNormF32Ref } from '../reference/layernorm-f32.js';
+import { meanPoolF32Ref } from '../reference/mean-pool-f32.js';
+import { softmaxF32Ref } from '../reference/softmax-f32.js';
+
+export interface FloatGraphCpuOptions {
+  /** Tensor ids to return, or every tensor of the graph (`true`). */
+  capture?: boolean | readonly string[];
+}
+
+export interface FloatGraphCpuResult {
+  /** [batch, labels], when the graph's output is logits. */
+  logits?: Float64Array;
+  /** [batch, hidden], when the graph's output is pooled vectors. */
+  pooled?: Float64Array;
+  /** The captured tensors, row-major without padding (see the module header). */
+  captures: Map<string, Float64Array>;
+}
+
+/** Whether a tensor has one row per token ([batch, query, width]) rather than one per sequence. */
+export function isTokenTensor(spec: TensorSpec): boolean {
+  return spec.shape.includes('query');
+}
+
+/**
+ * Row `pos` of transformers' Marian sinusoidal table of width `dim` (MarianSinusoidalPositionalEmbedding):
+ * with half = ceil(dim / 2), column c < half is sin(pos / 10000^(2c / dim)) and column half + c is
+ * cos(pos / 10000^(2c / dim)), computed in float64 and stored as float32, as transformers stores it.
+ */
+export function sinusoidalRow(pos: number, dim: number): Float32Array {
+  const half = Math.ceil(dim / 2);
+  const row = new Float32Array(dim);
+  for (let c = 0; c < half; c++) row[c] = Math.sin(pos / 10000 ** ((2 * c) / dim));
+  for (let c = 0; half + c < dim; c++) row[half + c] = Math.cos(pos / 10000 ** ((2 * c) / dim));
+  return row;
+}
+
+function gelu64Tanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+}
+
+function silu64(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+const ACTIVATIONS: Record<string, (x: number) => number> = {
+  gelu: gelu64,
+  gelu_tanh: gelu64Tanh,
+  silu: silu64,
+  relu: (v) => Math.max(v, 0),
+  tanh: Math.tanh,
+};
+
+function checkShape(name: string, shape: readonly number[], want: readonly number[]): void {
+  if (shape.length !== want.length || shape.some((v, i) => v !== want[i])) {
+    throw new RangeError(`model: parameter "${name}" has shape [${shape}], the graph needs [${want}]`);
+  }
+}
+
+/**
+ * Refuses parameters the graph cannot run with: missing, or of another shape than the tensors'
+ * widths say (rows of embedding tables are free: they are the vocabulary and positions).
+ */
+export function checkFloatParams(graph: ModelGraph, params: Params): void {
+  const width = (id: string) => widthOf(tensorSpec(graph, id));
+  for (const op of graph.ops) {
+    switch (op.kind) {
+      case 'embed': {
+        const H = width(op.out);
+        const tables = [
+          op.word,
+          ...(op.position === 'sinusoidal' ? [] : [op.position]),
+          ...(op.tokenType ? [op.tokenType] : []),
+        ];
+        for (const name of tables) {
+          const t = param(params, name);
+          checkShape(name, t.shape, [t.shape[0], H]);
+          if (!(t.shape[0] >= 1)) throw new RangeError(`model: parameter "${name}" has no rows`);
+        }
+        if (op.scale !== undefined && !Number.isFinite(op.scale))
+          throw new RangeError(`graph: embed "${op.out}" has scale ${op.scale}`);
+        break;
+      }
+      case 'linear': {
+        const out = width(op.out);
+        const inF = width(op.input);
+        checkShape(`${op.param}.weight`, param(params, `${op.param}.weight`).shape, [out, inF]);
+        checkShape(`${op.param}.bias`, param(params, `${op.param}.bias`).shape, [out]);
+        if (op.rows === 'first' && !isTokenTensor(tensorSpec(graph, op.input))) {
+          throw new RangeError(
+            `graph: linear "${op.out}" takes first tokens of "${op.input}", which has one row per sequence already`,
+          );
+        }
+        break;
+      }
+      case 'layerNorm': {
+        const H = width(op.out);
+        checkShape(`${op.param}.gamma`, param(params, `${op.param}.gamma`).shape, [H]);
+        checkShape(`${op.param}.beta`, param(params, `${op.param}.beta`).shape, [H]);
+        break;
+      }
+      case 'attention': {
+        const [q, k, v] = [op.q, op.k, op.v].map(width);
+        if (q !== k || q % op.heads !== 0 || v % op.heads !== 0 || width(op.out) !== v) {
+          throw new RangeError(
+            `graph: attention "${op.out}" has q, k, v, out widths ${q}, ${k}, ${v}, ${width(op.out)} for ${op.heads} heads`,
+          );
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+/** The ids a capture option asks for, checked against the graph. */
+export function captureSet(graph: ModelGraph, capture: boolean | readonly string[] | undefined): Set<string> {
+  if (!capture) return new Set();
+  if (capture === true) return new Set(graph.tensors.map((t) => t.id));
+  for (const id of capture) tensorSpec(graph, id);
+  return new Set(capture);
+}
+
+/** The first row of each sequence of a token tensor. */
+function firstRows(x: Float64Array, batch: number, seq: number, width: number): Float64Array {
+  const out = new Float64Array(batch * width);
+  for (let b = 0; b < batch; b++) out.set(x.subarray(b * seq * width, b * seq * width + width), b * width);
+  return out;
+}
+
+/** y[rows, out] = x[rows, in] W^T + b, accumulated from the bias in input order. */
+function linear64(
+  x: ArrayLike<number>,
+  rows: number,
+  weight: Float32Array,
+  bias: Float32Array,
+  out: number,
+  inF: number,
+): Float64Array {
+  const y = new Float64Array(rows * out);
+  for (let r = 0; r < rows; r++) {
+    for (let o = 0; o < out; o++) {
+      let acc = bias[o];
+      for (let i = 0; i < inF; i++) acc += x[r * inF + i] * weight[o * inF + i];
+      y[r * out + o] = acc;
+    }
+  }
+  return y;
+}
+
+export function runFloatGraphCpu(
+  graph: ModelGraph,
+  params: Params,
+  batch: TokenBatch,
+  options: FloatGraphCpuOptions = {},
+): FloatGraphCpuResult {
+  checkTokenBatch(batch);
+  checkFloatParams(graph, params);
+  const keep = captureSet(graph, options.capture);
+  const { batch: B, seqLen: S } = batch;
+  const T = B * S;
+  const values = new Map<string, Float64Array>();
+  const get = (id: string) => {
+    const v = values.get(id);
+    if (!v) throw new Error(`graph: tensor "${id}" is read before it is computed`);
+    return v;
+  };
+  const width = (id: string) => widthOf(tensorSpec(graph, id));
+  const rowsOf = (id: string) => (isTokenTensor(tensorSpec(graph, id)) ? T : B);
+
+  const run = (op: GraphOp): Float64Array => {
+    switch (op.kind) {
+      case 'embed':
+        return embed(op, graph, params, batch);
+      case 'linear': {
+        const inF = width(op.input);
+        const out = width(op.out);
+        let x = get(op.input);
+        let rows = rowsOf(op.input);
+        if (op.rows === 'first') {
+          x = firstRows(x, B, S, inF);
+          rows = B;
+        }
+        return linear64(
+          x,
+          rows,
+          param(params, `${op.param}.weight`).data,
+          param(params, `${op.param}.bias`).data,
+          out,
+          inF,
+        );
+      }
+      case 'attention':
+        return attention(get(op.q), get(op.k), get(op.v), batch, op.heads, op.causal, width(op.q), width(op.v));
+      case 'add': {
+        const a = get(op.a);
+        const b = get(op.b);
+        if (a.length !== b.length)
+          throw new RangeError(`graph: add "${op.out}" of tensors of ${a.length} and ${b.length} values`);
+        return a.map((v, i) => v + b[i]);
+      }
+      case 'layerNorm':
+        return layerNormF32Ref({
+          x: get(op.input),
+          gamma: param(params, `${op.param}.gamma`).data,
+          beta: param(params, `${op.param}.beta`).data,
+          rows: rowsOf(op.input),
+          H: width(op.input),
+          eps: op.eps,
+        });
+      case 'activation': {
+        const fn = ACTIVATIONS[op.fn];
+        if (!fn) throw new RangeError(`graph: activation "${op.out}" has an unknown function ${String(op.fn)}`);
+        return get(op.input).map(fn);
+      }
+      case 'pool': {
+        const x = get(op.input);
+        const H = width(op.input);
+        return op.mode === 'mean' ? meanPoolF32Ref(x, batch.attentionMask, B, S, H) : firstRows(x, B, S, H);
+      }
+    }
+  };
+
+  for (const op of graph.ops) {
+    if (op.kind === 'attention' && op.cache)
+      throw new RangeError(
+        `graph: attention "${op.out}" keeps a cache; the CPU float interpreter runs whole sequences only`,
+      );
+    values.set(op.out, run(op));
+  }
+  const captures = new Map<string, Float64Array>();
+  for (const id of keep) captures.set(id, get(id));
+  const out = get(graph.output.tensor);
+  return graph.output.kind === 'logits' ? { logits: out, captures } : { pooled: out, captures };
+}
+
+function embed(op: GraphOp & { kind: 'embed' }, graph: ModelGraph, params: Params, batch: TokenBatch): Float64Array {
+  const H = widthOf(tensorSpec(graph, op.out));
+  const T = batch.batch * batch.seqLen;
+  const word = param(params, op.word);
+  checkEmbeddingIds(batch.inputIds, word.shape[0], 'token');
+  const type = op.tokenType ? param(params, op.tokenType) : undefined;
+  if (type) checkEmbeddingIds(batch.tokenTypeIds, type.shape[0], 'token type');
+  let positionRow: (pos: number) => ArrayLike<number>;
+  if (op.position === 'sinusoidal') {
+    checkEmbeddingIds(batch.positionIds, 2 ** 31, 'position');
+    const rows = new Map<number, Float32Array>();
+    positionRow = (pos) => {
+      let row = rows.get(pos);
+      if (!row) {
+        row = sinusoidalRow(pos, H);
+        rows.set(pos, row);
+      }
+      return row;
+    };
+  } else {
+    const table = param(params, op.position);
+    checkEmbeddingIds(batch.positionIds, table.shape[0], 'position');
+    positionRow = (pos) => table.data.subarray(pos * H, (pos + 1) * H);
+  }
+  const out = new Float64Array(T * H);
+  for (let t = 0; t < T; t++) {
+    const w = batch.inputIds[t] * H;
+    const p = positionRow(batch.positionIds[t]);
+    for (let c = 0; c < H; c++) {
+      let v = op.scale === undefined ? word.data[w + c] : word.data[w + c] * op.scale;
+      if (type) v += type.data[batch.tokenTypeIds[t] * H + c];
+      out[t * H + c] = v + p[c];
+    }
+  }
+  return out;
+}
+
+/**
+ * Multi-head attention over token tensors q, k [T, qWidth] and v [T, vWidth]: scores in float64
+ * divided by sqrt(d), softmax over allowed keys (softmaxF32Ref's arithmetic), context per head.
+ */
+function attention(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  batch: TokenBatch,
+  heads: number,
+  causal: boolean,
+  qWidth: number,
+  vWidth: number,
+): Float64Array {
+  const { batch: B, seqLen: S } = batch;
+  const d = qWidth / heads;
+  const dv = vWidth / heads;
+  const scores = new Float64Array(B * heads * S * S);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < S; i++) {
+        for (let j = 0; j < S; j++) {
+          let acc = 0;
+          for (let e = 0; e < d; e++) acc += q[(b * S + i) * qWidth + h * d + e] * k[(b * S + j) * qWidth + h * d + e];
+          scores[((b * heads + h) * S + i) * S + j] = acc / Math.sqrt(d);
+        }
+      }
+    }
+  }
+  let probs: Float64Array;
+  if (!causal) {
+    probs = softmaxF32Ref({ scores, mask: batch.attentionMask, batch: B, heads, queries: S, seq: S });
+  } else {
+    // One row at a time with the row's own mask: the padding mask and keys j <= i.
+    probs = new Float64Array(scores.length);
+    const rowMask = new Int32Array(S);
+    for (let b = 0; b < B; b++) {
+      for (let i = 0; i < S; i++) {
+        for (let j = 0; j < S; j++) rowMask[j] = j <= i && batch.attentionMask[b * S + j] ? 1 : 0;
+        for (let h = 0; h < heads; h++) {
+          const r = ((b * heads + h) * S + i) * S;
+          probs.set(
+            softmaxF32Ref({ scores: scores.subarray(r, r + S), mask: rowMask, batch: 1, heads: 1, queries: 1, seq: S }),
+            r,
+          );
+        }
+      }
+    }
+  }
+  const context = new Float64Array(B * S * vWidth);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < heads; h++) {
+      for (let i = 0; i < S; i++) {
+        for (let e = 0; e < dv; e++) {
+          let acc = 0;
+          for (let j = 0; j < S; j++)
+            acc += probs[((b * heads + h) * S + i) * S + j] * v[(b * S + j) * vWidth + h * dv + e];
+          context[(b * S + i) * vWidth + h * dv + e] = acc;
+        }
+      }
+    }
+  }
+  return context;
+}
