@@ -11,8 +11,9 @@ import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, readRequired } from './model/sources.js';
 import { loadTokenizer } from './model/tokenizer.js';
 import type { EncoderModel } from './model/types.js';
-import { planEncoder } from './plan/encoder-plan.js';
-import { validatePlan } from './plan/validate-plan.js';
+import { encoderParams, modelGraph } from './graph/architectures.js';
+import { planGraph } from './plan/plan-graph.js';
+import { validateProgram } from './plan/validate-program.js';
 
 export interface ConvertOptions {
   /** Calibration text (sentences or pairs). */
@@ -60,15 +61,16 @@ export async function planModel(
   texts: number,
   details: ProvenanceDetails = {},
 ): Promise<IntModelFile> {
-  const plan = planEncoder(model, observer.ranges(method));
-  validatePlan(plan, model.config, 'converted plan');
+  const program = planGraph(modelGraph(model), encoderParams(model.weights), observer.ranges(method), { maxKeys: model.config.maxPositions });
+  validateProgram(program, 'converted program');
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   // Minified: the pretty-printed original costs ~10% more even compressed.
   const tokenizerJson = JSON.stringify(JSON.parse(decode(await readRequired(files, 'tokenizer.json', 'the tokenizer'))));
   const tokenizerConfig = (await files.has('tokenizer_config.json')) ? decode(await files.read('tokenizer_config.json')) : undefined;
   return {
+    kind: program.kind,
     config: model.config,
-    plan,
+    program,
     tokenizer: { json: tokenizerJson, config: tokenizerConfig },
     provenance: await provenance(files, method, texts, details),
   };

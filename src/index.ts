@@ -22,5 +22,7 @@ export { urlSource, fileListSource, memorySource, type ModelFiles, type UrlSourc
 export { loadEncoderModel } from './model/load.js';
 export { parseGlueTsv, type GlueInput, type GlueRow, type GlueSet } from './data/glue.js';
 export { evaluate, type Evaluation } from './evaluate.js';
-export { dumpPlan } from './plan/dump-plan.js';
+export { dumpProgram } from './plan/dump-program.js';
+export type { IntProgram } from './plan/int-program.js';
+export type { ModelGraph } from './graph/types.js';
 export type { EncoderConfig, EncoderModel, TokenBatch } from './model/types.js';

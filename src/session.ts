@@ -6,12 +6,14 @@
 import type { Gpu } from './gpu/gpu.js';
 import type { GlueInput } from './data/glue.js';
 import { type IntModelFile, readIntModelFile } from './format/int-model-file.js';
-import { FloatEncoder } from './model/float-model.js';
+import { encoderParams, modelGraph } from './graph/architectures.js';
 import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
 import type { EncoderConfig, EncoderModel, TokenBatch } from './model/types.js';
-import { IntEncoder } from './runtime/int-encoder.js';
+import { poolToFloat } from './reference/pool-i8.js';
+import { FloatGraphGpu } from './runtime/float-graph.js';
+import { IntProgramGpu } from './runtime/int-program.js';
 import { SerialQueue, throwIfAborted } from './core/serial-queue.js';
 import { checkRunOptions, checkTexts } from './core/text-inputs.js';
 import type { KernelTime } from './gpu/program.js';
@@ -238,7 +240,7 @@ export class Int8Model extends BatchedModel {
   private constructor(
     config: EncoderConfig,
     tokenizer: EncoderTokenizer,
-    readonly encoder: IntEncoder,
+    readonly encoder: IntProgramGpu,
     readonly file: IntModelFile,
   ) {
     super(config, tokenizer);
@@ -252,14 +254,18 @@ export class Int8Model extends BatchedModel {
     const tokenizerFiles: Record<string, string> = { 'tokenizer.json': file.tokenizer.json };
     if (file.tokenizer.config !== undefined) tokenizerFiles['tokenizer_config.json'] = file.tokenizer.config;
     const tokenizer = await loadTokenizer(memorySource(tokenizerFiles, 'integer model file'), file.config);
-    const encoder = await IntEncoder.create(gpu, file.plan, file.config);
+    const encoder = await IntProgramGpu.create(gpu, file.program);
     return new Int8Model(file.config, tokenizer, encoder, file);
   }
 
   protected async run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput> {
     const r = await this.encoder.forward(batch, { profile });
-    if (!r.hidden) return { logits: r.logits, kernels: r.kernels };
-    return { pooled: meanPool(r.hidden, batch, this.config.hiddenSize, this.file.plan.hiddenScale), kernels: r.kernels };
+    const out = this.file.program.output;
+    if (out.kind === 'logits') {
+      const n = out.scale.length;
+      return { logits: Float32Array.from(r.output, (v, i) => v * out.scale[i % n]), kernels: r.kernels };
+    }
+    return { pooled: poolToFloat(r.output, batch.batch, this.config.hiddenSize, out.scale[0], { mode: 'mean' }), kernels: r.kernels };
   }
 }
 
@@ -269,7 +275,7 @@ export class Fp32Model extends BatchedModel {
   private constructor(
     config: EncoderConfig,
     tokenizer: EncoderTokenizer,
-    readonly encoder: FloatEncoder,
+    readonly encoder: FloatGraphGpu,
     readonly model: EncoderModel,
   ) {
     super(config, tokenizer);
@@ -278,13 +284,13 @@ export class Fp32Model extends BatchedModel {
   static async fromFiles(gpu: Gpu, files: ModelFiles, model?: EncoderModel): Promise<Fp32Model> {
     const m = model ?? (await loadEncoderModel(files));
     const tokenizer = await loadTokenizer(files, m.config);
-    return new Fp32Model(m.config, tokenizer, await FloatEncoder.create(gpu, m), m);
+    return new Fp32Model(m.config, tokenizer, await FloatGraphGpu.create(gpu, modelGraph(m), encoderParams(m.weights)), m);
   }
 
   protected async run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput> {
     const r = await this.encoder.forward(batch, { profile });
-    if (!r.embeddings) return { logits: r.logits, kernels: r.kernels };
+    if (!r.pooled) return { logits: r.logits, kernels: r.kernels };
     const H = this.config.hiddenSize;
-    return { pooled: Array.from({ length: batch.batch }, (_, b) => r.embeddings!.slice(b * H, (b + 1) * H)), kernels: r.kernels };
+    return { pooled: Array.from({ length: batch.batch }, (_, b) => r.pooled!.slice(b * H, (b + 1) * H)), kernels: r.kernels };
   }
 }

@@ -1,7 +1,8 @@
 /**
- * The integer model end to end: the built-in model (no ../shared needed), GPU logits equal to the
- * CPU reference bit for bit on real checkpoints, the model file's round trip, and refusals of
- * damaged files and bad input.
+ * The integer model end to end: the built-in model (no ../shared needed) gives exactly the logits
+ * its version-1 file gave before the integer program replaced the encoder plan, GPU logits equal
+ * the CPU interpreter bit for bit on real checkpoints, re-converting the built-in checkpoint gives
+ * the same program, the model file's round trip, and refusals of damaged files and bad input.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +12,10 @@ import { parseGlueTsv } from '../src/data/glue.js';
 import { FORMAT_VERSION, type IntModelFile, readIntModelFile, writeIntModelFile } from '../src/format/int-model-file.js';
 import { loadEncoderModel } from '../src/model/load.js';
 import { folderSource } from '../src/model/sources-node.js';
-import { intEncoderRef } from '../src/reference/int-encoder.js';
+import { runIntProgramCpu } from '../src/cpu/int-program.js';
+import { readContainer } from '../src/format/int-model-file.js';
+import { programFromV1 } from '../src/plan/v1-program.js';
+import type { EncoderPlan } from '../src/plan/v1-program.js';
 import { validatePlan } from '../src/plan/validate-plan.js';
 import { Int8Model } from '../src/session.js';
 import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
@@ -38,14 +42,19 @@ describe('the built-in model', () => {
     const batched = await model.classify(['short .', 'a much longer sentence that forces padding of the short one in this batch .']);
     expect(batched[0].logits).toEqual(alone[0].logits);
   });
-  it('keeps giving the same logits after more shapes than it keeps bound', async () => {
+  it('keeps giving the same logits after many lengths and a growth of its buffers', async () => {
     const first = await model.classify(['short .']);
-    // Twelve sequence lengths: older shapes' programs are released and rebound on return.
     for (let n = 1; n <= 12; n++) await model.classify([Array.from({ length: n }, () => 'fine').join(' ')]);
+    await model.classify([Array.from({ length: 200 }, () => 'fine').join(' ')]);
     expect((await model.classify(['short .']))[0].logits).toEqual(first[0].logits);
   });
-  it('refuses empty text', async () => {
-    await expect(model.classify([''])).rejects.toThrow(/empty/i);
+  it('creates no pipeline and no bind group for a new length within its capacity', async () => {
+    await model.classify(['one two three four five six seven eight nine ten eleven twelve thirteen fourteen']);
+    const before = model.encoder.creationCounts();
+    for (const n of [2, 5, 9, 11, 3]) await model.classify([Array.from({ length: n }, () => 'fine').join(' ')]);
+    expect(model.encoder.creationCounts()).toEqual(before);
+  });
+  it('refuses an empty list', async () => {
     await expect(model.classify([])).rejects.toThrow(/no input/);
   });
   it('truncates overlong text to the model\'s positions', async () => {
@@ -63,19 +72,19 @@ describe('the built-in model', () => {
       new RegExp(`positionIds has ${T - 1} values, expected batch 2 x seqLen ${batch.seqLen} = ${T}`),
     );
   });
-  it('gives GPU int32 logits equal to the CPU reference bit for bit on built-in sentences', { timeout: 300_000 }, async () => {
-    // Ten sentences of 1 to 12 words in two padded batches; no ../shared needed.
-    const sentences = DEFAULT_CALIBRATION.slice(0, 10);
-    const { plan, config } = model.file;
-    let compared = 0;
-    for (let i = 0; i < sentences.length; i += 5) {
-      const batch = model.tokenizer.encodeBatch(sentences.slice(i, i + 5));
-      const gpuOut = await model.encoder.forward(batch);
-      const cpuOut = intEncoderRef(plan, config, batch);
-      expect(Array.from(gpuOut.logitsInt!)).toEqual(Array.from(cpuOut.logitsInt!));
-      compared += gpuOut.logitsInt!.length;
+  it('gives, read as version 1, the int32 logits the version-1 reference gave, on the GPU and the CPU', { timeout: 300_000 }, async () => {
+    // Recorded by intEncoderRef (the version-1 CPU reference) before the integer program replaced it.
+    const golden = JSON.parse(readFileSync(new URL('./fixtures/sst2-bert-tiny-v1-logits.json', import.meta.url), 'utf8'));
+    const sentences = DEFAULT_CALIBRATION.slice(0, golden.sentences);
+    const got: number[][] = [];
+    for (let i = 0; i < sentences.length; i += golden.batch) {
+      const batch = model.tokenizer.encodeBatch(sentences.slice(i, i + golden.batch));
+      const gpuOut = (await model.encoder.forward(batch)).output;
+      const cpuOut = runIntProgramCpu(model.file.program, batch).output;
+      expect(Array.from(gpuOut)).toEqual(Array.from(cpuOut));
+      for (let b = 0; b < batch.batch; b++) got.push(Array.from(gpuOut.subarray(b * 2, b * 2 + 2)));
     }
-    expect(compared).toBe(sentences.length * model.config.labels.length);
+    expect(got).toEqual(golden.logits);
   });
   it('is at most 0.27x the float32 checkpoint', () => {
     // sst2-bert-tiny's model.safetensors is 17,549,312 bytes (shared/models/README.md).
@@ -106,10 +115,13 @@ describe('integer model files are validated on load', () => {
   it('reads back what was written', async () => {
     const file = await readIntModelFile(bytes);
     expect(file.config.architecture).toBe('BertForSequenceClassification');
-    const again = await readIntModelFile(await writeIntModelFile(file));
-    expect(again.plan.layers[1].outputNorm).toEqual(file.plan.layers[1].outputNorm);
-    expect(Array.from(again.plan.embeddings.tables.word.subarray(0, 64))).toEqual(Array.from(file.plan.embeddings.tables.word.subarray(0, 64)));
+    // Written again, it is a version-2 file holding the program; read back, the same program.
+    const written = await writeIntModelFile(file);
+    expect(new DataView(written.buffer, written.byteOffset).getUint32(8, true)).toBe(FORMAT_VERSION);
+    const again = await readIntModelFile(written);
+    expect(again.program).toEqual(file.program);
     expect(again.tokenizer.json).toBe(file.tokenizer.json);
+    expect(again.provenance).toEqual(file.provenance);
   });
   it('refuses files that are not integer models', async () => {
     await expect(readIntModelFile(new Uint8Array(3))).rejects.toThrow(/only 3 bytes/);
@@ -144,11 +156,12 @@ describe('integer model files are validated on load', () => {
     await expect(readIntModelFile(withHeader(h3))).rejects.toThrow(/integer softmax: sum of 512 exps can reach .* and overflow u32/);
   });
   it('refuses a hidden-state scale that is not a positive finite number', async () => {
-    const file = await readIntModelFile(bytes);
-    expect(() => validatePlan(file.plan, file.config)).not.toThrow();
+    const { doc } = readContainer(bytes);
+    const plan = doc.plan as EncoderPlan;
+    const config = (await readIntModelFile(bytes)).config;
+    expect(() => validatePlan(plan, config)).not.toThrow();
     for (const bad of [0, -0.02, Number.NaN, Number.POSITIVE_INFINITY]) {
-      const plan = { ...file.plan, hiddenScale: bad };
-      expect(() => validatePlan(plan, file.config)).toThrow(/hiddenScale\b.*(positive|finite)/);
+      expect(() => validatePlan({ ...plan, hiddenScale: bad }, config)).toThrow(/hiddenScale\b.*(positive|finite)/);
     }
   });
   it('refuses an unsupported or inconsistent config', async () => {
@@ -174,18 +187,17 @@ describe.skipIf(!hasShared)('GPU integer logits equal the CPU reference on the s
       let file: IntModelFile = await convertModel(gpu, files, { calibration: calib, model });
       // Through the file format, as users run it.
       file = await readIntModelFile(await writeIntModelFile(file));
-      validatePlan(file.plan, file.config);
       const int8 = await Int8Model.fromFile(gpu, file);
       try {
         let compared = 0;
         let mismatches = 0;
         for (let i = 0; i < dev.length; i += 10) {
           const batch = int8.tokenizer.encodeBatch(dev.slice(i, i + 10).map((r) => r.input));
-          const gpuOut = await int8.encoder.forward(batch);
-          const cpuOut = intEncoderRef(file.plan, file.config, batch);
-          gpuOut.logitsInt!.forEach((v, j) => {
+          const gpuOut = (await int8.encoder.forward(batch)).output;
+          const cpuOut = runIntProgramCpu(file.program, batch).output;
+          gpuOut.forEach((v, j) => {
             compared++;
-            if (v !== cpuOut.logitsInt![j]) mismatches++;
+            if (v !== cpuOut[j]) mismatches++;
           });
         }
         expect(compared).toBe(dev.length * 2);
@@ -195,4 +207,14 @@ describe.skipIf(!hasShared)('GPU integer logits equal the CPU reference on the s
       }
     });
   }
+});
+
+describe.skipIf(!hasShared)('converting the built-in checkpoint again (../shared)', () => {
+  it('gives the program of the committed version-1 file, constant for constant', { timeout: 600_000 }, async () => {
+    // As `npm run build:default-model` made models/sst2-bert-tiny.i8t: 1000 SST-2 train sentences, percentile-99.99.
+    const calib = parseGlueTsv(readFileSync(`${shared}data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.map((r) => r.input);
+    const converted = await convertModel(await testGpu(), folderSource(`${shared}models/sst2-bert-tiny`), { calibration: calib });
+    const { doc } = readContainer(new Uint8Array(readFileSync(builtIn)));
+    expect(converted.program).toEqual(programFromV1(doc.plan as EncoderPlan, converted.config));
+  });
 });

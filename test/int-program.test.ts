@@ -1,18 +1,20 @@
 /**
- * The integer program: the planner over the model graph gives exactly the constants of the
- * encoder planner it replaces (same ranges in, same integers out), version 1 plans read as programs
- * run to the same integers, and the CPU interpreter of a program equals the encoder reference.
+ * The integer program: the planner over the model graph makes exactly the program that version-1
+ * plans of the same models and ranges amount to (fixtures recorded by the version-1 planner), the
+ * CPU interpreter runs it, the GPU interpreter equals the CPU interpreter bit for bit and creates
+ * nothing for a new length within its capacity, and validateProgram refuses damaged programs.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import type { EncoderConfig } from '../src/core/types.js';
 import { runIntProgramCpu } from '../src/cpu/int-program.js';
+import { readContainer } from '../src/format/int-model-file.js';
 import { encoderParams, modelGraph } from '../src/graph/architectures.js';
-import { planEncoder } from '../src/plan/encoder-plan.js';
 import { calibratedTensors, planGraph } from '../src/plan/plan-graph.js';
+import { type EncoderPlan, programFromV1 } from '../src/plan/v1-program.js';
 import { validateProgram } from '../src/plan/validate-program.js';
-import { programFromV1 } from '../src/plan/v1-program.js';
-import { intEncoderRef } from '../src/reference/int-encoder.js';
-import { Random } from '../src/util/random.js';
 import { IntProgramGpu } from '../src/runtime/int-program.js';
+import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';
 import { SYNTHETIC, syntheticBatch, syntheticModel } from './synthetic.js';
 
@@ -23,28 +25,32 @@ function randomRanges(names: string[], seed: number): Map<string, number> {
 }
 
 describe('planGraph', () => {
-  for (const s of SYNTHETIC) {
-    it(`${s.name}: the graph planner gives the encoder planner's program, and both interpreters agree`, () => {
+  // test/fixtures/v1-plan-*.i8t: planEncoder (version 1) of syntheticModel(s, 7) with the ranges stored beside it.
+  for (const [name, family, hidden] of [['DistilBERT, hidden 64, 4 heads', 'distilbert', 64], ['RoBERTa, hidden 48, 3 heads', 'roberta', 48], ['BERT without a dense head, 1 layer', 'bert', 32]] as const) {
+    it(`${name}: the graph planner makes the program of the version-1 plan, constant for constant`, () => {
+      const s = SYNTHETIC.find((x) => x.name === name)!;
       const model = syntheticModel(s, 7);
+      const { doc } = readContainer(new Uint8Array(readFileSync(new URL(`./fixtures/v1-plan-${family}-${hidden}.i8t`, import.meta.url))));
+      expect(doc.config).toEqual(model.config);
+      const ranges = new Map(Object.entries(doc.ranges as Record<string, number>));
       const graph = modelGraph(model);
-      const names = calibratedTensors(graph);
-      const ranges = randomRanges(names, 11);
-      // The encoder planner names the head's pre-activation range like the graph's tensor.
-      if ((model.config.hiddenSize / model.config.numHeads) % 4 !== 0) {
-        expect(() => planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: 40 })).toThrow(/multiple of 4/);
-        expect(() => planEncoder(model, ranges)).toThrow(/multiple of 4/);
-        return;
-      }
+      expect(new Set(ranges.keys())).toEqual(new Set(calibratedTensors(graph)));
       const program = planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: model.config.maxPositions });
-      const v1 = programFromV1(planEncoder(model, ranges), model.config);
-      expect(program).toEqual(v1);
-      const batch = syntheticBatch(model.config, [5, 3, 9], 9, 3);
-      const cpu = runIntProgramCpu(program, batch).output;
-      const ref = intEncoderRef(planEncoder(model, ranges), model.config, batch);
-      if (model.config.task === 'sequence-classification') expect(Array.from(cpu)).toEqual(Array.from(ref.logitsInt!));
-      else expect(cpu.length).toBe(3 * (model.config.hiddenSize + 1));
+      expect(program).toEqual(programFromV1(doc.plan as EncoderPlan, doc.config as EncoderConfig));
     });
   }
+  it('refuses heads whose size is not a multiple of 4 (the packed attention needs whole words)', () => {
+    const model = syntheticModel(SYNTHETIC.find((x) => (x.hidden / x.heads) % 4 !== 0)!, 7);
+    const graph = modelGraph(model);
+    expect(() => planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 1), { maxKeys: 40 })).toThrow(/multiple of 4/);
+  });
+  it('names a missing calibrated range', () => {
+    const model = syntheticModel(SYNTHETIC[1], 7);
+    const graph = modelGraph(model);
+    const ranges = randomRanges(calibratedTensors(graph), 1);
+    ranges.delete('layer.1.attention_norm');
+    expect(() => planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: 40 })).toThrow(/no calibrated range for activation "layer.1.attention_norm"/);
+  });
 });
 
 describe('integer program on the GPU', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { suite } from './cases/small-int8.js';
 import { runSuite } from './run-suite.js';
-import { activationTable } from '../src/plan/encoder-plan.js';
+import { activationTable } from '../src/plan/plan-graph.js';
 import { transposeHeadsI8Program } from '../src/kernels/transpose-heads-i8.js';
 
 runSuite(suite);

@@ -19,7 +19,7 @@ import { formatDeviceReport } from '../gpu/report.js';
 import { convertModel } from '../convert.js';
 import { type GlueInput, parseGlueTsv } from '../data/glue.js';
 import { readIntModelFile, writeIntModelFile } from '../format/int-model-file.js';
-import { dumpPlan } from '../plan/dump-plan.js';
+import { dumpProgram } from '../plan/dump-program.js';
 import { folderSource } from '../model/sources-node.js';
 import type { TextModel } from '../session.js';
 import { type LoadProgress, builtInModelUrl, loadModel } from '../api.js';
@@ -293,7 +293,7 @@ async function main(argv: string[]): Promise<number> {
       case 'inspect': {
         const [path] = args.positional;
         const file = await readIntModelFile(new Uint8Array(readFileSync(path)), path);
-        console.log(dumpPlan(file.plan, file.config));
+        console.log(dumpProgram(file.program, `${file.config.architecture}: ${file.config.numLayers} layers, hidden ${file.config.hiddenSize}, ${file.config.numHeads} heads, FFN ${file.config.intermediateSize}`));
         console.log(`provenance: ${JSON.stringify(file.provenance)}`);
         break;
       }

@@ -37,8 +37,12 @@
  * the copy out. On a quiet core the CRC runs at 700-800 MB/s. Small beside a download of the file.
  */
 import type { EncoderConfig } from '../model/types.js';
-import type { EncoderPlan } from '../plan/encoder-plan.js';
-import { validatePlan } from '../plan/validate-plan.js';
+import type { ModelKind } from '../graph/types.js';
+import type { EncoderPlan } from '../plan/v1-program.js';
+import type { IntProgram } from '../plan/int-program.js';
+import { programFromV1 } from '../plan/v1-program.js';
+import { validateProgram } from '../plan/validate-program.js';
+import { validateConfig, validatePlan } from '../plan/validate-plan.js';
 import { crc32c, hex32 } from './checksum.js';
 import { describe, member } from './schema.js';
 
@@ -75,16 +79,20 @@ interface BlobEntry {
   crc32c?: number;
 }
 
+/**
+ * The document of an integer model. Version 2 files hold the integer program (src/plan/int-program.ts:
+ * every tensor's type, scale and bound, every op with its constants); version 1 files held an
+ * encoder plan, which is read as the program the planner makes of it (src/plan/v1-program.ts).
+ */
 export interface IntModelFile {
+  kind: ModelKind;
   config: EncoderConfig;
-  plan: EncoderPlan;
+  program: IntProgram;
   /** tokenizer.json and tokenizer_config.json as they were in the source folder. */
   tokenizer: { json: string; config?: string };
   provenance: Record<string, unknown>;
-  /** What the document holds, for files that hold something other than today's plan. Stored as is. */
-  kind?: string;
-  /** A model graph (JSON with typed arrays anywhere); stored and returned as is, not validated here. */
-  graph?: unknown;
+  /** Decoders: default generation settings (generation_config.json), stored as is. */
+  generation?: Record<string, unknown>;
 }
 
 export class IntModelFileError extends Error {
@@ -371,7 +379,24 @@ function checkTokenizer(json: string, vocabSize: number, what: string): void {
   }
 }
 
-const DOCUMENT_KEYS = ['config', 'plan', 'tokenizer', 'provenance', 'kind', 'graph'];
+/** What the tokenizer and the heads assume of the program: table sizes, positions, labels. */
+function checkProgramAgainstConfig(p: IntProgram, c: EncoderConfig, what: string): void {
+  const embed = p.ops.find((o) => o.kind === 'embed');
+  if (!embed || embed.kind !== 'embed') fail(what, 'the program has no embedding op');
+  const H = embed.tables.hidden;
+  if (H !== c.hiddenSize) fail(what, `the program's hidden size ${H} differs from config.hiddenSize ${c.hiddenSize}`);
+  if (embed.tables.word.length / H !== c.vocabSize) fail(what, `the word table has ${embed.tables.word.length / H} rows; config.vocabSize is ${c.vocabSize}`);
+  if (p.maxPositions !== c.maxPositions) fail(what, `the program handles ${p.maxPositions} positions; config.maxPositions is ${c.maxPositions}`);
+  if (c.typeVocabSize > 0 !== !!embed.tables.tokenType || (embed.tables.tokenType && embed.tables.tokenType.length / H !== c.typeVocabSize)) {
+    fail(what, `the token-type table does not match config.typeVocabSize ${c.typeVocabSize}`);
+  }
+  const out = p.tensors.find((t) => t.id === p.output.tensor)!;
+  const width = out.shape[out.shape.length - 1] as number;
+  if (p.output.kind === 'logits' && (c.task !== 'sequence-classification' || width !== c.labels.length)) fail(what, `the program gives ${width} logits; the config names ${c.labels.length} labels for task ${c.task}`);
+  if (p.output.kind === 'pooled' && c.task !== 'embedding') fail(what, `the program pools; the config's task is ${c.task}`);
+}
+
+const DOCUMENT_KEYS = ['config', 'plan', 'program', 'tokenizer', 'provenance', 'kind', 'generation'];
 
 export async function readIntModelFile(bytes: Uint8Array, what = 'integer model file'): Promise<IntModelFile> {
   const { doc } = readContainer(bytes, what);
@@ -381,22 +406,31 @@ export async function readIntModelFile(bytes: Uint8Array, what = 'integer model 
   if (tok.config !== null && tok.config !== undefined && !(tok.config instanceof Uint8Array)) fail(what, 'tokenizer.config must be a u8 blob or null');
   const tokenizerJson = await gunzip(tok.json, what, 'tokenizer.json');
   const tokenizerConfig = tok.config instanceof Uint8Array ? await gunzip(tok.config, what, 'tokenizer.config') : undefined;
-  if (doc.plan === undefined) fail(what, `the file holds no plan${typeof doc.kind === 'string' ? ` (it holds a ${JSON.stringify(doc.kind)})` : ''}; readContainer reads any document`);
   const config = doc.config as EncoderConfig;
-  const plan = doc.plan as EncoderPlan;
-  validatePlan(plan, config, what);
+  let program: IntProgram;
+  if (doc.program !== undefined) {
+    validateConfig(config, what);
+    validateProgram(doc.program, what);
+    program = doc.program;
+    checkProgramAgainstConfig(program, config, what);
+  } else if (doc.plan !== undefined) {
+    // Version 1: an encoder plan, run as the program it is equivalent to.
+    validatePlan(doc.plan as EncoderPlan, config, what);
+    program = programFromV1(doc.plan as EncoderPlan, config);
+  } else {
+    fail(what, 'the file holds no integer program');
+  }
   checkTokenizer(tokenizerJson, config.vocabSize, what);
   if (doc.provenance !== undefined && (!doc.provenance || typeof doc.provenance !== 'object' || Array.isArray(doc.provenance))) fail(what, `provenance is ${describe(doc.provenance)}, expected an object`);
+  if (doc.kind !== undefined && doc.kind !== program.kind) fail(what, `kind ${describe(doc.kind)} differs from the program's ${JSON.stringify(program.kind)}`);
+  if (doc.generation !== undefined && (!doc.generation || typeof doc.generation !== 'object' || Array.isArray(doc.generation))) fail(what, `generation is ${describe(doc.generation)}, expected an object`);
   const file: IntModelFile = {
+    kind: program.kind,
     config,
-    plan,
+    program,
     tokenizer: { json: tokenizerJson, config: tokenizerConfig },
     provenance: (doc.provenance as Record<string, unknown>) ?? {},
   };
-  if (doc.kind !== undefined) {
-    if (typeof doc.kind !== 'string') fail(what, `kind is ${describe(doc.kind)}, expected a string`);
-    file.kind = doc.kind;
-  }
-  if (doc.graph !== undefined) file.graph = doc.graph;
+  if (doc.generation !== undefined) file.generation = doc.generation as Record<string, unknown>;
   return file;
 }

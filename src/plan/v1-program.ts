@@ -7,11 +7,79 @@
 import type { EncoderConfig } from '../core/types.js';
 import { encoderGraph } from '../graph/architectures.js';
 import { tensorSpec } from '../graph/types.js';
-import type { EncoderPlan, PlannedLinear } from './encoder-plan.js';
+import type { Dyadic } from '../reference/dyadic.js';
+import type { EmbeddingConstants, EmbeddingTables } from '../reference/embedding-i8.js';
+import type { GeluI8Constants } from '../reference/gelu-i8.js';
+import type { LayerNormI8Constants } from '../reference/layernorm-i8.js';
+import type { ResidualAddPlan } from '../reference/residual-add.js';
+import type { SoftmaxI8Constants } from '../reference/softmax-i8.js';
 import { INT_PROGRAM_VERSION, type IntDtype, type IntGemmOp, type IntOp, type IntProgram, type IntTensor } from './int-program.js';
 import { RESIDUAL_BITS } from './plan-graph.js';
 
 const WIDE_BOUND = 2 ** (RESIDUAL_BITS - 1);
+
+export const PLAN_VERSION = 1;
+
+/** Version 1: a linear layer's integers and scales. */
+export interface PlannedLinear {
+  inFeatures: number;
+  outFeatures: number;
+  /** [out, in] int8, row-major (unpacked). */
+  weight: Int8Array;
+  /** int32 at s_in * s_w[c]. */
+  bias: Int32Array;
+  weightScale: Float64Array;
+  inputScale: number;
+  /** Per output channel: s_in s_w[c] / s_out (absent when the GEMM feeds i-GELU or returns int32). */
+  requant?: Dyadic[];
+  outputScale?: number;
+}
+
+/** Version 1: one post-LN BERT layer, field by field. */
+export interface PlannedLayer {
+  query: PlannedLinear;
+  key: PlannedLinear;
+  value: PlannedLinear;
+  softmax: SoftmaxI8Constants;
+  context: Dyadic;
+  contextScale: number;
+  attentionOutput: PlannedLinear;
+  attentionResidual: ResidualAddPlan;
+  attentionNorm: LayerNormI8Constants;
+  attentionNormScale: number;
+  intermediate: PlannedLinear;
+  gelu: GeluI8Constants;
+  geluScale: number;
+  output: PlannedLinear;
+  outputResidual: ResidualAddPlan;
+  outputNorm: LayerNormI8Constants;
+  outputNormScale: number;
+}
+
+export interface PlannedHead {
+  dense?: PlannedLinear;
+  activation?: { kind: 'tanh' | 'relu'; table: Int8Array; outputScale: number };
+  output: PlannedLinear;
+  logitScale: Float64Array;
+}
+
+export interface EmbeddingPlan {
+  tables: EmbeddingTables;
+  constants: EmbeddingConstants;
+  tableScales: { word: number; position: number; tokenType?: number };
+  scale: number;
+}
+
+/** Version 1 files: the integer encoder as named fields. */
+export interface EncoderPlan {
+  version: number;
+  embeddings: EmbeddingPlan;
+  embeddingNorm: LayerNormI8Constants;
+  embeddingNormScale: number;
+  layers: PlannedLayer[];
+  head?: PlannedHead;
+  hiddenScale: number;
+}
 
 export function programFromV1(plan: EncoderPlan, config: EncoderConfig): IntProgram {
   const graph = encoderGraph(config, plan.head?.activation ? { activation: plan.head.activation.kind } : null);

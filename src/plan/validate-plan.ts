@@ -20,7 +20,7 @@ import { checkGeluI8Constants } from '../reference/gelu-i8.js';
 import { checkLayerNormI8Constants, type LayerNormI8Constants } from '../reference/layernorm-i8.js';
 import { softmaxI8Bounds } from '../reference/softmax-i8.js';
 import { absent, arrayOf, boolean, check, fail, finite, integer, object, oneOf, optional, positive, type Schema, typedArray } from '../format/schema.js';
-import { type EncoderPlan, PLAN_VERSION, type PlannedLinear } from './encoder-plan.js';
+import { type EncoderPlan, PLAN_VERSION, type PlannedLinear } from './v1-program.js';
 
 const FAMILIES = ['bert', 'distilbert', 'roberta'];
 const TASKS = ['sequence-classification', 'embedding'];

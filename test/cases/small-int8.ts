@@ -6,7 +6,7 @@ import { type TransposeHeadsShape, bindTransposeHeadsI8, transposeHeadsOutputWor
 import { packRows, unpackRows, wordsPerRow } from '../../src/quant/pack.js';
 import { lookupI8Ref } from '../../src/reference/lookup-i8.js';
 import { transposeHeadsI8Ref } from '../../src/reference/transpose-heads-i8.js';
-import { activationTable } from '../../src/plan/encoder-plan.js';
+import { activationTable } from '../../src/plan/plan-graph.js';
 import { Random } from '../../src/util/random.js';
 import { type CheckCase, type CheckResult, type CheckSuite, compareExact } from './suite.js';
 
