@@ -27,7 +27,7 @@ export interface FloatGraphCpuOptions {
 }
 
 export interface FloatGraphCpuResult {
-  /** [batch, labels], when the graph's output is logits. */
+  /** [batch, labels] (classifier logits) or [batch * seq, vocab] (language-model logits). */
   logits?: Float64Array;
   /** [batch, hidden], when the graph's output is pooled vectors. */
   pooled?: Float64Array;
@@ -250,7 +250,7 @@ export function runFloatGraphCpu(
   const captures = new Map<string, Float64Array>();
   for (const id of keep) captures.set(id, get(id));
   const out = get(graph.output.tensor);
-  return graph.output.kind === 'logits' ? { logits: out, captures } : { pooled: out, captures };
+  return graph.output.kind === 'pooled' ? { pooled: out, captures } : { logits: out, captures };
 }
 
 function embed(op: GraphOp & { kind: 'embed' }, graph: ModelGraph, params: Params, batch: TokenBatch): Float64Array {

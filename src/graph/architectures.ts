@@ -82,3 +82,52 @@ export function param(params: Params, name: string): Tensor {
   if (!t) throw new Error(`model: no parameter "${name}"`);
   return t;
 }
+
+/** Sizes a decoder-only language model needs (GPT-2's n_embd, n_head, n_layer, n_inner, n_positions, vocab_size). */
+export interface DecoderSizes {
+  hidden: number;
+  heads: number;
+  layers: number;
+  intermediate: number;
+  vocab: number;
+  eps: number;
+}
+
+/**
+ * GPT-2: learned positions, no token types, pre-LN layers with causal self-attention over a cache,
+ * the tanh GELU (`gelu_new`), a final LayerNorm, and the LM head tied to the word embeddings.
+ */
+export function gpt2Spec(s: DecoderSizes): ArchitectureSpec {
+  return {
+    kind: 'decoder',
+    hidden: s.hidden,
+    heads: s.heads,
+    intermediate: s.intermediate,
+    layers: s.layers,
+    eps: s.eps,
+    embeddings: { tokenTypes: false, positions: 'learned', norm: false },
+    layer: { norm: 'pre', activation: 'gelu_tanh', causal: true, cache: true },
+    finalNorm: true,
+    head: { kind: 'lm', vocab: s.vocab },
+  };
+}
+
+/**
+ * Marian (opus-mt): sinusoidal positions, embeddings scaled by sqrt(d_model), post-LN layers with
+ * SiLU, no embedding LayerNorm; the decoder adds causal self-attention with a cache and
+ * cross-attention; the LM head is tied to the shared embeddings, with final_logits_bias as its bias.
+ */
+export function marianSpecs(s: DecoderSizes & { encoderLayers: number }): { encoder: ArchitectureSpec; decoder: ArchitectureSpec } {
+  const common = {
+    hidden: s.hidden,
+    heads: s.heads,
+    intermediate: s.intermediate,
+    eps: s.eps,
+    embeddings: { tokenTypes: false, positions: 'sinusoidal' as const, scale: Math.sqrt(s.hidden), norm: false },
+    finalNorm: false,
+  };
+  return {
+    encoder: { ...common, kind: 'encoder-decoder', layers: s.encoderLayers, layer: { norm: 'post', activation: 'silu', causal: false }, head: { kind: 'lm', vocab: s.vocab } },
+    decoder: { ...common, kind: 'encoder-decoder', layers: s.layers, layer: { norm: 'post', activation: 'silu', causal: true, cache: true }, head: { kind: 'lm', vocab: s.vocab } },
+  };
+}

@@ -6,11 +6,14 @@
  * layer looks like.
  *
  * Shapes are symbolic: 'batch' sequences of 'query' new positions attending to 'key' positions
- * (key = past + query with a cache, key = query without). Token tensors are [batch, query, width];
- * a tensor of one row per sequence is [batch, width]. Widths are numbers.
+ * (key = past + query with a cache, key = query without); an encoder-decoder's decoder attends
+ * to its encoder's 'source' positions. Token tensors are [batch, query, width] (the encoder of an
+ * encoder-decoder: [batch, source, width]); a tensor of one row per sequence is [batch, width].
+ * Widths are numbers. Tied weights are not an op: the importer gives both parameter names the
+ * same tensor (GPT-2's lm_head is its word embeddings).
  */
 
-export type Dim = number | 'batch' | 'query' | 'key';
+export type Dim = number | 'batch' | 'query' | 'key' | 'source';
 export type Shape = readonly Dim[];
 
 /** Elementwise nonlinearities a feed-forward or a head may use. */
@@ -101,8 +104,11 @@ export interface ModelGraph {
   kind: ModelKind;
   tensors: TensorSpec[];
   ops: GraphOp[];
-  /** What a forward returns: logits [batch, labels] or pooled vectors [batch, hidden]. */
-  output: { tensor: string; kind: 'logits' | 'pooled' };
+  /**
+   * What a forward returns: logits [batch, labels] (classifiers), pooled vectors [batch, hidden],
+   * or next-token logits [batch, query, vocab] (language models).
+   */
+  output: { tensor: string; kind: 'logits' | 'pooled' | 'lm-logits' };
 }
 
 /** The tensors an op reads. */

@@ -174,7 +174,7 @@ class Planner {
       kind: this.graph.kind,
       tensors: [...this.tensors.values()],
       ops: this.ops,
-      output: { tensor: out.id, kind: this.graph.output.kind, scale },
+      output: { tensor: out.id, kind: this.graph.output.kind as 'logits' | 'pooled', scale },
       maxPositions: this.options.maxKeys,
     };
   }
@@ -309,5 +309,8 @@ class Planner {
 
 /** Plans a graph with float parameters and calibrated ranges into an integer program. */
 export function planGraph(graph: ModelGraph, params: Params, ranges: ActivationRanges, options: PlanOptions): IntProgram {
+  if (graph.kind !== 'encoder' || graph.output.kind === 'lm-logits') {
+    throw new Error(`plan: a ${graph.kind} with ${graph.output.kind} has no integer planner yet (encoders only)`);
+  }
   return new Planner(graph, params, ranges, options).run();
 }
