@@ -3,60 +3,10 @@
  * numbers stay selectable text that screen readers read): GPU time per kernel family, and GPU
  * memory of the two precisions.
  */
-
-export interface KernelTime {
-  name: string;
-  ms: number;
-  /** Kernel family, when the library names it; otherwise derived from the name. */
-  family?: string;
-}
-
-export interface KernelProfile {
-  totalMs: number;
-  kernels: KernelTime[];
-  /** Per-family sums, when the library already made them. */
-  families?: FamilyTime[];
-}
-
-export interface GpuMemory {
-  weightBytes: number;
-  activationBytes: number;
-}
-
-export type Precision = 'int8' | 'fp32';
+import type { GpuMemory, KernelFamilyTime, Precision, Profile } from '../src/index.js';
 
 /** A profile, or why there is none (e.g. an adapter without 'timestamp-query'). */
-export type ProfileOutcome = { profile: KernelProfile } | { error: string };
-
-/**
- * The family a dispatch belongs to. Names look like "gemm-i8[unpack,int8] 8x384x128" or
- * "layer0.attn.qkv": options in brackets, shapes after a space and the layer index all vary per
- * dispatch, while the kernel itself is what a reader compares between INT8 and FP32.
- */
-export function kernelFamily(k: KernelTime): string {
-  if (k.family) return k.family;
-  const name = k.name.replace(/^layer\d+\./, '');
-  return name.split(/[[\s]/, 1)[0] || k.name;
-}
-
-export interface FamilyTime {
-  family: string;
-  ms: number;
-  dispatches: number;
-}
-
-/** Total time per family, slowest first. */
-export function groupByFamily(kernels: KernelTime[]): FamilyTime[] {
-  const byFamily = new Map<string, FamilyTime>();
-  for (const k of kernels) {
-    const family = kernelFamily(k);
-    const f = byFamily.get(family) ?? { family, ms: 0, dispatches: 0 };
-    f.ms += k.ms;
-    f.dispatches++;
-    byFamily.set(family, f);
-  }
-  return [...byFamily.values()].sort((a, b) => b.ms - a.ms);
-}
+export type ProfileOutcome = { profile: Profile } | { error: string };
 
 interface BarRow {
   label: string;
@@ -107,8 +57,8 @@ const NAMES: Record<Precision, string> = { int8: 'INT8', fp32: 'FP32' };
 
 /** One chart per precision, side by side, on a common time scale so that bar lengths compare. */
 export function renderKernelCharts(container: HTMLElement, outcomes: Partial<Record<Precision, ProfileOutcome>>): void {
-  const grouped = new Map<Precision, FamilyTime[]>();
-  for (const [p, o] of Object.entries(outcomes) as [Precision, ProfileOutcome][]) if ('profile' in o) grouped.set(p, o.profile.families ?? groupByFamily(o.profile.kernels));
+  const grouped = new Map<Precision, KernelFamilyTime[]>();
+  for (const [p, o] of Object.entries(outcomes) as [Precision, ProfileOutcome][]) if ('profile' in o) grouped.set(p, o.profile.families);
   const max = Math.max(0, ...[...grouped.values()].flat().map((f) => f.ms));
   const charts: HTMLElement[] = [];
   for (const [p, o] of Object.entries(outcomes) as [Precision, ProfileOutcome][]) {

@@ -4,8 +4,6 @@
  */
 import { type Gpu, type LoadProgress, type Precision, type TextModel, loadModel } from '../src/index.js';
 
-export type Session = TextModel;
-
 /** 'default' is the built-in model; files are a dropped Hugging Face folder or one .i8t file. */
 export type DemoSource = 'default' | File[];
 
@@ -14,9 +12,9 @@ export interface PairProgress extends LoadProgress {
 }
 
 export interface LoadedPair {
-  int8: Session;
+  int8: TextModel;
   /** Missing when the source has no float weights (an .i8t file); `fp32Missing` says why. */
-  fp32?: Session;
+  fp32?: TextModel;
   fp32Missing?: string;
 }
 
@@ -42,12 +40,15 @@ export async function loadPair(gpu: Gpu, source: DemoSource, onProgress: (p: Pai
 }
 
 /** loadModel, then a warm-up forward; the library's 'ready' is passed on only once that is done. */
-async function loadWarm(gpu: Gpu, source: DemoSource, precision: Precision, onProgress: (p: PairProgress) => void): Promise<Session> {
+async function loadWarm(gpu: Gpu, source: DemoSource, precision: Precision, onProgress: (p: PairProgress) => void): Promise<TextModel> {
   let ready: LoadProgress | undefined;
   const session = await loadModel(source, {
     gpu,
     precision,
-    onProgress: (p) => (p.stage === 'ready' ? (ready = p) : onProgress({ ...p, precision })),
+    onProgress: (p) => {
+      if (p.stage === 'ready') ready = p;
+      else onProgress({ ...p, precision });
+    },
   });
   try {
     await warmUp(session, onProgress);
@@ -64,7 +65,7 @@ async function loadWarm(gpu: Gpu, source: DemoSource, precision: Precision, onPr
  * (14 s on SwiftShader for the built-in one), and the latency shown next to a prediction should be
  * the model's, not the shader compiler's.
  */
-async function warmUp(s: Session, onProgress: (p: PairProgress) => void): Promise<void> {
+async function warmUp(s: TextModel, onProgress: (p: PairProgress) => void): Promise<void> {
   onProgress({ stage: 'compile', fraction: 0.9, message: 'first run (compiles what is left)', precision: s.kind });
   if (s.config.task === 'sequence-classification') await s.classify('warm up');
   else await s.embed('warm up');

@@ -6,9 +6,9 @@
  * Every async path ends in `finally` blocks that re-enable the controls, and every error lands in
  * the visible message area: the page must never sit there disabled.
  */
-import { GpuDeviceLostError, GpuUnavailableError, type Gpu, formatDeviceReport, requestGpu } from '../src/index.js';
-import { type Precision, type ProfileOutcome, renderKernelCharts, renderMemory } from './charts.js';
-import { type DemoSource, type LoadedPair, type PairProgress, type Session, loadPair } from './engine.js';
+import { GpuDeviceLostError, GpuUnavailableError, type Gpu, type Precision, type TextModel, formatDeviceReport, requestGpu } from '../src/index.js';
+import { type ProfileOutcome, renderKernelCharts, renderMemory } from './charts.js';
+import { type DemoSource, type LoadedPair, type PairProgress, loadPair } from './engine.js';
 import { filesFromInput, wireDropZone } from './drop-zone.js';
 import { clearPrediction, showNote, showPrediction } from './predictions.js';
 
@@ -105,7 +105,7 @@ function describeSource(source: DemoSource): string {
   return `yours: ${path.includes('/') ? path.split('/')[0] : `${source.length} files`}`;
 }
 
-function describeModel(s: Session): string {
+function describeModel(s: TextModel): string {
   const c = s.config;
   const task = c.task === 'sequence-classification' ? `labels ${c.labels.join(' / ')}` : 'sentence embeddings';
   return `${c.architecture}, ${c.numLayers} layers x ${c.hiddenSize}, ${task}`;
@@ -207,7 +207,7 @@ async function classifyNow(): Promise<void> {
   }
 }
 
-function sessionsOf(current: CurrentPair): [Precision, Session | undefined][] {
+function sessionsOf(current: CurrentPair): [Precision, TextModel | undefined][] {
   return [
     ['int8', current.int8],
     ['fp32', current.fp32],
