@@ -35,9 +35,9 @@ export interface FloatGraphCpuResult {
   captures: Map<string, Float64Array>;
 }
 
-/** Whether a tensor has one row per token ([batch, query, width]) rather than one per sequence. */
+/** Whether a tensor has one row per token ([batch, query | source, width]) rather than one per sequence. */
 export function isTokenTensor(spec: TensorSpec): boolean {
-  return spec.shape.includes('query');
+  return spec.shape.includes('query') || spec.shape.includes('source');
 }
 
 /**

@@ -895,8 +895,8 @@ export class FloatGraphGpu {
 
       const result: FloatGraphForwardResult = {};
       const output = unpad(all.subarray(0, outputFloats), this.rows(out, B, S), out.stride, 0, this.width(out.id));
-      if (this.graph.output.kind === 'logits') result.logits = output;
-      else result.pooled = output;
+      if (this.graph.output.kind === 'pooled') result.pooled = output;
+      else result.logits = output;
       if (wanted.size > 0) result.captures = this.collect(wanted, copies, all, B, S);
       if (timer) result.kernels = await readKernelTimes(timer, programs);
       return result;
