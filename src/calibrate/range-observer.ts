@@ -78,7 +78,10 @@ export class RangeObserver {
 
   observe(name: string, values: ArrayLike<number>): void {
     let s = this.stats.get(name);
-    if (!s) this.stats.set(name, (s = new RangeStats()));
+    if (!s) {
+      s = new RangeStats();
+      this.stats.set(name, s);
+    }
     s.observe(values, `activation "${name}"`);
   }
 
