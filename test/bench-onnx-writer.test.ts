@@ -1,15 +1,16 @@
 /**
  * The benchmark's hand-written ONNX graph computes what our float model computes: a small random
  * BERT classifier written as safetensors + ONNX twin (external data, as the shared twins), run by
- * onnxruntime-node, against FloatEncoder on WebGPU, on padded batches of several lengths.
+ * onnxruntime-node, against the float model graph on WebGPU, on padded batches of several lengths.
  */
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
 import { ProtoWriter } from '../bench/onnx-writer.js';
 import { bertOnnxWithExternalWeights, randomBertModel, writeSafetensors } from '../bench/random-bert.js';
 import { bertTensors } from '../bench/onnx-bert.js';
-import { FloatEncoder } from '../src/model/float-model.js';
+import { encoderParams, modelGraph } from '../src/graph/architectures.js';
 import { mapWeights } from '../src/model/weights.js';
+import { FloatGraphGpu } from '../src/runtime/float-graph.js';
 import { parseSafetensors } from '../src/model/safetensors.js';
 import { syntheticBatch } from './synthetic.js';
 import { testGpu } from './gpu.js';
@@ -36,12 +37,12 @@ describe('random BERT as safetensors + ONNX twin', () => {
     expect(weights.head!.output.bias.data).toEqual(model.weights.head!.output.bias.data);
   });
 
-  it('onnxruntime-node on the ONNX twin gives the logits of FloatEncoder (padded batches)', { timeout: 60_000 }, async () => {
+  it('onnxruntime-node on the ONNX twin gives the logits of FloatGraphGpu (padded batches)', { timeout: 60_000 }, async () => {
     const model = randomBertModel(SHAPE, 11);
     const safetensors = writeSafetensors(bertTensors(model));
     const onnx = bertOnnxWithExternalWeights(model, safetensors);
     const session = await ort.InferenceSession.create(onnx, { externalData: [{ path: '../model.safetensors', data: safetensors.bytes }] });
-    const encoder = await FloatEncoder.create(await testGpu(), model);
+    const encoder = await FloatGraphGpu.create(await testGpu(), modelGraph(model), encoderParams(model.weights));
     try {
       for (const [lengths, seqLen] of [[[5], 5], [[12, 3, 7], 12], [[40, 40], 40]] as [number[], number][]) {
         const batch = syntheticBatch(model.config, lengths, seqLen, seqLen);

@@ -15,13 +15,14 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { RangeObserver } from '../src/calibrate/range-observer.js';
-import { quantizedActivations } from '../src/calibrate/calibrate.js';
-import { FloatEncoder } from '../src/model/float-model.js';
+import { calibrationCaptures, observeCaptures } from '../src/calibrate/calibrate.js';
+import { runFloatGraphCpu } from '../src/cpu/float-graph.js';
+import { encoderParams, modelGraph } from '../src/graph/architectures.js';
 import { planEncoder } from '../src/plan/encoder-plan.js';
 import { validatePlan } from '../src/plan/validate-plan.js';
 import { intEncoderRef } from '../src/reference/int-encoder.js';
-import { floatEncoderRef } from '../src/reference/float-encoder.js';
 import { IntEncoder } from '../src/runtime/int-encoder.js';
+import { FloatGraphGpu } from '../src/runtime/float-graph.js';
 import { type Synthetic, SYNTHETIC, syntheticBatch, syntheticModel } from './synthetic.js';
 import { testGpu } from './gpu.js';
 
@@ -91,33 +92,19 @@ describe('integer encoder on random models of every family', () => {
     it(s.name, { timeout: 300_000 }, async () => {
       const gpu = await testGpu();
       const model = syntheticModel(s, 100 + k);
-      // Calibrate on the float64 reference's activations over a few random batches.
+      // Calibrate on the float64 CPU interpreter's activations over a few random batches.
+      const graph = modelGraph(model);
+      const params = encoderParams(model.weights);
       const observer = new RangeObserver();
       for (let i = 0; i < 3; i++) {
         const batch = syntheticBatch(model.config, [17, 9, 30], 30, 200 + i);
-        const { captures } = floatEncoderRef(model, batch, { capture: true });
-        for (const name of quantizedActivations(model.config.numLayers)) {
-          const values = captures.get(name)!;
-          const width = values.length / batch.attentionMask.length;
-          const real = Array.from(batch.attentionMask).flatMap((m, t) => (m ? Array.from(values.subarray(t * width, (t + 1) * width)) : []));
-          observer.observe(name, real);
-        }
-        if (model.weights.head?.dense) {
-          // The head's pre-activation: dense on the first token (the float model captures it after tanh/ReLU).
-          const last = captures.get(`layer.${model.config.numLayers - 1}.output_norm`)!;
-          const H = model.config.hiddenSize;
-          const d = model.weights.head.dense;
-          for (let b = 0; b < batch.batch; b++) {
-            const x = last.subarray(b * batch.seqLen * H, b * batch.seqLen * H + H);
-            const pre = Array.from({ length: d.weight.shape[0] }, (_, o) => d.bias.data[o] + x.reduce((acc, v, i) => acc + v * d.weight.data[o * H + i], 0));
-            observer.observe('head.dense_pre', pre);
-          }
-        }
+        const { captures } = runFloatGraphCpu(graph, params, batch, { capture: calibrationCaptures(graph) });
+        observeCaptures(observer, graph, params, batch, captures);
       }
       const plan = planEncoder(model, observer.ranges('max'));
       validatePlan(plan, model.config);
       const encoder = await IntEncoder.create(gpu, plan, model.config);
-      const float = await FloatEncoder.create(gpu, model);
+      const float = await FloatGraphGpu.create(gpu, graph, params);
       try {
         const int8Logits: number[] = [];
         const floatLogits: number[] = [];
@@ -130,7 +117,7 @@ describe('integer encoder on random models of every family', () => {
             expect(Array.from(got.hidden!)).toEqual(Array.from(want.hidden));
             const H = model.config.hiddenSize;
             const pooled = meanPooled(got.hidden!, batch.attentionMask, batch.batch, batch.seqLen, H, plan.hiddenScale);
-            const worst = Math.min(...pooled.map((p, b) => cosine(p, f.embeddings!.subarray(b * H, (b + 1) * H))));
+            const worst = Math.min(...pooled.map((p, b) => cosine(p, f.pooled!.subarray(b * H, (b + 1) * H))));
             measured.push(`  ${s.name}, ${lengths.join('/')} tokens: pooled cosine with float >= ${worst.toFixed(5)}`);
             expect(worst).toBeGreaterThanOrEqual(MIN_EMBEDDING_COSINE);
           } else {
