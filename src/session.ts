@@ -258,13 +258,16 @@ export class Int8Model extends BatchedModel {
     return new Int8Model(file.config, tokenizer, encoder, file);
   }
 
+  /** int32 logits [batch, labels] read back from the GPU, as real numbers (logit * its channel's scale). */
+  logitsOf(output: Int32Array): Float32Array {
+    const scale = this.file.program.output.scale;
+    return Float32Array.from(output, (v, i) => v * scale[i % scale.length]);
+  }
+
   protected async run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput> {
     const r = await this.encoder.forward(batch, { profile });
     const out = this.file.program.output;
-    if (out.kind === 'logits') {
-      const n = out.scale.length;
-      return { logits: Float32Array.from(r.output, (v, i) => v * out.scale[i % n]), kernels: r.kernels };
-    }
+    if (out.kind === 'logits') return { logits: this.logitsOf(r.output), kernels: r.kernels };
     return { pooled: poolToFloat(r.output, batch.batch, this.config.hiddenSize, out.scale[0], { mode: 'mean' }), kernels: r.kernels };
   }
 }

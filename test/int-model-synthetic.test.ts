@@ -1,7 +1,7 @@
 /**
  * The integer path on small random encoders of every family (BERT with hidden 200 / 5 heads,
  * DistilBERT with a ReLU head, RoBERTa with offset positions, a bare BertModel for embeddings):
- * calibrated and planned, GPU output equal to the CPU reference bit for bit, and close to float.
+ * calibrated and planned, GPU output equal to the CPU interpreter bit for bit, and close to float.
  *
  * Closeness to float, measured on SwiftShader over 11 sentences per model (max calibration on three
  * random batches), with bounds of about twice the worst measured value:
@@ -18,10 +18,11 @@ import { RangeObserver } from '../src/calibrate/range-observer.js';
 import { calibrationCaptures, observeCaptures } from '../src/calibrate/calibrate.js';
 import { runFloatGraphCpu } from '../src/cpu/float-graph.js';
 import { encoderParams, modelGraph } from '../src/graph/architectures.js';
-import { planEncoder } from '../src/plan/encoder-plan.js';
-import { validatePlan } from '../src/plan/validate-plan.js';
-import { intEncoderRef } from '../src/reference/int-encoder.js';
-import { IntEncoder } from '../src/runtime/int-encoder.js';
+import { runIntProgramCpu } from '../src/cpu/int-program.js';
+import { calibratedTensors, planGraph } from '../src/plan/plan-graph.js';
+import { validateProgram } from '../src/plan/validate-program.js';
+import { poolToFloat } from '../src/reference/pool-i8.js';
+import { IntProgramGpu } from '../src/runtime/int-program.js';
 import { FloatGraphGpu } from '../src/runtime/float-graph.js';
 import { type Synthetic, SYNTHETIC, syntheticBatch, syntheticModel } from './synthetic.js';
 import { testGpu } from './gpu.js';
@@ -69,20 +70,6 @@ function cosine(x: ArrayLike<number>, y: ArrayLike<number>): number {
   return xy / Math.sqrt(xx * yy);
 }
 
-/** Mean of the int8 hidden states of each sequence's real tokens, in float (scale = plan.hiddenScale). */
-function meanPooled(hidden: Int8Array, mask: Int32Array, batch: number, seq: number, H: number, scale: number): Float32Array[] {
-  return Array.from({ length: batch }, (_, b) => {
-    const sum = new Float64Array(H);
-    let n = 0;
-    for (let s = 0; s < seq; s++) {
-      if (!mask[b * seq + s]) continue;
-      n++;
-      for (let h = 0; h < H; h++) sum[h] += hidden[(b * seq + s) * H + h];
-    }
-    return Float32Array.from(sum, (v) => (v * scale) / n);
-  });
-}
-
 describe('integer encoder on random models of every family', () => {
   const measured: string[] = [];
   afterAll(() => {
@@ -101,28 +88,28 @@ describe('integer encoder on random models of every family', () => {
         const { captures } = runFloatGraphCpu(graph, params, batch, { capture: calibrationCaptures(graph) });
         observeCaptures(observer, graph, params, batch, captures);
       }
-      const plan = planEncoder(model, observer.ranges('max'));
-      validatePlan(plan, model.config);
-      const encoder = await IntEncoder.create(gpu, plan, model.config);
+      const program = planGraph(graph, params, observer.ranges('max'), { maxKeys: model.config.maxPositions });
+      validateProgram(program, 'planned program');
+      const encoder = await IntProgramGpu.create(gpu, program);
+      const scale = program.output.scale;
       const float = await FloatGraphGpu.create(gpu, graph, params);
       try {
         const int8Logits: number[] = [];
         const floatLogits: number[] = [];
         for (const [lengths, seq] of [[[17, 9, 1], 17], [[30, 30], 30], [[12, 5, 22, 8, 30, 3], 30]] as const) {
           const batch = syntheticBatch(model.config, [...lengths], seq, 300 + seq);
-          const got = await encoder.forward(batch);
-          const want = intEncoderRef(plan, model.config, batch);
+          const got = (await encoder.forward(batch)).output;
+          const want = runIntProgramCpu(program, batch).output;
+          expect(Array.from(got)).toEqual(Array.from(want));
           const f = await float.forward(batch);
           if (model.config.task === 'embedding') {
-            expect(Array.from(got.hidden!)).toEqual(Array.from(want.hidden));
             const H = model.config.hiddenSize;
-            const pooled = meanPooled(got.hidden!, batch.attentionMask, batch.batch, batch.seqLen, H, plan.hiddenScale);
+            const pooled = poolToFloat(got, batch.batch, H, scale[0], { mode: 'mean' });
             const worst = Math.min(...pooled.map((p, b) => cosine(p, f.pooled!.subarray(b * H, (b + 1) * H))));
             measured.push(`  ${s.name}, ${lengths.join('/')} tokens: pooled cosine with float >= ${worst.toFixed(5)}`);
             expect(worst).toBeGreaterThanOrEqual(MIN_EMBEDDING_COSINE);
           } else {
-            expect(Array.from(got.logitsInt!)).toEqual(Array.from(want.logitsInt!));
-            int8Logits.push(...got.logits!);
+            int8Logits.push(...Array.from(got, (v, i) => v * scale[i % scale.length]));
             floatLogits.push(...f.logits!);
           }
         }
@@ -145,6 +132,9 @@ describe('integer encoder on random models of every family', () => {
 
   it('refuses a head size that is not a multiple of 4, naming it', () => {
     const s = SYNTHETIC.find((x) => (x.hidden / x.heads) % 4 !== 0)!;
-    expect(() => planEncoder(syntheticModel(s, 1), new Map())).toThrow(/head size 6 .* not a multiple of 4/);
+    const model = syntheticModel(s, 1);
+    const graph = modelGraph(model);
+    const ranges = new Map(calibratedTensors(graph).map((t) => [t, 1]));
+    expect(() => planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: 40 })).toThrow(/head size 6 .* not a multiple of 4/);
   });
 });

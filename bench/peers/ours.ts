@@ -47,7 +47,8 @@ export async function loadOurs(kind: 'int8' | 'fp32', urls: ModelUrls, gpu?: Gpu
     gpu: device,
     facts: { timestampQuery: device.features.timestampQuery, adapterIsSoftware: device.adapter.isSoftware },
     async run(b) {
-      return (await encoder.forward(prepared(b))).logits!;
+      if (model instanceof Int8Model) return model.logitsOf((await model.encoder.forward(prepared(b))).output);
+      return (await model.encoder.forward(prepared(b))).logits!;
     },
     async profile(b) {
       if (!device.features.timestampQuery) return undefined;
