@@ -11,7 +11,7 @@ import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
 import type { EncoderConfig, EncoderModel, TokenBatch } from './model/types.js';
-import { poolToFloat } from './reference/pool-i8.js';
+import { l2Normalize, poolToFloat } from './reference/pool-i8.js';
 import { FloatGraphGpu } from './runtime/float-graph.js';
 import { IntProgramGpu } from './runtime/int-program.js';
 import { SerialQueue, throwIfAborted } from './core/serial-queue.js';
@@ -40,6 +40,19 @@ export interface RunOptions {
   signal?: AbortSignal;
 }
 
+export interface EmbedOptions extends RunOptions {
+  /** 'mean' over real tokens (default; sentence-transformers' MiniLM) or the first token ('cls'). */
+  pooling?: 'mean' | 'cls';
+  /** Divide each vector by its L2 norm (for cosine similarity by dot product). */
+  normalize?: boolean;
+}
+
+/** How embed() finishes the pooled vectors. */
+export interface Pooling {
+  pooling: 'mean' | 'cls';
+  normalize: boolean;
+}
+
 export interface ProfileOptions {
   /** As in RunOptions: a profile aborted before its turn never runs. */
   signal?: AbortSignal;
@@ -65,7 +78,7 @@ export interface TextModel {
    */
   classify(texts: Texts, options?: RunOptions): Promise<Prediction[]>;
   /** Mean-pooled final hidden states, one per text (encoder models without a head). */
-  embed(texts: Texts, options?: RunOptions): Promise<Float32Array[]>;
+  embed(texts: Texts, options?: EmbedOptions): Promise<Float32Array[]>;
   /** GPU time of every kernel of one forward over `texts` (needs 'timestamp-query'). */
   profile(texts: Texts, options?: ProfileOptions): Promise<Profile>;
   /** GPU bytes this model holds now (zero once disposed). */
@@ -126,6 +139,15 @@ interface ForwardOutput {
 
 /** Options every method that runs the model takes. */
 const RUN_OPTIONS = ['batchSize', 'signal'] as const;
+const EMBED_OPTIONS = ['batchSize', 'signal', 'pooling', 'normalize'] as const;
+
+function checkPooling(options: EmbedOptions | undefined): Pooling {
+  const pooling = options?.pooling ?? 'mean';
+  if (pooling !== 'mean' && pooling !== 'cls') throw new RangeError(`embed: pooling ${JSON.stringify(pooling)} is not 'mean' or 'cls'`);
+  const normalize = options?.normalize ?? false;
+  if (typeof normalize !== 'boolean') throw new TypeError(`embed: normalize is ${typeof normalize}; expected true or false`);
+  return { pooling, normalize };
+}
 const PROFILE_OPTIONS = ['signal'] as const;
 
 abstract class BatchedModel implements TextModel {
@@ -142,7 +164,7 @@ abstract class BatchedModel implements TextModel {
 
   /** The GPU encoder behind the model: what it holds and how to release it. */
   protected abstract readonly encoder: { memory(): GpuMemory; dispose(): void };
-  protected abstract run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput>;
+  protected abstract run(batch: TokenBatch, profile: boolean, pooling?: Pooling): Promise<ForwardOutput>;
 
   memory(): GpuMemory {
     if (this.disposed) return { weightBytes: 0, activationBytes: 0 };
@@ -196,16 +218,17 @@ abstract class BatchedModel implements TextModel {
     });
   }
 
-  async embed(texts: Texts, options?: RunOptions): Promise<Float32Array[]> {
+  async embed(texts: Texts, options?: EmbedOptions): Promise<Float32Array[]> {
     this.usable('embed');
     if (this.config.task !== 'embedding') throw new Error(`this model (${this.config.architecture}) is a classifier; use classify()`);
     const inputs = checkTexts(texts, 'embed');
-    const { batchSize, signal } = checkRunOptions(options, 'embed', RUN_OPTIONS);
+    const { batchSize, signal } = checkRunOptions(options, 'embed', EMBED_OPTIONS);
+    const pooling = checkPooling(options);
     return this.exclusive('embed', signal, async () => {
       const out: Float32Array[] = [];
       for (let i = 0; i < inputs.length; i += batchSize) {
         const batch = this.batch('embed', inputs, i, batchSize, signal);
-        out.push(...(await this.run(batch, false)).pooled!);
+        out.push(...(await this.run(batch, false, pooling)).pooled!);
       }
       return out;
     });
@@ -264,11 +287,12 @@ export class Int8Model extends BatchedModel {
     return Float32Array.from(output, (v, i) => v * scale[i % scale.length]);
   }
 
-  protected async run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput> {
-    const r = await this.encoder.forward(batch, { profile });
+  protected async run(batch: TokenBatch, profile: boolean, pooling?: Pooling): Promise<ForwardOutput> {
+    const r = await this.encoder.forward(batch, { profile, pooling: pooling?.pooling });
     const out = this.file.program.output;
     if (out.kind === 'logits') return { logits: this.logitsOf(r.output), kernels: r.kernels };
-    return { pooled: poolToFloat(r.output, batch.batch, this.config.hiddenSize, out.scale[0], { mode: 'mean' }), kernels: r.kernels };
+    const mode = pooling?.pooling ?? 'mean';
+    return { pooled: poolToFloat(r.output, batch.batch, this.config.hiddenSize, out.scale[0], { mode, normalize: pooling?.normalize }), kernels: r.kernels };
   }
 }
 
@@ -290,10 +314,12 @@ export class Fp32Model extends BatchedModel {
     return new Fp32Model(m.config, tokenizer, await FloatGraphGpu.create(gpu, modelGraph(m), encoderParams(m.weights)), m);
   }
 
-  protected async run(batch: TokenBatch, profile: boolean): Promise<ForwardOutput> {
-    const r = await this.encoder.forward(batch, { profile });
+  protected async run(batch: TokenBatch, profile: boolean, pooling?: Pooling): Promise<ForwardOutput> {
+    const r = await this.encoder.forward(batch, { profile, pooling: pooling?.pooling });
     if (!r.pooled) return { logits: r.logits, kernels: r.kernels };
     const H = this.config.hiddenSize;
-    return { pooled: Array.from({ length: batch.batch }, (_, b) => r.pooled!.slice(b * H, (b + 1) * H)), kernels: r.kernels };
+    const pooled = Array.from({ length: batch.batch }, (_, b) => r.pooled!.slice(b * H, (b + 1) * H));
+    if (pooling?.normalize) pooled.forEach(l2Normalize);
+    return { pooled, kernels: r.kernels };
   }
 }

@@ -4,6 +4,7 @@ import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runIntProgramCpu } from '../src/cpu/int-program.js';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CALIBRATION, type LoadProgress, type ModelFiles, builtInModelUrl, convertModel, loadModel, writeIntModelFile } from '../src/index.js';
 import { modelName } from '../src/convert.js';
@@ -191,6 +192,26 @@ describe('loadModel', { timeout: 300_000 }, () => {
       for (let i = 0; i < 2; i++) expect(cosine(a[i], b[i])).toBeGreaterThan(0.99);
       expect(cosine(a[0], a[1])).toBeLessThan(cosine(a[0], b[0]));
       await expect(int8.classify(texts)).rejects.toThrow(/\(BertModel\) is not a classifier; use embed\(\)/);
+      // CLS pooling: the first token's vector, integer on the GPU (equal to the CPU interpreter) and close to fp32's.
+      const cls8 = await int8.embed(texts, { pooling: 'cls' });
+      const cls32 = await fp32.embed(texts, { pooling: 'cls' });
+      for (let i = 0; i < 2; i++) {
+        expect(cosine(cls8[i], cls32[i])).toBeGreaterThan(0.99);
+        expect(cosine(cls8[i], a[i])).toBeLessThan(0.999);
+      }
+      const model8 = int8 as Int8Model;
+      const batch = model8.tokenizer.encodeBatch([...texts]);
+      const gpuCls = (await model8.encoder.forward(batch, { pooling: 'cls' })).output;
+      expect(Array.from(gpuCls)).toEqual(Array.from(runIntProgramCpu(model8.file.program, batch, { pooling: 'cls' }).output));
+      // normalize: unit vectors in the same direction.
+      for (const [model, raw] of [[int8, a], [fp32, b]] as const) {
+        const unit = await model.embed(texts, { normalize: true });
+        for (let i = 0; i < 2; i++) {
+          expect(Math.hypot(...unit[i])).toBeCloseTo(1, 6);
+          expect(cosine(unit[i], raw[i])).toBeCloseTo(1, 6);
+        }
+      }
+      await expect(int8.embed(texts, { pooling: 'max' as 'mean' })).rejects.toThrow(/pooling "max" is not 'mean' or 'cls'/);
     } finally {
       int8.dispose();
       fp32.dispose();

@@ -46,6 +46,7 @@ class CpuIntInterpreter {
   constructor(
     readonly program: IntProgram,
     readonly batch: TokenBatch,
+    readonly pooling?: 'mean' | 'cls',
   ) {}
 
   get(id: string): IntValues {
@@ -78,7 +79,7 @@ class CpuIntInterpreter {
         return void this.values.set(op.out, this.attention(op));
       case 'pool': {
         const hidden = this.width(op.input);
-        return void this.values.set(op.out, poolI8Ref(this.get(op.input) as Int8Array, this.batch.attentionMask, { batch: B, seq: S, hidden }, op.mode));
+        return void this.values.set(op.out, poolI8Ref(this.get(op.input) as Int8Array, this.batch.attentionMask, { batch: B, seq: S, hidden }, this.pooling ?? op.mode));
       }
     }
   }
@@ -125,8 +126,15 @@ class CpuIntInterpreter {
 
 }
 
-export function runIntProgramCpu(program: IntProgram, batch: TokenBatch, options: { keep?: boolean } = {}): IntProgramResult {
-  const interpreter = new CpuIntInterpreter(program, batch);
+export interface IntProgramCpuOptions {
+  /** Return every tensor's integers. */
+  keep?: boolean;
+  /** Embedding models: override the program's pooling ('mean' over real tokens, or the first token). */
+  pooling?: 'mean' | 'cls';
+}
+
+export function runIntProgramCpu(program: IntProgram, batch: TokenBatch, options: IntProgramCpuOptions = {}): IntProgramResult {
+  const interpreter = new CpuIntInterpreter(program, batch, options.pooling);
   for (const op of program.ops) interpreter.run(op);
   const output = interpreter.get(program.output.tensor);
   if (!(output instanceof Int32Array)) throw new Error(`integer program: output ${program.output.tensor} is not int32`);

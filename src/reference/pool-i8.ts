@@ -90,6 +90,14 @@ export interface PoolToFloatOptions {
   normalize?: boolean;
 }
 
+/** v / |v| in place (float64 sums); a zero vector stays zero. */
+export function l2Normalize(v: Float64Array | Float32Array): void {
+  let squares = 0;
+  for (let c = 0; c < v.length; c++) squares += v[c] * v[c];
+  const norm = Math.sqrt(squares);
+  if (norm > 0) for (let c = 0; c < v.length; c++) v[c] /= norm;
+}
+
 /**
  * One embedding per text from the kernel's int32 [batch, hidden + 1]: mean = sum * scale / count,
  * cls = v * scale, then optionally v / |v|. `scale` is the real value of one int8 step of the
@@ -114,12 +122,7 @@ export function poolToFloat(ints: ArrayLike<number>, batch: number, hidden: numb
       );
     }
     for (let c = 0; c < hidden; c++) v[c] = options.mode === 'mean' ? (ints[row + c] * scale) / count : ints[row + c] * scale;
-    if (options.normalize) {
-      let squares = 0;
-      for (let c = 0; c < hidden; c++) squares += v[c] * v[c];
-      const norm = Math.sqrt(squares);
-      if (norm > 0) for (let c = 0; c < hidden; c++) v[c] /= norm;
-    }
+    if (options.normalize) l2Normalize(v);
     out.push(Float32Array.from(v));
   }
   return out;

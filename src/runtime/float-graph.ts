@@ -90,6 +90,8 @@ export interface FloatGraphForwardOptions {
   capture?: readonly string[] | boolean;
   /** Time every launch with GPU timestamps (needs 'timestamp-query'; not with `capture`). */
   profile?: boolean;
+  /** Pooled models: the mean over real tokens (the graph's) or the first token ('cls'). */
+  pooling?: 'mean' | 'cls';
 }
 
 export interface FloatGraphForwardResult {
@@ -823,6 +825,8 @@ export class FloatGraphGpu {
     this.checkBatch(batch);
     const wanted = captureSet(this.graph, options.capture);
     if (wanted.size > 0 && options.profile) throw new Error('float model: profile and capture cannot be combined');
+    if (options.pooling !== undefined && options.pooling !== 'mean' && options.pooling !== 'cls') throw new RangeError(`float model: pooling ${JSON.stringify(options.pooling)} is not 'mean' or 'cls'`);
+    const cls = options.pooling === 'cls' && this.graph.output.kind === 'pooled';
     const { batch: B, seqLen: S } = batch;
     await this.ensureCapacity(B, S);
     const a = this.activations!;
@@ -887,7 +891,15 @@ export class FloatGraphGpu {
         });
         pass?.end();
       }
-      encoder.copyBufferToBuffer(this.buffer(out.id), 0, staging, 0, outputFloats * 4);
+      const pool = cls ? this.graph.ops.find((o) => o.kind === 'pool') : undefined;
+      if (pool) {
+        // CLS pooling: the first token's row of each sequence, copied as the output.
+        const hidden = this.physOf(pool.input);
+        const H = this.width(pool.input);
+        for (let b = 0; b < B; b++) encoder.copyBufferToBuffer(this.buffer(hidden.id), b * S * hidden.stride * 4, staging, b * out.stride * 4, H * 4);
+      } else {
+        encoder.copyBufferToBuffer(this.buffer(out.id), 0, staging, 0, outputFloats * 4);
+      }
       gpu.device.queue.submit([encoder.finish()]);
       await gpu.wait(() => staging.mapAsync(MAP_READ, 0, floats * 4));
       const all = new Float32Array(staging.getMappedRange(0, floats * 4).slice(0));

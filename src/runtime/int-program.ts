@@ -39,6 +39,8 @@ export interface IntProgramGpuOptions {
 export interface IntForwardOptions {
   /** Time every launch with GPU timestamps (needs the adapter's 'timestamp-query'). */
   profile?: boolean;
+  /** Embedding models: pool over real tokens ('mean', the program's default) or take the first ('cls'). */
+  pooling?: 'mean' | 'cls';
 }
 
 export interface IntForwardResult {
@@ -88,6 +90,8 @@ export class IntProgramGpu {
   private launches: Launch[] = [];
   private capacity: Capacity | undefined;
   private disposed = false;
+  /** This run's pooling mode, when it overrides the program's. */
+  private pooling: 'mean' | 'cls' | undefined;
   private readonly embed: IntOp & { kind: 'embed' };
   private readonly heads: number;
   private readonly maxHeadDim: number;
@@ -310,8 +314,9 @@ export class IntProgramGpu {
       case 'pool': {
         const hidden = intWidth(this.tensor(op.input));
         const info = (B: number, S: number): ProgramInfo => {
-          const run = poolI8RunData({ mode: op.mode }, { batch: B, seq: S, hidden });
-          return { ...poolI8Program({ mode: op.mode }), ...run, name: `pool-i8[${op.mode}] ${B}x${S}x${hidden}` };
+          const mode = this.pooling ?? op.mode;
+          const run = poolI8RunData({ mode }, { batch: B, seq: S, hidden });
+          return { ...poolI8Program({ mode }), ...run, name: `pool-i8[${mode}] ${B}x${S}x${hidden}` };
         };
         return [await this.launch([this.slot(op.input), a.inputs.mask, this.slot(op.out)], info, c)];
       }
@@ -368,12 +373,17 @@ export class IntProgramGpu {
     for (let s = 1; s <= this.program.maxPositions; s *= 2) lengths.add(s);
     lengths.add(this.program.maxPositions);
     const pending: Promise<unknown>[] = [];
-    for (const seq of [...lengths].filter((s) => s <= this.program.maxPositions)) {
-      for (const l of this.launches) {
-        const info = l.info(1, seq);
-        pending.push(this.gpu.pipeline(info.key, info.code, info.name));
+    const poolings = this.program.ops.some((o) => o.kind === 'pool') ? (['mean', 'cls'] as const) : [undefined];
+    for (const pooling of poolings) {
+      this.pooling = pooling;
+      for (const seq of [...lengths].filter((s) => s <= this.program.maxPositions)) {
+        for (const l of this.launches) {
+          const info = l.info(1, seq);
+          pending.push(this.gpu.pipeline(info.key, info.code, info.name));
+        }
       }
     }
+    this.pooling = undefined;
     await Promise.all(pending);
   }
 
@@ -397,11 +407,17 @@ export class IntProgramGpu {
     for (let b = 0; b < B; b++) {
       if (!batch.attentionMask.subarray(b * S, (b + 1) * S).some((m) => m !== 0)) throw new RangeError(`integer model: sequence ${b} of the batch has no real token`);
     }
+    if (options.pooling !== undefined && options.pooling !== 'mean' && options.pooling !== 'cls') throw new RangeError(`integer model: pooling ${JSON.stringify(options.pooling)} is not 'mean' or 'cls'`);
     await this.ensureCapacity(B, S);
     const a = this.activations!;
-    for (const l of this.launches) {
-      const info = l.info(B, S);
-      await l.dispatch.prepare(info, info);
+    this.pooling = options.pooling;
+    try {
+      for (const l of this.launches) {
+        const info = l.info(B, S);
+        await l.dispatch.prepare(info, info);
+      }
+    } finally {
+      this.pooling = undefined;
     }
     const q = this.gpu.device.queue;
     q.writeBuffer(a.inputs.tokenIds, 0, Uint32Array.from(batch.inputIds));
