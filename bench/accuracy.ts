@@ -17,7 +17,7 @@ import { type GlueInput, parseGlueTsv } from '../src/data/glue.js';
 import { evaluate, type Evaluation } from '../src/evaluate.js';
 import { writeIntModelFile } from '../src/format/int-model-file.js';
 import { loadEncoderModel } from '../src/model/load.js';
-import type { EncoderModel } from '../src/model/types.js';
+import type { EncoderModel } from '../src/core/types.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { Fp32Model, Int8Model } from '../src/session.js';
 import type { RangeMethod } from '../src/calibrate/range-observer.js';

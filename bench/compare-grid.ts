@@ -3,7 +3,7 @@
  * compute budget that decides which cells a software adapter can afford. Pure functions, so the
  * plan can be printed and tested without a GPU.
  */
-import type { EncoderConfig } from '../src/model/types.js';
+import type { EncoderConfig } from '../src/core/types.js';
 
 export const SHARED_MODELS = ['sst2-bert-tiny', 'sst2-distilbert-mini', 'sst2-bert-minilm-l6'] as const;
 export const RANDOM_BERT_BASE = 'random-bert-base';

@@ -5,7 +5,7 @@
  * attention_mask, token_type_ids as int64 [batch, sequence]; output logits [batch, labels]; linear
  * weights kept [out, in] behind a Transpose, which onnxruntime folds once at session creation).
  */
-import type { EncoderModel, Tensor } from '../src/model/types.js';
+import type { EncoderModel, Tensor } from '../src/core/types.js';
 import { DataType, type OnnxGraph, type OnnxInitializer, type OnnxNode, type OnnxTensorData, float32Bytes, int64Bytes } from './onnx-writer.js';
 
 /** Every weight of a BERT classifier under its Hugging Face name, in a stable order. */

@@ -5,7 +5,7 @@
  * every runtime of the benchmark loads it the way it loads the shared models: the same bytes.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import type { EncoderConfig, EncoderLayerWeights, EncoderModel, Linear, Tensor } from '../src/model/types.js';
+import type { EncoderConfig, EncoderLayerWeights, EncoderModel, Linear, Tensor } from '../src/core/types.js';
 import { Random } from '../src/util/random.js';
 import { bertOnnxGraph, bertTensors } from './onnx-bert.js';
 import { writeOnnxModel } from './onnx-writer.js';

@@ -12,7 +12,7 @@ import { requestGpu } from './gpu/device.js';
 import type { Gpu } from './gpu/gpu.js';
 import { loadEncoderModel } from './model/load.js';
 import { type Fetch, type ModelFiles, type ResolvedSource, fileListSource, getFile, readResponse, urlSource } from './model/sources.js';
-import type { EncoderModel } from './model/types.js';
+import type { EncoderModel } from './core/types.js';
 import { Fp32Model, Int8Model, type TextModel } from './session.js';
 
 /**

@@ -10,7 +10,7 @@ import type { IntModelFile } from './format/int-model-file.js';
 import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, readRequired } from './model/sources.js';
 import { loadTokenizer } from './model/tokenizer.js';
-import type { EncoderModel } from './model/types.js';
+import type { EncoderModel } from './core/types.js';
 import { encoderParams, modelGraph } from './graph/architectures.js';
 import { planGraph } from './plan/plan-graph.js';
 import { validateProgram } from './plan/validate-program.js';

@@ -25,4 +25,4 @@ export { evaluate, type Evaluation } from './evaluate.js';
 export { dumpProgram } from './plan/dump-program.js';
 export type { IntProgram } from './plan/int-program.js';
 export type { ModelGraph } from './graph/types.js';
-export type { EncoderConfig, EncoderModel, TokenBatch } from './model/types.js';
+export type { EncoderConfig, EncoderModel, TokenBatch } from './core/types.js';

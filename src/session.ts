@@ -10,7 +10,7 @@ import { encoderParams, modelGraph } from './graph/architectures.js';
 import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
-import type { EncoderConfig, EncoderModel, TokenBatch } from './model/types.js';
+import type { EncoderConfig, EncoderModel, TokenBatch } from './core/types.js';
 import { l2Normalize, poolToFloat } from './reference/pool-i8.js';
 import { FloatGraphGpu } from './runtime/float-graph.js';
 import { IntProgramGpu } from './runtime/int-program.js';

@@ -10,7 +10,7 @@ import { countParameters, estimateModelBytes } from '../src/model/config.js';
 import { loadEncoderModel } from '../src/model/load.js';
 import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
 import { memorySource } from '../src/model/sources.js';
-import type { EncoderModel, EncoderWeights, Linear, Tensor } from '../src/model/types.js';
+import type { EncoderModel, EncoderWeights, Linear, Tensor } from '../src/core/types.js';
 import { MAX_POSITIONS, type Synthetic, SYNTHETIC, syntheticModel, VOCAB } from './synthetic.js';
 
 const SMALL: Synthetic = { name: 'small', family: 'bert', task: 'sequence-classification', hidden: 32, heads: 2, intermediate: 64, layers: 2, typeVocab: 2, head: { dense: true, activation: 'tanh' }, labels: 2 };

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { crc32c } from '../src/format/checksum.js';
 import { FORMAT_VERSION, readContainer, readIntModelFile, writeContainer } from '../src/format/int-model-file.js';
-import type { EncoderConfig } from '../src/model/types.js';
+import type { EncoderConfig } from '../src/core/types.js';
 import { validatePlan } from '../src/plan/validate-plan.js';
 import { Random } from '../src/util/random.js';
 import { type Synthetic, syntheticModel } from './synthetic.js';

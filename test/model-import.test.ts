@@ -8,7 +8,7 @@ import { f16ToNumber, parseSafetensors, type SafetensorsFile } from '../src/mode
 import { folderSource } from '../src/model/sources-node.js';
 import { fileListSource, urlSource, type ModelFiles } from '../src/model/sources.js';
 import { createEncoderTokenizer, loadTokenizer, type EncoderTokenizer } from '../src/model/tokenizer.js';
-import type { EncoderConfig, EncoderModel } from '../src/model/types.js';
+import type { EncoderConfig, EncoderModel } from '../src/core/types.js';
 import { mapWeights } from '../src/model/weights.js';
 
 const MODELS = fileURLToPath(new URL('../../shared/models/', import.meta.url));

@@ -1,5 +1,5 @@
 /** Small random encoders of every family, and padded batches for them (tests only). */
-import type { EncoderConfig, EncoderFamily, EncoderLayerWeights, EncoderModel, EncoderTask, Linear, TokenBatch } from '../src/model/types.js';
+import type { EncoderConfig, EncoderFamily, EncoderLayerWeights, EncoderModel, EncoderTask, Linear, TokenBatch } from '../src/core/types.js';
 import { Random } from '../src/util/random.js';
 
 export interface Synthetic {

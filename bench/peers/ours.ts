@@ -2,7 +2,7 @@
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { requestGpu } from '../../src/gpu/device.js';
 import { urlSource } from '../../src/model/sources.js';
-import type { EncoderConfig, TokenBatch } from '../../src/model/types.js';
+import type { EncoderConfig, TokenBatch } from '../../src/core/types.js';
 import { Fp32Model, Int8Model } from '../../src/session.js';
 import { type BenchBatch, type LoadedRuntime, type ModelUrls, fetchBytes } from './runtime.js';
 

@@ -10,7 +10,7 @@ import type { Gpu } from '../gpu/gpu.js';
 import { encoderParams, modelGraph, type Params, param } from '../graph/architectures.js';
 import { type GraphOp, type ModelGraph, tensorSpec, widthOf } from '../graph/types.js';
 import type { EncoderTokenizer } from '../model/tokenizer.js';
-import type { EncoderModel } from '../model/types.js';
+import type { EncoderModel } from '../core/types.js';
 import { calibratedTensors } from '../plan/plan-graph.js';
 import { FloatGraphGpu } from '../runtime/float-graph.js';
 import { RangeObserver } from './range-observer.js';

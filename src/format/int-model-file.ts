@@ -26,7 +26,7 @@
  * references it (`plan.layers[1].intermediate.weight`). What remains undetectable by design: a file
  * rewritten consistently by someone who recomputes the checksums (or by a buggy converter). CRCs give
  * integrity against accidents, not authenticity; that would need a signature checked against a key
- * the loader trusts. The structural and semantic validation after decoding (src/format/schema.ts,
+ * the loader trusts. The structural and semantic validation after decoding (src/core/schema.ts,
  * src/plan/validate-plan.ts) is what keeps such a file from overflowing a kernel or reading out of
  * bounds; it cannot tell a tampered weight from a real one.
  *
@@ -36,7 +36,7 @@
  * and parse of the tokenizer, plan validation); a 105 MB container, 180 ms (580 MB/s), 250 ms with
  * the copy out. On a quiet core the CRC runs at 700-800 MB/s. Small beside a download of the file.
  */
-import type { EncoderConfig } from '../model/types.js';
+import type { EncoderConfig } from '../core/types.js';
 import type { ModelKind } from '../graph/types.js';
 import type { EncoderPlan } from '../plan/v1-program.js';
 import type { IntProgram } from '../plan/int-program.js';
@@ -44,7 +44,7 @@ import { programFromV1 } from '../plan/v1-program.js';
 import { validateProgram } from '../plan/validate-program.js';
 import { validateConfig, validatePlan } from '../plan/validate-plan.js';
 import { crc32c, hex32 } from './checksum.js';
-import { describe, member } from './schema.js';
+import { describe, member } from '../core/schema.js';
 
 export const MAGIC = Uint8Array.from([0x49, 0x38, 0x54, 0x4d, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** The version this runtime writes. */

@@ -5,7 +5,7 @@
  * rather than producing a model that silently computes something else.
  */
 
-import type { EncoderConfig, EncoderFamily, EncoderTask } from './types.js';
+import type { EncoderConfig, EncoderFamily, EncoderTask } from '../core/types.js';
 
 interface Architecture {
   family: EncoderFamily;

@@ -3,7 +3,7 @@
 import { parseConfig } from './config.js';
 import { parseSafetensors } from './safetensors.js';
 import { readJson, readRequired, type ModelFiles } from './sources.js';
-import type { EncoderModel } from './types.js';
+import type { EncoderModel } from '../core/types.js';
 import { mapWeights } from './weights.js';
 
 export async function loadEncoderModel(files: ModelFiles): Promise<EncoderModel> {

@@ -7,7 +7,7 @@
  * up front doubles peak memory.
  */
 
-import type { Tensor } from './types.js';
+import type { Tensor } from '../core/types.js';
 
 /** The safetensors reference implementation refuses headers above this size; so do we. */
 export const MAX_HEADER_BYTES = 100_000_000;

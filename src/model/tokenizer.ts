@@ -7,7 +7,7 @@
  */
 
 import { Tokenizer } from '@huggingface/tokenizers';
-import type { EncoderConfig, TokenBatch } from './types.js';
+import type { EncoderConfig, TokenBatch } from '../core/types.js';
 import { readJson, type ModelFiles } from './sources.js';
 
 export type EncoderInput = string | [string, string];

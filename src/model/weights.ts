@@ -13,7 +13,7 @@ import type {
   LayerNormWeights,
   Linear,
   Tensor,
-} from './types.js';
+} from '../core/types.js';
 
 /** What the mapping needs from a checkpoint; a parsed safetensors file provides it. */
 export interface TensorStore {

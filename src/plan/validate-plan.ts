@@ -1,7 +1,7 @@
 /**
  * Checks a plan that came from outside (a model file) before anything runs it, in three passes:
  * the config is one this runtime supports; every field of the plan has the expected type and shape
- * (src/format/schema.ts: booleans are booleans, numbers finite, integers integers, typed arrays of
+ * (src/core/schema.ts: booleans are booleans, numbers finite, integers integers, typed arrays of
  * the right class and the length the config implies, no missing or unknown fields); then every
  * kernel's constants pass that kernel's own overflow proof, and the plan agrees with the config
  * where the config is not otherwise visible in it (the head count, through the softmax rescale).
@@ -11,7 +11,7 @@
  * else (a weight changed, two layers swapped). The model file's checksums catch those on damage;
  * nothing catches them if done on purpose (see src/format/int-model-file.ts, docs/integrity.md).
  */
-import type { EncoderConfig } from '../model/types.js';
+import type { EncoderConfig } from '../core/types.js';
 import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
 import { checkEmbeddingConstants } from '../kernels/embedding-i8.js';
 import { checkResidualAddBounds } from '../kernels/residual-add.js';
@@ -19,7 +19,7 @@ import { checkDyadic, dyadicValue } from '../reference/dyadic.js';
 import { checkGeluI8Constants } from '../reference/gelu-i8.js';
 import { checkLayerNormI8Constants, type LayerNormI8Constants } from '../reference/layernorm-i8.js';
 import { softmaxI8Bounds } from '../reference/softmax-i8.js';
-import { absent, arrayOf, boolean, check, fail, finite, integer, object, oneOf, optional, positive, type Schema, typedArray } from '../format/schema.js';
+import { absent, arrayOf, boolean, check, fail, finite, integer, object, oneOf, optional, positive, type Schema, typedArray } from '../core/schema.js';
 import { type EncoderPlan, PLAN_VERSION, type PlannedLinear } from './v1-program.js';
 
 const FAMILIES = ['bert', 'distilbert', 'roberta'];

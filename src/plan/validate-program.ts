@@ -1,7 +1,7 @@
 /**
  * Checks an integer program that came from outside (a model file) before anything runs it: first
  * its structure (every field of the right type, closed objects, typed arrays of the right class and
- * length; src/format/schema.ts), then its meaning: tensors written once and before they are read,
+ * length; src/core/schema.ts), then its meaning: tensors written once and before they are read,
  * each op's operands of the type and width its kernel takes, and every kernel's constants through
  * that kernel's own overflow proof. A failure names the op and field (`ops[7] gemm layer.0.qkv:
  * requant[3].m ...`).
@@ -13,7 +13,7 @@ import { checkDyadic } from '../reference/dyadic.js';
 import { checkGeluI8Constants } from '../reference/gelu-i8.js';
 import { checkLayerNormI8Constants } from '../reference/layernorm-i8.js';
 import { softmaxI8Bounds } from '../reference/softmax-i8.js';
-import { type Schema, SchemaError, arrayOf, boolean, describe, fail, integer, object, oneOf, optional, positive, string, typedArray } from '../format/schema.js';
+import { type Schema, SchemaError, arrayOf, boolean, describe, fail, integer, object, oneOf, optional, positive, string, typedArray } from '../core/schema.js';
 import { INT_PROGRAM_VERSION, type IntOp, type IntProgram, type IntTensor } from './int-program.js';
 
 const int = integer();

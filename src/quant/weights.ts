@@ -2,7 +2,7 @@
  * Symmetric int8 quantization of weights: per output channel for linear layers (I-BERT), per tensor
  * for embedding tables, and int32 biases at the product scale of input and weight.
  */
-import type { Tensor } from '../model/types.js';
+import type { Tensor } from '../core/types.js';
 
 export interface QuantizedLinear {
   /** [out, in] int8, row-major (not yet packed). */
