@@ -2,25 +2,12 @@
 import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
 import { SPLIT_HEADS_F32_PARAM_FIELDS, SPLIT_HEADS_F32_WORKGROUP, splitHeadsF32Shader } from '../../shaders/split-heads-f32.js';
-import { wordsPerRow } from '../quant/pack.js';
 import { linearGrid } from './gelu-f32.js';
 import { f32Bits } from './layernorm-f32.js';
+import { type SplitHeadsF32Shape, splitHeadsF32Sizes } from '../reference/split-heads-f32.js';
 
-export interface SplitHeadsF32Shape {
-  batch: number;
-  seq: number;
-  heads: number;
-  headDim: number;
-  /** Multiplies q (default 1): the attention scale 1/sqrt(headDim). */
-  qScale?: number;
-}
-
-/** Element counts of the outputs: q and k [batch, heads, seq, dPad] each, vT [batch, heads, d, seqPad]. */
-export function splitHeadsF32Sizes(s: SplitHeadsF32Shape): { dPad: number; seqPad: number; qk: number; v: number } {
-  const dPad = wordsPerRow(s.headDim) * 4;
-  const seqPad = wordsPerRow(s.seq) * 4;
-  return { dPad, seqPad, qk: s.batch * s.heads * s.seq * dPad, v: s.batch * s.heads * s.headDim * seqPad };
-}
+export type { SplitHeadsF32Shape };
+export { splitHeadsF32Sizes };
 
 /** What to compile: one pipeline for every shape (qScale is a uniform). */
 export function splitHeadsF32Kernel(): KernelProgram {

@@ -1,5 +1,21 @@
 /** Reference of the attention head split: a permutation with zero padding, q times qScale in f32 (see the shader). */
-import { type SplitHeadsF32Shape, splitHeadsF32Sizes } from '../kernels/split-heads-f32.js';
+import { wordsPerRow } from '../quant/pack.js';
+
+export interface SplitHeadsF32Shape {
+  batch: number;
+  seq: number;
+  heads: number;
+  headDim: number;
+  /** Multiplies q (default 1): the attention scale 1/sqrt(headDim). */
+  qScale?: number;
+}
+
+/** Element counts of the outputs: q and k [batch, heads, seq, dPad] each, vT [batch, heads, d, seqPad]. */
+export function splitHeadsF32Sizes(s: SplitHeadsF32Shape): { dPad: number; seqPad: number; qk: number; v: number } {
+  const dPad = wordsPerRow(s.headDim) * 4;
+  const seqPad = wordsPerRow(s.seq) * 4;
+  return { dPad, seqPad, qk: s.batch * s.heads * s.seq * dPad, v: s.batch * s.heads * s.headDim * seqPad };
+}
 
 export function splitHeadsF32Ref(qkv: ArrayLike<number>, shape: SplitHeadsF32Shape): { q: Float32Array; k: Float32Array; vT: Float32Array } {
   const { batch, seq, heads, headDim: d } = shape;
