@@ -7,11 +7,34 @@ import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, 
 import { type GemmI8ShaderOptions, type GemmI8Strategy, gemmI8Shader } from '../../shaders/gemm-i8.js';
 import { type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmTileFor, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
 import { validateTile } from '../../shaders/gemm-tiled.js';
+import { type GemvShape, gemvI8Shader, gemvWorkgroupStorageBytes, validateGemvShape } from '../../shaders/gemv-i8.js';
 import { optionsKey } from '../../shaders/codegen.js';
 import { type Dyadic, checkDyadic } from '../reference/dyadic.js';
 import { provenGeluConstants } from './gelu-i8.js';
 
-export type { GemmI8Strategy, GemmShape, GemmTile };
+export type { GemmI8Strategy, GemmShape, GemmTile, GemvShape };
+
+/** A compiled variant of the family: a tile (shaders/gemm-tiled.ts) or the few-row GEMV (shaders/gemv-i8.ts). */
+export type GemmI8Variant = GemmTile | { gemv: GemvShape };
+
+export function isGemvVariant(v: GemmI8Variant): v is { gemv: GemvShape } {
+  return 'gemv' in v;
+}
+
+/** Largest M the picker gives the GEMV variant (decoding: batch rows). */
+export const GEMV_MAX_ROWS = 8;
+
+/**
+ * The GEMV variant for M <= 8 rows: rows bucketed to 1, 4 or 8 (three pipelines per epilogue, the
+ * accumulators are registers). GPUs: 4 column groups (16 columns) x 16 threads splitting K, so that a
+ * warp reads 16 consecutive words of one weight row. SwiftShader runs a workgroup's threads as SIMD
+ * lanes on one core and pays per barrier and idle lane: 16 column groups (64 columns) x 4 splits
+ * measured fastest there (bench/gemv.ts).
+ */
+export function gemvShapeFor(M: number, software = false): GemvShape {
+  const rows = M <= 1 ? 1 : M <= 4 ? 4 : 8;
+  return software ? { rows, columns: 16, split: 4 } : { rows, columns: 4, split: 16 };
+}
 
 /**
  * dot4I8Packed where the hardware has it; on CPU emulation (SwiftShader) dot4I8Packed runs lane by
@@ -21,7 +44,8 @@ export function preferredStrategy(gpu: Gpu): GemmI8Strategy {
   return gpu.adapter.isSoftware ? 'unpack' : 'dot4';
 }
 
-export type GemmI8Options = Omit<GemmI8ShaderOptions, 'tile'> & { tile?: GemmTile };
+/** `tile` forces a variant (a tile or { gemv }); absent, gemmI8Variant picks one by M. */
+export type GemmI8Options = Omit<GemmI8ShaderOptions, 'tile'> & { tile?: GemmI8Variant };
 
 /** Largest |product| of an int8 (or uint8) by an int8. */
 const MAX_PRODUCT = 128 * 128;
@@ -46,15 +70,37 @@ function gemmI8Family(options: GemmI8Options): string {
 }
 
 /**
- * The variant a shape needs: the tile named in the options, else gemmTileFor(M). Pass the adapter's
- * `isSoftware` as the wrappers do; every tile serves every size (the grid covers M and N).
+ * The variant a shape needs: the tile named in the options; else the GEMV variant for M <= 8
+ * (gemvShapeFor), else gemmTileFor(M). Pass the adapter's `isSoftware` as the wrappers do; every
+ * variant serves every size (the grid covers M and N), so the choice changes speed, never a bit.
  */
-export function gemmI8Variant(options: GemmI8Options, shape: Pick<GemmShape, 'M'>, software = false): GemmTile {
-  return options.tile ?? gemmTileFor(shape.M, software);
+export function gemmI8Variant(options: GemmI8Options, shape: Pick<GemmShape, 'M'>, software = false): GemmI8Variant {
+  if (options.tile) return options.tile;
+  if (shape.M <= GEMV_MAX_ROWS) return { gemv: gemvShapeFor(shape.M, software) };
+  return gemmTileFor(shape.M, software);
 }
 
-/** What to compile for one tile: the code depends on the options and the tile only, never on sizes. */
-export function gemmI8Kernel(options: GemmI8Options, tile: GemmTile): KernelProgram {
+/** What to compile for one variant: the code depends on the options and the variant only, never on sizes. */
+export function gemmI8Kernel(options: GemmI8Options, variant: GemmI8Variant): KernelProgram {
+  if (isGemvVariant(variant)) {
+    validateGemvShape(variant.gemv);
+    const g: GemvShape = { rows: variant.gemv.rows, columns: variant.gemv.columns, split: variant.gemv.split };
+    const shaderOptions = {
+      strategy: options.strategy,
+      output: options.output,
+      perChannel: options.perChannel,
+      bias: options.bias,
+      aUnsigned: options.aUnsigned,
+      gemv: g,
+    };
+    // Same family prefix as the tiles: a Dispatch bound for the family serves both.
+    return cachedKernel(optionsKey('gemm-i8', shaderOptions), () => ({
+      name: `${gemmI8Family(options)} gemv ${g.rows}x${4 * g.columns}/${g.split}`,
+      code: gemvI8Shader(shaderOptions),
+      workgroupStorageBytes: gemvWorkgroupStorageBytes(g),
+    }));
+  }
+  const tile = variant;
   const shaderOptions: GemmI8ShaderOptions = {
     strategy: options.strategy,
     output: options.output,
@@ -74,11 +120,17 @@ export function gemmI8Kernel(options: GemmI8Options, tile: GemmTile): KernelProg
  * One run on `tile`: validates the shape, proves the accumulator bound for it (with the largest
  * |bias| of the bias buffer), and gives the uniform and the grid.
  */
-export function gemmI8RunData(options: GemmI8Options, shape: GemmShape, tile: GemmTile, biasMaxAbs = 0): RunData {
-  validateTile(tile);
+export function gemmI8RunData(options: GemmI8Options, shape: GemmShape, variant: GemmI8Variant, biasMaxAbs = 0): RunData {
   const s = resolveGemmShape(shape, options.output !== 'i32');
   checkAccumulatorBound(s.K, biasMaxAbs, options.aUnsigned);
-  return { label: gemmLabel(gemmI8Family(options), s), workgroups: gemmWorkgroups(s, tile), params: gemmParams(s) };
+  if (isGemvVariant(variant)) {
+    validateGemvShape(variant.gemv);
+    const { rows, columns } = variant.gemv;
+    const workgroups: [number, number, number] = [Math.ceil(s.N / (4 * columns)), Math.ceil(s.M / rows), s.batchOuter * s.batchInner];
+    return { label: gemmLabel(`${gemmI8Family(options)} gemv`, s), workgroups, params: gemmParams(s) };
+  }
+  validateTile(variant);
+  return { label: gemmLabel(gemmI8Family(options), s), workgroups: gemmWorkgroups(s, variant), params: gemmParams(s) };
 }
 
 export function gemmI8Program(options: GemmI8Options, shape: GemmShape): ProgramInfo {
@@ -146,7 +198,7 @@ export async function bindGemmI8(
   biasMaxAbs = 0,
 ): Promise<BoundProgram> {
   const list = gemmI8Bindings(options, buffers);
-  const tile = gemmI8Variant(options, shape, gpu.adapter.isSoftware);
-  const run = gemmI8RunData(options, shape, tile, biasMaxAbs);
-  return bindProgram(gpu, { ...gemmI8Kernel(options, tile), ...run, name: run.label! }, list);
+  const variant = gemmI8Variant(options, shape, gpu.adapter.isSoftware);
+  const run = gemmI8RunData(options, shape, variant, biasMaxAbs);
+  return bindProgram(gpu, { ...gemmI8Kernel(options, variant), ...run, name: run.label! }, list);
 }

@@ -4,7 +4,7 @@
  */
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { submitPrograms } from '../../src/gpu/program.js';
-import { bindGemmI8, packRequant, type GemmI8Strategy, type GemmShape, type GemmTile } from '../../src/kernels/gemm-i8.js';
+import { bindGemmI8, packRequant, type GemmI8Strategy, type GemmI8Variant, type GemmShape, type GemmTile, gemvShapeFor } from '../../src/kernels/gemm-i8.js';
 import { packRows, unpackRows, wordsPerRow } from '../../src/quant/pack.js';
 import { type Dyadic, toDyadic } from '../../src/reference/dyadic.js';
 import { gemmI8Ref } from '../../src/reference/gemm-i8.js';
@@ -27,7 +27,7 @@ export interface GemmI8Case {
   requant: RequantPattern;
   aUnsigned: boolean;
   strategy: GemmI8Strategy;
-  tile?: GemmTile;
+  tile?: GemmI8Variant;
   /** Attention layouts: heads sliced out of [batch, seq, heads * headDim] tensors. */
   attention?: { kind: 'qk' | 'pv'; batch: number; heads: number };
   seed: number;
@@ -50,12 +50,18 @@ const SHAPES: [number, number, number][] = [
   [96, 200, 192],
 ];
 
+function variantName(v: GemmI8Variant | undefined): string {
+  if (!v) return '';
+  if ('gemv' in v) return ` gemv ${v.gemv.rows}x${4 * v.gemv.columns}/${v.gemv.split}`;
+  return ` tile ${v.m}x${v.n}x${v.k4}/${v.threadM}x${v.threadN}`;
+}
+
 /** Every case for one strategy: shapes x epilogues, extreme values, tiles, and attention layouts. */
 export function gemmI8Cases(strategy: GemmI8Strategy): GemmI8Case[] {
   const cases: GemmI8Case[] = [];
   let seed = strategy === 'dot4' ? 1000 : 2000;
   const add = (c: Omit<GemmI8Case, 'strategy' | 'seed' | 'name'> & { name?: string }) => {
-    const desc = `${c.M}x${c.N}x${c.K} ${c.values} ${c.output}${c.output === 'i8' ? `/${c.perChannel ? 'channel' : 'tensor'}/${c.requant}` : ''}${c.bias ? '+bias' : ''}${c.aUnsigned ? ' u8' : ''}${c.tile ? ` tile ${c.tile.m}x${c.tile.n}x${c.tile.k4}/${c.tile.threadM}x${c.tile.threadN}` : ''}`;
+    const desc = `${c.M}x${c.N}x${c.K} ${c.values} ${c.output}${c.output === 'i8' ? `/${c.perChannel ? 'channel' : 'tensor'}/${c.requant}` : ''}${c.bias ? '+bias' : ''}${c.aUnsigned ? ' u8' : ''}${variantName(c.tile)}`;
     cases.push({ ...c, name: `${strategy} ${c.name ?? desc}`, strategy, seed: seed++ });
   };
   const base = { values: 'random' as ValuePattern, bias: true, perChannel: true, requant: 'typical' as RequantPattern, aUnsigned: false };
@@ -77,9 +83,23 @@ export function gemmI8Cases(strategy: GemmI8Strategy): GemmI8Case[] {
     add({ ...base, M: 37, N: 70, K: 199, output: 'i32', tile });
     add({ ...base, M: 37, N: 70, K: 199, output: 'i8', tile, aUnsigned: true });
   }
+  // The GEMV variant (decoding, M <= 8): both adapters' shapes and every row bucket, rows beyond the
+  // bucket (grid y > 1), N not a multiple of the workgroup's columns, K not a multiple of the split.
+  for (const software of [false, true]) {
+    for (const [M, N, K] of [[1, 1, 1], [1, 67, 771], [3, 130, 3072], [4, 65, 64], [7, 33, 258], [8, 257, 769], [11, 70, 100]] as [number, number, number][]) {
+      const tile = { gemv: gemvShapeFor(Math.min(M, 8), software) };
+      add({ ...base, M, N, K, output: 'i32', tile });
+      add({ ...base, M, N, K, output: 'i8', tile, perChannel: M % 2 === 0, requant: M === 7 ? 'saturating' : 'typical' });
+    }
+    add({ ...base, M: 5, N: 45, K: 77, output: 'i32', aUnsigned: true, tile: { gemv: gemvShapeFor(5, software) } });
+    add({ ...base, M: 2, N: 45, K: 200, output: 'i8', aUnsigned: true, values: 'max', tile: { gemv: gemvShapeFor(2, software) } });
+    add({ ...base, M: 6, N: 20, K: 771, values: 'min', output: 'i32', bias: false, tile: { gemv: gemvShapeFor(6, software) } });
+  }
+  add({ ...base, M: 1, N: 50, K: 40, output: 'i8', requant: 'extreme', tile: { gemv: { rows: 1, columns: 3, split: 2 } } });
   // Attention per (sequence, head): scores = Q_h . K_h^T, context_h = P_h . V_h.
   add({ ...base, name: 'attention Q.K^T 2 seqs x 3 heads, seq 13, head dim 64', M: 13, N: 13, K: 64, output: 'i32', bias: false, attention: { kind: 'qk', batch: 2, heads: 3 } });
   add({ ...base, name: 'attention P.V 2 seqs x 3 heads, seq 13, head dim 40', M: 13, N: 40, K: 13, output: 'i8', bias: false, perChannel: false, aUnsigned: true, attention: { kind: 'pv', batch: 2, heads: 3 } });
+  add({ ...base, name: 'attention P.V 2 seqs x 3 heads, one query (GEMV), head dim 40', M: 1, N: 40, K: 9, output: 'i8', bias: false, perChannel: false, aUnsigned: true, attention: { kind: 'pv', batch: 2, heads: 3 } });
   add({ ...base, name: 'attention P.V 1 seq x 2 heads, seq 70, head dim 64', M: 70, N: 64, K: 70, output: 'i8', bias: false, perChannel: false, aUnsigned: true, values: 'max', attention: { kind: 'pv', batch: 1, heads: 2 } });
   return cases;
 }
