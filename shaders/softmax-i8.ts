@@ -3,6 +3,13 @@
  * src/reference/softmax-i8.ts: int32 scores [rows, seq] -> uint8 probabilities at scale 2^-8,
  * packed 4 per u32 along the keys, [rows, ceil(seq / 4)] words with zero padding lanes.
  *
+ * Decoder runs use the same pipelines through the uniform: rows are [batch, heads, queries] with
+ * `queries` independent of the key count `seq` (a decode step: 1 query over past + 1 keys), score
+ * rows `scoreRow` apart (a KV cache's capacity), mask rows `maskRow` apart, output rows `outRow`
+ * words apart, and with `causal` set query i of a run after `past` cached positions sees keys
+ * j <= past + i only. The encoder's values (queries = scoreRow = maskRow = seq, outRow =
+ * ceil(seq / 4), causal 0) give the same arithmetic as before these fields existed.
+ *
  * One workgroup per row. Thread `tid` owns keys tid + k * WG (k < KPT), so every global read and
  * every output word write of a workgroup is contiguous; the row's exps are staged in workgroup
  * memory because an output word needs 4 neighbouring keys that belong to different threads.
@@ -33,6 +40,8 @@ export const SOFTMAX_I8_PARAM_FIELDS = [
   'rows', 'seq', 'rowsPerBatch', 'outRow',
   'gridX', 'rescaleM', 'rescaleE', 'tMax',
   'ln2', 'polyB', 'polyC', 'expShift',
+  'scoreRow', 'queries', 'past', 'causal',
+  'maskRow', 'outWords', 'pad0', 'pad1',
 ] as const;
 
 export type SoftmaxI8ParamField = (typeof SOFTMAX_I8_PARAM_FIELDS)[number];
@@ -80,11 +89,11 @@ export function softmaxI8Shader(o: SoftmaxI8ShaderOptions): string {
   const KPT = o.keysPerThread;
   return wgsl`
 ${softmaxI8Functions()}
-// [rows, seq] int32 scores; rows = batch * heads * seq.
+// [rows, scoreRow] int32 scores (the first seq of each row read); rows = batch * heads * queries.
 @group(0) @binding(1) var<storage, read> scores: array<i32>;
-// [batch, seq], nonzero = key present.
+// [batch, maskRow], nonzero = key present.
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
-// [rows, outRow] words of 4 uint8 probabilities.
+// [rows, outRow] words of 4 uint8 probabilities (the first outWords = ceil(seq / 4) written).
 @group(0) @binding(3) var<storage, read_write> probs: array<u32>;
 
 const WG = ${WG}u;
@@ -102,15 +111,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // per workgroup, so returning before the barriers is allowed.
   let row = wid.y * params.gridX + wid.x;
   if (row >= params.rows) { return; }
-  let seq = params.seq;
-  let base = row * seq;
-  let maskBase = (row / params.rowsPerBatch) * seq;
+  let base = row * params.scoreRow;
+  let maskBase = (row / params.rowsPerBatch) * params.maskRow;
+  // Keys past the causal limit are absent; the host proves past + queries <= seq when causal.
+  var limit = params.seq;
+  if (params.causal != 0u) { limit = min(limit, params.past + row % params.queries + 1u); }
 
   var local_max = NO_KEY;
 ${unroll(KPT, (k) => `  let j_${k} = tid + ${k * WG}u;
   var q_${k} = NO_KEY;
   var on_${k} = false;
-  if (j_${k} < seq) {
+  if (j_${k} < limit) {
     q_${k} = scores[base + j_${k}];
     on_${k} = mask[maskBase + j_${k}] != 0u;
   }
@@ -139,9 +150,9 @@ ${unroll(KPT, (k) => `  {
   }
   let sum = red_sum[0];
 
-  // 4 * outRow <= KEYS (KEYS is a multiple of 4 and >= seq), and exps past seq were written as 0.
+  // 4 * outWords <= KEYS (KEYS is a multiple of 4 and >= seq), and exps of absent keys were written as 0.
   let outBase = row * params.outRow;
-  for (var w = tid; w < params.outRow; w = w + WG) {
+  for (var w = tid; w < params.outWords; w = w + WG) {
     let k = 4u * w;
     probs[outBase + w] = prob(exps[k], sum) | (prob(exps[k + 1u], sum) << 8u) |
       (prob(exps[k + 2u], sum) << 16u) | (prob(exps[k + 3u], sum) << 24u);

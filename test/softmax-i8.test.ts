@@ -40,7 +40,7 @@ describe('integer softmax constants', () => {
     for (const s of [0, -1, NaN, Infinity, 2 ** -41, 2 ** 16]) expect(() => deriveSoftmaxI8Constants(s)).toThrow(/input scale .* is outside \[2\^-40, 2\^16\)/);
     expect(() => deriveSoftmaxI8Constants(2 ** -40)).not.toThrow();
     expect(() => deriveSoftmaxI8Constants(2 ** 16 - 1)).not.toThrow();
-    expect(() => deriveSoftmaxI8Constants(1, 513)).toThrow(/maxKeys = 513/);
+    expect(() => deriveSoftmaxI8Constants(1, 2049)).toThrow(/maxKeys = 2049/);
   });
   it('refuses constants whose u32 arithmetic could wrap, naming the intermediate', () => {
     const bad = (patch: Partial<SoftmaxI8Constants>, keys = 512) => () => softmaxI8Bounds({ ...UNIT, ...patch }, keys);
@@ -53,7 +53,7 @@ describe('integer softmax constants', () => {
     expect(bad({ ln2: 0 })).toThrow(/ln2 must be at least 1/);
     expect(bad({ tMax: 2 ** 32 })).toThrow(/tMax = 4294967296 is not a u32/);
     expect(bad({ rescale: { m: 2 ** 31, e: 3 } })).toThrow(/input rescale: m = 2147483648/);
-    expect(bad({}, 513)).toThrow(/row length 513 exceeds the supported maximum of 512 keys/);
+    expect(bad({}, 2049)).toThrow(/row length 2049 exceeds the supported maximum of 2048 keys/);
   });
 });
 
@@ -121,8 +121,8 @@ describe('integer softmax reference', () => {
 
 describe('integer softmax kernel refuses what it cannot compute exactly', () => {
   const c = deriveSoftmaxI8Constants(0.01);
-  it('refuses rows longer than 512 keys and empty shapes', () => {
-    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 513 }, c)).toThrow(/seq = 513 exceeds the supported maximum of 512 keys/);
+  it('refuses rows longer than 2048 keys and empty shapes', () => {
+    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 2049 }, deriveSoftmaxI8Constants(0.01, 2048))).toThrow(/seq = 2049 exceeds the supported maximum of 2048 keys/);
     expect(() => softmaxI8Program({ batch: 0, heads: 1, seq: 4 }, c)).toThrow(/batch = 0/);
     expect(() => softmaxI8Program({ batch: 1, heads: 1.5, seq: 4 }, c)).toThrow(/heads = 1.5/);
   });
@@ -134,7 +134,8 @@ describe('integer softmax kernel refuses what it cannot compute exactly', () => 
     expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 100 }, c, { workgroupSize: 32, keysPerThread: 3 })).toThrow(/cannot hold a row of 100 keys/);
     expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 10 }, c, { workgroupSize: 48, keysPerThread: 1 })).toThrow(/power of two/);
   });
-  it('serves lengths 1..512 with at most one pipeline per power-of-two bucket, each holding its rows', () => {
+  it('serves lengths 1..2048 with at most one pipeline per power-of-two bucket, each holding its rows', () => {
+    const c = deriveSoftmaxI8Constants(0.01, SOFTMAX_I8_MAX_KEYS);
     // keysPerThread is compiled in: a new sentence length must not mean a new pipeline (a compile
     // of ~0.1-0.3 s on SwiftShader while the user waits), so lengths in (2^(k-1), 2^k] share one.
     for (const software of [false, true]) {
@@ -148,6 +149,8 @@ describe('integer softmax kernel refuses what it cannot compute exactly', () => 
         shapes.add(JSON.stringify(launch));
         byBucket.set(bucket, shapes);
         keys.add(softmaxI8Program({ batch: 1, heads: 1, seq }, c, launch).key);
+        // A decode step over the same keys runs on the same pipeline.
+        if (seq > 1) expect(softmaxI8Program({ batch: 1, heads: 1, seq, queries: 1, past: seq - 1, causal: true }, c, launch).key).toBe(softmaxI8Program({ batch: 1, heads: 1, seq }, c, launch).key);
       }
       for (const [bucket, shapes] of byBucket) expect(shapes.size, `lengths up to 2^${bucket} (software ${software})`).toBe(1);
       expect(keys.size).toBeLessThanOrEqual(Math.log2(SOFTMAX_I8_MAX_KEYS) + 1);
@@ -164,5 +167,96 @@ describe('integer softmax kernel refuses what it cannot compute exactly', () => 
     const a = softmaxI8Program({ batch: 1, heads: 1, seq: 200 }, c);
     const b = softmaxI8Program({ batch: 3, heads: 2, seq: 256 }, deriveSoftmaxI8Constants(0.5));
     expect(a.key).toBe(b.key);
+  });
+});
+
+describe('integer softmax beyond 512 keys (the u32 sum proof for GPT-2 lengths)', () => {
+  it('derives one more bit of exp shift per doubling of the row, and refuses shorter-row constants for longer rows', () => {
+    // E(0) = round(2998027182 / 2^shift); 2 keys E(0) < 2^32 limits keys to 733, 1466, 2933.
+    expect(deriveSoftmaxI8Constants(2 ** -15, 733).shift).toBe(10);
+    expect(deriveSoftmaxI8Constants(2 ** -15, 734).shift).toBe(11);
+    expect(deriveSoftmaxI8Constants(2 ** -15, 1024).shift).toBe(11);
+    expect(deriveSoftmaxI8Constants(2 ** -15, 1466).shift).toBe(11);
+    expect(deriveSoftmaxI8Constants(2 ** -15, 1467).shift).toBe(12);
+    expect(deriveSoftmaxI8Constants(2 ** -15, 2048).shift).toBe(12);
+    expect(softmaxI8Bounds(deriveSoftmaxI8Constants(2 ** -15, 2048), 2048)).toMatchObject({ expMax: 731940, sumMax: 2048 * 731940, denominatorMax: 2998026240 });
+    expect(softmaxI8Bounds(UNIT, 733).denominatorMax).toBe(4292097626);
+    expect(() => softmaxI8Bounds(UNIT, 734)).toThrow(/2 sum can reach 4297953148 and overflow u32 for 734 keys/);
+    expect(() => softmaxI8Bounds(deriveSoftmaxI8Constants(2 ** -15, 1024), 1467)).toThrow(/overflow u32 for 1467 keys/);
+    // The default derivation is unchanged (the encoder's constants): 512 keys, shift 10.
+    expect(deriveSoftmaxI8Constants(2 ** -15).shift).toBe(10);
+    const c512 = deriveSoftmaxI8Constants(0.01);
+    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 1024 }, c512)).toThrow(/overflow u32 for 1024 keys/);
+    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 1024 }, deriveSoftmaxI8Constants(0.01, 1024))).not.toThrow();
+  });
+  it('launches 1024 and 2048 keys on 256 threads (GPUs) and 64 / 128 threads of 16 keys (SwiftShader)', () => {
+    expect(defaultSoftmaxI8Launch(1024)).toEqual({ workgroupSize: 256, keysPerThread: 4 });
+    expect(defaultSoftmaxI8Launch(2048)).toEqual({ workgroupSize: 256, keysPerThread: 8 });
+    expect(defaultSoftmaxI8Launch(1024, true)).toEqual({ workgroupSize: 64, keysPerThread: 16 });
+    expect(defaultSoftmaxI8Launch(2048, true)).toEqual({ workgroupSize: 128, keysPerThread: 16 });
+  });
+  it('stays within 2 output steps of float softmax for 1024 and 2048 keys', () => {
+    for (const seq of [1024, 2048]) {
+      const rng = new Random(seq);
+      const scale = (0.05 * 0.05) / 8;
+      const heads = 2;
+      const scores = Int32Array.from({ length: heads * seq * seq }, () => Math.round((rng.normal(3)) / scale));
+      const mask = new Uint32Array(seq).fill(1);
+      const shape = { batch: 1, heads, seq, scale };
+      const probs = softmaxI8Ref({ scores, mask, ...shape }, deriveSoftmaxI8Constants(scale, seq));
+      const e = errorVsFloat(probs, scores, mask, shape);
+      expect(e.max).toBeLessThanOrEqual(2);
+      expect(e.mean).toBeLessThanOrEqual(0.25);
+    }
+  });
+});
+
+describe('causal integer softmax with a past (decoder rows)', () => {
+  const one = (q: number[][], o: { past: number; causal: boolean; mask?: number[]; scoreRow?: number }) => {
+    const seq = q[0].length;
+    const scoreRow = o.scoreRow ?? seq;
+    const scores = new Int32Array(q.length * scoreRow).fill(2 ** 31 - 1);
+    q.forEach((row, i) => scores.set(row, i * scoreRow));
+    const out = softmaxI8Ref({ scores, mask: o.mask ?? new Array(seq).fill(1), batch: 1, heads: 1, seq, queries: q.length, past: o.past, causal: o.causal, scoreRow }, UNIT);
+    return q.map((_, i) => Array.from(out.subarray(i * seq, (i + 1) * seq)));
+  };
+  it('query i after `past` cached positions sees keys j <= past + i', () => {
+    // Prefill of 3 queries after 1 cached position over 4 keys, all scores equal: row i averages past + i + 1 keys.
+    expect(one([[5, 5, 5, 5], [5, 5, 5, 5], [5, 5, 5, 5]], { past: 1, causal: true })).toEqual([
+      [128, 128, 0, 0],
+      [85, 85, 85, 0],
+      [64, 64, 64, 64],
+    ]);
+    // The keys beyond the limit are ignored however large (2^31 - 1 would take the whole row).
+    expect(one([[0, -22713, 2 ** 31 - 1]], { past: 1, causal: true })).toEqual([[171, 85, 0]]);
+    // Decode step: 1 query over past + 1 keys sees every key.
+    expect(one([[0, -22713, 0]], { past: 2, causal: true })).toEqual(one([[0, -22713, 0]], { past: 0, causal: false }));
+    // The padding mask still applies inside the window; a window of only masked keys is all zero.
+    expect(one([[0, -22713, 0], [0, -22713, 0]], { past: 1, causal: true, mask: [0, 1, 1] })).toEqual([[0, 255, 0], [0, 85, 171]]);
+    expect(one([[1, 2], [3, 4]], { past: 0, causal: true, mask: [0, 1] })).toEqual([[0, 0], [0, 255]]);
+    // Score rows strided by a capacity: what lies past the keys is never read.
+    expect(one([[0, -22713]], { past: 1, causal: true, scoreRow: 8 })).toEqual([[171, 85]]);
+  });
+  it('refuses decoder fields that cannot describe a run', () => {
+    const c = deriveSoftmaxI8Constants(0.01);
+    const shape = { batch: 1, heads: 1, seq: 10 };
+    expect(() => softmaxI8Program({ ...shape, queries: 3, past: 8, causal: true }, c)).toThrow(/3 queries after 8 cached positions needs 11 keys, has 10/);
+    expect(() => softmaxI8Program({ ...shape, queries: 1, past: 9 }, c)).toThrow(/past = 9 without causal masking/);
+    expect(() => softmaxI8Program({ ...shape, queries: 0 }, c)).toThrow(/queries = 0/);
+    expect(() => softmaxI8Program({ ...shape, scoreRow: 9 }, c)).toThrow(/scoreRow = 9 is shorter than the 10 keys/);
+    expect(() => softmaxI8Program({ ...shape, maskRow: 4 }, c)).toThrow(/maskRow = 4/);
+    expect(() => softmaxI8Program({ ...shape, outRow: 2 }, c)).toThrow(/outRow = 2 words cannot hold 10 keys/);
+    expect(() => softmaxI8Program({ batch: 2 ** 16, heads: 2 ** 8, seq: 2048, queries: 1, past: 2047, causal: true, scoreRow: 2 ** 9 }, deriveSoftmaxI8Constants(0.01, 2048))).toThrow(/scoreRow = 512 is shorter/);
+    expect(() => softmaxI8Program({ batch: 2 ** 12, heads: 2 ** 8, seq: 2048, queries: 2, past: 2046, causal: true }, deriveSoftmaxI8Constants(0.01, 2048))).toThrow(/overflow u32 indices/);
+  });
+  it('puts the decoder fields in the uniform, and gives the encoder the uniform words it had', () => {
+    const c = deriveSoftmaxI8Constants(0.01);
+    const enc = softmaxI8Program({ batch: 2, heads: 3, seq: 13 }, c).params!;
+    // rows, seq, rowsPerBatch, outRow, gridX, then the constants, then scoreRow, queries, past, causal, maskRow, outWords.
+    expect(Array.from(enc.subarray(0, 5))).toEqual([78, 13, 39, 4, 78]);
+    expect(Array.from(enc.subarray(12))).toEqual([13, 13, 0, 0, 13, 4, 0, 0]);
+    const dec = softmaxI8Program({ batch: 2, heads: 3, seq: 13, queries: 1, past: 12, causal: true, scoreRow: 64, maskRow: 64, outRow: 16 }, c).params!;
+    expect(Array.from(dec.subarray(0, 5))).toEqual([6, 13, 3, 16, 6]);
+    expect(Array.from(dec.subarray(12))).toEqual([64, 1, 12, 1, 64, 4, 0, 0]);
   });
 });

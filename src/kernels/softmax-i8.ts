@@ -9,21 +9,55 @@ import { SOFTMAX_I8_PARAM_FIELDS, type SoftmaxI8ParamField, type SoftmaxI8Shader
 import { optionsKey } from '../../shaders/codegen.js';
 import { wordsPerRow } from '../quant/pack.js';
 import {
+  SOFTMAX_I8_DEFAULT_KEYS,
   SOFTMAX_I8_MAX_KEYS,
   type SoftmaxI8Bounds,
   type SoftmaxI8Constants,
+  checkSoftmaxI8Rows,
   deriveSoftmaxI8Constants,
   softmaxI8Bounds,
 } from '../reference/softmax-i8.js';
 
-export { deriveSoftmaxI8Constants, softmaxI8Bounds, SOFTMAX_I8_MAX_KEYS };
+export { deriveSoftmaxI8Constants, softmaxI8Bounds, SOFTMAX_I8_DEFAULT_KEYS, SOFTMAX_I8_MAX_KEYS };
 export type { SoftmaxI8Bounds, SoftmaxI8Constants };
 
-/** Attention scores [batch, heads, seq, seq] (int32) with a key mask [batch, seq]. */
+/**
+ * Attention scores [batch, heads, queries, scoreRow] (int32, the first `seq` of each row are the
+ * keys) with a key mask [batch, maskRow]; probabilities [batch, heads, queries, outRow] words.
+ * Without the optional fields: the encoder's [batch, heads, seq, seq] and [batch, seq].
+ */
 export interface SoftmaxI8Shape {
   batch: number;
   heads: number;
+  /** Keys per row. */
   seq: number;
+  /** Query rows per (batch, head): 1 for a decode step; default seq. */
+  queries?: number;
+  /** With causal: positions cached before this run's first query; query i sees keys j <= past + i. */
+  past?: number;
+  causal?: boolean;
+  /** Values between score rows (the KV cache's capacity); default seq. */
+  scoreRow?: number;
+  /** Values between mask rows; default seq. */
+  maskRow?: number;
+  /** Words between output rows (>= ceil(seq / 4); only those are written); default ceil(seq / 4). */
+  outRow?: number;
+}
+
+/** The shape with every default filled in. */
+export function resolveSoftmaxI8Shape(shape: SoftmaxI8Shape): Required<SoftmaxI8Shape> {
+  const seq = shape.seq;
+  return {
+    batch: shape.batch,
+    heads: shape.heads,
+    seq,
+    queries: shape.queries ?? seq,
+    past: shape.past ?? 0,
+    causal: shape.causal ?? false,
+    scoreRow: shape.scoreRow ?? seq,
+    maskRow: shape.maskRow ?? seq,
+    outRow: shape.outRow ?? wordsPerRow(seq),
+  };
 }
 
 export type SoftmaxI8Launch = SoftmaxI8ShaderOptions;
@@ -43,23 +77,31 @@ export function defaultSoftmaxI8Launch(seq: number, software = false): SoftmaxI8
     workgroupSize = 4;
     while (Math.ceil(seq / workgroupSize) > 16) workgroupSize *= 2;
   } else {
-    workgroupSize = seq <= 32 ? 32 : seq <= 64 ? 64 : 128;
+    // 256 from 513 keys: rows of GPT-2's 1024 positions keep 4 keys per thread.
+    workgroupSize = seq <= 32 ? 32 : seq <= 64 ? 64 : seq <= 512 ? 128 : 256;
   }
   // A power of two: keysPerThread is compiled in, so every sequence length would otherwise need
   // its own pipeline (~0.1-0.3 s to compile on SwiftShader, paid while the user waits for a new length).
   return { workgroupSize, keysPerThread: 2 ** Math.ceil(Math.log2(Math.ceil(seq / workgroupSize))) };
 }
 
-function checkShape(shape: SoftmaxI8Shape): void {
+function checkShape(shape: SoftmaxI8Shape): Required<SoftmaxI8Shape> {
   for (const k of ['batch', 'heads', 'seq'] as const) {
     if (!Number.isInteger(shape[k]) || shape[k] < 1) throw new RangeError(`integer softmax: ${k} = ${shape[k]} must be a positive integer`);
   }
   if (shape.seq > SOFTMAX_I8_MAX_KEYS) {
     throw new RangeError(`integer softmax: seq = ${shape.seq} exceeds the supported maximum of ${SOFTMAX_I8_MAX_KEYS} keys`);
   }
-  const rows = shape.batch * shape.heads * shape.seq;
-  // Indices row * seq are u32 in the shader.
-  if (rows * shape.seq > 2 ** 32 - 1) throw new RangeError(`integer softmax: ${rows} rows of ${shape.seq} keys overflow u32 indices`);
+  checkSoftmaxI8Rows(shape);
+  const s = resolveSoftmaxI8Shape(shape);
+  if (!Number.isInteger(s.outRow) || s.outRow < wordsPerRow(s.seq)) throw new RangeError(`integer softmax: outRow = ${s.outRow} words cannot hold ${s.seq} keys`);
+  const rows = s.batch * s.heads * s.queries;
+  // Indices row * scoreRow, row * outRow and batch * maskRow are u32 in the shader.
+  const U32 = 2 ** 32 - 1;
+  if (rows * s.scoreRow > U32) throw new RangeError(`integer softmax: ${rows} rows of ${s.scoreRow} scores overflow u32 indices`);
+  if (rows * s.outRow > U32) throw new RangeError(`integer softmax: ${rows} rows of ${s.outRow} output words overflow u32 indices`);
+  if (s.batch * s.maskRow > U32) throw new RangeError(`integer softmax: mask of ${s.batch} x ${s.maskRow} overflows u32 indices`);
+  return s;
 }
 
 function checkLaunchOptions(launch: SoftmaxI8Launch): void {
@@ -76,18 +118,20 @@ function checkLaunch(launch: SoftmaxI8Launch, seq: number): void {
   if (wg * kpt < seq) throw new RangeError(`integer softmax: ${wg} threads x ${kpt} keys cannot hold a row of ${seq} keys`);
 }
 
-/** Words of the output: ceil(seq / 4) per row, padding lanes zero. */
+/** Words of the output: outRow (default ceil(seq / 4)) per row, padding lanes zero. */
 export function softmaxI8OutputWords(shape: SoftmaxI8Shape): number {
-  return shape.batch * shape.heads * shape.seq * wordsPerRow(shape.seq);
+  const s = resolveSoftmaxI8Shape(shape);
+  return s.batch * s.heads * s.queries * s.outRow;
 }
 
 export function softmaxI8Params(shape: SoftmaxI8Shape, c: SoftmaxI8Constants): Uint32Array {
-  const rows = shape.batch * shape.heads * shape.seq;
+  const s = resolveSoftmaxI8Shape(shape);
+  const rows = s.batch * s.heads * s.queries;
   const values: Record<SoftmaxI8ParamField, number> = {
     rows,
-    seq: shape.seq,
-    rowsPerBatch: shape.heads * shape.seq,
-    outRow: wordsPerRow(shape.seq),
+    seq: s.seq,
+    rowsPerBatch: s.heads * s.queries,
+    outRow: s.outRow,
     gridX: Math.min(rows, GRID_X),
     rescaleM: c.rescale.m,
     rescaleE: c.rescale.e,
@@ -96,13 +140,22 @@ export function softmaxI8Params(shape: SoftmaxI8Shape, c: SoftmaxI8Constants): U
     polyB: c.b,
     polyC: c.c,
     expShift: c.shift,
+    scoreRow: s.scoreRow,
+    queries: s.queries,
+    past: s.past,
+    causal: s.causal ? 1 : 0,
+    maskRow: s.maskRow,
+    outWords: wordsPerRow(s.seq),
+    pad0: 0,
+    pad1: 0,
   };
   return Uint32Array.from(SOFTMAX_I8_PARAM_FIELDS, (f) => values[f]);
 }
 
 /**
  * The variant (launch) a shape needs: defaultSoftmaxI8Launch(seq). Keys per thread are rounded to
- * powers of two, so lengths 1..512 need at most a handful of variants.
+ * powers of two, so lengths 1..2048 need at most a handful of variants (causal and decoder runs
+ * use the same ones: their differences are uniforms).
  */
 export function softmaxI8Variant(shape: Pick<SoftmaxI8Shape, 'seq'>, software = false): SoftmaxI8Launch {
   return defaultSoftmaxI8Launch(shape.seq, software);
@@ -115,6 +168,7 @@ export function softmaxI8Kernel(launch: SoftmaxI8Launch): KernelProgram {
   return cachedKernel(optionsKey('softmax-i8', l), () => ({
     name: `softmax-i8[wg ${l.workgroupSize}x${l.keysPerThread}]`,
     code: softmaxI8Shader(l),
+    workgroupStorageBytes: 4 * (2 * l.workgroupSize + l.workgroupSize * l.keysPerThread),
   }));
 }
 
@@ -123,15 +177,16 @@ export function softmaxI8Kernel(launch: SoftmaxI8Launch): KernelProgram {
  * too small for the row, and constants whose integer arithmetic is not proven to stay in u32.
  */
 export function softmaxI8RunData(shape: SoftmaxI8Shape, constants: SoftmaxI8Constants, launch: SoftmaxI8Launch): RunData {
-  checkShape(shape);
-  softmaxI8Bounds(constants, shape.seq);
-  checkLaunch(launch, shape.seq);
-  const rows = shape.batch * shape.heads * shape.seq;
+  const s = checkShape(shape);
+  softmaxI8Bounds(constants, s.seq);
+  checkLaunch(launch, s.seq);
+  const rows = s.batch * s.heads * s.queries;
   const gridX = Math.min(rows, GRID_X);
+  const decoder = s.queries !== s.seq || s.causal ? ` q${s.queries}${s.causal ? ` causal past ${s.past}` : ''}` : '';
   return {
-    label: `softmax-i8[wg ${launch.workgroupSize}x${launch.keysPerThread}] ${shape.batch}x${shape.heads}x${shape.seq}`,
+    label: `softmax-i8[wg ${launch.workgroupSize}x${launch.keysPerThread}] ${s.batch}x${s.heads}x${s.seq}${decoder}`,
     workgroups: [gridX, Math.ceil(rows / gridX), 1],
-    params: softmaxI8Params(shape, constants),
+    params: softmaxI8Params(s, constants),
   };
 }
 
@@ -146,21 +201,22 @@ export function softmaxI8Program(shape: SoftmaxI8Shape, constants: SoftmaxI8Cons
 }
 
 export interface SoftmaxI8Buffers {
-  /** [batch, heads, seq, seq] i32. */
+  /** [batch, heads, queries, scoreRow] i32. */
   scores: GPUBuffer;
-  /** [batch, seq] u32, nonzero = key present. */
+  /** [batch, maskRow] u32, nonzero = key present. */
   mask: GPUBuffer;
-  /** [batch, heads, seq, ceil(seq / 4)] u32 of packed uint8, written whole. */
+  /** [batch, heads, queries, outRow] u32 of packed uint8; the first ceil(seq / 4) of each row written whole. */
   probs: GPUBuffer;
 }
 
 /** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
 export function softmaxI8Bindings(shape: SoftmaxI8Shape, buffers: SoftmaxI8Buffers): GPUBuffer[] {
-  const rows = shape.batch * shape.heads * shape.seq;
+  const s = resolveSoftmaxI8Shape(shape);
+  const rows = s.batch * s.heads * s.queries;
   const need: [keyof SoftmaxI8Buffers, number][] = [
-    ['scores', rows * shape.seq * 4],
-    ['mask', shape.batch * shape.seq * 4],
-    ['probs', softmaxI8OutputWords(shape) * 4],
+    ['scores', rows * s.scoreRow * 4],
+    ['mask', s.batch * s.maskRow * 4],
+    ['probs', softmaxI8OutputWords(s) * 4],
   ];
   for (const [k, bytes] of need) {
     if (buffers[k].size < bytes) throw new RangeError(`integer softmax: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);

@@ -20,6 +20,21 @@
  *
  * Rows whose keys are all masked output zeros (sum = 0). Every bound is proved by
  * softmaxI8Bounds, which refuses constants whose u32 arithmetic could wrap.
+ *
+ * Decoders: rows are [batch, heads, queries] over `seq` keys (queries need not equal seq), and
+ * with `causal` query i of a run after `past` cached positions sees keys j <= past + i (and the
+ * padding mask); keys beyond are absent exactly like masked keys.
+ *
+ * The sum bound for long rows (what limits the row length): sum <= keys E(0), and the kernel also
+ * forms 2^9 E + sum and 2 sum, so (512 + keys) E(0) and 2 keys E(0) must stay below 2^32. With
+ * poly(0) = b^2 + c = 2998027182 and E(0) = round(poly(0) / 2^shift):
+ *   shift 10: E(0) = 2927761, rows of up to  733 keys (2 * 733 E(0)  = 4292097626 < 2^32)
+ *   shift 11: E(0) = 1463880, rows of up to 1466 keys (2 * 1466 E(0) = 4292096160)
+ *   shift 12: E(0) =  731940, rows of up to 2933 keys (2 * 2933 E(0) = 4293560040)
+ * so deriveSoftmaxI8Constants gives shift 10 for the encoder's 512 keys (shift 9 allows only 221),
+ * 11 for GPT-2's 1024 positions and 12 for 2048.
+ * i.e. each doubling of the row costs one bit of E (E keeps >= 19 bits at 2048 keys, against 8
+ * output bits). Constants derived for fewer keys are refused for longer rows (softmaxI8Bounds).
  */
 import { type Dyadic, checkDyadic, toDyadic } from './dyadic.js';
 
@@ -30,8 +45,13 @@ export const IEXP_B = 0.96963238;
 export const IEXP_FRACTION_BITS = 15;
 /** I-BERT clamps x at -30 ln2. With shift 10, E is already 0 for z >= 23, so the clamp changes nothing. */
 export const IEXP_Z_MAX = 30;
-/** Rows longer than this are refused: the kernel stages one row in workgroup memory. */
-export const SOFTMAX_I8_MAX_KEYS = 512;
+/**
+ * Rows longer than this are refused: the kernel stages one row in workgroup memory (8 KiB at
+ * 2048), and the u32 sums need shift 12 there (see the header).
+ */
+export const SOFTMAX_I8_MAX_KEYS = 2048;
+/** The row length deriveSoftmaxI8Constants plans for when not told: the encoder's 512 positions. */
+export const SOFTMAX_I8_DEFAULT_KEYS = 512;
 /** Input scales accepted by deriveSoftmaxI8Constants (see docs/kernels/softmax-i8.md). */
 export const SOFTMAX_I8_MIN_SCALE = 2 ** -40;
 export const SOFTMAX_I8_MAX_SCALE = 2 ** 16;
@@ -107,7 +127,7 @@ export function softmaxI8Bounds(c: SoftmaxI8Constants, keys: number): SoftmaxI8B
  * The integer constants for scores at real scale `inputScale`, with the smallest exp shift (the most
  * exp bits) whose sums fit u32 for rows of up to `maxKeys` keys. The planner calls this.
  */
-export function deriveSoftmaxI8Constants(inputScale: number, maxKeys = SOFTMAX_I8_MAX_KEYS): SoftmaxI8Constants {
+export function deriveSoftmaxI8Constants(inputScale: number, maxKeys = SOFTMAX_I8_DEFAULT_KEYS): SoftmaxI8Constants {
   if (!(inputScale >= SOFTMAX_I8_MIN_SCALE && inputScale < SOFTMAX_I8_MAX_SCALE)) {
     throw new RangeError(
       `integer softmax: input scale ${inputScale} is outside [2^-40, 2^16): below, all int32 scores span less than 2^-8 and the scale is surely misplanned; above, the rescale to 2^-15 needs a multiplier over 2^31`,
@@ -203,27 +223,54 @@ export function softmaxI8RowRef(scores: ArrayLike<number>, present: ArrayLike<nu
 }
 
 export interface SoftmaxI8RefInput {
-  /** [batch, heads, seq, seq] row-major. */
+  /** [batch, heads, queries, scoreRow] row-major (scoreRow defaults to seq). */
   scores: Int32Array;
-  /** [batch, seq], nonzero = key present. */
+  /** [batch, maskRow] (maskRow defaults to seq), nonzero = key present. */
   mask: ArrayLike<number>;
   batch: number;
   heads: number;
+  /** Keys per row. */
   seq: number;
+  /** Query rows per (batch, head); defaults to seq (self-attention of an encoder). */
+  queries?: number;
+  /** Cached positions before this run's queries (causal only). */
+  past?: number;
+  /** Query i sees keys j <= past + i. */
+  causal?: boolean;
+  scoreRow?: number;
+  maskRow?: number;
 }
 
-/** All rows; returns [batch, heads, seq, seq] uint8 probabilities (unpacked). */
+/** Checks the decoder fields of a softmax run: a RangeError names the first bad one. */
+export function checkSoftmaxI8Rows(input: Pick<SoftmaxI8RefInput, 'seq' | 'queries' | 'past' | 'causal' | 'scoreRow' | 'maskRow'>): void {
+  const { seq, queries = seq, past = 0, causal = false, scoreRow = seq, maskRow = seq } = input;
+  const fail = (what: string) => {
+    throw new RangeError(`integer softmax: ${what}`);
+  };
+  if (!Number.isInteger(queries) || queries < 1) fail(`queries = ${queries} must be a positive integer`);
+  if (!Number.isInteger(past) || past < 0) fail(`past = ${past} must be a non-negative integer`);
+  if (!causal && past !== 0) fail(`past = ${past} without causal masking means nothing; pass causal: true`);
+  if (causal && past + queries > seq) fail(`causal run of ${queries} queries after ${past} cached positions needs ${past + queries} keys, has ${seq}`);
+  if (!Number.isInteger(scoreRow) || scoreRow < seq) fail(`scoreRow = ${scoreRow} is shorter than the ${seq} keys`);
+  if (!Number.isInteger(maskRow) || maskRow < seq) fail(`maskRow = ${maskRow} is shorter than the ${seq} keys`);
+}
+
+/** All rows; returns [batch, heads, queries, seq] uint8 probabilities (unpacked, no stride). */
 export function softmaxI8Ref(input: SoftmaxI8RefInput, c: SoftmaxI8Constants): Uint8Array {
   const { scores, mask, batch, heads, seq } = input;
   softmaxI8Bounds(c, seq);
-  if (scores.length !== batch * heads * seq * seq) throw new RangeError(`softmaxI8Ref: ${scores.length} scores for [${batch}, ${heads}, ${seq}, ${seq}]`);
-  if (mask.length !== batch * seq) throw new RangeError(`softmaxI8Ref: mask of ${mask.length} for [${batch}, ${seq}]`);
-  const out = new Uint8Array(scores.length);
+  checkSoftmaxI8Rows(input);
+  const { queries = seq, past = 0, causal = false, scoreRow = seq, maskRow = seq } = input;
+  if (scores.length !== batch * heads * queries * scoreRow) throw new RangeError(`softmaxI8Ref: ${scores.length} scores for [${batch}, ${heads}, ${queries}, ${scoreRow}]`);
+  if (mask.length !== batch * maskRow) throw new RangeError(`softmaxI8Ref: mask of ${mask.length} for [${batch}, ${maskRow}]`);
+  const out = new Uint8Array(batch * heads * queries * seq);
   for (let b = 0; b < batch; b++) {
-    const present = Array.from({ length: seq }, (_, j) => mask[b * seq + j]);
-    for (let r = 0; r < heads * seq; r++) {
-      const off = (b * heads * seq + r) * seq;
-      out.set(softmaxI8RowRef(scores.subarray(off, off + seq), present, c), off);
+    for (let r = 0; r < heads * queries; r++) {
+      const i = r % queries;
+      const limit = causal ? Math.min(seq, past + i + 1) : seq;
+      const present = Array.from({ length: seq }, (_, j) => (j < limit ? mask[b * maskRow + j] : 0));
+      const row = b * heads * queries + r;
+      out.set(softmaxI8RowRef(scores.subarray(row * scoreRow, row * scoreRow + seq), present, c), row * seq);
     }
   }
   return out;

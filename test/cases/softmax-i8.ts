@@ -47,7 +47,9 @@ export interface SoftmaxI8Case extends SoftmaxI8Shape {
   scores: ScorePattern;
   mask: MaskPattern;
   launch?: SoftmaxI8Launch;
-  /** Assert error against float softmax (realistic scores only). */
+  /** Rows the constants are derived for (default: max(512, seq)). */
+  maxKeys?: number;
+  /** Assert error against float softmax (realistic scores only; encoder layout only). */
   accuracy?: boolean;
   seed: number;
 }
@@ -64,7 +66,8 @@ export function softmaxI8Cases(): SoftmaxI8Case[] {
     const s = c.scores;
     const what =
       s.kind === 'uniform' ? `uniform +-${s.range}` : s.kind === 'normal' ? `normal sd ${s.std}` : s.kind === 'dominant' ? `dominant +${s.lead}` : s.kind === 'ints' ? `ints [${s.lo}, ${s.hi}]` : 'all equal';
-    const desc = `${c.batch}x${c.heads}x${c.seq} ${what} mask ${c.mask}${c.launch ? ` wg ${c.launch.workgroupSize}x${c.launch.keysPerThread}` : ''}`;
+    const dec = c.queries !== undefined || c.causal ? ` q${c.queries ?? c.seq}${c.causal ? ` causal past ${c.past ?? 0}` : ''}${c.scoreRow ? ` scoreRow ${c.scoreRow}` : ''}${c.maskRow ? ` maskRow ${c.maskRow}` : ''}${c.outRow ? ` outRow ${c.outRow}` : ''}` : '';
+    const desc = `${c.batch}x${c.heads}x${c.seq}${dec} ${what} mask ${c.mask}${c.launch ? ` wg ${c.launch.workgroupSize}x${c.launch.keysPerThread}` : ''}`;
     cases.push({ scale: REALISTIC_SCALE, ...c, name: c.name ? `${c.name}: ${desc}` : desc, seed: seed++ });
   };
   const shapes: [number, number, number][] = [
@@ -101,19 +104,38 @@ export function softmaxI8Cases(): SoftmaxI8Case[] {
   add({ seq: 13, batch: 2, heads: 2, scores: { kind: 'uniform', range: 10 }, mask: 'holes', launch: { workgroupSize: 4, keysPerThread: 4 } });
   add({ seq: 197, batch: 1, heads: 2, scores: { kind: 'uniform', range: 10 }, mask: 'padding', launch: { workgroupSize: 16, keysPerThread: 16 } });
   add({ seq: 512, batch: 1, heads: 1, scores: { kind: 'normal', std: 4 }, mask: 'holes', launch: { workgroupSize: 256, keysPerThread: 2 }, accuracy: true });
+  // Beyond 512 keys (GPT-2: 1024 positions): shift 11 and 12, the 256-thread launch.
+  add({ seq: 1024, batch: 1, heads: 1, scores: { kind: 'uniform', range: 10 }, mask: 'padding', accuracy: true });
+  add({ seq: 2048, batch: 1, heads: 1, queries: 8, scores: { kind: 'normal', std: 4 }, mask: 'holes' });
+  add({ name: 'rounding ties', seq: 1024, batch: 1, heads: 1, queries: 4, scores: { kind: 'equal' }, mask: 'none' });
+  add({ seq: 700, batch: 2, heads: 1, queries: 3, scores: { kind: 'uniform', range: 30 }, mask: 'padding', launch: { workgroupSize: 64, keysPerThread: 16 } });
+  // Decoder rows: causal masking after `past` cached positions, strided scores / mask / output rows
+  // (a KV cache's capacity); the padding after each row's keys holds garbage that must be ignored.
+  add({ name: 'decode step', seq: 37, batch: 2, heads: 3, queries: 1, past: 36, causal: true, scoreRow: 64, maskRow: 64, outRow: 16, scores: { kind: 'uniform', range: 10 }, mask: 'padding' });
+  add({ name: 'prefill after a past', seq: 12, batch: 2, heads: 2, queries: 5, past: 7, causal: true, scoreRow: 16, maskRow: 20, outRow: 5, scores: { kind: 'uniform', range: 10 }, mask: 'holes' });
+  add({ name: 'first prompt', seq: 9, batch: 3, heads: 2, queries: 9, causal: true, scores: { kind: 'normal', std: 3 }, mask: 'padding' });
+  add({ name: 'causal rows with no visible key', seq: 13, batch: 2, heads: 2, queries: 13, causal: true, scores: { kind: 'uniform', range: 10 }, mask: 'onlyLast' });
+  add({ name: 'causal, masked past', seq: 40, batch: 2, heads: 1, queries: 6, past: 30, causal: true, scoreRow: 48, scores: { kind: 'ints', lo: INT32_MIN, hi: INT32_MAX }, mask: 'holes' });
+  add({ name: 'decode step at 1024 keys', seq: 1024, batch: 2, heads: 4, queries: 1, past: 1023, causal: true, scoreRow: 1100, maskRow: 1024, scores: { kind: 'uniform', range: 10 }, mask: 'padding' });
+  add({ name: 'decode at 2048 keys', seq: 2048, batch: 1, heads: 2, queries: 2, past: 2046, causal: true, scores: { kind: 'normal', std: 3 }, mask: 'holes' });
+  add({ name: 'cross-attention rows', seq: 50, batch: 2, heads: 2, queries: 3, scores: { kind: 'uniform', range: 10 }, mask: 'padding' });
+  add({ name: 'decode step, small launch', seq: 29, batch: 1, heads: 3, queries: 2, past: 27, causal: true, scoreRow: 32, scores: { kind: 'uniform', range: 10 }, mask: 'none', launch: { workgroupSize: 4, keysPerThread: 8 } });
   // More rows than one grid dimension holds (65535): the 2-D grid.
   add({ name: '2-D grid', seq: 1, batch: 1, heads: 65537, scores: { kind: 'uniform', range: 10 }, mask: 'none' });
   return cases;
 }
 
 function drawScores(rng: Random, c: SoftmaxI8Case): Int32Array {
-  const n = c.batch * c.heads * c.seq * c.seq;
-  const out = new Int32Array(n);
+  const stride = c.scoreRow ?? c.seq;
+  const rows = c.batch * c.heads * (c.queries ?? c.seq);
+  const out = new Int32Array(rows * stride);
   const s = c.scores;
   const fromReal = (x: number) => Math.max(INT32_MIN, Math.min(INT32_MAX, Math.round(x / c.scale)));
-  for (let row = 0; row < n / c.seq; row++) {
-    const off = row * c.seq;
+  for (let row = 0; row < rows; row++) {
+    const off = row * stride;
     const constant = [INT32_MIN, INT32_MAX, 0, rng.int(INT32_MIN, INT32_MAX)][row % 4];
+    // Past the keys: larger than every score, so a kernel that read it would change the row.
+    for (let j = c.seq; j < stride; j++) out[off + j] = INT32_MAX;
     for (let j = 0; j < c.seq; j++) {
       out[off + j] =
         s.kind === 'uniform' || s.kind === 'dominant' ? fromReal((rng.next() * 2 - 1) * (s.kind === 'uniform' ? s.range : 10))
@@ -132,9 +154,12 @@ function drawScores(rng: Random, c: SoftmaxI8Case): Int32Array {
 
 function drawMask(rng: Random, c: SoftmaxI8Case): Uint32Array {
   const { batch, seq } = c;
-  const mask = new Uint32Array(batch * seq);
+  const stride = c.maskRow ?? seq;
+  // Keys past seq are marked present: the kernel must not look at them.
+  const mask = new Uint32Array(batch * stride).fill(1);
   for (let b = 0; b < batch; b++) {
-    const row = mask.subarray(b * seq, (b + 1) * seq);
+    const row = mask.subarray(b * stride, b * stride + seq);
+    row.fill(0);
     switch (c.mask) {
       case 'none':
         row.fill(1);
@@ -194,31 +219,45 @@ export async function runSoftmaxI8Case(gpu: Gpu, c: SoftmaxI8Case): Promise<Chec
   const rng = new Random(c.seed);
   const scores = drawScores(rng, c);
   const mask = drawMask(rng, c);
-  const constants = deriveSoftmaxI8Constants(c.scale);
-  const rows = c.batch * c.heads * c.seq;
+  const constants = deriveSoftmaxI8Constants(c.scale, c.maxKeys ?? Math.max(512, c.seq));
+  const queries = c.queries ?? c.seq;
+  const rows = c.batch * c.heads * queries;
   const words = wordsPerRow(c.seq);
-  const want = softmaxI8Ref({ scores, mask, batch: c.batch, heads: c.heads, seq: c.seq }, constants);
+  const outRow = c.outRow ?? words;
+  const want = softmaxI8Ref({ ...c, scores, mask }, constants);
+  const outWords = softmaxI8OutputWords(c);
   const buffers = {
     scores: gpu.storage('scores', scores),
     mask: gpu.storage('mask', mask),
-    probs: gpu.storage('probs', softmaxI8OutputWords(c) * 4),
+    probs: gpu.storage('probs', outWords * 4),
   };
-  // Poison the output so that a word the kernel fails to write cannot pass as zero padding.
-  gpu.write(buffers.probs, new Uint32Array(softmaxI8OutputWords(c)).fill(0xa5a5a5a5));
+  // Poison the output so that a word the kernel fails to write cannot pass as zero padding, and a
+  // word past ceil(seq / 4) of a strided row that it writes shows.
+  const POISON = 0xa5a5a5a5;
+  gpu.write(buffers.probs, new Uint32Array(outWords).fill(POISON));
   try {
     const program = await bindSoftmaxI8(gpu, c, constants, buffers, c.launch);
     submitPrograms(gpu, [program]);
     const got = new Uint32Array(await gpu.read(buffers.probs));
     program.destroy();
-    // Whole words, padding lanes included.
-    const gotBytes = unpackRows(got, rows, 4 * words, false);
-    const wantBytes = unpackRows(packRows(want, rows, c.seq), rows, 4 * words, false);
+    // Whole words, padding lanes included; the words between ceil(seq / 4) and outRow untouched.
+    const wantWords = packRows(want, rows, c.seq);
     let mismatches = 0;
+    let elements = 0;
     let firstMismatch: string | undefined;
-    for (let i = 0; i < wantBytes.length; i++) {
-      if (gotBytes[i] !== wantBytes[i]) {
-        mismatches++;
-        firstMismatch ??= `row ${Math.floor(i / (4 * words))} key ${i % (4 * words)}: got ${gotBytes[i]}, want ${wantBytes[i]}`;
+    for (let r = 0; r < rows; r++) {
+      for (let w = 0; w < outRow; w++) {
+        const g = got[r * outRow + w];
+        const e = w < words ? wantWords[r * words + w] : POISON;
+        elements += 4;
+        for (let l = 0; l < 4; l++) {
+          const gb = (g >>> (8 * l)) & 0xff;
+          const eb = (e >>> (8 * l)) & 0xff;
+          if (gb !== eb) {
+            mismatches++;
+            firstMismatch ??= `row ${r} key ${4 * w + l}: got ${gb}, want ${eb}${w >= words ? ' (past the row: must stay unwritten)' : ''}`;
+          }
+        }
       }
     }
     let accuracy: AccuracyReport | undefined;
@@ -226,7 +265,7 @@ export async function runSoftmaxI8Case(gpu: Gpu, c: SoftmaxI8Case): Promise<Chec
       const e = errorVsFloat(unpackRows(got, rows, c.seq, false) as Uint8Array, scores, mask, c);
       accuracy = { unit: 'output steps (2^-8)', maxAbs: e.max, meanAbs: e.mean, ...accuracyBounds(c.seq) };
     }
-    return { name: c.name, elements: wantBytes.length, mismatches, firstMismatch, accuracy };
+    return { name: c.name, elements, mismatches, firstMismatch, accuracy };
   } finally {
     for (const b of Object.values(buffers)) b.destroy();
   }
