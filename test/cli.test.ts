@@ -128,7 +128,7 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     expect(r.stdout).toMatch(/wrote .*tiny\.i8t: .* MB \(0\.2[0-7]\dx model\.safetensors\)/);
     const inspect = cli('inspect', out);
     expect(inspect.code).toBe(0);
-    expect(inspect.stdout).toMatch(/layer\.1\.output_norm +i8/);
+    expect(inspect.stdout).toMatch(/layer\.1\.output_norm +\[batch, query, 128\] +i8 /);
     expect(inspect.stdout).toMatch(/"method":"max","texts":8/);
   });
   it.skipIf(!hasShared)('evaluates on a GLUE tsv and prints one JSON object with --json', () => {

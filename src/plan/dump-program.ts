@@ -21,8 +21,8 @@ function scaleText(s: number | Float64Array): string {
   return lo === hi ? fmt(lo) : `${fmt(lo)}..${fmt(hi)}`;
 }
 
-function row(tensor: string, type: string, scale: string, bound: string, note = ''): string {
-  return `${tensor.padEnd(34)} ${type.padEnd(5)} ${scale.padEnd(23)} ${bound.padEnd(16)} ${note}`.trimEnd();
+function row(width: number, tensor: string, shape: string, type: string, scale: string, bound: string, note = ''): string {
+  return `${tensor.padEnd(width)} ${shape.padEnd(20)} ${type.padEnd(5)} ${scale.padEnd(23)} ${bound.padEnd(16)} ${note}`.trimEnd();
 }
 
 function requantRange(d: Dyadic[] | undefined): string {
@@ -55,15 +55,15 @@ function constants(op: IntOp): string {
 
 export function dumpProgram(program: IntProgram, title = ''): string {
   const tensors = new Map<string, IntTensor>(program.tensors.map((t) => [t.id, t]));
+  const width = Math.max(6, ...program.tensors.map((t) => t.id.length));
   const lines = [
     ...(title ? [title] : []),
     `${program.kind}: ${program.ops.length} ops, ${program.tensors.length} tensors, up to ${program.maxPositions} positions`,
-    row('tensor', 'type', 'scale', 'bound', 'op and constants'),
+    row(width, 'tensor', 'shape', 'type', 'scale', 'bound', 'op and constants'),
   ];
   for (const op of program.ops) {
     const t = tensors.get(op.out)!;
-    const type = t.dtype === 'wide' ? 'wide' : t.dtype;
-    lines.push(row(`${t.id} [${t.shape.join(', ')}]`.slice(0, 34), type, scaleText(t.scale), `|q| <= ${t.bound}`, `${op.kind}: ${constants(op)}`));
+    lines.push(row(width, t.id, `[${t.shape.join(', ')}]`, t.dtype, scaleText(t.scale), `|q| <= ${t.bound}`, `${op.kind}: ${constants(op)}`));
   }
   lines.push(`output: ${program.output.tensor} (${program.output.kind}), read back as int32 and scaled to float`);
   return lines.join('\n');
