@@ -132,3 +132,131 @@ export function gemmLabel(kind: string, s: Required<GemmShape>): string {
   const batch = s.batchOuter * s.batchInner;
   return `${kind} ${s.M}x${s.N}x${s.K}${batch > 1 ? ` x${batch}` : ''}`;
 }
+
+/**
+ * Where one layer's int8 KV cache and the attention operands of a decoder run live, in words.
+ * K cache: [batch, heads, capacity, headDim] packed along headDim (Q.K^T reads its rows as B);
+ * V cache: [batch, heads, headDim, capacity] packed along positions, i.e. V transposed (P.V reads
+ * its rows as B). Positions 0 .. past + queries - 1 are valid after this run's append.
+ */
+export interface KvAttentionLayout {
+  batch: number;
+  heads: number;
+  /** A multiple of 4: head slices of the fused q|k|v rows are whole words. */
+  headDim: number;
+  /** Query positions of this run (1 for a decode step); the run's tokens are [batch, queries]. */
+  queries: number;
+  /** Positions cached before this run. */
+  past: number;
+  /** Positions the cache holds per (batch, head): past + queries <= capacity. */
+  capacity: number;
+  /** Words per token row of the fused q|k|v tensor (default 3 heads headDim / 4) and Q's word offset in it (default 0). */
+  qkvRow?: number;
+  qOffset?: number;
+  /** Word offsets of K and V in a q|k|v row (defaults: qOffset + heads headDim / 4, qOffset + 2 heads headDim / 4). */
+  kSrc?: number;
+  vSrc?: number;
+  /** Words before this layer's caches (per-layer slices of one buffer). */
+  kCacheOffset?: number;
+  vCacheOffset?: number;
+  /** Scores [batch, heads, queries, scoreRow] i32, scoreRow >= keys (default capacity). */
+  scoreRow?: number;
+  /** Probabilities [batch, heads, queries, probRow] words of uint8 (default ceil(capacity / 4)). */
+  probRow?: number;
+  /** Context [batch, queries, contextRow words] int8, head h at words h headDim / 4 (default heads headDim / 4), after contextOffset words. */
+  contextRow?: number;
+  contextOffset?: number;
+}
+
+export function resolveKvAttentionLayout(l: KvAttentionLayout): Required<KvAttentionLayout> {
+  for (const k of ['batch', 'heads', 'headDim', 'queries', 'capacity'] as const) positiveInt(`KV layout ${k}`, l[k]);
+  if (!Number.isInteger(l.past) || l.past < 0) throw new RangeError(`GEMM: KV layout past = ${l.past} must be a non-negative integer`);
+  if (l.headDim % 4) throw new RangeError(`GEMM: KV layout headDim = ${l.headDim} must be a multiple of 4 (heads are whole words of the packed rows)`);
+  if (l.past + l.queries > l.capacity) throw new RangeError(`GEMM: ${l.past} cached + ${l.queries} new positions exceed the KV cache capacity ${l.capacity}`);
+  const hd4 = l.headDim / 4;
+  const r: Required<KvAttentionLayout> = {
+    ...l,
+    qkvRow: l.qkvRow ?? 3 * l.heads * hd4,
+    qOffset: l.qOffset ?? 0,
+    kSrc: l.kSrc ?? (l.qOffset ?? 0) + l.heads * hd4,
+    vSrc: l.vSrc ?? (l.qOffset ?? 0) + 2 * l.heads * hd4,
+    kCacheOffset: l.kCacheOffset ?? 0,
+    vCacheOffset: l.vCacheOffset ?? 0,
+    scoreRow: l.scoreRow ?? l.capacity,
+    probRow: l.probRow ?? wordsPerRow(l.capacity),
+    contextRow: l.contextRow ?? l.heads * hd4,
+    contextOffset: l.contextOffset ?? 0,
+  };
+  const keys = l.past + l.queries;
+  for (const [name, at] of [['Q', r.qOffset], ['K', r.kSrc], ['V', r.vSrc]] as const) {
+    if (!Number.isInteger(at) || at < 0 || at + l.heads * hd4 > r.qkvRow) throw new RangeError(`GEMM: ${name}'s ${l.heads * hd4} words at word ${at} do not fit the ${r.qkvRow}-word q|k|v rows`);
+  }
+  if (r.scoreRow < keys) throw new RangeError(`GEMM: scoreRow = ${r.scoreRow} is shorter than the ${keys} keys`);
+  if (r.probRow < wordsPerRow(keys)) throw new RangeError(`GEMM: probRow = ${r.probRow} words cannot hold ${keys} keys`);
+  if (r.contextRow < l.heads * hd4) throw new RangeError(`GEMM: contextRow = ${r.contextRow} words cannot hold ${l.heads} heads of ${l.headDim}`);
+  return r;
+}
+
+/** Words of one layer's K cache and of its V cache: batch heads capacity headDim / 4 and batch heads headDim ceil(capacity / 4). */
+export function kvCacheWords(l: Pick<KvAttentionLayout, 'batch' | 'heads' | 'headDim' | 'capacity'>): { k: number; v: number } {
+  return { k: l.batch * l.heads * l.capacity * (l.headDim / 4), v: l.batch * l.heads * l.headDim * wordsPerRow(l.capacity) };
+}
+
+/**
+ * Q.K^T of a decoder run against the K cache: per (batch, head) C[queries, keys] (int32 scores,
+ * keys = past + queries) = Q[queries, headDim] . K[keys, headDim]^T. Q rows are the run's tokens
+ * in the fused q|k|v tensor; K rows are the cache's, `capacity` rows per head apart; scores rows
+ * are scoreRow apart. Any variant (tile or GEMV) runs it.
+ */
+export function kvScoresShape(layout: KvAttentionLayout): GemmShape {
+  const l = resolveKvAttentionLayout(layout);
+  const hd4 = l.headDim / 4;
+  const keys = l.past + l.queries;
+  return {
+    M: l.queries,
+    N: keys,
+    K: l.headDim,
+    batchOuter: l.batch,
+    batchInner: l.heads,
+    aRow: l.qkvRow,
+    aInner: hd4,
+    aOuter: l.queries * l.qkvRow,
+    aOffset: l.qOffset,
+    bRow: hd4,
+    bInner: l.capacity * hd4,
+    bOuter: l.heads * l.capacity * hd4,
+    bOffset: l.kCacheOffset,
+    cRow: l.scoreRow,
+    cInner: l.queries * l.scoreRow,
+    cOuter: l.heads * l.queries * l.scoreRow,
+  };
+}
+
+/**
+ * P.V of a decoder run against the transposed V cache: per (batch, head) C[queries, headDim]
+ * (int8 context) = P[queries, keys] (uint8) . V^T[headDim, keys]^T, with V^T rows ceil(capacity / 4)
+ * words apart and the context written into head h's words of [batch, queries, contextRow].
+ */
+export function kvContextShape(layout: KvAttentionLayout): GemmShape {
+  const l = resolveKvAttentionLayout(layout);
+  const hd4 = l.headDim / 4;
+  const cap4 = wordsPerRow(l.capacity);
+  return {
+    M: l.queries,
+    N: l.headDim,
+    K: l.past + l.queries,
+    batchOuter: l.batch,
+    batchInner: l.heads,
+    aRow: l.probRow,
+    aInner: l.queries * l.probRow,
+    aOuter: l.heads * l.queries * l.probRow,
+    bRow: cap4,
+    bInner: l.headDim * cap4,
+    bOuter: l.heads * l.headDim * cap4,
+    bOffset: l.vCacheOffset,
+    cRow: l.contextRow,
+    cInner: hd4,
+    cOuter: l.queries * l.contextRow,
+    cOffset: l.contextOffset,
+  };
+}
