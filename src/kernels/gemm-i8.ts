@@ -28,12 +28,13 @@ export const GEMV_MAX_ROWS = 8;
  * The GEMV variant for M <= 8 rows: rows bucketed to 1, 4 or 8 (three pipelines per epilogue, the
  * accumulators are registers). GPUs: 4 column groups (16 columns) x 16 threads splitting K, so that a
  * warp reads 16 consecutive words of one weight row. SwiftShader runs a workgroup's threads as SIMD
- * lanes on one core and pays per barrier and idle lane: 16 column groups (64 columns) x 4 splits
- * measured fastest there (bench/gemv.ts).
+ * lanes on one core and pays per barrier and idle lane: no K split, 16 threads of 4 columns each,
+ * measured fastest there (bench/gemv.ts --sweep at 1x3072x768 and 1x50257x768: 12-16 ms and
+ * 200-300 ms, vs 13-20 ms and 250-1030 ms for splits 2..16).
  */
 export function gemvShapeFor(M: number, software = false): GemvShape {
   const rows = M <= 1 ? 1 : M <= 4 ? 4 : 8;
-  return software ? { rows, columns: 16, split: 4 } : { rows, columns: 4, split: 16 };
+  return software ? { rows, columns: 16, split: 1 } : { rows, columns: 4, split: 16 };
 }
 
 /**
