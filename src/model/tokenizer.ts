@@ -40,6 +40,7 @@ export async function loadTokenizer(files: ModelFiles, config: EncoderConfig): P
     ? await readJson(files, 'tokenizer_config.json', 'tokenizer options')
     : {};
   const where = `${files.describe}: tokenizer.json`;
+  checkTokenizerJson(json, where);
   let tokenizer: Tokenizer;
   try {
     tokenizer = new Tokenizer(json as object, tokConfig as object);
@@ -49,6 +50,56 @@ export async function loadTokenizer(files: ModelFiles, config: EncoderConfig): P
   return createEncoderTokenizer(tokenizer, tokConfig as Record<string, unknown>, config, where);
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+const shown = (v: unknown) => {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 80)}...` : text;
+};
+
+/**
+ * The parts of tokenizer.json the tokenizer library reads without checking them: a wrong type there
+ * fails inside it with a bare TypeError ("Cannot read properties of null (reading 'content')",
+ * "text is not iterable"), and an empty or mistyped vocabulary loads and maps every word to nothing.
+ * Found by the fuzz suite (bench/fuzz.ts).
+ */
+function checkTokenizerJson(json: unknown, where: string): void {
+  const fail = (path: string, problem: string): never => {
+    throw new Error(`${where}: ${path} ${problem}`);
+  };
+  if (!isObject(json)) fail('the file', `is ${shown(json)}, not a JSON object`);
+  const j = json as Record<string, unknown>;
+  if (j.added_tokens !== undefined && j.added_tokens !== null) {
+    if (!Array.isArray(j.added_tokens)) fail('added_tokens', `is ${shown(j.added_tokens)}, expected a list`);
+    (j.added_tokens as unknown[]).forEach((t, i) => {
+      if (!isObject(t) || !Number.isSafeInteger(t.id) || (t.id as number) < 0 || typeof t.content !== 'string') {
+        fail(`added_tokens[${i}]`, `is ${shown(t)}, expected {"id": <integer >= 0>, "content": <string>, ...}`);
+      }
+    });
+  }
+  if (!isObject(j.model)) fail('model', `is ${shown(j.model)}, expected an object holding the vocabulary`);
+  const model = j.model as Record<string, unknown>;
+  const { type, vocab } = model;
+  if (type === 'WordPiece' || type === 'BPE') {
+    if (!isObject(vocab)) fail('model.vocab', `is ${shown(vocab)}, expected an object of token: id (a ${type} vocabulary)`);
+    if (Object.keys(vocab as object).length === 0) fail('model.vocab', 'is empty');
+    if (type === 'BPE' && !(Array.isArray(model.merges) && model.merges.every((m) => typeof m === 'string' || (Array.isArray(m) && m.length === 2 && m.every((x) => typeof x === 'string'))))) {
+      fail('model.merges', `is ${shown(model.merges)}, expected a list of merges ("a b" or ["a", "b"]) (a BPE model)`);
+    }
+  } else if (type === 'Unigram') {
+    if (!Array.isArray(vocab) || !vocab.every((e) => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number')) {
+      fail('model.vocab', `is ${shown(vocab)}, expected a list of [token, score] pairs (a Unigram model)`);
+    }
+    if ((vocab as unknown[]).length === 0) fail('model.vocab', 'is empty');
+  }
+  const post = j.post_processor;
+  if (isObject(post) && (post.type === 'BertProcessing' || post.type === 'RobertaProcessing')) {
+    for (const k of ['sep', 'cls']) {
+      const v = post[k];
+      if (!(Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isSafeInteger(v[1]))) fail(`post_processor.${k}`, `is ${shown(v)}, expected a [token, id] pair (${post.type})`);
+    }
+  }
+}
+
 export function createEncoderTokenizer(
   tokenizer: Tokenizer,
   tokConfig: Record<string, unknown>,
@@ -56,7 +107,7 @@ export function createEncoderTokenizer(
   where = 'tokenizer',
 ): EncoderTokenizer {
   const idOf = tokenIdLookup(tokenizer);
-  checkVocabulary(tokenizer, config, where);
+  checkVocabulary(tokenizer, config, where, idOf);
   const padTokenId = findPadId(tokConfig, idOf, config, where);
   const single = readTemplate(tokenizer, false, idOf, where);
   const pair = readTemplate(tokenizer, true, idOf, where);
@@ -215,12 +266,19 @@ function tokenIdLookup(tokenizer: Tokenizer): (token: string) => number | undefi
   return (token) => added.get(token) ?? tokenizer.token_to_id(token);
 }
 
-function checkVocabulary(tokenizer: Tokenizer, config: EncoderConfig, where: string): void {
+function checkVocabulary(tokenizer: Tokenizer, config: EncoderConfig, where: string, idOf: (token: string) => number | undefined): void {
   let maxId = (tokenizer.model?.vocab.length ?? 0) - 1;
   for (const id of tokenizer.get_added_tokens_decoder().keys()) maxId = Math.max(maxId, id);
   if (maxId >= config.vocabSize) {
     throw new Error(`${where}: token id ${maxId} is outside the model's vocabulary of ${config.vocabSize}`);
   }
+  // Ids the library would hand out unchecked (a string, a negative number), and the unknown token:
+  // without an id for it, a word outside the vocabulary would silently become id 0.
+  for (const [token, id] of tokenizer.model?.tokens_to_ids ?? []) {
+    if (!Number.isSafeInteger(id) || id < 0) throw new Error(`${where}: token ${JSON.stringify(token)} has the id ${JSON.stringify(id)}, not an integer in 0..${config.vocabSize - 1}`);
+  }
+  const unk = tokenizer.model?.unk_token;
+  if (typeof unk === 'string' && idOf(unk) === undefined) throw new Error(`${where}: the unknown token ${JSON.stringify(unk)} is not in the vocabulary (words outside it would have no id)`);
 }
 
 function findPadId(
