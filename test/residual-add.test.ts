@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { suite } from './cases/residual-add.js';
 import { runSuite } from './run-suite.js';
 import { checkResidualAddBounds, residualAddProgram } from '../src/kernels/residual-add.js';
-import { dyadicTermBound, planResidualAdd, residualAddRef } from '../src/reference/residual-add.js';
+import { dyadicTermBound, planResidualAdd, planResidualStream, residualAddRef } from '../src/reference/residual-add.js';
 import { dyadicValue } from '../src/reference/dyadic.js';
 
 runSuite(suite);
@@ -67,5 +67,55 @@ describe('residual add refuses what could overflow', () => {
   });
   it('rejects empty shapes', () => {
     expect(() => residualAddProgram({ a: 'i8', b: 'i8' }, { rows: 1, cols: 0 }, { a: { m: 1, e: 0 }, b: { m: 1, e: 0 }, bits: 8 })).toThrow(/cols = 0/);
+  });
+});
+
+describe('residual stream plan (pre-LN decoders: r = r + attn, r = r + mlp over every layer)', () => {
+  const HI = 2 ** 21 - 1;
+  it('plans each sum onto its calibrated range and proves both terms of every sum', () => {
+    // Input at 2^-11; sum 0 maps range HI 2^-10 onto the 22 bits: scale 2^-10, stream x 1/2, operand (2^-4) x 64.
+    // Sum 1 shrinks 256-fold: stream x 256, |2^21 x 256| = 2^29 <= 2^30 - 1.
+    const steps = planResidualStream({
+      bits: 22,
+      inputScale: 2 ** -11,
+      adds: [
+        { name: 'layer.0.attention', operand: { scale: 2 ** -4 }, range: HI * 2 ** -10 },
+        { name: 'layer.0.mlp', operand: { scale: 2 ** -12 }, range: HI * 2 ** -18 },
+      ],
+    });
+    expect(steps.map((s) => s.name)).toEqual(['layer.0.attention', 'layer.0.mlp']);
+    expect(steps[0]).toMatchObject({ scale: 2 ** -10, bits: 22, a: { m: 2 ** 30, e: 31 }, b: { m: 2 ** 30, e: 24 }, bounds: { a: 2 ** 21, b: 128 }, termA: 2 ** 20, termB: 8192, rangeSteps: HI });
+    expect(steps[1]).toMatchObject({ scale: 2 ** -18, a: { m: 2 ** 30, e: 22 }, b: { m: 2 ** 30, e: 24 }, termA: 2 ** 29, termB: 8192 });
+    // What the plan says is what the kernel's own proof accepts with the declared stream bound.
+    for (const s of steps) expect(() => checkResidualAddBounds({ a: 'i32', b: 'i8' }, s, { a: s.bounds.a })).not.toThrow();
+  });
+  it('refuses a sum whose range shrinks so fast that the stream term could pass 2^30 - 1, naming it', () => {
+    const adds = [
+      { name: 'layer.0.attention', operand: { scale: 2 ** -4 }, range: HI * 2 ** -10 },
+      { name: 'layer.0.mlp', operand: { scale: 2 ** -12 }, range: HI * 2 ** -19 },
+    ];
+    // 512-fold: 2^21 x 512 = 2^30.
+    expect(() => planResidualStream({ bits: 22, inputScale: 2 ** -11, adds })).toThrow(/layer\.0\.mlp .* cannot be planned: .*\|a\| <= 2097152 rescales to 1073741824 > 2\^30 - 1/);
+    // An operand far coarser than the sum's range: 128 x 2^24 > 2^30 - 1.
+    expect(() => planResidualStream({ bits: 22, inputScale: 2 ** -11, adds: [{ name: 'x', operand: { scale: 2 ** 14 }, range: HI * 2 ** -10 }] })).toThrow(/x .* \|b\| <= 128 rescales/);
+  });
+  it('with one common scale the stream passes through exactly (multiplier 1)', () => {
+    const steps = planResidualStream({ bits: 22, inputScale: 3 / HI, scales: 'common', adds: [1, 3, 2].map((range) => ({ operand: { scale: 0.02 }, range })) });
+    for (const s of steps) {
+      expect(s.scale).toBeCloseTo(3 / HI, 15);
+      expect(s.a).toEqual({ m: 2 ** 30, e: 30 });
+      expect(s.termA).toBe(2 ** 21);
+    }
+    expect(steps.map((s) => Math.round(s.rangeSteps))).toEqual([Math.round(HI / 3), HI, Math.round((2 * HI) / 3)]);
+    expect(residualAddRef([2 ** 21 - 1, -(2 ** 21)], [0, 0], steps[1])).toEqual(Int32Array.from([2 ** 21 - 1, -(2 ** 21)]));
+  });
+  it('refuses malformed plans', () => {
+    const add = { operand: { scale: 0.02 }, range: 5 };
+    expect(() => planResidualStream({ bits: 22, inputScale: 1e-5, adds: [] })).toThrow(/no residual sums/);
+    expect(() => planResidualStream({ bits: 22, inputScale: 1e-5, adds: [add, { ...add, name: 'layer.7.mlp', range: 0 }] })).toThrow(/layer\.7\.mlp has calibrated range 0/);
+    expect(() => planResidualStream({ bits: 22, inputScale: 1e-5, adds: [{ ...add, range: Number.NaN }] })).toThrow(/sum 0 has calibrated range NaN/);
+    expect(() => planResidualStream({ bits: 32, inputScale: 1e-5, adds: [add] })).toThrow(/output width 32 bits/);
+    expect(() => planResidualStream({ bits: 22, inputScale: 0, adds: [add] })).toThrow(/input scale 0/);
+    expect(() => planResidualStream({ bits: 22, inputScale: 1e-5, adds: [add], headroom: 0.5 })).toThrow(/headroom 0.5/);
   });
 });

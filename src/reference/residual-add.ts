@@ -130,3 +130,81 @@ export function planResidualAdd(p: ResidualAddPlanInput): ResidualAddPlan {
 export function residualAddErrorBound(a: number, b: number, deltaA: number, deltaB: number): number {
   return 1 + Math.abs(a) * deltaA + Math.abs(b) * deltaB;
 }
+
+/** One residual sum of a stream: its int8 (or narrower) operand and the calibrated range of the sum. */
+export interface ResidualStreamAdd {
+  /** For errors and the plan, e.g. 'layer.3.attention'. */
+  name?: string;
+  /** Scale and integer bound (default 128: int8) of the operand added to the stream. */
+  operand: { scale: number; maxAbs?: number };
+  /** Calibrated max |r + x| in real units over every calibration input. */
+  range: number;
+}
+
+export interface ResidualStreamPlanInput {
+  /** Width of the stream, e.g. 22: every sum is saturated to [-2^(bits-1), 2^(bits-1) - 1]. */
+  bits: number;
+  /** Real scale of the stream entering the first add (e.g. the embeddings' sum). */
+  inputScale: number;
+  /** Every residual sum in order: pre-LN GPT-2 has r + attn then r + mlp per layer. */
+  adds: ResidualStreamAdd[];
+  /** Calibrated ranges are widened by this factor before they are mapped (default 1). */
+  headroom?: number;
+  /**
+   * 'per-sum' (default): each sum gets its own scale, the range over the stream's top value, so
+   * early layers keep resolution while late ones grow. 'common': one scale for every sum (the
+   * largest range): the stream's multiplier is exactly 1 and only the added operand is rounded.
+   */
+  scales?: 'per-sum' | 'common';
+}
+
+export interface ResidualStreamPlanStep extends ResidualAddPlan {
+  name: string;
+  /** The declared bound of the stream operand (2^(bits-1): the previous sum's saturation) and of the added one. */
+  bounds: { a: number; b: number };
+  /** The proven largest |term| of each side (each <= 2^30 - 1, so the int32 sum is exact). */
+  termA: number;
+  termB: number;
+  /** The calibrated range in output steps (<= 2^(bits-1) - 1: calibrated sums never saturate). */
+  rangeSteps: number;
+}
+
+/**
+ * Plans every residual sum of a stream of `bits` bits and proves it holds: each step's operands
+ * (the stream, bounded by 2^(bits-1) whatever the data, and the int8 operand, by 128) rescale to
+ * terms within 2^30 - 1, so no int32 intermediate can overflow for any input, and each calibrated
+ * range maps into the stream without saturating. Refuses (RangeError naming the sum) a plan where
+ * either could fail, e.g. a sum whose range shrinks more than ~2^9-fold from the previous one
+ * (the stream's multiplier S_prev / S would push 2^21 past 2^30).
+ */
+export function planResidualStream(p: ResidualStreamPlanInput): ResidualStreamPlanStep[] {
+  const [lo, hi] = signedRange(p.bits, 'residual stream');
+  const streamBound = -lo;
+  if (!(p.inputScale > 0) || !Number.isFinite(p.inputScale)) throw new RangeError(`residual stream: input scale ${p.inputScale} is not a positive finite number`);
+  if (!Array.isArray(p.adds) || p.adds.length === 0) throw new RangeError('residual stream: no residual sums to plan');
+  const headroom = p.headroom ?? 1;
+  if (!(headroom >= 1) || !Number.isFinite(headroom)) throw new RangeError(`residual stream: headroom ${headroom} must be a finite number >= 1`);
+  const names = p.adds.map((a, i) => a.name ?? `sum ${i}`);
+  p.adds.forEach((a, i) => {
+    if (!(a.range > 0) || !Number.isFinite(a.range)) throw new RangeError(`residual stream: ${names[i]} has calibrated range ${a.range}, not a positive finite number`);
+  });
+  const common = p.scales === 'common' ? headroom * Math.max(...p.adds.map((a) => a.range)) : undefined;
+  const steps: ResidualStreamPlanStep[] = [];
+  let scale = p.inputScale;
+  p.adds.forEach((add, i) => {
+    const b = add.operand.maxAbs ?? 128;
+    const range = common ?? headroom * add.range;
+    let plan: ResidualAddPlan;
+    try {
+      plan = planResidualAdd({ a: { scale, maxAbs: streamBound }, b: { scale: add.operand.scale, maxAbs: b }, bits: p.bits, range });
+    } catch (e) {
+      throw new RangeError(`residual stream: ${names[i]} (range ${add.range}, after a stream at scale ${scale}) cannot be planned: ${(e as Error).message}`);
+    }
+    const rangeSteps = (headroom * add.range) / plan.scale;
+    // Rounding of range / hi can put the calibrated range a hair above hi steps: never past it by a step.
+    if (rangeSteps > hi + 1e-6) throw new RangeError(`residual stream: ${names[i]}'s range ${add.range} is ${rangeSteps} steps, beyond the stream's ${hi}`);
+    steps.push({ ...plan, name: names[i], bounds: { a: streamBound, b }, termA: dyadicTermBound(streamBound, plan.a), termB: dyadicTermBound(b, plan.b), rangeSteps });
+    scale = plan.scale;
+  });
+  return steps;
+}

@@ -14,6 +14,7 @@ import {
   type ResidualOperand,
   operandMaxAbs,
   planResidualAdd,
+  planResidualStream,
   residualAddErrorBound,
   residualAddRef,
   signedRange,
@@ -193,7 +194,96 @@ export async function runResidualAddCase(gpu: Gpu, c: ResidualAddCase): Promise<
   return { name: c.name, elements, mismatches, firstMismatch, accuracy };
 }
 
+/**
+ * A pre-LN decoder's residual stream (GPT-2: r = r + attn, r = r + mlp per layer): a 22-bit int32
+ * stream (|r| <= 2^21) plus an int8 operand (|x| <= 128), both rescaled onto each sum's new scale,
+ * planned by planResidualStream from calibrated ranges and run as a chain on the GPU, each sum's
+ * output the next one's stream operand.
+ */
+export interface ResidualStreamCase {
+  name: string;
+  rows: number;
+  cols: number;
+  scales: 'per-sum' | 'common';
+  /** Calibrated ranges of the sums (real units), growing as GPT-2's do over its layers. */
+  ranges: number[];
+  seed: number;
+}
+
+export function residualStreamCases(): ResidualStreamCase[] {
+  const ranges = [6, 7.5, 9, 12, 20, 45, 400, 380];
+  return [
+    { name: 'GPT-2-like stream, 4 layers, per-sum scales', rows: 5, cols: 768, scales: 'per-sum', ranges, seed: 4500 },
+    { name: 'GPT-2-like stream, 4 layers, one common scale', rows: 5, cols: 768, scales: 'common', ranges, seed: 4501 },
+    { name: 'odd width, shrinking then growing ranges', rows: 3, cols: 37, scales: 'per-sum', ranges: [50, 3, 0.5, 4, 64], seed: 4502 },
+  ];
+}
+
+export async function runResidualStreamCase(gpu: Gpu, c: ResidualStreamCase): Promise<CheckResult> {
+  const rng = new Random(c.seed);
+  const n = c.rows * c.cols;
+  const bits = 22;
+  const inputScale = 5 / (2 ** 21 - 1);
+  const operandScales = c.ranges.map(() => 0.01 + 0.03 * rng.next());
+  const steps = planResidualStream({ bits, inputScale, adds: c.ranges.map((range, i) => ({ name: `sum ${i}`, operand: { scale: operandScales[i] }, range })), scales: c.scales });
+  // The stream starts anywhere in 22 bits, corners included; operands are int8 with their extremes.
+  const r0 = rng.int32Array(n, -(2 ** 21), 2 ** 21 - 1);
+  r0.set([-(2 ** 21), 2 ** 21 - 1, 0, -1]);
+  const xs = steps.map(() => {
+    const x = rng.int8Array(n);
+    x.set([-128, 127, -128, 127]);
+    return x;
+  });
+  const streams = [gpu.storage('r0', r0), ...steps.map(() => gpu.storage('r', n * 4))];
+  const operands = xs.map((x) => gpu.storage('x', packRows(x, c.rows, c.cols)));
+  const programs: BoundProgram[] = [];
+  let mismatches = 0;
+  let elements = 0;
+  let firstMismatch: string | undefined;
+  let maxAbs = 0;
+  let maxBound = 0;
+  let sum = 0;
+  try {
+    for (let i = 0; i < steps.length; i++) {
+      programs.push(
+        await bindResidualAdd(gpu, { a: 'i32', b: 'i8' }, { rows: c.rows, cols: c.cols }, steps[i], { a: streams[i], b: operands[i], output: streams[i + 1] }, { a: steps[i].bounds.a }),
+      );
+    }
+    submitPrograms(gpu, programs);
+    let r: Int32Array = r0;
+    let scale = inputScale;
+    const [lo, hi] = signedRange(bits);
+    for (let i = 0; i < steps.length; i++) {
+      const want = residualAddRef(r, xs[i], steps[i]);
+      const got = new Int32Array(await gpu.read(streams[i + 1]));
+      const ratioA = scale / steps[i].scale;
+      const ratioB = operandScales[i] / steps[i].scale;
+      for (let j = 0; j < n; j++) {
+        elements++;
+        if (got[j] !== want[j]) {
+          mismatches++;
+          firstMismatch ??= `${steps[i].name} element ${j}: got ${got[j]}, want ${want[j]}`;
+        }
+        const err = Math.abs(got[j] - Math.min(hi, Math.max(lo, r[j] * ratioA + xs[i][j] * ratioB)));
+        maxAbs = Math.max(maxAbs, err);
+        sum += err;
+        maxBound = Math.max(maxBound, residualAddErrorBound(r[j], xs[i][j], ratioA * PLANNED_RATIO_PRECISION, ratioB * PLANNED_RATIO_PRECISION));
+      }
+      r = want;
+      scale = steps[i].scale;
+    }
+  } finally {
+    for (const pr of programs) pr.destroy();
+    for (const b of [...streams, ...operands]) b.destroy();
+  }
+  const accuracy: AccuracyReport = { unit: 'output steps', maxAbs, meanAbs: sum / elements, maxBound: maxBound + FLOAT_SLACK, meanBound: MEAN_BOUND };
+  return { name: c.name, elements, mismatches, firstMismatch, accuracy };
+}
+
 export const suite: CheckSuite = {
   name: 'residual add',
-  cases: () => residualAddCases().map((c) => ({ name: c.name, run: (gpu) => runResidualAddCase(gpu, c) })),
+  cases: () => [
+    ...residualAddCases().map((c) => ({ name: c.name, run: (gpu: Gpu) => runResidualAddCase(gpu, c) })),
+    ...residualStreamCases().map((c) => ({ name: `stream: ${c.name}`, run: (gpu: Gpu) => runResidualStreamCase(gpu, c) })),
+  ],
 };
