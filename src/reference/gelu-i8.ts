@@ -21,6 +21,17 @@
  *   out  = dyadic(g, output) saturated to [-128, 127]
  * Saturating x at +-(2^31 - 1) (not -2^31) keeps |x| an int32 and is harmless: below -T GELU is 0,
  * and 2^31 - 1 fixed-point units are far above any planned int8 output range (checked on derive).
+ *
+ * GPT-2's tanh GELU (gelu_new = x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))) runs on this same
+ * i-GELU: measured (test/gelu-new.test.ts), the two float GELUs differ by at most 4.8e-4 over all
+ * x (at x = 2.70), 38x less than the polynomial's own error, 0.0182 against erf GELU (at x = -2.35)
+ * and 0.0178 against gelu_new. End to end in int8, with the output scale S_out = R / 127 for
+ * pre-activation ranges R = 2, 4, 8, 16, 32 and accumulators at S_in = R / 2^20 (every value of
+ * the range) or R / 127 (int8 inputs), the largest error of the i-GELU is
+ *   vs erf GELU:  1.150, 1.076, 0.788, 0.644, 0.571 output steps
+ *   vs gelu_new:  1.151, 1.064, 0.782, 0.641, 0.570 output steps
+ * (half a step of it is the int8 rounding itself), so a tanh-GELU kernel could win at most a few
+ * hundredths of a step: not worth a second polynomial. GELU_NEW_MAX_ERROR_STEPS is the asserted bound.
  */
 import { type Dyadic, checkDyadic, dyadicScale, toDyadic } from './dyadic.js';
 
@@ -181,6 +192,32 @@ export function erf(y: number): number {
 /** Exact GELU(x) = x/2 (1 + erf(x / sqrt2)). */
 export function geluExact(x: number): number {
   return 0.5 * x * (1 + erf(x / Math.SQRT2));
+}
+
+/** GPT-2's gelu_new: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), in float64. */
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3)));
+}
+
+/**
+ * Largest error of the int8 i-GELU against gelu_new, in output steps, at output scales R / 127 for
+ * pre-activation ranges R in [2, 32] (measured 1.151 at R = 2, see the header).
+ */
+export const GELU_NEW_MAX_ERROR_STEPS = 1.16;
+
+/**
+ * Largest |igelu(q) - clamp(f(q S_in) / S_out)| in output steps over accumulators q in
+ * [-qMax, qMax] (every `stride`-th), for the constants derived from (S_in, S_out): the measurement
+ * behind GELU_NEW_MAX_ERROR_STEPS, with f = geluTanh or geluExact.
+ */
+export function geluI8MaxError(f: (x: number) => number, sIn: number, sOut: number, qMax: number, stride = 1): number {
+  const c = deriveGeluI8Constants(sIn, sOut);
+  let max = 0;
+  for (let q = -qMax; q <= qMax; q += stride) {
+    const want = Math.max(-128, Math.min(127, f(q * sIn) / sOut));
+    max = Math.max(max, Math.abs(igelu(q, c.input, c) - want));
+  }
+  return max;
 }
 
 /** I-BERT's polynomial GELU in float64 (no integer rounding), for separating the error sources. */
