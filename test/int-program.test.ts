@@ -89,17 +89,19 @@ describe('validateProgram', () => {
     expect(() => validateProgram(planned(), 'planned')).not.toThrow();
   });
 
-  const mutations: [string, (p: any) => void, RegExp][] = [
+  // biome-ignore lint/suspicious/noExplicitAny: the mutations write wrong types on purpose
+  type Hostile = any;
+  const mutations: [string, (p: Hostile) => void, RegExp][] = [
     ['a boolean that is a string', (p) => (p.ops[1].constants.channels[0].negate = 'yes'), /ops\[1\]\.constants\.channels\[0\]\.negate: expected true or false/],
-    ['softmax constants missing', (p) => (p.ops.find((o: any) => o.kind === 'attention').softmax = {}), /softmax\.rescale: missing/],
+    ['softmax constants missing', (p) => (p.ops.find((o: Hostile) => o.kind === 'attention').softmax = {}), /softmax\.rescale: missing/],
     ['an unknown op', (p) => (p.ops[2].kind = 'toString'), /ops\[2\]\.kind: .*not an op/],
     ['a tensor read before it is written', (p) => p.ops.splice(1, 1), /reads "embeddings\.norm" before any op writes it/],
     ['a tensor written twice', (p) => p.ops.push(p.ops[1]), /writes "embeddings\.norm", which an earlier op wrote/],
-    ['weights of the wrong length', (p) => (p.ops.find((o: any) => o.kind === 'gemm').weight = new Int8Array(3)), /weight: 3 values/],
-    ['a bias that overflows the accumulator', (p) => (p.ops.find((o: any) => o.kind === 'gemm').bias[0] = 2 ** 31 - 1), /overflow the int32 accumulator/],
-    ['a multiplier beyond 31 bits', (p) => (p.ops.find((o: any) => o.kind === 'gemm').requant[0].m = 2 ** 31), /requant\[0\]\.m/],
+    ['weights of the wrong length', (p) => (p.ops.find((o: Hostile) => o.kind === 'gemm').weight = new Int8Array(3)), /weight: 3 values/],
+    ['a bias that overflows the accumulator', (p) => (p.ops.find((o: Hostile) => o.kind === 'gemm').bias[0] = 2 ** 31 - 1), /overflow the int32 accumulator/],
+    ['a multiplier beyond 31 bits', (p) => (p.ops.find((o: Hostile) => o.kind === 'gemm').requant[0].m = 2 ** 31), /requant\[0\]\.m/],
     ['an extra field', (p) => (p.ops[0].__proto__x = 1), /unexpected field/],
-    ['heads that do not fit the tensor', (p) => (p.ops.find((o: any) => o.kind === 'attention').heads = 50), /do not fit/],
+    ['heads that do not fit the tensor', (p) => (p.ops.find((o: Hostile) => o.kind === 'attention').heads = 50), /do not fit/],
   ];
   for (const [name, mutate, message] of mutations) {
     it(`refuses ${name}, naming where`, () => {

@@ -39,7 +39,7 @@
 import type { EncoderConfig } from '../core/types.js';
 import type { ModelKind } from '../graph/types.js';
 import type { EncoderPlan } from '../plan/v1-program.js';
-import type { IntProgram } from '../plan/int-program.js';
+import type { IntEmbedOp, IntProgram } from '../plan/int-program.js';
 import { programFromV1 } from '../plan/v1-program.js';
 import { validateProgram } from '../plan/validate-program.js';
 import { validateConfig, validatePlan } from '../plan/validate-plan.js';
@@ -381,8 +381,8 @@ function checkTokenizer(json: string, vocabSize: number, what: string): void {
 
 /** What the tokenizer and the heads assume of the program: table sizes, positions, labels. */
 function checkProgramAgainstConfig(p: IntProgram, c: EncoderConfig, what: string): void {
-  const embed = p.ops.find((o) => o.kind === 'embed');
-  if (!embed || embed.kind !== 'embed') fail(what, 'the program has no embedding op');
+  const embed = p.ops.find((o): o is IntEmbedOp => o.kind === 'embed');
+  if (!embed) fail(what, 'the program has no embedding op');
   const H = embed.tables.hidden;
   if (H !== c.hiddenSize) fail(what, `the program's hidden size ${H} differs from config.hiddenSize ${c.hiddenSize}`);
   if (embed.tables.word.length / H !== c.vocabSize) fail(what, `the word table has ${embed.tables.word.length / H} rows; config.vocabSize is ${c.vocabSize}`);

@@ -182,31 +182,37 @@ class Planner {
   private plan(op: GraphOp): void {
     switch (op.kind) {
       case 'embed':
-        return this.embed(op);
+        this.embed(op);
+        return;
       case 'layerNorm': {
         const input = this.tensor(op.input);
         if (input.dtype !== 'wide') throw new Error(`plan: LayerNorm ${op.out} reads ${input.dtype} ${op.input}; the integer LayerNorm reads the wide stream`);
         const scale = int8Scale(this.range(op.out), op.out);
         this.ops.push({ kind: 'layernorm', input: op.input, out: op.out, constants: this.norm(op.param, op.eps, this.scaleOf(op.input), scale) });
-        return this.define(op.out, 'i8', scale, 127);
+        this.define(op.out, 'i8', scale, 127);
+        return;
       }
       case 'add': {
         const [a, b] = [this.tensor(op.a), this.tensor(op.b)];
         if (a.dtype !== 'i8' || b.dtype !== 'i8') throw new Error(`plan: residual add ${op.out} of ${a.dtype} and ${b.dtype}; only int8 + int8 into the wide stream is implemented`);
         const constants = planResidualAdd({ a: { scale: this.scaleOf(op.a), maxAbs: 128 }, b: { scale: this.scaleOf(op.b), maxAbs: 128 }, bits: RESIDUAL_BITS, range: this.range(op.out) });
         this.ops.push({ kind: 'residual', a: op.a, b: op.b, out: op.out, constants });
-        return this.define(op.out, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1));
+        this.define(op.out, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1));
+        return;
       }
       case 'attention':
-        return this.attention(op);
+        this.attention(op);
+        return;
       case 'linear':
-        return this.linear(op);
+        this.linear(op);
+        return;
       case 'activation':
         throw new Error(`plan: activation ${op.fn} of ${op.input} has no integer kernel on its own (only i-GELU fused into a GEMM, and tanh / ReLU after a head's dense)`);
       case 'pool': {
         this.ops.push({ kind: 'pool', input: op.input, out: op.out, mode: op.mode === 'first' ? 'cls' : 'mean' });
         // [batch, hidden + 1]: the sums (or first token) and the count of real tokens (see pool-i8).
-        return this.define(op.out, 'i32', this.scaleOf(op.input), 128 * this.options.maxKeys, widthOf(tensorSpec(this.graph, op.input)) + 1);
+        this.define(op.out, 'i32', this.scaleOf(op.input), 128 * this.options.maxKeys, widthOf(tensorSpec(this.graph, op.input)) + 1);
+        return;
       }
     }
   }
@@ -282,7 +288,8 @@ class Planner {
     if (op.out === this.graph.output.tensor) {
       const g = this.gemm(op.param, [op], inScale, [undefined]);
       this.ops.push({ ...g, out: op.out, epilogue: 'i32' });
-      return this.define(op.out, 'i32', g.weightScale.map((sw) => sw * inScale), 2 ** 31 - 1);
+      this.define(op.out, 'i32', g.weightScale.map((sw) => sw * inScale), 2 ** 31 - 1);
+      return;
     }
     if (next?.kind === 'activation' && isGelu(next)) {
       const g = this.gemm(op.param, [op], inScale, [undefined]);
@@ -292,7 +299,8 @@ class Planner {
       const requant = Array.from(g.weightScale, (sw) => geluInputRescale(inScale * sw));
       this.ops.push({ ...g, out: next.out, epilogue: 'gelu-i8', requant, gelu });
       this.done.add(next);
-      return this.define(next.out, 'i8', geluScale, 127);
+      this.define(next.out, 'i8', geluScale, 127);
+      return;
     }
     const outScale = int8Scale(this.range(op.out), op.out);
     const g = this.gemm(op.param, [op], inScale, [outScale]);

@@ -26,7 +26,7 @@ import { poolI8Program, poolI8RunData } from '../kernels/pool-i8.js';
 import { residualAddProgram } from '../kernels/residual-add.js';
 import { defaultSoftmaxI8Launch, softmaxI8OutputWords, softmaxI8Program } from '../kernels/softmax-i8.js';
 import { transposeHeadsI8Program, transposeHeadsOutputWords } from '../kernels/transpose-heads-i8.js';
-import { type IntAttentionOp, type IntGemmOp, type IntOp, type IntProgram, type IntTensor, intWidth, rowsPerSequence } from '../plan/int-program.js';
+import { type IntAttentionOp, type IntEmbedOp, type IntGemmOp, type IntOp, type IntProgram, type IntTensor, intWidth, rowsPerSequence } from '../plan/int-program.js';
 import { packRows, wordsPerRow } from '../quant/pack.js';
 
 const COPY_DST = 0x08;
@@ -92,7 +92,7 @@ export class IntProgramGpu {
   private disposed = false;
   /** This run's pooling mode, when it overrides the program's. */
   private pooling: 'mean' | 'cls' | undefined;
-  private readonly embed: IntOp & { kind: 'embed' };
+  private readonly embed: IntEmbedOp;
   private readonly heads: number;
   private readonly maxHeadDim: number;
 
@@ -102,8 +102,8 @@ export class IntProgramGpu {
     readonly strategy: GemmI8Strategy,
   ) {
     this.tensors = new Map(program.tensors.map((t) => [t.id, t]));
-    const embed = program.ops.find((o) => o.kind === 'embed');
-    if (!embed || embed.kind !== 'embed') throw new Error('integer program: no embedding op');
+    const embed = program.ops.find((o): o is IntEmbedOp => o.kind === 'embed');
+    if (!embed) throw new Error('integer program: no embedding op');
     this.embed = embed;
     const attention = program.ops.filter((o): o is IntAttentionOp => o.kind === 'attention');
     this.heads = Math.max(1, ...attention.map((a) => a.heads));
