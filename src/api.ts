@@ -8,12 +8,13 @@ import { checkTexts, describeValue } from './core/text-inputs.js';
 import type { RangeMethod } from './calibrate/range-observer.js';
 import { convertModel, hashingSource } from './convert.js';
 import type { GlueInput } from './data/glue.js';
-import { requestGpu } from './gpu/device.js';
+import { type FitOptions, type GpuLease, acquireOwnGpu, acquireSharedGpu, checkDeviceFits } from './gpu/device.js';
 import type { Gpu } from './gpu/gpu.js';
 import { loadEncoderModel } from './model/load.js';
 import { type Fetch, type ModelFiles, type ResolvedSource, fileListSource, getFile, readResponse, urlSource } from './model/sources.js';
 import type { EncoderModel } from './core/types.js';
-import { Fp32Model, Int8Model, type TextModel } from './session.js';
+import { Fp32Model, Int8Model, type TextModel, floatModelNeeds } from './session.js';
+import { modelGraph } from './graph/architectures.js';
 
 /**
  * - `'default'`: the built-in SST-2 sentiment classifier (BERT, 2 layers x 128) shipped in models/;
@@ -38,8 +39,31 @@ export interface LoadProgress {
 export interface LoadOptions {
   /** 'int8' (default): integer-only; 'fp32': the float reference on the same GPU. */
   precision?: Precision;
-  /** Share one device between models; by default each model requests its own and dispose() releases it. */
+  /**
+   * The device to run on, shared with whatever else the caller runs on it; the caller destroys it.
+   * The model cannot replace it after a device loss (calls then fail, saying so). Without it the
+   * model holds a lease on a device of the library's (see shareDevice) and recovers from a loss.
+   */
   gpu?: Gpu;
+  /**
+   * true (default): models loaded without `gpu` share one device, released (after a 2 s grace,
+   * which lets a reload reuse its compiled kernels) once the last of them is disposed. false: this
+   * model requests a device of its own, destroyed by dispose().
+   */
+  shareDevice?: boolean;
+  /**
+   * true (default): after a device loss, the model's next call requests a new device, rebuilds the
+   * model from the program or weights it keeps in memory, then runs (a call in flight at the loss
+   * rejects with GpuDeviceLostError). false: calls after a loss reject with GpuDeviceLostError saying
+   * so, and the model must be loaded again.
+   */
+  recover?: boolean;
+  /**
+   * Before allocating, a model larger than the device's buffer limits is always refused; on a
+   * software adapter (whose device memory is host memory) one larger than the free host memory is
+   * refused too, unless this is false.
+   */
+  memoryGuard?: boolean;
   onProgress?: (progress: LoadProgress) => void;
   /** Text to calibrate activation ranges when converting a float folder to int8 (128 English review sentences by default). */
   calibration?: readonly GlueInput[];
@@ -72,15 +96,19 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
     if (!Array.isArray(options.calibration)) throw new TypeError(`loadModel: calibration is ${describeValue(options.calibration)}; expected a list of strings and [string, string] pairs`);
     checkTexts(options.calibration, 'loadModel: calibration');
   }
+  if (options.gpu !== undefined && options.shareDevice !== undefined) throw new TypeError('loadModel: shareDevice applies to the library\'s devices; with a gpu given, leave it out');
   const report = options.onProgress ?? (() => {});
-  const gpu = options.gpu ?? (await requestGpu());
+  const acquire: (() => Promise<GpuLease>) | undefined = options.gpu ? undefined : options.shareDevice === false ? acquireOwnGpu : acquireSharedGpu;
+  const lease: GpuLease = acquire ? await acquire() : { gpu: options.gpu!, release: () => {} };
+  const gpu = lease.gpu;
+  const fit = { memoryGuard: options.memoryGuard };
   try {
     const resolved = await resolveSource(source === 'default' ? builtInModelUrl(precision) : source, options, report);
     let model: Int8Model | Fp32Model;
     if (resolved.kind === 'int8-file') {
       if (precision === 'fp32') throw new Error(`${resolved.what} is an integer model file: it holds no float weights; load its Hugging Face folder with precision 'fp32'`);
       report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
-      model = await Int8Model.fromBytes(gpu, resolved.bytes, resolved.what);
+      model = await Int8Model.fromBytes(gpu, resolved.bytes, resolved.what, fit);
     } else {
       // Every download first (reported as it comes), then conversion and compiling. A conversion
       // records the files' SHA-256 in its provenance, taken as they pass.
@@ -90,15 +118,15 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
       for (const name of TOKENIZER_FILES) if (await files.has(name)) await files.read(name);
       if (precision === 'fp32') {
         report({ stage: 'compile', fraction: 0, message: 'uploading float weights and compiling kernels' });
-        model = await Fp32Model.fromFiles(gpu, files, weights);
+        model = await Fp32Model.fromFiles(gpu, files, weights, fit);
       } else {
-        model = await convertFolder(gpu, files, weights, options, report, resolved.name);
+        model = await convertFolder(gpu, files, weights, options, report, resolved.name, fit);
       }
     }
     report({ stage: 'ready', fraction: 1, message: `${model.config.architecture}, ${model.config.numLayers} x ${model.config.hiddenSize}, ${precision}` });
-    return options.gpu ? model : model.ownGpu(gpu);
+    return acquire ? model.holdGpu({ lease, reacquire: acquire, recover: options.recover }) : model.holdGpu({ lease, recover: options.recover });
   } catch (e) {
-    if (!options.gpu) gpu.destroy();
+    lease.release();
     throw e;
   }
 }
@@ -126,7 +154,10 @@ function rememberSmallFiles(files: ModelFiles): ModelFiles {
 }
 
 /** A float checkpoint calibrated and planned into an integer model, then compiled. */
-async function convertFolder(gpu: Gpu, files: ModelFiles, weights: EncoderModel, options: LoadOptions, report: (p: LoadProgress) => void, name?: string): Promise<Int8Model> {
+async function convertFolder(gpu: Gpu, files: ModelFiles, weights: EncoderModel, options: LoadOptions, report: (p: LoadProgress) => void, name: string | undefined, fit: FitOptions): Promise<Int8Model> {
+  // Calibration runs the float model on the device first: it has to fit too.
+  const c = weights.config;
+  await checkDeviceFits(gpu, floatModelNeeds(weights, modelGraph(weights)), `float model (${c.architecture}, ${c.numLayers} x ${c.hiddenSize}) to calibrate`, fit);
   const file = await convertModel(gpu, files, {
     model: weights,
     name,
@@ -137,7 +168,7 @@ async function convertFolder(gpu: Gpu, files: ModelFiles, weights: EncoderModel,
     },
   });
   report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
-  return Int8Model.fromFile(gpu, file);
+  return Int8Model.fromFile(gpu, file, fit);
 }
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';

@@ -3,10 +3,15 @@
  * Hugging Face folder) behind one small interface, so that the CLI, the demo and evaluations
  * compare them like for like.
  */
-import type { Gpu } from './gpu/gpu.js';
+import { type DeviceNeeds, type FitOptions, type GpuLease, checkDeviceFits } from './gpu/device.js';
+import { type Gpu, GpuDeviceLostError } from './gpu/gpu.js';
 import type { GlueInput } from './data/glue.js';
 import { type IntModelFile, readIntModelFile } from './format/int-model-file.js';
 import { encoderParams, modelGraph } from './graph/architectures.js';
+import type { ModelGraph } from './graph/types.js';
+import { estimateModelBytes } from './model/config.js';
+import { type IntProgram, intWidth, rowsPerSequence } from './plan/int-program.js';
+import { wordsPerRow } from './quant/pack.js';
 import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
@@ -84,8 +89,9 @@ export interface TextModel {
   /** GPU bytes this model holds now (zero once disposed). */
   memory(): GpuMemory;
   /**
-   * Releases every GPU buffer (and the device, when the model created it), after the call in flight
-   * if any; calls made or still queued afterwards reject. Idempotent.
+   * Releases every GPU buffer and the model's hold on its device (the last model on the shared
+   * device releases it; a device given by the caller stays open), after the call in flight if any;
+   * calls made or still queued afterwards reject. Idempotent.
    */
   dispose(): void;
 }
@@ -150,30 +156,68 @@ function checkPooling(options: EmbedOptions | undefined): Pooling {
 }
 const PROFILE_OPTIONS = ['signal'] as const;
 
-abstract class BatchedModel implements TextModel {
+/** How a model holds its device, and whether it may replace it after a loss (see BatchedModel.holdGpu). */
+export interface DeviceHolding {
+  /** Released by dispose(), and on recovery before a new lease is taken. */
+  lease: GpuLease;
+  /** A new lease after a loss; absent when the device is the caller's (it cannot be replaced). */
+  reacquire?: () => Promise<GpuLease>;
+  /** Rebuild after a loss (default true); false: calls fail with GpuDeviceLostError saying how to reload. */
+  recover?: boolean;
+}
+
+/** The GPU encoders the sessions run: what they hold, how to release it, and the device they are on. */
+interface Encoder {
+  readonly gpu: Gpu;
+  memory(): GpuMemory;
+  dispose(): void;
+}
+
+abstract class BatchedModel<E extends Encoder = Encoder> implements TextModel {
   abstract readonly kind: 'int8' | 'fp32';
-  private ownedGpu?: Gpu;
+  private holding?: DeviceHolding;
   private disposed = false;
+  private rebuilds = 0;
   /** The encoders reuse their buffers from one forward to the next: one call at a time, in call order. */
   private readonly queue = new SerialQueue();
 
   constructor(
     readonly config: EncoderConfig,
     readonly tokenizer: EncoderTokenizer,
+    private current: E,
   ) {}
 
-  /** The GPU encoder behind the model: what it holds and how to release it. */
-  protected abstract readonly encoder: { memory(): GpuMemory; dispose(): void };
+  /** The GPU encoder behind the model; replaced when the model recovers from a lost device. */
+  get encoder(): E {
+    return this.current;
+  }
+
+  /** A new encoder on `gpu` from what the model was made from (its program or float weights). */
+  protected abstract rebuild(gpu: Gpu): Promise<E>;
   protected abstract run(batch: TokenBatch, profile: boolean, pooling?: Pooling): Promise<ForwardOutput>;
 
   memory(): GpuMemory {
     if (this.disposed) return { weightBytes: 0, activationBytes: 0 };
-    return this.encoder.memory();
+    return this.current.memory();
   }
 
-  /** Makes dispose() destroy `gpu` too: loadModel() uses it for the device it created. */
+  /** Times this model rebuilt itself on a new device after losing one. */
+  get recoveries(): number {
+    return this.rebuilds;
+  }
+
+  /** Makes dispose() destroy `gpu` too: the model owns it (and does not replace it after a loss). */
   ownGpu(gpu: Gpu): this {
-    this.ownedGpu = gpu;
+    return this.holdGpu({ lease: { gpu, release: () => gpu.destroy() } });
+  }
+
+  /**
+   * How the model holds its device (loadModel calls this): dispose() releases the lease, and after a
+   * loss `reacquire` gives the device to rebuild on. Without a holding the device is the caller's.
+   */
+  holdGpu(holding: DeviceHolding): this {
+    if (holding.lease.gpu !== this.current.gpu) throw new Error('holdGpu: the lease is for another device than the model runs on');
+    this.holding = holding;
     return this;
   }
 
@@ -184,22 +228,55 @@ abstract class BatchedModel implements TextModel {
   /**
    * Every method that touches the GPU runs through here (a future generate or translate too): after
    * the calls made before it have settled, never while the model is disposed, never once `signal`
-   * has fired.
+   * has fired, and on a device that works (rebuilt first if it was lost).
    */
   protected exclusive<T>(method: string, signal: AbortSignal | undefined, job: () => Promise<T>): Promise<T> {
     return this.queue.run(async () => {
       this.usable(method);
+      await this.ensureDevice(method);
       return job();
     }, signal);
   }
 
   /**
+   * A lost device is noticed at the start of a call (a call in flight at the loss rejects with
+   * GpuDeviceLostError from its wait). The model then takes a new device and rebuilds its encoder
+   * from the program or weights it kept, unless it may not: recover false, or a device given by the
+   * caller, which the model cannot replace. A failed rebuild leaves the model to try again next call.
+   */
+  private async ensureDevice(method: string): Promise<void> {
+    const old = this.current;
+    const lost = await old.gpu.lostNow();
+    if (!lost) return;
+    const why = `${method}: the GPU device of this ${this.kind} model was lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})`;
+    const holding = this.holding;
+    if (holding?.recover === false) {
+      throw new GpuDeviceLostError(`${why}. It was loaded with recover: false, so it does not rebuild itself: dispose() it and call loadModel() again (or load it without recover: false to rebuild automatically).`);
+    }
+    if (!holding?.reacquire) {
+      throw new GpuDeviceLostError(`${why}. That device was given by the caller (loadModel's gpu option, or a model made on a Gpu directly), and the model cannot replace a device it does not own: request a new one with requestGpu() and load the model again on it (or load it without a gpu option, so that it recovers by itself).`);
+    }
+    old.dispose();
+    holding.lease.release();
+    const lease = await holding.reacquire();
+    try {
+      this.current = await this.rebuild(lease.gpu);
+    } catch (e) {
+      lease.release();
+      throw e;
+    }
+    holding.lease = lease;
+    this.rebuilds++;
+  }
+
+  /**
    * Texts [start, start + size) tokenized as one batch. Checked between batches: a call aborted or a
-   * model disposed while an earlier batch ran stops here.
+   * model disposed while an earlier batch ran stops here. The first batch runs once the call's turn
+   * has come (exclusive checked the model then), even if dispose() came while the device was checked.
    */
   private batch(method: string, inputs: GlueInput[], start: number, size: number, signal: AbortSignal | undefined): TokenBatch {
     throwIfAborted(signal);
-    this.usable(method);
+    if (start > 0) this.usable(method);
     return this.tokenizer.encodeBatch(inputs.slice(start, start + size), { firstIndex: start });
   }
 
@@ -251,34 +328,44 @@ abstract class BatchedModel implements TextModel {
     // A forward in flight still uses the encoder's buffers (and the device): release them once it
     // has settled. Calls still queued find the model disposed and reject without running.
     this.queue.whenIdle(() => {
-      this.encoder.dispose();
-      this.ownedGpu?.destroy();
+      this.current.dispose();
+      this.holding?.lease.release();
     });
   }
 }
 
-export class Int8Model extends BatchedModel {
+export class Int8Model extends BatchedModel<IntProgramGpu> {
   readonly kind = 'int8' as const;
 
   private constructor(
     config: EncoderConfig,
     tokenizer: EncoderTokenizer,
-    readonly encoder: IntProgramGpu,
+    encoder: IntProgramGpu,
+    /** The model file, kept: the program is what the model is rebuilt from after a device loss. */
     readonly file: IntModelFile,
+    private readonly fit: FitOptions,
   ) {
-    super(config, tokenizer);
+    super(config, tokenizer, encoder);
   }
 
-  static async fromBytes(gpu: Gpu, bytes: Uint8Array, what?: string): Promise<Int8Model> {
-    return Int8Model.fromFile(gpu, await readIntModelFile(bytes, what));
+  static async fromBytes(gpu: Gpu, bytes: Uint8Array, what?: string, options?: FitOptions): Promise<Int8Model> {
+    return Int8Model.fromFile(gpu, await readIntModelFile(bytes, what), options);
   }
 
-  static async fromFile(gpu: Gpu, file: IntModelFile): Promise<Int8Model> {
+  /** Refuses a program the device cannot hold (checkDeviceFits) before creating any buffer. */
+  static async fromFile(gpu: Gpu, file: IntModelFile, options: FitOptions = {}): Promise<Int8Model> {
+    const what = `integer model (${file.config.architecture}, ${file.config.numLayers} x ${file.config.hiddenSize})`;
+    await checkDeviceFits(gpu, intProgramNeeds(file.program), what, options);
     const tokenizerFiles: Record<string, string> = { 'tokenizer.json': file.tokenizer.json };
     if (file.tokenizer.config !== undefined) tokenizerFiles['tokenizer_config.json'] = file.tokenizer.config;
     const tokenizer = await loadTokenizer(memorySource(tokenizerFiles, 'integer model file'), file.config);
     const encoder = await IntProgramGpu.create(gpu, file.program);
-    return new Int8Model(file.config, tokenizer, encoder, file);
+    return new Int8Model(file.config, tokenizer, encoder, file, options);
+  }
+
+  protected async rebuild(gpu: Gpu): Promise<IntProgramGpu> {
+    await checkDeviceFits(gpu, intProgramNeeds(this.file.program), `integer model (${this.config.architecture})`, this.fit);
+    return IntProgramGpu.create(gpu, this.file.program);
   }
 
   /** int32 logits [batch, labels] read back from the GPU, as real numbers (logit * its channel's scale). */
@@ -296,22 +383,33 @@ export class Int8Model extends BatchedModel {
   }
 }
 
-export class Fp32Model extends BatchedModel {
+export class Fp32Model extends BatchedModel<FloatGraphGpu> {
   readonly kind = 'fp32' as const;
 
   private constructor(
     config: EncoderConfig,
     tokenizer: EncoderTokenizer,
-    readonly encoder: FloatGraphGpu,
+    encoder: FloatGraphGpu,
+    /** The float weights, kept: what the model is rebuilt from after a device loss. */
     readonly model: EncoderModel,
+    private readonly fit: FitOptions,
   ) {
-    super(config, tokenizer);
+    super(config, tokenizer, encoder);
   }
 
-  static async fromFiles(gpu: Gpu, files: ModelFiles, model?: EncoderModel): Promise<Fp32Model> {
+  /** Refuses weights the device cannot hold (checkDeviceFits) before creating any buffer. */
+  static async fromFiles(gpu: Gpu, files: ModelFiles, model?: EncoderModel, options: FitOptions = {}): Promise<Fp32Model> {
     const m = model ?? (await loadEncoderModel(files));
+    const graph = modelGraph(m);
+    await checkDeviceFits(gpu, floatModelNeeds(m, graph), `float model (${m.config.architecture}, ${m.config.numLayers} x ${m.config.hiddenSize})`, options);
     const tokenizer = await loadTokenizer(files, m.config);
-    return new Fp32Model(m.config, tokenizer, await FloatGraphGpu.create(gpu, modelGraph(m), encoderParams(m.weights)), m);
+    return new Fp32Model(m.config, tokenizer, await FloatGraphGpu.create(gpu, graph, encoderParams(m.weights)), m, options);
+  }
+
+  protected async rebuild(gpu: Gpu): Promise<FloatGraphGpu> {
+    const graph = modelGraph(this.model);
+    await checkDeviceFits(gpu, floatModelNeeds(this.model, graph), `float model (${this.config.architecture})`, this.fit);
+    return FloatGraphGpu.create(gpu, graph, encoderParams(this.model.weights));
   }
 
   protected async run(batch: TokenBatch, profile: boolean, pooling?: Pooling): Promise<ForwardOutput> {
@@ -322,4 +420,58 @@ export class Fp32Model extends BatchedModel {
     if (pooling?.normalize) pooled.forEach(l2Normalize);
     return { pooled, kernels: r.kernels };
   }
+}
+
+/**
+ * The buffers IntProgramGpu will create for `program`, as it lays them out: int8 tables and GEMM
+ * weights packed four per word with rows padded to whole words, int32 biases; and its largest
+ * activation at batch 1 and the full length (the int32 attention scores, or the widest tensor).
+ * The small per-op constants (requantization, LayerNorm channels, lookup tables) are left out.
+ */
+export function intProgramNeeds(program: IntProgram): DeviceNeeds {
+  const weights: DeviceNeeds['weights'] = [];
+  const packed = (name: string, values: Int8Array, cols: number) => weights.push({ name, bytes: (values.length / cols) * wordsPerRow(cols) * 4 });
+  let heads = 0;
+  for (const op of program.ops) {
+    if (op.kind === 'embed') {
+      const H = op.tables.hidden;
+      packed(`${op.out}.word`, op.tables.word, H);
+      packed(`${op.out}.position`, op.tables.position, H);
+      if (op.tables.tokenType) packed(`${op.out}.tokenType`, op.tables.tokenType, H);
+    } else if (op.kind === 'gemm') {
+      packed(`${op.name}.weight`, op.weight, op.K);
+      weights.push({ name: `${op.name}.bias`, bytes: op.bias.byteLength });
+    } else if (op.kind === 'attention') {
+      heads = Math.max(heads, op.heads);
+    }
+  }
+  const S = program.maxPositions;
+  let largestActivation = { name: `attention scores (batch 1, ${S} tokens)`, bytes: heads * S * S * 4 };
+  for (const t of program.tensors) {
+    const row = t.dtype === 'i8' || t.dtype === 'u8' ? wordsPerRow(intWidth(t)) * 4 : intWidth(t) * 4;
+    const bytes = (rowsPerSequence(t) === 'tokens' ? S : 1) * row;
+    if (bytes > largestActivation.bytes) largestActivation = { name: `${t.id} (batch 1, ${S} tokens)`, bytes };
+  }
+  return { weights, largestActivation };
+}
+
+/**
+ * The buffers FloatGraphGpu will create for `model`: every parameter as float32, linear weights
+ * with rows padded to vec4 words, and each attention's q, k and v weights once more as the one
+ * concatenated matrix its fused projection reads; the largest activation from the config at the
+ * full length (estimateModelBytes).
+ */
+export function floatModelNeeds(model: EncoderModel, graph: ModelGraph): DeviceNeeds {
+  const params = encoderParams(model.weights);
+  const padded = (t: { shape: number[]; data: Float32Array }) => (t.shape.length === 2 ? t.shape[0] * wordsPerRow(t.shape[1]) * 16 : t.data.byteLength);
+  const weights: DeviceNeeds['weights'] = [...params].map(([name, t]) => ({ name, bytes: padded(t) }));
+  const linearOf = new Map(graph.ops.flatMap((op) => (op.kind === 'linear' ? [[op.out, op.param] as const] : [])));
+  for (const op of graph.ops) {
+    if (op.kind !== 'attention') continue;
+    const parts = [op.q, op.k, op.v].map((id) => params.get(`${linearOf.get(id)}.weight`));
+    if (parts.every((p) => p)) weights.push({ name: `${op.q}|${op.k}|${op.v}.weight`, bytes: parts.reduce((t, p) => t + padded(p!), 0) });
+  }
+  const S = model.config.maxPositions;
+  const bytes = estimateModelBytes(model.config, { seqLen: S }).largestActivation;
+  return { weights, largestActivation: { name: `largest activation (batch 1, ${S} tokens)`, bytes } };
 }

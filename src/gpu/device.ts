@@ -122,3 +122,183 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
   for (const name of LIMIT_NAMES) limits[name] = device.limits[name];
   return new Gpu(device, runtime, summarizeAdapter(info), features, limits);
 }
+
+/** A device held for one model: `release()` once the model no longer needs it (idempotent). */
+export interface GpuLease {
+  readonly gpu: Gpu;
+  release(): void;
+}
+
+interface SharedDevice {
+  gpu: Promise<Gpu>;
+  holders: number;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+let shared: SharedDevice | undefined;
+
+/**
+ * How long the shared device outlives its last holder. A device's pipelines die with it, and every
+ * new device compiles the model's kernels again (seconds on SwiftShader) with native allocations that
+ * Dawn's compile threads leave fragmented: 100 load/dispose cycles grew RSS by hundreds of MB with a
+ * device per load, and by 7 MB with one device kept (bench/load-cycles.ts). A short grace lets a
+ * reload (the demo switching models, a loop of tests) find the device and its pipelines still there.
+ * The timer is unref'd in Node, so it never keeps a process alive.
+ */
+let sharedLingerMs = 2000;
+
+/** Sets the shared device's grace period after its last release (0: released at once); returns the previous one. */
+export function setSharedGpuLinger(ms: number): number {
+  if (!(ms >= 0)) throw new RangeError(`setSharedGpuLinger: ${ms} is not a duration in milliseconds`);
+  const previous = sharedLingerMs;
+  sharedLingerMs = ms;
+  return previous;
+}
+
+/**
+ * A lease on the device shared by every model loaded without a `gpu` of its own: requested on first
+ * use, released (after the grace period above) when the last lease is. A lost shared device is never
+ * handed out again: the next acquire requests a new one, which is how the models on it recover.
+ */
+export async function acquireSharedGpu(): Promise<GpuLease> {
+  let entry = shared;
+  if (!entry) {
+    const e: SharedDevice = { gpu: requestGpu(), holders: 0 };
+    shared = entry = e;
+    e.gpu.then(
+      (gpu) => gpu.device.lost.then(() => forget(e)),
+      () => forget(e),
+    );
+  }
+  entry.holders++;
+  clearTimeout(entry.timer);
+  entry.timer = undefined;
+  let gpu: Gpu;
+  try {
+    gpu = await entry.gpu;
+  } catch (e) {
+    entry.holders--;
+    throw e;
+  }
+  // Lost before its notification reached forget(): let this lease go and take a new device.
+  if (await gpu.lostNow()) {
+    forget(entry);
+    release(entry);
+    return acquireSharedGpu();
+  }
+  let released = false;
+  const e = entry;
+  return {
+    gpu,
+    release: () => {
+      if (released) return;
+      released = true;
+      release(e);
+    },
+  };
+}
+
+function forget(entry: SharedDevice): void {
+  if (shared === entry) shared = undefined;
+}
+
+function release(entry: SharedDevice): void {
+  if (--entry.holders > 0) return;
+  const drop = () => {
+    if (entry.holders > 0) return;
+    forget(entry);
+    entry.gpu.then((gpu) => gpu.destroy(), () => {});
+  };
+  if (shared !== entry || sharedLingerMs === 0) {
+    drop();
+    return;
+  }
+  entry.timer = setTimeout(drop, sharedLingerMs);
+  (entry.timer as { unref?: () => void }).unref?.();
+}
+
+/** A device of its own, destroyed on release: LoadOptions.shareDevice false. */
+export async function acquireOwnGpu(): Promise<GpuLease> {
+  const gpu = await requestGpu();
+  return { gpu, release: () => gpu.destroy() };
+}
+
+/** One GPU buffer a model will create, by the name of what it holds. */
+export interface BufferNeed {
+  name: string;
+  bytes: number;
+}
+
+/** What a model will allocate: every weight buffer, and its largest activation at the longest input. */
+export interface DeviceNeeds {
+  weights: BufferNeed[];
+  /** Batch 1 at the model's full length: a model that cannot hold this cannot run its own longest input. */
+  largestActivation: BufferNeed;
+}
+
+export interface FitOptions {
+  /** Compare the total with the memory a software adapter draws from (default true). */
+  memoryGuard?: boolean;
+  /** Free bytes of the memory that guard compares with; found from the runtime when absent (tests pass it). */
+  freeMemory?: number;
+}
+
+/** Thrown before any allocation when a model cannot fit the device. */
+export class GpuLimitError extends RangeError {
+  override name = 'GpuLimitError';
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 2 ** 30) return `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+  if (bytes >= 2 ** 20) return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+  return `${bytes} bytes`;
+}
+
+/**
+ * Refuses, before anything is allocated, a model with a buffer larger than the device can create
+ * or bind (the runtimes bind every storage buffer whole, so the smaller of maxBufferSize and
+ * maxStorageBufferBindingSize is the bound), naming the tensor and the limit.
+ *
+ * Then a soft guard on the total. WebGPU tells nothing of a device's memory size, so it is applied
+ * only where a signal exists: a software adapter (SwiftShader, llvmpipe) allocates from host memory,
+ * whose free bytes Node reports (os.freemem) and browsers approximate (navigator.deviceMemory, GiB,
+ * coarse and capped). A hardware adapter gets only the per-buffer limits. `memoryGuard: false`
+ * skips the guard (the estimate is a floor, the signal approximate).
+ */
+export async function checkDeviceFits(gpu: Gpu, needs: DeviceNeeds, what: string, options: FitOptions = {}): Promise<void> {
+  const { maxBufferSize, maxStorageBufferBindingSize } = gpu.limits;
+  const bindingBound = maxStorageBufferBindingSize < maxBufferSize;
+  const limit = bindingBound ? maxStorageBufferBindingSize : maxBufferSize;
+  const limitName = bindingBound ? 'maxStorageBufferBindingSize' : 'maxBufferSize';
+  const all = [...needs.weights, needs.largestActivation];
+  const worst = all.reduce((a, b) => (b.bytes > a.bytes ? b : a));
+  if (worst.bytes > limit) {
+    const kind = worst === needs.largestActivation ? 'activation' : 'tensor';
+    throw new GpuLimitError(
+      `${what}: ${kind} "${worst.name}" needs ${worst.bytes} bytes (${formatBytes(worst.bytes)}) in one GPU buffer, above this device's ${limitName} of ${limit} bytes (${formatBytes(limit)}); ${describeAdapter(gpu)} cannot run this model. Use a device with larger limits, or a smaller model.`,
+    );
+  }
+  if (options.memoryGuard === false || !gpu.adapter.isSoftware) return;
+  const free = options.freeMemory ?? (await softwareDeviceMemory(gpu));
+  if (free === undefined) return;
+  const total = needs.weights.reduce((t, w) => t + w.bytes, 0) + needs.largestActivation.bytes;
+  if (total > free) {
+    throw new GpuLimitError(
+      `${what}: needs at least ${formatBytes(total)} of device memory (weights and its largest activation), and this software adapter (${describeAdapter(gpu)}) allocates from host memory with ${formatBytes(free)} free. Free memory, or pass memoryGuard: false to try anyway.`,
+    );
+  }
+}
+
+function describeAdapter(gpu: Gpu): string {
+  const a = gpu.adapter;
+  return [a.vendor, a.architecture, a.description].filter((s) => s).join(' ') || 'this adapter';
+}
+
+async function softwareDeviceMemory(gpu: Gpu): Promise<number | undefined> {
+  if (gpu.runtime === 'node' && isNode()) {
+    const { hostFreeMemory } = await import('./node-webgpu.js');
+    return hostFreeMemory();
+  }
+  const gib = (globalThis as { navigator?: { deviceMemory?: number } }).navigator?.deviceMemory;
+  return typeof gib === 'number' && gib > 0 ? gib * 2 ** 30 : undefined;
+}

@@ -58,6 +58,16 @@ export class Gpu {
     return this.lostInfo;
   }
 
+  /**
+   * The loss as seen now, including a loss whose notification is still queued (the device was
+   * destroyed earlier in this task, and `lost` is set only once its promise's callbacks have run).
+   */
+  async lostNow(): Promise<GPUDeviceLostInfo | undefined> {
+    if (this.lostInfo) return this.lostInfo;
+    // An already settled device.lost wins the race: its reaction is queued first.
+    return Promise.race([this.device.lost, Promise.resolve(undefined)]);
+  }
+
   assertAlive(): void {
     if (this.lostInfo && !this.destroyed) {
       throw new GpuDeviceLostError(
@@ -131,11 +141,14 @@ export class Gpu {
     try {
       pipeline = await this.wait(() => this.device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' }, label }));
     } catch (e) {
+      // A lost device answers no compilation-info request: its loss is the error.
+      if (e instanceof GpuDeviceLostError) throw e;
       const info = await module.getCompilationInfo();
       const messages = info.messages.map((m) => `${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`).join('\n');
       throw new Error(`Shader "${label}" failed to compile: ${(e as Error).message}\n${messages}`);
     } finally {
-      const err = await this.device.popErrorScope();
+      // Nor does it settle error scopes reliably: do not wait on one once the device is gone.
+      const err = this.lostInfo ? null : await Promise.race([this.device.popErrorScope(), this.device.lost.then(() => null)]);
       if (err) throw new Error(`Shader "${label}": ${err.message}`);
     }
     return pipeline;
@@ -178,6 +191,10 @@ export class Gpu {
     const size = Math.max(4, Math.ceil(byteLength / 4) * 4);
     if (size > this.limits.maxBufferSize) {
       throw new RangeError(`Buffer "${label}" needs ${size} bytes; this adapter allows ${this.limits.maxBufferSize}.`);
+    }
+    // Storage buffers are bound whole: a larger one would only fail later, at its bind group.
+    if (size > this.limits.maxStorageBufferBindingSize) {
+      throw new RangeError(`Buffer "${label}" needs ${size} bytes; this adapter binds at most ${this.limits.maxStorageBufferBindingSize} (maxStorageBufferBindingSize).`);
     }
     const buffer = this.device.createBuffer({ label, size, usage: STORAGE | COPY_SRC | COPY_DST | extraUsage });
     if (typeof sizeOrData !== 'number') this.write(buffer, sizeOrData);

@@ -8,6 +8,7 @@
  * only when no hardware adapter exists. A user's own VK_ICD_FILENAMES / VK_DRIVER_FILES wins.
  */
 import { existsSync } from 'node:fs';
+import { freemem } from 'node:os';
 
 export const SWIFTSHADER_ICD_CANDIDATES = [
   '/usr/lib/chromium/vk_swiftshader_icd.json',
@@ -36,18 +37,34 @@ let cached: GPU | undefined;
  * dawn.node resolves GPU promises by polling with setImmediate, which spins the JS thread at 100%
  * while any promise is pending. On a 2-core machine that halves SwiftShader's speed. While a wait is
  * in progress, route setImmediate through a 1 ms timer so the poll sleeps between ticks.
+ *
+ * Waits overlap (pipelines compile in parallel, several models share a device), so the patch is
+ * counted: the first wait installs it, the last one out restores the original. Restoring per wait
+ * left the 1 ms version installed for good whenever two waits finished out of order.
  */
+let gentleDepth = 0;
+let originalSetImmediate: typeof setImmediate | undefined;
+let gentleSetImmediate: typeof setImmediate | undefined;
+
 export async function withGentlePolling<T>(work: () => Promise<T>): Promise<T> {
   const g = globalThis as unknown as { setImmediate: typeof setImmediate };
-  const original = g.setImmediate;
-  const gentle = ((fn: (...args: unknown[]) => void, ...args: unknown[]) =>
-    setTimeout(fn, 1, ...args)) as unknown as typeof setImmediate;
-  g.setImmediate = gentle;
+  if (gentleDepth++ === 0) {
+    originalSetImmediate = g.setImmediate;
+    gentleSetImmediate = ((fn: (...args: unknown[]) => void, ...args: unknown[]) =>
+      setTimeout(fn, 1, ...args)) as unknown as typeof setImmediate;
+    g.setImmediate = gentleSetImmediate;
+  }
   try {
     return await work();
   } finally {
-    if (g.setImmediate === gentle) g.setImmediate = original;
+    // Someone else's replacement installed meanwhile is left alone.
+    if (--gentleDepth === 0 && g.setImmediate === gentleSetImmediate) g.setImmediate = originalSetImmediate!;
   }
+}
+
+/** Bytes of host memory free now: a software adapter's (SwiftShader's) device memory is this memory. */
+export function hostFreeMemory(): number {
+  return freemem();
 }
 
 export async function nodeGpu(): Promise<GPU> {
