@@ -257,11 +257,15 @@ interface GemmI8Config {
   aUnsigned: boolean;
 }
 
-/** M varies the tile (16x32 up to 16 rows, 32x64 or 64x64 beyond); N and K vary the uniform too. */
+/**
+ * M varies the variant (GEMV up to 8 rows, the 16x32 tile up to 16, 32x64 or 64x64 beyond; 5 and 7
+ * share the 8-row GEMV); N and K vary the uniform too.
+ */
 const GEMM_SHAPES: [number, number, number][] = [
   [13, 40, 70],
   [40, 24, 33],
   [5, 37, 70],
+  [7, 20, 33],
 ];
 
 function gemmI8Slot(config: GemmI8Config) {
@@ -324,6 +328,7 @@ const ATTENTION_SHAPES: [number, number, number][] = [
   [2, 3, 13],
   [1, 3, 40],
   [2, 3, 5],
+  [1, 2, 7],
 ];
 const HEAD_DIM = 16;
 
