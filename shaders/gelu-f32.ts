@@ -10,6 +10,8 @@
  * on 5e5 points with exact f32 rounding); the bound tests assert allows for a GPU exp of a few ulp.
  * The fit is polynomial (no division), so it costs ~10 FMAs and, in the middle piece, one exp.
  *
+ * GPT-2's tanh approximation (gelu_tanh, transformers' gelu_new) is the other GELU here.
+ *
  * The elementwise kernel maps a flat f32 array, row padding included (act(0) = 0 keeps zero
  * padding zero); geluF32Wgsl() gives the same functions to GEMM epilogues. It also applies the
  * classifier heads' tanh and ReLU: one small pipeline for those instead of more GEMM variants,
@@ -76,11 +78,29 @@ fn tanh_f32(x: f32) -> f32 {
 `;
 }
 
-export type ActivationF32 = 'gelu' | 'tanh' | 'relu';
+/**
+ * GPT-2's tanh GELU, 0.5 x (1 + tanh(u)) with u = sqrt(2 / pi) (x + 0.044715 x^3), evaluated as
+ * x / (1 + exp(-2u)) (1 + tanh(u) = 2 / (1 + e^(-2u))): no cancellation where tanh(u) nears -1,
+ * so the error is a few ulp of the result everywhere (torch's f32 form loses digits there). For
+ * very negative x, exp overflows to +inf and x / inf = -0, the limit; x^3 overflowing past
+ * |x| ~ 7e12 gives u = +-inf with the same limits.
+ */
+export function geluTanhF32Wgsl(): string {
+  return `
+fn gelu_tanh_f32(x: f32) -> f32 {
+  let u = ${f32Lit(Math.sqrt(2 / Math.PI))} * (x + ${f32Lit(0.044715)} * (x * x * x));
+  return x / (1.0f + exp(-2.0f * u));
+}
+`;
+}
+
+export type ActivationF32 = 'gelu' | 'gelu_tanh' | 'tanh' | 'relu';
 
 /** The WGSL functions `activation` needs (none for ReLU). */
 export function activationF32Wgsl(activation: ActivationF32): string {
-  return activation === 'gelu' ? geluF32Wgsl() : activation === 'tanh' ? tanhF32Wgsl() : '';
+  if (activation === 'gelu') return geluF32Wgsl();
+  if (activation === 'gelu_tanh') return geluTanhF32Wgsl();
+  return activation === 'tanh' ? tanhF32Wgsl() : '';
 }
 
 /** A WGSL expression applying `activation` to `value`. */

@@ -9,21 +9,28 @@
  * `probStride` apart (>= seq, the vec4 padding of the P.V GEMM's operand): the padding columns are
  * written as 0 every time, since the buffer is reused for other sequence lengths.
  * One workgroup per row; threads stride over keys and reduce in workgroup memory.
+ *
+ * Causal variant (decoders): query i of `queries` new positions, the last of `seq` keys, also
+ * masks keys t > i + (seq - queries): its own position and everything before, past included.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 
 export interface SoftmaxF32ShaderOptions {
   /** Threads per row, a power of two in [1, 256]. */
   workgroupSize: number;
+  /** Mask keys after the query's own position (absent: the padding mask alone). */
+  causal?: boolean;
 }
 
 /** Uniform layout (u32 words). */
-export const SOFTMAX_F32_PARAM_FIELDS = ['rows', 'seq', 'scoreStride', 'probStride', 'rowsPerBatch', 'gridX', 'pad0', 'pad1'] as const;
+export const SOFTMAX_F32_PARAM_FIELDS = ['rows', 'seq', 'scoreStride', 'probStride', 'rowsPerBatch', 'gridX', 'queries', 'pad1'] as const;
 
 export function softmaxF32Shader(o: SoftmaxF32ShaderOptions): string {
   const WG = o.workgroupSize;
+  // Whether key t counts: real, and (causal) not after the query's position.
+  const allowed = (t: string) => (o.causal ? `(mask[keys + ${t}] != 0 && ${t} <= last)` : `mask[keys + ${t}] != 0`);
   return wgsl`
-struct Params { rows: u32, seq: u32, scoreStride: u32, probStride: u32, rowsPerBatch: u32, gridX: u32, pad0: u32, pad1: u32 }
+struct Params { rows: u32, seq: u32, scoreStride: u32, probStride: u32, rowsPerBatch: u32, gridX: u32, queries: u32, pad1: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 @group(0) @binding(1) var<storage, read> scores: array<f32>;
 // [batch, seq]: 1 for real keys, 0 for padding.
@@ -42,10 +49,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let src = row * params.scoreStride;
   let dst = row * params.probStride;
   let keys = (row / params.rowsPerBatch) * params.seq;
+${o.causal ? '  let last = (row % params.queries) + params.seq - params.queries;' : ''}
 
   var m = LOWEST;
   for (var t = lid; t < params.seq; t = t + ${WG}u) {
-    if (mask[keys + t] != 0) { m = max(m, scores[src + t]); }
+    if (${allowed('t')}) { m = max(m, scores[src + t]); }
   }
   partial[lid] = m;
   workgroupBarrier();
@@ -58,7 +66,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   var s = 0.0f;
   for (var t = lid; t < params.seq; t = t + ${WG}u) {
-    if (mask[keys + t] != 0) { s = s + exp(scores[src + t] - rowMax); }
+    if (${allowed('t')}) { s = s + exp(scores[src + t] - rowMax); }
   }
   partial[lid] = s;
   workgroupBarrier();
@@ -72,7 +80,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
   for (var t = lid; t < params.probStride; t = t + ${WG}u) {
     var p = 0.0f;
-    if (t < params.seq && mask[keys + t] != 0) { p = exp(scores[src + t] - rowMax) * inv; }
+    if (t < params.seq && ${allowed('t')}) { p = exp(scores[src + t] - rowMax) * inv; }
     probs[dst + t] = p;
   }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { erf64, gelu64 } from '../src/reference/gelu-f32.js';
+import { erf64, gelu64, geluTanh64 } from '../src/reference/gelu-f32.js';
 import { suite } from './cases/gelu-f32.js';
 import { runSuite } from './run-suite.js';
 
@@ -26,5 +26,19 @@ describe('float64 erf reference', () => {
     expect(gelu64(0)).toBe(0);
     expect(Math.abs(gelu64(1) - 0.8413447460685429)).toBeLessThan(1e-15);
     expect(Math.abs(gelu64(-1) + 0.15865525393145707)).toBeLessThan(1e-15);
+  });
+});
+
+describe('float64 tanh GELU reference (gelu_new)', () => {
+  it('gives its known values', () => {
+    // Python's math module in float64: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+    const table: [number, number][] = [
+      [-2, -0.04540230591222494],
+      [-1, -0.15880800939172324],
+      [0.5, 0.34571400982514394],
+      [1, 0.8411919906082768],
+      [3, 2.996362607918227],
+    ];
+    for (const [x, want] of table) expect(Math.abs(geluTanh64(x) - want)).toBeLessThan(1e-15);
   });
 });

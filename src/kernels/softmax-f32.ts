@@ -14,15 +14,16 @@ export type { SoftmaxF32Shape };
  * over the keys); the size only sets speed, so a model may also fix one for all lengths.
  */
 export function softmaxF32Variant(shape: SoftmaxF32Shape, options: Partial<SoftmaxF32ShaderOptions> = {}): SoftmaxF32ShaderOptions {
-  return { workgroupSize: options.workgroupSize ?? rowWorkgroupSize(shape.probStride ?? shape.seq) };
+  return { workgroupSize: options.workgroupSize ?? rowWorkgroupSize(shape.probStride ?? shape.seq), ...(options.causal ? { causal: true } : {}) };
 }
 
 export function softmaxF32Kernel(variant: SoftmaxF32ShaderOptions): KernelProgram {
   const wg = variant.workgroupSize;
   if (!Number.isInteger(wg) || wg < 1 || wg > 256 || (wg & (wg - 1)) !== 0) throw new RangeError(`softmax-f32: workgroupSize ${wg} must be a power of two <= 256`);
-  const shaderOptions: SoftmaxF32ShaderOptions = { workgroupSize: wg };
+  // Absent unless causal, so that the padding-mask kernel keeps its cache key.
+  const shaderOptions: SoftmaxF32ShaderOptions = { workgroupSize: wg, ...(variant.causal ? { causal: true } : {}) };
   return cachedKernel(optionsKey('softmax-f32', shaderOptions), () => ({
-    name: `softmax-f32[wg ${wg}]`,
+    name: `softmax-f32${variant.causal ? '+causal' : ''}[wg ${wg}]`,
     code: softmaxF32Shader(shaderOptions),
     workgroupStorageBytes: wg * 4,
   }));
@@ -36,11 +37,13 @@ export function softmaxF32RunData(shape: SoftmaxF32Shape): RunData {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`softmax-f32: ${k} = ${v} must be a positive integer`);
   }
   if (scoreStride < seq || probStride < seq) throw new RangeError(`softmax-f32: strides (${scoreStride}, ${probStride}) shorter than seq ${seq}`);
+  // The causal variant places the queries at the end of the keys.
+  if (queries > seq && shape.causal) throw new RangeError(`softmax-f32: ${queries} causal queries over ${seq} keys (the queries are the last keys)`);
   const rows = batch * heads * queries;
   if (rows * Math.max(scoreStride, probStride) >= 2 ** 32) throw new RangeError(`softmax-f32: ${rows} rows exceed u32 indexing`);
   const grid = rowGrid(rows);
   const values: Record<(typeof SOFTMAX_F32_PARAM_FIELDS)[number], number> = {
-    rows, seq, scoreStride, probStride, rowsPerBatch: heads * queries, gridX: grid.gridX, pad0: 0, pad1: 0,
+    rows, seq, scoreStride, probStride, rowsPerBatch: heads * queries, gridX: grid.gridX, queries, pad1: 0,
   };
   return {
     label: `softmax-f32 ${batch}x${heads}x${queries}x${seq}`,
@@ -51,7 +54,7 @@ export function softmaxF32RunData(shape: SoftmaxF32Shape): RunData {
 
 export function softmaxF32Program(shape: SoftmaxF32Shape, options: Partial<SoftmaxF32ShaderOptions> = {}): ProgramInfo {
   const run = softmaxF32RunData(shape);
-  return { ...softmaxF32Kernel(softmaxF32Variant(shape, options)), ...run, name: run.label! };
+  return { ...softmaxF32Kernel(softmaxF32Variant(shape, { causal: shape.causal, ...options })), ...run, name: run.label! };
 }
 
 export interface SoftmaxF32Buffers {

@@ -1,6 +1,6 @@
 /**
  * Exact-erf GELU in f32 against the float64 reference (src/reference/gelu-f32.ts), both as the
- * elementwise kernel (with the heads' tanh and ReLU) and fused into the f32 GEMM epilogue (with
+ * elementwise kernel (with GPT-2's tanh GELU and the heads' tanh and ReLU) and fused into the f32 GEMM epilogue (with
  * tanh, ReLU and the scale alpha). Inputs sweep [-12, 12] densely, around the erf pieces' seams
  * (|x| / sqrt(2) = 1 and 4) and zero. GEMM tolerance: the product's f32 summation bound, as in
  * the plain GEMM check, carried through the activation's slope (<= 1.13), plus the activation's
@@ -12,7 +12,7 @@ import { type ActivationF32, bindGeluF32 } from '../../src/kernels/gelu-f32.js';
 import { type GemmF32Activation, bindGemmF32 } from '../../src/kernels/gemm-f32.js';
 import { padRowsF32 } from '../../src/quant/pack.js';
 import { gemmF32Ref } from '../../src/reference/gemm-f32.js';
-import { gelu64, geluF32Tolerance } from '../../src/reference/gelu-f32.js';
+import { gelu64, geluF32Tolerance, geluTanh64, geluTanhF32Tolerance } from '../../src/reference/gelu-f32.js';
 import { Random } from '../../src/util/random.js';
 import { F32_EPS, compareWithin, readF32 } from './float-compare.js';
 import type { CheckCase, CheckResult, CheckSuite } from './suite.js';
@@ -54,6 +54,7 @@ interface EpilogueCase {
 
 function activate(a: GemmF32Activation | undefined, v: number): number {
   if (a === 'gelu') return gelu64(v);
+  if (a === 'gelu_tanh') return geluTanh64(v);
   if (a === 'tanh') return Math.tanh(v);
   if (a === 'relu') return Math.max(v, 0);
   return v;
@@ -62,6 +63,7 @@ function activate(a: GemmF32Activation | undefined, v: number): number {
 /** The activation's own error on an exact f32 input: see gelu64 / the tanh note in the shader. */
 function activationTolerance(a: GemmF32Activation | undefined, x: number, exact: number): number {
   if (a === 'gelu') return geluF32Tolerance(x, exact);
+  if (a === 'gelu_tanh') return geluTanhF32Tolerance(x, exact);
   if (a === 'tanh') return 2e-7 + 4 * F32_EPS * Math.abs(exact);
   return 0;
 }
@@ -95,7 +97,7 @@ async function runEpilogue(gpu: Gpu, c: EpilogueCase): Promise<CheckResult> {
         const mag = Math.abs(alpha) * ref.magnitude[i] + Math.abs(bias[i % c.N]);
         const inputError = (c.K + 4) * 2 * F32_EPS * mag;
         const own = activationTolerance(c.activation, pre[i], want[i]);
-        return inputError * (c.activation === 'gelu' ? 1.13 : 1) + own + 1e-30;
+        return inputError * (c.activation === 'gelu' || c.activation === 'gelu_tanh' ? 1.13 : 1) + own + 1e-30;
       },
       (i) => `row ${Math.floor(i / c.N)} col ${i % c.N}`,
     );
@@ -108,6 +110,7 @@ const EPILOGUES: EpilogueCase[] = [
   { M: 33, N: 70, K: 40, activation: 'gelu', seed: 1 },
   { M: 65, N: 130, K: 129, activation: 'gelu', seed: 2 },
   { M: 3, N: 200, K: 200, activation: 'tanh', seed: 3 },
+  { M: 33, N: 70, K: 40, activation: 'gelu_tanh', seed: 6 },
   { M: 5, N: 63, K: 64, activation: 'relu', seed: 4 },
   { M: 17, N: 17, K: 40, alpha: 1 / Math.sqrt(40), seed: 5 },
 ];
@@ -116,6 +119,7 @@ export const suite: CheckSuite = {
   name: 'f32 GELU and GEMM epilogues',
   cases: (): CheckCase[] => [
     { name: 'elementwise GELU over [-12, 12] and the erf seams', run: (gpu) => runElementwise(gpu, 'gelu') },
+    { name: 'elementwise tanh GELU (gelu_new) over [-12, 12]', run: (gpu) => runElementwise(gpu, 'gelu_tanh') },
     { name: 'elementwise tanh', run: (gpu) => runElementwise(gpu, 'tanh') },
     { name: 'elementwise ReLU', run: (gpu) => runElementwise(gpu, 'relu') },
     ...EPILOGUES.map((c) => ({
