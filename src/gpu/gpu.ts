@@ -40,6 +40,8 @@ export class Gpu {
   private uniforms = 0;
   private lostInfo: GPUDeviceLostInfo | undefined;
   private destroyed = false;
+  /** Rejections of the waits in progress, called if the device is lost meanwhile. */
+  private readonly lostWaiters = new Set<(error: GpuDeviceLostError) => void>();
 
   constructor(
     readonly device: GPUDevice,
@@ -50,6 +52,9 @@ export class Gpu {
   ) {
     device.lost.then((info) => {
       this.lostInfo = info;
+      const error = new GpuDeviceLostError(`The GPU device was lost (${info.reason}) while waiting: ${info.message}`);
+      for (const reject of this.lostWaiters) reject(error);
+      this.lostWaiters.clear();
     });
   }
 
@@ -248,10 +253,20 @@ export class Gpu {
    */
   async wait<T>(start: () => Promise<T>): Promise<T> {
     this.assertAlive();
-    const lost = this.device.lost.then((info) => {
-      throw new GpuDeviceLostError(`The GPU device was lost (${info.reason}) while waiting: ${info.message}`);
-    });
-    const run = () => Promise.race([start(), lost]);
+    // Not a race with device.lost: every reaction added to that promise lives as long as the
+    // device, which for a long-lived model is a leak of a few hundred bytes per call.
+    const run = () =>
+      new Promise<T>((resolve, reject) => {
+        this.lostWaiters.add(reject);
+        const done = () => this.lostWaiters.delete(reject);
+        let pending: Promise<T>;
+        try {
+          pending = start();
+        } catch (e) {
+          pending = Promise.reject(e);
+        }
+        pending.then(resolve, reject).finally(done);
+      });
     if (this.runtime === 'node') {
       const { withGentlePolling } = await import('./node-webgpu.js');
       return withGentlePolling(run);
