@@ -95,3 +95,46 @@ export interface TokenBatch {
   tokenTypeIds: Int32Array;
   positionIds: Int32Array;
 }
+
+/** Decoder-only language models this runtime imports (GPT-2 and its distillations). */
+export type DecoderFamily = 'gpt2';
+
+/**
+ * A decoder-only language model's hyper-parameters, independent of the checkpoint's spelling
+ * (GPT-2's n_embd, n_layer, ...; src/model/config.ts maps them).
+ */
+export interface DecoderConfig {
+  /** The Hugging Face architecture name, e.g. GPT2LMHeadModel. */
+  architecture: string;
+  family: DecoderFamily;
+  task: 'text-generation';
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  /** GPT-2's n_inner, or 4 * hiddenSize when the config leaves it null. */
+  intermediateSize: number;
+  vocabSize: number;
+  /** The learned position table's rows (n_positions): the longest sequence, prompt and continuation. */
+  maxPositions: number;
+  layerNormEps: number;
+  /** 'gelu_new' is the tanh approximation GPT-2 uses; 'gelu' the exact erf form. */
+  hiddenAct: 'gelu_new' | 'gelu';
+  bosTokenId: number;
+  eosTokenId: number;
+  /** Absent for GPT-2, which has no padding token (batches pad with any id under mask 0). */
+  padTokenId?: number;
+  /** Whether the LM head is the word embedding matrix (GPT-2's tie_word_embeddings, default true). */
+  tiedEmbeddings: boolean;
+}
+
+export type ModelConfig = EncoderConfig | DecoderConfig;
+
+/**
+ * A float decoder: its config and its parameters under the graph's names (src/graph/architectures.ts
+ * style: `embeddings.word`, `layer.{i}.query.weight`, ..., `final_norm.gamma`, `lm_head.weight`),
+ * linear weights [out, in]. A tied LM head is the word embeddings' Tensor itself, not a copy.
+ */
+export interface DecoderModel {
+  config: DecoderConfig;
+  params: Map<string, Tensor>;
+}

@@ -6,7 +6,8 @@
  *               Marian's fixed table (sinusoidalRow), looked up by the batch's position ids
  *   linear      y = x W^T + b over every row, or over the first token of each sequence
  *   attention   per head of size d: softmax(q k^T / sqrt(d)) v over the keys the batch's mask
- *               allows (and, when causal, keys j <= query i); a row with no allowed key is 0
+ *               allows (and, when causal, keys j <= query i); a row with no allowed key is 0;
+ *               whole sequences, with or without the op's `cache` flag (no keys are kept)
  *   add, layerNorm (biased variance, eps inside the root), activation (exact erf GELU, its tanh
  *               approximation, SiLU, ReLU, tanh), pool (mean over real tokens, or the first token)
  * Every tensor is row-major without padding: [batch * seq, width] for token tensors, [batch, width]
@@ -16,7 +17,7 @@ import { checkEmbeddingIds, checkTokenBatch } from '../core/token-batch.js';
 import type { TokenBatch } from '../core/types.js';
 import { type Params, param } from '../graph/architectures.js';
 import { type GraphOp, type ModelGraph, type TensorSpec, tensorSpec, widthOf } from '../graph/types.js';
-import { gelu64 } from '../reference/gelu-f32.js';
+import { gelu64, geluTanh64 } from '../reference/gelu-f32.js';
 import { layerNormF32Ref } from '../reference/layernorm-f32.js';
 import { meanPoolF32Ref } from '../reference/mean-pool-f32.js';
 import { softmaxF32Ref } from '../reference/softmax-f32.js';
@@ -53,17 +54,13 @@ export function sinusoidalRow(pos: number, dim: number): Float32Array {
   return row;
 }
 
-function gelu64Tanh(x: number): number {
-  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
-}
-
 function silu64(x: number): number {
   return x / (1 + Math.exp(-x));
 }
 
 const ACTIVATIONS: Record<string, (x: number) => number> = {
   gelu: gelu64,
-  gelu_tanh: gelu64Tanh,
+  gelu_tanh: geluTanh64,
   silu: silu64,
   relu: (v) => Math.max(v, 0),
   tanh: Math.tanh,
@@ -240,13 +237,9 @@ export function runFloatGraphCpu(
     }
   };
 
-  for (const op of graph.ops) {
-    if (op.kind === 'attention' && op.cache)
-      throw new RangeError(
-        `graph: attention "${op.out}" keeps a cache; the CPU float interpreter runs whole sequences only`,
-      );
-    values.set(op.out, run(op));
-  }
+  // An attention with `cache` may keep keys and values between runs; this interpreter keeps none
+  // and runs whole sequences, which is the pass a cached decoder must reproduce step by step.
+  for (const op of graph.ops) values.set(op.out, run(op));
   const captures = new Map<string, Float64Array>();
   for (const id of keep) captures.set(id, get(id));
   const out = get(graph.output.tensor);

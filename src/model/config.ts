@@ -1,11 +1,11 @@
 /**
- * Hugging Face config.json -> EncoderConfig. Each family spells the same hyper-parameters
+ * Hugging Face config.json -> EncoderConfig or DecoderConfig. Each family spells the same hyper-parameters
  * differently (DistilBERT: dim, n_layers, ...); this module is the only place that knows those
  * spellings. Anything the integer runtime cannot execute faithfully is refused here, at import,
  * rather than producing a model that silently computes something else.
  */
 
-import type { EncoderConfig, EncoderFamily, EncoderTask } from '../core/types.js';
+import type { DecoderConfig, EncoderConfig, EncoderFamily, EncoderTask, ModelConfig } from '../core/types.js';
 
 interface Architecture {
   family: EncoderFamily;
@@ -137,6 +137,102 @@ export function parseConfig(json: unknown, what = 'config.json'): EncoderConfig 
     padTokenId,
     positionOffset,
     labels: arch.task === 'sequence-classification' ? parseLabels(c, fail) : [],
+  };
+}
+
+/** Decoder-only language models (src/model/weights.ts mapDecoderWeights knows their checkpoints). */
+export const DECODER_ARCHITECTURES: Readonly<Record<string, 'gpt2'>> = {
+  GPT2LMHeadModel: 'gpt2',
+};
+
+/** Any supported config.json: a decoder's (DECODER_ARCHITECTURES) or an encoder's (parseConfig). */
+export function parseModelConfig(json: unknown, what = 'config.json'): ModelConfig {
+  const archs = json !== null && typeof json === 'object' ? (json as Json).architectures : undefined;
+  const first = Array.isArray(archs) ? archs[0] : undefined;
+  if (typeof first === 'string' && Object.hasOwn(DECODER_ARCHITECTURES, first)) return parseDecoderConfig(json, what);
+  return parseConfig(json, what);
+}
+
+/**
+ * GPT-2's config.json (GPT2Config: n_embd, n_layer, n_head, n_inner, n_positions) -> DecoderConfig.
+ * Refused, because the graph would compute another model: activations other than gelu_new (tanh
+ * GELU) and gelu, attention not scaled by 1/sqrt(head_dim) or scaled by the layer index,
+ * reorder_and_upcast_attn (a different softmax precision path), cross-attention.
+ */
+export function parseDecoderConfig(json: unknown, what = 'config.json'): DecoderConfig {
+  const fail = (problem: string): never => {
+    throw new Error(`${what}: ${problem}`);
+  };
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) fail('not a JSON object');
+  const c = json as Json;
+  const archs = c.architectures;
+  const architecture = Array.isArray(archs) && typeof archs[0] === 'string' ? (archs[0] as string) : undefined;
+  if (architecture === undefined || !Object.hasOwn(DECODER_ARCHITECTURES, architecture)) {
+    return fail(`architecture ${architecture ?? '(missing "architectures")'} is not a supported decoder; supported: ${Object.keys(DECODER_ARCHITECTURES).join(', ')}`);
+  }
+  // Keys are GPT-2's; limits are the encoder keys' of the same meaning.
+  const int = (key: string, limit: number, fallback?: number, min = 1): number => {
+    const v = c[key] ?? fallback;
+    if (v === undefined) return fail(`"${key}" is missing`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+      return fail(`"${key}" must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    }
+    if (v > limit) return fail(`"${key}" = ${v} is above ${limit}, the largest this runtime accepts`);
+    return v;
+  };
+  const L = CONFIG_LIMITS;
+  const hiddenSize = int('n_embd', L.hidden_size);
+  const numLayers = int('n_layer', L.num_hidden_layers);
+  const numHeads = int('n_head', L.num_attention_heads);
+  // transformers: inner_dim = n_inner if n_inner is not None else 4 * hidden_size.
+  const intermediateSize = c.n_inner === null || c.n_inner === undefined ? 4 * hiddenSize : int('n_inner', L.intermediate_size);
+  if (intermediateSize > L.intermediate_size) fail(`4 * n_embd = ${intermediateSize} is above ${L.intermediate_size}, the largest this runtime accepts`);
+  const vocabSize = int('vocab_size', L.vocab_size);
+  const maxPositions = int('n_positions', L.max_position_embeddings);
+  if (hiddenSize % numHeads !== 0) fail(`n_embd ${hiddenSize} is not divisible by n_head ${numHeads}`);
+
+  // GPT2Config's defaults: bos = eos = 50256 (which a smaller vocabulary then refuses below).
+  const bosTokenId = int('bos_token_id', Number.MAX_SAFE_INTEGER, 50256, 0);
+  const eosTokenId = int('eos_token_id', Number.MAX_SAFE_INTEGER, 50256, 0);
+  const padTokenId = c.pad_token_id === null || c.pad_token_id === undefined ? undefined : int('pad_token_id', Number.MAX_SAFE_INTEGER, undefined, 0);
+  for (const [key, id] of [['bos_token_id', bosTokenId], ['eos_token_id', eosTokenId], ['pad_token_id', padTokenId]] as const) {
+    if (id !== undefined && id >= vocabSize) fail(`"${key}" ${id} is outside the vocabulary (${vocabSize})`);
+  }
+
+  const act = c.activation_function ?? 'gelu_new';
+  if (act !== 'gelu_new' && act !== 'gelu') {
+    fail(`activation_function ${JSON.stringify(act)} is not supported: only "gelu_new" (tanh GELU) and "gelu" (erf) are`);
+  }
+  const eps = c.layer_norm_epsilon ?? 1e-5;
+  if (typeof eps !== 'number' || !(eps > 0) || !(eps <= L.layer_norm_eps)) {
+    fail(`"layer_norm_epsilon" must be a number in (0, ${L.layer_norm_eps}], got ${JSON.stringify(eps)}`);
+  }
+  const refuse = (key: string, unsupported: unknown, why: string) => {
+    if (c[key] === unsupported) fail(`${key} ${JSON.stringify(unsupported)} is not supported: ${why}`);
+  };
+  refuse('scale_attn_weights', false, 'attention scores are always scaled by 1/sqrt(head_dim)');
+  refuse('scale_attn_by_inverse_layer_idx', true, 'scores would also be divided by the layer index + 1');
+  refuse('reorder_and_upcast_attn', true, 'its reordered, upcast attention is another computation');
+  refuse('add_cross_attention', true, 'decoder-only models have no encoder to attend to');
+  const tied = c.tie_word_embeddings ?? true;
+  if (typeof tied !== 'boolean') fail(`"tie_word_embeddings" must be true or false, got ${JSON.stringify(tied)}`);
+
+  return {
+    architecture,
+    family: DECODER_ARCHITECTURES[architecture],
+    task: 'text-generation',
+    hiddenSize,
+    numLayers,
+    numHeads,
+    intermediateSize,
+    vocabSize,
+    maxPositions,
+    layerNormEps: eps as number,
+    hiddenAct: act as 'gelu_new' | 'gelu',
+    bosTokenId,
+    eosTokenId,
+    ...(padTokenId !== undefined ? { padTokenId } : {}),
+    tiedEmbeddings: tied as boolean,
   };
 }
 

@@ -1,10 +1,10 @@
 /** The model import entry point: config.json + model.safetensors from any ModelFiles source. */
 
-import { parseConfig } from './config.js';
+import { DECODER_ARCHITECTURES, parseConfig, parseDecoderConfig } from './config.js';
 import { parseSafetensors } from './safetensors.js';
 import { readJson, readRequired, type ModelFiles } from './sources.js';
-import type { EncoderModel } from '../core/types.js';
-import { mapWeights } from './weights.js';
+import type { DecoderModel, EncoderModel } from '../core/types.js';
+import { mapDecoderWeights, mapWeights } from './weights.js';
 
 export async function loadEncoderModel(files: ModelFiles): Promise<EncoderModel> {
   const config = parseConfig(
@@ -25,4 +25,27 @@ export async function loadEncoderModel(files: ModelFiles): Promise<EncoderModel>
   const what = `${files.describe}: model.safetensors`;
   const weights = mapWeights(parseSafetensors(bytes, what), config, what);
   return { config, weights };
+}
+
+/** A decoder-only language model (GPT2LMHeadModel): config.json + model.safetensors. */
+export async function loadDecoderModel(files: ModelFiles): Promise<DecoderModel> {
+  const config = parseDecoderConfig(
+    await readJson(files, 'config.json', 'the model configuration'),
+    `${files.describe}: config.json`,
+  );
+  if (!(await files.has('model.safetensors'))) {
+    throw new Error(`${files.describe}: model.safetensors not found (the weights); only a single model.safetensors file is supported`);
+  }
+  const bytes = await readRequired(files, 'model.safetensors', 'the weights');
+  const what = `${files.describe}: model.safetensors`;
+  return { config, params: mapDecoderWeights(parseSafetensors(bytes, what), config, what) };
+}
+
+/** Either kind of checkpoint, by its config's architecture. */
+export async function loadCheckpoint(files: ModelFiles): Promise<EncoderModel | DecoderModel> {
+  const json = await readJson(files, 'config.json', 'the model configuration');
+  const archs = json !== null && typeof json === 'object' ? (json as { architectures?: unknown }).architectures : undefined;
+  const first = Array.isArray(archs) ? archs[0] : undefined;
+  const decoder = typeof first === 'string' && Object.hasOwn(DECODER_ARCHITECTURES, first);
+  return decoder ? loadDecoderModel(files) : loadEncoderModel(files);
 }

@@ -7,6 +7,7 @@
 
 import type {
   ClassifierHead,
+  DecoderConfig,
   EncoderConfig,
   EncoderLayerWeights,
   EncoderWeights,
@@ -203,4 +204,98 @@ function findPrefix(store: TensorStore, config: EncoderConfig, what: string): Pr
     );
   }
   return { resolve: (name) => (name.startsWith('~') ? found + name.slice(1) : name) };
+}
+
+/** [rows, cols] row-major -> [cols, rows], columns [from, from + cols) of a wider [rows, width] matrix. */
+function transposeColumns(t: Tensor, from: number, cols: number): Tensor {
+  const [rows, width] = t.shape;
+  const out = new Float32Array(cols * rows);
+  for (let r = 0; r < rows; r++) {
+    const row = r * width + from;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = t.data[row + c];
+  }
+  return { shape: [cols, rows], data: out };
+}
+
+function slice1d(t: Tensor, from: number, count: number): Tensor {
+  return { shape: [count], data: t.data.slice(from, from + count) };
+}
+
+/**
+ * A GPT-2 checkpoint (GPT2LMHeadModel's names, with the `transformer.` prefix or without it as
+ * GPT2Model saves them) -> parameters under the graph's names. GPT-2's linears are Conv1D, weight
+ * stored [in, out]: transposed here to the [out, in] every other linear has. c_attn is q|k|v fused
+ * along its output columns: split into the three projections the graph names. A tied LM head is
+ * the word embeddings' Tensor (not a copy) with a zero bias, as GPT2LMHeadModel has no lm_head bias.
+ * The attention's stored causal-mask buffers (attn.bias, attn.masked_bias in older files) are not
+ * weights and are ignored.
+ */
+export function mapDecoderWeights(store: TensorStore, config: DecoderConfig, what = 'model.safetensors'): Map<string, Tensor> {
+  const probe = 'wte.weight';
+  const prefix = ['transformer.', ''].find((p) => store.has(p + probe));
+  if (prefix === undefined) {
+    throw new Error(`${what}: missing tensor "transformer.${probe}" (or "${probe}") required by ${config.architecture}`);
+  }
+  const inFile = layersInStore(store, `${prefix}h.`);
+  if (inFile !== undefined && inFile !== config.numLayers) {
+    throw new Error(`${what}: config.json says ${config.numLayers} layers ("n_layer"), the checkpoint holds ${inFile} under "${prefix}h."`);
+  }
+  const missing: string[] = [];
+  const placeholder = (shape: number[]): Tensor => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const take = (name: string, shape: number[], base = prefix): Tensor => {
+    const full = base + name;
+    if (!store.has(full)) {
+      missing.push(full);
+      return placeholder(shape);
+    }
+    const actual = store.info(full).shape;
+    if (actual.length !== shape.length || actual.some((d, i) => d !== shape[i])) {
+      throw new Error(`${what}: tensor "${full}" has shape [${actual.join(', ')}], expected [${shape.join(', ')}] from config.json`);
+    }
+    const t = store.tensor(full);
+    checkFinite(t, full, what);
+    return t;
+  };
+  const H = config.hiddenSize;
+  const I = config.intermediateSize;
+  const params = new Map<string, Tensor>();
+  const set = (name: string, t: Tensor) => params.set(name, t);
+  const conv1d = (name: string, base: string, inF: number, outF: number) => {
+    set(`${name}.weight`, transposeColumns(take(`${base}.weight`, [inF, outF]), 0, outF));
+    set(`${name}.bias`, take(`${base}.bias`, [outF]));
+  };
+  const norm = (name: string, base: string) => {
+    set(`${name}.gamma`, take(`${base}.weight`, [H]));
+    set(`${name}.beta`, take(`${base}.bias`, [H]));
+  };
+
+  const word = take('wte.weight', [config.vocabSize, H]);
+  set('embeddings.word', word);
+  set('embeddings.position', take('wpe.weight', [config.maxPositions, H]));
+  for (let i = 0; i < config.numLayers; i++) {
+    const p = `h.${i}`;
+    const x = `layer.${i}`;
+    norm(`${x}.attention_norm`, `${p}.ln_1`);
+    const w = take(`${p}.attn.c_attn.weight`, [H, 3 * H]);
+    const b = take(`${p}.attn.c_attn.bias`, [3 * H]);
+    ['query', 'key', 'value'].forEach((part, j) => {
+      set(`${x}.${part}.weight`, transposeColumns(w, j * H, H));
+      set(`${x}.${part}.bias`, slice1d(b, j * H, H));
+    });
+    conv1d(`${x}.attention_output`, `${p}.attn.c_proj`, H, H);
+    norm(`${x}.output_norm`, `${p}.ln_2`);
+    conv1d(`${x}.intermediate`, `${p}.mlp.c_fc`, H, I);
+    conv1d(`${x}.output`, `${p}.mlp.c_proj`, I, H);
+  }
+  norm('final_norm', 'ln_f');
+  // lm_head sits outside the base model: never prefixed. Tied heads are not stored (save_pretrained drops them).
+  set('lm_head.weight', config.tiedEmbeddings ? word : take('lm_head.weight', [config.vocabSize, H], ''));
+  set('lm_head.bias', { shape: [config.vocabSize], data: new Float32Array(config.vocabSize) });
+
+  if (missing.length > 0) {
+    const listed = missing.slice(0, MAX_LISTED).join(', ');
+    const more = missing.length > MAX_LISTED ? ` and ${missing.length - MAX_LISTED} more` : '';
+    throw new Error(`${what}: missing ${missing.length} tensor(s) required by ${config.architecture}: ${listed}${more}`);
+  }
+  return params;
 }

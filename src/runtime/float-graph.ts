@@ -11,13 +11,20 @@
  *     per head), a batched Q.K^T GEMM, the masked softmax, and a batched P.V GEMM straight into
  *     the context's columns;
  *   - an add read only by a LayerNorm -> the LayerNorm kernel's residual input (x + residual);
- *   - a linear read only by a GELU -> a GEMM with GELU in its epilogue, unless the linear's output
- *     is captured: then a plain GEMM and the elementwise GELU (the way to read the GELU's input);
+ *     any other add (pre-LN residual streams, read by a LayerNorm and the next add) -> the
+ *     elementwise add kernel;
+ *   - a linear read only by a GELU (erf or tanh) -> a GEMM with the GELU in its epilogue, unless
+ *     the linear's output is captured: then a plain GEMM and the elementwise GELU (the way to read
+ *     the GELU's input);
+ *   - causal attention -> the causal softmax variant; an attention's `cache` flag is no obstacle:
+ *     a forward runs whole sequences and keeps no keys (the pass a cached decoder reproduces);
  *   - a linear over first tokens -> a GEMM whose A rows are a sequence apart (aRow);
  *   - mean pooling -> the mean-pool kernel; other linears, LayerNorms, GELU / tanh / ReLU -> their
- *     kernel. Anything else (SiLU, tanh-GELU, causal or cached attention, sinusoidal or scaled
- *     embeddings, first-token pooling, a free-standing add) is refused at creation, by name.
- * Decoders and encoder-decoders come in as new patterns and kernels here.
+ *     kernel. Anything else (SiLU, sinusoidal or scaled embeddings, first-token pooling) is
+ *     refused at creation, by name.
+ * A language model's head is a linear over every position: logits [batch * seq, vocab]. A weight
+ * shared by two parameter names (GPT-2's LM head is its word embeddings) is uploaded once when
+ * both uses need the same layout.
  *
  * Programs are separate from run data. At creation weights are uploaded, every pipeline variant a
  * length can pick (GEMM tiles, softmax workgroups) is compiled, and every launch gets a Dispatch
@@ -56,8 +63,9 @@ import {
   tensorSpec,
   widthOf,
 } from '../graph/types.js';
+import { addF32Bindings, addF32Program } from '../kernels/add-f32.js';
 import { type EmbeddingF32Shape, embeddingF32Bindings, embeddingF32Program } from '../kernels/embedding-f32.js';
-import { geluF32Bindings, geluF32Program } from '../kernels/gelu-f32.js';
+import { type ActivationF32, geluF32Bindings, geluF32Program } from '../kernels/gelu-f32.js';
 import {
   type GemmF32Options,
   gemmF32Bindings,
@@ -95,7 +103,7 @@ export interface FloatGraphForwardOptions {
 }
 
 export interface FloatGraphForwardResult {
-  /** [batch, labels], when the graph's output is logits. */
+  /** [batch, labels] (classifier logits) or [batch * seq, vocab] (language-model logits). */
   logits?: Float32Array;
   /** [batch, hidden], when the graph's output is pooled vectors. */
   pooled?: Float32Array;
@@ -168,12 +176,16 @@ export class FloatGraphGpu {
   private readonly slotOf = new Map<string, number>();
   private slotLayouts: Phys[] = [];
   private readonly weights = new Map<string, GPUBuffer>();
+  /** Uploaded weights by their data, so that tied parameters share one buffer. */
+  private readonly weightsByData = new Map<Float32Array, GPUBuffer>();
   private readonly readers: Map<string, GraphOp[]>;
   private readonly producer = new Map<string, GraphOp>();
   /** Linears fused into their GELU reader, by output id. */
   private readonly geluFused = new Set<string>();
   /** Adds fused into their LayerNorm reader. */
   private readonly fusedAdds = new Map<string, GraphOp & { kind: 'add' }>();
+  /** Adds of their own launch (not fused into a LayerNorm). */
+  private readonly freeAdds = new Set<GraphOp>();
   /** The attention that consumes each fused projection, by its q linear. */
   private readonly projections = new Map<LinearOp, AttentionOp>();
   private readonly projected = new Set<GraphOp>();
@@ -266,8 +278,13 @@ export class FloatGraphGpu {
   private weightBuffer(name: string, make: () => Float32Array): GPUBuffer {
     let b = this.weights.get(name);
     if (!b) {
-      b = this.gpu.storage(`float-graph.${name}`, make());
-      this.owned.push(b);
+      const data = make();
+      b = this.weightsByData.get(data);
+      if (!b) {
+        b = this.gpu.storage(`float-graph.${name}`, data);
+        this.owned.push(b);
+        this.weightsByData.set(data, b);
+      }
       this.weights.set(name, b);
     }
     return b;
@@ -296,8 +313,9 @@ export class FloatGraphGpu {
           this.buildLayerNorm(op);
           break;
         case 'add':
-          // Fused into its LayerNorm; captured as the f32 sum of its terms.
-          this.sources.set(op.out, { sum: [op.a, op.b] });
+          // Fused into its LayerNorm: captured as the f32 sum of its terms.
+          if (this.freeAdds.has(op)) this.buildAdd(op);
+          else this.sources.set(op.out, { sum: [op.a, op.b] });
           break;
         case 'linear':
           if (this.projections.has(op)) this.buildProjection(op, this.projections.get(op)!);
@@ -321,25 +339,18 @@ export class FloatGraphGpu {
     for (const op of this.graph.ops) {
       if (op.kind === 'add') {
         const reader = sole(this.readers.get(op.out));
-        if (reader?.kind !== 'layerNorm' || op.out === this.graph.output.tensor) {
-          throw unsupported(
-            op,
-            'is read by something other than one LayerNorm (only the add fused into a LayerNorm exists on the GPU)',
-          );
-        }
-        this.fusedAdds.set(reader.out, op);
+        if (reader?.kind === 'layerNorm' && op.out !== this.graph.output.tensor) this.fusedAdds.set(reader.out, op);
+        else this.freeAdds.add(op);
       } else if (op.kind === 'linear') {
         const reader = sole(this.readers.get(op.out));
         if (
           reader?.kind === 'activation' &&
-          reader.fn === 'gelu' &&
+          (reader.fn === 'gelu' || reader.fn === 'gelu_tanh') &&
           op.rows === 'all' &&
           op.out !== this.graph.output.tensor
         )
           this.geluFused.add(op.out);
       } else if (op.kind === 'attention') {
-        if (op.causal) throw unsupported(op, 'is causal');
-        if (op.cache) throw unsupported(op, 'keeps a key/value cache');
         const linears = [op.q, op.k, op.v].map((id) => this.producer.get(id));
         const [q] = linears;
         const fusable =
@@ -368,7 +379,8 @@ export class FloatGraphGpu {
           headDim: Math.max(this.attentionShape.headDim, headDim),
         };
       } else if (op.kind === 'activation') {
-        if (op.fn !== 'gelu' && op.fn !== 'tanh' && op.fn !== 'relu') throw unsupported(op, `applies ${op.fn}`);
+        if (op.fn !== 'gelu' && op.fn !== 'gelu_tanh' && op.fn !== 'tanh' && op.fn !== 'relu')
+          throw unsupported(op, `applies ${op.fn}`);
       } else if (op.kind === 'pool' && op.mode !== 'mean') {
         throw unsupported(op, `pools the ${op.mode} token`);
       }
@@ -456,7 +468,7 @@ export class FloatGraphGpu {
     N: number,
     K: number,
     first: boolean,
-    activation?: 'gelu',
+    activation?: 'gelu' | 'gelu_tanh',
     mode?: LaunchMode,
   ): Launch {
     const a = this.gemmInput(op, input);
@@ -503,10 +515,11 @@ export class FloatGraphGpu {
     if (this.geluFused.has(op.out)) {
       // Two ways, chosen per forward: GELU in the epilogue, or (the linear's output captured) a
       // plain GEMM followed by the elementwise GELU (see buildActivation).
-      const gelu = sole(this.readers.get(op.out))!;
+      const gelu = sole(this.readers.get(op.out)) as GraphOp & { kind: 'activation' };
       const geluOut = this.tensorPhys(gelu.out);
+      const fn = gelu.fn as 'gelu' | 'gelu_tanh';
       this.launches.push(
-        this.gemmLaunch(op, op.input, geluOut, weight, bias, N, K, false, 'gelu', { tensor: op.out, captured: false }),
+        this.gemmLaunch(op, op.input, geluOut, weight, bias, N, K, false, fn, { tensor: op.out, captured: false }),
       );
       this.launches.push(
         this.gemmLaunch(op, op.input, out, weight, bias, N, K, false, undefined, { tensor: op.out, captured: true }),
@@ -544,7 +557,7 @@ export class FloatGraphGpu {
     const out = fused ? this.physOf(op.out) : this.tensorPhys(op.out);
     if (input.stride !== out.stride)
       throw unsupported(op, `reads "${op.input}", whose row stride differs from its output's`);
-    const fn = op.fn as 'gelu' | 'tanh' | 'relu';
+    const fn = op.fn as ActivationF32;
     // Row padding included: act(0) = 0 keeps it zero.
     const count = (b: number, s: number) => this.rows(input, b, s) * input.stride;
     this.launches.push({
@@ -576,6 +589,7 @@ export class FloatGraphGpu {
       queries: s,
       seq: s,
       probStride: pad4(s),
+      ...(op.causal ? { causal: true } : {}),
     });
     // The bias-free products use the bias pipeline with zeros (x + 0 = x): one GEMM pipeline fewer to compile.
     const gemm = (shape: (b: number, s: number) => GemmShape) => (b: number, s: number) => {
@@ -641,6 +655,24 @@ export class FloatGraphGpu {
           ),
       },
     );
+  }
+
+  /** A free-standing add: both terms and the sum in one row layout, padding included (0 + 0 = 0). */
+  private buildAdd(op: GraphOp & { kind: 'add' }): void {
+    const out = this.tensorPhys(op.out);
+    for (const id of [op.a, op.b]) {
+      const p = this.physOf(id);
+      if (p.stride !== out.stride || p.perToken !== out.perToken)
+        throw unsupported(op, `reads "${id}", whose row layout differs from its output's`);
+    }
+    const count = (b: number, s: number) => this.rows(out, b, s) * out.stride;
+    this.launches.push({
+      reads: [op.a, op.b],
+      writes: [op.out],
+      info: (b, s) => addF32Program(count(b, s)),
+      bindings: (c) =>
+        addF32Bindings(count(c.batch, c.seq), { a: this.buffer(op.a), b: this.buffer(op.b), y: this.buffer(op.out) }),
+    });
   }
 
   private buildPool(op: GraphOp & { kind: 'pool' }): void {

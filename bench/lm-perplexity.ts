@@ -1,0 +1,71 @@
+/**
+ * Perplexity of a float decoder (default: ../shared/models/multi30k-gpt2-tiny) on a text file
+ * (default: Multi30k test_2016_flickr.en) as that model's SOURCE.md defines it: each stripped
+ * line is scored as <|endoftext|> + text + <|endoftext|>, the first token context only.
+ * Runs the GPU float interpreter (FloatGraphGpu), lines batched; prints NLL, perplexity, seconds.
+ *
+ *   npx tsx bench/lm-perplexity.ts [--model DIR] [--text FILE] [--lines N] [--batch B]
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { requestGpu } from '../src/gpu/device.js';
+import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
+import { decoderBatch, decoderGraph, sequenceNll } from '../src/model/decoder.js';
+import { loadDecoderModel } from '../src/model/load.js';
+import { folderSource } from '../src/model/sources-node.js';
+import { FloatGraphGpu } from '../src/runtime/float-graph.js';
+
+const args = process.argv.slice(2);
+const arg = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : fallback;
+};
+const shared = fileURLToPath(new URL('../../shared/', import.meta.url));
+const modelDir = arg('model', `${shared}models/multi30k-gpt2-tiny`);
+const textFile = arg('text', `${shared}data/multi30k/test_2016_flickr.en`);
+const batchSize = Number(arg('batch', '32'));
+
+const files = folderSource(modelDir);
+const model = await loadDecoderModel(files);
+const tokenizer = await loadDecoderTokenizer(files, model.config);
+let lines = readFileSync(textFile, 'utf8')
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l.length > 0);
+if (args.includes('--lines')) lines = lines.slice(0, Number(arg('lines', '0')));
+const eot = model.config.eosTokenId;
+const sequences = lines.map((l) => [eot, ...tokenizer.encode(l), eot]);
+const gpu = await requestGpu();
+const start = performance.now();
+const runtime = await FloatGraphGpu.create(gpu, decoderGraph(model.config), model.params, {
+  capacity: { batch: batchSize, seq: 64 },
+});
+const created = performance.now();
+let nll = 0;
+let tokens = 0;
+// Similar lengths together: less padding per batch (the sums do not depend on the order).
+const order = sequences.map((_, i) => i).sort((a, b) => sequences[a].length - sequences[b].length);
+for (let at = 0; at < order.length; at += batchSize) {
+  const group = order.slice(at, at + batchSize).map((i) => sequences[i]);
+  const batch = decoderBatch(group, eot, model.config.maxPositions);
+  const { logits } = await runtime.forward(batch);
+  const r = sequenceNll(logits!, model.config.vocabSize, group, batch.seqLen);
+  nll += r.nll;
+  tokens += r.tokens;
+}
+const done = performance.now();
+runtime.dispose();
+gpu.destroy();
+console.log(
+  JSON.stringify({
+    model: modelDir,
+    text: textFile,
+    lines: lines.length,
+    tokensScored: tokens,
+    nll: nll / tokens,
+    perplexity: Math.exp(nll / tokens),
+    adapter: gpu.adapter.isSoftware ? 'software' : 'hardware',
+    createSeconds: (created - start) / 1e3,
+    scoreSeconds: (done - created) / 1e3,
+  }),
+);
