@@ -123,6 +123,10 @@ describe('integer model files are validated on load', () => {
     expect(again.tokenizer.json).toBe(file.tokenizer.json);
     expect(again.provenance).toEqual(file.provenance);
   });
+  it('reads a Node Buffer (whose slice is a view) as it reads a Uint8Array', async () => {
+    const fromBuffer = await readIntModelFile(readFileSync(builtIn));
+    expect(fromBuffer.program).toEqual((await readIntModelFile(bytes)).program);
+  });
   it('refuses files that are not integer models', async () => {
     await expect(readIntModelFile(new Uint8Array(3))).rejects.toThrow(/only 3 bytes/);
     await expect(readIntModelFile(new TextEncoder().encode('{"not": "a model file at all"}'))).rejects.toThrow(/bad magic/);

@@ -319,7 +319,8 @@ export function readContainer(bytes: Uint8Array, what = 'integer model file'): C
         const e = entries[(v as { $blob: number }).$blob];
         const n = e.length * DTYPES[e.dtype].bytes;
         // Copy into a fresh, aligned buffer: typed arrays need alignment and must not alias the file.
-        return new DTYPES[e.dtype].type(data.slice(e.offset, e.offset + n).buffer);
+        // Uint8Array's own slice: a Node Buffer's slice is a view, whose .buffer is the whole file.
+        return new DTYPES[e.dtype].type(Uint8Array.prototype.slice.call(data, e.offset, e.offset + n).buffer);
       }
       return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
     }
