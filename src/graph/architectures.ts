@@ -4,7 +4,7 @@
  */
 import type { EncoderConfig, EncoderModel, EncoderWeights, Tensor } from '../core/types.js';
 import { type ArchitectureSpec, buildGraph } from './blocks.js';
-import type { ModelGraph } from './types.js';
+import type { ActivationFn, ModelGraph } from './types.js';
 
 /** Head activation of each classifier family (BERT pooler: tanh; DistilBERT pre_classifier: ReLU; RoBERTa: tanh). */
 const HEAD_ACTIVATION = { bert: 'tanh', distilbert: 'relu', roberta: 'tanh' } as const;
@@ -85,6 +85,8 @@ export function param(params: Params, name: string): Tensor {
 
 /** Sizes a decoder-only language model needs (GPT-2's n_embd, n_head, n_layer, n_inner, n_positions, vocab_size). */
 export interface DecoderSizes {
+  /** The feed-forward nonlinearity (GPT-2's gelu_new is 'gelu_tanh', the default; 'gelu' for configs that say so). */
+  activation?: ActivationFn;
   hidden: number;
   heads: number;
   layers: number;
@@ -106,7 +108,7 @@ export function gpt2Spec(s: DecoderSizes): ArchitectureSpec {
     layers: s.layers,
     eps: s.eps,
     embeddings: { tokenTypes: false, positions: 'learned', norm: false },
-    layer: { norm: 'pre', activation: 'gelu_tanh', causal: true, cache: true },
+    layer: { norm: 'pre', activation: s.activation ?? 'gelu_tanh', causal: true, cache: true },
     finalNorm: true,
     head: { kind: 'lm', vocab: s.vocab },
   };

@@ -9,18 +9,17 @@ import type { ModelGraph } from '../graph/types.js';
 
 /** The float graph of a GPT-2 config: tanh GELU for gelu_new, the exact one for gelu. */
 export function decoderGraph(config: DecoderConfig): ModelGraph {
-  const spec = gpt2Spec({
-    hidden: config.hiddenSize,
+  return buildGraph(
+    gpt2Spec({
+      activation: config.hiddenAct === 'gelu' ? 'gelu' : 'gelu_tanh',
+      hidden: config.hiddenSize,
     heads: config.numHeads,
     layers: config.numLayers,
     intermediate: config.intermediateSize,
     vocab: config.vocabSize,
-    eps: config.layerNormEps,
-  });
-  return buildGraph({
-    ...spec,
-    layer: { ...spec.layer, activation: config.hiddenAct === 'gelu' ? 'gelu' : 'gelu_tanh' },
-  });
+      eps: config.layerNormEps,
+    }),
+  );
 }
 
 /**
