@@ -1,6 +1,8 @@
 /**
  * Host side of the INT8 GEMM (shaders/gemm-i8.ts): shape validation, the overflow proof for the
- * int32 accumulator, strategy choice per adapter, and the dispatch.
+ * int32 accumulator, strategy choice per adapter, and the dispatch. Variants: the tiles
+ * (shaders/gemm-tiled.ts) and, for M <= 8 rows (decoding), the GEMV of shaders/gemv-i8.ts, which
+ * shares the uniform, bindings and epilogues, so one Dispatch runs either.
  */
 import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
