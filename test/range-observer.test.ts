@@ -30,3 +30,49 @@ describe('calibration range statistics', () => {
     expect(() => o.get('a').percentile(0)).toThrow(/percentile/);
   });
 });
+
+describe('per-channel statistics and the mse range', () => {
+  it('keeps per-channel max and mean squares of [rows, width] values', () => {
+    const s = new RangeStats();
+    s.observe([1, -2, 3, 0.5, 4, -6], 'x', 3);
+    s.observe([2, 0, -1], 'x', 3);
+    expect(Array.from(s.channels!.maxAbs)).toEqual([2, 4, 6]);
+    expect(Array.from(s.channels!.sumSquares)).toEqual([1 + 0.25 + 4, 4 + 16, 9 + 36 + 1]);
+    expect(s.channels!.rows).toBe(3);
+    expect(() => s.observe([1, 2], 'x', 3)).toThrow(/not whole rows of 3/);
+    expect(() => s.observe([1, 2], 'x', 2)).toThrow(/3 wide, now 2 wide/);
+    expect(() => s.observe([1, 2, 3])).toThrow(/give its width/);
+  });
+  it('mse clips a lone spike but keeps a dense range', () => {
+    const dense = new RangeStats();
+    dense.observe(Float64Array.from({ length: 20_000 }, (_, i) => ((i % 200) - 100) / 100));
+    expect(dense.range('mse')).toBeGreaterThan(0.95);
+    const spiky = new RangeStats();
+    spiky.observe(Float64Array.from({ length: 200_000 }, (_, i) => ((i % 200) - 100) / 100));
+    spiky.observe([10]);
+    // Over [0, 10] 200,000 values cost ~5e-4 each (~104 in all), clipped at 1 the spike costs 81:
+    // the optimum lies between (about 5: 26 + 25).
+    const r = spiky.range('mse');
+    expect(r).toBeGreaterThan(3);
+    expect(r).toBeLessThan(7);
+    for (const other of [1, 2, 3, 7, 10]) expect(spiky.quantizationError(r)).toBeLessThan(spiky.quantizationError(other));
+    // One spike among few values is cheaper kept than clipped: mse is not a percentile.
+    const few = new RangeStats();
+    few.observe(Float64Array.from({ length: 2_000 }, (_, i) => ((i % 200) - 100) / 100));
+    few.observe([10]);
+    expect(few.range('mse')).toBeGreaterThan(9.5);
+  });
+  it('round-trips through JSON and merges', () => {
+    const o = new RangeObserver();
+    o.observe('a', [1, -3, 0.25, 8], 2);
+    o.observe('b', [0.5]);
+    const back = RangeObserver.fromJSON(JSON.parse(JSON.stringify(o)));
+    expect(back.get('a').range('percentile-50')).toBe(o.get('a').range('percentile-50'));
+    expect(Array.from(back.get('a').channels!.maxAbs)).toEqual([1, 8]);
+    expect(back.get('b').channels).toBeUndefined();
+    expect([...back.channelStats().keys()]).toEqual(['a']);
+    back.get('a').merge(o.get('a'));
+    expect(back.get('a').count).toBe(8);
+    expect(back.get('a').channels!.rows).toBe(4);
+  });
+});

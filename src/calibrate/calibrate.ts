@@ -121,12 +121,14 @@ export function observeCaptures(
           width,
           inF,
         ),
+        width,
       );
     } else {
       const values = captured(id);
       observer.observe(
         id,
         isTokenTensor(tensorSpec(graph, id)) ? realRows(values, batch.attentionMask, width) : values,
+        width,
       );
     }
   }
