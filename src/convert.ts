@@ -11,8 +11,10 @@ import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, readRequired } from './model/sources.js';
 import { loadTokenizer } from './model/tokenizer.js';
 import type { EncoderModel } from './core/types.js';
+import type { IntProgram } from './plan/int-program.js';
 import { encoderParams, modelGraph } from './graph/architectures.js';
 import { planGraph } from './plan/plan-graph.js';
+import { calibrationReport, calibrationSummary } from './calibrate/report.js';
 import { validateProgram } from './plan/validate-program.js';
 
 export interface ConvertOptions {
@@ -21,6 +23,10 @@ export interface ConvertOptions {
   /** Activation range rule; percentile-99.99 by default (see docs/accuracy.md). */
   method?: RangeMethod;
   batchSize?: number;
+  /** 'off': plan one int8 scale per tensor even where calibration finds outlier channels. */
+  outliers?: 'auto' | 'off';
+  /** The calibration statistics, once gathered (for `convert --report`). */
+  onCalibrated?: (observer: RangeObserver) => void;
   onProgress?: (stage: string, done: number, total: number) => void;
   /** Reuse an already loaded float model. */
   model?: EncoderModel;
@@ -37,10 +43,12 @@ export async function convertModel(gpu: Gpu, source: ModelFiles, options: Conver
     batchSize: options.batchSize,
     onProgress: (done, total) => options.onProgress?.('calibrating', done, total),
   });
+  options.onCalibrated?.(observer);
   return planModel(files, model, observer, options.method ?? 'percentile-99.99', options.calibration.length, {
     name: options.name,
     calibration: options.calibration,
     batchSize: options.batchSize,
+    outliers: options.outliers,
   });
 }
 
@@ -50,6 +58,8 @@ export interface ProvenanceDetails {
   /** The calibration texts themselves: only their SHA-256 is recorded. */
   calibration?: readonly GlueInput[];
   batchSize?: number;
+  /** Outlier-channel smoothing (plan-graph.ts PlanOptions.outliers): 'auto' (default) from the per-channel statistics, or 'off'. */
+  outliers?: 'auto' | 'off' | 'gemm-inputs';
 }
 
 /** The second half of conversion: one calibration can be planned with several range methods. */
@@ -61,7 +71,11 @@ export async function planModel(
   texts: number,
   details: ProvenanceDetails = {},
 ): Promise<IntModelFile> {
-  const program = planGraph(modelGraph(model), encoderParams(model.weights), observer.ranges(method), { maxKeys: model.config.maxPositions });
+  const program = planGraph(modelGraph(model), encoderParams(model.weights), observer.ranges(method), {
+    maxKeys: model.config.maxPositions,
+    channels: observer.channelStats(),
+    outliers: details.outliers,
+  });
   validateProgram(program, 'converted program');
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   // Minified: the pretty-printed original costs ~10% more even compressed.
@@ -72,7 +86,7 @@ export async function planModel(
     config: model.config,
     program,
     tokenizer: { json: tokenizerJson, config: tokenizerConfig },
-    provenance: await provenance(files, method, texts, details),
+    provenance: await provenance(files, method, texts, details, observer, program),
   };
 }
 
@@ -81,7 +95,7 @@ export async function planModel(
  * path says who made it and how their machine is laid out. The model's name, the SHA-256 of the
  * files it was made from (which identify the checkpoint exactly) and the calibration settings.
  */
-async function provenance(files: ModelFiles, method: RangeMethod, texts: number, details: ProvenanceDetails): Promise<Record<string, unknown>> {
+async function provenance(files: ModelFiles, method: RangeMethod, texts: number, details: ProvenanceDetails, observer: RangeObserver, program: IntProgram): Promise<Record<string, unknown>> {
   const sha256: Record<string, string> = {};
   for (const name of HASHED_FILES) {
     const digest = await fileDigest(files, name);
@@ -90,6 +104,10 @@ async function provenance(files: ModelFiles, method: RangeMethod, texts: number,
   const calibration: Record<string, unknown> = { method, texts };
   if (details.calibration) calibration.sha256 = await sha256Hex(new TextEncoder().encode(JSON.stringify(details.calibration)));
   if (details.batchSize !== undefined) calibration.batchSize = details.batchSize;
+  // Only when there is something to say: files of models without outlier channels stay as they were.
+  const summary = calibrationSummary(calibrationReport(observer));
+  const smoothed = program.ops.flatMap((o) => (o.kind === 'layernorm' && o.outliers?.part === 'smoothed' ? [{ tensor: o.out, channels: o.outliers.channels, alpha: o.outliers.alpha }] : []));
+  if (summary.withOutliers.length > 0) calibration.outliers = { ...summary, smoothed, mode: details.outliers ?? 'auto' };
   return { model: { name: details.name ?? modelName(files.describe) ?? null, sha256 }, calibration, converter: 'int8-transformer' };
 }
 

@@ -2,7 +2,7 @@
  * Command line:
  *   int8-transformer                          classify example sentences with the built-in model
  *   int8-transformer device                   the WebGPU device report
- *   int8-transformer convert <hf-folder> [--calib <tsv>] [--method max|percentile-P] [--calib-limit N] -o <model.i8t>
+ *   int8-transformer convert <hf-folder> [--calib <tsv>] [--method max|mse|percentile-P] [--calib-limit N] [--outliers auto|off] [--report] -o <model.i8t>
  *   int8-transformer classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...   (the built-in model, or its float twin with --fp32, by default)
  *   int8-transformer float16 <hf-folder> -o <folder>   a copy with float16 weights (the built-in model's float twin)
  *   int8-transformer inspect <model.i8t>      the plan: every tensor's type, scale, bound and constants
@@ -24,7 +24,8 @@ import { folderSource } from '../model/sources-node.js';
 import type { TextModel } from '../session.js';
 import { type LoadProgress, builtInModelUrl, loadModel } from '../api.js';
 import { DEFAULT_CALIBRATION } from '../calibrate/default-calibration.js';
-import type { RangeMethod } from '../calibrate/range-observer.js';
+import type { RangeMethod, RangeObserver } from '../calibrate/range-observer.js';
+import { calibrationReport, formatCalibrationReport } from '../calibrate/report.js';
 import { evaluate, formatEvaluation } from '../evaluate.js';
 import { writeFloat16Folder } from './float16.js';
 
@@ -46,12 +47,12 @@ interface Args {
 }
 
 /** Options that take a value; the others are switches. */
-const VALUED = new Set(['model', 'data', 'calib', 'method', 'limit', 'batch', 'o', 'output', 'reference', 'calib-limit']);
+const VALUED = new Set(['model', 'data', 'calib', 'method', 'limit', 'batch', 'o', 'output', 'reference', 'calib-limit', 'outliers']);
 /** The options each command accepts (--verbose and --help go with any). */
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
   '': [],
   device: [],
-  convert: ['calib', 'method', 'calib-limit', 'o', 'output'],
+  convert: ['calib', 'method', 'calib-limit', 'o', 'output', 'outliers', 'report'],
   classify: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch'],
   eval: ['model', 'data', 'reference', 'limit', 'batch', 'json', 'calib', 'method', 'calib-limit'],
   inspect: [],
@@ -140,8 +141,8 @@ function calibrationTexts(args: Args): GlueInput[] {
 function method(args: Args): RangeMethod | undefined {
   const m = flag(args, 'method');
   if (m === undefined) return undefined;
-  if (m === 'max' || /^percentile-\d+(\.\d+)?$/.test(m)) return m as RangeMethod;
-  throw new UsageError(`--method must be max or percentile-P (e.g. percentile-99.99), got ${m}`);
+  if (m === 'max' || m === 'mse' || /^percentile-\d+(\.\d+)?$/.test(m)) return m as RangeMethod;
+  throw new UsageError(`--method must be max, mse or percentile-P (e.g. percentile-99.99), got ${m}`);
 }
 
 function isFolder(path: string): boolean {
@@ -164,10 +165,19 @@ async function loadInt8(gpu: GetGpu, path: string, args: Args): Promise<TextMode
 async function cmdConvert(gpu: GetGpu, args: Args): Promise<void> {
   const [folder] = args.positional;
   const out = flag(args, 'o') ?? flag(args, 'output');
-  if (!folder || !out) throw new UsageError('usage: convert <hf-folder> [--calib <tsv>] [--method max|percentile-P] -o <model.i8t>');
+  if (!folder || !out) throw new UsageError('usage: convert <hf-folder> [--calib <tsv>] [--method max|mse|percentile-P] [--outliers auto|off] [--report] -o <model.i8t>');
   if (!isFolder(folder)) throw new UsageError(`not a folder: ${folder}`);
-  const options = { calibration: calibrationTexts(args), method: method(args), onProgress: progress };
+  const outliers = flag(args, 'outliers');
+  if (outliers !== undefined && outliers !== 'auto' && outliers !== 'off') throw new UsageError(`--outliers must be auto or off, got ${outliers}`);
+  let observer: RangeObserver | undefined;
+  const options = { calibration: calibrationTexts(args), method: method(args), outliers: outliers as 'auto' | 'off' | undefined, onProgress: progress, onCalibrated: (o: RangeObserver) => void (observer = o) };
   const file = await convertModel(await gpu(), folderSource(folder), options);
+  if (args.flags.has('report') && observer) {
+    if (progressOpen) process.stderr.write('\n');
+    console.log(formatCalibrationReport(calibrationReport(observer)));
+    const chosen = file.program.ops.flatMap((o) => (o.kind === 'layernorm' && o.outliers?.part === 'smoothed' ? [`  ${o.out}: channels ${o.outliers.channels.join(', ')} divided by ${o.outliers.factors.map((f) => f.toPrecision(3)).join(', ')} (alpha ${o.outliers.alpha})`] : []));
+    console.log(chosen.length ? `smoothed (inspect shows every op):\n${chosen.join('\n')}` : 'no LayerNorm output smoothed: one int8 scale per tensor');
+  }
   const bytes = await writeIntModelFile(file);
   writeFileSync(out, bytes);
   const safetensors = `${folder}/model.safetensors`;

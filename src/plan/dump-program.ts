@@ -4,7 +4,7 @@
  * kernel's key constants.
  */
 import type { Dyadic } from '../reference/dyadic.js';
-import type { IntOp, IntProgram, IntTensor } from './int-program.js';
+import type { IntOp, IntProgram, IntTensor, OutlierSmoothing } from './int-program.js';
 import { PROBABILITY_SCALE } from './plan-graph.js';
 
 const fmt = (x: number) => x.toExponential(4);
@@ -31,16 +31,30 @@ function requantRange(d: Dyadic[] | undefined): string {
   return `requant ${fmt(Math.min(...v))}..${fmt(Math.max(...v))}`;
 }
 
-function constants(op: IntOp): string {
+/** The outlier channels a smoothed LayerNorm divided, keyed by its output (what its GEMM readers multiply back). */
+type Smoothed = Map<string, { channels: number[]; factors: number[] }>;
+
+function outlierNote(o: OutlierSmoothing): string {
+  // The largest few: later layers can have dozens of channels over the threshold.
+  const shown = o.channels.slice(0, 6).map((c, i) => `${c} /${o.factors[i].toPrecision(3)}`);
+  const list = `${shown.join(', ')}${o.channels.length > 6 ? ` and ${o.channels.length - 6} more` : ''}`;
+  return o.part === 'smoothed'
+    ? `; outlier channels smoothed (alpha ${o.alpha}, est. GEMM error x${o.relativeError.toPrecision(2)}): ${list}`
+    : `; only the outlier channels' remainder x (1 - 1/f) of ${list}, for the residual`;
+}
+
+function constants(op: IntOp, smoothed: Smoothed): string {
   switch (op.kind) {
     case 'embed':
       return `word ${dy(op.constants.word)}, position ${dy(op.constants.position)}${op.constants.tokenType ? `, type ${dy(op.constants.tokenType)}` : ''}`;
     case 'layernorm':
-      return `LayerNorm shift ${op.constants.shift}, input bound ${op.constants.inputMaxAbs}`;
+      return `LayerNorm shift ${op.constants.shift}, input bound ${op.constants.inputMaxAbs}${op.outliers ? outlierNote(op.outliers) : ''}`;
     case 'gemm': {
       const bias = Math.max(0, ...Array.from(op.bias, Math.abs));
       const gelu = op.gelu ? `, i-GELU clip ${op.gelu.clip} shift ${op.gelu.shift} out ${dy(op.gelu.output)}` : '';
-      return `${op.name} [${op.N}x${op.K}]${op.rows === 'first' ? ' first tokens' : ''}, acc <= ${op.K}*2^14+${bias}, ${requantRange(op.requant)}${gelu}`;
+      const s = smoothed.get(op.input);
+      const folded = s ? `, ${s.channels.length} weight columns (${s.channels.slice(0, 6).join(', ')}${s.channels.length > 6 ? ', ...' : ''}) x the input's smoothing factors` : '';
+      return `${op.name} [${op.N}x${op.K}]${op.rows === 'first' ? ' first tokens' : ''}, acc <= ${op.K}*2^14+${bias}, ${requantRange(op.requant)}${gelu}${folded}`;
     }
     case 'attention':
       return `${op.heads} heads of ${op.headDim}${op.causal ? ', causal' : ''}; probs u8 at ${fmt(PROBABILITY_SCALE)}, softmax rescale ${dy(op.softmax.rescale)} shift ${op.softmax.shift}; context ${dy(op.context)}`;
@@ -61,9 +75,11 @@ export function dumpProgram(program: IntProgram, title = ''): string {
     `${program.kind}: ${program.ops.length} ops, ${program.tensors.length} tensors, up to ${program.maxPositions} positions`,
     row(width, 'tensor', 'shape', 'type', 'scale', 'bound', 'op and constants'),
   ];
+  const smoothed: Smoothed = new Map();
+  for (const op of program.ops) if (op.kind === 'layernorm' && op.outliers?.part === 'smoothed') smoothed.set(op.out, op.outliers);
   for (const op of program.ops) {
     const t = tensors.get(op.out)!;
-    lines.push(row(width, t.id, `[${t.shape.join(', ')}]`, t.dtype, scaleText(t.scale), `|q| <= ${t.bound}`, `${op.kind}: ${constants(op)}`));
+    lines.push(row(width, t.id, `[${t.shape.join(', ')}]`, t.dtype, scaleText(t.scale), `|q| <= ${t.bound}`, `${op.kind}: ${constants(op, smoothed)}`));
   }
   lines.push(`output: ${program.output.tensor} (${program.output.kind}), read back as int32 and scaled to float`);
   return lines.join('\n');

@@ -10,7 +10,7 @@ import type { Dyadic } from '../reference/dyadic.js';
 import type { EmbeddingConstants, EmbeddingTables } from '../reference/embedding-i8.js';
 import type { GeluI8Constants } from '../reference/gelu-i8.js';
 import type { LayerNormI8Constants } from '../reference/layernorm-i8.js';
-import type { ResidualAddPlan } from '../reference/residual-add.js';
+import type { ResidualAddPlan, ResidualOperand } from '../reference/residual-add.js';
 import type { SoftmaxI8Constants } from '../reference/softmax-i8.js';
 
 export const INT_PROGRAM_VERSION = 2;
@@ -41,12 +41,29 @@ export interface IntEmbedOp {
   tableScales: { word: number; position: number; tokenType?: number };
 }
 
+/**
+ * What the planner did about outlier channels of a LayerNorm output (its constants already include
+ * it; the field says so in dumps). 'smoothed': channel c of the output holds x_c / factor, and the
+ * GEMMs reading it have weight column c multiplied by factor. 'outliers': the output holds only
+ * those channels' remainder x_c (1 - 1/factor), added back in the wide stream for residual readers.
+ */
+export interface OutlierSmoothing {
+  part: 'smoothed' | 'outliers';
+  channels: number[];
+  factors: number[];
+  /** Migration strength chosen: factor = (channel max / max of the other channels)^alpha. */
+  alpha: number;
+  /** Estimated GEMM output error from int8 rounding, relative to no smoothing. */
+  relativeError: number;
+}
+
 /** Integer LayerNorm of the wide stream into int8. */
 export interface IntLayerNormOp {
   kind: 'layernorm';
   input: string;
   out: string;
   constants: LayerNormI8Constants;
+  outliers?: OutlierSmoothing;
 }
 
 /**
@@ -97,13 +114,17 @@ export interface IntAttentionOp {
   context: Dyadic;
 }
 
-/** a, b (int8) rescaled onto the wide stream and added. */
+/** a, b (int8, or the wide stream itself in pre-LN decoders) rescaled onto the wide stream and added. */
 export interface IntResidualOp {
   kind: 'residual';
   a: string;
   b: string;
   out: string;
   constants: ResidualAddPlan;
+  /** Operand kinds (absent: both int8). An 'i32' operand is the wide stream, read with its declared bound. */
+  operands?: { a: ResidualOperand; b: ResidualOperand };
+  /** Declared max |x| of each 'i32' operand (2^(RESIDUAL_BITS-1): the stream's saturation). */
+  bounds?: { a?: number; b?: number };
 }
 
 /** int8 -> int8 by a 256-entry table indexed by q + 128 (tanh, ReLU in heads). */

@@ -8,10 +8,20 @@
  *   - a linear over first tokens, then tanh / ReLU      -> GEMM (int8 out) + 256-entry table;
  *   - the model's output linear                          -> GEMM with int32 output (the logits).
  * Residual adds write the wide stream (RESIDUAL_BITS); LayerNorm reads it and writes int8.
+ *
+ * Outlier channels (outlierPlan): when per-channel statistics show a LayerNorm output with a few
+ * channels far above the rest, its int8 output holds those channels divided by factors s_c and the
+ * GEMMs reading it get weight columns multiplied by s_c (SmoothQuant's migration, folded into the
+ * LayerNorm's per-channel constants: no new kernel). Its residual readers get the true output back
+ * in the wide stream: a second LayerNorm writes only the outlier channels' remainder
+ * x_c (1 - 1/s_c) at their own scale and a residual add puts both parts together. Without
+ * outlier channels the program is what it was before.
  */
 import type { Params } from '../graph/architectures.js';
 import { param } from '../graph/architectures.js';
 import { type GraphOp, type LinearOp, type ModelGraph, consumers, tensorSpec, widthOf } from '../graph/types.js';
+import type { Tensor } from '../core/types.js';
+import { outlierChannels } from '../calibrate/outliers.js';
 import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
 import { quantizeBias, quantizeLinearWeight, quantizeTensorPerTensor } from '../quant/weights.js';
 import { type Dyadic, toDyadic } from '../reference/dyadic.js';
@@ -20,7 +30,7 @@ import { deriveGeluI8Constants, geluInputRescale } from '../reference/gelu-i8.js
 import { type LayerNormI8Constants, deriveLayerNormI8 } from '../reference/layernorm-i8.js';
 import { planResidualAdd } from '../reference/residual-add.js';
 import { deriveSoftmaxI8Constants } from '../reference/softmax-i8.js';
-import { INT_PROGRAM_VERSION, type IntGemmOp, type IntOp, type IntProgram, type IntTensor } from './int-program.js';
+import { INT_PROGRAM_VERSION, type IntGemmOp, type IntOp, type IntProgram, type IntTensor, type OutlierSmoothing } from './int-program.js';
 
 /** Width of the residual stream between the residual adds and LayerNorm (I-BERT keeps ~22 bits). */
 export const RESIDUAL_BITS = 22;
@@ -72,9 +82,78 @@ function sole<T>(list: T[] | undefined): T | undefined {
   return list?.length === 1 ? list[0] : undefined;
 }
 
+/** Per-channel calibration statistics of a [rows, width] tensor (RangeStats.channels). */
+export interface ChannelStatistics {
+  maxAbs: ArrayLike<number>;
+  sumSquares: ArrayLike<number>;
+  rows: number;
+}
+
 export interface PlanOptions {
   /** Longest key sequence the softmax constants must handle (the model's positions). */
   maxKeys: number;
+  /**
+   * Per-channel statistics by tensor id (RangeObserver: each RangeStats' channels). With them a
+   * LayerNorm output with outlier channels is smoothed (module header); without, one scale per tensor.
+   */
+  channels?: ReadonlyMap<string, ChannelStatistics>;
+  /**
+   * 'off': ignore outlier channels even with statistics. 'gemm-inputs' (for measurements): smooth
+   * the GEMM inputs only, and give residual readers a plain per-tensor int8 copy of the LayerNorm
+   * output instead of the wide reconstruction. Default 'auto'.
+   */
+  outliers?: 'auto' | 'off' | 'gemm-inputs';
+}
+
+/** Migration strengths tried: s_c = (max_c / max of the other channels)^alpha; 0 is no smoothing. */
+export const SMOOTHING_ALPHAS = [0, 0.25, 0.5, 0.75, 1];
+
+export interface OutlierPlan {
+  /** Outlier channels, largest first, and the factor (per channel, 1 elsewhere) each is divided by. */
+  channels: number[];
+  factors: Float64Array;
+  alpha: number;
+  /** Real range of the smoothed int8 output: the largest channel max after division. */
+  range: number;
+  /** The estimate minimised, relative to alpha = 0 (no smoothing). */
+  relativeError: number;
+}
+
+/**
+ * Expected squared error that int8 rounding adds to the outputs of the GEMMs reading an input
+ * whose channel c is divided by f_c (weight column c multiplied by it): the activation's step
+ * (range / 127, uniform rounding noise) through every weight, plus each output row's weight step
+ * (per-row scale max |W_rc f_c| / 127) through the input's mean squares.
+ */
+export function smoothingError(weights: readonly Tensor[], factors: ArrayLike<number>, meanSquares: ArrayLike<number>, range: number): number {
+  const K = factors.length;
+  const dx2 = (range / 127) ** 2 / 12;
+  let xs = 0;
+  for (let c = 0; c < K; c++) xs += meanSquares[c] / factors[c] ** 2;
+  let err = 0;
+  for (const w of weights) {
+    const [N, inF] = w.shape;
+    if (inF !== K) throw new RangeError(`plan: a ${N}x${inF} weight reads a ${K}-channel input`);
+    for (let r = 0; r < N; r++) {
+      let sq = 0;
+      let max = 0;
+      for (let c = 0; c < K; c++) {
+        const v = Math.abs(w.data[r * K + c] * factors[c]);
+        sq += v * v;
+        if (v > max) max = v;
+      }
+      err += sq * dx2 + ((max / 127) ** 2 / 12) * xs;
+    }
+  }
+  return err;
+}
+
+/** A weight with column c multiplied by factors[c] (in float64, rounded once to float32). */
+function scaleColumns(w: Tensor, factors: ArrayLike<number>): Tensor {
+  const [N, K] = w.shape;
+  const data = new Float32Array(N * K);
+  for (let r = 0; r < N; r++) for (let c = 0; c < K; c++) data[r * K + c] = w.data[r * K + c] * factors[c];
+  return { shape: w.shape, data };
 }
 
 class Planner {
@@ -83,6 +162,10 @@ class Planner {
   private readonly readers: Map<string, GraphOp[]>;
   /** Float ops already emitted as part of a fusion. */
   private readonly done = new Set<GraphOp>();
+  /** Smoothed LayerNorm outputs: their base scale and per-channel divisors. */
+  private readonly smoothing = new Map<string, { base: number; factors: Float64Array }>();
+  /** What residual readers of a smoothed LayerNorm output read instead: its wide reconstruction. */
+  private readonly wideCopy = new Map<string, string>();
 
   constructor(
     readonly graph: ModelGraph,
@@ -111,20 +194,29 @@ class Planner {
     return t;
   }
 
-  define(id: string, dtype: IntTensor['dtype'], scale: number | Float64Array, bound: number, width?: number): void {
-    const spec = tensorSpec(this.graph, id);
+  define(id: string, dtype: IntTensor['dtype'], scale: number | Float64Array, bound: number, width?: number, like = id): void {
+    const spec = tensorSpec(this.graph, like);
     const shape = width === undefined ? spec.shape : [...spec.shape.slice(0, -1), width];
     this.tensors.set(id, { id, dtype, shape, scale, bound });
+  }
+
+  /** The scale a GEMM reads its input at, and the factors to fold into its weight columns if smoothed. */
+  gemmInput(id: string): { scale: number; factors?: Float64Array } {
+    const s = this.smoothing.get(id);
+    return s ? { scale: s.base, factors: s.factors } : { scale: this.scaleOf(id) };
   }
 
   producer(id: string): GraphOp | undefined {
     return this.graph.ops.find((op) => op.out === id);
   }
 
-  norm(paramName: string, eps: number, inputScale: number, outputScale: number): LayerNormI8Constants {
+  /** `perChannel(c)` multiplies gamma_c and beta_c (smoothing folded into the constants). */
+  norm(paramName: string, eps: number, inputScale: number, outputScale: number, perChannel?: (c: number) => number): LayerNormI8Constants {
+    const gamma = param(this.params, `${paramName}.gamma`).data;
+    const beta = param(this.params, `${paramName}.beta`).data;
     return deriveLayerNormI8({
-      gamma: param(this.params, `${paramName}.gamma`).data,
-      beta: param(this.params, `${paramName}.beta`).data,
+      gamma: perChannel ? Float64Array.from(gamma, (g, c) => g * perChannel(c)) : gamma,
+      beta: perChannel ? Float64Array.from(beta, (b, c) => b * perChannel(c)) : beta,
       eps,
       inputScale,
       outputScale,
@@ -133,9 +225,10 @@ class Planner {
   }
 
   /** Quantized weights, bias and (with an output scale) per-channel requantization of linears sharing an input. */
-  gemm(name: string, linears: LinearOp[], inputScale: number, outputScales: (number | undefined)[]): Omit<IntGemmOp, 'out' | 'epilogue'> {
+  gemm(name: string, linears: LinearOp[], inputScale: number, outputScales: (number | undefined)[], inputFactors?: Float64Array): Omit<IntGemmOp, 'out' | 'epilogue'> {
     const parts = linears.map((l) => {
-      const q = quantizeLinearWeight(param(this.params, `${l.param}.weight`));
+      const w = param(this.params, `${l.param}.weight`);
+      const q = quantizeLinearWeight(inputFactors ? scaleColumns(w, inputFactors) : w);
       checkAccumulatorBound(q.inFeatures, 2 ** 30, false, l.param);
       const bias = quantizeBias(param(this.params, `${l.param}.bias`), inputScale, q.scale, `${l.param} bias`);
       return { q, bias };
@@ -187,12 +280,15 @@ class Planner {
       case 'layerNorm': {
         const input = this.tensor(op.input);
         if (input.dtype !== 'wide') throw new Error(`plan: LayerNorm ${op.out} reads ${input.dtype} ${op.input}; the integer LayerNorm reads the wide stream`);
+        const outliers = this.outlierPlan(op);
+        if (outliers) return this.smoothedLayerNorm(op, outliers);
         const scale = int8Scale(this.range(op.out), op.out);
         this.ops.push({ kind: 'layernorm', input: op.input, out: op.out, constants: this.norm(op.param, op.eps, this.scaleOf(op.input), scale) });
         this.define(op.out, 'i8', scale, 127);
         return;
       }
       case 'add': {
+        if (this.wideCopy.has(op.a) || this.wideCopy.has(op.b)) return this.reconstructedAdd(op);
         const [a, b] = [this.tensor(op.a), this.tensor(op.b)];
         if (a.dtype !== 'i8' || b.dtype !== 'i8') throw new Error(`plan: residual add ${op.out} of ${a.dtype} and ${b.dtype}; only int8 + int8 into the wide stream is implemented`);
         const constants = planResidualAdd({ a: { scale: this.scaleOf(op.a), maxAbs: 128 }, b: { scale: this.scaleOf(op.b), maxAbs: 128 }, bits: RESIDUAL_BITS, range: this.range(op.out) });
@@ -215,6 +311,97 @@ class Planner {
         return;
       }
     }
+  }
+
+  /**
+   * Whether to smooth this LayerNorm's output, and how: only with per-channel statistics showing
+   * outlier channels (outlierChannels), only when every reader is a linear or a residual add, and
+   * only when some alpha > 0 lowers the estimated GEMM output error (smoothingError) below no
+   * smoothing. Otherwise undefined: the LayerNorm is planned as it always was.
+   */
+  outlierPlan(op: GraphOp & { kind: 'layerNorm' }): OutlierPlan | undefined {
+    if (this.options.outliers === 'off') return undefined;
+    const st = this.options.channels?.get(op.out);
+    if (!st || st.rows === 0) return undefined;
+    const channels = outlierChannels(st.maxAbs);
+    if (channels.length === 0) return undefined;
+    const readers = this.readers.get(op.out) ?? [];
+    const linears = readers.filter((r): r is LinearOp => r.kind === 'linear');
+    if (linears.length === 0 || readers.some((r) => r.kind !== 'linear' && r.kind !== 'add')) return undefined;
+    const H = st.maxAbs.length;
+    const isOutlier = new Set(channels);
+    let rest = 0;
+    for (let c = 0; c < H; c++) if (!isOutlier.has(c)) rest = Math.max(rest, st.maxAbs[c]);
+    const meanSquares = Float64Array.from(st.sumSquares, (v) => v / st.rows);
+    const weights = linears.map((l) => param(this.params, `${l.param}.weight`));
+    let best: (OutlierPlan & { error: number }) | undefined;
+    let plain = 0;
+    for (const alpha of SMOOTHING_ALPHAS) {
+      const factors = new Float64Array(H).fill(1);
+      for (const c of channels) factors[c] = (st.maxAbs[c] / rest) ** alpha;
+      let range = 0;
+      for (let c = 0; c < H; c++) range = Math.max(range, st.maxAbs[c] / factors[c]);
+      // No smoothing is the plan without statistics, at the calibration method's range.
+      if (alpha === 0) range = this.range(op.out);
+      const error = smoothingError(weights, factors, meanSquares, range);
+      if (alpha === 0) plain = error;
+      if (!best || error < best.error) best = { channels, factors, alpha, range, error, relativeError: 0 };
+    }
+    if (!best || best.alpha === 0) return undefined;
+    const { error, ...plan } = best;
+    return { ...plan, relativeError: error / plain };
+  }
+
+  private smoothedLayerNorm(op: GraphOp & { kind: 'layerNorm' }, plan: OutlierPlan): void {
+    const { channels, factors, alpha, relativeError } = plan;
+    const inputScale = this.scaleOf(op.input);
+    const base = int8Scale(plan.range, op.out);
+    const note = (part: OutlierSmoothing['part']): OutlierSmoothing => ({ part, channels, factors: channels.map((c) => factors[c]), alpha, relativeError });
+    this.ops.push({ kind: 'layernorm', input: op.input, out: op.out, constants: this.norm(op.param, op.eps, inputScale, base, (c) => 1 / factors[c]), outliers: note('smoothed') });
+    this.define(op.out, 'i8', Float64Array.from(factors, (f) => f * base), 127);
+    this.smoothing.set(op.out, { base, factors });
+    if (!(this.readers.get(op.out) ?? []).some((r) => r.kind === 'add')) return;
+    if (this.options.outliers === 'gemm-inputs') {
+      const copy = `${op.out}.residual`;
+      const scale = int8Scale(this.range(op.out), op.out);
+      this.ops.push({ kind: 'layernorm', input: op.input, out: copy, constants: this.norm(op.param, op.eps, inputScale, scale) });
+      this.define(copy, 'i8', scale, 127, undefined, op.out);
+      this.wideCopy.set(op.out, copy);
+      return;
+    }
+    // The remainder x_c (1 - 1/s_c) of the outlier channels, zero elsewhere, at its own scale.
+    const st = this.options.channels!.get(op.out)!;
+    const remainder = (c: number) => (factors[c] === 1 ? 0 : 1 - 1 / factors[c]);
+    const rest = `${op.out}.outliers`;
+    const restScale = int8Scale(Math.max(...channels.map((c) => st.maxAbs[c] * remainder(c))), rest);
+    this.ops.push({ kind: 'layernorm', input: op.input, out: rest, constants: this.norm(op.param, op.eps, inputScale, restScale, remainder), outliers: note('outliers') });
+    this.define(rest, 'i8', restScale, 127, undefined, op.out);
+    // Both parts back in the wide stream, over the output's whole calibrated range (no saturation).
+    const wide = `${op.out}.wide`;
+    let max = 0;
+    for (let c = 0; c < st.maxAbs.length; c++) max = Math.max(max, st.maxAbs[c]);
+    const constants = planResidualAdd({ a: { scale: base, maxAbs: 128 }, b: { scale: restScale, maxAbs: 128 }, bits: RESIDUAL_BITS, range: max });
+    this.ops.push({ kind: 'residual', a: op.out, b: rest, out: wide, constants });
+    this.define(wide, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1), undefined, op.out);
+    this.wideCopy.set(op.out, wide);
+  }
+
+  /** A residual add reading a smoothed LayerNorm output: it reads the wide reconstruction instead. */
+  private reconstructedAdd(op: GraphOp & { kind: 'add' }): void {
+    const [a, b] = [op.a, op.b].map((id) => this.tensor(this.wideCopy.get(id) ?? id));
+    for (const t of [a, b]) {
+      if (t.dtype !== 'i8' && t.dtype !== 'wide') throw new Error(`plan: residual add ${op.out} reads ${t.dtype} ${t.id}; it adds int8 and wide-stream operands`);
+    }
+    const bound = (t: IntTensor) => (t.dtype === 'wide' ? t.bound : 128);
+    const constants = planResidualAdd({ a: { scale: this.scaleOf(a.id), maxAbs: bound(a) }, b: { scale: this.scaleOf(b.id), maxAbs: bound(b) }, bits: RESIDUAL_BITS, range: this.range(op.out) });
+    const kind = (t: IntTensor) => (t.dtype === 'wide' ? 'i32' : 'i8');
+    // A wide operand is read with its declared bound (what the kernel's term proof uses).
+    const bounds: { a?: number; b?: number } = {};
+    if (a.dtype === 'wide') bounds.a = a.bound;
+    if (b.dtype === 'wide') bounds.b = b.bound;
+    const wide = a.dtype === 'wide' || b.dtype === 'wide';
+    this.ops.push({ kind: 'residual', a: a.id, b: b.id, out: op.out, constants, ...(wide ? { operands: { a: kind(a), b: kind(b) }, bounds } : {}) });
+    this.define(op.out, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1));
   }
 
   private embed(op: GraphOp & { kind: 'embed' }): void {
@@ -247,10 +434,10 @@ class Planner {
     }
     if (op.causal || op.cache) throw new Error(`plan: causal attention ${op.out} has no integer planner yet`);
     const input = projections[0].input;
-    const inScale = this.scaleOf(input);
+    const { scale: inScale, factors } = this.gemmInput(input);
     const scales = [op.q, op.k, op.v].map((id) => int8Scale(this.range(id), id));
     const fused = `${op.out.slice(0, op.out.lastIndexOf('.'))}.qkv`;
-    const g = this.gemm(fused, projections, inScale, scales);
+    const g = this.gemm(fused, projections, inScale, scales, factors);
     projections.forEach((p) => this.done.add(p));
     this.ops.push({ ...g, out: fused, epilogue: 'i8' });
     const H = g.N / 3;
@@ -284,15 +471,15 @@ class Planner {
     const next = sole(this.readers.get(op.out));
     // q, k and v are planned (fused) by the attention that reads them.
     if (next?.kind === 'attention') return;
-    const inScale = this.scaleOf(op.input);
+    const { scale: inScale, factors } = this.gemmInput(op.input);
     if (op.out === this.graph.output.tensor) {
-      const g = this.gemm(op.param, [op], inScale, [undefined]);
+      const g = this.gemm(op.param, [op], inScale, [undefined], factors);
       this.ops.push({ ...g, out: op.out, epilogue: 'i32' });
       this.define(op.out, 'i32', g.weightScale.map((sw) => sw * inScale), 2 ** 31 - 1);
       return;
     }
     if (next?.kind === 'activation' && isGelu(next)) {
-      const g = this.gemm(op.param, [op], inScale, [undefined]);
+      const g = this.gemm(op.param, [op], inScale, [undefined], factors);
       const geluScale = int8Scale(this.range(next.out), next.out);
       const meanWeightScale = g.weightScale.reduce((a, b) => a + b, 0) / g.N;
       const gelu = deriveGeluI8Constants(inScale * meanWeightScale, geluScale);
@@ -303,7 +490,7 @@ class Planner {
       return;
     }
     const outScale = int8Scale(this.range(op.out), op.out);
-    const g = this.gemm(op.param, [op], inScale, [outScale]);
+    const g = this.gemm(op.param, [op], inScale, [outScale], factors);
     this.ops.push({ ...g, out: op.out, epilogue: 'i8' });
     this.define(op.out, 'i8', outScale, 127);
     if (next?.kind === 'activation' && (next.fn === 'tanh' || next.fn === 'relu') && op.rows === 'first') {

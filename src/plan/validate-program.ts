@@ -39,7 +39,13 @@ const OPS: Record<IntOp['kind'], Schema> = {
     constants: object({ word: dyadic, position: dyadic, tokenType: optional(dyadic), bits: integer(2, 31) }),
     tableScales: object({ word: positive, position: positive, tokenType: optional(positive) }),
   }),
-  layernorm: object({ kind: string, input: string, out: string, constants: layerNorm }),
+  layernorm: object({
+    kind: string,
+    input: string,
+    out: string,
+    constants: layerNorm,
+    outliers: optional(object({ part: oneOf('smoothed', 'outliers'), channels: arrayOf(integer(0, 2 ** 16)), factors: arrayOf(positive), alpha: positive, relativeError: positive })),
+  }),
   gemm: object({
     kind: string,
     name: string,
@@ -67,7 +73,15 @@ const OPS: Record<IntOp['kind'], Schema> = {
     softmax: object({ rescale: dyadic, tMax: u32, ln2: u32, b: u32, c: u32, shift: integer(0, 31) }),
     context: dyadic,
   }),
-  residual: object({ kind: string, a: string, b: string, out: string, constants: object({ scale: positive, bits: integer(2, 31), a: dyadic, b: dyadic }) }),
+  residual: object({
+    kind: string,
+    a: string,
+    b: string,
+    out: string,
+    constants: object({ scale: positive, bits: integer(2, 31), a: dyadic, b: dyadic }),
+    operands: optional(object({ a: oneOf('i8', 'i32'), b: oneOf('i8', 'i32') })),
+    bounds: optional(object({ a: optional(integer(0, 2 ** 31)), b: optional(integer(0, 2 ** 31)) })),
+  }),
   lookup: object({ kind: string, input: string, out: string, table: typedArray(Int8Array, 256) }),
   pool: object({ kind: string, input: string, out: string, mode: oneOf('mean', 'cls') }),
 };
@@ -144,10 +158,18 @@ function checkOps(p: IntProgram): void {
         break;
       }
       case 'residual': {
-        const [a, b] = [t(o.a, ['i8'], 'operand a'), t(o.b, ['i8'], 'operand b')];
+        const kinds = o.operands ?? { a: 'i8', b: 'i8' };
+        // An 'i32' operand is the wide stream: its declared bound is what the term proof uses.
+        const dtype = (k: 'i8' | 'i32') => (k === 'i8' ? 'i8' : 'wide');
+        const [a, b] = [t(o.a, [dtype(kinds.a)], 'operand a'), t(o.b, [dtype(kinds.b)], 'operand b')];
         const out = t(o.out, ['wide'], 'output', true);
         if (width(a) !== width(out) || width(b) !== width(out)) fail(where, 'operands and output differ in width');
-        guard(() => checkResidualAddBounds({ a: 'i8', b: 'i8' }, o.constants));
+        for (const side of ['a', 'b'] as const) {
+          const declared = o.bounds?.[side];
+          const x = side === 'a' ? a : b;
+          if (kinds[side] === 'i32' && (declared === undefined || declared < x.bound)) fail(`${where}.bounds.${side}`, `the wide operand "${x.id}" is bounded by ${x.bound}; declare at least that`);
+        }
+        guard(() => checkResidualAddBounds(kinds, o.constants, o.bounds ?? {}));
         break;
       }
       case 'lookup': {

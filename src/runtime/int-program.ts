@@ -302,7 +302,7 @@ export class IntProgramGpu {
       }
       case 'residual': {
         const cols = intWidth(this.tensor(op.out));
-        const info = (B: number, S: number) => residualAddProgram({ a: 'i8', b: 'i8' }, { rows: B * S, cols }, op.constants);
+        const info = (B: number, S: number) => residualAddProgram(op.operands ?? { a: 'i8', b: 'i8' }, { rows: B * S, cols }, op.constants, op.bounds);
         return [await this.launch([this.slot(op.a), this.slot(op.b), this.slot(op.out)], info, c)];
       }
       case 'lookup': {
