@@ -15,6 +15,8 @@ import { poolI8Ref } from '../reference/pool-i8.js';
 import { residualAddRef } from '../reference/residual-add.js';
 import { softmaxI8Ref } from '../reference/softmax-i8.js';
 import { transposeHeadsI8Ref } from '../reference/transpose-heads-i8.js';
+import { kvAppendRef } from '../reference/kv-append-i8.js';
+import { topKRef } from '../reference/topk-i32.js';
 
 export type IntValues = Int8Array | Uint8Array | Int32Array;
 
@@ -40,6 +42,40 @@ function headSlice(x: IntValues, b: number, h: number, seq: number, width: numbe
   return out;
 }
 
+/**
+ * The KV cache of a decoder program (the specification of the GPU's): per cache slot (layer), K as
+ * [batch, heads, capacity, headDim] and V transposed, [batch, heads, headDim, capacity], int8 at
+ * the layer's planned K / V scales (src/reference/kv-append-i8.ts); `mask` [batch, capacity] marks
+ * the written positions. Every sequence of the batch has the same `past`.
+ */
+export interface IntKvCache {
+  batch: number;
+  capacity: number;
+  past: number;
+  heads: number;
+  headDim: number;
+  layers: { k: Int8Array; v: Int8Array }[];
+  mask: Int32Array;
+}
+
+function cachedAttentions(program: IntProgram): IntAttentionOp[] {
+  return program.ops.filter((o): o is IntAttentionOp => o.kind === 'attention' && o.cache !== undefined);
+}
+
+/** An empty cache for `batch` sequences of up to `capacity` tokens each (prompt and generated). */
+export function createKvCache(program: IntProgram, batch: number, capacity: number): IntKvCache {
+  const attentions = cachedAttentions(program);
+  if (attentions.length === 0) throw new Error('KV cache: the program has no cached attention (not a decoder)');
+  if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`KV cache: batch = ${batch} must be a positive integer`);
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity > program.maxPositions) {
+    throw new RangeError(`KV cache: capacity = ${capacity} tokens must be an integer in [1, ${program.maxPositions}] (the model's positions)`);
+  }
+  const { heads, headDim } = attentions[0];
+  const size = batch * heads * capacity * headDim;
+  const layers = attentions.map(() => ({ k: new Int8Array(size), v: new Int8Array(size) }));
+  return { batch, capacity, past: 0, heads, headDim, layers, mask: new Int32Array(batch * capacity) };
+}
+
 class CpuIntInterpreter {
   readonly values = new Map<string, IntValues>();
 
@@ -47,6 +83,8 @@ class CpuIntInterpreter {
     readonly program: IntProgram,
     readonly batch: TokenBatch,
     readonly pooling?: 'mean' | 'cls',
+    /** Incremental decoding: this run's tokens follow `cache.past` cached ones. */
+    readonly cache?: IntKvCache,
   ) {}
 
   get(id: string): IntValues {
@@ -96,6 +134,7 @@ class CpuIntInterpreter {
   }
 
   private attention(op: IntAttentionOp): Int8Array {
+    if (op.cache && this.cache) return this.cachedAttention(op, this.cache);
     const { batch: B, seqLen: S } = this.batch;
     const { heads, headDim: D } = op;
     const H = heads * D;
@@ -110,7 +149,7 @@ class CpuIntInterpreter {
         scores.set(acc, (b * heads + h) * S * S);
       }
     }
-    const probs = softmaxI8Ref({ scores, mask: this.batch.attentionMask, batch: B, heads, seq: S }, op.softmax);
+    const probs = softmaxI8Ref({ scores, mask: this.batch.attentionMask, batch: B, heads, seq: S, causal: op.causal }, op.softmax);
     const vt = transposeHeadsI8Ref(v as Int8Array, B, S, vw, heads, D, op.v.channel);
     const context = new Int8Array(B * S * H);
     for (let b = 0; b < B; b++) {
@@ -124,6 +163,44 @@ class CpuIntInterpreter {
     return context;
   }
 
+  /**
+   * Appends this run's K and V to the layer's cache slot, then attends the S new queries over the
+   * past + S cached keys (query i sees keys j <= past + i that the mask marks written).
+   */
+  private cachedAttention(op: IntAttentionOp, cache: IntKvCache): Int8Array {
+    const { batch: B, seqLen: S } = this.batch;
+    const { heads, headDim: D } = op;
+    const H = heads * D;
+    const { past, capacity: C } = cache;
+    const slot = cache.layers[op.cache!.layer];
+    const qkv = this.get(op.q.tensor) as Int8Array;
+    const qw = this.width(op.q.tensor);
+    const appended = kvAppendRef(qkv, slot.k, slot.v, { batch: B, heads, headDim: D, queries: S, past, capacity: C, qkvCols: qw, kCol: op.k.channel, vCol: op.v.channel });
+    slot.k = appended.k;
+    slot.v = appended.v;
+    const keys = past + S;
+    const scores = new Int32Array(B * heads * S * keys);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < heads; h++) {
+        const bh = b * heads + h;
+        const k = slot.k.subarray(bh * C * D, (bh * C + keys) * D);
+        scores.set(gemmI8Ref({ a: headSlice(qkv, b, h, S, qw, op.q.channel, D), b: k, M: S, N: keys, K: D }), bh * S * keys);
+      }
+    }
+    const probs = softmaxI8Ref({ scores, mask: cache.mask, batch: B, heads, seq: keys, queries: S, past, causal: true, maskRow: C }, op.softmax);
+    const context = new Int8Array(B * S * H);
+    const vt = new Int8Array(D * keys);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < heads; h++) {
+        const bh = b * heads + h;
+        for (let d = 0; d < D; d++) vt.set(slot.v.subarray((bh * D + d) * C, (bh * D + d) * C + keys), d * keys);
+        const p = probs.subarray(bh * S * keys, (bh + 1) * S * keys);
+        const ctx = requantizeRef(gemmI8Ref({ a: p, b: vt, M: S, N: D, K: keys }), S, D, [op.context]);
+        for (let s = 0; s < S; s++) context.set(ctx.subarray(s * D, (s + 1) * D), (b * S + s) * H + h * D);
+      }
+    }
+    return context;
+  }
 }
 
 export interface IntProgramCpuOptions {
@@ -131,6 +208,68 @@ export interface IntProgramCpuOptions {
   keep?: boolean;
   /** Embedding models: override the program's pooling ('mean' over real tokens, or the first token). */
   pooling?: 'mean' | 'cls';
+}
+
+/**
+ * Incremental decoding on the CPU: `prefill` runs whole prompts (one length, no padding) into an
+ * empty cache, each `step` one new token per sequence against everything cached. Logits are the
+ * program's int32 output rows for the run's tokens, bit for bit those of the same positions in a
+ * whole-sequence runIntProgramCpu.
+ */
+export class IntDecoderCpu {
+  readonly cache: IntKvCache;
+
+  constructor(
+    readonly program: IntProgram,
+    batch: number,
+    /** Tokens per sequence the cache holds (prompt and generated). */
+    capacity: number,
+  ) {
+    if (program.output.kind !== 'lm-logits') throw new Error(`IntDecoderCpu: the program's output is ${program.output.kind}, not LM logits`);
+    this.cache = createKvCache(program, batch, capacity);
+  }
+
+  get past(): number {
+    return this.cache.past;
+  }
+
+  /** [batch * seqLen, vocab] logits of the prompt's positions. */
+  prefill(batch: TokenBatch): Int32Array {
+    if (this.cache.past !== 0) throw new Error(`IntDecoderCpu.prefill: the cache already holds ${this.cache.past} tokens per sequence; prefill starts a generation`);
+    if (batch.attentionMask.some((m) => m === 0)) throw new RangeError('IntDecoderCpu.prefill: prompts must all have one length (padding is not supported in incremental decoding)');
+    return this.run(batch.inputIds, batch.batch, batch.seqLen);
+  }
+
+  /** One token per sequence: [batch, vocab] logits of the new position. */
+  step(tokens: ArrayLike<number>): Int32Array {
+    if (this.cache.past === 0) throw new Error('IntDecoderCpu.step: prefill a prompt first');
+    return this.run(Int32Array.from(tokens), tokens.length, 1);
+  }
+
+  private run(ids: Int32Array, B: number, S: number): Int32Array {
+    const cache = this.cache;
+    if (B !== cache.batch) throw new RangeError(`IntDecoderCpu: ${B} sequences for a cache of ${cache.batch}`);
+    if (cache.past + S > cache.capacity) throw new RangeError(`IntDecoderCpu: ${cache.past} cached + ${S} new tokens exceed the cache capacity of ${cache.capacity} tokens per sequence`);
+    const positionIds = new Int32Array(B * S);
+    for (let i = 0; i < B * S; i++) positionIds[i] = cache.past + (i % S);
+    const batch: TokenBatch = { batch: B, seqLen: S, inputIds: ids, attentionMask: new Int32Array(B * S).fill(1), tokenTypeIds: new Int32Array(B * S), positionIds };
+    for (let b = 0; b < B; b++) cache.mask.fill(1, b * cache.capacity + cache.past, b * cache.capacity + cache.past + S);
+    const interpreter = new CpuIntInterpreter(this.program, batch, undefined, cache);
+    for (const op of this.program.ops) interpreter.run(op);
+    cache.past += S;
+    return interpreter.get(this.program.output.tensor) as Int32Array;
+  }
+}
+
+/**
+ * Greedy next tokens: for each listed row of [rows, vocab] LM logits, the argmax on the program's
+ * common logit scale (ties to the lowest id): the specification of the GPU's top-k with k = 1.
+ */
+export function greedyTokens(program: IntProgram, logits: Int32Array, rows: number[]): number[] {
+  const rescale = program.output.rescale;
+  if (!rescale) throw new Error('greedyTokens: the program has no common logit scale (not an LM)');
+  const vocab = rescale.requant.length;
+  return rows.map((r) => topKRef({ logits: logits.subarray(r * vocab, (r + 1) * vocab), batch: 1, vocab, k: 1, requant: rescale.requant }).argmax[0]);
 }
 
 export function runIntProgramCpu(program: IntProgram, batch: TokenBatch, options: IntProgramCpuOptions = {}): IntProgramResult {

@@ -112,6 +112,11 @@ export interface IntAttentionOp {
   causal: boolean;
   softmax: SoftmaxI8Constants;
   context: Dyadic;
+  /**
+   * Decoders: this layer's slot in the KV cache. K and V are int8 at the fused GEMM's planned
+   * per-layer scales, so entries written by one run are read unchanged by every later one.
+   */
+  cache?: { layer: number };
 }
 
 /** a, b (int8, or the wide stream itself in pre-LN decoders) rescaled onto the wide stream and added. */
@@ -150,8 +155,13 @@ export interface IntProgram {
   kind: ModelKind;
   tensors: IntTensor[];
   ops: IntOp[];
-  /** The tensor read back; its real value is q * scale[channel] ('pooled' mean: divided by the count). */
-  output: { tensor: string; kind: 'logits' | 'pooled'; scale: Float64Array };
+  /**
+   * The tensor read back; its real value is q * scale[channel] ('pooled' mean: divided by the count).
+   * 'lm-logits' ([batch, query, vocab] int32 accumulators at per-channel scales) carry `rescale`:
+   * per-channel dyadics onto one common scale (planLogitRescale, proven within int32), so that
+   * next-token choice compares integers.
+   */
+  output: { tensor: string; kind: 'logits' | 'pooled' | 'lm-logits'; scale: Float64Array; rescale?: { scale: number; requant: Dyadic[]; maxAbs: number } };
   /** Positions the embedding table holds (the longest sequence). */
   maxPositions: number;
 }

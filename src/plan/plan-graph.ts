@@ -28,7 +28,8 @@ import { type Dyadic, toDyadic } from '../reference/dyadic.js';
 import { planEmbedding } from '../reference/embedding-i8.js';
 import { deriveGeluI8Constants, geluInputRescale } from '../reference/gelu-i8.js';
 import { type LayerNormI8Constants, deriveLayerNormI8 } from '../reference/layernorm-i8.js';
-import { planResidualAdd } from '../reference/residual-add.js';
+import { planResidualAdd, planResidualStream } from '../reference/residual-add.js';
+import { logitAccumulatorBound, planLogitRescale } from '../reference/topk-i32.js';
 import { deriveSoftmaxI8Constants } from '../reference/softmax-i8.js';
 import { INT_PROGRAM_VERSION, type IntGemmOp, type IntOp, type IntProgram, type IntTensor, type OutlierSmoothing } from './int-program.js';
 
@@ -58,8 +59,9 @@ export function activationTable(kind: 'tanh' | 'relu', inputScale: number, outpu
   return table;
 }
 
+/** GPT-2's tanh GELU runs on the same erf i-GELU (its measured error vs gelu_new: GELU_NEW_MAX_ERROR_STEPS). */
 function isGelu(op: GraphOp | undefined): boolean {
-  return op?.kind === 'activation' && op.fn === 'gelu';
+  return op?.kind === 'activation' && (op.fn === 'gelu' || op.fn === 'gelu_tanh');
 }
 
 /**
@@ -72,7 +74,7 @@ export function calibratedTensors(graph: ModelGraph): string[] {
   for (const op of graph.ops) {
     if (op.out === graph.output.tensor) continue;
     if (op.kind === 'linear' && isGelu(sole(readers.get(op.out)))) continue;
-    if (op.kind === 'activation' && op.fn !== 'gelu') continue;
+    if (op.kind === 'activation' && !isGelu(op)) continue;
     out.push(op.out);
   }
   return out;
@@ -166,6 +168,8 @@ class Planner {
   private readonly smoothing = new Map<string, { base: number; factors: Float64Array }>();
   /** What residual readers of a smoothed LayerNorm output read instead: its wide reconstruction. */
   private readonly wideCopy = new Map<string, string>();
+  /** Decoders: cache slots handed to attention ops in order. */
+  private cacheLayers = 0;
 
   constructor(
     readonly graph: ModelGraph,
@@ -262,12 +266,25 @@ class Planner {
     }
     const out = this.tensor(this.graph.output.tensor);
     const scale = out.scale instanceof Float64Array ? out.scale : Float64Array.of(out.scale);
+    const output: IntProgram['output'] = { tensor: out.id, kind: this.graph.output.kind, scale };
+    if (output.kind === 'lm-logits') {
+      const head = this.ops.find((o): o is IntGemmOp => o.kind === 'gemm' && o.out === out.id);
+      if (!head) throw new Error(`plan: the LM logits ${out.id} are not a GEMM's output`);
+      let biasMax = 0;
+      for (const b of head.bias) biasMax = Math.max(biasMax, Math.abs(b));
+      const { scale: common, requant, maxAbs } = planLogitRescale({
+        inputScale: this.scaleOf(head.input),
+        weightScales: head.weightScale,
+        accMaxAbs: logitAccumulatorBound(head.K, biasMax),
+      });
+      output.rescale = { scale: common, requant, maxAbs };
+    }
     return {
       version: INT_PROGRAM_VERSION,
       kind: this.graph.kind,
       tensors: [...this.tensors.values()],
       ops: this.ops,
-      output: { tensor: out.id, kind: this.graph.output.kind as 'logits' | 'pooled', scale },
+      output,
       maxPositions: this.options.maxKeys,
     };
   }
@@ -290,6 +307,10 @@ class Planner {
       case 'add': {
         if (this.wideCopy.has(op.a) || this.wideCopy.has(op.b)) return this.reconstructedAdd(op);
         const [a, b] = [this.tensor(op.a), this.tensor(op.b)];
+        if (a.dtype === 'i8' && b.dtype === 'wide') {
+          this.streamAdd(op.out, op.b, op.a);
+          return;
+        }
         if (a.dtype !== 'i8' || b.dtype !== 'i8') throw new Error(`plan: residual add ${op.out} of ${a.dtype} and ${b.dtype}; only int8 + int8 into the wide stream is implemented`);
         const constants = planResidualAdd({ a: { scale: this.scaleOf(op.a), maxAbs: 128 }, b: { scale: this.scaleOf(op.b), maxAbs: 128 }, bits: RESIDUAL_BITS, range: this.range(op.out) });
         this.ops.push({ kind: 'residual', a: op.a, b: op.b, out: op.out, constants });
@@ -311,6 +332,22 @@ class Planner {
         return;
       }
     }
+  }
+
+  /**
+   * Pre-LN residual: the wide stream (bounded by 2^(bits-1) whatever the data) plus an int8 branch
+   * into a new wide stream at the sum's own scale, planned and proven by planResidualStream.
+   * The stream is operand a (an 'i32' operand with its declared bound), the branch operand b.
+   */
+  private streamAdd(out: string, stream: string, branch: string): void {
+    const [step] = planResidualStream({
+      bits: RESIDUAL_BITS,
+      inputScale: this.scaleOf(stream),
+      adds: [{ name: out, operand: { scale: this.scaleOf(branch) }, range: this.range(out) }],
+    });
+    const { name: _name, bounds, termA: _a, termB: _b, rangeSteps: _r, ...constants } = step;
+    this.ops.push({ kind: 'residual', a: stream, b: branch, out, constants, operands: { a: 'i32', b: 'i8' }, bounds: { a: bounds.a } });
+    this.define(out, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1));
   }
 
   /**
@@ -432,7 +469,7 @@ class Planner {
     if (!projections.every((p): p is LinearOp => p?.kind === 'linear' && p.input === (projections[0] as LinearOp).input && p.rows === 'all')) {
       throw new Error(`plan: attention ${op.out} needs q, k, v projected from one input (cross-attention is not planned yet)`);
     }
-    if (op.causal || op.cache) throw new Error(`plan: causal attention ${op.out} has no integer planner yet`);
+    if ((op.causal || op.cache) && this.graph.kind !== 'decoder') throw new Error(`plan: causal attention ${op.out} has no integer planner outside decoder-only models yet`);
     const input = projections[0].input;
     const { scale: inScale, factors } = this.gemmInput(input);
     const scales = [op.q, op.k, op.v].map((id) => int8Scale(this.range(id), id));
@@ -463,6 +500,7 @@ class Planner {
       causal: op.causal,
       softmax,
       context,
+      ...(op.cache ? { cache: { layer: this.cacheLayers++ } } : {}),
     });
     this.define(op.out, 'i8', contextScale, 127);
   }
@@ -504,8 +542,10 @@ class Planner {
 
 /** Plans a graph with float parameters and calibrated ranges into an integer program. */
 export function planGraph(graph: ModelGraph, params: Params, ranges: ActivationRanges, options: PlanOptions): IntProgram {
-  if (graph.kind !== 'encoder' || graph.output.kind === 'lm-logits') {
-    throw new Error(`plan: a ${graph.kind} with ${graph.output.kind} has no integer planner yet (encoders only)`);
+  const encoder = graph.kind === 'encoder' && graph.output.kind !== 'lm-logits';
+  const decoder = graph.kind === 'decoder' && graph.output.kind === 'lm-logits';
+  if (!encoder && !decoder) {
+    throw new Error(`plan: a ${graph.kind} with ${graph.output.kind} has no integer planner yet (encoders, and decoder-only language models)`);
   }
   return new Planner(graph, params, ranges, options).run();
 }

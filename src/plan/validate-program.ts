@@ -10,6 +10,7 @@ import { checkResidualAddBounds } from '../kernels/residual-add.js';
 import { checkEmbeddingConstants } from '../kernels/embedding-i8.js';
 import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
 import { checkDyadic } from '../reference/dyadic.js';
+import { dyadicTermBound } from '../reference/residual-add.js';
 import { checkGeluI8Constants } from '../reference/gelu-i8.js';
 import { checkLayerNormI8Constants } from '../reference/layernorm-i8.js';
 import { softmaxI8Bounds } from '../reference/softmax-i8.js';
@@ -72,6 +73,7 @@ const OPS: Record<IntOp['kind'], Schema> = {
     causal: boolean,
     softmax: object({ rescale: dyadic, tMax: u32, ln2: u32, b: u32, c: u32, shift: integer(0, 31) }),
     context: dyadic,
+    cache: optional(object({ layer: integer(0, 2 ** 16) })),
   }),
   residual: object({
     kind: string,
@@ -97,7 +99,12 @@ const programSchema = object({
   kind: oneOf('encoder', 'decoder', 'encoder-decoder'),
   tensors: arrayOf(tensor),
   ops: arrayOf(op),
-  output: object({ tensor: string, kind: oneOf('logits', 'pooled'), scale: typedArray(Float64Array, undefined, positive) }),
+  output: object({
+    tensor: string,
+    kind: oneOf('logits', 'pooled', 'lm-logits'),
+    scale: typedArray(Float64Array, undefined, positive),
+    rescale: optional(object({ scale: positive, requant: arrayOf(dyadic), maxAbs: integer(0, 2 ** 31 - 1) })),
+  }),
   maxPositions: integer(1, 2 ** 16),
 });
 
@@ -116,6 +123,7 @@ function checkOps(p: IntProgram): void {
     tensors.set(t.id, t);
   });
   const written = new Set<string>();
+  const cacheLayers = new Set<number>();
   p.ops.forEach((o, i) => {
     const where = `ops[${i}] ${o.kind}${'name' in o ? ` ${o.name}` : ''}`;
     const t = (id: string, dtypes: IntTensor['dtype'][], role: string, write = false): IntTensor => {
@@ -213,6 +221,12 @@ function checkOps(p: IntProgram): void {
         if (width(out) !== H) fail(where, `output "${o.out}" must be ${H} wide`);
         guard(() => softmaxI8Bounds(o.softmax, p.maxPositions));
         guard(() => checkDyadic(o.context, 'context requant'));
+        if (o.cache) {
+          if (!o.causal) fail(`${where}.cache`, 'only causal self-attention keeps a KV cache');
+          if (o.k.tensor !== o.q.tensor || o.v.tensor !== o.q.tensor) fail(`${where}.cache`, 'cached K and V must be slices of the fused q|k|v tensor');
+          if (cacheLayers.has(o.cache.layer)) fail(`${where}.cache.layer`, `cache slot ${o.cache.layer} is used twice`);
+          cacheLayers.add(o.cache.layer);
+        }
         break;
       }
     }
@@ -220,8 +234,31 @@ function checkOps(p: IntProgram): void {
   const out = tensors.get(p.output.tensor);
   if (!out || !written.has(out.id)) fail('output.tensor', `"${p.output.tensor}" is not a tensor the program writes`);
   if (out.dtype !== 'i32') fail('output.tensor', `"${out.id}" is ${out.dtype}; the read-back is int32`);
-  const want = p.output.kind === 'logits' ? (out.shape[out.shape.length - 1] as number) : 1;
+  const want = p.output.kind === 'pooled' ? 1 : (out.shape[out.shape.length - 1] as number);
   if (p.output.scale.length !== want) fail('output.scale', `${p.output.scale.length} scales, expected ${want}`);
+  if (cacheLayers.size > 0 && [...cacheLayers].some((l) => l >= cacheLayers.size)) fail('ops', `cache slots ${[...cacheLayers].join(', ')} are not 0..${cacheLayers.size - 1}`);
+  if ((p.output.kind === 'lm-logits') !== !!p.output.rescale) fail('output.rescale', 'LM logits, and only they, carry the common-scale rescale');
+  const rescale = p.output.rescale;
+  if (rescale) {
+    if (rescale.requant.length !== want) fail('output.rescale.requant', `${rescale.requant.length} multipliers for ${want} logits`);
+    const head = p.ops.find((o) => o.kind === 'gemm' && o.out === out.id);
+    if (!head || head.kind !== 'gemm') fail('output.rescale', `the LM logits "${out.id}" are not a GEMM's output`);
+    // The int32 proof: every rescaled accumulator of the head stays within int32.
+    const acc = head.K * 128 * 128 + maxAbs(head.bias);
+    rescale.requant.forEach((d, c) => {
+      guard0(`output.rescale.requant[${c}]`, () => checkDyadic(d, 'logit rescale'));
+      if (dyadicTermBound(acc, d) > 2 ** 31 - 1) fail(`output.rescale.requant[${c}]`, `|acc| <= ${acc} rescales past int32`);
+    });
+  }
+}
+
+function guard0(where: string, f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof SchemaError) throw e;
+    fail(where, (e as Error).message);
+  }
 }
 
 /** Throws a SchemaError naming the first problem, prefixed by `what` (the file). */

@@ -350,7 +350,7 @@ export class IntProgramGpu {
         { M: S, N: S, K: D, batchOuter: B, batchInner: heads, aRow: qRow, bRow: kRow, aInner: D / 4, bInner: D / 4, aOuter: S * qRow, bOuter: S * kRow, aOffset: op.q.channel / 4, bOffset: op.k.channel / 4 },
         0,
       );
-    const softmax = (B: number, S: number) => softmaxI8Program({ batch: B, heads, seq: S }, op.softmax, defaultSoftmaxI8Launch(S, software));
+    const softmax = (B: number, S: number) => softmaxI8Program({ batch: B, heads, seq: S, causal: op.causal }, op.softmax, defaultSoftmaxI8Launch(S, software));
     const transpose = (B: number, S: number) => transposeHeadsI8Program({ batch: B, seq: S, heads, headDim: D, rowWords: vRow, colOffset: op.v.channel });
     const context = (B: number, S: number) => {
       const S4 = wordsPerRow(S);
