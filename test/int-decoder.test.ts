@@ -5,16 +5,20 @@
  * accuracy against the float64 model.
  *
  * Random GPT-2s of odd sizes (3 layers x 48 hidden, 3 heads of 16, vocab 37) are written here as
- * checkpoints and loaded through loadDecoderModel.
+ * checkpoints and loaded through loadDecoderModel; with ../shared the multi30k-gpt2-tiny model.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DecoderModel } from '../src/core/types.js';
 import { calibrateDecoderCpu } from '../src/calibrate/calibrate-decoder.js';
 import { runFloatGraphCpu } from '../src/cpu/float-graph.js';
 import { IntDecoderCpu, greedyTokens, runIntProgramCpu } from '../src/cpu/int-program.js';
-import { decoderBatch, decoderGraph } from '../src/model/decoder.js';
+import { decoderBatch, decoderGraph, sequenceNll } from '../src/model/decoder.js';
+import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { loadDecoderModel } from '../src/model/load.js';
 import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
+import { folderSource } from '../src/model/sources-node.js';
 import { memorySource } from '../src/model/sources.js';
 import type { IntProgram } from '../src/plan/int-program.js';
 import { planGraph } from '../src/plan/plan-graph.js';
@@ -255,4 +259,83 @@ describe('integer GPT-2 (random, 3 layers x 48 hidden, 3 heads, vocab 37)', () =
     // The common-scale rescale rounds each channel once: the chosen logit is within a step of the best.
     expect(real[best] - real[tok]).toBeLessThanOrEqual(2 * program.output.rescale!.scale);
   });
+});
+
+// ---- the shared model ------------------------------------------------------------------------------
+
+const SHARED = new URL('../../shared/', import.meta.url);
+const sharedPath = (p: string) => fileURLToPath(new URL(p, SHARED));
+const MODEL = sharedPath('models/multi30k-gpt2-tiny');
+const TRAIN_EN = sharedPath('data/multi30k/train.en');
+const TEST_EN = sharedPath('data/multi30k/test_2016_flickr.en');
+
+describe.skipIf(!existsSync(`${MODEL}/model.safetensors`) || !existsSync(TEST_EN) || !existsSync(TRAIN_EN))('integer multi30k-gpt2-tiny (../shared)', () => {
+  let model: DecoderModel;
+  let program: IntProgram;
+  let test: number[][];
+  const report: string[] = [];
+  const FIRST = 64;
+  const CALIBRATION_LINES = 256;
+
+  beforeAll(async () => {
+    const files = folderSource(MODEL);
+    model = await loadDecoderModel(files);
+    const tokenizer = await loadDecoderTokenizer(files, model.config);
+    const eos = model.config.eosTokenId;
+    const documents = (path: string, n: number) =>
+      readFileSync(path, 'utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter((l) => l.length > 0)
+        .slice(0, n)
+        .map((l) => [eos, ...tokenizer.encode(l), eos]);
+    // Calibrated on training text (the first lines of train.en), evaluated on the test set.
+    program = planDecoder(model, documents(TRAIN_EN, CALIBRATION_LINES));
+    test = documents(TEST_EN, FIRST);
+  }, 600_000);
+
+  afterAll(() => {
+    if (report.length) console.log(`integer multi30k-gpt2-tiny:\n${report.join('\n')}`);
+  });
+
+  it(`INT8 perplexity on the first ${FIRST} lines of test_2016_flickr.en is within 3% of FP32's`, () => {
+    const V = model.config.vocabSize;
+    const graph = decoderGraph(model.config);
+    let fp = { nll: 0, tokens: 0 };
+    let q = { nll: 0, tokens: 0 };
+    for (let start = 0; start < test.length; start += 16) {
+      const docs = test.slice(start, start + 16);
+      const batch = decoderBatch(docs, model.config.eosTokenId);
+      const f = sequenceNll(runFloatGraphCpu(graph, model.params, batch).logits!, V, docs, batch.seqLen);
+      const i = sequenceNll(realLogits(program, runIntProgramCpu(program, batch).output), V, docs, batch.seqLen);
+      fp = { nll: fp.nll + f.nll, tokens: fp.tokens + f.tokens };
+      q = { nll: q.nll + i.nll, tokens: q.tokens + i.tokens };
+    }
+    const pf = Math.exp(fp.nll / fp.tokens);
+    const pq = Math.exp(q.nll / q.tokens);
+    report.push(`  perplexity, first ${FIRST} lines (${fp.tokens} tokens): FP32 ${pf.toFixed(4)}, INT8 ${pq.toFixed(4)} (${(100 * (pq / pf - 1)).toFixed(2)}%)`);
+    expect(q.tokens).toBe(fp.tokens);
+    expect(Math.abs(pq / pf - 1)).toBeLessThanOrEqual(0.03);
+  }, 600_000);
+
+  it('GPU int32 logits equal the CPU interpreter bit for bit; incremental CPU decoding equals the whole pass', async () => {
+    const docs = test.slice(0, 4);
+    const batch = decoderBatch(docs, model.config.eosTokenId);
+    const cpu = runIntProgramCpu(program, batch).output;
+    const runtime = await IntProgramGpu.create(await testGpu(), program);
+    try {
+      expect((await runtime.forward(batch)).output).toEqual(cpu);
+    } finally {
+      runtime.dispose();
+    }
+    const V = model.config.vocabSize;
+    const doc = docs[0];
+    const decoder = new IntDecoderCpu(program, 1, doc.length);
+    const prompt = 3;
+    decoder.prefill(decoderBatch([doc.slice(0, prompt)], 0));
+    for (let t = prompt; t < doc.length; t++) {
+      const step = decoder.step([doc[t]]);
+      expect(step).toEqual(cpu.subarray(t * V, (t + 1) * V));
+    }
+  }, 600_000);
 });
