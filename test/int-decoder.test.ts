@@ -37,7 +37,7 @@ interface Sizes {
 }
 
 /** A random GPT2LMHeadModel checkpoint (tied head) as a model folder in memory. */
-export async function randomGpt2(seed: number, sizes: Sizes): Promise<DecoderModel> {
+async function randomGpt2(seed: number, sizes: Sizes): Promise<DecoderModel> {
   const rng = new Random(seed);
   const H = sizes.n_embd;
   const I = 4 * H;
@@ -80,17 +80,26 @@ export async function randomGpt2(seed: number, sizes: Sizes): Promise<DecoderMod
     scale_attn_weights: true,
     ...sizes,
   };
-  return loadDecoderModel(memorySource({ 'config.json': JSON.stringify(config), 'model.safetensors': writeSafetensors(list, { format: 'pt' }) }, 'random-gpt2'));
+  return loadDecoderModel(
+    memorySource(
+      { 'config.json': JSON.stringify(config), 'model.safetensors': writeSafetensors(list, { format: 'pt' }) },
+      'random-gpt2',
+    ),
+  );
 }
 
-export function randomSequences(rng: Random, count: number, minLen: number, maxLen: number, vocab: number): number[][] {
-  return Array.from({ length: count }, () => Array.from({ length: rng.int(minLen, maxLen) }, () => rng.int(0, vocab - 1)));
+function randomSequences(rng: Random, count: number, minLen: number, maxLen: number, vocab: number): number[][] {
+  return Array.from({ length: count }, () =>
+    Array.from({ length: rng.int(minLen, maxLen) }, () => rng.int(0, vocab - 1)),
+  );
 }
 
 /** Calibrated on `sequences` through the float64 interpreter, planned and validated. */
-export function planDecoder(model: DecoderModel, sequences: number[][]): IntProgram {
+function planDecoder(model: DecoderModel, sequences: number[][]): IntProgram {
   const observer = calibrateDecoderCpu(model, sequences);
-  const program = planGraph(decoderGraph(model.config), model.params, observer.ranges('max'), { maxKeys: model.config.maxPositions });
+  const program = planGraph(decoderGraph(model.config), model.params, observer.ranges('max'), {
+    maxKeys: model.config.maxPositions,
+  });
   validateProgram(program, 'planned decoder');
   return program;
 }
@@ -152,13 +161,22 @@ describe('integer GPT-2 (random, 3 layers x 48 hidden, 3 heads, vocab 37)', () =
     const whole = runIntProgramCpu(program, decoderBatch(same, 0)).output;
     const V = SIZES.vocab_size;
     const decoder = new IntDecoderCpu(program, same.length, 12);
-    const pre = decoder.prefill(decoderBatch(same.map((s) => s.slice(0, prompt)), 0));
+    const pre = decoder.prefill(
+      decoderBatch(
+        same.map((s) => s.slice(0, prompt)),
+        0,
+      ),
+    );
     for (let b = 0; b < same.length; b++) {
-      for (let t = 0; t < prompt; t++) expect(pre.subarray((b * prompt + t) * V, (b * prompt + t + 1) * V)).toEqual(whole.subarray((b * 9 + t) * V, (b * 9 + t + 1) * V));
+      for (let t = 0; t < prompt; t++)
+        expect(pre.subarray((b * prompt + t) * V, (b * prompt + t + 1) * V)).toEqual(
+          whole.subarray((b * 9 + t) * V, (b * 9 + t + 1) * V),
+        );
     }
     for (let t = prompt; t < 9; t++) {
       const step = decoder.step(same.map((s) => s[t]));
-      for (let b = 0; b < same.length; b++) expect(step.subarray(b * V, (b + 1) * V)).toEqual(whole.subarray((b * 9 + t) * V, (b * 9 + t + 1) * V));
+      for (let b = 0; b < same.length; b++)
+        expect(step.subarray(b * V, (b + 1) * V)).toEqual(whole.subarray((b * 9 + t) * V, (b * 9 + t + 1) * V));
     }
     expect(decoder.past).toBe(9);
     decoder.step(same.map(() => 1));
@@ -202,7 +220,9 @@ describe('integer GPT-2 (random, 3 layers x 48 hidden, 3 heads, vocab 37)', () =
       }
     });
     const relative = Math.sqrt(err / scale);
-    console.log(`random GPT-2 int8: RMS logit error / RMS logit ${relative.toFixed(4)}; greedy agreement ${agree}/${rows}`);
+    console.log(
+      `random GPT-2 int8: RMS logit error / RMS logit ${relative.toFixed(4)}; greedy agreement ${agree}/${rows}`,
+    );
     // Int8 noise compounds through 3 random layers (per-tensor relative error grows ~1% -> ~10%
     // from the embeddings to the final norm); a wrong scale, mask or cache entry is O(1).
     expect(relative).toBeLessThanOrEqual(0.15);
@@ -221,16 +241,24 @@ describe('integer GPT-2 (random, 3 layers x 48 hidden, 3 heads, vocab 37)', () =
     }
   });
 
-  it('greedy: the GPU (whole-sequence recompute) gives the CPU incremental decoder\'s token stream', async () => {
+  it("greedy: the GPU (whole-sequence recompute) gives the CPU incremental decoder's token stream", async () => {
     const prompts = randomSequences(new Random(11), 2, 5, 5, SIZES.vocab_size);
     const steps = 10;
     const cpu = new IntDecoderCpu(program, prompts.length, 5 + steps);
     let logits = cpu.prefill(decoderBatch(prompts, 0));
-    let next = greedyTokens(program, logits, prompts.map((_, b) => b * 5 + 4));
+    let next = greedyTokens(
+      program,
+      logits,
+      prompts.map((_, b) => b * 5 + 4),
+    );
     const cpuStream = prompts.map((p, b) => [...p, next[b]]);
     for (let i = 1; i < steps; i++) {
       logits = cpu.step(next);
-      next = greedyTokens(program, logits, prompts.map((_, b) => b));
+      next = greedyTokens(
+        program,
+        logits,
+        prompts.map((_, b) => b),
+      );
       next.forEach((t, b) => cpuStream[b].push(t));
     }
     const runtime = await IntProgramGpu.create(await testGpu(), program);
@@ -239,7 +267,11 @@ describe('integer GPT-2 (random, 3 layers x 48 hidden, 3 heads, vocab 37)', () =
       for (let i = 0; i < steps; i++) {
         const batch = decoderBatch(gpuStream, 0);
         const out = (await runtime.forward(batch)).output;
-        const picked = greedyTokens(program, out, gpuStream.map((s, b) => b * batch.seqLen + s.length - 1));
+        const picked = greedyTokens(
+          program,
+          out,
+          gpuStream.map((s, b) => b * batch.seqLen + s.length - 1),
+        );
         picked.forEach((t, b) => gpuStream[b].push(t));
       }
       expect(gpuStream).toEqual(cpuStream);
@@ -269,73 +301,78 @@ const MODEL = sharedPath('models/multi30k-gpt2-tiny');
 const TRAIN_EN = sharedPath('data/multi30k/train.en');
 const TEST_EN = sharedPath('data/multi30k/test_2016_flickr.en');
 
-describe.skipIf(!existsSync(`${MODEL}/model.safetensors`) || !existsSync(TEST_EN) || !existsSync(TRAIN_EN))('integer multi30k-gpt2-tiny (../shared)', () => {
-  let model: DecoderModel;
-  let program: IntProgram;
-  let test: number[][];
-  const report: string[] = [];
-  const FIRST = 64;
-  const CALIBRATION_LINES = 256;
+describe.skipIf(!existsSync(`${MODEL}/model.safetensors`) || !existsSync(TEST_EN) || !existsSync(TRAIN_EN))(
+  'integer multi30k-gpt2-tiny (../shared)',
+  () => {
+    let model: DecoderModel;
+    let program: IntProgram;
+    let test: number[][];
+    const report: string[] = [];
+    const FIRST = 64;
+    const CALIBRATION_LINES = 256;
 
-  beforeAll(async () => {
-    const files = folderSource(MODEL);
-    model = await loadDecoderModel(files);
-    const tokenizer = await loadDecoderTokenizer(files, model.config);
-    const eos = model.config.eosTokenId;
-    const documents = (path: string, n: number) =>
-      readFileSync(path, 'utf8')
-        .split('\n')
-        .map((l) => l.trim())
-        .filter((l) => l.length > 0)
-        .slice(0, n)
-        .map((l) => [eos, ...tokenizer.encode(l), eos]);
-    // Calibrated on training text (the first lines of train.en), evaluated on the test set.
-    program = planDecoder(model, documents(TRAIN_EN, CALIBRATION_LINES));
-    test = documents(TEST_EN, FIRST);
-  }, 600_000);
+    beforeAll(async () => {
+      const files = folderSource(MODEL);
+      model = await loadDecoderModel(files);
+      const tokenizer = await loadDecoderTokenizer(files, model.config);
+      const eos = model.config.eosTokenId;
+      const documents = (path: string, n: number) =>
+        readFileSync(path, 'utf8')
+          .split('\n')
+          .map((l) => l.trim())
+          .filter((l) => l.length > 0)
+          .slice(0, n)
+          .map((l) => [eos, ...tokenizer.encode(l), eos]);
+      // Calibrated on training text (the first lines of train.en), evaluated on the test set.
+      program = planDecoder(model, documents(TRAIN_EN, CALIBRATION_LINES));
+      test = documents(TEST_EN, FIRST);
+    }, 600_000);
 
-  afterAll(() => {
-    if (report.length) console.log(`integer multi30k-gpt2-tiny:\n${report.join('\n')}`);
-  });
+    afterAll(() => {
+      if (report.length) console.log(`integer multi30k-gpt2-tiny:\n${report.join('\n')}`);
+    });
 
-  it(`INT8 perplexity on the first ${FIRST} lines of test_2016_flickr.en is within 3% of FP32's`, () => {
-    const V = model.config.vocabSize;
-    const graph = decoderGraph(model.config);
-    let fp = { nll: 0, tokens: 0 };
-    let q = { nll: 0, tokens: 0 };
-    for (let start = 0; start < test.length; start += 16) {
-      const docs = test.slice(start, start + 16);
+    it(`INT8 perplexity on the first ${FIRST} lines of test_2016_flickr.en is within 3% of FP32's`, () => {
+      const V = model.config.vocabSize;
+      const graph = decoderGraph(model.config);
+      let fp = { nll: 0, tokens: 0 };
+      let q = { nll: 0, tokens: 0 };
+      for (let start = 0; start < test.length; start += 16) {
+        const docs = test.slice(start, start + 16);
+        const batch = decoderBatch(docs, model.config.eosTokenId);
+        const f = sequenceNll(runFloatGraphCpu(graph, model.params, batch).logits!, V, docs, batch.seqLen);
+        const i = sequenceNll(realLogits(program, runIntProgramCpu(program, batch).output), V, docs, batch.seqLen);
+        fp = { nll: fp.nll + f.nll, tokens: fp.tokens + f.tokens };
+        q = { nll: q.nll + i.nll, tokens: q.tokens + i.tokens };
+      }
+      const pf = Math.exp(fp.nll / fp.tokens);
+      const pq = Math.exp(q.nll / q.tokens);
+      report.push(
+        `  perplexity, first ${FIRST} lines (${fp.tokens} tokens): FP32 ${pf.toFixed(4)}, INT8 ${pq.toFixed(4)} (${(100 * (pq / pf - 1)).toFixed(2)}%)`,
+      );
+      expect(q.tokens).toBe(fp.tokens);
+      expect(Math.abs(pq / pf - 1)).toBeLessThanOrEqual(0.03);
+    }, 600_000);
+
+    it('GPU int32 logits equal the CPU interpreter bit for bit; incremental CPU decoding equals the whole pass', async () => {
+      const docs = test.slice(0, 4);
       const batch = decoderBatch(docs, model.config.eosTokenId);
-      const f = sequenceNll(runFloatGraphCpu(graph, model.params, batch).logits!, V, docs, batch.seqLen);
-      const i = sequenceNll(realLogits(program, runIntProgramCpu(program, batch).output), V, docs, batch.seqLen);
-      fp = { nll: fp.nll + f.nll, tokens: fp.tokens + f.tokens };
-      q = { nll: q.nll + i.nll, tokens: q.tokens + i.tokens };
-    }
-    const pf = Math.exp(fp.nll / fp.tokens);
-    const pq = Math.exp(q.nll / q.tokens);
-    report.push(`  perplexity, first ${FIRST} lines (${fp.tokens} tokens): FP32 ${pf.toFixed(4)}, INT8 ${pq.toFixed(4)} (${(100 * (pq / pf - 1)).toFixed(2)}%)`);
-    expect(q.tokens).toBe(fp.tokens);
-    expect(Math.abs(pq / pf - 1)).toBeLessThanOrEqual(0.03);
-  }, 600_000);
-
-  it('GPU int32 logits equal the CPU interpreter bit for bit; incremental CPU decoding equals the whole pass', async () => {
-    const docs = test.slice(0, 4);
-    const batch = decoderBatch(docs, model.config.eosTokenId);
-    const cpu = runIntProgramCpu(program, batch).output;
-    const runtime = await IntProgramGpu.create(await testGpu(), program);
-    try {
-      expect((await runtime.forward(batch)).output).toEqual(cpu);
-    } finally {
-      runtime.dispose();
-    }
-    const V = model.config.vocabSize;
-    const doc = docs[0];
-    const decoder = new IntDecoderCpu(program, 1, doc.length);
-    const prompt = 3;
-    decoder.prefill(decoderBatch([doc.slice(0, prompt)], 0));
-    for (let t = prompt; t < doc.length; t++) {
-      const step = decoder.step([doc[t]]);
-      expect(step).toEqual(cpu.subarray(t * V, (t + 1) * V));
-    }
-  }, 600_000);
-});
+      const cpu = runIntProgramCpu(program, batch).output;
+      const runtime = await IntProgramGpu.create(await testGpu(), program);
+      try {
+        expect((await runtime.forward(batch)).output).toEqual(cpu);
+      } finally {
+        runtime.dispose();
+      }
+      const V = model.config.vocabSize;
+      const doc = docs[0];
+      const decoder = new IntDecoderCpu(program, 1, doc.length);
+      const prompt = 3;
+      decoder.prefill(decoderBatch([doc.slice(0, prompt)], 0));
+      for (let t = prompt; t < doc.length; t++) {
+        const step = decoder.step([doc[t]]);
+        expect(step).toEqual(cpu.subarray(t * V, (t + 1) * V));
+      }
+    }, 600_000);
+  },
+);

@@ -22,7 +22,10 @@ export interface DecoderCalibrationOptions {
 function checkSequences(model: DecoderModel, sequences: readonly (readonly number[])[]): void {
   if (sequences.length === 0) throw new Error('decoder calibration needs at least one token sequence');
   sequences.forEach((s, i) => {
-    if (s.length > model.config.maxPositions) throw new RangeError(`decoder calibration: sequence ${i} has ${s.length} tokens, more than the model's ${model.config.maxPositions} positions`);
+    if (s.length > model.config.maxPositions)
+      throw new RangeError(
+        `decoder calibration: sequence ${i} has ${s.length} tokens, more than the model's ${model.config.maxPositions} positions`,
+      );
   });
 }
 
@@ -39,7 +42,9 @@ export async function calibrateDecoder(
   const capture = calibrationCaptures(graph);
   const observer = new RangeObserver();
   const seq = Math.max(...sequences.map((s) => s.length));
-  const runtime = await FloatGraphGpu.create(gpu, graph, model.params, { capacity: { batch: Math.min(batchSize, sequences.length), seq } });
+  const runtime = await FloatGraphGpu.create(gpu, graph, model.params, {
+    capacity: { batch: Math.min(batchSize, sequences.length), seq },
+  });
   try {
     for (let start = 0; start < sequences.length; start += batchSize) {
       const batch = decoderBatch(sequences.slice(start, start + batchSize), model.config.eosTokenId ?? 0);
@@ -55,7 +60,11 @@ export async function calibrateDecoder(
 }
 
 /** The same observation through the float64 CPU interpreter. */
-export function calibrateDecoderCpu(model: DecoderModel, sequences: readonly (readonly number[])[], options: DecoderCalibrationOptions = {}): RangeObserver {
+export function calibrateDecoderCpu(
+  model: DecoderModel,
+  sequences: readonly (readonly number[])[],
+  options: DecoderCalibrationOptions = {},
+): RangeObserver {
   checkSequences(model, sequences);
   const batchSize = options.batchSize ?? 8;
   const graph = decoderGraph(model.config);

@@ -242,7 +242,7 @@ function checkOps(p: IntProgram): void {
   if (rescale) {
     if (rescale.requant.length !== want) fail('output.rescale.requant', `${rescale.requant.length} multipliers for ${want} logits`);
     const head = p.ops.find((o) => o.kind === 'gemm' && o.out === out.id);
-    if (!head || head.kind !== 'gemm') fail('output.rescale', `the LM logits "${out.id}" are not a GEMM's output`);
+    if (head?.kind !== 'gemm') fail('output.rescale', `the LM logits "${out.id}" are not a GEMM's output`);
     // The int32 proof: every rescaled accumulator of the head stays within int32.
     const acc = head.K * 128 * 128 + maxAbs(head.bias);
     rescale.requant.forEach((d, c) => {
