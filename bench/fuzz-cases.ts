@@ -634,8 +634,9 @@ function rewrite(bytes: Uint8Array, l: Layout, headerText: string, header: Layou
   if (l.headerStart === 20 && header && Array.isArray(header.blobs)) {
     for (const b of header.blobs) {
       if (!b || typeof b !== 'object') continue;
-      const n = Number(b.length) * (BYTES[b.dtype] ?? 0);
-      const at = Number(b.offset);
+      // Hostile values may be objects without a primitive value: only numbers count.
+      const n = (typeof b.length === 'number' ? b.length : Number.NaN) * (BYTES[b.dtype] ?? 0);
+      const at = typeof b.offset === 'number' ? b.offset : Number.NaN;
       if (
         Number.isSafeInteger(n) &&
         Number.isSafeInteger(at) &&
@@ -1094,6 +1095,7 @@ function mutateFolder(
       const field = pick(rng, ['dtype', 'shape', 'data_offsets', 'entry', 'delete', 'metadata', 'add']);
       const [a, b] = t.data_offsets as number[];
       let v: unknown;
+      const before = t.dtype;
       if (field === 'dtype')
         v = t.dtype = pick(rng, [
           'F16',
@@ -1152,6 +1154,10 @@ function mutateFolder(
       if (field === 'add' && rng.next() < 0.5)
         text = text.replace(/^\{/, '{"__proto__":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},');
       files['model.safetensors'] = writeSt(text, data);
+      // safetensors carry no checksum: relabelling a tensor with another dtype of the same width (F16 <-> BF16)
+      // reinterprets its bits consistently, which no reader can tell from a real checkpoint (docs/integrity.md).
+      const width = (d: unknown) => ({ F16: 2, BF16: 2, F32: 4, I32: 4, F64: 8, I8: 1, U8: 1 })[String(d)] ?? -1;
+      if (field === 'dtype' && typeof v === 'string' && v !== before && width(v) === width(before) && /^(F|BF)/.test(v)) byDesign = true;
       detail =
         field === 'delete'
           ? `safetensors without "${name}"`

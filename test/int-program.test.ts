@@ -93,6 +93,8 @@ describe('validateProgram', () => {
   type Hostile = any;
   const mutations: [string, (p: Hostile) => void, RegExp][] = [
     ['a boolean that is a string', (p) => (p.ops[1].constants.channels[0].negate = 'yes'), /ops\[1\]\.constants\.channels\[0\]\.negate: expected true or false/],
+    ['a LayerNorm input bound below its input\'s (found by bench/fuzz.ts)', (p) => (p.ops[1].constants.inputMaxAbs = 0), /inputMaxAbs: 0 is below the proven bound 2097152/],
+    ['an epsVar meaning an epsilon above 0.1 (found by bench/fuzz.ts)', (p) => (p.ops[1].constants.epsVar = 2 ** 31), /epsVar: 2147483648 means a LayerNorm epsilon of .* above 0\.1/],
     ['softmax constants missing', (p) => (p.ops.find((o: Hostile) => o.kind === 'attention').softmax = {}), /softmax\.rescale: missing/],
     ['an unknown op', (p) => (p.ops[2].kind = 'toString'), /ops\[2\]\.kind: .*not an op/],
     ['a tensor read before it is written', (p) => p.ops.splice(1, 1), /reads "embeddings\.norm" before any op writes it/],

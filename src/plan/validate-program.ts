@@ -163,6 +163,14 @@ function checkOps(p: IntProgram): void {
         const out = t(o.out, ['i8'], 'output', true);
         if (o.constants.H !== width(x) || o.constants.H !== width(out) || o.constants.channels.length !== o.constants.H) fail(where, `constants for H = ${o.constants.H} (${o.constants.channels.length} channels) on a ${width(x)}-wide input`);
         guard(() => checkLayerNormI8Constants(o.constants));
+        // The kernel's proof assumes its declared input bound: it must cover what the producer proves.
+        if (o.constants.inputMaxAbs < x.bound) fail(`${where}.constants.inputMaxAbs`, `${o.constants.inputMaxAbs} is below the proven bound ${x.bound} of its input "${o.input}"`);
+        // epsVar = round(H eps / (s_in^2 4^shift)): the epsilon it implies must be one a config may hold, (0, 0.1].
+        if (typeof x.scale === 'number') {
+          const eps = (o.constants.epsVar * x.scale * x.scale * 4 ** o.constants.shift) / o.constants.H;
+          const most = Math.round((o.constants.H * 0.1) / (x.scale * x.scale * 4 ** o.constants.shift)) + 1;
+          if (o.constants.epsVar > most) fail(`${where}.constants.epsVar`, `${o.constants.epsVar} means a LayerNorm epsilon of ${eps.toExponential(3)}, above 0.1`);
+        }
         break;
       }
       case 'residual': {
