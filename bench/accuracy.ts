@@ -7,20 +7,19 @@
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { calibrate } from '../src/calibrate/calibrate.js';
+import type { RangeMethod } from '../src/calibrate/range-observer.js';
+import { planModel } from '../src/convert.js';
+import type { EncoderModel } from '../src/core/types.js';
+import { type GlueInput, parseGlueTsv } from '../src/data/glue.js';
+import { type Evaluation, evaluate } from '../src/evaluate.js';
+import { writeIntModelFile } from '../src/format/int-model-file.js';
 import { requestGpu } from '../src/gpu/device.js';
 import { formatDeviceReport } from '../src/gpu/report.js';
-import { planModel } from '../src/convert.js';
-import { calibrate } from '../src/calibrate/calibrate.js';
-import { loadTokenizer } from '../src/model/tokenizer.js';
-import { type Prediction, type TextModel, textList } from '../src/session.js';
-import { type GlueInput, parseGlueTsv } from '../src/data/glue.js';
-import { evaluate, type Evaluation } from '../src/evaluate.js';
-import { writeIntModelFile } from '../src/format/int-model-file.js';
 import { loadEncoderModel } from '../src/model/load.js';
-import type { EncoderModel } from '../src/core/types.js';
 import { folderSource } from '../src/model/sources-node.js';
-import { Fp32Model, Int8Model } from '../src/session.js';
-import type { RangeMethod } from '../src/calibrate/range-observer.js';
+import { loadTokenizer } from '../src/model/tokenizer.js';
+import { Fp32Model, Int8Model, type Prediction, type TextModel, textList } from '../src/session.js';
 
 const shared = fileURLToPath(new URL('../../shared/', import.meta.url));
 const args = process.argv.slice(2);
@@ -81,7 +80,9 @@ function memoized(model: TextModel): TextModel {
 async function main(): Promise<void> {
   if (!existsSync(shared)) throw new Error(`needs ../shared (models and GLUE data) beside the repository`);
   const dev = parseGlueTsv(readFileSync(`${shared}data/glue/sst2/dev.tsv`, 'utf8')).rows.slice(0, limit);
-  const calib = parseGlueTsv(readFileSync(`${shared}data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.slice(0, calibLimit).map((r) => r.input);
+  const calib = parseGlueTsv(readFileSync(`${shared}data/glue/sst2/train_calib1000.tsv`, 'utf8'))
+    .rows.slice(0, calibLimit)
+    .map((r) => r.input);
   const gpu = await requestGpu();
   const rows: Row[] = [];
   for (const name of models) {
@@ -99,19 +100,38 @@ async function main(): Promise<void> {
       const file = await planModel(files, model, observer, method, calib.length);
       const bytes = await writeIntModelFile(file);
       const int8 = await Int8Model.fromFile(gpu, file);
-      const r = await evaluate(int8, fp32, dev, { batchSize: 16, onProgress: (d, t) => process.stderr.write(`\r${name} ${method} eval ${d}/${t}   `) });
+      const r = await evaluate(int8, fp32, dev, {
+        batchSize: 16,
+        onProgress: (d, t) => process.stderr.write(`\r${name} ${method} eval ${d}/${t}   `),
+      });
       int8.dispose();
       // The float model ran once (memoized): its time is that of the first evaluation.
       fp32Ms ??= r.fp32MsPerSentence;
       r.fp32MsPerSentence = fp32Ms;
-      rows.push({ model: name, method, ...r, safetensorsBytes: statSync(`${folder}/model.safetensors`).size, float32Bytes: 4 * parameterCount(model), int8FileBytes: bytes.length });
-      process.stderr.write(`\n${name} ${method}: fp32 ${r.fp32Accuracy} int8 ${r.int8Accuracy} agreement ${r.agreement} mean|d| ${r.meanAbsLogitDiff?.toFixed(4)}\n`);
+      rows.push({
+        model: name,
+        method,
+        ...r,
+        safetensorsBytes: statSync(`${folder}/model.safetensors`).size,
+        float32Bytes: 4 * parameterCount(model),
+        int8FileBytes: bytes.length,
+      });
+      process.stderr.write(
+        `\n${name} ${method}: fp32 ${r.fp32Accuracy} int8 ${r.int8Accuracy} agreement ${r.agreement} mean|d| ${r.meanAbsLogitDiff?.toFixed(4)}\n`,
+      );
     }
     fp32.dispose();
   }
   const device = formatDeviceReport(gpu);
   gpu.destroy();
-  const result = { date: new Date().toISOString(), dataset: 'GLUE SST-2 dev', n: dev.length, calibration: calib.length, device, rows };
+  const result = {
+    date: new Date().toISOString(),
+    dataset: 'GLUE SST-2 dev',
+    n: dev.length,
+    calibration: calib.length,
+    device,
+    rows,
+  };
   mkdirSync(new URL('results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('results/accuracy.json', import.meta.url), JSON.stringify(result, null, 2));
   console.log(render(result));

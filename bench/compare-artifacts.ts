@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { convertModel } from '../src/convert.js';
-import type { Gpu } from '../src/gpu/gpu.js';
 import { writeIntModelFile } from '../src/format/int-model-file.js';
+import type { Gpu } from '../src/gpu/gpu.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { BERT_BASE, writeRandomBertFolder } from './random-bert.js';
 
@@ -23,12 +23,25 @@ export function ensureRandomBertBase(cacheDir: string, tokenizerFolder: string, 
 }
 
 /** The .i8t for a model folder, converted once per (weights file, calibration text). */
-export async function ensureInt8Model(gpu: Gpu, name: string, folder: string, calibration: string[], cacheDir: string, log: (m: string) => void): Promise<string> {
+export async function ensureInt8Model(
+  gpu: Gpu,
+  name: string,
+  folder: string,
+  calibration: string[],
+  cacheDir: string,
+  log: (m: string) => void,
+): Promise<string> {
   mkdirSync(`${cacheDir}/int8`, { recursive: true });
   const path = `${cacheDir}/int8/${name}.i8t`;
   const stampPath = `${path}.json`;
   const weights = statSync(`${folder}/model.safetensors`);
-  const stamp = JSON.stringify({ folder, bytes: weights.size, mtimeMs: weights.mtimeMs, calibration: createHash('sha256').update(JSON.stringify(calibration)).digest('hex').slice(0, 16), method: 'percentile-99.99' });
+  const stamp = JSON.stringify({
+    folder,
+    bytes: weights.size,
+    mtimeMs: weights.mtimeMs,
+    calibration: createHash('sha256').update(JSON.stringify(calibration)).digest('hex').slice(0, 16),
+    method: 'percentile-99.99',
+  });
   if (existsSync(path) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp) return path;
   const t0 = performance.now();
   const file = await convertModel(gpu, folderSource(folder), {
@@ -39,6 +52,8 @@ export async function ensureInt8Model(gpu: Gpu, name: string, folder: string, ca
   writeFileSync(path, await writeIntModelFile(file));
   writeFileSync(stampPath, stamp);
   process.stderr.write('\n');
-  log(`${name}: converted to INT8 with ${calibration.length} calibration sentences in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  log(
+    `${name}: converted to INT8 with ${calibration.length} calibration sentences in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
   return path;
 }

@@ -5,7 +5,15 @@
  */
 import { formatDeviceReport } from '../src/gpu/report.js';
 import { loadOurs } from './peers/ours.js';
-import { type BenchBatch, type KernelTime, type LoadedRuntime, type MemoryFacts, type ModelUrls, type RuntimeId, jsHeapBytes } from './peers/runtime.js';
+import {
+  type BenchBatch,
+  jsHeapBytes,
+  type KernelTime,
+  type LoadedRuntime,
+  type MemoryFacts,
+  type ModelUrls,
+  type RuntimeId,
+} from './peers/runtime.js';
 
 export interface PageCell {
   batch: BenchBatch;
@@ -74,13 +82,24 @@ async function load(spec: PageSpec): Promise<{ runtime: LoadedRuntime; adapter: 
   // Peers are imported on demand, so a page for our runtime never loads them.
   if (runtime === 'ort-webgpu' || runtime === 'ort-wasm') {
     const { loadOnnxruntime } = await import('./peers/onnxruntime.js');
-    return { runtime: await loadOnnxruntime(runtime === 'ort-webgpu' ? 'webgpu' : 'wasm', model, spec.wasmPaths.ort), adapter };
+    return {
+      runtime: await loadOnnxruntime(runtime === 'ort-webgpu' ? 'webgpu' : 'wasm', model, spec.wasmPaths.ort),
+      adapter,
+    };
   }
   const { loadTransformersJs } = await import('./peers/transformers-js.js');
-  return { runtime: await loadTransformersJs(runtime === 'tjs-webgpu' ? 'webgpu' : 'wasm', model, spec.wasmPaths.tjs), adapter };
+  return {
+    runtime: await loadTransformersJs(runtime === 'tjs-webgpu' ? 'webgpu' : 'wasm', model, spec.wasmPaths.tjs),
+    adapter,
+  };
 }
 
-async function measure(runtime: LoadedRuntime, cell: PageCell, profile: boolean, label: string): Promise<PageCellResult> {
+async function measure(
+  runtime: LoadedRuntime,
+  cell: PageCell,
+  profile: boolean,
+  label: string,
+): Promise<PageCellResult> {
   const { batch } = cell;
   const result: PageCellResult = { seqLen: batch.seqLen, batch: batch.batch, runsMs: [], logits: [] };
   try {

@@ -45,7 +45,15 @@ export interface CompareResults {
   version: 1;
   date: string;
   mode: 'quick' | 'default' | 'full';
-  options: { runs: number; warmup: number; budgetGop: number; calibrationSentences: number; runtimes: RuntimeId[]; profile: boolean; adapter: string };
+  options: {
+    runs: number;
+    warmup: number;
+    budgetGop: number;
+    calibrationSentences: number;
+    runtimes: RuntimeId[];
+    profile: boolean;
+    adapter: string;
+  };
   machine: {
     cpu: string;
     cores: number;

@@ -16,21 +16,34 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
+import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
+import { parseGlueTsv } from '../src/data/glue.js';
 import { requestGpu } from '../src/gpu/device.js';
 import { formatDeviceReport } from '../src/gpu/report.js';
 import { parseConfig } from '../src/model/config.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
-import { parseGlueTsv } from '../src/data/glue.js';
-import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
 import { launchChromium, pipePageLogs } from '../test/browser/chromium.js';
 import { ensureInt8Model, ensureRandomBertBase, RANDOM_SEED } from './compare-artifacts.js';
-import { DEFAULT_SOFTWARE_BUDGET_GOP, type ModelShape, planGrid, RANDOM_BERT_BASE, SHARED_MODELS, shapeOf } from './compare-grid.js';
+import {
+  DEFAULT_SOFTWARE_BUDGET_GOP,
+  type ModelShape,
+  planGrid,
+  RANDOM_BERT_BASE,
+  SHARED_MODELS,
+  shapeOf,
+} from './compare-grid.js';
 import type { PageCell, PageResult, PageSpec } from './compare-page.js';
-import { type CompareResults, type ModelInfo, type RuntimeLoad, type CellResult, ratiosFor } from './compare-results.js';
+import {
+  type CellResult,
+  type CompareResults,
+  type ModelInfo,
+  type RuntimeLoad,
+  ratiosFor,
+} from './compare-results.js';
 import { summarize } from './compare-stats.js';
 import { fillBatch } from './compare-tokens.js';
-import { RUNTIMES, type BenchBatch, type RuntimeId } from './peers/runtime.js';
+import { type BenchBatch, RUNTIMES, type RuntimeId } from './peers/runtime.js';
 import { renderAll } from './report.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -55,11 +68,14 @@ const runtimes = (opt('runtimes') ?? 'int8,fp32,ort-webgpu,ort-wasm,tjs-webgpu,t
 // bench's own BERT-base (tokenizer from the built-in model, text from the built-in sentences).
 const shared = resolve(opt('shared') ?? fileURLToPath(new URL('../../shared', import.meta.url)));
 const hasShared = existsSync(`${shared}/models`);
-const modelNames = (opt('models') ?? (hasShared ? [...SHARED_MODELS, RANDOM_BERT_BASE] : [RANDOM_BERT_BASE]).join(',')).split(',');
+const modelNames = (
+  opt('models') ?? (hasShared ? [...SHARED_MODELS, RANDOM_BERT_BASE] : [RANDOM_BERT_BASE]).join(',')
+).split(',');
 const profile = !flag('no-profile');
 const log = (m: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${m}`);
 
-for (const r of runtimes) if (!(r in RUNTIMES)) throw new Error(`unknown runtime ${r} (known: ${Object.keys(RUNTIMES).join(', ')})`);
+for (const r of runtimes)
+  if (!(r in RUNTIMES)) throw new Error(`unknown runtime ${r} (known: ${Object.keys(RUNTIMES).join(', ')})`);
 
 async function startServer(): Promise<ViteDevServer> {
   const server = await createServer({
@@ -119,7 +135,8 @@ async function runPage(browser: Browser, base: string, spec: PageSpec): Promise<
   const page = await browser.newPage();
   pipePageLogs(page, `${spec.model.name} ${spec.runtime}`);
   page.on('console', (m) => {
-    if (m.type() === 'info' && m.text().startsWith('[compare]') && /run \d|warm-up/.test(m.text())) process.stderr.write(`\r${m.text().slice(10).padEnd(90)}`);
+    if (m.type() === 'info' && m.text().startsWith('[compare]') && /run \d|warm-up/.test(m.text()))
+      process.stderr.write(`\r${m.text().slice(10).padEnd(90)}`);
   });
   try {
     await page.goto(`${base}/bench/compare.html`);
@@ -142,16 +159,29 @@ function maxAbsDiff(a: number[], b: number[]): number | undefined {
 
 async function main(): Promise<void> {
   const needShared = modelNames.filter((m) => m !== RANDOM_BERT_BASE);
-  if (!hasShared && needShared.length) throw new Error(`${needShared.join(', ')} need ${shared}/models (pass --shared <dir>, or leave --models out to run the bench's own BERT-base)`);
+  if (!hasShared && needShared.length)
+    throw new Error(
+      `${needShared.join(', ')} need ${shared}/models (pass --shared <dir>, or leave --models out to run the bench's own BERT-base)`,
+    );
   if (!hasShared) log(`no ${shared}: running only the bench's own random BERT-base, on the built-in sentences`);
   const started = Date.now();
   const loadavgStart = os.loadavg();
   const gpu = await requestGpu();
   const nodeAdapter = formatDeviceReport(gpu);
-  log(`Node adapter: ${gpu.adapter.description || gpu.adapter.vendor} (software: ${gpu.adapter.isSoftware}); mode ${mode}`);
+  log(
+    `Node adapter: ${gpu.adapter.description || gpu.adapter.vendor} (software: ${gpu.adapter.isSoftware}); mode ${mode}`,
+  );
 
-  const sentences = hasShared ? parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/dev.tsv`, 'utf8')).rows.map((r) => r.input as string) : [...DEFAULT_CALIBRATION];
-  const calibration = (hasShared ? parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.map((r) => r.input as string) : [...DEFAULT_CALIBRATION]).slice(0, calibCount);
+  const sentences = hasShared
+    ? parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/dev.tsv`, 'utf8')).rows.map((r) => r.input as string)
+    : [...DEFAULT_CALIBRATION];
+  const calibration = (
+    hasShared
+      ? parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.map(
+          (r) => r.input as string,
+        )
+      : [...DEFAULT_CALIBRATION]
+  ).slice(0, calibCount);
   const tokenizerFolder = hasShared ? `${shared}/models/sst2-bert-tiny` : `${root}models/sst2-bert-tiny`;
 
   // Models: folders, shapes, INT8 files.
@@ -166,12 +196,18 @@ async function main(): Promise<void> {
       name,
       folder,
       i8t,
-      source: random ? `seeded random weights (seed ${RANDOM_SEED}), written by bench/random-bert.ts` : `../shared/models/${name}`,
+      source: random
+        ? `seeded random weights (seed ${RANDOM_SEED}), written by bench/random-bert.ts`
+        : `../shared/models/${name}`,
       architecture: config.architecture,
       shape: shapeOf(config),
       heads: config.numHeads,
       tokenTypes: config.typeVocabSize > 0,
-      files: { safetensorsBytes: statSync(`${folder}/model.safetensors`).size, onnxBytes: statSync(`${folder}/onnx/model.onnx`).size, i8tBytes: statSync(i8t).size },
+      files: {
+        safetensorsBytes: statSync(`${folder}/model.safetensors`).size,
+        onnxBytes: statSync(`${folder}/onnx/model.onnx`).size,
+        i8tBytes: statSync(i8t).size,
+      },
     });
   }
   gpu.destroy();
@@ -184,9 +220,13 @@ async function main(): Promise<void> {
       budgetGop,
       seqLengths: opt('seqs')?.split(',').map(Number),
       batchSizes: opt('batches')?.split(',').map(Number),
-      softwareAdapter: adapterKind === 'swiftshader' || nodeAdapter.includes('software emulation  yes') },
+      softwareAdapter: adapterKind === 'swiftshader' || nodeAdapter.includes('software emulation  yes'),
+    },
   );
-  for (const c of grid) log(`${c.model} seq ${c.seqLen} batch ${c.batch}: ${c.estimatedGop.toFixed(2)} GOP${c.skipped ? `, skipped: ${c.skipped}` : ''}`);
+  for (const c of grid)
+    log(
+      `${c.model} seq ${c.seqLen} batch ${c.batch}: ${c.estimatedGop.toFixed(2)} GOP${c.skipped ? `, skipped: ${c.skipped}` : ''}`,
+    );
 
   const server = await startServer();
   const browser = await launchChromium(adapterKind);
@@ -232,20 +272,38 @@ async function main(): Promise<void> {
       const tokenizer = await loadTokenizer(folderSource(model.folder), config);
       const mine = cells.filter((c) => c.model === model.name && !c.skipped);
       if (!mine.length) continue;
-      const batches = new Map<CellResult, BenchBatch>(mine.map((c) => [c, fillBatch(tokenizer, sentences, c.seqLen, c.batch)]));
+      const batches = new Map<CellResult, BenchBatch>(
+        mine.map((c) => [c, fillBatch(tokenizer, sentences, c.seqLen, c.batch)]),
+      );
       const pageCells: PageCell[] = mine.map((c) => ({ batch: batches.get(c)!, warmup, runs }));
       for (const runtime of runtimes) {
         log(`${model.name}: ${runtime} (${mine.length} cells)`);
         const spec: PageSpec = {
           runtime,
-          model: { name: model.name, folder: `${urlOfPath(model.folder)}/`, i8t: urlOfPath(model.i8t), tokenTypes: model.tokenTypes },
+          model: {
+            name: model.name,
+            folder: `${urlOfPath(model.folder)}/`,
+            i8t: urlOfPath(model.i8t),
+            tokenTypes: model.tokenTypes,
+          },
           cells: pageCells,
           profile,
-          wasmPaths: { ort: '/node_modules/onnxruntime-web/dist/', tjs: '/node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/' },
+          wasmPaths: {
+            ort: '/node_modules/onnxruntime-web/dist/',
+            tjs: '/node_modules/@huggingface/transformers/node_modules/onnxruntime-web/dist/',
+          },
         };
         const result = await runPage(browser, base, spec);
         if (runtime === 'int8' && result.adapter) browserAdapter = result.adapter;
-        loads.push({ model: model.name, runtime, loadMs: result.loadMs, memory: result.memory, facts: result.facts, adapter: result.adapter, error: result.error });
+        loads.push({
+          model: model.name,
+          runtime,
+          loadMs: result.loadMs,
+          memory: result.memory,
+          facts: result.facts,
+          adapter: result.adapter,
+          error: result.error,
+        });
         if (result.error) log(`${model.name} ${runtime}: ${result.error}`);
         mine.forEach((cell, i) => {
           const r = result.cells[i];
@@ -255,7 +313,9 @@ async function main(): Promise<void> {
           }
           cell.results[runtime] = { ...r, ...(r.runsMs.length ? summarize(r.runsMs) : {}) };
           const s = cell.results[runtime]!;
-          log(`  seq ${cell.seqLen} batch ${cell.batch}: ${s.medianMs !== undefined ? `median ${s.medianMs.toFixed(1)} ms` : `error: ${r.error}`}`);
+          log(
+            `  seq ${cell.seqLen} batch ${cell.batch}: ${s.medianMs !== undefined ? `median ${s.medianMs.toFixed(1)} ms` : `error: ${r.error}`}`,
+          );
         });
       }
       // Logit agreement with our float model, per cell: all runtimes must compute the same model.

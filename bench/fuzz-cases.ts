@@ -1157,7 +1157,8 @@ function mutateFolder(
       // safetensors carry no checksum: relabelling a tensor with another dtype of the same width (F16 <-> BF16)
       // reinterprets its bits consistently, which no reader can tell from a real checkpoint (docs/integrity.md).
       const width = (d: unknown) => ({ F16: 2, BF16: 2, F32: 4, I32: 4, F64: 8, I8: 1, U8: 1 })[String(d)] ?? -1;
-      if (field === 'dtype' && typeof v === 'string' && v !== before && width(v) === width(before) && /^(F|BF)/.test(v)) byDesign = true;
+      if (field === 'dtype' && typeof v === 'string' && v !== before && width(v) === width(before) && /^(F|BF)/.test(v))
+        byDesign = true;
       detail =
         field === 'delete'
           ? `safetensors without "${name}"`

@@ -5,8 +5,8 @@
  */
 import type { Gpu } from '../src/gpu/gpu.js';
 import { type BoundProgram, submitPrograms } from '../src/gpu/program.js';
-import { bindGemmI8, packRequant, type GemmI8Strategy } from '../src/kernels/gemm-i8.js';
 import { bindGemmF32 } from '../src/kernels/gemm-f32.js';
+import { bindGemmI8, type GemmI8Strategy, packRequant } from '../src/kernels/gemm-i8.js';
 import { DEFAULT_TILE, type GemmTile } from '../src/kernels/gemm-shape.js';
 import { packRows, padRowsF32, wordsPerRow } from '../src/quant/pack.js';
 import { toDyadic } from '../src/reference/dyadic.js';
@@ -55,22 +55,33 @@ async function bindKind(gpu: Gpu, kind: GemmKind, M: number, N: number, K: numbe
   };
   let program: BoundProgram;
   if (kind === 'f32') {
-    program = await bindGemmF32(gpu, { bias: true, tile }, { M, N, K }, {
-      a: own(gpu.storage('a', padRowsF32(rng.float32Array(M * K), M, K))),
-      b: own(gpu.storage('b', padRowsF32(rng.float32Array(N * K, 0.05), N, K))),
-      bias: own(gpu.storage('bias', rng.float32Array(N))),
-      c: own(gpu.storage('c', M * N * 4)),
-    });
+    program = await bindGemmF32(
+      gpu,
+      { bias: true, tile },
+      { M, N, K },
+      {
+        a: own(gpu.storage('a', padRowsF32(rng.float32Array(M * K), M, K))),
+        b: own(gpu.storage('b', padRowsF32(rng.float32Array(N * K, 0.05), N, K))),
+        bias: own(gpu.storage('bias', rng.float32Array(N))),
+        c: own(gpu.storage('c', M * N * 4)),
+      },
+    );
   } else {
     const strategy = kind === 'int8-dot4' ? 'dot4' : 'unpack';
     const requant = Array.from({ length: N }, () => toDyadic((0.5 + rng.next()) / 2 ** 12));
-    program = await bindGemmI8(gpu, { strategy, output: 'i8', perChannel: true, bias: true, aUnsigned: false, tile }, { M, N, K }, {
-      a: own(gpu.storage('a', packRows(rng.int8Array(M * K), M, K))),
-      b: own(gpu.storage('b', packRows(rng.int8Array(N * K), N, K))),
-      bias: own(gpu.storage('bias', rng.int32Array(N, -(2 ** 16), 2 ** 16))),
-      requant: own(gpu.storage('requant', packRequant(requant))),
-      c: own(gpu.storage('c', M * wordsPerRow(N) * 4)),
-    }, 2 ** 16);
+    program = await bindGemmI8(
+      gpu,
+      { strategy, output: 'i8', perChannel: true, bias: true, aUnsigned: false, tile },
+      { M, N, K },
+      {
+        a: own(gpu.storage('a', packRows(rng.int8Array(M * K), M, K))),
+        b: own(gpu.storage('b', packRows(rng.int8Array(N * K), N, K))),
+        bias: own(gpu.storage('bias', rng.int32Array(N, -(2 ** 16), 2 ** 16))),
+        requant: own(gpu.storage('requant', packRequant(requant))),
+        c: own(gpu.storage('c', M * wordsPerRow(N) * 4)),
+      },
+      2 ** 16,
+    );
   }
   const release = () => {
     program.destroy();
@@ -109,7 +120,10 @@ export async function runGemmBench(gpu: Gpu, o: GemmBenchOptions): Promise<GemmB
       const runsMs = runs.map((r) => r.ms);
       const medianMs = median(runsMs);
       rows.push({
-        M, N, K, kind,
+        M,
+        N,
+        K,
+        kind,
         tile: `${tile.m}x${tile.n}x${tile.k4}/${tile.threadM}x${tile.threadN}`,
         timing: runs.every((r) => r.timing === 'gpu-timestamps') ? 'gpu-timestamps' : 'wall',
         runsMs,

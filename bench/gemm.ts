@@ -43,9 +43,16 @@ async function nodeRun(): Promise<Run> {
 }
 
 async function browserRun(): Promise<Run> {
-  const server = await createServer({ root, configFile: false, logLevel: 'error', server: { host: '127.0.0.1', port: 0, hmr: false, watch: null } });
+  const server = await createServer({
+    root,
+    configFile: false,
+    logLevel: 'error',
+    server: { host: '127.0.0.1', port: 0, hmr: false, watch: null },
+  });
   await server.listen();
-  const browser = await launchChromium(flag('adapter') && args[args.indexOf('--adapter') + 1] === 'hardware' ? 'hardware' : 'swiftshader');
+  const browser = await launchChromium(
+    flag('adapter') && args[args.indexOf('--adapter') + 1] === 'hardware' ? 'hardware' : 'swiftshader',
+  );
   try {
     const address = server.httpServer!.address();
     const port = typeof address === 'object' && address ? address.port : 0;
@@ -64,7 +71,10 @@ async function browserRun(): Promise<Run> {
 }
 
 function table(runs: Run[]): string {
-  const lines = ['| runtime | M x N x K | int8 dot4 GOPS | int8 unpack GOPS | f32 GOPS | dot4 / f32 | unpack / f32 | timing |', '|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| runtime | M x N x K | int8 dot4 GOPS | int8 unpack GOPS | f32 GOPS | dot4 / f32 | unpack / f32 | timing |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
   for (const run of runs) {
     for (const [M, N, K] of options.shapes) {
       const pick = (kind: string) => run.rows.find((r) => r.M === M && r.N === N && r.K === K && r.kind === kind);
@@ -85,11 +95,16 @@ async function main(): Promise<void> {
   if (!flag('no-browser')) runs.push(await browserRun());
   const result = { benchmark: 'gemm', date: new Date().toISOString(), options, runs };
   mkdirSync(new URL('results/', import.meta.url), { recursive: true });
-  const out = new URL(`results/gemm${flag('adapter') ? `-${args[args.indexOf('--adapter') + 1]}` : ''}.json`, import.meta.url);
+  const out = new URL(
+    `results/gemm${flag('adapter') ? `-${args[args.indexOf('--adapter') + 1]}` : ''}.json`,
+    import.meta.url,
+  );
   writeFileSync(out, JSON.stringify(result, null, 2));
   console.log(`${runs[0].device}\n`);
   console.log(table(runs));
-  console.log(`\nmedian of ${options.repeats} runs after ${options.warmup} warm-up; GOPS = 2*M*N*K / time. Written: ${fileURLToPath(out)}`);
+  console.log(
+    `\nmedian of ${options.repeats} runs after ${options.warmup} warm-up; GOPS = 2*M*N*K / time. Written: ${fileURLToPath(out)}`,
+  );
 }
 
 main().then(

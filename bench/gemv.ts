@@ -9,9 +9,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { requestGpu } from '../src/gpu/device.js';
 import type { Gpu } from '../src/gpu/gpu.js';
-import { formatDeviceReport } from '../src/gpu/report.js';
 import { submitPrograms } from '../src/gpu/program.js';
-import { type GemmI8Options, type GemmI8Variant, bindGemmI8, gemmI8Variant, packRequant, preferredStrategy } from '../src/kernels/gemm-i8.js';
+import { formatDeviceReport } from '../src/gpu/report.js';
+import {
+  bindGemmI8,
+  type GemmI8Options,
+  type GemmI8Variant,
+  gemmI8Variant,
+  packRequant,
+  preferredStrategy,
+} from '../src/kernels/gemm-i8.js';
 import { gemmTileFor } from '../src/kernels/gemm-shape.js';
 import { packRows, wordsPerRow } from '../src/quant/pack.js';
 import { Random } from '../src/util/random.js';
@@ -37,13 +44,31 @@ function variantName(v: GemmI8Variant): string {
   return 'gemv' in v ? `gemv ${v.gemv.rows}x${4 * v.gemv.columns}/${v.gemv.split}` : `tile ${v.m}x${v.n}`;
 }
 
-async function time(gpu: Gpu, M: number, N: number, K: number, output: 'i32' | 'i8', variant: GemmI8Variant, rng: Random): Promise<number> {
-  const options: GemmI8Options = { strategy: preferredStrategy(gpu), output, perChannel: true, bias: true, aUnsigned: false, tile: variant };
+async function time(
+  gpu: Gpu,
+  M: number,
+  N: number,
+  K: number,
+  output: 'i32' | 'i8',
+  variant: GemmI8Variant,
+  rng: Random,
+): Promise<number> {
+  const options: GemmI8Options = {
+    strategy: preferredStrategy(gpu),
+    output,
+    perChannel: true,
+    bias: true,
+    aUnsigned: false,
+    tile: variant,
+  };
   const buffers = {
     a: gpu.storage('a', packRows(rng.int8Array(M * K), M, K)),
     b: gpu.storage('b', packRows(rng.int8Array(N * K), N, K)),
     bias: gpu.storage('bias', rng.int32Array(N, -1000, 1000)),
-    requant: output === 'i8' ? gpu.storage('requant', packRequant(Array.from({ length: N }, () => ({ m: 1 << 30, e: 40 })))) : undefined,
+    requant:
+      output === 'i8'
+        ? gpu.storage('requant', packRequant(Array.from({ length: N }, () => ({ m: 1 << 30, e: 40 }))))
+        : undefined,
     c: gpu.storage('c', M * (output === 'i8' ? wordsPerRow(N) : N) * 4),
   };
   const program = await bindGemmI8(gpu, options, { M, N, K }, buffers, 1000);
@@ -67,12 +92,26 @@ const device = formatDeviceReport(gpu);
 const software = gpu.adapter.isSoftware;
 const rng = new Random(5);
 const rows: Row[] = [];
-const shapes: [number, number, number][] = [[1, 3072, 768], [1, 50257, 768]];
+const shapes: [number, number, number][] = [
+  [1, 3072, 768],
+  [1, 50257, 768],
+];
 for (const [M, N, K] of shapes) {
   for (const output of ['i32', 'i8'] as const) {
-    const variants: GemmI8Variant[] = [gemmTileFor(M, software), gemmI8Variant({ strategy: 'unpack', output, perChannel: true, bias: true, aUnsigned: false }, { M }, software)];
+    const variants: GemmI8Variant[] = [
+      gemmTileFor(M, software),
+      gemmI8Variant({ strategy: 'unpack', output, perChannel: true, bias: true, aUnsigned: false }, { M }, software),
+    ];
     if (args.includes('--sweep')) {
-      for (const [columns, split] of [[16, 4], [8, 8], [4, 16], [32, 2], [64, 1], [16, 1]]) variants.push({ gemv: { rows: 1, columns, split } });
+      for (const [columns, split] of [
+        [16, 4],
+        [8, 8],
+        [4, 16],
+        [32, 2],
+        [64, 1],
+        [16, 1],
+      ])
+        variants.push({ gemv: { rows: 1, columns, split } });
     }
     for (const v of variants) {
       const ms = await time(gpu, M, N, K, output, v, rng);
@@ -85,4 +124,7 @@ gpu.destroy();
 const table = rows.map((r) => `| ${r.M}x${r.N}x${r.K} | ${r.output} | ${r.variant} | ${r.ms.toFixed(2)} |`).join('\n');
 console.log(`${device}\n\n| M x N x K | output | variant | ms (median) |\n|---|---|---|---|\n${table}`);
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-writeFileSync(new URL('./results/gemv.json', import.meta.url), `${JSON.stringify({ device, software, repeats, rows }, null, 2)}\n`);
+writeFileSync(
+  new URL('./results/gemv.json', import.meta.url),
+  `${JSON.stringify({ device, software, repeats, rows }, null, 2)}\n`,
+);

@@ -36,7 +36,7 @@ async function medianAsync(f: () => Promise<unknown>): Promise<number> {
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 }
 
-const mbps = (bytes: number, ms: number) => `${((bytes / 1e6) / (ms / 1e3)).toFixed(0)} MB/s`;
+const mbps = (bytes: number, ms: number) => `${(bytes / 1e6 / (ms / 1e3)).toFixed(0)} MB/s`;
 
 const builtIn = fileURLToPath(new URL('../models/sst2-bert-tiny.i8t', import.meta.url));
 const v1 = new Uint8Array(readFileSync(builtIn));
@@ -49,7 +49,9 @@ console.log(`built-in model (${(v2.length / 1e6).toFixed(1)} MB)`);
 console.log(`  CRC32C over the whole file      ${crcBuiltIn.toFixed(1)} ms (${mbps(v2.length, crcBuiltIn)})`);
 console.log(`  readContainer v1 (no checksums) ${readV1.toFixed(1)} ms`);
 console.log(`  readContainer v2 (verified)     ${readV2.toFixed(1)} ms (+${(readV2 - readV1).toFixed(1)} ms)`);
-console.log(`  readIntModelFile v2 (all)       ${fullV2.toFixed(1)} ms: verification ${((100 * crcBuiltIn) / fullV2).toFixed(0)}% of it`);
+console.log(
+  `  readIntModelFile v2 (all)       ${fullV2.toFixed(1)} ms: verification ${((100 * crcBuiltIn) / fullV2).toFixed(0)}% of it`,
+);
 
 const big = new Int8Array(100 * 2 ** 20);
 for (let i = 0; i < big.length; i++) big[i] = (i * 2654435761) >>> 24;
@@ -72,6 +74,8 @@ if (existsSync(models)) {
     const values = tensors.reduce((s, t) => s + t.length, 0);
     const convert = median(() => names.forEach((n) => st.tensor(n)));
     const scan = median(() => tensors.forEach((t) => firstNonFinite(t)));
-    console.log(`  ${name.padEnd(24)} ${(values / 1e6).toFixed(1).padStart(6)} M values: convert ${convert.toFixed(0).padStart(5)} ms, scan ${scan.toFixed(1).padStart(6)} ms (${((100 * scan) / convert).toFixed(0)}% of convert)`);
+    console.log(
+      `  ${name.padEnd(24)} ${(values / 1e6).toFixed(1).padStart(6)} M values: convert ${convert.toFixed(0).padStart(5)} ms, scan ${scan.toFixed(1).padStart(6)} ms (${((100 * scan) / convert).toFixed(0)}% of convert)`,
+    );
   }
 }

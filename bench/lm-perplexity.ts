@@ -9,8 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { requestGpu } from '../src/gpu/device.js';
-import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { decoderBatch, decoderGraph, sequenceNll } from '../src/model/decoder.js';
+import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { loadDecoderModel } from '../src/model/load.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { FloatGraphGpu } from '../src/runtime/float-graph.js';

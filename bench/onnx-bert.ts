@@ -6,12 +6,25 @@
  * weights kept [out, in] behind a Transpose, which onnxruntime folds once at session creation).
  */
 import type { EncoderModel, Tensor } from '../src/core/types.js';
-import { DataType, type OnnxGraph, type OnnxInitializer, type OnnxNode, type OnnxTensorData, float32Bytes, int64Bytes } from './onnx-writer.js';
+import {
+  DataType,
+  float32Bytes,
+  int64Bytes,
+  type OnnxGraph,
+  type OnnxInitializer,
+  type OnnxNode,
+  type OnnxTensorData,
+} from './onnx-writer.js';
 
 /** Every weight of a BERT classifier under its Hugging Face name, in a stable order. */
 export function bertTensors(model: EncoderModel): [string, Tensor][] {
   const { config, weights: w } = model;
-  if (config.family !== 'bert' || config.task !== 'sequence-classification' || !w.head?.dense || !w.tokenTypeEmbeddings) {
+  if (
+    config.family !== 'bert' ||
+    config.task !== 'sequence-classification' ||
+    !w.head?.dense ||
+    !w.tokenTypeEmbeddings
+  ) {
     throw new Error(`bertTensors: only BERT sequence classifiers with a pooler (got ${config.architecture})`);
   }
   const out: [string, Tensor][] = [
@@ -23,8 +36,10 @@ export function bertTensors(model: EncoderModel): [string, Tensor][] {
   ];
   w.layers.forEach((l, i) => {
     const p = `bert.encoder.layer.${i}`;
-    const linear = (name: string, lin: { weight: Tensor; bias: Tensor }) => out.push([`${p}.${name}.weight`, lin.weight], [`${p}.${name}.bias`, lin.bias]);
-    const norm = (name: string, n: { gamma: Tensor; beta: Tensor }) => out.push([`${p}.${name}.weight`, n.gamma], [`${p}.${name}.bias`, n.beta]);
+    const linear = (name: string, lin: { weight: Tensor; bias: Tensor }) =>
+      out.push([`${p}.${name}.weight`, lin.weight], [`${p}.${name}.bias`, lin.bias]);
+    const norm = (name: string, n: { gamma: Tensor; beta: Tensor }) =>
+      out.push([`${p}.${name}.weight`, n.gamma], [`${p}.${name}.bias`, n.beta]);
     linear('attention.self.query', l.query);
     linear('attention.self.key', l.key);
     linear('attention.self.value', l.value);
@@ -43,15 +58,33 @@ export function bertTensors(model: EncoderModel): [string, Tensor][] {
  * The graph; `dataOf(name)` says where each weight's float32 bytes are (inside the model, or at
  * an offset of an external file such as ../model.safetensors).
  */
-export function bertOnnxGraph(model: EncoderModel, dataOf: (name: string, tensor: Tensor) => OnnxTensorData): OnnxGraph {
+export function bertOnnxGraph(
+  model: EncoderModel,
+  dataOf: (name: string, tensor: Tensor) => OnnxTensorData,
+): OnnxGraph {
   const { config } = model;
   const H = config.hiddenSize;
   const heads = config.numHeads;
   const headDim = H / heads;
   const nodes: OnnxNode[] = [];
-  const initializers: OnnxInitializer[] = bertTensors(model).map(([name, t]) => ({ name, dataType: DataType.FLOAT, dims: t.shape, data: dataOf(name, t) }));
-  const constant = (name: string, dataType: typeof DataType.FLOAT | typeof DataType.INT64, dims: number[], values: number[]) => {
-    initializers.push({ name, dataType, dims, data: { raw: dataType === DataType.INT64 ? int64Bytes(values) : float32Bytes(values) } });
+  const initializers: OnnxInitializer[] = bertTensors(model).map(([name, t]) => ({
+    name,
+    dataType: DataType.FLOAT,
+    dims: t.shape,
+    data: dataOf(name, t),
+  }));
+  const constant = (
+    name: string,
+    dataType: typeof DataType.FLOAT | typeof DataType.INT64,
+    dims: number[],
+    values: number[],
+  ) => {
+    initializers.push({
+      name,
+      dataType,
+      dims,
+      data: { raw: dataType === DataType.INT64 ? int64Bytes(values) : float32Bytes(values) },
+    });
     return name;
   };
   let counter = 0;
@@ -73,19 +106,32 @@ export function bertOnnxGraph(model: EncoderModel, dataOf: (name: string, tensor
   const mergeShape = i64('const_merge_heads_shape', [0, 0, H]);
   const firstToken = constant('const_first_token', DataType.INT64, [], [0]);
 
-  const layerNorm = (x: string, base: string) => op('LayerNormalization', [x, `${base}.weight`, `${base}.bias`], { axis: -1, epsilon: { float: config.layerNormEps } });
-  const linear = (x: string, base: string) => op('Add', [op('MatMul', [x, op('Transpose', [`${base}.weight`], { perm: [1, 0] })]), `${base}.bias`]);
+  const layerNorm = (x: string, base: string) =>
+    op('LayerNormalization', [x, `${base}.weight`, `${base}.bias`], {
+      axis: -1,
+      epsilon: { float: config.layerNormEps },
+    });
+  const linear = (x: string, base: string) =>
+    op('Add', [op('MatMul', [x, op('Transpose', [`${base}.weight`], { perm: [1, 0] })]), `${base}.bias`]);
 
   // Embeddings: word + position (the first S rows) + token type, then LayerNorm.
   const seqLen = op('Slice', [op('Shape', ['input_ids']), i64('const_1', [1]), i64('const_2', [2])]);
-  const positions = op('Slice', ['bert.embeddings.position_embeddings.weight', i64('const_0', [0]), seqLen, i64('const_axis0', [0])]);
+  const positions = op('Slice', [
+    'bert.embeddings.position_embeddings.weight',
+    i64('const_0', [0]),
+    seqLen,
+    i64('const_axis0', [0]),
+  ]);
   const words = op('Gather', ['bert.embeddings.word_embeddings.weight', 'input_ids'], { axis: 0 });
   const types = op('Gather', ['bert.embeddings.token_type_embeddings.weight', 'token_type_ids'], { axis: 0 });
   let x = layerNorm(op('Add', [op('Add', [words, positions]), types]), 'bert.embeddings.LayerNorm');
 
   // Additive mask [B, 1, 1, S]: 0 for real tokens, -1e9 for padding.
   const maskFloat = op('Cast', ['attention_mask'], { to: DataType.FLOAT });
-  const additiveMask = op('Unsqueeze', [op('Mul', [op('Sub', [one, maskFloat]), maskFill]), i64('const_axes12', [1, 2])]);
+  const additiveMask = op('Unsqueeze', [
+    op('Mul', [op('Sub', [one, maskFloat]), maskFill]),
+    i64('const_axes12', [1, 2]),
+  ]);
 
   for (let i = 0; i < config.numLayers; i++) {
     const p = `bert.encoder.layer.${i}`;
@@ -106,7 +152,12 @@ export function bertOnnxGraph(model: EncoderModel, dataOf: (name: string, tensor
   // Pooler on the first token, tanh, then the classifier.
   const first = op('Gather', [x, firstToken], { axis: 1 });
   const pooled = op('Tanh', [op('Gemm', [first, 'bert.pooler.dense.weight', 'bert.pooler.dense.bias'], { transB: 1 })]);
-  nodes.push({ op: 'Gemm', inputs: [pooled, 'classifier.weight', 'classifier.bias'], outputs: ['logits'], attributes: { transB: 1 } });
+  nodes.push({
+    op: 'Gemm',
+    inputs: [pooled, 'classifier.weight', 'classifier.bias'],
+    outputs: ['logits'],
+    attributes: { transB: 1 },
+  });
 
   const tokens = { dataType: DataType.INT64, shape: ['batch_size', 'sequence_length'] } as const;
   return {

@@ -133,7 +133,8 @@ function attribute(name: string, value: AttributeValue): ProtoWriter {
   const a = new ProtoWriter().string(1, name);
   if (typeof value === 'object' && !Array.isArray(value)) return a.float(2, value.float).int(20, ATTR_FLOAT);
   if (typeof value === 'number') {
-    if (!Number.isInteger(value)) throw new Error(`attribute ${name}: ${value} is not an integer; write { float: ${value} }`);
+    if (!Number.isInteger(value))
+      throw new Error(`attribute ${name}: ${value} is not an integer; write { float: ${value} }`);
     return a.int(3, value).int(20, ATTR_INT);
   }
   if (typeof value === 'string') return a.string(4, value).int(20, ATTR_STRING);
@@ -158,13 +159,16 @@ function tensor(t: OnnxInitializer): ProtoWriter {
   if ('raw' in t.data) return w.bytes(9, t.data.raw);
   const entry = (key: string, value: string) => new ProtoWriter().string(1, key).string(2, value);
   const { location, offset, length } = t.data.external;
-  w.message(13, entry('location', location)).message(13, entry('offset', String(offset))).message(13, entry('length', String(length)));
+  w.message(13, entry('location', location))
+    .message(13, entry('offset', String(offset)))
+    .message(13, entry('length', String(length)));
   return w.int(14, 1); // data_location = EXTERNAL
 }
 
 function valueInfo(v: OnnxValueInfo): ProtoWriter {
   const shape = new ProtoWriter();
-  for (const d of v.shape) shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
+  for (const d of v.shape)
+    shape.message(1, typeof d === 'number' ? new ProtoWriter().int(1, d) : new ProtoWriter().string(2, d));
   const tensorType = new ProtoWriter().int(1, v.dataType).message(2, shape);
   return new ProtoWriter().string(1, v.name).message(2, new ProtoWriter().message(1, tensorType));
 }

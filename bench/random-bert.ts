@@ -20,18 +20,32 @@ export interface BertShape {
   labels: number;
 }
 
-export const BERT_BASE: BertShape = { layers: 12, hidden: 768, heads: 12, intermediate: 3072, vocab: 30522, positions: 512, labels: 2 };
+export const BERT_BASE: BertShape = {
+  layers: 12,
+  hidden: 768,
+  heads: 12,
+  intermediate: 3072,
+  vocab: 30522,
+  positions: 512,
+  labels: 2,
+};
 
 /** Weights drawn like an initialized-then-trained BERT's magnitudes: unit-variance activations through every layer. */
 export function randomBertModel(shape: BertShape, seed: number): EncoderModel {
   const rng = new Random(seed);
   const H = shape.hidden;
   const tensor = (dims: number[], std: number, mean = 0): Tensor => {
-    const data = rng.float32Array(dims.reduce((a, b) => a * b), std);
+    const data = rng.float32Array(
+      dims.reduce((a, b) => a * b),
+      std,
+    );
     if (mean) for (let i = 0; i < data.length; i++) data[i] += mean;
     return { shape: dims, data };
   };
-  const linear = (out: number, inF: number): Linear => ({ weight: tensor([out, inF], 1 / Math.sqrt(inF)), bias: tensor([out], 0.05) });
+  const linear = (out: number, inF: number): Linear => ({
+    weight: tensor([out, inF], 1 / Math.sqrt(inF)),
+    bias: tensor([out], 0.05),
+  });
   const norm = () => ({ gamma: tensor([H], 0.05, 1), beta: tensor([H], 0.05) });
   const layers: EncoderLayerWeights[] = Array.from({ length: shape.layers }, () => ({
     query: linear(H, H),
@@ -126,7 +140,11 @@ export function writeSafetensors(tensors: [string, Tensor][]): Safetensors {
 }
 
 /** The ONNX twin whose initializers point into `location` (the safetensors file, relative to the .onnx). */
-export function bertOnnxWithExternalWeights(model: EncoderModel, safetensors: Safetensors, location = '../model.safetensors'): Uint8Array {
+export function bertOnnxWithExternalWeights(
+  model: EncoderModel,
+  safetensors: Safetensors,
+  location = '../model.safetensors',
+): Uint8Array {
   return writeOnnxModel(
     bertOnnxGraph(model, (name) => {
       const range = safetensors.ranges.get(name);
@@ -140,7 +158,12 @@ export function bertOnnxWithExternalWeights(model: EncoderModel, safetensors: Sa
  * Writes the folder (once: a folder with a complete stamp is reused). The tokenizer files come from
  * `tokenizerFolder` (a shared model with the bert-base-uncased vocabulary).
  */
-export function writeRandomBertFolder(dir: string, shape: BertShape, seed: number, tokenizerFolder: string): { created: boolean } {
+export function writeRandomBertFolder(
+  dir: string,
+  shape: BertShape,
+  seed: number,
+  tokenizerFolder: string,
+): { created: boolean } {
   const stamp = `${dir}/STAMP.json`;
   const identity = JSON.stringify({ shape, seed, version: 1 });
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === identity) return { created: false };

@@ -1,8 +1,17 @@
 /** bench/results/report.html: one self-contained offline page, tables plus inline SVG plots. */
 import type { CompareResults } from './compare-results.js';
-import { renderMarkdownTables } from './report-tables.js';
-import { adapterLine, bytes, families, largestProfiledCell, loadavg, ranCells, runtimesIn, SHORT } from './report-common.js';
+import {
+  adapterLine,
+  bytes,
+  families,
+  largestProfiledCell,
+  loadavg,
+  ranCells,
+  runtimesIn,
+  SHORT,
+} from './report-common.js';
 import { barChart, lineChart, PALETTE, stackedBars } from './report-svg.js';
+import { renderMarkdownTables } from './report-tables.js';
 
 const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
@@ -18,12 +27,27 @@ export function renderHtml(r: CompareResults, markdown: string): string {
     for (const batch of [...new Set(cells.filter((c) => c.model === m.name).map((c) => c.batch))]) {
       const mine = cells.filter((c) => c.model === m.name && c.batch === batch);
       const series = runtimes
-        .map((id) => ({ name: SHORT[id], color: color(id), points: mine.filter((c) => c.results[id]?.medianMs !== undefined).map((c) => [c.seqLen, c.results[id]!.medianMs!] as [number, number]) }))
+        .map((id) => ({
+          name: SHORT[id],
+          color: color(id),
+          points: mine
+            .filter((c) => c.results[id]?.medianMs !== undefined)
+            .map((c) => [c.seqLen, c.results[id]!.medianMs!] as [number, number]),
+        }))
         .filter((s) => s.points.length);
-      latency.push(lineChart({ title: `${m.name}, batch ${batch}`, xLabel: 'sequence length (tokens)', yLabel: 'median latency (ms, log)', series }));
+      latency.push(
+        lineChart({
+          title: `${m.name}, batch ${batch}`,
+          xLabel: 'sequence length (tokens)',
+          yLabel: 'median latency (ms, log)',
+          series,
+        }),
+      );
     }
   }
-  sections.push(`<h2>Latency per runtime and sequence length</h2><p>Median of ${r.options.runs} runs after ${r.options.warmup} warm-up; both axes logarithmic. Hover a point for its value.</p><div class="plots">${latency.join('')}</div>`);
+  sections.push(
+    `<h2>Latency per runtime and sequence length</h2><p>Median of ${r.options.runs} runs after ${r.options.warmup} warm-up; both axes logarithmic. Hover a point for its value.</p><div class="plots">${latency.join('')}</div>`,
+  );
 
   // Memory: what each runtime holds, per model.
   const memory: string[] = [];
@@ -33,24 +57,55 @@ export function renderHtml(r: CompareResults, markdown: string): string {
       .flatMap((l) => {
         const mem = l.memory!;
         const out = [];
-        if (mem.gpuWeightBytes !== undefined) out.push({ label: `${SHORT[l.runtime]}: GPU weights`, value: mem.gpuWeightBytes, color: color(l.runtime), text: bytes(mem.gpuWeightBytes) });
-        if (mem.gpuActivationBytes !== undefined) out.push({ label: `${SHORT[l.runtime]}: GPU activations`, value: mem.gpuActivationBytes, color: color(l.runtime), text: bytes(mem.gpuActivationBytes) });
-        if (mem.gpuWeightBytes === undefined && mem.modelFileBytes !== undefined) out.push({ label: `${SHORT[l.runtime]}: files loaded`, value: mem.modelFileBytes, color: color(l.runtime), text: `${bytes(mem.modelFileBytes)} (file bytes)` });
+        if (mem.gpuWeightBytes !== undefined)
+          out.push({
+            label: `${SHORT[l.runtime]}: GPU weights`,
+            value: mem.gpuWeightBytes,
+            color: color(l.runtime),
+            text: bytes(mem.gpuWeightBytes),
+          });
+        if (mem.gpuActivationBytes !== undefined)
+          out.push({
+            label: `${SHORT[l.runtime]}: GPU activations`,
+            value: mem.gpuActivationBytes,
+            color: color(l.runtime),
+            text: bytes(mem.gpuActivationBytes),
+          });
+        if (mem.gpuWeightBytes === undefined && mem.modelFileBytes !== undefined)
+          out.push({
+            label: `${SHORT[l.runtime]}: files loaded`,
+            value: mem.modelFileBytes,
+            color: color(l.runtime),
+            text: `${bytes(mem.modelFileBytes)} (file bytes)`,
+          });
         return out;
       });
     if (bars.length) memory.push(barChart({ title: m.name, bars }));
   }
-  sections.push(`<h2>Memory</h2><p>Ours: GPU buffer bytes reported by <code>memory()</code>. Peers: bytes of the files they load (ONNX graph + weights); their GPU and wasm allocations are not observable from the page. JS heap figures are in the table below.</p><div class="plots">${memory.join('')}</div>`);
+  sections.push(
+    `<h2>Memory</h2><p>Ours: GPU buffer bytes reported by <code>memory()</code>. Peers: bytes of the files they load (ONNX graph + weights); their GPU and wasm allocations are not observable from the page. JS heap figures are in the table below.</p><div class="plots">${memory.join('')}</div>`,
+  );
 
   // Per-kernel breakdown of one profiled forward.
   const kernels: string[] = [];
   for (const m of r.models) {
     const cell = largestProfiledCell(r, m.name);
     if (!cell) continue;
-    const rows = runtimes.filter((id) => cell.results[id]?.kernels?.length).map((id) => ({ label: SHORT[id], segments: families(cell.results[id]!.kernels!) }));
-    kernels.push(stackedBars({ title: `${m.name}, seq ${cell.seqLen} batch ${cell.batch}: GPU time per kernel family`, rows, unit: 'ms' }));
+    const rows = runtimes
+      .filter((id) => cell.results[id]?.kernels?.length)
+      .map((id) => ({ label: SHORT[id], segments: families(cell.results[id]!.kernels!) }));
+    kernels.push(
+      stackedBars({
+        title: `${m.name}, seq ${cell.seqLen} batch ${cell.batch}: GPU time per kernel family`,
+        rows,
+        unit: 'ms',
+      }),
+    );
   }
-  if (kernels.length) sections.push(`<h2>Per-kernel breakdown</h2><p>GPU timestamps around every dispatch of one extra forward (not one of the timed runs), summed per kernel family. Hover a segment for its time.</p>${kernels.join('')}`);
+  if (kernels.length)
+    sections.push(
+      `<h2>Per-kernel breakdown</h2><p>GPU timestamps around every dispatch of one extra forward (not one of the timed runs), summed per kernel family. Hover a segment for its time.</p>${kernels.join('')}`,
+    );
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>int8-transformer: peer benchmark ${esc(r.date.slice(0, 10))}</title>

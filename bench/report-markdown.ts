@@ -1,6 +1,19 @@
 /** docs/benchmarks.md from compare.json: tables of latencies and of INT8's ratios to every peer. */
 import type { CompareResults } from './compare-results.js';
-import { adapterLine, bytes, families, largestProfiledCell, loadavg, ms, PEERS, ranCells, ratio, runtimesIn, SHORT, skippedCells } from './report-common.js';
+import {
+  adapterLine,
+  bytes,
+  families,
+  largestProfiledCell,
+  loadavg,
+  ms,
+  PEERS,
+  ranCells,
+  ratio,
+  runtimesIn,
+  SHORT,
+  skippedCells,
+} from './report-common.js';
 
 const row = (cells: (string | number)[]) => `| ${cells.join(' | ')} |`;
 const rule = (n: number) => `|${'---|'.repeat(n)}`;
@@ -21,28 +34,44 @@ export function renderMarkdown(r: CompareResults): string {
     `runs after ${r.options.warmup} warm-up, all runtimes within one run of the benchmark. INT8 is calibrated on ${r.options.calibrationSentences} SST-2 train sentences.`,
     '',
   );
-  if (r.complete === false) out.push('**This run did not finish: the tables hold the models measured before it stopped.**', '');
+  if (r.complete === false)
+    out.push('**This run did not finish: the tables hold the models measured before it stopped.**', '');
   out.push('## Machine', '');
   out.push(row(['what', 'value']), rule(2));
   out.push(row(['CPU', `${r.machine.cpu}, ${r.machine.cores} cores, ${bytes(r.machine.memoryBytes)} RAM`]));
   out.push(row(['OS', r.machine.os]), row(['Node', r.machine.node]), row(['Chromium', r.machine.chromium]));
   out.push(row(['WebGPU adapter (browser)', adapterLine(r)]));
-  out.push(row(['load average (1/5/15 min) at start', loadavg(r.machine.loadavgStart)]), row(['load average at end', loadavg(r.machine.loadavgEnd)]));
+  out.push(
+    row(['load average (1/5/15 min) at start', loadavg(r.machine.loadavgStart)]),
+    row(['load average at end', loadavg(r.machine.loadavgEnd)]),
+  );
   // Only the load before the run says whether others shared the machine: during it, the benchmark's
   // own Chromium keeps every core busy, so the end figure is high on a quiet machine too.
   const before = r.machine.loadavgStart[0];
-  const busy = before > 0.75 * r.machine.cores
-    ? `The machine was shared when this run started (1-minute load average ${before.toFixed(1)} on ${r.machine.cores} cores): runtimes run one after another, minutes apart, so single cells can be off by 2x; read trends across cells, not one cell.`
-    : `The load average at the end includes the benchmark's own Chromium, which keeps the ${r.machine.cores} cores busy while it runs.`;
+  const busy =
+    before > 0.75 * r.machine.cores
+      ? `The machine was shared when this run started (1-minute load average ${before.toFixed(1)} on ${r.machine.cores} cores): runtimes run one after another, minutes apart, so single cells can be off by 2x; read trends across cells, not one cell.`
+      : `The load average at the end includes the benchmark's own Chromium, which keeps the ${r.machine.cores} cores busy while it runs.`;
   const versions = new Map<string, string>();
-  for (const l of r.loads) for (const [k, v] of Object.entries(l.facts ?? {})) if (/onnxruntime|transformers|Threads/i.test(k)) versions.set(`${SHORT[l.runtime]}: ${k}`, String(v));
+  for (const l of r.loads)
+    for (const [k, v] of Object.entries(l.facts ?? {}))
+      if (/onnxruntime|transformers|Threads/i.test(k)) versions.set(`${SHORT[l.runtime]}: ${k}`, String(v));
   for (const [k, v] of versions) out.push(row([k, v]));
   out.push('');
   if (busy) out.push(busy, '');
 
   out.push('## Latency (median ms per forward)', '');
   out.push(row(['model', 'seq', 'batch', 'est. GOP', ...runtimes.map((id) => SHORT[id])]), rule(4 + runtimes.length));
-  for (const c of cells) out.push(row([c.model, c.seqLen, c.batch, c.estimatedGop.toFixed(2), ...runtimes.map((id) => (c.results[id]?.error ? 'error' : ms(c.results[id]?.medianMs)))]));
+  for (const c of cells)
+    out.push(
+      row([
+        c.model,
+        c.seqLen,
+        c.batch,
+        c.estimatedGop.toFixed(2),
+        ...runtimes.map((id) => (c.results[id]?.error ? 'error' : ms(c.results[id]?.medianMs))),
+      ]),
+    );
   out.push('');
 
   out.push('## INT8 against each runtime (its median / INT8 median: above 1 means INT8 is faster)', '');
@@ -51,7 +80,10 @@ export function renderMarkdown(r: CompareResults): string {
   out.push('');
 
   out.push('## Do the runtimes compute the same model?', '');
-  out.push('Largest |logit - our FP32 logit| over every cell run (logits of the whole batch). The peers should agree to float rounding; INT8 differs by its quantization error.', '');
+  out.push(
+    'Largest |logit - our FP32 logit| over every cell run (logits of the whole batch). The peers should agree to float rounding; INT8 differs by its quantization error.',
+    '',
+  );
   const compared = runtimes.filter((id) => id !== 'fp32');
   out.push(row(['model', ...compared.map((id) => SHORT[id])]), rule(1 + compared.length));
   for (const m of r.models) {
@@ -68,14 +100,37 @@ export function renderMarkdown(r: CompareResults): string {
   out.push(
     'Our runtimes: GPU buffer bytes from `memory()` (weights; activations sized for the largest cell run). Peers do not expose their',
     'GPU or wasm allocations, so for them only what can be measured honestly: the bytes of the files loaded (ONNX graph + external',
-    'weights) and Chrome\'s JS heap (`performance.memory.usedJSHeapSize`, each runtime in a fresh page; it includes the page\'s copies',
+    "weights) and Chrome's JS heap (`performance.memory.usedJSHeapSize`, each runtime in a fresh page; it includes the page's copies",
     'of the downloaded files and excludes wasm and GPU memory).',
     '',
   );
-  out.push(row(['model', 'runtime', 'GPU weights', 'GPU activations', 'files loaded', 'JS heap after load', 'JS heap after runs', 'load time']), rule(8));
+  out.push(
+    row([
+      'model',
+      'runtime',
+      'GPU weights',
+      'GPU activations',
+      'files loaded',
+      'JS heap after load',
+      'JS heap after runs',
+      'load time',
+    ]),
+    rule(8),
+  );
   for (const l of r.loads) {
     const m = l.memory ?? {};
-    out.push(row([l.model, SHORT[l.runtime], bytes(m.gpuWeightBytes), bytes(m.gpuActivationBytes), bytes(m.modelFileBytes), bytes(m.jsHeapAfterLoadBytes), bytes(m.jsHeapAfterRunsBytes), l.loadMs === undefined ? (l.error ? `error: ${l.error}` : '–') : `${(l.loadMs / 1000).toFixed(1)} s`]));
+    out.push(
+      row([
+        l.model,
+        SHORT[l.runtime],
+        bytes(m.gpuWeightBytes),
+        bytes(m.gpuActivationBytes),
+        bytes(m.modelFileBytes),
+        bytes(m.jsHeapAfterLoadBytes),
+        bytes(m.jsHeapAfterRunsBytes),
+        l.loadMs === undefined ? (l.error ? `error: ${l.error}` : '–') : `${(l.loadMs / 1000).toFixed(1)} s`,
+      ]),
+    );
   }
   out.push('');
 
@@ -89,13 +144,32 @@ export function renderMarkdown(r: CompareResults): string {
         if (!k?.length) continue;
         const f = families(k);
         const total = f.reduce((t, x) => t + x.value, 0);
-        out.push(row([m.name, `seq ${cell!.seqLen} batch ${cell!.batch}`, SHORT[id], `${total.toFixed(1)} ms`, f.slice(0, 5).map((x) => `${x.name} ${((100 * x.value) / total).toFixed(0)}%`).join(', ')]));
+        out.push(
+          row([
+            m.name,
+            `seq ${cell!.seqLen} batch ${cell!.batch}`,
+            SHORT[id],
+            `${total.toFixed(1)} ms`,
+            f
+              .slice(0, 5)
+              .map((x) => `${x.name} ${((100 * x.value) / total).toFixed(0)}%`)
+              .join(', '),
+          ]),
+        );
       }
     }
     // transformers.js is not asked (it hides its session's env); onnxruntime-web is.
-    const silent = runtimes.filter((id) => id === 'ort-webgpu' && cells.some((c) => c.results[id]?.medianMs !== undefined) && !cells.some((c) => c.results[id]?.kernels?.length));
+    const silent = runtimes.filter(
+      (id) =>
+        id === 'ort-webgpu' &&
+        cells.some((c) => c.results[id]?.medianMs !== undefined) &&
+        !cells.some((c) => c.results[id]?.kernels?.length),
+    );
     if (silent.length) {
-      out.push('', `No per-kernel times from ${silent.map((id) => SHORT[id]).join(', ')}: profiling was requested through \`env.webgpu.profiling\` (mode \`default\` with an \`ondata\` callback) and delivered no kernel records on this build.`);
+      out.push(
+        '',
+        `No per-kernel times from ${silent.map((id) => SHORT[id]).join(', ')}: profiling was requested through \`env.webgpu.profiling\` (mode \`default\` with an \`ondata\` callback) and delivered no kernel records on this build.`,
+      );
     }
     out.push('');
   }

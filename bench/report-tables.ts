@@ -15,14 +15,20 @@ export function renderMarkdownTables(markdown: string): string {
   };
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
-    const cellsOf = (l: string) => l.slice(1, -1).split(' | ').map((c) => c.trim());
+    const cellsOf = (l: string) =>
+      l
+        .slice(1, -1)
+        .split(' | ')
+        .map((c) => c.trim());
     if (line.startsWith('|')) {
       flush();
       const header = cellsOf(line);
       i++; // the |---| rule
       const body: string[][] = [];
       while (i + 1 < lines.length && lines[i + 1].startsWith('|')) body.push(cellsOf(lines[++i]));
-      out.push(`<table><tr>${header.map((h) => `<th>${inline(h)}</th>`).join('')}</tr>${body.map((r) => `<tr>${r.map((c) => `<td>${inline(c)}</td>`).join('')}</tr>`).join('')}</table>`);
+      out.push(
+        `<table><tr>${header.map((h) => `<th>${inline(h)}</th>`).join('')}</tr>${body.map((r) => `<tr>${r.map((c) => `<td>${inline(c)}</td>`).join('')}</tr>`).join('')}</table>`,
+      );
     } else if (line.startsWith('#')) {
       flush();
       const level = Math.min(line.match(/^#+/)![0].length + 1, 4);

@@ -18,7 +18,11 @@ interface BarRow {
   data?: Record<string, string>;
 }
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: string, text?: string): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className?: string,
+  text?: string,
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   if (className) e.className = className;
   if (text !== undefined) e.textContent = text;
@@ -58,7 +62,8 @@ const NAMES: Record<Precision, string> = { int8: 'INT8', fp32: 'FP32' };
 /** One chart per precision, side by side, on a common time scale so that bar lengths compare. */
 export function renderKernelCharts(container: HTMLElement, outcomes: Partial<Record<Precision, ProfileOutcome>>): void {
   const grouped = new Map<Precision, KernelFamilyTime[]>();
-  for (const [p, o] of Object.entries(outcomes) as [Precision, ProfileOutcome][]) if ('profile' in o) grouped.set(p, o.profile.families);
+  for (const [p, o] of Object.entries(outcomes) as [Precision, ProfileOutcome][])
+    if ('profile' in o) grouped.set(p, o.profile.families);
   const max = Math.max(0, ...[...grouped.values()].flat().map((f) => f.ms));
   const charts: HTMLElement[] = [];
   for (const [p, o] of Object.entries(outcomes) as [Precision, ProfileOutcome][]) {

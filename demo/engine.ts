@@ -2,7 +2,7 @@
  * The demo's only contact with the library's loading API: one model source as an INT8 and an FP32
  * session on one shared GPU device, with progress. Everything else in demo/ is page code.
  */
-import { type Gpu, type LoadProgress, type Precision, type TextModel, loadModel } from '../src/index.js';
+import { type Gpu, type LoadProgress, loadModel, type Precision, type TextModel } from '../src/index.js';
 
 /** 'default' is the built-in model; files are a dropped Hugging Face folder or one .i8t file. */
 export type DemoSource = 'default' | File[];
@@ -26,10 +26,17 @@ function isSingleI8t(source: DemoSource): boolean {
  * INT8 first (it is the point of the page), then FP32 from the same source. If FP32 fails after
  * INT8 loaded, INT8 is disposed, so that a failed attempt leaves nothing on the GPU.
  */
-export async function loadPair(gpu: Gpu, source: DemoSource, onProgress: (p: PairProgress) => void): Promise<LoadedPair> {
+export async function loadPair(
+  gpu: Gpu,
+  source: DemoSource,
+  onProgress: (p: PairProgress) => void,
+): Promise<LoadedPair> {
   const int8 = await loadWarm(gpu, source, 'int8', onProgress);
   if (isSingleI8t(source)) {
-    return { int8, fp32Missing: 'an .i8t file holds only the integer model: drop its Hugging Face folder to compare with FP32' };
+    return {
+      int8,
+      fp32Missing: 'an .i8t file holds only the integer model: drop its Hugging Face folder to compare with FP32',
+    };
   }
   try {
     return { int8, fp32: await loadWarm(gpu, source, 'fp32', onProgress) };
@@ -40,7 +47,12 @@ export async function loadPair(gpu: Gpu, source: DemoSource, onProgress: (p: Pai
 }
 
 /** loadModel, then a warm-up forward; the library's 'ready' is passed on only once that is done. */
-async function loadWarm(gpu: Gpu, source: DemoSource, precision: Precision, onProgress: (p: PairProgress) => void): Promise<TextModel> {
+async function loadWarm(
+  gpu: Gpu,
+  source: DemoSource,
+  precision: Precision,
+  onProgress: (p: PairProgress) => void,
+): Promise<TextModel> {
   let ready: LoadProgress | undefined;
   const session = await loadModel(source, {
     gpu,

@@ -6,10 +6,18 @@
  * Every async path ends in `finally` blocks that re-enable the controls, and every error lands in
  * the visible message area: the page must never sit there disabled.
  */
-import { GpuDeviceLostError, GpuUnavailableError, type Gpu, type Precision, type TextModel, formatDeviceReport, requestGpu } from '../src/index.js';
+import {
+  formatDeviceReport,
+  type Gpu,
+  GpuDeviceLostError,
+  GpuUnavailableError,
+  type Precision,
+  requestGpu,
+  type TextModel,
+} from '../src/index.js';
 import { type ProfileOutcome, renderKernelCharts, renderMemory } from './charts.js';
-import { type DemoSource, type LoadedPair, type PairProgress, loadPair } from './engine.js';
 import { filesFromInput, wireDropZone } from './drop-zone.js';
+import { type DemoSource, type LoadedPair, loadPair, type PairProgress } from './engine.js';
 import { clearPrediction, showNote, showPrediction } from './predictions.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => {

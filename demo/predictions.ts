@@ -20,7 +20,8 @@ export function showPrediction(panel: HTMLElement, p: ShownPrediction): void {
   const label = field(panel, 'label');
   label.textContent = p.label;
   // Colour only for labels whose polarity is unambiguous; other label sets stay neutral.
-  label.className = `label ${/^(pos|positive)$/i.test(p.label) ? 'positive' : /^(neg|negative)$/i.test(p.label) ? 'negative' : ''}`.trim();
+  label.className =
+    `label ${/^(pos|positive)$/i.test(p.label) ? 'positive' : /^(neg|negative)$/i.test(p.label) ? 'negative' : ''}`.trim();
   field(panel, 'bar').style.width = `${(100 * p.score).toFixed(1)}%`;
   field(panel, 'score').textContent = `score ${(100 * p.score).toFixed(1)}%`;
   field(panel, 'latency').textContent = `latency ${formatMs(p.latencyMs)}`;
@@ -39,7 +40,8 @@ export function showNote(panel: HTMLElement, note: string, more: { latencyMs?: n
   label.className = 'label';
   field(panel, 'bar').style.width = '0';
   field(panel, 'score').textContent = more.detail ?? 'score –';
-  field(panel, 'latency').textContent = more.latencyMs === undefined ? 'latency –' : `latency ${formatMs(more.latencyMs)}`;
+  field(panel, 'latency').textContent =
+    more.latencyMs === undefined ? 'latency –' : `latency ${formatMs(more.latencyMs)}`;
   delete panel.dataset.label;
   delete panel.dataset.score;
   if (more.latencyMs === undefined) delete panel.dataset.latencyMs;

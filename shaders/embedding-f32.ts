@@ -15,7 +15,16 @@ export interface EmbeddingF32ShaderOptions {
 }
 
 /** Uniform layout (u32 words). */
-export const EMBEDDING_F32_PARAM_FIELDS = ['tokens', 'H', 'stride', 'gridX', 'vocab', 'positions', 'types', 'pad0'] as const;
+export const EMBEDDING_F32_PARAM_FIELDS = [
+  'tokens',
+  'H',
+  'stride',
+  'gridX',
+  'vocab',
+  'positions',
+  'types',
+  'pad0',
+] as const;
 
 export function embeddingF32Shader(o: EmbeddingF32ShaderOptions): string {
   const WG = o.workgroupSize;

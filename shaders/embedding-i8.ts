@@ -26,16 +26,36 @@ export interface EmbeddingI8ShaderOptions {
 
 /** Uniform layout (u32 words; lo and hi are i32 bit patterns). */
 export const EMBEDDING_I8_PARAM_FIELDS = [
-  'tokens', 'hidden', 'hidden4', 'words',
-  'vocab', 'positions', 'types', 'pad0',
-  'mw', 'ew', 'mp', 'ep',
-  'mt', 'et', 'lo', 'hi',
+  'tokens',
+  'hidden',
+  'hidden4',
+  'words',
+  'vocab',
+  'positions',
+  'types',
+  'pad0',
+  'mw',
+  'ew',
+  'mp',
+  'ep',
+  'mt',
+  'et',
+  'lo',
+  'hi',
 ] as const;
 
 export function embeddingI8Shader(o: EmbeddingI8ShaderOptions): string {
   const t = o.tokenTypes;
   // Bindings in the order the host binds them: tables, ids, output.
-  const binding = { word: 1, position: 2, tokenType: 3, tokenIds: t ? 4 : 3, positionIds: t ? 5 : 4, typeIds: 6, out: t ? 7 : 5 };
+  const binding = {
+    word: 1,
+    position: 2,
+    tokenType: 3,
+    tokenIds: t ? 4 : 3,
+    positionIds: t ? 5 : 4,
+    typeIds: 6,
+    out: t ? 7 : 5,
+  };
   return wgsl`
 struct Params {
   tokens: u32, hidden: u32, hidden4: u32, words: u32,
@@ -80,12 +100,15 @@ ${wordGridEntry()}
   let tw = select(0u, type_table[safe_row(typ, params.types) * params.hidden4 + w], typ < params.types);
 #endif
   let base = token * params.hidden + w * 4u;
-${unroll(4, (l) => `  if (w * 4u + ${l}u < params.hidden) {
+${unroll(
+  4,
+  (l) => `  if (w * 4u + ${l}u < params.hidden) {
     var sum = dyadic_scale(lane_i8(ww, ${l}u), params.mw, params.ew, TERM_MIN, TERM_MAX)
         + dyadic_scale(lane_i8(pw, ${l}u), params.mp, params.ep, TERM_MIN, TERM_MAX);
 ${t ? `    sum = sum + dyadic_scale(lane_i8(tw, ${l}u), params.mt, params.et, TERM_MIN, TERM_MAX);` : ''}
     out[base + ${l}u] = clamp(sum, params.lo, params.hi);
-  }`)}
+  }`,
+)}
 }
 `;
 }

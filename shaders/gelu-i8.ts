@@ -14,8 +14,8 @@
  * pipeline serves every layer.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { dyadicWgsl } from './dyadic.js';
 import { range } from './codegen.js';
+import { dyadicWgsl } from './dyadic.js';
 
 /**
  * The GeluI8 struct and `igelu(acc, rq, g) -> i32` (int8 value in [-128, 127]); `igelu_fixed`

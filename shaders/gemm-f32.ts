@@ -10,7 +10,7 @@
  */
 import { unroll, unroll2 } from './codegen.js';
 import { type ActivationF32, activationF32Call, activationF32Wgsl, f32Lit } from './gelu-f32.js';
-import { type GemmTile, columnIndices, elementwiseEpilogue, gemmSkeleton } from './gemm-tiled.js';
+import { columnIndices, elementwiseEpilogue, type GemmTile, gemmSkeleton } from './gemm-tiled.js';
 
 export type GemmF32Activation = ActivationF32;
 
@@ -33,7 +33,8 @@ export function gemmF32Shader(o: GemmF32ShaderOptions): string {
     `@group(0) @binding(${o.bias ? 4 : 3}) var<storage, read_write> c: array<f32>;`,
     o.activation ? activationF32Wgsl(o.activation) : '',
   ].join('\n');
-  const product = (i: number, j: number) => (o.alpha === undefined ? `acc_${i}_${j}` : `acc_${i}_${j} * ${f32Lit(o.alpha)}`);
+  const product = (i: number, j: number) =>
+    o.alpha === undefined ? `acc_${i}_${j}` : `acc_${i}_${j} * ${f32Lit(o.alpha)}`;
   return gemmSkeleton({
     tile: o.tile,
     word: 'vec4<f32>',

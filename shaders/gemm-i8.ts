@@ -23,10 +23,10 @@
  * (per-channel weight scales), otherwise the constants' own input rescale does.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { dyadicWgsl } from './dyadic.js';
 import { range, unroll, unroll2 } from './codegen.js';
-import { type GemmTile, columnIndices, elementwiseEpilogue, gemmSkeleton } from './gemm-tiled.js';
+import { dyadicWgsl } from './dyadic.js';
 import { igeluWgsl } from './gelu-i8.js';
+import { columnIndices, elementwiseEpilogue, type GemmTile, gemmSkeleton } from './gemm-tiled.js';
 
 export type GemmI8Strategy = 'dot4' | 'unpack';
 

@@ -23,10 +23,22 @@ export interface GemmTile {
 
 /** Uniform layout (u32 words), shared with the host wrappers. */
 export const GEMM_PARAM_FIELDS = [
-  'M', 'N', 'K4', 'batchInner',
-  'aRow', 'bRow', 'cRow', 'aOffset',
-  'aOuter', 'aInner', 'bOuter', 'bInner',
-  'cOuter', 'cInner', 'bOffset', 'cOffset',
+  'M',
+  'N',
+  'K4',
+  'batchInner',
+  'aRow',
+  'bRow',
+  'cRow',
+  'aOffset',
+  'aOuter',
+  'aInner',
+  'bOuter',
+  'bInner',
+  'cOuter',
+  'cInner',
+  'bOffset',
+  'cOffset',
 ] as const;
 
 export type GemmParamField = (typeof GEMM_PARAM_FIELDS)[number];
@@ -36,7 +48,8 @@ export function validateTile(tile: GemmTile): void {
   for (const [k, v] of Object.entries(tile)) {
     if (!Number.isInteger(v) || v <= 0) throw new RangeError(`tile.${k} = ${v} must be a positive integer`);
   }
-  if (m % threadM || n % threadN) throw new RangeError(`tile ${m}x${n} is not divisible by the thread tile ${threadM}x${threadN}`);
+  if (m % threadM || n % threadN)
+    throw new RangeError(`tile ${m}x${n} is not divisible by the thread tile ${threadM}x${threadN}`);
   if (threadN % 4) throw new RangeError(`tile.threadN = ${threadN} must be a multiple of 4`);
   const threads = (m / threadM) * (n / threadN);
   if (threads > 256) throw new RangeError(`tile gives ${threads} threads per workgroup; at most 256 are portable`);
@@ -130,16 +143,22 @@ ${p.epilogue}
 /** Epilogue that writes one value per (row, col) of C, row-major with row stride cRow. */
 export function elementwiseEpilogue(tile: GemmTile, value: (i: number, j: number) => string): string {
   const { threadM: TM, threadN: TN } = tile;
-  return unroll(TM, (i) => `  {
+  return unroll(
+    TM,
+    (i) => `  {
     let row = rowBase + tRow + ${i}u;
     if (row < params.M) {
 ${unroll(TN, (j) => `      if (col_${j} < params.N) { c[cBase + row * params.cRow + col_${j}] = ${value(i, j)}; }`)}
     }
-  }`);
+  }`,
+  );
 }
 
 /** Column indices of a thread (col_j) and clamped ones safe for indexing per-column arrays (ch_j). */
 export function columnIndices(tile: GemmTile): string {
-  return unroll(tile.threadN, (j) => `  let col_${j} = colBase + tCol + ${j}u;
-  let ch_${j} = min(col_${j}, params.N - 1u);`);
+  return unroll(
+    tile.threadN,
+    (j) => `  let col_${j} = colBase + tCol + ${j}u;
+  let ch_${j} = min(col_${j}, params.N - 1u);`,
+  );
 }

@@ -17,11 +17,11 @@
  * uint8-A trick of 'dot4' ((a - 128) . b + 128 sum(b)) is linear, so it holds per split.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { dyadicWgsl } from './dyadic.js';
 import { range, unroll, unroll2 } from './codegen.js';
-import { GEMM_PARAM_FIELDS } from './gemm-tiled.js';
+import { dyadicWgsl } from './dyadic.js';
 import { igeluWgsl } from './gelu-i8.js';
 import type { GemmI8ShaderOptions } from './gemm-i8.js';
+import { GEMM_PARAM_FIELDS } from './gemm-tiled.js';
 
 export interface GemvShape {
   /** Rows of C per workgroup (M <= rows uses one row of workgroups). */
@@ -40,7 +40,8 @@ export function validateGemvShape(g: GemvShape): void {
   }
   if (g.rows > 8) throw new RangeError(`GEMV variant: rows = ${g.rows} exceeds 8 (accumulators are registers)`);
   if (g.split & (g.split - 1)) throw new RangeError(`GEMV variant: split = ${g.split} must be a power of two`);
-  if (g.columns * g.split > 256) throw new RangeError(`GEMV variant: ${g.columns} x ${g.split} threads per workgroup; at most 256 are portable`);
+  if (g.columns * g.split > 256)
+    throw new RangeError(`GEMV variant: ${g.columns} x ${g.split} threads per workgroup; at most 256 are portable`);
 }
 
 export function gemvWorkgroupStorageBytes(g: GemvShape): number {
@@ -84,7 +85,12 @@ export function gemvI8Shader(o: GemvI8ShaderOptions): string {
   // The value written for column lane j of the reduced word: the epilogues of shaders/gemm-i8.ts.
   const value = (j: number) =>
     i8 ? `dyadic_scale(v_${j}, rq_${j}.x, rq_${j}.y, -128i, 127i)` : gelu ? `igelu(v_${j}, rq_${j}, g)` : `v_${j}`;
-  const rq = (j: number) => (i8 ? `requant[${o.perChannel ? `ch_${j}` : '0u'}]` : o.perChannel ? `requant[ch_${j}]` : 'vec2<u32>(g.in_m, g.in_e)');
+  const rq = (j: number) =>
+    i8
+      ? `requant[${o.perChannel ? `ch_${j}` : '0u'}]`
+      : o.perChannel
+        ? `requant[ch_${j}]`
+        : 'vec2<u32>(g.in_m, g.in_e)';
   return wgsl`
 struct Params {
 ${GEMM_PARAM_FIELDS.map((f) => `  ${f}: u32,`).join('\n')}
@@ -128,17 +134,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let s = tid % KS;
   let grp = tid / KS;
   let col0 = colBase + grp * 4u;
-${unroll(4, (j) => `  let on_${j} = col0 + ${j}u < params.N;
-  let brow_${j} = bBase + (col0 + ${j}u) * params.bRow;`)}
-${unroll(R, (i) => `  let on_a_${i} = rowBase + ${i}u < params.M;
-  let arow_${i} = aBase + (rowBase + ${i}u) * params.aRow;`)}
+${unroll(
+  4,
+  (j) => `  let on_${j} = col0 + ${j}u < params.N;
+  let brow_${j} = bBase + (col0 + ${j}u) * params.bRow;`,
+)}
+${unroll(
+  R,
+  (i) => `  let on_a_${i} = rowBase + ${i}u < params.M;
+  let arow_${i} = aBase + (rowBase + ${i}u) * params.aRow;`,
+)}
 ${unroll2(R, 4, (i, j) => `  var acc_${i}_${j} = 0i;`)}
 ${dot4Unsigned ? unroll(4, (j) => `  var bsum_${j} = 0i;`) : ''}
   for (var k = s; k < params.K4; k = k + KS) {
-${unroll(4, (j) => `    var bw_${j} = 0u;
-    if (on_${j}) { bw_${j} = b[brow_${j} + k]; }`)}
-${unroll(R, (i) => `    var aw_${i} = 0u;
-    if (on_a_${i}) { aw_${i} = a[arow_${i} + k]; }`)}
+${unroll(
+  4,
+  (j) => `    var bw_${j} = 0u;
+    if (on_${j}) { bw_${j} = b[brow_${j} + k]; }`,
+)}
+${unroll(
+  R,
+  (i) => `    var aw_${i} = 0u;
+    if (on_a_${i}) { aw_${i} = a[arow_${i} + k]; }`,
+)}
 ${inner(o)}
   }
 ${dot4Unsigned ? unroll2(R, 4, (i, j) => `  acc_${i}_${j} = acc_${i}_${j} + 128i * bsum_${j};`) : ''}
@@ -158,8 +176,11 @@ ${unroll(4, (j) => `      var v_${j} = 0i;`)}
         let p = ((t * ROWS + r) * NC + gg) * 4u;
 ${unroll(4, (j) => `        v_${j} = v_${j} + part[p + ${j}u];`)}
       }
-${unroll(4, (j) => `      let ch_${j} = min(cc + ${j}u, params.N - 1u);
-      v_${j} = v_${j} + ${o.bias ? `bias[ch_${j}]` : '0i'};`)}
+${unroll(
+  4,
+  (j) => `      let ch_${j} = min(cc + ${j}u, params.N - 1u);
+      v_${j} = v_${j} + ${o.bias ? `bias[ch_${j}]` : '0i'};`,
+)}
 ${requant || gelu ? unroll(4, (j) => `      let rq_${j} = ${rq(j)};`) : ''}
 #if ${packed}
       c[cBase + row * params.cRow + cc / 4u] = ${range(4)

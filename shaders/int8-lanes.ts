@@ -56,11 +56,16 @@ export function wordGridWorkgroups(threads: number): [number, number, number] {
  * index) fits the u32 arithmetic of the shaders, including the surplus threads of the last group.
  */
 export function checkElementwiseShape(what: string, rows: number, cols: number): void {
-  for (const [name, v] of [['rows', rows], ['cols', cols]] as const) {
+  for (const [name, v] of [
+    ['rows', rows],
+    ['cols', cols],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${what}: ${name} = ${v} must be a positive integer`);
   }
   const elements = rows * Math.ceil(cols / 4) * 4;
   if (elements + WORD_GRID_SIZE > 2 ** 32) {
-    throw new RangeError(`${what}: ${rows}x${cols} has too many elements for u32 indices (at most 2^32 - ${WORD_GRID_SIZE})`);
+    throw new RangeError(
+      `${what}: ${rows}x${cols} has too many elements for u32 indices (at most 2^32 - ${WORD_GRID_SIZE})`,
+    );
   }
 }

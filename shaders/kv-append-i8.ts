@@ -18,10 +18,22 @@ export const KV_APPEND_WORKGROUP = 64;
 
 /** Uniform layout (u32 words), shared with the host wrapper. */
 export const KV_APPEND_PARAM_FIELDS = [
-  'heads', 'headWords', 'headDim', 'queries',
-  'past', 'capacity', 'capWords', 'qkvRow',
-  'kSrc', 'vSrc', 'kOffset', 'vOffset',
-  'kThreads', 'vThreads', 'vWords', 'gridX',
+  'heads',
+  'headWords',
+  'headDim',
+  'queries',
+  'past',
+  'capacity',
+  'capWords',
+  'qkvRow',
+  'kSrc',
+  'vSrc',
+  'kOffset',
+  'vOffset',
+  'kThreads',
+  'vThreads',
+  'vWords',
+  'gridX',
 ] as const;
 
 export type KvAppendParamField = (typeof KV_APPEND_PARAM_FIELDS)[number];

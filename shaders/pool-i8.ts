@@ -33,7 +33,16 @@ export interface PoolI8ShaderOptions {
 }
 
 /** Uniform layout (u32 words). */
-export const POOL_I8_PARAM_FIELDS = ['batch', 'seq', 'hidden', 'rowWords', 'hiddenWords', 'threads', 'pad0', 'pad1'] as const;
+export const POOL_I8_PARAM_FIELDS = [
+  'batch',
+  'seq',
+  'hidden',
+  'rowWords',
+  'hiddenWords',
+  'threads',
+  'pad0',
+  'pad1',
+] as const;
 
 export function poolI8Shader(o: PoolI8ShaderOptions): string {
   const mean = o.mode === 'mean';

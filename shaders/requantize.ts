@@ -44,10 +44,13 @@ ${wordGridEntry()}
   let rq = requant[0];
 #endif
   var lanes = vec4<i32>(0i);
-${unroll(4, (l) => `  if (col0 + ${l}u < params.cols) {
+${unroll(
+  4,
+  (l) => `  if (col0 + ${l}u < params.cols) {
     let rq_${l} = ${o.perChannel ? `requant[col0 + ${l}u]` : 'rq'};
     lanes[${l}] = dyadic_scale(x[base + col0 + ${l}u], rq_${l}.x, rq_${l}.y, ${lo}, ${hi});
-  }`)}
+  }`,
+)}
   y[index] = pack_lanes(lanes);
 }
 `;

@@ -24,7 +24,20 @@ export interface ResidualAddShaderOptions {
 }
 
 /** Uniform layout (u32 words; lo and hi are i32 bit patterns). */
-export const RESIDUAL_ADD_PARAM_FIELDS = ['rows', 'cols', 'cols4', 'words', 'ma', 'ea', 'mb', 'eb', 'lo', 'hi', 'pad0', 'pad1'] as const;
+export const RESIDUAL_ADD_PARAM_FIELDS = [
+  'rows',
+  'cols',
+  'cols4',
+  'words',
+  'ma',
+  'ea',
+  'mb',
+  'eb',
+  'lo',
+  'hi',
+  'pad0',
+  'pad1',
+] as const;
 
 /** The value of operand `name` at lane l of this thread's group of four columns. */
 function operandLane(name: string, kind: ResidualOperandKind, l: number): string {

@@ -23,7 +23,16 @@ export interface SoftmaxF32ShaderOptions {
 }
 
 /** Uniform layout (u32 words). */
-export const SOFTMAX_F32_PARAM_FIELDS = ['rows', 'seq', 'scoreStride', 'probStride', 'rowsPerBatch', 'gridX', 'queries', 'pad1'] as const;
+export const SOFTMAX_F32_PARAM_FIELDS = [
+  'rows',
+  'seq',
+  'scoreStride',
+  'probStride',
+  'rowsPerBatch',
+  'gridX',
+  'queries',
+  'pad1',
+] as const;
 
 export function softmaxF32Shader(o: SoftmaxF32ShaderOptions): string {
   const WG = o.workgroupSize;

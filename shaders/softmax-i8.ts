@@ -25,8 +25,8 @@
  * kept away from the divider.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
-import { dyadicWgsl } from './dyadic.js';
 import { i32Lit, unroll } from './codegen.js';
+import { dyadicWgsl } from './dyadic.js';
 
 export interface SoftmaxI8ShaderOptions {
   /** Threads per workgroup (one row): a power of two. */
@@ -37,11 +37,26 @@ export interface SoftmaxI8ShaderOptions {
 
 /** Uniform layout (u32 words), shared with the host wrapper. */
 export const SOFTMAX_I8_PARAM_FIELDS = [
-  'rows', 'seq', 'rowsPerBatch', 'outRow',
-  'gridX', 'rescaleM', 'rescaleE', 'tMax',
-  'ln2', 'polyB', 'polyC', 'expShift',
-  'scoreRow', 'queries', 'past', 'causal',
-  'maskRow', 'outWords', 'pad0', 'pad1',
+  'rows',
+  'seq',
+  'rowsPerBatch',
+  'outRow',
+  'gridX',
+  'rescaleM',
+  'rescaleE',
+  'tMax',
+  'ln2',
+  'polyB',
+  'polyC',
+  'expShift',
+  'scoreRow',
+  'queries',
+  'past',
+  'causal',
+  'maskRow',
+  'outWords',
+  'pad0',
+  'pad1',
 ] as const;
 
 export type SoftmaxI8ParamField = (typeof SOFTMAX_I8_PARAM_FIELDS)[number];
@@ -118,14 +133,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (params.causal != 0u) { limit = min(limit, params.past + row % params.queries + 1u); }
 
   var local_max = NO_KEY;
-${unroll(KPT, (k) => `  let j_${k} = tid + ${k * WG}u;
+${unroll(
+  KPT,
+  (k) => `  let j_${k} = tid + ${k * WG}u;
   var q_${k} = NO_KEY;
   var on_${k} = false;
   if (j_${k} < limit) {
     q_${k} = scores[base + j_${k}];
     on_${k} = mask[maskBase + j_${k}] != 0u;
   }
-  if (on_${k}) { local_max = max(local_max, q_${k}); }`)}
+  if (on_${k}) { local_max = max(local_max, q_${k}); }`,
+)}
   red_max[tid] = local_max;
   workgroupBarrier();
   for (var s = WG / 2u; s > 0u; s = s >> 1u) {
@@ -135,12 +153,15 @@ ${unroll(KPT, (k) => `  let j_${k} = tid + ${k * WG}u;
   let row_max = u32(red_max[0]);
 
   var local_sum = 0u;
-${unroll(KPT, (k) => `  {
+${unroll(
+  KPT,
+  (k) => `  {
     var e = 0u;
     if (on_${k}) { e = i_exp(row_max - u32(q_${k})); }
     exps[j_${k}] = e;
     local_sum = local_sum + e;
-  }`)}
+  }`,
+)}
   red_sum[tid] = local_sum;
   // Also publishes exps to the whole workgroup.
   workgroupBarrier();

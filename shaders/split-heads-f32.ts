@@ -16,7 +16,20 @@ import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 export const SPLIT_HEADS_F32_WORKGROUP = 64;
 
 /** Uniform layout (u32 words). */
-export const SPLIT_HEADS_F32_PARAM_FIELDS = ['batch', 'seq', 'heads', 'd', 'dPad', 'seqPad', 'qkCount', 'vCount', 'gridX', 'qScale', 'pad1', 'pad2'] as const;
+export const SPLIT_HEADS_F32_PARAM_FIELDS = [
+  'batch',
+  'seq',
+  'heads',
+  'd',
+  'dPad',
+  'seqPad',
+  'qkCount',
+  'vCount',
+  'gridX',
+  'qScale',
+  'pad1',
+  'pad2',
+] as const;
 
 export function splitHeadsF32Shader(): string {
   return wgsl`

@@ -8,7 +8,16 @@
 import { unroll } from './codegen.js';
 import { int8LanesWgsl, wordGridEntry } from './int8-lanes.js';
 
-export const TRANSPOSE_HEADS_PARAM_FIELDS = ['batch', 'seq', 'heads', 'headDim', 'seq4', 'rowWords', 'colOffset', 'words'] as const;
+export const TRANSPOSE_HEADS_PARAM_FIELDS = [
+  'batch',
+  'seq',
+  'heads',
+  'headDim',
+  'seq4',
+  'rowWords',
+  'colOffset',
+  'words',
+] as const;
 
 export function transposeHeadsI8Shader(): string {
   return `
@@ -28,12 +37,15 @@ ${wordGridEntry()}
   let b = bh / params.heads;
   let col = params.colOffset + h * params.headDim + d;
   var lanes = vec4<i32>(0i);
-${unroll(4, (l) => `  {
+${unroll(
+  4,
+  (l) => `  {
     let s = w * 4u + ${l}u;
     if (s < params.seq) {
       lanes[${l}] = lane_i8(x[(b * params.seq + s) * params.rowWords + col / 4u], col % 4u);
     }
-  }`)}
+  }`,
+)}
   y[index] = pack_lanes(lanes);
 }
 `;

@@ -4,17 +4,25 @@
  * converting float checkpoints to integers on the fly. Same code in browsers and Node.
  */
 import { DEFAULT_CALIBRATION } from './calibrate/default-calibration.js';
-import { checkTexts, describeValue } from './core/text-inputs.js';
 import type { RangeMethod } from './calibrate/range-observer.js';
 import { convertModel, hashingSource } from './convert.js';
-import type { GlueInput } from './data/glue.js';
-import { type FitOptions, type GpuLease, acquireOwnGpu, acquireSharedGpu, checkDeviceFits } from './gpu/device.js';
-import type { Gpu } from './gpu/gpu.js';
-import { loadEncoderModel } from './model/load.js';
-import { type Fetch, type ModelFiles, type ResolvedSource, fileListSource, getFile, readResponse, urlSource } from './model/sources.js';
+import { checkTexts, describeValue } from './core/text-inputs.js';
 import type { EncoderModel } from './core/types.js';
-import { Fp32Model, Int8Model, type TextModel, floatModelNeeds } from './session.js';
+import type { GlueInput } from './data/glue.js';
+import { acquireOwnGpu, acquireSharedGpu, checkDeviceFits, type FitOptions, type GpuLease } from './gpu/device.js';
+import type { Gpu } from './gpu/gpu.js';
 import { modelGraph } from './graph/architectures.js';
+import { loadEncoderModel } from './model/load.js';
+import {
+  type Fetch,
+  fileListSource,
+  getFile,
+  type ModelFiles,
+  type ResolvedSource,
+  readResponse,
+  urlSource,
+} from './model/sources.js';
+import { Fp32Model, floatModelNeeds, Int8Model, type TextModel } from './session.js';
 
 /**
  * - `'default'`: the built-in SST-2 sentiment classifier (BERT, 2 layers x 128) shipped in models/;
@@ -89,16 +97,25 @@ function modelsPath(name: string): string {
 
 export async function loadModel(source: ModelSource = 'default', options: LoadOptions = {}): Promise<TextModel> {
   const precision = options.precision ?? 'int8';
-  if (precision !== 'int8' && precision !== 'fp32') throw new Error(`unknown precision "${String(precision)}"; use 'int8' or 'fp32'`);
+  if (precision !== 'int8' && precision !== 'fp32')
+    throw new Error(`unknown precision "${String(precision)}"; use 'int8' or 'fp32'`);
   // Checked before any download or device request: a bad calibration list would otherwise fail
   // deep inside calibration, after the weights were fetched.
   if (options.calibration !== undefined) {
-    if (!Array.isArray(options.calibration)) throw new TypeError(`loadModel: calibration is ${describeValue(options.calibration)}; expected a list of strings and [string, string] pairs`);
+    if (!Array.isArray(options.calibration))
+      throw new TypeError(
+        `loadModel: calibration is ${describeValue(options.calibration)}; expected a list of strings and [string, string] pairs`,
+      );
     checkTexts(options.calibration, 'loadModel: calibration');
   }
-  if (options.gpu !== undefined && options.shareDevice !== undefined) throw new TypeError('loadModel: shareDevice applies to the library\'s devices; with a gpu given, leave it out');
+  if (options.gpu !== undefined && options.shareDevice !== undefined)
+    throw new TypeError("loadModel: shareDevice applies to the library's devices; with a gpu given, leave it out");
   const report = options.onProgress ?? (() => {});
-  const acquire: (() => Promise<GpuLease>) | undefined = options.gpu ? undefined : options.shareDevice === false ? acquireOwnGpu : acquireSharedGpu;
+  const acquire: (() => Promise<GpuLease>) | undefined = options.gpu
+    ? undefined
+    : options.shareDevice === false
+      ? acquireOwnGpu
+      : acquireSharedGpu;
   const lease: GpuLease = acquire ? await acquire() : { gpu: options.gpu!, release: () => {} };
   const gpu = lease.gpu;
   const fit = { memoryGuard: options.memoryGuard };
@@ -106,7 +123,10 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
     const resolved = await resolveSource(source === 'default' ? builtInModelUrl(precision) : source, options, report);
     let model: Int8Model | Fp32Model;
     if (resolved.kind === 'int8-file') {
-      if (precision === 'fp32') throw new Error(`${resolved.what} is an integer model file: it holds no float weights; load its Hugging Face folder with precision 'fp32'`);
+      if (precision === 'fp32')
+        throw new Error(
+          `${resolved.what} is an integer model file: it holds no float weights; load its Hugging Face folder with precision 'fp32'`,
+        );
       report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
       model = await Int8Model.fromBytes(gpu, resolved.bytes, resolved.what, fit);
     } else {
@@ -123,8 +143,14 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
         model = await convertFolder(gpu, files, weights, options, report, resolved.name, fit);
       }
     }
-    report({ stage: 'ready', fraction: 1, message: `${model.config.architecture}, ${model.config.numLayers} x ${model.config.hiddenSize}, ${precision}` });
-    return acquire ? model.holdGpu({ lease, reacquire: acquire, recover: options.recover }) : model.holdGpu({ lease, recover: options.recover });
+    report({
+      stage: 'ready',
+      fraction: 1,
+      message: `${model.config.architecture}, ${model.config.numLayers} x ${model.config.hiddenSize}, ${precision}`,
+    });
+    return acquire
+      ? model.holdGpu({ lease, reacquire: acquire, recover: options.recover })
+      : model.holdGpu({ lease, recover: options.recover });
   } catch (e) {
     lease.release();
     throw e;
@@ -143,7 +169,10 @@ function rememberSmallFiles(files: ModelFiles): ModelFiles {
   const reads = new Map<string, Promise<Uint8Array>>();
   const once = <T>(cache: Map<string, Promise<T>>, name: string, get: () => Promise<T>): Promise<T> => {
     let p = cache.get(name);
-    if (!p) cache.set(name, (p = get()));
+    if (!p) {
+      p = get();
+      cache.set(name, p);
+    }
     return p;
   };
   return {
@@ -154,17 +183,35 @@ function rememberSmallFiles(files: ModelFiles): ModelFiles {
 }
 
 /** A float checkpoint calibrated and planned into an integer model, then compiled. */
-async function convertFolder(gpu: Gpu, files: ModelFiles, weights: EncoderModel, options: LoadOptions, report: (p: LoadProgress) => void, name: string | undefined, fit: FitOptions): Promise<Int8Model> {
+async function convertFolder(
+  gpu: Gpu,
+  files: ModelFiles,
+  weights: EncoderModel,
+  options: LoadOptions,
+  report: (p: LoadProgress) => void,
+  name: string | undefined,
+  fit: FitOptions,
+): Promise<Int8Model> {
   // Calibration runs the float model on the device first: it has to fit too.
   const c = weights.config;
-  await checkDeviceFits(gpu, floatModelNeeds(weights, modelGraph(weights)), `float model (${c.architecture}, ${c.numLayers} x ${c.hiddenSize}) to calibrate`, fit);
+  await checkDeviceFits(
+    gpu,
+    floatModelNeeds(weights, modelGraph(weights)),
+    `float model (${c.architecture}, ${c.numLayers} x ${c.hiddenSize}) to calibrate`,
+    fit,
+  );
   const file = await convertModel(gpu, files, {
     model: weights,
     name,
     calibration: [...(options.calibration ?? DEFAULT_CALIBRATION)],
     method: options.calibrationMethod,
     onProgress: (step, done, total) => {
-      if (step === 'calibrating') report({ stage: 'convert', fraction: total ? done / total : 0, message: `calibrating activation ranges: ${done} of ${total} texts` });
+      if (step === 'calibrating')
+        report({
+          stage: 'convert',
+          fraction: total ? done / total : 0,
+          message: `calibrating activation ranges: ${done} of ${total} texts`,
+        });
     },
   });
   report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
@@ -173,34 +220,57 @@ async function convertFolder(gpu: Gpu, files: ModelFiles, weights: EncoderModel,
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
-async function resolveSource(source: Exclude<ModelSource, 'default'>, options: LoadOptions, report: (p: LoadProgress) => void): Promise<ResolvedSource> {
+async function resolveSource(
+  source: Exclude<ModelSource, 'default'>,
+  options: LoadOptions,
+  report: (p: LoadProgress) => void,
+): Promise<ResolvedSource> {
   const onProgress = (name: string, loaded: number, total: number | undefined) =>
-    report({ stage: 'download', fraction: total ? loaded / total : 0, message: `${name}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''} MB` });
+    report({
+      stage: 'download',
+      fraction: total ? loaded / total : 0,
+      message: `${name}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''} MB`,
+    });
   if (source instanceof Uint8Array) return { kind: 'int8-file', bytes: source, what: 'integer model bytes' };
-  if (source instanceof ArrayBuffer) return { kind: 'int8-file', bytes: new Uint8Array(source), what: 'integer model bytes' };
+  if (source instanceof ArrayBuffer)
+    return { kind: 'int8-file', bytes: new Uint8Array(source), what: 'integer model bytes' };
   if (typeof source === 'string' || source instanceof URL) return resolveLocation(source, options, onProgress);
   if (isModelFiles(source)) return { kind: 'folder', files: source };
   if (source && typeof (source as Iterable<File>)[Symbol.iterator] === 'function') {
     const files = [...(source as Iterable<File>)];
     if (files.length === 0) throw new Error('no files given: select an .i8t file or a Hugging Face model folder');
-    if (files.length === 1 && files[0].name.endsWith('.i8t')) return { kind: 'int8-file', bytes: new Uint8Array(await files[0].arrayBuffer()), what: files[0].name };
+    if (files.length === 1 && files[0].name.endsWith('.i8t'))
+      return { kind: 'int8-file', bytes: new Uint8Array(await files[0].arrayBuffer()), what: files[0].name };
     return { kind: 'folder', files: fileListSource(files), name: selectedFolderName(files) };
   }
-  throw new TypeError(`cannot load a model from ${Object.prototype.toString.call(source)}; pass 'default', a path or URL, .i8t bytes, File objects or a ModelFiles source`);
+  throw new TypeError(
+    `cannot load a model from ${Object.prototype.toString.call(source)}; pass 'default', a path or URL, .i8t bytes, File objects or a ModelFiles source`,
+  );
 }
 
 /** The folder a selection came from (`<input webkitdirectory>` and drops give relative paths), if one. */
 function selectedFolderName(files: File[]): string | undefined {
-  const folders = new Set(files.map((f) => (f as File & { webkitRelativePath?: string }).webkitRelativePath?.split('/')[0] || ''));
+  const folders = new Set(
+    files.map((f) => (f as File & { webkitRelativePath?: string }).webkitRelativePath?.split('/')[0] || ''),
+  );
   const [only] = folders;
   return folders.size === 1 && only ? only : undefined;
 }
 
 function isModelFiles(v: unknown): v is ModelFiles {
-  return typeof v === 'object' && v !== null && typeof (v as ModelFiles).read === 'function' && typeof (v as ModelFiles).has === 'function';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as ModelFiles).read === 'function' &&
+    typeof (v as ModelFiles).has === 'function'
+  );
 }
 
-async function resolveLocation(location: string | URL, options: LoadOptions, onProgress: (name: string, loaded: number, total: number | undefined) => void): Promise<ResolvedSource> {
+async function resolveLocation(
+  location: string | URL,
+  options: LoadOptions,
+  onProgress: (name: string, loaded: number, total: number | undefined) => void,
+): Promise<ResolvedSource> {
   // "C:\\models" is a path, not a URL with scheme "c".
   const hasScheme = (s: string) => /^[a-z][a-z0-9+.-]+:/i.test(s);
   if (isNode && (location instanceof URL ? location.protocol === 'file:' : !hasScheme(location))) {

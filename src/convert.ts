@@ -2,19 +2,20 @@
  * Conversion of a Hugging Face checkpoint into an integer model: load, calibrate the float model
  * on text, plan scales, and package everything as an IntModelFile. Works in Node and browsers.
  */
-import type { Gpu } from './gpu/gpu.js';
+
 import { calibrate } from './calibrate/calibrate.js';
 import type { RangeMethod, RangeObserver } from './calibrate/range-observer.js';
+import { calibrationReport, calibrationSummary } from './calibrate/report.js';
+import type { EncoderModel } from './core/types.js';
 import type { GlueInput } from './data/glue.js';
 import type { IntModelFile } from './format/int-model-file.js';
+import type { Gpu } from './gpu/gpu.js';
+import { encoderParams, modelGraph } from './graph/architectures.js';
 import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, readRequired } from './model/sources.js';
 import { loadTokenizer } from './model/tokenizer.js';
-import type { EncoderModel } from './core/types.js';
 import type { IntProgram } from './plan/int-program.js';
-import { encoderParams, modelGraph } from './graph/architectures.js';
 import { planGraph } from './plan/plan-graph.js';
-import { calibrationReport, calibrationSummary } from './calibrate/report.js';
 import { validateProgram } from './plan/validate-program.js';
 
 export interface ConvertOptions {
@@ -79,8 +80,12 @@ export async function planModel(
   validateProgram(program, 'converted program');
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   // Minified: the pretty-printed original costs ~10% more even compressed.
-  const tokenizerJson = JSON.stringify(JSON.parse(decode(await readRequired(files, 'tokenizer.json', 'the tokenizer'))));
-  const tokenizerConfig = (await files.has('tokenizer_config.json')) ? decode(await files.read('tokenizer_config.json')) : undefined;
+  const tokenizerJson = JSON.stringify(
+    JSON.parse(decode(await readRequired(files, 'tokenizer.json', 'the tokenizer'))),
+  );
+  const tokenizerConfig = (await files.has('tokenizer_config.json'))
+    ? decode(await files.read('tokenizer_config.json'))
+    : undefined;
   return {
     kind: program.kind,
     config: model.config,
@@ -95,20 +100,37 @@ export async function planModel(
  * path says who made it and how their machine is laid out. The model's name, the SHA-256 of the
  * files it was made from (which identify the checkpoint exactly) and the calibration settings.
  */
-async function provenance(files: ModelFiles, method: RangeMethod, texts: number, details: ProvenanceDetails, observer: RangeObserver, program: IntProgram): Promise<Record<string, unknown>> {
+async function provenance(
+  files: ModelFiles,
+  method: RangeMethod,
+  texts: number,
+  details: ProvenanceDetails,
+  observer: RangeObserver,
+  program: IntProgram,
+): Promise<Record<string, unknown>> {
   const sha256: Record<string, string> = {};
   for (const name of HASHED_FILES) {
     const digest = await fileDigest(files, name);
     if (digest) sha256[name] = digest;
   }
   const calibration: Record<string, unknown> = { method, texts };
-  if (details.calibration) calibration.sha256 = await sha256Hex(new TextEncoder().encode(JSON.stringify(details.calibration)));
+  if (details.calibration)
+    calibration.sha256 = await sha256Hex(new TextEncoder().encode(JSON.stringify(details.calibration)));
   if (details.batchSize !== undefined) calibration.batchSize = details.batchSize;
   // Only when there is something to say: files of models without outlier channels stay as they were.
   const summary = calibrationSummary(calibrationReport(observer));
-  const smoothed = program.ops.flatMap((o) => (o.kind === 'layernorm' && o.outliers?.part === 'smoothed' ? [{ tensor: o.out, channels: o.outliers.channels, alpha: o.outliers.alpha }] : []));
-  if (summary.withOutliers.length > 0) calibration.outliers = { ...summary, smoothed, mode: details.outliers ?? 'auto' };
-  return { model: { name: details.name ?? modelName(files.describe) ?? null, sha256 }, calibration, converter: 'int8-transformer' };
+  const smoothed = program.ops.flatMap((o) =>
+    o.kind === 'layernorm' && o.outliers?.part === 'smoothed'
+      ? [{ tensor: o.out, channels: o.outliers.channels, alpha: o.outliers.alpha }]
+      : [],
+  );
+  if (summary.withOutliers.length > 0)
+    calibration.outliers = { ...summary, smoothed, mode: details.outliers ?? 'auto' };
+  return {
+    model: { name: details.name ?? modelName(files.describe) ?? null, sha256 },
+    calibration,
+    converter: 'int8-transformer',
+  };
 }
 
 const HASHED_FILES = ['config.json', 'model.safetensors', 'tokenizer.json'];
@@ -168,5 +190,8 @@ export function modelName(describe: string): string | undefined {
   }
   const folder = /^folder (.+)$/.exec(describe)?.[1];
   if (!folder) return undefined;
-  return folder.split(/[\\/]+/).filter(Boolean).at(-1);
+  return folder
+    .split(/[\\/]+/)
+    .filter(Boolean)
+    .at(-1);
 }

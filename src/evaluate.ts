@@ -22,20 +22,36 @@ export interface EvaluateOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-async function predictAll(model: TextModel, rows: GlueRow[], o: EvaluateOptions, offset: number, total: number): Promise<{ preds: Prediction[]; ms: number }> {
+async function predictAll(
+  model: TextModel,
+  rows: GlueRow[],
+  o: EvaluateOptions,
+  offset: number,
+  total: number,
+): Promise<{ preds: Prediction[]; ms: number }> {
   const preds: Prediction[] = [];
   const batchSize = o.batchSize ?? 16;
   let ms = 0;
   for (let i = 0; i < rows.length; i += batchSize) {
     const t0 = performance.now();
-    preds.push(...(await model.classify(rows.slice(i, i + batchSize).map((r) => r.input), { batchSize })));
+    preds.push(
+      ...(await model.classify(
+        rows.slice(i, i + batchSize).map((r) => r.input),
+        { batchSize },
+      )),
+    );
     ms += performance.now() - t0;
     o.onProgress?.(offset + Math.min(i + batchSize, rows.length), total);
   }
   return { preds, ms };
 }
 
-export async function evaluate(int8: TextModel, fp32: TextModel | undefined, rows: GlueRow[], o: EvaluateOptions = {}): Promise<Evaluation> {
+export async function evaluate(
+  int8: TextModel,
+  fp32: TextModel | undefined,
+  rows: GlueRow[],
+  o: EvaluateOptions = {},
+): Promise<Evaluation> {
   if (rows.length === 0) throw new Error('evaluation needs at least one row');
   const total = rows.length * (fp32 ? 2 : 1);
   const q = await predictAll(int8, rows, o, 0, total);

@@ -3,26 +3,27 @@
  * Hugging Face folder) behind one small interface, so that the CLI, the demo and evaluations
  * compare them like for like.
  */
-import { type DeviceNeeds, type FitOptions, type GpuLease, checkDeviceFits } from './gpu/device.js';
-import { type Gpu, GpuDeviceLostError } from './gpu/gpu.js';
+
+import { SerialQueue, throwIfAborted } from './core/serial-queue.js';
+import { checkRunOptions, checkTexts } from './core/text-inputs.js';
+import type { EncoderConfig, EncoderModel, TokenBatch } from './core/types.js';
 import type { GlueInput } from './data/glue.js';
 import { type IntModelFile, readIntModelFile } from './format/int-model-file.js';
+import { checkDeviceFits, type DeviceNeeds, type FitOptions, type GpuLease } from './gpu/device.js';
+import { type Gpu, GpuDeviceLostError } from './gpu/gpu.js';
+import { type GpuMemory, type KernelFamilyTime, kernelFamilies } from './gpu/profile.js';
+import type { KernelTime } from './gpu/program.js';
 import { encoderParams, modelGraph } from './graph/architectures.js';
 import type { ModelGraph } from './graph/types.js';
 import { estimateModelBytes } from './model/config.js';
-import { type IntProgram, intWidth, rowsPerSequence } from './plan/int-program.js';
-import { wordsPerRow } from './quant/pack.js';
 import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
-import type { EncoderConfig, EncoderModel, TokenBatch } from './core/types.js';
+import { type IntProgram, intWidth, rowsPerSequence } from './plan/int-program.js';
+import { wordsPerRow } from './quant/pack.js';
 import { l2Normalize, poolToFloat } from './reference/pool-i8.js';
 import { FloatGraphGpu } from './runtime/float-graph.js';
 import { IntProgramGpu } from './runtime/int-program.js';
-import { SerialQueue, throwIfAborted } from './core/serial-queue.js';
-import { checkRunOptions, checkTexts } from './core/text-inputs.js';
-import type { KernelTime } from './gpu/program.js';
-import { type GpuMemory, type KernelFamilyTime, kernelFamilies } from './gpu/profile.js';
 
 export interface Prediction {
   label: string;
@@ -149,9 +150,11 @@ const EMBED_OPTIONS = ['batchSize', 'signal', 'pooling', 'normalize'] as const;
 
 function checkPooling(options: EmbedOptions | undefined): Pooling {
   const pooling = options?.pooling ?? 'mean';
-  if (pooling !== 'mean' && pooling !== 'cls') throw new RangeError(`embed: pooling ${JSON.stringify(pooling)} is not 'mean' or 'cls'`);
+  if (pooling !== 'mean' && pooling !== 'cls')
+    throw new RangeError(`embed: pooling ${JSON.stringify(pooling)} is not 'mean' or 'cls'`);
   const normalize = options?.normalize ?? false;
-  if (typeof normalize !== 'boolean') throw new TypeError(`embed: normalize is ${typeof normalize}; expected true or false`);
+  if (typeof normalize !== 'boolean')
+    throw new TypeError(`embed: normalize is ${typeof normalize}; expected true or false`);
   return { pooling, normalize };
 }
 const PROFILE_OPTIONS = ['signal'] as const;
@@ -216,7 +219,8 @@ abstract class BatchedModel<E extends Encoder = Encoder> implements TextModel {
    * loss `reacquire` gives the device to rebuild on. Without a holding the device is the caller's.
    */
   holdGpu(holding: DeviceHolding): this {
-    if (holding.lease.gpu !== this.current.gpu) throw new Error('holdGpu: the lease is for another device than the model runs on');
+    if (holding.lease.gpu !== this.current.gpu)
+      throw new Error('holdGpu: the lease is for another device than the model runs on');
     this.holding = holding;
     return this;
   }
@@ -251,10 +255,14 @@ abstract class BatchedModel<E extends Encoder = Encoder> implements TextModel {
     const why = `${method}: the GPU device of this ${this.kind} model was lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})`;
     const holding = this.holding;
     if (holding?.recover === false) {
-      throw new GpuDeviceLostError(`${why}. It was loaded with recover: false, so it does not rebuild itself: dispose() it and call loadModel() again (or load it without recover: false to rebuild automatically).`);
+      throw new GpuDeviceLostError(
+        `${why}. It was loaded with recover: false, so it does not rebuild itself: dispose() it and call loadModel() again (or load it without recover: false to rebuild automatically).`,
+      );
     }
     if (!holding?.reacquire) {
-      throw new GpuDeviceLostError(`${why}. That device was given by the caller (loadModel's gpu option, or a model made on a Gpu directly), and the model cannot replace a device it does not own: request a new one with requestGpu() and load the model again on it (or load it without a gpu option, so that it recovers by itself).`);
+      throw new GpuDeviceLostError(
+        `${why}. That device was given by the caller (loadModel's gpu option, or a model made on a Gpu directly), and the model cannot replace a device it does not own: request a new one with requestGpu() and load the model again on it (or load it without a gpu option, so that it recovers by itself).`,
+      );
     }
     old.dispose();
     holding.lease.release();
@@ -274,7 +282,13 @@ abstract class BatchedModel<E extends Encoder = Encoder> implements TextModel {
    * model disposed while an earlier batch ran stops here. The first batch runs once the call's turn
    * has come (exclusive checked the model then), even if dispose() came while the device was checked.
    */
-  private batch(method: string, inputs: GlueInput[], start: number, size: number, signal: AbortSignal | undefined): TokenBatch {
+  private batch(
+    method: string,
+    inputs: GlueInput[],
+    start: number,
+    size: number,
+    signal: AbortSignal | undefined,
+  ): TokenBatch {
     throwIfAborted(signal);
     if (start > 0) this.usable(method);
     return this.tokenizer.encodeBatch(inputs.slice(start, start + size), { firstIndex: start });
@@ -282,7 +296,8 @@ abstract class BatchedModel<E extends Encoder = Encoder> implements TextModel {
 
   async classify(texts: Texts, options?: RunOptions): Promise<Prediction[]> {
     this.usable('classify');
-    if (this.config.task !== 'sequence-classification') throw new Error(`this model (${this.config.architecture}) is not a classifier; use embed()`);
+    if (this.config.task !== 'sequence-classification')
+      throw new Error(`this model (${this.config.architecture}) is not a classifier; use embed()`);
     const inputs = checkTexts(texts, 'classify');
     const { batchSize, signal } = checkRunOptions(options, 'classify', RUN_OPTIONS);
     return this.exclusive('classify', signal, async () => {
@@ -297,7 +312,8 @@ abstract class BatchedModel<E extends Encoder = Encoder> implements TextModel {
 
   async embed(texts: Texts, options?: EmbedOptions): Promise<Float32Array[]> {
     this.usable('embed');
-    if (this.config.task !== 'embedding') throw new Error(`this model (${this.config.architecture}) is a classifier; use classify()`);
+    if (this.config.task !== 'embedding')
+      throw new Error(`this model (${this.config.architecture}) is a classifier; use classify()`);
     const inputs = checkTexts(texts, 'embed');
     const { batchSize, signal } = checkRunOptions(options, 'embed', EMBED_OPTIONS);
     const pooling = checkPooling(options);
@@ -364,7 +380,12 @@ export class Int8Model extends BatchedModel<IntProgramGpu> {
   }
 
   protected async rebuild(gpu: Gpu): Promise<IntProgramGpu> {
-    await checkDeviceFits(gpu, intProgramNeeds(this.file.program), `integer model (${this.config.architecture})`, this.fit);
+    await checkDeviceFits(
+      gpu,
+      intProgramNeeds(this.file.program),
+      `integer model (${this.config.architecture})`,
+      this.fit,
+    );
     return IntProgramGpu.create(gpu, this.file.program);
   }
 
@@ -379,7 +400,13 @@ export class Int8Model extends BatchedModel<IntProgramGpu> {
     const out = this.file.program.output;
     if (out.kind === 'logits') return { logits: this.logitsOf(r.output), kernels: r.kernels };
     const mode = pooling?.pooling ?? 'mean';
-    return { pooled: poolToFloat(r.output, batch.batch, this.config.hiddenSize, out.scale[0], { mode, normalize: pooling?.normalize }), kernels: r.kernels };
+    return {
+      pooled: poolToFloat(r.output, batch.batch, this.config.hiddenSize, out.scale[0], {
+        mode,
+        normalize: pooling?.normalize,
+      }),
+      kernels: r.kernels,
+    };
   }
 }
 
@@ -398,17 +425,38 @@ export class Fp32Model extends BatchedModel<FloatGraphGpu> {
   }
 
   /** Refuses weights the device cannot hold (checkDeviceFits) before creating any buffer. */
-  static async fromFiles(gpu: Gpu, files: ModelFiles, model?: EncoderModel, options: FitOptions = {}): Promise<Fp32Model> {
+  static async fromFiles(
+    gpu: Gpu,
+    files: ModelFiles,
+    model?: EncoderModel,
+    options: FitOptions = {},
+  ): Promise<Fp32Model> {
     const m = model ?? (await loadEncoderModel(files));
     const graph = modelGraph(m);
-    await checkDeviceFits(gpu, floatModelNeeds(m, graph), `float model (${m.config.architecture}, ${m.config.numLayers} x ${m.config.hiddenSize})`, options);
+    await checkDeviceFits(
+      gpu,
+      floatModelNeeds(m, graph),
+      `float model (${m.config.architecture}, ${m.config.numLayers} x ${m.config.hiddenSize})`,
+      options,
+    );
     const tokenizer = await loadTokenizer(files, m.config);
-    return new Fp32Model(m.config, tokenizer, await FloatGraphGpu.create(gpu, graph, encoderParams(m.weights)), m, options);
+    return new Fp32Model(
+      m.config,
+      tokenizer,
+      await FloatGraphGpu.create(gpu, graph, encoderParams(m.weights)),
+      m,
+      options,
+    );
   }
 
   protected async rebuild(gpu: Gpu): Promise<FloatGraphGpu> {
     const graph = modelGraph(this.model);
-    await checkDeviceFits(gpu, floatModelNeeds(this.model, graph), `float model (${this.config.architecture})`, this.fit);
+    await checkDeviceFits(
+      gpu,
+      floatModelNeeds(this.model, graph),
+      `float model (${this.config.architecture})`,
+      this.fit,
+    );
     return FloatGraphGpu.create(gpu, graph, encoderParams(this.model.weights));
   }
 
@@ -430,7 +478,8 @@ export class Fp32Model extends BatchedModel<FloatGraphGpu> {
  */
 export function intProgramNeeds(program: IntProgram): DeviceNeeds {
   const weights: DeviceNeeds['weights'] = [];
-  const packed = (name: string, values: Int8Array, cols: number) => weights.push({ name, bytes: (values.length / cols) * wordsPerRow(cols) * 4 });
+  const packed = (name: string, values: Int8Array, cols: number) =>
+    weights.push({ name, bytes: (values.length / cols) * wordsPerRow(cols) * 4 });
   let heads = 0;
   for (const op of program.ops) {
     if (op.kind === 'embed') {
@@ -463,13 +512,15 @@ export function intProgramNeeds(program: IntProgram): DeviceNeeds {
  */
 export function floatModelNeeds(model: EncoderModel, graph: ModelGraph): DeviceNeeds {
   const params = encoderParams(model.weights);
-  const padded = (t: { shape: number[]; data: Float32Array }) => (t.shape.length === 2 ? t.shape[0] * wordsPerRow(t.shape[1]) * 16 : t.data.byteLength);
+  const padded = (t: { shape: number[]; data: Float32Array }) =>
+    t.shape.length === 2 ? t.shape[0] * wordsPerRow(t.shape[1]) * 16 : t.data.byteLength;
   const weights: DeviceNeeds['weights'] = [...params].map(([name, t]) => ({ name, bytes: padded(t) }));
   const linearOf = new Map(graph.ops.flatMap((op) => (op.kind === 'linear' ? [[op.out, op.param] as const] : [])));
   for (const op of graph.ops) {
     if (op.kind !== 'attention') continue;
     const parts = [op.q, op.k, op.v].map((id) => params.get(`${linearOf.get(id)}.weight`));
-    if (parts.every((p) => p)) weights.push({ name: `${op.q}|${op.k}|${op.v}.weight`, bytes: parts.reduce((t, p) => t + padded(p!), 0) });
+    if (parts.every((p) => p))
+      weights.push({ name: `${op.q}|${op.k}|${op.v}.weight`, bytes: parts.reduce((t, p) => t + padded(p!), 0) });
   }
   const S = model.config.maxPositions;
   const bytes = estimateModelBytes(model.config, { seqLen: S }).largestActivation;

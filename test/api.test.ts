@@ -4,17 +4,28 @@ import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runIntProgramCpu } from '../src/cpu/int-program.js';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CALIBRATION, type LoadProgress, type ModelFiles, builtInModelUrl, convertModel, loadModel, writeIntModelFile } from '../src/index.js';
 import { modelName } from '../src/convert.js';
+import { runIntProgramCpu } from '../src/cpu/int-program.js';
+import {
+  builtInModelUrl,
+  convertModel,
+  DEFAULT_CALIBRATION,
+  type LoadProgress,
+  loadModel,
+  type ModelFiles,
+  writeIntModelFile,
+} from '../src/index.js';
 import { folderSource } from '../src/model/sources-node.js';
 import type { Int8Model } from '../src/session.js';
 import { testGpu } from './gpu.js';
 
 const int8Path = fileURLToPath(builtInModelUrl('int8'));
 const floatPath = fileURLToPath(builtInModelUrl('fp32'));
-const texts = ['a gorgeous , witty , seductive movie .', 'the plot is nothing but boilerplate clichés from start to finish .'];
+const texts = [
+  'a gorgeous , witty , seductive movie .',
+  'the plot is nothing but boilerplate clichés from start to finish .',
+];
 // Conversions calibrate on other sentences than the ones they are then scored on.
 const calibration = DEFAULT_CALIBRATION.slice(0, 16);
 
@@ -47,7 +58,8 @@ describe('loadModel', { timeout: 300_000 }, () => {
       const a = await int8.classify(texts);
       const b = await fp32.classify(texts);
       expect(a.map((p) => p.label)).toEqual(b.map((p) => p.label));
-      for (let i = 0; i < texts.length; i++) for (let c = 0; c < 2; c++) expect(Math.abs(a[i].logits[c] - b[i].logits[c])).toBeLessThan(0.15);
+      for (let i = 0; i < texts.length; i++)
+        for (let c = 0; c < 2; c++) expect(Math.abs(a[i].logits[c] - b[i].logits[c])).toBeLessThan(0.15);
       const m8 = int8.memory();
       const m32 = fp32.memory();
       expect(m8.weightBytes).toBeGreaterThan(1e6);
@@ -71,13 +83,20 @@ describe('loadModel', { timeout: 300_000 }, () => {
     try {
       const profile = await model.profile(texts);
       expect(profile.kernels.length).toBeGreaterThan(10);
-      expect(profile.totalMs).toBeCloseTo(profile.kernels.reduce((t, k) => t + k.ms, 0), 6);
+      expect(profile.totalMs).toBeCloseTo(
+        profile.kernels.reduce((t, k) => t + k.ms, 0),
+        6,
+      );
       const families = profile.families.map((f) => f.family);
       expect(families).toEqual(expect.arrayContaining(['gemm-i8', 'softmax-i8', 'layernorm-i8', 'embedding-i8']));
       // Every dispatch is there: one embedding, one softmax per layer, LayerNorms after the embedding and twice per layer.
       const L = model.config.numLayers;
       const dispatches = Object.fromEntries(profile.families.map((f) => [f.family, f.dispatches]));
-      expect([dispatches['embedding-i8'], dispatches['softmax-i8'], dispatches['layernorm-i8']]).toEqual([1, L, 2 * L + 1]);
+      expect([dispatches['embedding-i8'], dispatches['softmax-i8'], dispatches['layernorm-i8']]).toEqual([
+        1,
+        L,
+        2 * L + 1,
+      ]);
       expect(profile.families.reduce((n, f) => n + f.dispatches, 0)).toBe(profile.kernels.length);
       const sorted = profile.families.map((f) => f.ms);
       expect(sorted).toEqual([...sorted].sort((x, y) => y - x));
@@ -100,7 +119,8 @@ describe('loadModel', { timeout: 300_000 }, () => {
       () => loadModel(bytes, { gpu }),
       () => loadModel(bytes.slice().buffer, { gpu }),
       () => loadModel([new File([bytes], 'tiny.i8t')], { gpu }),
-      () => loadModel('https://models.test/m/tiny.i8t', { gpu, fetch: fakeFetch, onProgress: (p) => downloads.push(p) }),
+      () =>
+        loadModel('https://models.test/m/tiny.i8t', { gpu, fetch: fakeFetch, onProgress: (p) => downloads.push(p) }),
     ];
     let first: number[] | undefined;
     for (const load of sources) {
@@ -150,7 +170,13 @@ describe('loadModel', { timeout: 300_000 }, () => {
     for (const precision of ['int8', 'fp32'] as const) {
       gets.length = 0;
       const seen: LoadProgress[] = [];
-      const model = await loadModel('https://hub.test/tiny/', { gpu, precision, fetch: hubFetch, calibration, onProgress: (p) => seen.push(p) });
+      const model = await loadModel('https://hub.test/tiny/', {
+        gpu,
+        precision,
+        fetch: hubFetch,
+        calibration,
+        onProgress: (p) => seen.push(p),
+      });
       try {
         expect((await model.classify(texts[0]))[0].label).toBe('POSITIVE');
       } finally {
@@ -158,8 +184,12 @@ describe('loadModel', { timeout: 300_000 }, () => {
       }
       const stages = seen.map((p) => p.stage);
       expect(stages.lastIndexOf('download')).toBeLessThan(stages.findIndex((s) => s !== 'download'));
-      expect([...new Set(stages)]).toEqual(precision === 'int8' ? ['download', 'convert', 'compile', 'ready'] : ['download', 'compile', 'ready']);
-      expect(seen.some((p) => p.stage === 'download' && /model\.safetensors: 8\.8 of 8\.8 MB/.test(p.message))).toBe(true);
+      expect([...new Set(stages)]).toEqual(
+        precision === 'int8' ? ['download', 'convert', 'compile', 'ready'] : ['download', 'compile', 'ready'],
+      );
+      expect(seen.some((p) => p.stage === 'download' && /model\.safetensors: 8\.8 of 8\.8 MB/.test(p.message))).toBe(
+        true,
+      );
       expect(gets.filter((g) => g === 'tokenizer.json')).toHaveLength(1);
       expect(gets.filter((g) => g === 'model.safetensors')).toHaveLength(1);
     }
@@ -173,7 +203,10 @@ describe('loadModel', { timeout: 300_000 }, () => {
     const encoderOnly: ModelFiles = {
       describe: 'built-in checkpoint as BertModel',
       has: (name) => folder.has(name),
-      read: async (name) => (name === 'config.json' ? new TextEncoder().encode(JSON.stringify({ ...config, architectures: ['BertModel'] })) : folder.read(name)),
+      read: async (name) =>
+        name === 'config.json'
+          ? new TextEncoder().encode(JSON.stringify({ ...config, architectures: ['BertModel'] }))
+          : folder.read(name),
     };
     const int8 = await loadModel(encoderOnly, { gpu, calibration });
     const fp32 = await loadModel(encoderOnly, { gpu, precision: 'fp32' });
@@ -185,7 +218,9 @@ describe('loadModel', { timeout: 300_000 }, () => {
       expect(a[0].length).toBe(config.hidden_size);
       expect(Array.from(single)).toEqual(Array.from(a[0]));
       const cosine = (x: Float32Array, y: Float32Array) => {
-        let xy = 0, xx = 0, yy = 0;
+        let xy = 0,
+          xx = 0,
+          yy = 0;
         for (let i = 0; i < x.length; i++) [xy, xx, yy] = [xy + x[i] * y[i], xx + x[i] * x[i], yy + y[i] * y[i]];
         return xy / Math.sqrt(xx * yy);
       };
@@ -202,16 +237,23 @@ describe('loadModel', { timeout: 300_000 }, () => {
       const model8 = int8 as Int8Model;
       const batch = model8.tokenizer.encodeBatch([...texts]);
       const gpuCls = (await model8.encoder.forward(batch, { pooling: 'cls' })).output;
-      expect(Array.from(gpuCls)).toEqual(Array.from(runIntProgramCpu(model8.file.program, batch, { pooling: 'cls' }).output));
+      expect(Array.from(gpuCls)).toEqual(
+        Array.from(runIntProgramCpu(model8.file.program, batch, { pooling: 'cls' }).output),
+      );
       // normalize: unit vectors in the same direction.
-      for (const [model, raw] of [[int8, a], [fp32, b]] as const) {
+      for (const [model, raw] of [
+        [int8, a],
+        [fp32, b],
+      ] as const) {
         const unit = await model.embed(texts, { normalize: true });
         for (let i = 0; i < 2; i++) {
           expect(Math.hypot(...unit[i])).toBeCloseTo(1, 6);
           expect(cosine(unit[i], raw[i])).toBeCloseTo(1, 6);
         }
       }
-      await expect(int8.embed(texts, { pooling: 'max' as 'mean' })).rejects.toThrow(/pooling "max" is not 'mean' or 'cls'/);
+      await expect(int8.embed(texts, { pooling: 'max' as 'mean' })).rejects.toThrow(
+        /pooling "max" is not 'mean' or 'cls'/,
+      );
     } finally {
       int8.dispose();
       fp32.dispose();
@@ -220,17 +262,32 @@ describe('loadModel', { timeout: 300_000 }, () => {
 
   it('refuses bad sources and options with messages that name the problem', async () => {
     const gpu = await testGpu();
-    await expect(loadModel('/nowhere/model.i8t', { gpu })).rejects.toThrow(/\/nowhere\/model\.i8t: no such file or folder/);
-    await expect(loadModel(fileURLToPath(new URL('../package.json', import.meta.url)), { gpu })).rejects.toThrow(/package\.json: expected an integer model file \(\.i8t\) or a Hugging Face model folder/);
-    await expect(loadModel(int8Path, { gpu, precision: 'fp32' })).rejects.toThrow(/is an integer model file: it holds no float weights/);
-    await expect(loadModel('default', { gpu, precision: 'fp16' as 'fp32' })).rejects.toThrow(/unknown precision "fp16"/);
+    await expect(loadModel('/nowhere/model.i8t', { gpu })).rejects.toThrow(
+      /\/nowhere\/model\.i8t: no such file or folder/,
+    );
+    await expect(loadModel(fileURLToPath(new URL('../package.json', import.meta.url)), { gpu })).rejects.toThrow(
+      /package\.json: expected an integer model file \(\.i8t\) or a Hugging Face model folder/,
+    );
+    await expect(loadModel(int8Path, { gpu, precision: 'fp32' })).rejects.toThrow(
+      /is an integer model file: it holds no float weights/,
+    );
+    await expect(loadModel('default', { gpu, precision: 'fp16' as 'fp32' })).rejects.toThrow(
+      /unknown precision "fp16"/,
+    );
     await expect(loadModel([], { gpu })).rejects.toThrow(/no files given/);
-    await expect(loadModel(42 as unknown as string, { gpu })).rejects.toThrow(/cannot load a model from \[object Number\]/);
+    await expect(loadModel(42 as unknown as string, { gpu })).rejects.toThrow(
+      /cannot load a model from \[object Number\]/,
+    );
     await expect(loadModel(new Uint8Array(100), { gpu })).rejects.toThrow(/integer model bytes/);
     const missing = async () => new Response('not here', { status: 404, statusText: 'Not Found' });
-    await expect(loadModel('https://models.test/m/gone.i8t', { gpu, fetch: missing })).rejects.toThrow('https://models.test/m/gone.i8t: HTTP 404 Not Found');
-    const indexPage = async () => new Response('<!doctype html><title>app</title>', { headers: { 'content-type': 'text/html; charset=utf-8' } });
-    await expect(loadModel('https://app.test/models/m.i8t', { gpu, fetch: indexPage })).rejects.toThrow(/m\.i8t: the server sent an HTML page, not an integer model file/);
+    await expect(loadModel('https://models.test/m/gone.i8t', { gpu, fetch: missing })).rejects.toThrow(
+      'https://models.test/m/gone.i8t: HTTP 404 Not Found',
+    );
+    const indexPage = async () =>
+      new Response('<!doctype html><title>app</title>', { headers: { 'content-type': 'text/html; charset=utf-8' } });
+    await expect(loadModel('https://app.test/models/m.i8t', { gpu, fetch: indexPage })).rejects.toThrow(
+      /m\.i8t: the server sent an HTML page, not an integer model file/,
+    );
     const model = await loadModel('default', { gpu });
     try {
       await expect(model.classify([])).rejects.toThrow(/no input texts/);
@@ -244,29 +301,47 @@ describe('loadModel', { timeout: 300_000 }, () => {
 });
 
 describe('texts and options at the API boundary', { timeout: 300_000 }, () => {
-  it('refuses what is not a string or a [string, string] pair, naming the position in the caller\'s list and the type expected', async () => {
+  it("refuses what is not a string or a [string, string] pair, naming the position in the caller's list and the type expected", async () => {
     const gpu = await testGpu();
     const model = await loadModel('default', { gpu });
     try {
       const call = (t: unknown, o?: unknown) => model.classify(t as string, o as undefined);
-      await expect(call(['a', null])).rejects.toThrow(new TypeError('classify: texts[1] is null; expected a string or a [string, string] pair'));
+      await expect(call(['a', null])).rejects.toThrow(
+        new TypeError('classify: texts[1] is null; expected a string or a [string, string] pair'),
+      );
       // Positions count in the caller's list, not in a batch.
       const thirteen: unknown[] = Array.from({ length: 13 }, () => 'fine .');
       thirteen[12] = 7;
-      await expect(call(thirteen, { batchSize: 4 })).rejects.toThrow(/^classify: texts\[12\] is a number; expected a string or a \[string, string\] pair$/);
-      await expect(call([['premise', { text: 'x' }]])).rejects.toThrow(/classify: texts\[0\]\[1\] is an object \(Object\); expected a string \(the second text of the pair\)/);
+      await expect(call(thirteen, { batchSize: 4 })).rejects.toThrow(
+        /^classify: texts\[12\] is a number; expected a string or a \[string, string\] pair$/,
+      );
+      await expect(call([['premise', { text: 'x' }]])).rejects.toThrow(
+        /classify: texts\[0\]\[1\] is an object \(Object\); expected a string \(the second text of the pair\)/,
+      );
       await expect(call([['a', 'b', 'c']])).rejects.toThrow(/texts\[0\] is an array of 3 items/);
-      await expect(call(42)).rejects.toThrow(/classify: texts is a number; expected a string, or a list of strings and \[string, string\] pairs/);
+      await expect(call(42)).rejects.toThrow(
+        /classify: texts is a number; expected a string, or a list of strings and \[string, string\] pairs/,
+      );
       await expect(call(undefined)).rejects.toThrow(TypeError);
       await expect(model.profile([undefined as unknown as string])).rejects.toThrow(/profile: texts\[0\] is undefined/);
-      await expect(call(texts, { batchsize: 4 })).rejects.toThrow(/classify: unknown option "batchsize"; the options are batchSize, signal/);
-      await expect(call(texts, { batchSize: '8' })).rejects.toThrow(/classify: batchSize is a string; expected a positive integer/);
+      await expect(call(texts, { batchsize: 4 })).rejects.toThrow(
+        /classify: unknown option "batchsize"; the options are batchSize, signal/,
+      );
+      await expect(call(texts, { batchSize: '8' })).rejects.toThrow(
+        /classify: batchSize is a string; expected a positive integer/,
+      );
       await expect(call(texts, { batchSize: 2.5 })).rejects.toThrow(/batchSize 2\.5 must be a positive integer/);
       await expect(call(texts, { signal: 'stop' })).rejects.toThrow(/signal is a string; expected an AbortSignal/);
       await expect(call(texts, null)).rejects.toThrow(/options is null; expected an object/);
-      await expect(model.profile(texts, { batchSize: 2 } as object)).rejects.toThrow(/profile: unknown option "batchSize"; the options are signal/);
-      await expect(loadModel(floatPath, { gpu, calibration: ['fine', null as unknown as string] })).rejects.toThrow(/loadModel: calibration: texts\[1\] is null/);
-      await expect(loadModel(floatPath, { gpu, calibration: 'one text' as unknown as string[] })).rejects.toThrow(/loadModel: calibration is a string; expected a list/);
+      await expect(model.profile(texts, { batchSize: 2 } as object)).rejects.toThrow(
+        /profile: unknown option "batchSize"; the options are signal/,
+      );
+      await expect(loadModel(floatPath, { gpu, calibration: ['fine', null as unknown as string] })).rejects.toThrow(
+        /loadModel: calibration: texts\[1\] is null/,
+      );
+      await expect(loadModel(floatPath, { gpu, calibration: 'one text' as unknown as string[] })).rejects.toThrow(
+        /loadModel: calibration is a string; expected a list/,
+      );
       // Nothing above ran the model: a good call still works.
       expect((await model.classify(texts[0]))[0].label).toBe('POSITIVE');
     } finally {
@@ -280,7 +355,12 @@ describe('texts and options at the API boundary', { timeout: 300_000 }, () => {
     try {
       expect(Array.from(model.tokenizer.encodeBatch(['']).inputIds)).toEqual([101, 102]);
       const [empty] = await model.classify('');
-      const good = ['a gorgeous , witty , seductive movie .', 'the plot is nothing but boilerplate clichés from start to finish .', 'fine .', 'an utterly charming and hilarious delight'];
+      const good = [
+        'a gorgeous , witty , seductive movie .',
+        'the plot is nothing but boilerplate clichés from start to finish .',
+        'fine .',
+        'an utterly charming and hilarious delight',
+      ];
       const alone: number[][] = [];
       for (const t of good) alone.push((await model.classify(t))[0].logits);
       const bad = ['', '\0', '\u200b\u200c', '\ud800', '  \t\n'];
@@ -327,15 +407,23 @@ describe('provenance of a converted file', { timeout: 300_000 }, () => {
     const bytes = await writeIntModelFile(file);
     // Nowhere in the file, header or blobs.
     const raw = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    for (const path of [dir, tmpdir(), fileURLToPath(new URL('..', import.meta.url))]) expect(raw.includes(path), path).toBe(false);
+    for (const path of [dir, tmpdir(), fileURLToPath(new URL('..', import.meta.url))])
+      expect(raw.includes(path), path).toBe(false);
     const view = new DataView(bytes.buffer, bytes.byteOffset);
     const headerAt = view.getUint32(8, true) >= 2 ? 20 : 16;
     const header = new TextDecoder().decode(bytes.subarray(headerAt, headerAt + view.getUint32(12, true)));
     const provenance = JSON.parse(header).provenance;
-    const sha256 = (name: string) => createHash('sha256').update(readFileSync(join(dir, name))).digest('hex');
+    const sha256 = (name: string) =>
+      createHash('sha256')
+        .update(readFileSync(join(dir, name)))
+        .digest('hex');
     expect(provenance.model).toEqual({
       name: 'sst2-bert-tiny',
-      sha256: { 'config.json': sha256('config.json'), 'model.safetensors': sha256('model.safetensors'), 'tokenizer.json': sha256('tokenizer.json') },
+      sha256: {
+        'config.json': sha256('config.json'),
+        'model.safetensors': sha256('model.safetensors'),
+        'tokenizer.json': sha256('tokenizer.json'),
+      },
     });
     expect(provenance.calibration).toMatchObject({ method: 'max', texts: 8 });
     expect(provenance.calibration.sha256).toBe(createHash('sha256').update(JSON.stringify(calibration)).digest('hex'));
@@ -346,7 +434,9 @@ describe('provenance of a converted file', { timeout: 300_000 }, () => {
     } finally {
       loaded.dispose();
     }
-    expect(modelName('https://huggingface.co/textattack/bert-base-uncased-SST-2/resolve/main/')).toBe('textattack/bert-base-uncased-SST-2');
+    expect(modelName('https://huggingface.co/textattack/bert-base-uncased-SST-2/resolve/main/')).toBe(
+      'textattack/bert-base-uncased-SST-2',
+    );
     expect(modelName('https://models.example/private/tiny-bert/')).toBe('tiny-bert');
     expect(modelName('folder C:\\Users\\me\\models\\tiny-bert')).toBe('tiny-bert');
     expect(modelName('3 selected file(s)')).toBeUndefined();

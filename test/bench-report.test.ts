@@ -5,15 +5,15 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { estimateGop, planGrid, type ModelShape } from '../bench/compare-grid.js';
+import { estimateGop, type ModelShape, planGrid } from '../bench/compare-grid.js';
 import { type CellResult, type CompareResults, ratiosFor } from '../bench/compare-results.js';
 import { percentile, summarize } from '../bench/compare-stats.js';
 import { fillBatch } from '../bench/compare-tokens.js';
 import { renderHtml } from '../bench/report-html.js';
 import { renderMarkdown } from '../bench/report-markdown.js';
 import { logTicks } from '../bench/report-svg.js';
-import { folderSource } from '../src/model/sources-node.js';
 import { loadEncoderModel } from '../src/model/load.js';
+import { folderSource } from '../src/model/sources-node.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
 
 const BASE: ModelShape = { layers: 12, hidden: 768, intermediate: 3072, maxPositions: 512, labels: 2 };
@@ -28,14 +28,21 @@ describe('grid and budget', () => {
   });
 
   it('skips cells over the budget on a software adapter, with the reason; --full and GPUs run them', () => {
-    const models = [{ name: 'tiny', shape: TINY }, { name: 'base', shape: BASE }];
+    const models = [
+      { name: 'tiny', shape: TINY },
+      { name: 'base', shape: BASE },
+    ];
     const soft = planGrid(models, { full: false, quick: false, budgetGop: 6, softwareAdapter: true });
     expect(soft).toHaveLength(16);
     const big = soft.find((c) => c.model === 'base' && c.seqLen === 512 && c.batch === 8)!;
     expect(big.skipped).toMatch(/exceeds the 6 GOP budget/);
     expect(soft.find((c) => c.model === 'tiny' && c.seqLen === 16 && c.batch === 1)!.skipped).toBeUndefined();
-    expect(planGrid(models, { full: true, quick: false, budgetGop: 6, softwareAdapter: true }).filter((c) => c.skipped)).toEqual([]);
-    expect(planGrid(models, { full: false, quick: false, budgetGop: 6, softwareAdapter: false }).filter((c) => c.skipped)).toEqual([]);
+    expect(
+      planGrid(models, { full: true, quick: false, budgetGop: 6, softwareAdapter: true }).filter((c) => c.skipped),
+    ).toEqual([]);
+    expect(
+      planGrid(models, { full: false, quick: false, budgetGop: 6, softwareAdapter: false }).filter((c) => c.skipped),
+    ).toEqual([]);
     const quick = planGrid(models, { full: false, quick: true, budgetGop: 6, softwareAdapter: true });
     expect(quick.map((c) => [c.model, c.seqLen, c.batch])).toEqual([['tiny', 16, 1]]);
   });
@@ -56,8 +63,16 @@ describe('statistics and ratios', () => {
 
   it('ratios are peer median over INT8 median of the same cell', () => {
     const cell: CellResult = {
-      model: 'm', seqLen: 16, batch: 1, estimatedGop: 1,
-      results: { int8: { runsMs: [], medianMs: 10, logits: [] }, fp32: { runsMs: [], medianMs: 15, logits: [] }, 'ort-wasm': { runsMs: [], medianMs: 5, logits: [] }, 'ort-webgpu': { runsMs: [], logits: [], error: 'x' } },
+      model: 'm',
+      seqLen: 16,
+      batch: 1,
+      estimatedGop: 1,
+      results: {
+        int8: { runsMs: [], medianMs: 10, logits: [] },
+        fp32: { runsMs: [], medianMs: 15, logits: [] },
+        'ort-wasm': { runsMs: [], medianMs: 5, logits: [] },
+        'ort-webgpu': { runsMs: [], logits: [], error: 'x' },
+      },
     };
     expect(ratiosFor(cell)).toEqual({ fp32: 1.5, 'ort-wasm': 0.5 });
   });
@@ -69,7 +84,10 @@ describe.skipIf(!existsSync(shared))('token batches', () => {
     const files = folderSource(shared);
     const tokenizer = await loadTokenizer(files, (await loadEncoderModel(files)).config);
     const sentences = ['a gorgeous , witty , seductive movie .', 'the worst film of the year .', 'it is fine .'];
-    for (const [seq, batch] of [[16, 1], [64, 3]]) {
+    for (const [seq, batch] of [
+      [16, 1],
+      [64, 3],
+    ]) {
       const b = fillBatch(tokenizer, sentences, seq, batch);
       expect(b.inputIds).toHaveLength(seq * batch);
       for (let r = 0; r < batch; r++) {
@@ -82,30 +100,98 @@ describe.skipIf(!existsSync(shared))('token batches', () => {
 });
 
 function fixture(): CompareResults {
-  const result = (medianMs: number, extra = {}) => ({ runsMs: [medianMs], medianMs, minMs: medianMs, p90Ms: medianMs, logits: [0.5, -0.5], ...extra });
+  const result = (medianMs: number, extra = {}) => ({
+    runsMs: [medianMs],
+    medianMs,
+    minMs: medianMs,
+    p90Ms: medianMs,
+    logits: [0.5, -0.5],
+    ...extra,
+  });
   const ran: CellResult = {
-    model: 'tiny', seqLen: 16, batch: 1, estimatedGop: 0.01,
+    model: 'tiny',
+    seqLen: 16,
+    batch: 1,
+    estimatedGop: 0.01,
     results: {
-      int8: result(10, { maxAbsLogitDiffVsFp32: 0.02, kernels: [{ name: 'gemm-i8[unpack] 16x384x128', ms: 3 }, { name: 'softmax-i8 16', ms: 1 }] }),
+      int8: result(10, {
+        maxAbsLogitDiffVsFp32: 0.02,
+        kernels: [
+          { name: 'gemm-i8[unpack] 16x384x128', ms: 3 },
+          { name: 'softmax-i8 16', ms: 1 },
+        ],
+      }),
       fp32: result(20, { maxAbsLogitDiffVsFp32: 0 }),
       'ort-wasm': result(5, { maxAbsLogitDiffVsFp32: 1e-6 }),
     },
   };
   ran.ratios = ratiosFor(ran);
   return {
-    benchmark: 'compare', version: 1, date: '2026-11-24T10:00:00.000Z', mode: 'default',
-    options: { runs: 5, warmup: 1, budgetGop: 6, calibrationSentences: 32, runtimes: ['int8', 'fp32', 'ort-wasm'], profile: true, adapter: 'swiftshader' },
-    machine: { cpu: 'Test CPU', cores: 2, memoryBytes: 8e9, os: 'Linux', node: 'v22', chromium: '156', loadavgStart: [0.5, 0.4, 0.3], loadavgEnd: [1, 0.9, 0.8], nodeAdapter: '', browserAdapter: 'runtime  browser\nadapter  google / swiftshader' },
+    benchmark: 'compare',
+    version: 1,
+    date: '2026-11-24T10:00:00.000Z',
+    mode: 'default',
+    options: {
+      runs: 5,
+      warmup: 1,
+      budgetGop: 6,
+      calibrationSentences: 32,
+      runtimes: ['int8', 'fp32', 'ort-wasm'],
+      profile: true,
+      adapter: 'swiftshader',
+    },
+    machine: {
+      cpu: 'Test CPU',
+      cores: 2,
+      memoryBytes: 8e9,
+      os: 'Linux',
+      node: 'v22',
+      chromium: '156',
+      loadavgStart: [0.5, 0.4, 0.3],
+      loadavgEnd: [1, 0.9, 0.8],
+      nodeAdapter: '',
+      browserAdapter: 'runtime  browser\nadapter  google / swiftshader',
+    },
     durationS: 600,
     runtimeNames: {},
-    models: [{ name: 'tiny', source: 'test', architecture: 'BertForSequenceClassification', shape: TINY, heads: 2, tokenTypes: true, files: { safetensorsBytes: 1, onnxBytes: 1, i8tBytes: 1 } }],
+    models: [
+      {
+        name: 'tiny',
+        source: 'test',
+        architecture: 'BertForSequenceClassification',
+        shape: TINY,
+        heads: 2,
+        tokenTypes: true,
+        files: { safetensorsBytes: 1, onnxBytes: 1, i8tBytes: 1 },
+      },
+    ],
     loads: [
-      { model: 'tiny', runtime: 'int8', loadMs: 1000, memory: { gpuWeightBytes: 4e6, gpuActivationBytes: 1e5, modelFileBytes: 4.7e6 } },
-      { model: 'tiny', runtime: 'ort-wasm', loadMs: 500, memory: { modelFileBytes: 17.6e6, jsHeapAfterLoadBytes: 3e7 } },
+      {
+        model: 'tiny',
+        runtime: 'int8',
+        loadMs: 1000,
+        memory: { gpuWeightBytes: 4e6, gpuActivationBytes: 1e5, modelFileBytes: 4.7e6 },
+      },
+      {
+        model: 'tiny',
+        runtime: 'ort-wasm',
+        loadMs: 500,
+        memory: { modelFileBytes: 17.6e6, jsHeapAfterLoadBytes: 3e7 },
+      },
       { model: 'tiny', runtime: 'fp32', error: 'boom' },
     ],
     complete: true,
-    cells: [ran, { model: 'tiny', seqLen: 512, batch: 8, estimatedGop: 5.4, skipped: 'estimated 5.4 GOP per forward exceeds the 3 GOP budget', results: {} }],
+    cells: [
+      ran,
+      {
+        model: 'tiny',
+        seqLen: 512,
+        batch: 8,
+        estimatedGop: 5.4,
+        skipped: 'estimated 5.4 GOP per forward exceeds the 3 GOP budget',
+        results: {},
+      },
+    ],
   };
 }
 

@@ -2,16 +2,17 @@
  * The kernel check suites in a real browser: Debian's chromium (WebGPU on SwiftShader) driven by
  * Playwright, the page served by Vite on 127.0.0.1.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
-import { type ViteDevServer, createServer } from 'vite';
-import { launchChromium, pipePageLogs } from './browser/chromium.js';
-import { fileURLToPath } from 'node:url';
+
 import { existsSync, readFileSync } from 'node:fs';
-import { Int8Model } from '../src/session.js';
+import { fileURLToPath } from 'node:url';
+import type { Browser } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertModel } from '../src/convert.js';
 import { parseGlueTsv } from '../src/data/glue.js';
 import { folderSource } from '../src/model/sources-node.js';
+import { Int8Model } from '../src/session.js';
+import { launchChromium, pipePageLogs } from './browser/chromium.js';
 import { testGpu } from './gpu.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -26,7 +27,13 @@ beforeAll(async () => {
     root,
     configFile: false,
     logLevel: 'error',
-    server: { host: '127.0.0.1', port: 0, hmr: false, watch: null, fs: { allow: [root, ...(hasShared ? [shared] : [])] } },
+    server: {
+      host: '127.0.0.1',
+      port: 0,
+      hmr: false,
+      watch: null,
+      fs: { allow: [root, ...(hasShared ? [shared] : [])] },
+    },
   });
   await server.listen();
   browser = await launchChromium();
@@ -57,12 +64,16 @@ describe('kernel checks in headless Chromium', () => {
     const failures = checks.results.filter((r) => r.failure).map((r) => r.failure);
     expect(failures).toEqual([]);
     const compared = checks.results.reduce((n, r) => n + r.elements, 0);
-    console.log(`browser: ${checks.results.length} checks over ${suites.size} suites, ${compared} values compared, 0 mismatches`);
+    console.log(
+      `browser: ${checks.results.length} checks over ${suites.size} suites, ${compared} values compared, 0 mismatches`,
+    );
   });
 });
 
 describe('the library in headless Chromium', () => {
-  it('runs the built-in integer model and converts a Hugging Face folder from URLs, with the logits of Node', { timeout: 600_000 }, async () => {
+  it('runs the built-in integer model and converts a Hugging Face folder from URLs, with the logits of Node', {
+    timeout: 600_000,
+  }, async () => {
     const page = await browser.newPage();
     pipePageLogs(page, 'model');
     const query = hasShared ? `?shared=${encodeURIComponent(`/@fs${shared}`)}` : '';
@@ -81,7 +92,9 @@ describe('the library in headless Chromium', () => {
     expect(result.builtIn!.logits).toEqual(nodePreds.map((p) => p.logits));
     if (hasShared) {
       // Converted in the browser with the same calibration text as here: the same plan, the same logits.
-      const calibration = parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.slice(0, 8).map((r) => r.input);
+      const calibration = parseGlueTsv(readFileSync(`${shared}/data/glue/sst2/train_calib1000.tsv`, 'utf8'))
+        .rows.slice(0, 8)
+        .map((r) => r.input);
       const file = await convertModel(gpu, folderSource(`${shared}/models/sst2-bert-tiny`), { calibration });
       const converted = await Int8Model.fromFile(gpu, file);
       const preds = await converted.classify(SENTENCES);

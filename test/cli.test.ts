@@ -12,7 +12,11 @@ const shared = fileURLToPath(new URL('../../shared', import.meta.url));
 const hasShared = existsSync(`${shared}/models/sst2-bert-tiny`);
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/int8-transformer.mjs', ...args], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, ['bin/int8-transformer.mjs', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -25,7 +29,13 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     expect(r.stdout).toMatch(/int8 {2}NEGATIVE .* the plot is nothing but boilerplate/);
   });
   it('classifies given sentences with a model file', () => {
-    const r = cli('classify', '--model', 'models/sst2-bert-tiny.i8t', 'an utterly charming and hilarious delight', 'dull , lifeless and far too long');
+    const r = cli(
+      'classify',
+      '--model',
+      'models/sst2-bert-tiny.i8t',
+      'an utterly charming and hilarious delight',
+      'dull , lifeless and far too long',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/POSITIVE .* an utterly charming/);
     expect(r.stdout).toMatch(/NEGATIVE .* dull , lifeless/);
@@ -60,11 +70,23 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     // A JavaScript stack frame ("at fn (file.ts:12:34)"); Dawn's own start-up warning has C++ frames.
     const jsStack = /\bat .*\.(ts|js|mjs):\d+:\d+/;
     const cases: [string[], number, RegExp][] = [
-      [['eval', '--model', 'models/sst2-bert-tiny.i8t', '--data', 'README.md'], 1, /^int8-transformer: README\.md: unrecognised layout/],
+      [
+        ['eval', '--model', 'models/sst2-bert-tiny.i8t', '--data', 'README.md'],
+        1,
+        /^int8-transformer: README\.md: unrecognised layout/,
+      ],
       [['eval', '--data', 'README.md'], 2, /^int8-transformer: usage: eval --model/],
       [['classify', '--model'], 2, /^int8-transformer: --model needs a value$/],
-      [['classify', '--model', 'no/such/model.i8t', 'text'], 2, /^int8-transformer: no such model: no\/such\/model\.i8t$/],
-      [['classify', '--modle', 'x.i8t', 'text'], 2, /^int8-transformer: unknown option --modle for "classify" \(it takes --model, /],
+      [
+        ['classify', '--model', 'no/such/model.i8t', 'text'],
+        2,
+        /^int8-transformer: no such model: no\/such\/model\.i8t$/,
+      ],
+      [
+        ['classify', '--modle', 'x.i8t', 'text'],
+        2,
+        /^int8-transformer: unknown option --modle for "classify" \(it takes --model, /,
+      ],
       [['--frobnicate'], 2, /^int8-transformer: unknown option --frobnicate for the default command/],
       [['device', 'extra'], 2, /^int8-transformer: unexpected argument "extra"/],
       [['inspect', 'README.md'], 1, /^int8-transformer: README\.md: .*magic/],
@@ -87,7 +109,9 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     expect(dashed.code, dashed.stderr).toBe(0);
     expect(dashed.stdout).toMatch(/ {2}--not-an-option/);
   });
-  it('converts the built-in float twin with a calibration file, then evaluates the result on a tsv (no ../shared)', { timeout: 600_000 }, () => {
+  it('converts the built-in float twin with a calibration file, then evaluates the result on a tsv (no ../shared)', {
+    timeout: 600_000,
+  }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'i8t-'));
     // Calibration reads only the sentences; the labels are there because an SST-2 tsv has them.
     const calib = join(dir, 'calib.tsv');
@@ -123,7 +147,18 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
   });
   it.skipIf(!hasShared)('converts a Hugging Face folder and inspects the result', () => {
     const out = join(mkdtempSync(join(tmpdir(), 'i8t-')), 'tiny.i8t');
-    const r = cli('convert', `${shared}/models/sst2-bert-tiny`, '--calib', `${shared}/data/glue/sst2/train_calib1000.tsv`, '--calib-limit', '8', '--method', 'max', '-o', out);
+    const r = cli(
+      'convert',
+      `${shared}/models/sst2-bert-tiny`,
+      '--calib',
+      `${shared}/data/glue/sst2/train_calib1000.tsv`,
+      '--calib-limit',
+      '8',
+      '--method',
+      'max',
+      '-o',
+      out,
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/wrote .*tiny\.i8t: .* MB \(0\.2[0-7]\dx model\.safetensors\)/);
     const inspect = cli('inspect', out);
@@ -132,10 +167,23 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     expect(inspect.stdout).toMatch(/"method":"max","texts":8/);
   });
   it.skipIf(!hasShared)('evaluates on a GLUE tsv and prints one JSON object with --json', () => {
-    const r = cli('eval', '--model', 'models/sst2-bert-tiny.i8t', '--reference', `${shared}/models/sst2-bert-tiny`, '--data', `${shared}/data/glue/sst2/dev.tsv`, '--limit', '16', '--json');
+    const r = cli(
+      'eval',
+      '--model',
+      'models/sst2-bert-tiny.i8t',
+      '--reference',
+      `${shared}/models/sst2-bert-tiny`,
+      '--data',
+      `${shared}/data/glue/sst2/dev.tsv`,
+      '--limit',
+      '16',
+      '--json',
+    );
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
-    expect(Object.keys(report)).toEqual(expect.arrayContaining(['model', 'task', 'n', 'fp32Accuracy', 'int8Accuracy', 'agreement', 'msPerSentence']));
+    expect(Object.keys(report)).toEqual(
+      expect.arrayContaining(['model', 'task', 'n', 'fp32Accuracy', 'int8Accuracy', 'agreement', 'msPerSentence']),
+    );
     expect(report.task).toBe('sst2');
     expect(report.n).toBe(16);
     expect(report.agreement).toBeGreaterThanOrEqual(15 / 16);

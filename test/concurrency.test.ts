@@ -6,13 +6,16 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { type ModelFiles, type Prediction, type TextModel, builtInModelUrl, loadModel } from '../src/index.js';
+import { builtInModelUrl, loadModel, type ModelFiles, type Prediction, type TextModel } from '../src/index.js';
 import { folderSource } from '../src/model/sources-node.js';
 import type { Int8Model } from '../src/session.js';
 import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';
 
-const WORDS = 'a gorgeous witty seductive movie the plot is nothing but boilerplate clichés from start to finish dull lifeless and far too long an utterly charming hilarious delight , .'.split(' ');
+const WORDS =
+  'a gorgeous witty seductive movie the plot is nothing but boilerplate clichés from start to finish dull lifeless and far too long an utterly charming hilarious delight , .'.split(
+    ' ',
+  );
 
 /** `n` calls, each a list of texts of different lengths (some pairs) and its own batch size. */
 function calls(n: number, seed: number): { texts: (string | [string, string])[]; batchSize: number }[] {
@@ -41,11 +44,16 @@ describe('overlapping calls on one model', { timeout: 600_000 }, () => {
     const overlapping = await Promise.allSettled(work.map((c) => model.classify(c.texts, { batchSize: c.batchSize })));
     const rejected = overlapping.flatMap((r, i) => (r.status === 'rejected' ? [`call ${i}: ${String(r.reason)}`] : []));
     expect(rejected).toEqual([]);
-    overlapping.forEach((r, i) => expect(logitsOf((r as PromiseFulfilledResult<Prediction[]>).value), `call ${i}`).toEqual(sequential[i]));
+    overlapping.forEach((r, i) =>
+      expect(logitsOf((r as PromiseFulfilledResult<Prediction[]>).value), `call ${i}`).toEqual(sequential[i]),
+    );
   });
 
   it('classify, profile and classify again overlap without mixing', async () => {
-    const [a, b] = ['a gorgeous , witty , seductive movie .', 'dull , lifeless and far too long , the plot is nothing but boilerplate'];
+    const [a, b] = [
+      'a gorgeous , witty , seductive movie .',
+      'dull , lifeless and far too long , the plot is nothing but boilerplate',
+    ];
     const alone = [logitsOf(await model.classify(a)), logitsOf(await model.classify(b))];
     const [ra, profile, rb] = await Promise.all([model.classify(a), model.profile([a, b]), model.classify(b)]);
     expect([logitsOf(ra), logitsOf(rb)]).toEqual(alone);
@@ -80,7 +88,9 @@ describe('overlapping calls on one model', { timeout: 600_000 }, () => {
         midway.abort(new Error('stop after this batch'));
         return realForward(...args);
       });
-      await expect(model.classify(['b1', 'b2', 'b3', 'b4'], { batchSize: 1, signal: midway.signal })).rejects.toThrow('stop after this batch');
+      await expect(model.classify(['b1', 'b2', 'b3', 'b4'], { batchSize: 1, signal: midway.signal })).rejects.toThrow(
+        'stop after this batch',
+      );
       expect(forward).toHaveBeenCalledTimes(1);
     } finally {
       forward.mockRestore();
@@ -115,16 +125,28 @@ describe('overlapping embed calls', { timeout: 600_000 }, () => {
     const encoderOnly: ModelFiles = {
       describe: 'built-in checkpoint as BertModel',
       has: (name) => folder.has(name),
-      read: async (name) => (name === 'config.json' ? new TextEncoder().encode(JSON.stringify({ ...config, architectures: ['BertModel'] })) : folder.read(name)),
+      read: async (name) =>
+        name === 'config.json'
+          ? new TextEncoder().encode(JSON.stringify({ ...config, architectures: ['BertModel'] }))
+          : folder.read(name),
     };
-    const models = [await loadModel(encoderOnly, { gpu, calibration: WORDS.slice(0, 8) }), await loadModel(encoderOnly, { gpu, precision: 'fp32' })];
+    const models = [
+      await loadModel(encoderOnly, { gpu, calibration: WORDS.slice(0, 8) }),
+      await loadModel(encoderOnly, { gpu, precision: 'fp32' }),
+    ];
     try {
       for (const model of models) {
         const work = calls(20, 2);
         const sequential: number[][][] = [];
-        for (const c of work) sequential.push((await model.embed(c.texts, { batchSize: c.batchSize })).map((v) => Array.from(v)));
+        for (const c of work)
+          sequential.push((await model.embed(c.texts, { batchSize: c.batchSize })).map((v) => Array.from(v)));
         const overlapping = await Promise.all(work.map((c) => model.embed(c.texts, { batchSize: c.batchSize })));
-        overlapping.forEach((vs, i) => expect(vs.map((v) => Array.from(v)), `${model.kind} call ${i}`).toEqual(sequential[i]));
+        overlapping.forEach((vs, i) =>
+          expect(
+            vs.map((v) => Array.from(v)),
+            `${model.kind} call ${i}`,
+          ).toEqual(sequential[i]),
+        );
       }
     } finally {
       models.forEach((m) => m.dispose());

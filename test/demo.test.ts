@@ -6,16 +6,17 @@
  * the texts classified, and the page says what is wrong (no WebGPU, no adapter, a bad model folder)
  * instead of hanging.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
-import { type ViteDevServer, createServer } from 'vite';
-import { fileURLToPath } from 'node:url';
+
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { launchChromium, pipePageLogs } from './browser/chromium.js';
-import { loadModel, type TextModel } from '../src/index.js';
+import { fileURLToPath } from 'node:url';
+import type { Browser, Page } from 'playwright-core';
+import { createServer, type ViteDevServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMs } from '../demo/charts.js';
+import { loadModel, type TextModel } from '../src/index.js';
+import { launchChromium, pipePageLogs } from './browser/chromium.js';
 import { testGpu } from './gpu.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -91,7 +92,9 @@ function loadedDemo(): Promise<Page> {
     // Generous: the machine running the tests may be busy with benchmarks as well.
     await page.waitForSelector('body[data-state="ready"]', { timeout: 150_000 });
     await waitForPredictions(page, await page.inputValue('#text'), 0, 90_000);
-    console.log(`demo: models loaded and the first text classified after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `demo: models loaded and the first text classified after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
     return page;
   })();
   return readyPage;
@@ -140,17 +143,25 @@ describe('demo page', () => {
     expect(await page.isVisible('#message')).toBe(false);
 
     // The load was shown: a progress bar that moved forward through both precisions, then a model line.
-    const loadLog = await page.evaluate(() => (window as unknown as { __loadLog: { value: number; status: string }[] }).__loadLog);
+    const loadLog = await page.evaluate(
+      () => (window as unknown as { __loadLog: { value: number; status: string }[] }).__loadLog,
+    );
     const values = loadLog.map((l) => l.value);
     expect(Math.max(...values)).toBeGreaterThan(0.9);
     expect(values.filter((v) => v > 0).every((v, i, a) => i === 0 || v >= a[i - 1] - 1e-9)).toBe(true);
     expect(loadLog.some((l) => l.status.startsWith('INT8: '))).toBe(true);
     expect(loadLog.some((l) => l.status.startsWith('FP32: '))).toBe(true);
-    expect(await page.textContent('#status')).toMatch(/BertForSequenceClassification, 2 layers x 128, labels NEGATIVE \/ POSITIVE/);
+    expect(await page.textContent('#status')).toMatch(
+      /BertForSequenceClassification, 2 layers x 128, labels NEGATIVE \/ POSITIVE/,
+    );
 
     // Every control has a name a screen reader can say.
     const unnamed = await page.$$eval('button, textarea, input', (els) =>
-      els.filter((e) => !(e.getAttribute('aria-label') || (e as HTMLInputElement).labels?.length || e.textContent?.trim())).map((e) => e.outerHTML),
+      els
+        .filter(
+          (e) => !(e.getAttribute('aria-label') || (e as HTMLInputElement).labels?.length || e.textContent?.trim()),
+        )
+        .map((e) => e.outerHTML),
     );
     expect(unnamed).toEqual([]);
 
@@ -182,7 +193,10 @@ describe('demo page', () => {
       charts.map((c) => ({
         precision: (c as HTMLElement).dataset.precision,
         totalMs: Number((c as HTMLElement).dataset.totalMs),
-        families: Array.from(c.querySelectorAll<HTMLElement>('dt[data-family]')).map((d) => ({ family: d.dataset.family!, ms: Number(d.dataset.ms) })),
+        families: Array.from(c.querySelectorAll<HTMLElement>('dt[data-family]')).map((d) => ({
+          family: d.dataset.family!,
+          ms: Number(d.dataset.ms),
+        })),
         note: c.querySelector('.note')?.textContent ?? '',
       })),
     );
@@ -201,9 +215,19 @@ describe('demo page', () => {
 
     // Memory: integer weights are int8 (plus int32 biases and constants), so well under a third of float32.
     const memory = await page.$$eval('#memory dt[data-bytes]', (dts) =>
-      Object.fromEntries(dts.map((d) => [`${(d as HTMLElement).dataset.precision} ${(d as HTMLElement).dataset.part}`, Number((d as HTMLElement).dataset.bytes)])),
+      Object.fromEntries(
+        dts.map((d) => [
+          `${(d as HTMLElement).dataset.precision} ${(d as HTMLElement).dataset.part}`,
+          Number((d as HTMLElement).dataset.bytes),
+        ]),
+      ),
     );
-    expect(Object.keys(memory).sort()).toEqual(['fp32 activations', 'fp32 weights', 'int8 activations', 'int8 weights']);
+    expect(Object.keys(memory).sort()).toEqual([
+      'fp32 activations',
+      'fp32 weights',
+      'int8 activations',
+      'int8 weights',
+    ]);
     expect(memory['int8 weights']).toBeGreaterThan(1e6); // bert-tiny: 4.4M parameters
     expect(memory['int8 weights']).toBeLessThan(memory['fp32 weights'] / 3);
     expect(memory['fp32 weights']).toBeGreaterThan(4 * 4e6);
@@ -247,12 +271,24 @@ describe('demo page', () => {
     };
     const safetensors = readFileSync(`${floatTwin}/model.safetensors`);
     const cases = [
-      { dir: folder('broken-config', { 'config.json': '{ "architectures": [', 'model.safetensors': safetensors }), expect: /config\.json/ },
       {
-        dir: folder('unknown-architecture', { 'config.json': JSON.stringify({ ...config, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }), 'model.safetensors': safetensors }),
+        dir: folder('broken-config', { 'config.json': '{ "architectures": [', 'model.safetensors': safetensors }),
+        expect: /config\.json/,
+      },
+      {
+        dir: folder('unknown-architecture', {
+          'config.json': JSON.stringify({ ...config, architectures: ['GPT2LMHeadModel'], model_type: 'gpt2' }),
+          'model.safetensors': safetensors,
+        }),
         expect: /GPT2/,
       },
-      { dir: folder('damaged-safetensors', { 'config.json': JSON.stringify(config), 'model.safetensors': safetensors.subarray(0, 4096) }), expect: /safetensors/i },
+      {
+        dir: folder('damaged-safetensors', {
+          'config.json': JSON.stringify(config),
+          'model.safetensors': safetensors.subarray(0, 4096),
+        }),
+        expect: /safetensors/i,
+      },
     ];
 
     const page = await loadedDemo();
@@ -260,7 +296,10 @@ describe('demo page', () => {
       const loads = Number(await page.getAttribute('body', 'data-loads'));
       await page.setInputFiles('#folder-input', c.dir);
       // The attempt ends, the error shows, the built-in model stays loaded and every control comes back.
-      await page.waitForFunction((n) => Number(document.body.dataset.loads) > n, loads, { timeout: 30_000, polling: 100 });
+      await page.waitForFunction((n) => Number(document.body.dataset.loads) > n, loads, {
+        timeout: 30_000,
+        polling: 100,
+      });
       expect(await page.isVisible('#message')).toBe(true);
       expect(await page.getAttribute('body', 'data-state')).toBe('ready');
       const message = (await page.textContent('#message')) ?? '';
@@ -275,7 +314,9 @@ describe('demo page', () => {
     expect((await panel(page, 'pred-int8')).label).toBe('NEGATIVE');
   });
 
-  it('loads a dropped .i8t file as INT8 alone, then goes back to the built-in model', { timeout: 300_000 }, async () => {
+  it('loads a dropped .i8t file as INT8 alone, then goes back to the built-in model', {
+    timeout: 300_000,
+  }, async () => {
     const page = await loadedDemo();
     const loads = Number(await page.getAttribute('body', 'data-loads'));
     // A real drop, as far as a page can make one: a DataTransfer with a File, dispatched on the zone.
@@ -284,20 +325,32 @@ describe('demo page', () => {
       const data = new DataTransfer();
       data.items.add(new File([bytes], 'my-model.i8t'));
       const zone = document.getElementById('drop-zone')!;
-      for (const type of ['dragenter', 'dragover', 'drop']) zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+      for (const type of ['dragenter', 'dragover', 'drop'])
+        zone.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
     }, `/@fs${root}models/sst2-bert-tiny.i8t`);
-    await page.waitForFunction((n) => Number(document.body.dataset.loads) > n, loads, { timeout: 30_000, polling: 100 });
+    await page.waitForFunction((n) => Number(document.body.dataset.loads) > n, loads, {
+      timeout: 30_000,
+      polling: 100,
+    });
     expect(await page.isVisible('#message')).toBe(false);
     expect(await page.textContent('#model-name')).toMatch(/my-model\.i8t/);
     await classify(page, REVIEWS[0].text, 'button');
     expect((await panel(page, 'pred-int8')).label).toBe('POSITIVE');
     expect(await page.textContent('#pred-fp32')).toMatch(/not available[\s\S]*only the integer model/);
-    expect(await page.$$eval('#kernels .chart', (c) => c.map((e) => (e as HTMLElement).dataset.precision))).toEqual(['int8']);
+    expect(await page.$$eval('#kernels .chart', (c) => c.map((e) => (e as HTMLElement).dataset.precision))).toEqual([
+      'int8',
+    ]);
 
     await page.click('#builtin');
-    await page.waitForFunction((n) => Number(document.body.dataset.loads) > n + 1, loads, { timeout: 60_000, polling: 100 });
+    await page.waitForFunction((n) => Number(document.body.dataset.loads) > n + 1, loads, {
+      timeout: 60_000,
+      polling: 100,
+    });
     expect(await page.textContent('#model-name')).toMatch(/built-in/);
     await classify(page, REVIEWS[1].text, 'keyboard');
-    expect([(await panel(page, 'pred-int8')).label, (await panel(page, 'pred-fp32')).label]).toEqual(['NEGATIVE', 'NEGATIVE']);
+    expect([(await panel(page, 'pred-int8')).label, (await panel(page, 'pred-fp32')).label]).toEqual([
+      'NEGATIVE',
+      'NEGATIVE',
+    ]);
   });
 });

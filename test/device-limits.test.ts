@@ -6,12 +6,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { builtInModelUrl, loadModel } from '../src/index.js';
-import { type DeviceNeeds, GpuLimitError, checkDeviceFits } from '../src/gpu/device.js';
+import { checkDeviceFits, type DeviceNeeds, GpuLimitError } from '../src/gpu/device.js';
 import type { Gpu } from '../src/gpu/gpu.js';
+import { modelGraph } from '../src/graph/architectures.js';
+import { builtInModelUrl, loadModel } from '../src/index.js';
 import type { ModelFiles } from '../src/model/sources.js';
 import { Fp32Model, floatModelNeeds } from '../src/session.js';
-import { modelGraph } from '../src/graph/architectures.js';
 import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';
 import { SYNTHETIC, syntheticModel } from './synthetic.js';

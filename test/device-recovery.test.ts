@@ -5,8 +5,8 @@
  * `recover: false` and a caller's device give an error saying what happened and what to do.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { GpuDeviceLostError, loadModel } from '../src/index.js';
 import { acquireSharedGpu } from '../src/gpu/device.js';
+import { GpuDeviceLostError, loadModel } from '../src/index.js';
 import type { Int8Model } from '../src/session.js';
 
 const texts = [

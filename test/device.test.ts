@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GpuUnavailableError, requestGpu } from '../src/gpu/device.js';
-import { testGpu } from './gpu.js';
 import { formatDeviceReport } from '../src/gpu/report.js';
+import { testGpu } from './gpu.js';
 
 /** A stand-in navigator.gpu for the failure paths no real machine here has. */
 function fakeGpu(adapter: GPUAdapter | null, languageFeatures: string[] = ['packed_4x8_integer_dot_product']): GPU {
@@ -33,14 +33,26 @@ describe('device acquisition', () => {
   });
   it('names the shader when WGSL does not compile, and keeps working after it', async () => {
     const gpu = await testGpu();
-    await expect(gpu.pipeline('broken', '@compute @workgroup_size(1) fn main() { let x: u32 = -1i; }', 'broken shader')).rejects.toThrow(/Shader "broken shader"/);
+    await expect(
+      gpu.pipeline('broken', '@compute @workgroup_size(1) fn main() { let x: u32 = -1i; }', 'broken shader'),
+    ).rejects.toThrow(/Shader "broken shader"/);
     // Keeps working: a shader compiled after the failure runs and writes what it should.
-    const fine = await gpu.pipeline('fine', '@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n@compute @workgroup_size(1) fn main() { out[0] = 42u; }', 'fine shader');
+    const fine = await gpu.pipeline(
+      'fine',
+      '@group(0) @binding(0) var<storage, read_write> out: array<u32>;\n@compute @workgroup_size(1) fn main() { out[0] = 42u; }',
+      'fine shader',
+    );
     const out = gpu.storage('out', 4);
     const encoder = gpu.device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     pass.setPipeline(fine);
-    pass.setBindGroup(0, gpu.device.createBindGroup({ layout: fine.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: out } }] }));
+    pass.setBindGroup(
+      0,
+      gpu.device.createBindGroup({
+        layout: fine.getBindGroupLayout(0),
+        entries: [{ binding: 0, resource: { buffer: out } }],
+      }),
+    );
     pass.dispatchWorkgroups(1);
     pass.end();
     gpu.device.queue.submit([encoder.finish()]);

@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { suite } from './cases/dispatch.js';
-import { runSuite } from './run-suite.js';
-import { testGpu } from './gpu.js';
 import { bindingSignature, uniformStructBytes } from '../src/gpu/bindings.js';
 import { Dispatch } from '../src/gpu/program.js';
 import { gemmI8Kernel } from '../src/kernels/gemm-i8.js';
 import { gemmTileFor } from '../src/kernels/gemm-shape.js';
-import { softmaxI8Kernel, softmaxI8RunData, deriveSoftmaxI8Constants } from '../src/kernels/softmax-i8.js';
 import { lookupI8Kernel, lookupI8RunData } from '../src/kernels/lookup-i8.js';
+import { deriveSoftmaxI8Constants, softmaxI8Kernel, softmaxI8RunData } from '../src/kernels/softmax-i8.js';
 import { transposeHeadsI8Kernel, transposeHeadsI8RunData } from '../src/kernels/transpose-heads-i8.js';
+import { suite } from './cases/dispatch.js';
+import { testGpu } from './gpu.js';
+import { runSuite } from './run-suite.js';
 
 runSuite(suite);
 

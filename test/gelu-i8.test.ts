@@ -1,23 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { suite } from './cases/gelu-i8.js';
-import { runSuite } from './run-suite.js';
 import { geluI8Program } from '../src/kernels/gelu-i8.js';
 import { gemmI8Program } from '../src/kernels/gemm-i8.js';
 import {
-  GELU_FRAC_BITS,
-  IGELU_CLIP,
-  type GeluI8Constants,
   checkGeluI8Constants,
   deriveGeluI8Constants,
   erf,
+  GELU_FRAC_BITS,
+  type GeluI8Constants,
   geluExact,
   geluPolynomial,
+  IGELU_CLIP,
   igelu,
   igeluFixed,
   igeluRef,
   minShift,
   packGeluI8Constants,
 } from '../src/reference/gelu-i8.js';
+import { suite } from './cases/gelu-i8.js';
+import { runSuite } from './run-suite.js';
 
 const ONE = { m: 1, e: 0 };
 
@@ -38,7 +38,7 @@ describe('i-GELU reference', () => {
     expect(erf(0)).toBe(0);
   });
 
-  it('the relu-minus-correction form equals I-BERT\'s erf form', () => {
+  it("the relu-minus-correction form equals I-BERT's erf form", () => {
     const a = -0.2888;
     const b = -1.769;
     const ibert = (x: number) => {
@@ -56,7 +56,16 @@ describe('i-GELU reference', () => {
     expect(rel(c.input, 1e-4 * 2 ** 14)).toBeLessThan(2 ** -30);
     expect(rel(c.output, 2 ** -14 / (8 / 127))).toBeLessThan(2 ** -30);
     expect(rel(c.corr, (0.2888 / 4) * 2 ** (15 - 28))).toBeLessThan(2 ** -30);
-    expect(Array.from(packGeluI8Constants(c))).toEqual([c.input.m, c.input.e, 40989, 15, c.corr.m, c.corr.e, c.output.m, c.output.e]);
+    expect(Array.from(packGeluI8Constants(c))).toEqual([
+      c.input.m,
+      c.input.e,
+      40989,
+      15,
+      c.corr.m,
+      c.corr.e,
+      c.output.m,
+      c.output.e,
+    ]);
   });
 
   it('computes hand-checked values in fixed point (input already at 2^-14)', () => {

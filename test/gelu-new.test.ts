@@ -3,7 +3,13 @@
  * asserted against the bounds written in src/reference/gelu-i8.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { GELU_NEW_MAX_ERROR_STEPS, geluExact, geluI8MaxError, geluPolynomial, geluTanh } from '../src/reference/gelu-i8.js';
+import {
+  GELU_NEW_MAX_ERROR_STEPS,
+  geluExact,
+  geluI8MaxError,
+  geluPolynomial,
+  geluTanh,
+} from '../src/reference/gelu-i8.js';
 
 describe('i-GELU as gelu_new (GPT-2)', () => {
   it('computes gelu_new at hand-checked points', () => {
@@ -32,7 +38,10 @@ describe('i-GELU as gelu_new (GPT-2)', () => {
     for (const R of [2, 4, 8, 16, 32]) {
       const sOut = R / 127;
       // Accumulators at a fine scale (every 13th of 2^21 values) and at int8 resolution (all of them).
-      for (const [sIn, qMax, stride] of [[R / 2 ** 20, 2 ** 20, 13], [R / 127, 128, 1]]) {
+      for (const [sIn, qMax, stride] of [
+        [R / 2 ** 20, 2 ** 20, 13],
+        [R / 127, 128, 1],
+      ]) {
         const vsTanh = geluI8MaxError(geluTanh, sIn, sOut, qMax, stride);
         const vsErf = geluI8MaxError(geluExact, sIn, sOut, qMax, stride);
         expect(vsTanh, `R ${R}, S_in ${sIn}`).toBeLessThanOrEqual(GELU_NEW_MAX_ERROR_STEPS);

@@ -35,6 +35,8 @@ describe('GLUE tsv errors', () => {
   it('names the problem', () => {
     expect(() => parseGlueTsv('')).toThrow(/empty/);
     expect(() => parseGlueTsv('a\tb\nx\ty\n')).toThrow(/unrecognised layout/);
-    expect(() => parseGlueTsv('sentence\tlabel\nfine\tpositive\n', 'x.tsv')).toThrow(/x.tsv: line 2: label "positive" is not a number/);
+    expect(() => parseGlueTsv('sentence\tlabel\nfine\tpositive\n', 'x.tsv')).toThrow(
+      /x.tsv: line 2: label "positive" is not a number/,
+    );
   });
 });

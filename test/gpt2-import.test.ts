@@ -23,8 +23,8 @@ import { decoderBatch, decoderGraph, sequenceNll } from '../src/model/decoder.js
 import { type DecoderTokenizer, loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { loadCheckpoint, loadDecoderModel, loadEncoderModel } from '../src/model/load.js';
 import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
-import { folderSource } from '../src/model/sources-node.js';
 import { memorySource } from '../src/model/sources.js';
+import { folderSource } from '../src/model/sources-node.js';
 import { FloatGraphGpu } from '../src/runtime/float-graph.js';
 import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';

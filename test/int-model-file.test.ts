@@ -13,9 +13,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { EncoderConfig } from '../src/core/types.js';
 import { crc32c } from '../src/format/checksum.js';
 import { FORMAT_VERSION, readContainer, readIntModelFile, writeContainer } from '../src/format/int-model-file.js';
-import type { EncoderConfig } from '../src/core/types.js';
 import { validatePlan } from '../src/plan/validate-plan.js';
 import { Random } from '../src/util/random.js';
 import { type Synthetic, syntheticModel } from './synthetic.js';
@@ -24,7 +24,7 @@ const builtIn = fileURLToPath(new URL('../models/sst2-bert-tiny.i8t', import.met
 
 const ascii = (s: string) => new TextEncoder().encode(s);
 const BYTES: Record<string, number> = { i8: 1, u8: 1, i16: 2, u16: 2, i32: 4, u32: 4, f32: 4, f64: 8 };
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('CRC32C', () => {
   it('matches the published check value and the iSCSI vectors (RFC 3720 B.4)', () => {
@@ -38,7 +38,8 @@ describe('CRC32C', () => {
     const rng = new Random(5);
     const data = Uint8Array.from({ length: 1000 }, () => rng.int(0, 255));
     const whole = crc32c(data);
-    for (const cut of [0, 1, 7, 8, 9, 500, 999, 1000]) expect(crc32c(data.subarray(cut), crc32c(data.subarray(0, cut)))).toBe(whole);
+    for (const cut of [0, 1, 7, 8, 9, 500, 999, 1000])
+      expect(crc32c(data.subarray(cut), crc32c(data.subarray(0, cut)))).toBe(whole);
   });
 });
 
@@ -59,7 +60,14 @@ function layout(bytes: Uint8Array): Layout {
   const headerStart = version >= 2 ? 20 : 16;
   const headerLength = view.getUint32(12, true);
   const header = JSON.parse(new TextDecoder().decode(bytes.subarray(headerStart, headerStart + headerLength)));
-  return { version, headerStart, headerLength, dataStart: Math.ceil((headerStart + headerLength) / 8) * 8, header, paths: readContainer(bytes).blobPaths };
+  return {
+    version,
+    headerStart,
+    headerLength,
+    dataStart: Math.ceil((headerStart + headerLength) / 8) * 8,
+    header,
+    paths: readContainer(bytes).blobPaths,
+  };
 }
 
 /** Rewrites the header (the data section unchanged), with a valid checksum as a consistent editor would. */
@@ -97,7 +105,7 @@ function expectedPart(l: Layout, offset: number): RegExp {
   const at = offset - l.dataStart;
   const i = l.header.blobs.findIndex((b) => at >= b.offset && at < b.offset + b.length * BYTES[b.dtype]);
   if (i < 0) return /padding byte \d+ between blobs/;
-  return new RegExp(`blob ${i} \\(${escape(l.paths[i])}: .* is damaged`);
+  return new RegExp(`blob ${i} \\(${escapeRegExp(l.paths[i])}: .* is damaged`);
 }
 
 /** Typed arrays compared as bytes (toEqual on megabyte arrays takes tens of seconds). */
@@ -105,7 +113,11 @@ function sameDocument(a: unknown, b: unknown, path = ''): string[] {
   if (ArrayBuffer.isView(a) || ArrayBuffer.isView(b)) {
     const x = a as ArrayBufferView;
     const y = b as ArrayBufferView;
-    const same = ArrayBuffer.isView(x) && ArrayBuffer.isView(y) && x.constructor === y.constructor && Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
+    const same =
+      ArrayBuffer.isView(x) &&
+      ArrayBuffer.isView(y) &&
+      x.constructor === y.constructor &&
+      Buffer.from(x.buffer, x.byteOffset, x.byteLength).equals(Buffer.from(y.buffer, y.byteOffset, y.byteLength));
     return same ? [] : [path];
   }
   if (a && b && typeof a === 'object' && typeof b === 'object') {
@@ -118,7 +130,18 @@ function sameDocument(a: unknown, b: unknown, path = ''): string[] {
 // ---- the container, on a small document written from a synthetic model ------------------------
 
 /** Two layers (so that layers can be swapped), ~25 KB (so that every byte can be flipped in seconds). */
-const SMALL: Synthetic = { name: 'small', family: 'bert', task: 'sequence-classification', hidden: 16, heads: 2, intermediate: 32, layers: 2, typeVocab: 2, head: { dense: true, activation: 'tanh' }, labels: 2 };
+const SMALL: Synthetic = {
+  name: 'small',
+  family: 'bert',
+  task: 'sequence-classification',
+  hidden: 16,
+  heads: 2,
+  intermediate: 32,
+  layers: 2,
+  typeVocab: 2,
+  head: { dense: true, activation: 'tanh' },
+  labels: 2,
+};
 
 describe('the version 2 container verifies checksums before decoding', () => {
   const model = syntheticModel(SMALL, 7);
@@ -156,15 +179,34 @@ describe('the version 2 container verifies checksums before decoding', () => {
 
   it('refuses truncated files and appended data', async () => {
     const rng = new Random(12);
-    const cuts = new Set([0, 8, 15, 16, 19, 20, 21, 20 + l.headerLength - 1, 20 + l.headerLength, l.dataStart, l.dataStart + 1, bytes.length - 8, bytes.length - 1]);
-    for (const b of l.header.blobs) for (const d of [0, 1, b.length * BYTES[b.dtype] - 1]) cuts.add(l.dataStart + b.offset + d);
+    const cuts = new Set([
+      0,
+      8,
+      15,
+      16,
+      19,
+      20,
+      21,
+      20 + l.headerLength - 1,
+      20 + l.headerLength,
+      l.dataStart,
+      l.dataStart + 1,
+      bytes.length - 8,
+      bytes.length - 1,
+    ]);
+    for (const b of l.header.blobs)
+      for (const d of [0, 1, b.length * BYTES[b.dtype] - 1]) cuts.add(l.dataStart + b.offset + d);
     while (cuts.size < 300) cuts.add(rng.int(0, bytes.length - 1));
     for (const n of cuts) {
-      expect(await refusal(read(bytes.subarray(0, n))), `cut at ${n}`).toMatch(/only \d+ bytes|header length \d+ exceeds the file|runs past the end of the file \(truncated\?\)|truncated/);
+      expect(await refusal(read(bytes.subarray(0, n))), `cut at ${n}`).toMatch(
+        /only \d+ bytes|header length \d+ exceeds the file|runs past the end of the file \(truncated\?\)|truncated/,
+      );
     }
     const longer = new Uint8Array(bytes.length + 8);
     longer.set(bytes);
-    expect(await refusal(read(longer))).toMatch(/the data section is \d+ bytes, the blob table accounts for \d+ \(data appended\)/);
+    expect(await refusal(read(longer))).toMatch(
+      /the data section is \d+ bytes, the blob table accounts for \d+ \(data appended\)/,
+    );
   });
 
   it('refuses layers swapped in the data section, or in a header whose checksum was not recomputed', async () => {
@@ -175,7 +217,11 @@ describe('the version 2 container verifies checksums before decoding', () => {
     const swapped = bytes.slice();
     swapped.set(bytes.subarray(l.dataStart + b.offset, l.dataStart + b.offset + n), l.dataStart + a.offset);
     swapped.set(bytes.subarray(l.dataStart + a.offset, l.dataStart + a.offset + n), l.dataStart + b.offset);
-    expect(await refusal(read(swapped))).toMatch(new RegExp(`test\\.i8t: blob ${i} \\(weights\\.layers\\[0\\]\\.query\\.weight\\.data: 256 f32 values\\) is damaged`));
+    expect(await refusal(read(swapped))).toMatch(
+      new RegExp(
+        `test\\.i8t: blob ${i} \\(weights\\.layers\\[0\\]\\.query\\.weight\\.data: 256 f32 values\\) is damaged`,
+      ),
+    );
     const edited = editHeader(bytes, (h) => {
       [h.weights.layers[0], h.weights.layers[1]] = [h.weights.layers[1], h.weights.layers[0]];
     });
@@ -185,31 +231,99 @@ describe('the version 2 container verifies checksums before decoding', () => {
 
   // Headers rewritten with valid checksums: what the container's own structure checks must catch.
   const MUTATIONS: [string, (h: any) => void, RegExp][] = [
-    ['a duplicated layer (two references to the same blobs)', (h) => (h.weights.layers[1] = h.weights.layers[0]), /blob \d+ is referenced twice, by weights\.layers\[0\]\.query\.weight\.data and by weights\.layers\[1\]\.query\.weight\.data/],
-    ['a tensor pointing at another one\'s data', (h) => (h.weights.layers[1].key.bias.data = h.weights.layers[0].key.bias.data), /blob \d+ is referenced twice, by weights\.layers\[0\]\.key\.bias\.data and by weights\.layers\[1\]\.key\.bias\.data/],
+    [
+      'a duplicated layer (two references to the same blobs)',
+      (h) => (h.weights.layers[1] = h.weights.layers[0]),
+      /blob \d+ is referenced twice, by weights\.layers\[0\]\.query\.weight\.data and by weights\.layers\[1\]\.query\.weight\.data/,
+    ],
+    [
+      "a tensor pointing at another one's data",
+      (h) => (h.weights.layers[1].key.bias.data = h.weights.layers[0].key.bias.data),
+      /blob \d+ is referenced twice, by weights\.layers\[0\]\.key\.bias\.data and by weights\.layers\[1\]\.key\.bias\.data/,
+    ],
     ['an orphaned blob', (h) => (h.weights.layers[1].key.bias.data = [0]), /blob \d+ is referenced by nothing/],
-    ['a dangling reference', (h) => (h.weights.layers[1].key.bias.data = { $blob: 999 }), /weights\.layers\[1\]\.key\.bias\.data: a reference to blob 999, which does not exist/],
-    ['a reference that is a string', (h) => (h.weights.layers[1].key.bias.data = { $blob: '3' }), /a reference to blob "3", which does not exist/],
-    ['a reference with other keys', (h) => (h.weights.layers[1].key.bias.data.x = 1), /weights\.layers\[1\]\.key\.bias\.data: a blob reference with other keys/],
-    ['dtype "toString"', (h) => (h.blobs[3].dtype = 'toString'), new RegExp(`blob 3 \\(weights\\.[^)]*\\) has an unknown dtype "toString"`)],
+    [
+      'a dangling reference',
+      (h) => (h.weights.layers[1].key.bias.data = { $blob: 999 }),
+      /weights\.layers\[1\]\.key\.bias\.data: a reference to blob 999, which does not exist/,
+    ],
+    [
+      'a reference that is a string',
+      (h) => (h.weights.layers[1].key.bias.data = { $blob: '3' }),
+      /a reference to blob "3", which does not exist/,
+    ],
+    [
+      'a reference with other keys',
+      (h) => (h.weights.layers[1].key.bias.data.x = 1),
+      /weights\.layers\[1\]\.key\.bias\.data: a blob reference with other keys/,
+    ],
+    [
+      'dtype "toString"',
+      (h) => (h.blobs[3].dtype = 'toString'),
+      /blob 3 \(weights\.[^)]*\) has an unknown dtype "toString"/,
+    ],
     ['dtype "__proto__"', (h) => (h.blobs[3].dtype = '__proto__'), /has an unknown dtype "__proto__"/],
-    ['dtype "constructor"', (h) => (h.blobs[0].dtype = 'constructor'), /blob 0 \(weights\.wordEmbeddings\.data\) has an unknown dtype "constructor"/],
-    ['a length that runs past the end', (h) => (h.blobs[0].length = 2 ** 40), /blob 0 \(weights\.wordEmbeddings\.data\) \(4398046511104 bytes at 0\) runs past the end/],
-    ['overlapping blobs', (h) => (h.blobs[1].offset = h.blobs[0].offset), /blob 0 \(weights\.wordEmbeddings\.data\) and blob 1 \(weights\.positionEmbeddings\.data\) overlap/],
-    ['a blob table entry with an extra field', (h) => (h.blobs[2].note = 'x'), /blob 2 .*: unexpected field "note" in the blob table/],
+    [
+      'dtype "constructor"',
+      (h) => (h.blobs[0].dtype = 'constructor'),
+      /blob 0 \(weights\.wordEmbeddings\.data\) has an unknown dtype "constructor"/,
+    ],
+    [
+      'a length that runs past the end',
+      (h) => (h.blobs[0].length = 2 ** 40),
+      /blob 0 \(weights\.wordEmbeddings\.data\) \(4398046511104 bytes at 0\) runs past the end/,
+    ],
+    [
+      'overlapping blobs',
+      (h) => (h.blobs[1].offset = h.blobs[0].offset),
+      /blob 0 \(weights\.wordEmbeddings\.data\) and blob 1 \(weights\.positionEmbeddings\.data\) overlap/,
+    ],
+    [
+      'a blob table entry with an extra field',
+      (h) => (h.blobs[2].note = 'x'),
+      /blob 2 .*: unexpected field "note" in the blob table/,
+    ],
     ['another format name', (h) => (h.format = 'something else'), /the header's format is the string "something else"/],
-    ['nesting 100 levels deep', (h) => (h.deep = JSON.parse('['.repeat(100) + ']'.repeat(100))), /deep(\[0\])+ is nested deeper than 64 levels/],
+    [
+      'nesting 100 levels deep',
+      (h) => (h.deep = JSON.parse('['.repeat(100) + ']'.repeat(100))),
+      /deep(\[0\])+ is nested deeper than 64 levels/,
+    ],
   ];
   it.each(MUTATIONS)('refuses %s, naming the blob or path', async (_, edit, want) => {
     expect(await refusal(read(editHeader(bytes, edit)))).toMatch(want);
   });
 
   it('stores any document of JSON and typed arrays (a graph, a kind) and gives it back untouched', () => {
-    const graph = { nodes: [{ op: 'gemm', weight: Int8Array.from([1, -2, 3]), scale: Float32Array.from([0.5]), ids: Uint32Array.from([9]) }], order: [0], note: null, flag: false };
-    const back = readContainer(writeContainer({ kind: 'encoder-graph', graph, payload: { a: [Uint16Array.from([7]), Int16Array.from([-7])], b: new Float64Array(0) } }));
-    expect(back.doc).toEqual({ kind: 'encoder-graph', graph, payload: { a: [Uint16Array.from([7]), Int16Array.from([-7])], b: new Float64Array(0) } });
+    const graph = {
+      nodes: [
+        { op: 'gemm', weight: Int8Array.from([1, -2, 3]), scale: Float32Array.from([0.5]), ids: Uint32Array.from([9]) },
+      ],
+      order: [0],
+      note: null,
+      flag: false,
+    };
+    const back = readContainer(
+      writeContainer({
+        kind: 'encoder-graph',
+        graph,
+        payload: { a: [Uint16Array.from([7]), Int16Array.from([-7])], b: new Float64Array(0) },
+      }),
+    );
+    expect(back.doc).toEqual({
+      kind: 'encoder-graph',
+      graph,
+      payload: { a: [Uint16Array.from([7]), Int16Array.from([-7])], b: new Float64Array(0) },
+    });
     expect((back.doc.graph as typeof graph).nodes[0].weight).toBeInstanceOf(Int8Array);
-    expect(back.blobPaths).toEqual(['graph.nodes[0].weight', 'graph.nodes[0].scale', 'graph.nodes[0].ids', 'payload.a[0]', 'payload.a[1]', 'payload.b']);
+    expect(back.blobPaths).toEqual([
+      'graph.nodes[0].weight',
+      'graph.nodes[0].scale',
+      'graph.nodes[0].ids',
+      'payload.a[0]',
+      'payload.a[1]',
+      'payload.b',
+    ]);
   });
 
   it('writes only what it can read back exactly', () => {
@@ -237,7 +351,11 @@ describe('the built-in model file', () => {
   it('version 1 (no checksums) decodes every blob to exactly the bytes the file stores', () => {
     const l = layout(v1);
     expect([l.version, one.formatVersion, one.verified]).toEqual([1, 1, false]);
-    const at = (path: string) => path.split(/\.|\[|\]\.?/).filter(Boolean).reduce((o: any, k) => o[k], one.doc);
+    const at = (path: string) =>
+      path
+        .split(/\.|\[|\]\.?/)
+        .filter(Boolean)
+        .reduce((o: any, k) => o[k], one.doc);
     const wrong = l.header.blobs.flatMap((b, i) => {
       const a = at(one.blobPaths[i]) as ArrayBufferView;
       const stored = v1.subarray(l.dataStart + b.offset, l.dataStart + b.offset + b.length * BYTES[b.dtype]);
@@ -276,20 +394,60 @@ describe('the built-in model file', () => {
   // Structural checks of the plan, config and header: headers edited consistently (v1 has no
   // checksums to recompute; the same edits in v2 with recomputed checksums reach the same checks).
   const MUTATIONS: [string, (h: any) => void, RegExp][] = [
-    ['a LayerNorm negate that is a string', (h) => (h.plan.layers[0].attentionNorm.channels[3].negate = 'yes'), /plan\.layers\[0\]\.attentionNorm\.channels\[3\]\.negate: expected true or false, got the string "yes"/],
-    ['a LayerNorm negate that is a number', (h) => (h.plan.embeddingNorm.channels[0].negate = 1), /plan\.embeddingNorm\.channels\[0\]\.negate: expected true or false, got number 1/],
+    [
+      'a LayerNorm negate that is a string',
+      (h) => (h.plan.layers[0].attentionNorm.channels[3].negate = 'yes'),
+      /plan\.layers\[0\]\.attentionNorm\.channels\[3\]\.negate: expected true or false, got the string "yes"/,
+    ],
+    [
+      'a LayerNorm negate that is a number',
+      (h) => (h.plan.embeddingNorm.channels[0].negate = 1),
+      /plan\.embeddingNorm\.channels\[0\]\.negate: expected true or false, got number 1/,
+    ],
     ['softmax: {}', (h) => (h.plan.layers[1].softmax = {}), /test\.i8t: plan\.layers\[1\]\.softmax\.rescale: missing/],
     ['a missing sub-object', (h) => delete h.plan.layers[0].gelu, /plan\.layers\[0\]\.gelu: missing/],
-    ['a string where a number belongs', (h) => (h.plan.layers[0].query.inputScale = '0.5'), /plan\.layers\[0\]\.query\.inputScale: expected a finite number, got the string "0\.5"/],
-    ['a fraction where an integer belongs', (h) => (h.plan.layers[0].softmax.shift = 1.5), /plan\.layers\[0\]\.softmax\.shift: expected an integer, got number 1\.5/],
-    ['an unknown field', (h) => (h.plan.layers[0].query.extra = 1), /plan\.layers\[0\]\.query\.extra: unexpected field/],
-    ['numHeads changed under the same plan', (h) => (h.config.numHeads = 4), /plan\.layers\[0\]\.softmax\.rescale = .* config\.numHeads disagrees with the plan/],
+    [
+      'a string where a number belongs',
+      (h) => (h.plan.layers[0].query.inputScale = '0.5'),
+      /plan\.layers\[0\]\.query\.inputScale: expected a finite number, got the string "0\.5"/,
+    ],
+    [
+      'a fraction where an integer belongs',
+      (h) => (h.plan.layers[0].softmax.shift = 1.5),
+      /plan\.layers\[0\]\.softmax\.shift: expected an integer, got number 1\.5/,
+    ],
+    [
+      'an unknown field',
+      (h) => (h.plan.layers[0].query.extra = 1),
+      /plan\.layers\[0\]\.query\.extra: unexpected field/,
+    ],
+    [
+      'numHeads changed under the same plan',
+      (h) => (h.config.numHeads = 4),
+      /plan\.layers\[0\]\.softmax\.rescale = .* config\.numHeads disagrees with the plan/,
+    ],
     ['numHeads that does not divide hidden', (h) => (h.config.numHeads = 3), /config\.numHeads = 3 is not valid/],
-    ['a vocabulary size that disagrees with the table', (h) => (h.config.vocabSize = 30523), /plan\.embeddings\.tables\.word: 3906816 values, expected 3906944/],
-    ['more labels than head outputs', (h) => h.config.labels.push('NEUTRAL'), /plan\.head\.output\.outFeatures: 2, expected 3/],
-    ['a pad id outside the vocabulary', (h) => (h.config.padTokenId = 30522), /config\.padTokenId = 30522 is not valid \(vocabSize 30522\)/],
+    [
+      'a vocabulary size that disagrees with the table',
+      (h) => (h.config.vocabSize = 30523),
+      /plan\.embeddings\.tables\.word: 3906816 values, expected 3906944/,
+    ],
+    [
+      'more labels than head outputs',
+      (h) => h.config.labels.push('NEUTRAL'),
+      /plan\.head\.output\.outFeatures: 2, expected 3/,
+    ],
+    [
+      'a pad id outside the vocabulary',
+      (h) => (h.config.padTokenId = 30522),
+      /config\.padTokenId = 30522 is not valid \(vocabSize 30522\)/,
+    ],
     ['an absurd LayerNorm eps', (h) => (h.config.layerNormEps = 1e300), /config\.layerNormEps = 1e\+300 is not valid/],
-    ['an int8 weight declared uint8', (h) => (h.blobs[3].dtype = 'u8'), /plan\.layers\[0\]\.query\.weight: expected Int8Array, got a Uint8Array of 16384/],
+    [
+      'an int8 weight declared uint8',
+      (h) => (h.blobs[3].dtype = 'u8'),
+      /plan\.layers\[0\]\.query\.weight: expected Int8Array, got a Uint8Array of 16384/,
+    ],
     ['an unknown top-level field', (h) => (h.extra = {}), /extra: unexpected field in the header/],
   ];
   it.each(MUTATIONS)('refuses %s, naming the path', async (_, edit, want) => {
@@ -298,7 +456,9 @@ describe('the built-in model file', () => {
 
   it('refuses "__proto__" keys wherever they are', async () => {
     const proto = (o: object) => Object.defineProperty(o, '__proto__', { value: { polluted: true }, enumerable: true });
-    expect(await refusal(load(editHeader(v1, (h) => proto(h.plan.layers[0]))))).toMatch(/plan\.layers\[0\]\.__proto__: unexpected field/);
+    expect(await refusal(load(editHeader(v1, (h) => proto(h.plan.layers[0]))))).toMatch(
+      /plan\.layers\[0\]\.__proto__: unexpected field/,
+    );
     expect(await refusal(load(editHeader(v1, (h) => proto(h.config))))).toMatch(/config\.__proto__: unexpected field/);
     expect(await refusal(load(editHeader(v1, (h) => proto(h))))).toMatch(/__proto__: unexpected field in the header/);
     expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
@@ -306,20 +466,33 @@ describe('the built-in model file', () => {
 
   it('refuses numbers that JSON turns into infinities', async () => {
     const text = (t: string) => t.replace(/"hiddenScale":[^,}]+/, '"hiddenScale":1e999');
-    expect(await refusal(load(editHeader(v1, () => {}, text)))).toMatch(/plan\.hiddenScale: expected a finite number, got number Infinity|hiddenScale = Infinity/);
+    expect(await refusal(load(editHeader(v1, () => {}, text)))).toMatch(
+      /plan\.hiddenScale: expected a finite number, got number Infinity|hiddenScale = Infinity/,
+    );
   });
 
   it('refuses a classifier without its head', () => {
     // In a file, deleting the head orphans its blobs (version 2 refuses that first): checked on the plan.
     const plan = one.doc.plan as Parameters<typeof validatePlan>[0];
-    expect(() => validatePlan({ ...plan, head: undefined }, one.doc.config as EncoderConfig, 'test')).toThrow(/test: plan\.head: missing/);
+    expect(() => validatePlan({ ...plan, head: undefined }, one.doc.config as EncoderConfig, 'test')).toThrow(
+      /test: plan\.head: missing/,
+    );
   });
 
   it('refuses an empty tokenizer vocabulary and token ids outside the embedding table', async () => {
-    const withTokenizer = async (json: string) => writeContainer({ ...one.doc, tokenizer: { ...(one.doc.tokenizer as object), json: await gzip(json) } });
-    const tokenizer = (vocab: Record<string, number>, added: number[]) => JSON.stringify({ added_tokens: added.map((id) => ({ id, content: `[S${id}]` })), model: { type: 'WordPiece', vocab } });
-    expect(await refusal(load(await withTokenizer(tokenizer({}, []))))).toMatch(/tokenizer\.json: the vocabulary is empty/);
-    expect(await refusal(load(await withTokenizer(tokenizer({ a: 0, b: 30522 }, []))))).toMatch(/tokenizer\.json: token id 30522 is outside the model's vocabulary of 30522/);
+    const withTokenizer = async (json: string) =>
+      writeContainer({ ...one.doc, tokenizer: { ...(one.doc.tokenizer as object), json: await gzip(json) } });
+    const tokenizer = (vocab: Record<string, number>, added: number[]) =>
+      JSON.stringify({
+        added_tokens: added.map((id) => ({ id, content: `[S${id}]` })),
+        model: { type: 'WordPiece', vocab },
+      });
+    expect(await refusal(load(await withTokenizer(tokenizer({}, []))))).toMatch(
+      /tokenizer\.json: the vocabulary is empty/,
+    );
+    expect(await refusal(load(await withTokenizer(tokenizer({ a: 0, b: 30522 }, []))))).toMatch(
+      /tokenizer\.json: token id 30522 is outside the model's vocabulary of 30522/,
+    );
     expect(await refusal(load(await withTokenizer(tokenizer({ a: 0 }, [30600]))))).toMatch(/token id 30600 is outside/);
     expect(await refusal(load(await withTokenizer('{"model": ')))).toMatch(/tokenizer\.json is not valid JSON/);
   });

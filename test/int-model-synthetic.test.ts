@@ -14,18 +14,18 @@
  *   of 17, 9 and 1 tokens; 0.9995 in the others). Bound 0.975.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { RangeObserver } from '../src/calibrate/range-observer.js';
 import { calibrationCaptures, observeCaptures } from '../src/calibrate/calibrate.js';
+import { RangeObserver } from '../src/calibrate/range-observer.js';
 import { runFloatGraphCpu } from '../src/cpu/float-graph.js';
-import { encoderParams, modelGraph } from '../src/graph/architectures.js';
 import { runIntProgramCpu } from '../src/cpu/int-program.js';
+import { encoderParams, modelGraph } from '../src/graph/architectures.js';
 import { calibratedTensors, planGraph } from '../src/plan/plan-graph.js';
 import { validateProgram } from '../src/plan/validate-program.js';
 import { poolToFloat } from '../src/reference/pool-i8.js';
-import { IntProgramGpu } from '../src/runtime/int-program.js';
 import { FloatGraphGpu } from '../src/runtime/float-graph.js';
-import { type Synthetic, SYNTHETIC, syntheticBatch, syntheticModel } from './synthetic.js';
+import { IntProgramGpu } from '../src/runtime/int-program.js';
 import { testGpu } from './gpu.js';
+import { SYNTHETIC, type Synthetic, syntheticBatch, syntheticModel } from './synthetic.js';
 
 const MAX_SLOPE_DEVIATION = 0.035;
 const MAX_RELATIVE_LOGIT_ERROR = 0.25;
@@ -33,7 +33,17 @@ const MIN_EMBEDDING_COSINE = 0.975;
 
 const CASES: Synthetic[] = [
   ...SYNTHETIC.filter((s) => (s.hidden / s.heads) % 4 === 0),
-  { name: 'BertModel (mean pooling), hidden 64, 4 heads of 16', family: 'bert', task: 'embedding', hidden: 64, heads: 4, intermediate: 100, layers: 2, typeVocab: 2, labels: 0 },
+  {
+    name: 'BertModel (mean pooling), hidden 64, 4 heads of 16',
+    family: 'bert',
+    task: 'embedding',
+    hidden: 64,
+    heads: 4,
+    intermediate: 100,
+    layers: 2,
+    typeVocab: 2,
+    labels: 0,
+  },
 ];
 
 /** max |int8 - float| over the logits, relative to the largest float logit. */
@@ -96,7 +106,11 @@ describe('integer encoder on random models of every family', () => {
       try {
         const int8Logits: number[] = [];
         const floatLogits: number[] = [];
-        for (const [lengths, seq] of [[[17, 9, 1], 17], [[30, 30], 30], [[12, 5, 22, 8, 30, 3], 30]] as const) {
+        for (const [lengths, seq] of [
+          [[17, 9, 1], 17],
+          [[30, 30], 30],
+          [[12, 5, 22, 8, 30, 3], 30],
+        ] as const) {
           const batch = syntheticBatch(model.config, [...lengths], seq, 300 + seq);
           const got = (await encoder.forward(batch)).output;
           const want = runIntProgramCpu(program, batch).output;
@@ -116,7 +130,9 @@ describe('integer encoder on random models of every family', () => {
         if (model.config.task !== 'embedding') {
           const error = relativeLogitError(int8Logits, floatLogits);
           const slope = logitSlope(int8Logits, floatLogits);
-          measured.push(`  ${s.name}: ${floatLogits.length} logits, slope ${slope.toFixed(4)}, max |error| ${error.toFixed(4)} of the largest float logit`);
+          measured.push(
+            `  ${s.name}: ${floatLogits.length} logits, slope ${slope.toFixed(4)}, max |error| ${error.toFixed(4)} of the largest float logit`,
+          );
           expect(Math.abs(slope - 1)).toBeLessThanOrEqual(MAX_SLOPE_DEVIATION);
           expect(error).toBeLessThanOrEqual(MAX_RELATIVE_LOGIT_ERROR);
           // What the bounds are for: the same logits with a logit scale 10% off fail them.
@@ -135,6 +151,8 @@ describe('integer encoder on random models of every family', () => {
     const model = syntheticModel(s, 1);
     const graph = modelGraph(model);
     const ranges = new Map(calibratedTensors(graph).map((t) => [t, 1]));
-    expect(() => planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: 40 })).toThrow(/head size 6 .* not a multiple of 4/);
+    expect(() => planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: 40 })).toThrow(
+      /head size 6 .* not a multiple of 4/,
+    );
   });
 });

@@ -7,18 +7,23 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
 import { convertModel } from '../src/convert.js';
+import { runIntProgramCpu } from '../src/cpu/int-program.js';
 import { parseGlueTsv } from '../src/data/glue.js';
-import { FORMAT_VERSION, type IntModelFile, readIntModelFile, writeIntModelFile } from '../src/format/int-model-file.js';
+import {
+  FORMAT_VERSION,
+  type IntModelFile,
+  readContainer,
+  readIntModelFile,
+  writeIntModelFile,
+} from '../src/format/int-model-file.js';
 import { loadEncoderModel } from '../src/model/load.js';
 import { folderSource } from '../src/model/sources-node.js';
-import { runIntProgramCpu } from '../src/cpu/int-program.js';
-import { readContainer } from '../src/format/int-model-file.js';
-import { programFromV1 } from '../src/plan/v1-program.js';
 import type { EncoderPlan } from '../src/plan/v1-program.js';
+import { programFromV1 } from '../src/plan/v1-program.js';
 import { validatePlan } from '../src/plan/validate-plan.js';
 import { Int8Model } from '../src/session.js';
-import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
 import { testGpu } from './gpu.js';
 
 const builtIn = fileURLToPath(new URL('../models/sst2-bert-tiny.i8t', import.meta.url));
@@ -33,13 +38,20 @@ describe('the built-in model', () => {
   afterAll(() => model?.dispose());
 
   it('classifies clear sentences correctly', async () => {
-    const preds = await model.classify(['a gorgeous , witty , seductive movie .', 'the worst film of the year , dull and lifeless .', 'an utterly charming and hilarious delight']);
+    const preds = await model.classify([
+      'a gorgeous , witty , seductive movie .',
+      'the worst film of the year , dull and lifeless .',
+      'an utterly charming and hilarious delight',
+    ]);
     expect(preds.map((p) => p.label)).toEqual(['POSITIVE', 'NEGATIVE', 'POSITIVE']);
     for (const p of preds) expect(p.score).toBeGreaterThan(0.5);
   });
   it('gives the same logits alone and inside a padded batch', async () => {
     const alone = await model.classify(['short .']);
-    const batched = await model.classify(['short .', 'a much longer sentence that forces padding of the short one in this batch .']);
+    const batched = await model.classify([
+      'short .',
+      'a much longer sentence that forces padding of the short one in this batch .',
+    ]);
     expect(batched[0].logits).toEqual(alone[0].logits);
   });
   it('keeps giving the same logits after many lengths and a growth of its buffers', async () => {
@@ -57,7 +69,7 @@ describe('the built-in model', () => {
   it('refuses an empty list', async () => {
     await expect(model.classify([])).rejects.toThrow(/no input/);
   });
-  it('truncates overlong text to the model\'s positions', async () => {
+  it("truncates overlong text to the model's positions", async () => {
     const words = (n: number) => Array.from({ length: n }, () => 'good').join(' ');
     // 'good' is one token: 510 of them plus [CLS] and [SEP] fill the 512 positions exactly.
     expect(model.tokenizer.encodeBatch([words(700)]).seqLen).toBe(model.config.maxPositions);
@@ -68,13 +80,17 @@ describe('the built-in model', () => {
   it('refuses a batch whose arrays are not batch x seqLen long, before running it', async () => {
     const batch = model.tokenizer.encodeBatch(['short .', 'a longer one .']);
     const T = batch.batch * batch.seqLen;
-    await expect(model.encoder.forward({ ...batch, positionIds: batch.positionIds.subarray(0, T - 1) })).rejects.toThrow(
-      new RegExp(`positionIds has ${T - 1} values, expected batch 2 x seqLen ${batch.seqLen} = ${T}`),
-    );
+    await expect(
+      model.encoder.forward({ ...batch, positionIds: batch.positionIds.subarray(0, T - 1) }),
+    ).rejects.toThrow(new RegExp(`positionIds has ${T - 1} values, expected batch 2 x seqLen ${batch.seqLen} = ${T}`));
   });
-  it('gives, read as version 1, the int32 logits the version-1 reference gave, on the GPU and the CPU', { timeout: 300_000 }, async () => {
+  it('gives, read as version 1, the int32 logits the version-1 reference gave, on the GPU and the CPU', {
+    timeout: 300_000,
+  }, async () => {
     // Recorded by intEncoderRef (the version-1 CPU reference) before the integer program replaced it.
-    const golden = JSON.parse(readFileSync(new URL('./fixtures/sst2-bert-tiny-v1-logits.json', import.meta.url), 'utf8'));
+    const golden = JSON.parse(
+      readFileSync(new URL('./fixtures/sst2-bert-tiny-v1-logits.json', import.meta.url), 'utf8'),
+    );
     const sentences = DEFAULT_CALIBRATION.slice(0, golden.sentences);
     const got: number[][] = [];
     for (let i = 0; i < sentences.length; i += golden.batch) {
@@ -129,7 +145,9 @@ describe('integer model files are validated on load', () => {
   });
   it('refuses files that are not integer models', async () => {
     await expect(readIntModelFile(new Uint8Array(3))).rejects.toThrow(/only 3 bytes/);
-    await expect(readIntModelFile(new TextEncoder().encode('{"not": "a model file at all"}'))).rejects.toThrow(/bad magic/);
+    await expect(readIntModelFile(new TextEncoder().encode('{"not": "a model file at all"}'))).rejects.toThrow(
+      /bad magic/,
+    );
   });
   it('refuses another format version', async () => {
     const b = bytes.slice();
@@ -138,7 +156,9 @@ describe('integer model files are validated on load', () => {
   });
   it('refuses truncated files, naming the blob', async () => {
     await expect(readIntModelFile(bytes.subarray(0, 100))).rejects.toThrow(/header length .* exceeds the file/);
-    await expect(readIntModelFile(bytes.subarray(0, bytes.length - 1000))).rejects.toThrow(/runs past the end of the file \(truncated\?\)/);
+    await expect(readIntModelFile(bytes.subarray(0, bytes.length - 1000))).rejects.toThrow(
+      /runs past the end of the file \(truncated\?\)/,
+    );
   });
   it('refuses a corrupt header', async () => {
     const b = bytes.slice();
@@ -157,7 +177,9 @@ describe('integer model files are validated on load', () => {
     await expect(readIntModelFile(withHeader(h2))).rejects.toThrow(/attention norm: .*shift = 40/);
     const h3 = header();
     h3.plan.layers[0].softmax.shift = 0;
-    await expect(readIntModelFile(withHeader(h3))).rejects.toThrow(/integer softmax: sum of 512 exps can reach .* and overflow u32/);
+    await expect(readIntModelFile(withHeader(h3))).rejects.toThrow(
+      /integer softmax: sum of 512 exps can reach .* and overflow u32/,
+    );
   });
   it('refuses a hidden-state scale that is not a positive finite number', async () => {
     const { doc } = readContainer(bytes);
@@ -181,7 +203,11 @@ describe('integer model files are validated on load', () => {
 describe.skipIf(!hasShared)('GPU integer logits equal the CPU reference on the shared checkpoints (../shared)', () => {
   const dev = hasShared ? parseGlueTsv(readFileSync(`${shared}data/glue/sst2/dev.tsv`, 'utf8')).rows.slice(0, 50) : [];
   // A small calibration set: this checks bit-exactness, not accuracy (bench/accuracy.ts does that).
-  const calib = hasShared ? parseGlueTsv(readFileSync(`${shared}data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.slice(0, 16).map((r) => r.input) : [];
+  const calib = hasShared
+    ? parseGlueTsv(readFileSync(`${shared}data/glue/sst2/train_calib1000.tsv`, 'utf8'))
+        .rows.slice(0, 16)
+        .map((r) => r.input)
+    : [];
 
   for (const name of ['sst2-bert-tiny', 'sst2-distilbert-mini', 'sst2-bert-minilm-l6']) {
     it(`${name}: 50 SST-2 dev sentences, 0 differing logits`, { timeout: 600_000 }, async () => {
@@ -216,8 +242,12 @@ describe.skipIf(!hasShared)('GPU integer logits equal the CPU reference on the s
 describe.skipIf(!hasShared)('converting the built-in checkpoint again (../shared)', () => {
   it('gives the program of the committed version-1 file, constant for constant', { timeout: 600_000 }, async () => {
     // As `npm run build:default-model` made models/sst2-bert-tiny.i8t: 1000 SST-2 train sentences, percentile-99.99.
-    const calib = parseGlueTsv(readFileSync(`${shared}data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.map((r) => r.input);
-    const converted = await convertModel(await testGpu(), folderSource(`${shared}models/sst2-bert-tiny`), { calibration: calib });
+    const calib = parseGlueTsv(readFileSync(`${shared}data/glue/sst2/train_calib1000.tsv`, 'utf8')).rows.map(
+      (r) => r.input,
+    );
+    const converted = await convertModel(await testGpu(), folderSource(`${shared}models/sst2-bert-tiny`), {
+      calibration: calib,
+    });
     const { doc } = readContainer(new Uint8Array(readFileSync(builtIn)));
     expect(converted.program).toEqual(programFromV1(doc.plan as EncoderPlan, converted.config));
   });

@@ -26,11 +26,17 @@ function randomRanges(names: string[], seed: number): Map<string, number> {
 
 describe('planGraph', () => {
   // test/fixtures/v1-plan-*.i8t: planEncoder (version 1) of syntheticModel(s, 7) with the ranges stored beside it.
-  for (const [name, family, hidden] of [['DistilBERT, hidden 64, 4 heads', 'distilbert', 64], ['RoBERTa, hidden 48, 3 heads', 'roberta', 48], ['BERT without a dense head, 1 layer', 'bert', 32]] as const) {
+  for (const [name, family, hidden] of [
+    ['DistilBERT, hidden 64, 4 heads', 'distilbert', 64],
+    ['RoBERTa, hidden 48, 3 heads', 'roberta', 48],
+    ['BERT without a dense head, 1 layer', 'bert', 32],
+  ] as const) {
     it(`${name}: the graph planner makes the program of the version-1 plan, constant for constant`, () => {
       const s = SYNTHETIC.find((x) => x.name === name)!;
       const model = syntheticModel(s, 7);
-      const { doc } = readContainer(new Uint8Array(readFileSync(new URL(`./fixtures/v1-plan-${family}-${hidden}.i8t`, import.meta.url))));
+      const { doc } = readContainer(
+        new Uint8Array(readFileSync(new URL(`./fixtures/v1-plan-${family}-${hidden}.i8t`, import.meta.url))),
+      );
       expect(doc.config).toEqual(model.config);
       const ranges = new Map(Object.entries(doc.ranges as Record<string, number>));
       const graph = modelGraph(model);
@@ -42,14 +48,18 @@ describe('planGraph', () => {
   it('refuses heads whose size is not a multiple of 4 (the packed attention needs whole words)', () => {
     const model = syntheticModel(SYNTHETIC.find((x) => (x.hidden / x.heads) % 4 !== 0)!, 7);
     const graph = modelGraph(model);
-    expect(() => planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 1), { maxKeys: 40 })).toThrow(/multiple of 4/);
+    expect(() =>
+      planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 1), { maxKeys: 40 }),
+    ).toThrow(/multiple of 4/);
   });
   it('names a missing calibrated range', () => {
     const model = syntheticModel(SYNTHETIC[1], 7);
     const graph = modelGraph(model);
     const ranges = randomRanges(calibratedTensors(graph), 1);
     ranges.delete('layer.1.attention_norm');
-    expect(() => planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: 40 })).toThrow(/no calibrated range for activation "layer.1.attention_norm"/);
+    expect(() => planGraph(graph, encoderParams(model.weights), ranges, { maxKeys: 40 })).toThrow(
+      /no calibrated range for activation "layer.1.attention_norm"/,
+    );
   });
 });
 
@@ -59,11 +69,18 @@ describe('integer program on the GPU', () => {
       const gpu = await testGpu();
       const model = syntheticModel(s, 5);
       const graph = modelGraph(model);
-      const program = planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 19), { maxKeys: model.config.maxPositions });
+      const program = planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 19), {
+        maxKeys: model.config.maxPositions,
+      });
       const runtime = await IntProgramGpu.create(gpu, program);
       try {
         // Lengths 9 then 13 then 1 and 6 (batch 3, 2, 1, 3): the first two may grow the buffers, the rest fit and must create nothing.
-        const cases: [number[], number][] = [[[5, 3, 9], 9], [[13, 2], 13], [[1], 1], [[6, 2, 4], 6]];
+        const cases: [number[], number][] = [
+          [[5, 3, 9], 9],
+          [[13, 2], 13],
+          [[1], 1],
+          [[6, 2, 4], 6],
+        ];
         let after: ReturnType<IntProgramGpu['creationCounts']> | undefined;
         for (const [i, [lengths, seq]] of cases.entries()) {
           const batch = syntheticBatch(model.config, lengths, seq, 30 + i);
@@ -83,7 +100,10 @@ describe('integer program on the GPU', () => {
 describe('validateProgram', () => {
   const model = syntheticModel(SYNTHETIC[0], 7);
   const graph = modelGraph(model);
-  const planned = () => planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 11), { maxKeys: model.config.maxPositions });
+  const planned = () =>
+    planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 11), {
+      maxKeys: model.config.maxPositions,
+    });
 
   it('accepts what the planner makes', () => {
     expect(() => validateProgram(planned(), 'planned')).not.toThrow();
@@ -92,18 +112,54 @@ describe('validateProgram', () => {
   // biome-ignore lint/suspicious/noExplicitAny: the mutations write wrong types on purpose
   type Hostile = any;
   const mutations: [string, (p: Hostile) => void, RegExp][] = [
-    ['a boolean that is a string', (p) => (p.ops[1].constants.channels[0].negate = 'yes'), /ops\[1\]\.constants\.channels\[0\]\.negate: expected true or false/],
-    ['a LayerNorm input bound below its input\'s (found by bench/fuzz.ts)', (p) => (p.ops[1].constants.inputMaxAbs = 0), /inputMaxAbs: 0 is below the proven bound 2097152/],
-    ['an epsVar meaning an epsilon above 0.1 (found by bench/fuzz.ts)', (p) => (p.ops[1].constants.epsVar = 2 ** 31), /epsVar: 2147483648 means a LayerNorm epsilon of .* above 0\.1/],
-    ['softmax constants missing', (p) => (p.ops.find((o: Hostile) => o.kind === 'attention').softmax = {}), /softmax\.rescale: missing/],
+    [
+      'a boolean that is a string',
+      (p) => (p.ops[1].constants.channels[0].negate = 'yes'),
+      /ops\[1\]\.constants\.channels\[0\]\.negate: expected true or false/,
+    ],
+    [
+      "a LayerNorm input bound below its input's (found by bench/fuzz.ts)",
+      (p) => (p.ops[1].constants.inputMaxAbs = 0),
+      /inputMaxAbs: 0 is below the proven bound 2097152/,
+    ],
+    [
+      'an epsVar meaning an epsilon above 0.1 (found by bench/fuzz.ts)',
+      (p) => (p.ops[1].constants.epsVar = 2 ** 31),
+      /epsVar: 2147483648 means a LayerNorm epsilon of .* above 0\.1/,
+    ],
+    [
+      'softmax constants missing',
+      (p) => (p.ops.find((o: Hostile) => o.kind === 'attention').softmax = {}),
+      /softmax\.rescale: missing/,
+    ],
     ['an unknown op', (p) => (p.ops[2].kind = 'toString'), /ops\[2\]\.kind: .*not an op/],
-    ['a tensor read before it is written', (p) => p.ops.splice(1, 1), /reads "embeddings\.norm" before any op writes it/],
+    [
+      'a tensor read before it is written',
+      (p) => p.ops.splice(1, 1),
+      /reads "embeddings\.norm" before any op writes it/,
+    ],
     ['a tensor written twice', (p) => p.ops.push(p.ops[1]), /writes "embeddings\.norm", which an earlier op wrote/],
-    ['weights of the wrong length', (p) => (p.ops.find((o: Hostile) => o.kind === 'gemm').weight = new Int8Array(3)), /weight: 3 values/],
-    ['a bias that overflows the accumulator', (p) => (p.ops.find((o: Hostile) => o.kind === 'gemm').bias[0] = 2 ** 31 - 1), /overflow the int32 accumulator/],
-    ['a multiplier beyond 31 bits', (p) => (p.ops.find((o: Hostile) => o.kind === 'gemm').requant[0].m = 2 ** 31), /requant\[0\]\.m/],
+    [
+      'weights of the wrong length',
+      (p) => (p.ops.find((o: Hostile) => o.kind === 'gemm').weight = new Int8Array(3)),
+      /weight: 3 values/,
+    ],
+    [
+      'a bias that overflows the accumulator',
+      (p) => (p.ops.find((o: Hostile) => o.kind === 'gemm').bias[0] = 2 ** 31 - 1),
+      /overflow the int32 accumulator/,
+    ],
+    [
+      'a multiplier beyond 31 bits',
+      (p) => (p.ops.find((o: Hostile) => o.kind === 'gemm').requant[0].m = 2 ** 31),
+      /requant\[0\]\.m/,
+    ],
     ['an extra field', (p) => (p.ops[0].__proto__x = 1), /unexpected field/],
-    ['heads that do not fit the tensor', (p) => (p.ops.find((o: Hostile) => o.kind === 'attention').heads = 50), /do not fit/],
+    [
+      'heads that do not fit the tensor',
+      (p) => (p.ops.find((o: Hostile) => o.kind === 'attention').heads = 50),
+      /do not fit/,
+    ],
   ];
   for (const [name, mutate, message] of mutations) {
     it(`refuses ${name}, naming where`, () => {

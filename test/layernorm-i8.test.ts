@@ -1,13 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { suite, isqrtProbeValues } from './cases/layernorm-i8.js';
-import { runSuite } from './run-suite.js';
 import { layerNormI8Program, packLayerNormChannels } from '../src/kernels/layernorm-i8.js';
 import {
-  type LayerNormI8Constants,
-  LN_MAX_INPUT_ABS,
   chooseVarianceShift,
   deriveLayerNormI8,
   isqrtU32,
+  type LayerNormI8Constants,
+  LN_MAX_INPUT_ABS,
   layerNormI8Bounds,
   layerNormI8Ref,
   layerNormI8RowStats,
@@ -15,6 +13,8 @@ import {
   shiftRound,
 } from '../src/reference/layernorm-i8.js';
 import { Random } from '../src/util/random.js';
+import { isqrtProbeValues, suite } from './cases/layernorm-i8.js';
+import { runSuite } from './run-suite.js';
 
 runSuite(suite);
 
@@ -67,17 +67,39 @@ describe('integer LayerNorm reference, hand-checked', () => {
     // mean 0, sum of squares 20: h = min(clz(20) / 2, 8) = 8, root = isqrt(20 * 2^16) = 1144,
     // factor = floor((2^32 - 1) / 1144) = 3754342, z = y * factor (exponent 0).
     // With gamma = 1, beta = 0, S_out = 1/64: out = 64 * y / sqrt(5) = -85.87, -28.62, 28.62, 85.87.
-    const c = deriveLayerNormI8({ gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0], eps: 0, inputScale: 1, outputScale: 1 / 64, inputMaxAbs: 3, maxAbsDeviation: 3 });
+    const c = deriveLayerNormI8({
+      gamma: [1, 1, 1, 1],
+      beta: [0, 0, 0, 0],
+      eps: 0,
+      inputScale: 1,
+      outputScale: 1 / 64,
+      inputMaxAbs: 3,
+      maxAbsDeviation: 3,
+    });
     expect(c.shift).toBe(0);
     const x = Int32Array.from([-3, -1, 1, 3]);
     expect(layerNormI8RowStats(x, c)).toEqual({ mean: 0, variance: 20, h: 8, root: 1144, factor: 3754342, zShift: 0 });
     expect(Array.from(layerNormI8Ref(x, 1, c))).toEqual([-86, -29, 29, 86]);
     // gamma = -0.5 and beta = 1 (64 steps): 64 - 32 y / sqrt(5) = 106.93, 78.31, 49.69, 21.07.
-    const d = deriveLayerNormI8({ gamma: [-0.5, -0.5, -0.5, -0.5], beta: [1, 1, 1, 1], eps: 0, inputScale: 1, outputScale: 1 / 64, inputMaxAbs: 3 });
+    const d = deriveLayerNormI8({
+      gamma: [-0.5, -0.5, -0.5, -0.5],
+      beta: [1, 1, 1, 1],
+      eps: 0,
+      inputScale: 1,
+      outputScale: 1 / 64,
+      inputMaxAbs: 3,
+    });
     expect(Array.from(layerNormI8Ref(x, 1, d))).toEqual([107, 78, 50, 21]);
   });
   it('outputs beta for a flat row, and saturates at the int8 ends', () => {
-    const c = deriveLayerNormI8({ gamma: [1, 2, 3], beta: [0.5, -0.25, 10], eps: 0, inputScale: 1, outputScale: 0.05, inputMaxAbs: 1000 });
+    const c = deriveLayerNormI8({
+      gamma: [1, 2, 3],
+      beta: [0.5, -0.25, 10],
+      eps: 0,
+      inputScale: 1,
+      outputScale: 0.05,
+      inputMaxAbs: 1000,
+    });
     expect(Array.from(layerNormI8Ref(Int32Array.from([7, 7, 7]), 1, c))).toEqual([10, -5, 127]);
     // [0, 0, 30]: y = -10, -10, 20 with std sqrt(200): u = -0.707, -0.707, 1.414.
     // out = (gamma u + beta) / 0.05 = -4.14, -33.28, 284.85 -> -4, -33, 127.
@@ -85,12 +107,26 @@ describe('integer LayerNorm reference, hand-checked', () => {
   });
   it('adds eps in units of the variance sum', () => {
     // [-1, 1] at S_in = 1 has variance 1; eps = 3 gives std 2, so u = -+0.5 -> -+32 steps at S_out = 1/64.
-    const c = deriveLayerNormI8({ gamma: [1, 1], beta: [0, 0], eps: 3, inputScale: 1, outputScale: 1 / 64, inputMaxAbs: 1 });
+    const c = deriveLayerNormI8({
+      gamma: [1, 1],
+      beta: [0, 0],
+      eps: 3,
+      inputScale: 1,
+      outputScale: 1 / 64,
+      inputMaxAbs: 1,
+    });
     expect(c.epsVar).toBe(6 / 4 ** c.shift);
     expect(Array.from(layerNormI8Ref(Int32Array.from([-1, 1]), 1, c))).toEqual([-32, 32]);
   });
   it('clamps inputs to the declared bound', () => {
-    const c = deriveLayerNormI8({ gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0], eps: 0, inputScale: 1, outputScale: 1 / 64, inputMaxAbs: 3 });
+    const c = deriveLayerNormI8({
+      gamma: [1, 1, 1, 1],
+      beta: [0, 0, 0, 0],
+      eps: 0,
+      inputScale: 1,
+      outputScale: 1 / 64,
+      inputMaxAbs: 3,
+    });
     const inBound = layerNormI8Ref(Int32Array.from([-3, -1, 1, 3]), 1, c);
     expect(layerNormI8Ref(Int32Array.from([-(2 ** 31), -1, 1, 2 ** 31 - 1]), 1, c)).toEqual(inBound);
   });
@@ -115,7 +151,13 @@ describe('variance shift selection', () => {
     const B = 2 ** 21 - 1;
     const rng = new Random(5);
     for (const H of [2, 3, 768, 1000]) {
-      const c: LayerNormI8Constants = { H, inputMaxAbs: B, shift: chooseVarianceShift(H, 2 * B), epsVar: 0, channels: [] };
+      const c: LayerNormI8Constants = {
+        H,
+        inputMaxAbs: B,
+        shift: chooseVarianceShift(H, 2 * B),
+        epsVar: 0,
+        channels: [],
+      };
       const rows = [
         Int32Array.from({ length: H }, (_, i) => (i % 2 ? B : -B)),
         Int32Array.from({ length: H }, (_, i) => (i === 0 ? -B : B)),
@@ -136,16 +178,22 @@ describe('integer LayerNorm refuses what it cannot compute exactly', () => {
     ...over,
   });
   it('accepts the largest H and declared bound of the proof', () => {
-    expect(() => layerNormI8Program(constants(16384, { inputMaxAbs: LN_MAX_INPUT_ABS, shift: 31 }), { rows: 1, H: 16384 })).not.toThrow();
+    expect(() =>
+      layerNormI8Program(constants(16384, { inputMaxAbs: LN_MAX_INPUT_ABS, shift: 31 }), { rows: 1, H: 16384 }),
+    ).not.toThrow();
   });
   it('rejects shapes outside the proof', () => {
     expect(() => layerNormI8Program(constants(4), { rows: 0, H: 4 })).toThrow(/rows = 0/);
     expect(() => layerNormI8Program(constants(4), { rows: 1, H: 5 })).toThrow(/H = 4/);
-    expect(() => layerNormI8Program({ H: 16385, inputMaxAbs: 1, shift: 0, epsVar: 0 }, { rows: 1, H: 16385 })).toThrow(/H = 16385 must be an integer in \[1, 16384\]/);
+    expect(() => layerNormI8Program({ H: 16385, inputMaxAbs: 1, shift: 0, epsVar: 0 }, { rows: 1, H: 16385 })).toThrow(
+      /H = 16385 must be an integer in \[1, 16384\]/,
+    );
     expect(() => layerNormI8Program(constants(4), { rows: 1, H: 4 }, { workgroupSize: 48 })).toThrow(/power of two/);
   });
   it('rejects a declared bound that would let x - mean leave int32', () => {
-    expect(() => layerNormI8Program(constants(4, { inputMaxAbs: 2 ** 30 }), { rows: 1, H: 4 })).toThrow(/inputMaxAbs = 1073741824 is not an integer in \[0, 1073741823\]/);
+    expect(() => layerNormI8Program(constants(4, { inputMaxAbs: 2 ** 30 }), { rows: 1, H: 4 })).toThrow(
+      /inputMaxAbs = 1073741824 is not an integer in \[0, 1073741823\]/,
+    );
   });
   it('rejects constants outside their ranges', () => {
     expect(() => layerNormI8Program(constants(4, { shift: 32 }), { rows: 1, H: 4 })).toThrow(/shift = 32/);
@@ -156,7 +204,9 @@ describe('integer LayerNorm refuses what it cannot compute exactly', () => {
     const beta = constants(4);
     beta.channels[1] = { m: 1, e: 3, negate: false, beta: 2 ** 29 + 1 };
     expect(() => layerNormI8Program(beta, { rows: 1, H: 4 })).toThrow(/beta\[1\]/);
-    expect(() => layerNormI8Program({ ...constants(4), channels: constants(3).channels }, { rows: 1, H: 4 })).toThrow(/3 channel constants for H = 4/);
+    expect(() => layerNormI8Program({ ...constants(4), channels: constants(3).channels }, { rows: 1, H: 4 })).toThrow(
+      /3 channel constants for H = 4/,
+    );
   });
   it('refuses to fold gamma or beta that no dyadic can carry', () => {
     const base = { gamma: [1, 1], beta: [0, 0], eps: 0, inputScale: 1e-3, outputScale: 0.01, inputMaxAbs: 1000 };

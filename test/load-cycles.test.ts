@@ -5,11 +5,12 @@
  * MB per cycle with a device per model. Models loaded without a `gpu` now share one device, kept
  * for a short grace after the last dispose, so a reload finds its kernels compiled.
  */
-import { runInNewContext } from 'node:vm';
+
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../src/index.js';
 import { acquireSharedGpu, setSharedGpuLinger } from '../src/gpu/device.js';
+import { loadModel } from '../src/index.js';
 import type { Int8Model } from '../src/session.js';
 
 setFlagsFromString('--expose-gc');

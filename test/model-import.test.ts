@@ -2,13 +2,13 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { EncoderConfig, EncoderModel } from '../src/core/types.js';
 import { parseConfig } from '../src/model/config.js';
 import { loadEncoderModel } from '../src/model/load.js';
 import { f16ToNumber, parseSafetensors, type SafetensorsFile } from '../src/model/safetensors.js';
+import { fileListSource, type ModelFiles, urlSource } from '../src/model/sources.js';
 import { folderSource } from '../src/model/sources-node.js';
-import { fileListSource, urlSource, type ModelFiles } from '../src/model/sources.js';
-import { createEncoderTokenizer, loadTokenizer, type EncoderTokenizer } from '../src/model/tokenizer.js';
-import type { EncoderConfig, EncoderModel } from '../src/core/types.js';
+import { createEncoderTokenizer, type EncoderTokenizer, loadTokenizer } from '../src/model/tokenizer.js';
 import { mapWeights } from '../src/model/weights.js';
 
 const MODELS = fileURLToPath(new URL('../../shared/models/', import.meta.url));
@@ -34,7 +34,10 @@ function writeSafetensors(entries: Record<string, Entry>, metadata?: Record<stri
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8);
-  return assemble(json, Object.values(entries).map((e) => e.bytes));
+  return assemble(
+    json,
+    Object.values(entries).map((e) => e.bytes),
+  );
 }
 
 /** Raw file from a header object (any content, even invalid) and data bytes. */
@@ -126,9 +129,20 @@ describe.skipIf(!haveModels)(`shared checkpoints (skipped when ${skipReason})`, 
   it('bert-tiny: config, shapes, weights (values read with numpy)', () => {
     const { config, weights } = models['sst2-bert-tiny'];
     expect(config).toEqual({
-      architecture: 'BertForSequenceClassification', family: 'bert', task: 'sequence-classification',
-      hiddenSize: 128, numLayers: 2, numHeads: 2, intermediateSize: 512, vocabSize: 30522, maxPositions: 512,
-      typeVocabSize: 2, layerNormEps: 1e-12, hiddenAct: 'gelu', padTokenId: 0, positionOffset: 0,
+      architecture: 'BertForSequenceClassification',
+      family: 'bert',
+      task: 'sequence-classification',
+      hiddenSize: 128,
+      numLayers: 2,
+      numHeads: 2,
+      intermediateSize: 512,
+      vocabSize: 30522,
+      maxPositions: 512,
+      typeVocabSize: 2,
+      layerNormEps: 1e-12,
+      hiddenAct: 'gelu',
+      padTokenId: 0,
+      positionOffset: 0,
       labels: ['NEGATIVE', 'POSITIVE'],
     });
     expect(weights.wordEmbeddings.shape).toEqual([30522, 128]);
@@ -154,8 +168,15 @@ describe.skipIf(!haveModels)(`shared checkpoints (skipped when ${skipReason})`, 
   it('distilbert-mini: DistilBERT names, no token types, pre_classifier + ReLU', () => {
     const { config, weights } = models['sst2-distilbert-mini'];
     expect(config).toMatchObject({
-      architecture: 'DistilBertForSequenceClassification', family: 'distilbert', hiddenSize: 256, numLayers: 4,
-      numHeads: 4, intermediateSize: 1024, typeVocabSize: 0, layerNormEps: 1e-12, positionOffset: 0,
+      architecture: 'DistilBertForSequenceClassification',
+      family: 'distilbert',
+      hiddenSize: 256,
+      numLayers: 4,
+      numHeads: 4,
+      intermediateSize: 1024,
+      typeVocabSize: 0,
+      layerNormEps: 1e-12,
+      positionOffset: 0,
     });
     expect(weights.tokenTypeEmbeddings).toBeUndefined();
     expect(weights.layers).toHaveLength(4);
@@ -214,8 +235,7 @@ describe.skipIf(!haveModels)(`shared checkpoints (skipped when ${skipReason})`, 
       const b = tok.encodeBatch(['hello world', ['the movie was great', 'i loved it']]);
       expect([b.batch, b.seqLen]).toEqual([2, 10]);
       expect(ids(b)).toEqual([
-        101, 7592, 2088, 102, 0, 0, 0, 0, 0, 0,
-        101, 1996, 3185, 2001, 2307, 102, 1045, 3866, 2009, 102,
+        101, 7592, 2088, 102, 0, 0, 0, 0, 0, 0, 101, 1996, 3185, 2001, 2307, 102, 1045, 3866, 2009, 102,
       ]);
       expect(Array.from(b.attentionMask)).toEqual([1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1]);
       expect(Array.from(b.tokenTypeIds)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1]);
@@ -226,7 +246,7 @@ describe.skipIf(!haveModels)(`shared checkpoints (skipped when ${skipReason})`, 
       const sentences = [
         "it 's a charming and often affecting journey . ",
         'unflinchingly bleak and desperate ',
-        'the acting , costumes , music , cinematography and sound are all astounding given the production \'s austere locales .',
+        "the acting , costumes , music , cinematography and sound are all astounding given the production 's austere locales .",
       ];
       for (const s of sentences) expect(ids(tok.encodeBatch([s]))).toEqual(tok.tokenizer.encode(s).ids);
       const lib = tok.tokenizer.encode(sentences[0], { text_pair: sentences[1], return_token_type_ids: true });
@@ -265,23 +285,40 @@ describe.skipIf(!haveModels)(`shared checkpoints (skipped when ${skipReason})`, 
 
     it('RoBERTa-style post-processor: pairs get a double separator, positions from padding_idx + 1', () => {
       const json = JSON.parse(readFileSync(`${MODELS}sst2-bert-tiny/tokenizer.json`, 'utf8'));
-      json.post_processor = { type: 'RobertaProcessing', sep: ['[SEP]', 102], cls: ['[CLS]', 101], trim_offsets: true, add_prefix_space: false };
+      json.post_processor = {
+        type: 'RobertaProcessing',
+        sep: ['[SEP]', 102],
+        cls: ['[CLS]', 101],
+        trim_offsets: true,
+        add_prefix_space: false,
+      };
       const config = parseConfig({
-        architectures: ['RobertaForSequenceClassification'], hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2,
-        intermediate_size: 12, vocab_size: 30522, max_position_embeddings: 514, type_vocab_size: 1, hidden_act: 'gelu',
+        architectures: ['RobertaForSequenceClassification'],
+        hidden_size: 8,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        intermediate_size: 12,
+        vocab_size: 30522,
+        max_position_embeddings: 514,
+        type_vocab_size: 1,
+        hidden_act: 'gelu',
         pad_token_id: 1,
       });
       // "[unused0]" is id 1 in this vocabulary: it plays RoBERTa's <pad>.
-      const r = createEncoderTokenizer(new Tokenizer(json, { pad_token: '[unused0]' }), { pad_token: '[unused0]' }, config);
+      const r = createEncoderTokenizer(
+        new Tokenizer(json, { pad_token: '[unused0]' }),
+        { pad_token: '[unused0]' },
+        config,
+      );
       expect(r.maxLength).toBe(512);
       const b = r.encodeBatch(['hello world', ['hello', 'world']]);
       expect(ids(b)).toEqual([101, 7592, 2088, 102, 1, 1, 101, 7592, 102, 102, 2088, 102]);
       expect(Array.from(b.tokenTypeIds)).toEqual(new Array(12).fill(0));
       expect(Array.from(b.attentionMask)).toEqual([1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 1]);
       expect(Array.from(b.positionIds)).toEqual([2, 3, 4, 5, 1, 1, 2, 3, 4, 5, 6, 7]);
-      expect(() =>
-        createEncoderTokenizer(new Tokenizer(json, {}), { pad_token: '[PAD]' }, config),
-      ).toThrow(/pad token "\[PAD\]" has id 0 but config.json says pad_token_id 1/);
+      expect(() => createEncoderTokenizer(new Tokenizer(json, {}), { pad_token: '[PAD]' }, config)).toThrow(
+        /pad token "\[PAD\]" has id 0 but config.json says pad_token_id 1/,
+      );
     });
   });
 
@@ -294,9 +331,13 @@ describe.skipIf(!haveModels)(`shared checkpoints (skipped when ${skipReason})`, 
     };
     const viaUrl = await loadEncoderModel(urlSource('https://hub.test/m', { fetch: fakeFetch }));
     expect(viaUrl.config).toEqual(models['sst2-bert-tiny'].config);
-    expect(viaUrl.weights.layers[1].query.weight.data).toEqual(models['sst2-bert-tiny'].weights.layers[1].query.weight.data);
+    expect(viaUrl.weights.layers[1].query.weight.data).toEqual(
+      models['sst2-bert-tiny'].weights.layers[1].query.weight.data,
+    );
 
-    const list = ['config.json', 'model.safetensors', 'tokenizer.json'].map((n) => new File([readFileSync(dir + n)], n));
+    const list = ['config.json', 'model.safetensors', 'tokenizer.json'].map(
+      (n) => new File([readFileSync(dir + n)], n),
+    );
     const viaFiles = await loadEncoderModel(fileListSource(list));
     expect(viaFiles.weights.head!.output.bias.data).toEqual(models['sst2-bert-tiny'].weights.head!.output.bias.data);
   });
@@ -306,18 +347,28 @@ describe.skipIf(!haveModels)(`shared checkpoints (skipped when ${skipReason})`, 
     const gone = 'bert.encoder.layer.1.attention.self.key.weight';
     const hidden: SafetensorsFile = { ...file, has: (n) => n !== gone && file.has(n) };
     const config = models['sst2-bert-tiny'].config;
-    expect(() => mapWeights(hidden, config)).toThrow(/missing 1 tensor\(s\) required by BertForSequenceClassification: bert\.encoder\.layer\.1\.attention\.self\.key\.weight/);
+    expect(() => mapWeights(hidden, config)).toThrow(
+      /missing 1 tensor\(s\) required by BertForSequenceClassification: bert\.encoder\.layer\.1\.attention\.self\.key\.weight/,
+    );
     expect(() => mapWeights(file, { ...config, intermediateSize: 500 })).toThrow(
       /"bert\.encoder\.layer\.0\.intermediate\.dense\.weight" has shape \[512, 128\], expected \[500, 128\]/,
     );
-    expect(() => mapWeights(file, { ...config, labels: ['a', 'b', 'c'] })).toThrow(/"classifier\.weight" has shape \[2, 128\], expected \[3, 128\]/);
-    expect(() => mapWeights(file, { ...config, family: 'distilbert' })).toThrow(/missing tensor "distilbert\.embeddings.*a bert checkpoint/);
+    expect(() => mapWeights(file, { ...config, labels: ['a', 'b', 'c'] })).toThrow(
+      /"classifier\.weight" has shape \[2, 128\], expected \[3, 128\]/,
+    );
+    expect(() => mapWeights(file, { ...config, family: 'distilbert' })).toThrow(
+      /missing tensor "distilbert\.embeddings.*a bert checkpoint/,
+    );
   });
 
   it('refuses truncated copies of a real file', () => {
     const full = new Uint8Array(readFileSync(`${MODELS}sst2-bert-tiny/model.safetensors`));
-    expect(() => parseSafetensors(full.subarray(0, 5))).toThrow(/truncated: 5 bytes, shorter than the 8-byte header length/);
-    expect(() => parseSafetensors(full.subarray(0, 1000))).toThrow(/truncated: header length 4592 is larger than the 992 bytes/);
+    expect(() => parseSafetensors(full.subarray(0, 5))).toThrow(
+      /truncated: 5 bytes, shorter than the 8-byte header length/,
+    );
+    expect(() => parseSafetensors(full.subarray(0, 1000))).toThrow(
+      /truncated: header length 4592 is larger than the 992 bytes/,
+    );
     expect(() => parseSafetensors(full.subarray(0, full.length - 100))).toThrow(
       /tensor "classifier.weight": data_offsets \[17543688, 17544712\] out of range.*file truncated/,
     );
@@ -332,7 +383,17 @@ describe('safetensors parsing', () => {
     const file = parseSafetensors(writeSafetensors({ h: u16('F16', bits) }));
     const got = Array.from(file.tensor('h').data);
     expect(got.slice(0, 11)).toEqual([
-      0, -0, 2 ** -24, 1023 * 2 ** -24, 2 ** -14, 1, -2, 0.333251953125, 65504, Infinity, -Infinity,
+      0,
+      -0,
+      2 ** -24,
+      1023 * 2 ** -24,
+      2 ** -14,
+      1,
+      -2,
+      0.333251953125,
+      65504,
+      Infinity,
+      -Infinity,
     ]);
     expect(Object.is(got[1], -0)).toBe(true);
     expect(got[11]).toBeNaN();
@@ -341,7 +402,10 @@ describe('safetensors parsing', () => {
 
   it('converts BF16 exactly and keeps F32 bits', () => {
     const file = parseSafetensors(
-      writeSafetensors({ b: u16('BF16', [0x3f80, 0xc040, 0x7f80, 0x0001, 0x3eaa]), f: f32([2, 2], [1.5, -0, 3e-45, -7]) }),
+      writeSafetensors({
+        b: u16('BF16', [0x3f80, 0xc040, 0x7f80, 0x0001, 0x3eaa]),
+        f: f32([2, 2], [1.5, -0, 3e-45, -7]),
+      }),
     );
     expect(Array.from(file.tensor('b').data)).toEqual([1, -3, Infinity, 2 ** -133, 0.33203125]);
     expect(file.tensor('f')).toEqual({ shape: [2, 2], data: Float32Array.from([1.5, -0, 3e-45, -7]) });
@@ -349,15 +413,21 @@ describe('safetensors parsing', () => {
 
   it('accepts an empty file, zero-sized tensors and header padding', () => {
     expect(parseSafetensors(writeSafetensors({})).names()).toEqual([]);
-    const file = parseSafetensors(writeSafetensors({ z: { dtype: 'F32', shape: [0, 5], bytes: new Uint8Array(0) }, s: f32([]) }));
+    const file = parseSafetensors(
+      writeSafetensors({ z: { dtype: 'F32', shape: [0, 5], bytes: new Uint8Array(0) }, s: f32([]) }),
+    );
     expect(file.tensor('z')).toEqual({ shape: [0, 5], data: new Float32Array(0) });
     expect(file.tensor('s').data).toHaveLength(1);
   });
 
   it('refuses non-float dtypes when read, naming the tensor and dtype', () => {
-    const file = parseSafetensors(writeSafetensors({
-      ok: f32([2]), q: { dtype: 'I8', shape: [4], bytes: new Uint8Array(4) }, d: { dtype: 'F64', shape: [1], bytes: new Uint8Array(8) },
-    }));
+    const file = parseSafetensors(
+      writeSafetensors({
+        ok: f32([2]),
+        q: { dtype: 'I8', shape: [4], bytes: new Uint8Array(4) },
+        d: { dtype: 'F64', shape: [1], bytes: new Uint8Array(8) },
+      }),
+    );
     expect(file.tensor('ok').data).toHaveLength(2);
     expect(() => file.tensor('q')).toThrow(/tensor "q" has dtype I8; only F32, F16, BF16 can be imported/);
     expect(() => file.tensor('d')).toThrow(/tensor "d" has dtype F64/);
@@ -365,24 +435,60 @@ describe('safetensors parsing', () => {
 
   const t = (dtype: string, shape: number[], offsets: number[]) => ({ dtype, shape, data_offsets: offsets });
   const cases: [string, Uint8Array, RegExp][] = [
-    ['header length larger than the file', rawFile({}, 0, 100n), /truncated: header length 100 is larger than the 2 bytes/],
+    [
+      'header length larger than the file',
+      rawFile({}, 0, 100n),
+      /truncated: header length 100 is larger than the 2 bytes/,
+    ],
     ['huge header length', rawFile({}, 0, 200_000_000n), /header length 200000000 exceeds the 100000000-byte limit/],
     ['header length above 2^32', rawFile({}, 0, 1n << 40n), /header length >= 2\^32 .* exceeds/],
     ['non-JSON header', rawFile('{"a": [1, 2}', 0), /header is not valid JSON/],
     ['header that is not an object', rawFile('[1, 2, 3] ', 0), /not a JSON object/],
     ['invalid UTF-8 header', assemble('{"?":1}', []).map((b, i) => (i === 10 ? 0xff : b)), /header is not valid UTF-8/],
-    ['overlapping offsets', rawFile({ a: t('F32', [2], [0, 8]), b: t('F32', [2], [4, 12]) }, 12), /tensors "a" and "b" overlap/],
-    ['offsets out of range', rawFile({ a: t('F32', [4], [0, 16]) }, 12), /tensor "a": data_offsets \[0, 16\] out of range: the data section has 12 bytes/],
+    [
+      'overlapping offsets',
+      rawFile({ a: t('F32', [2], [0, 8]), b: t('F32', [2], [4, 12]) }, 12),
+      /tensors "a" and "b" overlap/,
+    ],
+    [
+      'offsets out of range',
+      rawFile({ a: t('F32', [4], [0, 16]) }, 12),
+      /tensor "a": data_offsets \[0, 16\] out of range: the data section has 12 bytes/,
+    ],
     ['begin after end', rawFile({ a: t('F32', [0], [8, 4]) }, 8), /tensor "a": data_offsets \[8, 4\] begin after end/],
-    ['wrong byte length', rawFile({ a: t('F16', [3], [0, 8]) }, 8), /tensor "a": byte length 8 does not match shape \[3\] x F16 \(6 bytes\)/],
-    ['shape too large for the file', rawFile({ a: t('F32', [1e9, 1e9, 1e9], [0, 8]) }, 8), /byte length 8 does not match .*more than 8 bytes/],
+    [
+      'wrong byte length',
+      rawFile({ a: t('F16', [3], [0, 8]) }, 8),
+      /tensor "a": byte length 8 does not match shape \[3\] x F16 \(6 bytes\)/,
+    ],
+    [
+      'shape too large for the file',
+      rawFile({ a: t('F32', [1e9, 1e9, 1e9], [0, 8]) }, 8),
+      /byte length 8 does not match .*more than 8 bytes/,
+    ],
     ['unknown dtype', rawFile({ a: t('XYZ', [2], [0, 8]) }, 8), /tensor "a": unknown dtype "XYZ"/],
-    ['negative dimension', rawFile({ a: t('F32', [-2], [0, 8]) }, 8), /tensor "a": shape \[-2\] is not a list of non-negative integers/],
+    [
+      'negative dimension',
+      rawFile({ a: t('F32', [-2], [0, 8]) }, 8),
+      /tensor "a": shape \[-2\] is not a list of non-negative integers/,
+    ],
     ['fractional dimension', rawFile({ a: t('F32', [1.5], [0, 8]) }, 8), /shape \[1.5\] is not a list/],
-    ['malformed offsets', rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0] } }, 8), /data_offsets \[0\] is not a pair/],
-    ['gap between tensors', rawFile({ a: t('F32', [1], [0, 4]), b: t('F32', [1], [8, 12]) }, 12), /gap of 4 unindexed bytes before tensor "b"/],
+    [
+      'malformed offsets',
+      rawFile({ a: { dtype: 'F32', shape: [2], data_offsets: [0] } }, 8),
+      /data_offsets \[0\] is not a pair/,
+    ],
+    [
+      'gap between tensors',
+      rawFile({ a: t('F32', [1], [0, 4]), b: t('F32', [1], [8, 12]) }, 12),
+      /gap of 4 unindexed bytes before tensor "b"/,
+    ],
     ['trailing bytes', rawFile({ a: t('F32', [1], [0, 4]) }, 9), /5 trailing bytes after the last tensor/],
-    ['metadata with a non-string value', rawFile({ __metadata__: { n: 1 } }, 0), /__metadata__ value "n" is not a string/],
+    [
+      'metadata with a non-string value',
+      rawFile({ __metadata__: { n: 1 } }, 0),
+      /__metadata__ value "n" is not a string/,
+    ],
     ['entry that is not an object', rawFile({ a: 5 }, 0), /tensor "a": header entry is not an object/],
   ];
   for (const [what, bytes, message] of cases) {
@@ -399,9 +505,17 @@ describe('safetensors parsing', () => {
 
 describe('config.json', () => {
   const bert = {
-    architectures: ['BertForSequenceClassification'], hidden_size: 96, num_hidden_layers: 3, num_attention_heads: 3,
-    intermediate_size: 300, vocab_size: 100, max_position_embeddings: 40, type_vocab_size: 2, hidden_act: 'gelu',
-    layer_norm_eps: 1e-5, pad_token_id: 0,
+    architectures: ['BertForSequenceClassification'],
+    hidden_size: 96,
+    num_hidden_layers: 3,
+    num_attention_heads: 3,
+    intermediate_size: 300,
+    vocab_size: 100,
+    max_position_embeddings: 40,
+    type_vocab_size: 2,
+    hidden_act: 'gelu',
+    layer_norm_eps: 1e-5,
+    pad_token_id: 0,
   };
   it('maps BERT (sizes need not be powers of two) and defaults labels to LABEL_i', () => {
     const c = parseConfig({ ...bert, num_labels: 3 });
@@ -410,11 +524,30 @@ describe('config.json', () => {
   });
   it('maps DistilBERT names and RoBERTa position offsets; BertModel is an embedding model', () => {
     const d = parseConfig({
-      architectures: ['DistilBertForSequenceClassification'], dim: 64, n_layers: 2, n_heads: 4, hidden_dim: 100,
-      activation: 'gelu', vocab_size: 50, max_position_embeddings: 20, id2label: { 1: 'pos', 0: 'neg' },
+      architectures: ['DistilBertForSequenceClassification'],
+      dim: 64,
+      n_layers: 2,
+      n_heads: 4,
+      hidden_dim: 100,
+      activation: 'gelu',
+      vocab_size: 50,
+      max_position_embeddings: 20,
+      id2label: { 1: 'pos', 0: 'neg' },
     });
-    expect(d).toMatchObject({ hiddenSize: 64, numLayers: 2, numHeads: 4, intermediateSize: 100, typeVocabSize: 0, labels: ['neg', 'pos'] });
-    const r = parseConfig({ ...bert, architectures: ['RobertaForSequenceClassification'], pad_token_id: 1, type_vocab_size: 1 });
+    expect(d).toMatchObject({
+      hiddenSize: 64,
+      numLayers: 2,
+      numHeads: 4,
+      intermediateSize: 100,
+      typeVocabSize: 0,
+      labels: ['neg', 'pos'],
+    });
+    const r = parseConfig({
+      ...bert,
+      architectures: ['RobertaForSequenceClassification'],
+      pad_token_id: 1,
+      type_vocab_size: 1,
+    });
     expect(r).toMatchObject({ family: 'roberta', padTokenId: 1, positionOffset: 2, typeVocabSize: 1 });
     const m = parseConfig({ ...bert, architectures: ['BertModel'] });
     expect(m).toMatchObject({ task: 'embedding', labels: [] });
@@ -426,11 +559,17 @@ describe('config.json', () => {
     expect(() => parseConfig({ ...bert, architectures: undefined })).toThrow(/"architectures" is missing/);
     expect(() => parseConfig({ ...bert, hidden_act: 'gelu_new' })).toThrow(/hidden_act "gelu_new" is not supported/);
     expect(() => parseConfig({ ...bert, hidden_act: 'relu' })).toThrow(/hidden_act "relu"/);
-    expect(() => parseConfig({ ...bert, num_attention_heads: 5 })).toThrow(/hidden size 96 is not divisible by the number of attention heads 5/);
+    expect(() => parseConfig({ ...bert, num_attention_heads: 5 })).toThrow(
+      /hidden size 96 is not divisible by the number of attention heads 5/,
+    );
     expect(() => parseConfig({ ...bert, hidden_size: 0 })).toThrow(/"hidden_size" must be an integer >= 1, got 0/);
     expect(() => parseConfig({ ...bert, vocab_size: undefined })).toThrow(/"vocab_size" is missing/);
-    expect(() => parseConfig({ ...bert, position_embedding_type: 'relative_key' })).toThrow(/position_embedding_type "relative_key"/);
-    expect(() => parseConfig({ ...bert, id2label: { 0: 'a', 2: 'b' } })).toThrow(/"id2label" keys must be 0\.\.1, got "2"/);
+    expect(() => parseConfig({ ...bert, position_embedding_type: 'relative_key' })).toThrow(
+      /position_embedding_type "relative_key"/,
+    );
+    expect(() => parseConfig({ ...bert, id2label: { 0: 'a', 2: 'b' } })).toThrow(
+      /"id2label" keys must be 0\.\.1, got "2"/,
+    );
     expect(() => parseConfig([1])).toThrow(/not a JSON object/);
   });
 });
@@ -438,8 +577,16 @@ describe('config.json', () => {
 describe('weights of synthetic checkpoints', () => {
   it('RoBERTa: roberta. prefix, one token type, classifier.dense + out_proj, BF16 tensors', () => {
     const config = parseConfig({
-      architectures: ['RobertaForSequenceClassification'], hidden_size: 6, num_hidden_layers: 2, num_attention_heads: 2,
-      intermediate_size: 10, vocab_size: 9, max_position_embeddings: 7, type_vocab_size: 1, hidden_act: 'gelu', pad_token_id: 1,
+      architectures: ['RobertaForSequenceClassification'],
+      hidden_size: 6,
+      num_hidden_layers: 2,
+      num_attention_heads: 2,
+      intermediate_size: 10,
+      vocab_size: 9,
+      max_position_embeddings: 7,
+      type_vocab_size: 1,
+      hidden_act: 'gelu',
+      pad_token_id: 1,
       id2label: { 0: 'a', 1: 'b', 2: 'c' },
     });
     const { t, lin } = bertTensors(config, 'roberta.');
@@ -457,14 +604,22 @@ describe('weights of synthetic checkpoints', () => {
 
   it('bare BertModel: no prefix, gamma/beta LayerNorms, no head, loaded from a source', async () => {
     const json = {
-      architectures: ['BertModel'], hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 1, intermediate_size: 8,
-      vocab_size: 5, max_position_embeddings: 6, hidden_act: 'gelu',
+      architectures: ['BertModel'],
+      hidden_size: 4,
+      num_hidden_layers: 1,
+      num_attention_heads: 1,
+      intermediate_size: 8,
+      vocab_size: 5,
+      max_position_embeddings: 6,
+      hidden_act: 'gelu',
     };
     const config = parseConfig(json);
     const { t, lin } = bertTensors(config, '', ['gamma', 'beta']);
     lin('pooler.dense', 4, 4);
     t['embeddings.LayerNorm.gamma'] = f32([4], [1, 2, 3, 4]);
-    const model = await loadEncoderModel(memorySource({ 'config.json': JSON.stringify(json), 'model.safetensors': writeSafetensors(t) }));
+    const model = await loadEncoderModel(
+      memorySource({ 'config.json': JSON.stringify(json), 'model.safetensors': writeSafetensors(t) }),
+    );
     expect(model.config.task).toBe('embedding');
     expect(model.weights.head).toBeUndefined();
     expect(Array.from(model.weights.embeddingNorm.gamma.data)).toEqual([1, 2, 3, 4]);
@@ -476,15 +631,25 @@ describe('weights of synthetic checkpoints', () => {
       /memory: config.json: architecture GPT2LMHeadModel is not supported; supported: /,
     );
     await expect(loadEncoderModel(memorySource({}))).rejects.toThrow(/memory: config.json not found/);
-    await expect(loadEncoderModel(memorySource({ 'config.json': '{oops' }))).rejects.toThrow(/config.json is not valid JSON/);
+    await expect(loadEncoderModel(memorySource({ 'config.json': '{oops' }))).rejects.toThrow(
+      /config.json is not valid JSON/,
+    );
     const ok = JSON.stringify({
-      architectures: ['BertModel'], hidden_size: 4, num_hidden_layers: 1, num_attention_heads: 1, intermediate_size: 8,
-      vocab_size: 5, max_position_embeddings: 6, hidden_act: 'gelu',
+      architectures: ['BertModel'],
+      hidden_size: 4,
+      num_hidden_layers: 1,
+      num_attention_heads: 1,
+      intermediate_size: 8,
+      vocab_size: 5,
+      max_position_embeddings: 6,
+      hidden_act: 'gelu',
     });
     await expect(loadEncoderModel(memorySource({ 'config.json': ok, 'pytorch_model.bin': 'x' }))).rejects.toThrow(
       /model.safetensors not found \(the weights\); found pytorch_model.bin, but only a single model.safetensors/,
     );
-    await expect(loadEncoderModel(memorySource({ 'config.json': ok, 'model.safetensors': writeSafetensors({ x: f32([1]) }) }))).rejects.toThrow(
+    await expect(
+      loadEncoderModel(memorySource({ 'config.json': ok, 'model.safetensors': writeSafetensors({ x: f32([1]) }) })),
+    ).rejects.toThrow(
       /memory: model.safetensors: missing tensor "bert.embeddings.word_embeddings.weight" \(or "embeddings.word_embeddings.weight"\) required by BertModel/,
     );
   });
@@ -503,7 +668,9 @@ describe('sources', () => {
     expect(await src.has('config.json')).toBe(true);
     expect(await src.has('missing.json')).toBe(false);
     await expect(src.has('broken.json')).rejects.toThrow(/broken.json: HTTP 503 Service Unavailable/);
-    await expect(src.read('missing.json')).rejects.toThrow('https://example.test/repo/resolve/main/missing.json: HTTP 404');
+    await expect(src.read('missing.json')).rejects.toThrow(
+      'https://example.test/repo/resolve/main/missing.json: HTTP 404',
+    );
     expect(new TextDecoder().decode(await src.read('onnx/model one.json'))).toBe('{"a":1}');
     expect(calls).toContain('GET https://example.test/repo/resolve/main/onnx/model%20one.json');
     const down = urlSource('https://x.test/', {
@@ -520,7 +687,12 @@ describe('sources', () => {
       Object.defineProperty(f, 'webkitRelativePath', { value: path });
       return f;
     };
-    const src = fileListSource([file('m/config.json', 'top'), file('m/onnx/config.json', 'deep'), file('m/a.txt', '1'), file('n/a.txt', '2')]);
+    const src = fileListSource([
+      file('m/config.json', 'top'),
+      file('m/onnx/config.json', 'deep'),
+      file('m/a.txt', '1'),
+      file('n/a.txt', '2'),
+    ]);
     expect(new TextDecoder().decode(await src.read('config.json'))).toBe('top');
     expect(await src.has('vocab.txt')).toBe(false);
     await expect(src.read('vocab.txt')).rejects.toThrow(/no file named "vocab.txt"/);

@@ -4,7 +4,7 @@
  * against its .d.ts.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,7 +68,14 @@ describe('the npm package', { timeout: 600_000 }, () => {
 
   it('holds the built module, its declarations and the built-in models, not the sources', () => {
     const list = run('tar', ['-tzf', tarball], dir).stdout.split('\n');
-    for (const f of ['package/dist/index.js', 'package/dist/types/src/index.d.ts', 'package/models/sst2-bert-tiny.i8t', 'package/models/sst2-bert-tiny/model.safetensors', 'package/README.md', 'package/package.json']) {
+    for (const f of [
+      'package/dist/index.js',
+      'package/dist/types/src/index.d.ts',
+      'package/models/sst2-bert-tiny.i8t',
+      'package/models/sst2-bert-tiny/model.safetensors',
+      'package/README.md',
+      'package/package.json',
+    ]) {
       expect(list).toContain(f);
     }
     expect(list.filter((f) => /^package\/(src|test|bench|demo|shaders)\//.test(f))).toEqual([]);
@@ -78,7 +85,20 @@ describe('the npm package', { timeout: 600_000 }, () => {
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
     // --prefer-offline: the dependencies are in npm's cache from installing this repository.
-    const install = run('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', tarball, `webgpu@${webgpuVersion}`], project);
+    const install = run(
+      'npm',
+      [
+        'install',
+        '--prefer-offline',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        tarball,
+        `webgpu@${webgpuVersion}`,
+      ],
+      project,
+    );
     expect(install.code, install.out).toBe(0);
 
     writeFileSync(join(project, 'index.mjs'), consumerScript);
@@ -92,7 +112,18 @@ describe('the npm package', { timeout: 600_000 }, () => {
 
     writeFileSync(join(project, 'typed.ts'), typedConsumer);
     writeFileSync(join(project, 'mistyped.ts'), mistypedConsumer);
-    const flags = ['--noEmit', '--strict', '--module', 'preserve', '--moduleResolution', 'bundler', '--target', 'es2022', '--lib', 'es2022,dom'];
+    const flags = [
+      '--noEmit',
+      '--strict',
+      '--module',
+      'preserve',
+      '--moduleResolution',
+      'bundler',
+      '--target',
+      'es2022',
+      '--lib',
+      'es2022,dom',
+    ];
     const typed = run(process.execPath, [tsc, ...flags, 'typed.ts'], project);
     expect(typed.code, typed.out).toBe(0);
     const mistyped = run(process.execPath, [tsc, ...flags, 'mistyped.ts'], project);
@@ -115,7 +146,9 @@ describe('the npm package', { timeout: 600_000 }, () => {
       const page = await browser.newPage();
       pipePageLogs(page, 'consumer page');
       await page.goto(server.resolvedUrls!.local[0]);
-      await page.waitForFunction(() => document.getElementById('out')!.textContent !== 'loading', null, { timeout: 240_000 });
+      await page.waitForFunction(() => document.getElementById('out')!.textContent !== 'loading', null, {
+        timeout: 240_000,
+      });
       const result = JSON.parse((await page.textContent('#out'))!);
       expect(result.labels).toEqual(['POSITIVE', 'NEGATIVE']);
       expect(result.kernels).toBeGreaterThan(10);

@@ -21,16 +21,16 @@
  */
 import { describe, expect, it } from 'vitest';
 import { calibrationCaptures, observeCaptures } from '../src/calibrate/calibrate.js';
-import { calibrationReport, formatCalibrationReport } from '../src/calibrate/report.js';
 import { outlierChannels } from '../src/calibrate/outliers.js';
 import { RangeObserver } from '../src/calibrate/range-observer.js';
-import type { TokenBatch, Tensor } from '../src/core/types.js';
+import { calibrationReport, formatCalibrationReport } from '../src/calibrate/report.js';
+import type { Tensor, TokenBatch } from '../src/core/types.js';
 import { runFloatGraphCpu } from '../src/cpu/float-graph.js';
 import { runIntProgramCpu } from '../src/cpu/int-program.js';
-import { type Params, encoderParams, modelGraph } from '../src/graph/architectures.js';
+import { encoderParams, modelGraph, type Params } from '../src/graph/architectures.js';
 import type { GraphOp, ModelGraph } from '../src/graph/types.js';
-import type { IntProgram } from '../src/plan/int-program.js';
 import { dumpProgram } from '../src/plan/dump-program.js';
+import type { IntProgram } from '../src/plan/int-program.js';
 import { planGraph } from '../src/plan/plan-graph.js';
 import { validateProgram } from '../src/plan/validate-program.js';
 import { IntProgramGpu } from '../src/runtime/int-program.js';
@@ -38,7 +38,18 @@ import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';
 import { type Synthetic, syntheticBatch, syntheticModel } from './synthetic.js';
 
-const SPEC: Synthetic = { name: 'BERT, hidden 64', family: 'bert', task: 'sequence-classification', hidden: 64, heads: 4, intermediate: 128, layers: 2, typeVocab: 2, head: { dense: true, activation: 'tanh' }, labels: 3 };
+const SPEC: Synthetic = {
+  name: 'BERT, hidden 64',
+  family: 'bert',
+  task: 'sequence-classification',
+  hidden: 64,
+  heads: 4,
+  intermediate: 128,
+  layers: 2,
+  typeVocab: 2,
+  head: { dense: true, activation: 'tanh' },
+  labels: 3,
+};
 const OUTLIERS = [5, 22, 47];
 const FACTOR = 40;
 /**
@@ -76,7 +87,8 @@ function plantOutliers(graph: ModelGraph, params: Params, data: TokenBatch[]): v
   const original = copyParams(params);
   const norms = layerNorms(graph);
   const lnOuts = new Set(norms.map((n) => n.out));
-  const scaleAt = (t: Tensor, index: (d: number) => number[]) => OUTLIERS.forEach((d) => index(d).forEach((i) => (t.data[i] *= FACTOR)));
+  const scaleAt = (t: Tensor, index: (d: number) => number[]) =>
+    OUTLIERS.forEach((d) => index(d).forEach((i) => (t.data[i] *= FACTOR)));
   // Linears reading a LayerNorm output: input columns / f. Residual branches: output rows * f.
   for (const op of graph.ops) {
     if (op.kind === 'linear' && lnOuts.has(op.input)) {
@@ -184,7 +196,11 @@ describe('INT8 on a model with outlier channels', () => {
   const plainObserver = calibrate(graph, plainParams, calibData);
   const outlierObserver = calibrate(graph, outlierParams, calibData);
   const plan = (params: Params, observer: RangeObserver, outliers: 'auto' | 'off') =>
-    planGraph(graph, params, observer.ranges('max'), { maxKeys: model.config.maxPositions, channels: observer.channelStats(), outliers });
+    planGraph(graph, params, observer.ranges('max'), {
+      maxKeys: model.config.maxPositions,
+      channels: observer.channelStats(),
+      outliers,
+    });
 
   it('the reshaping plants the outlier channels in every LayerNorm output, and the plain model has none', () => {
     let agree = 0;
@@ -198,7 +214,9 @@ describe('INT8 on a model with outlier channels', () => {
         n++;
       }
     }
-    console.log(`float model with planted outliers vs the plain one: argmax agreement ${(100 * agree / n).toFixed(1)}%`);
+    console.log(
+      `float model with planted outliers vs the plain one: argmax agreement ${((100 * agree) / n).toFixed(1)}%`,
+    );
     const report = calibrationReport(outlierObserver);
     for (const ln of layerNorms(graph)) {
       const r = report.find((x) => x.tensor === ln.out)!;
@@ -215,7 +233,7 @@ describe('INT8 on a model with outlier channels', () => {
     expect(withStats).toEqual(without);
   });
 
-  it('smoothing keeps INT8 at the plain model\'s agreement; without it the outlier model is worse', () => {
+  it("smoothing keeps INT8 at the plain model's agreement; without it the outlier model is worse", () => {
     const plain = agreement(graph, plainParams, plan(plainParams, plainObserver, 'auto'), evalData);
     const smoothedProgram = plan(outlierParams, outlierObserver, 'auto');
     validateProgram(smoothedProgram, 'smoothed program');
@@ -235,13 +253,20 @@ describe('INT8 on a model with outlier channels', () => {
     expect(dump).toMatch(/\d+ weight columns \([\d, .]+\) x the input's smoothing factors/);
   });
 
-  it('the smoothed program runs on the GPU bit for bit equal to the CPU interpreter', { timeout: 300_000 }, async () => {
+  it('the smoothed program runs on the GPU bit for bit equal to the CPU interpreter', {
+    timeout: 300_000,
+  }, async () => {
     const program = plan(outlierParams, outlierObserver, 'auto');
-    expect(program.ops.some((o) => o.kind === 'residual' && (o.operands?.a === 'i32' || o.operands?.b === 'i32'))).toBe(true);
+    expect(program.ops.some((o) => o.kind === 'residual' && (o.operands?.a === 'i32' || o.operands?.b === 'i32'))).toBe(
+      true,
+    );
     const gpu = await testGpu();
     const encoder = await IntProgramGpu.create(gpu, program);
     try {
-      for (const batch of [syntheticBatch(model.config, [17, 9, 1], 17, 40), syntheticBatch(model.config, [30, 12], 30, 41)]) {
+      for (const batch of [
+        syntheticBatch(model.config, [17, 9, 1], 17, 40),
+        syntheticBatch(model.config, [30, 12], 30, 41),
+      ]) {
         const got = (await encoder.forward(batch)).output;
         expect(Array.from(got)).toEqual(Array.from(runIntProgramCpu(program, batch).output));
       }

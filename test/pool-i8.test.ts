@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { suite } from './cases/pool-i8.js';
-import { runSuite } from './run-suite.js';
 import { poolI8BufferBytes, poolI8Program, poolI8ProgramInfo, poolI8RunData } from '../src/kernels/pool-i8.js';
 import { meanPoolF32Ref } from '../src/reference/mean-pool-f32.js';
 import { POOL_I8_MAX_SEQ, poolI8Ref, poolToFloat } from '../src/reference/pool-i8.js';
 import { Random } from '../src/util/random.js';
+import { suite } from './cases/pool-i8.js';
+import { runSuite } from './run-suite.js';
 
 runSuite(suite);
 
@@ -24,11 +24,18 @@ describe('integer pooling reference', () => {
   });
   it('reaches the proven bound exactly: -128 * seq with every token real', () => {
     const seq = 1000;
-    const out = poolI8Ref(new Int8Array(seq * 3).fill(-128), new Uint32Array(seq).fill(1), { batch: 1, seq, hidden: 3 }, 'mean');
+    const out = poolI8Ref(
+      new Int8Array(seq * 3).fill(-128),
+      new Uint32Array(seq).fill(1),
+      { batch: 1, seq, hidden: 3 },
+      'mean',
+    );
     expect(Array.from(out)).toEqual([-128000, -128000, -128000, 1000]);
   });
   it('refuses sequences whose sum could leave int32, bad modes and mismatched lengths', () => {
-    expect(() => poolI8Ref(new Int8Array(0), [], { batch: 1, seq: POOL_I8_MAX_SEQ + 1, hidden: 1 }, 'mean')).toThrow(/seq = 16777217 exceeds 2\^24/);
+    expect(() => poolI8Ref(new Int8Array(0), [], { batch: 1, seq: POOL_I8_MAX_SEQ + 1, hidden: 1 }, 'mean')).toThrow(
+      /seq = 16777217 exceeds 2\^24/,
+    );
     expect(() => poolI8Ref(x, mask, shape, 'max' as 'mean')).toThrow(/mode max/);
     expect(() => poolI8Ref(x, [1, 1], shape, 'mean')).toThrow(/mask has 2 entries, want batch \* seq = 6/);
     expect(() => poolI8Ref(x.subarray(1), mask, shape, 'mean')).toThrow(/11 values/);
@@ -51,9 +58,15 @@ describe('poolToFloat: the float finishing step', () => {
     const hidden = 50;
     const scale = 0.0317;
     const x = rng.int8Array(batch * seq * hidden);
-    const mask = Uint32Array.from({ length: batch * seq }, (_, t) => (t % seq < seq - 5 * (t / seq | 0) ? 1 : 0));
+    const mask = Uint32Array.from({ length: batch * seq }, (_, t) => (t % seq < seq - 5 * ((t / seq) | 0) ? 1 : 0));
     const got = poolToFloat(poolI8Ref(x, mask, { batch, seq, hidden }, 'mean'), batch, hidden, scale, { mode: 'mean' });
-    const want = meanPoolF32Ref(Float64Array.from(x, (v) => v * scale), mask, batch, seq, hidden);
+    const want = meanPoolF32Ref(
+      Float64Array.from(x, (v) => v * scale),
+      mask,
+      batch,
+      seq,
+      hidden,
+    );
     let worst = 0;
     for (let b = 0; b < batch; b++) {
       for (let c = 0; c < hidden; c++) {
@@ -79,7 +92,9 @@ describe('poolToFloat: the float finishing step', () => {
   });
   it('refuses a sequence that pooled nothing, a bad scale and a wrong length', () => {
     expect(() => poolToFloat([1, 2, 0], 1, 2, 1, { mode: 'mean' })).toThrow(/sequence 0 has no real token/);
-    expect(() => poolToFloat([1, 2, 1, 1, 2, 0], 2, 2, 1, { mode: 'cls' })).toThrow(/sequence 1 starts with a padding token/);
+    expect(() => poolToFloat([1, 2, 1, 1, 2, 0], 2, 2, 1, { mode: 'cls' })).toThrow(
+      /sequence 1 starts with a padding token/,
+    );
     expect(() => poolToFloat([1, 2, 1], 1, 2, 0, { mode: 'mean' })).toThrow(/scale 0/);
     expect(() => poolToFloat([1, 2, 1], 1, 2, NaN, { mode: 'mean' })).toThrow(/scale NaN/);
     expect(() => poolToFloat([1, 2], 1, 2, 1, { mode: 'mean' })).toThrow(/2 values, want batch \* \(hidden \+ 1\) = 3/);
@@ -92,7 +107,10 @@ describe('pool-i8 host wrapper', () => {
     const cls = poolI8Program({ mode: 'cls' });
     expect(mean.key).not.toBe(cls.key);
     expect(mean.workgroupStorageBytes).toBe(0);
-    for (const shape of [{ batch: 1, seq: 1, hidden: 4 }, { batch: 5, seq: 130, hidden: 767, rowWords: 200 }]) {
+    for (const shape of [
+      { batch: 1, seq: 1, hidden: 4 },
+      { batch: 5, seq: 130, hidden: 767, rowWords: 200 },
+    ]) {
       const info = poolI8ProgramInfo({ mode: 'mean' }, shape);
       expect(info.key).toBe(mean.key);
       expect(info.code).toBe(mean.code);
@@ -105,13 +123,21 @@ describe('pool-i8 host wrapper', () => {
     // batch, seq, hidden, rowWords, hiddenWords, threads, pad, pad.
     expect(Array.from(run.params)).toEqual([3, 130, 383, 97, 96, 288, 0, 0]);
     expect(run.workgroups).toEqual([5, 1, 1]);
-    expect(poolI8BufferBytes({ batch: 3, seq: 130, hidden: 383, rowWords: 97 })).toEqual({ x: 3 * 130 * 97 * 4, mask: 3 * 130 * 4, output: 3 * 384 * 4 });
+    expect(poolI8BufferBytes({ batch: 3, seq: 130, hidden: 383, rowWords: 97 })).toEqual({
+      x: 3 * 130 * 97 * 4,
+      mask: 3 * 130 * 4,
+      output: 3 * 384 * 4,
+    });
   });
   it('refuses sequences above 2^24, rows shorter than the hidden size, u32 overflow and bad modes', () => {
     expect(() => poolI8RunData({ mode: 'mean' }, { batch: 1, seq: 2 ** 24 + 1, hidden: 4 })).toThrow(/exceeds 2\^24/);
     expect(() => poolI8RunData({ mode: 'mean' }, { batch: 1, seq: 2 ** 24, hidden: 4 })).not.toThrow();
-    expect(() => poolI8RunData({ mode: 'mean' }, { batch: 1, seq: 4, hidden: 13, rowWords: 3 })).toThrow(/rowWords = 3 must be an integer >= ceil\(hidden \/ 4\) = 4/);
-    expect(() => poolI8RunData({ mode: 'mean' }, { batch: 300, seq: 2 ** 20, hidden: 64 })).toThrow(/exceed u32 indexing/);
+    expect(() => poolI8RunData({ mode: 'mean' }, { batch: 1, seq: 4, hidden: 13, rowWords: 3 })).toThrow(
+      /rowWords = 3 must be an integer >= ceil\(hidden \/ 4\) = 4/,
+    );
+    expect(() => poolI8RunData({ mode: 'mean' }, { batch: 300, seq: 2 ** 20, hidden: 64 })).toThrow(
+      /exceed u32 indexing/,
+    );
     expect(() => poolI8RunData({ mode: 'mean' }, { batch: 0, seq: 4, hidden: 4 })).toThrow(/batch = 0/);
     expect(() => poolI8RunData({ mode: 'mean' }, { batch: 1, seq: 4, hidden: 2.5 })).toThrow(/hidden = 2.5/);
     expect(() => poolI8Program({ mode: 'sum' as 'mean' })).toThrow(/mode sum is not 'mean' or 'cls'/);

@@ -4,7 +4,7 @@ import { RangeObserver, RangeStats } from '../src/calibrate/range-observer.js';
 describe('calibration range statistics', () => {
   it('tracks max |x| and locates percentiles within 1.1%', () => {
     const s = new RangeStats();
-    const values = Float64Array.from({ length: 100_000 }, (_, i) => (i % 2 ? -1 : 1) * (i + 1) / 1000);
+    const values = Float64Array.from({ length: 100_000 }, (_, i) => ((i % 2 ? -1 : 1) * (i + 1)) / 1000);
     s.observe(values);
     expect(s.maxAbs).toBe(100);
     expect(s.range('max')).toBe(100);
@@ -55,7 +55,8 @@ describe('per-channel statistics and the mse range', () => {
     const r = spiky.range('mse');
     expect(r).toBeGreaterThan(3);
     expect(r).toBeLessThan(7);
-    for (const other of [1, 2, 3, 7, 10]) expect(spiky.quantizationError(r)).toBeLessThan(spiky.quantizationError(other));
+    for (const other of [1, 2, 3, 7, 10])
+      expect(spiky.quantizationError(r)).toBeLessThan(spiky.quantizationError(other));
     // One spike among few values is cheaper kept than clipped: mse is not a percentile.
     const few = new RangeStats();
     few.observe(Float64Array.from({ length: 2_000 }, (_, i) => ((i % 200) - 100) / 100));

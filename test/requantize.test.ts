@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { packRequantizeMultipliers, requantizeProgram } from '../src/kernels/requantize.js';
+import { dyadicValue } from '../src/reference/dyadic.js';
+import { planRequantize, requantizeOutputScale, requantizeRef } from '../src/reference/requantize.js';
 import { suite } from './cases/requantize.js';
 import { runSuite } from './run-suite.js';
-import { packRequantizeMultipliers, requantizeProgram } from '../src/kernels/requantize.js';
-import { planRequantize, requantizeOutputScale, requantizeRef } from '../src/reference/requantize.js';
-import { dyadicValue } from '../src/reference/dyadic.js';
 
 runSuite(suite);
 
@@ -16,7 +16,11 @@ describe('requantize reference', () => {
   });
   it('applies one multiplier per column when per channel', () => {
     const x = Int32Array.from([10, 10, 10, -10, -10, -10]);
-    const rq = [{ m: 1, e: 0 }, { m: 3, e: 2 }, { m: 0, e: 0 }];
+    const rq = [
+      { m: 1, e: 0 },
+      { m: 3, e: 2 },
+      { m: 0, e: 0 },
+    ];
     expect(Array.from(requantizeRef(x, 2, 3, rq))).toEqual([10, 8, 0, -10, -8, 0]); // 7.5 -> 8
   });
   it('is exact at the int32 corners', () => {
@@ -46,11 +50,17 @@ describe('requantize refuses what it cannot run', () => {
     expect(() => requantizeProgram(options, { rows: 2 ** 16 - 1, cols: 2 ** 16 })).not.toThrow();
   });
   it('rejects a multiplier count that does not match per channel / per tensor', () => {
-    expect(() => packRequantizeMultipliers(options, { rows: 1, cols: 3 }, [{ m: 1, e: 0 }])).toThrow(/one per column \(3\)/);
-    expect(() => packRequantizeMultipliers({ ...options, perChannel: false }, { rows: 1, cols: 3 }, [])).toThrow(/one per tensor/);
+    expect(() => packRequantizeMultipliers(options, { rows: 1, cols: 3 }, [{ m: 1, e: 0 }])).toThrow(
+      /one per column \(3\)/,
+    );
+    expect(() => packRequantizeMultipliers({ ...options, perChannel: false }, { rows: 1, cols: 3 }, [])).toThrow(
+      /one per tensor/,
+    );
   });
   it('rejects multipliers outside m < 2^31, e <= 63', () => {
-    expect(() => packRequantizeMultipliers(options, { rows: 1, cols: 1 }, [{ m: 2 ** 31, e: 0 }])).toThrow(/m = 2147483648/);
+    expect(() => packRequantizeMultipliers(options, { rows: 1, cols: 1 }, [{ m: 2 ** 31, e: 0 }])).toThrow(
+      /m = 2147483648/,
+    );
     expect(() => packRequantizeMultipliers(options, { rows: 1, cols: 1 }, [{ m: 1, e: 64 }])).toThrow(/e = 64/);
   });
   it('dispatches one thread per output word, folding large grids into two dimensions', () => {

@@ -22,7 +22,8 @@ describe('numberToF16', () => {
       const below = f16ToNumber(numberToF16(x) - 1);
       const above = f16ToNumber(numberToF16(x) + 1);
       const f = Math.fround(x);
-      for (const n of [below, above]) if (Number.isFinite(n)) expect(Math.abs(f - h)).toBeLessThanOrEqual(Math.abs(f - n));
+      for (const n of [below, above])
+        if (Number.isFinite(n)) expect(Math.abs(f - h)).toBeLessThanOrEqual(Math.abs(f - n));
     }
     expect(numberToF16(1 + 2 ** -11)).toBe(0x3c00); // tie, even stays
     expect(numberToF16(1 + 3 * 2 ** -11)).toBe(0x3c02); // tie, rounds up to even
@@ -36,10 +37,13 @@ describe('writeSafetensors', () => {
   it('writes files the strict reader accepts, with the values back (F32 exactly, F16 rounded)', () => {
     const a = Float32Array.from({ length: 12 }, (_, i) => i * 0.37 - 2);
     const b = Float32Array.from([1, -0.5, 1e-3]);
-    const bytes = writeSafetensors([
-      { name: 'a', dtype: 'F32', shape: [3, 4], data: a },
-      { name: 'b', dtype: 'F16', shape: [3], data: b },
-    ], { format: 'pt' });
+    const bytes = writeSafetensors(
+      [
+        { name: 'a', dtype: 'F32', shape: [3, 4], data: a },
+        { name: 'b', dtype: 'F16', shape: [3], data: b },
+      ],
+      { format: 'pt' },
+    );
     const st = parseSafetensors(bytes, 'written');
     expect(st.names()).toEqual(['a', 'b']);
     expect(st.metadata).toEqual({ format: 'pt' });
@@ -48,6 +52,8 @@ describe('writeSafetensors', () => {
     expect(st.info('b').dtype).toBe('F16');
   });
   it('refuses data that does not fill the shape', () => {
-    expect(() => writeSafetensors([{ name: 'w', dtype: 'F32', shape: [2, 2], data: new Float32Array(3) }])).toThrow(/w: shape \[2,2\] holds 4 values, data has 3/);
+    expect(() => writeSafetensors([{ name: 'w', dtype: 'F32', shape: [2, 2], data: new Float32Array(3) }])).toThrow(
+      /w: shape \[2,2\] holds 4 values, data has 3/,
+    );
   });
 });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { transposeHeadsI8Program } from '../src/kernels/transpose-heads-i8.js';
+import { activationTable } from '../src/plan/plan-graph.js';
 import { suite } from './cases/small-int8.js';
 import { runSuite } from './run-suite.js';
-import { activationTable } from '../src/plan/plan-graph.js';
-import { transposeHeadsI8Program } from '../src/kernels/transpose-heads-i8.js';
 
 runSuite(suite);
 
@@ -17,6 +17,8 @@ describe('activation tables', () => {
     expect(relu[255]).toBe(127);
   });
   it('transpose refuses heads beyond the row', () => {
-    expect(() => transposeHeadsI8Program({ batch: 1, seq: 2, heads: 2, headDim: 8, rowWords: 4, colOffset: 4 })).toThrow(/beyond the row/);
+    expect(() =>
+      transposeHeadsI8Program({ batch: 1, seq: 2, heads: 2, headDim: 8, rowWords: 4, colOffset: 4 }),
+    ).toThrow(/beyond the row/);
   });
 });

@@ -20,13 +20,31 @@ describe('f32 masked softmax reference', () => {
   });
   it('causal: query i sees keys up to its own position, the queries being the last keys', () => {
     // Equal scores: each row is uniform over the keys it may see.
-    const whole = softmaxF32Ref({ scores: new Array(9).fill(0), mask: [1, 1, 1], batch: 1, heads: 1, queries: 3, seq: 3, causal: true });
+    const whole = softmaxF32Ref({
+      scores: new Array(9).fill(0),
+      mask: [1, 1, 1],
+      batch: 1,
+      heads: 1,
+      queries: 3,
+      seq: 3,
+      causal: true,
+    });
     expect(Array.from(whole)).toEqual([1, 0, 0, 0.5, 0.5, 0, 1 / 3, 1 / 3, 1 / 3]);
     // Two new queries after two cached keys; the padding mask still applies (key 1 is padding).
-    const cached = softmaxF32Ref({ scores: new Array(8).fill(0), mask: [1, 0, 1, 1], batch: 1, heads: 1, queries: 2, seq: 4, causal: true });
+    const cached = softmaxF32Ref({
+      scores: new Array(8).fill(0),
+      mask: [1, 0, 1, 1],
+      batch: 1,
+      heads: 1,
+      queries: 2,
+      seq: 4,
+      causal: true,
+    });
     expect(Array.from(cached)).toEqual([0.5, 0, 0.5, 0, 1 / 3, 0, 1 / 3, 1 / 3]);
   });
   it('gives zeros for a row without real keys', () => {
-    expect(Array.from(softmaxF32Ref({ scores: [1, 2], mask: [0, 0], batch: 1, heads: 1, queries: 1, seq: 2 }))).toEqual([0, 0]);
+    expect(Array.from(softmaxF32Ref({ scores: [1, 2], mask: [0, 0], batch: 1, heads: 1, queries: 1, seq: 2 }))).toEqual(
+      [0, 0],
+    );
   });
 });

@@ -1,17 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { accuracyBounds, errorVsFloat, suite } from './cases/softmax-i8.js';
-import { runSuite } from './run-suite.js';
-import { SOFTMAX_I8_MAX_KEYS, defaultSoftmaxI8Launch, softmaxI8Program } from '../src/kernels/softmax-i8.js';
+import { defaultSoftmaxI8Launch, SOFTMAX_I8_MAX_KEYS, softmaxI8Program } from '../src/kernels/softmax-i8.js';
 import {
-  type SoftmaxI8Constants,
   deriveSoftmaxI8Constants,
   dyadicMagnitudeRef,
   iExpRef,
+  type SoftmaxI8Constants,
   softmaxI8Bounds,
   softmaxI8Ref,
   softmaxI8RowRef,
 } from '../src/reference/softmax-i8.js';
 import { Random } from '../src/util/random.js';
+import { accuracyBounds, errorVsFloat, suite } from './cases/softmax-i8.js';
+import { runSuite } from './run-suite.js';
 
 runSuite(suite);
 
@@ -23,27 +23,45 @@ describe('integer softmax constants', () => {
   it('derives the hand-checked constants', () => {
     const c = deriveSoftmaxI8Constants((0.05 * 0.05) / 8);
     // 3.125e-4 * 2^15 = 10.24 = 1374389535 / 2^27 (to 2^-31 relative).
-    expect(c).toEqual({ rescale: { m: 1374389535, e: 27 }, tMax: 30 * 22713, ln2: 22713, b: 44357, c: 1030483733, shift: 10 });
+    expect(c).toEqual({
+      rescale: { m: 1374389535, e: 27 },
+      tMax: 30 * 22713,
+      ln2: 22713,
+      b: 44357,
+      c: 1030483733,
+      shift: 10,
+    });
     expect(UNIT.rescale).toEqual({ m: 2 ** 30, e: 30 });
     // b / 2^15 = 0.96963238 / (2 * 0.35815147) = 1.3536624; c / 2^30 = 1 / 0.35815147 - 1.3536624^2 = 0.9597128.
     expect(Math.abs(c.b / 2 ** 15 - 1.3536624)).toBeLessThan(2 ** -16);
     expect(Math.abs(c.c / 2 ** 30 - 0.9597128)).toBeLessThan(1e-7);
   });
   it('picks the smallest exp shift whose sums fit u32 for the row length', () => {
-    expect(softmaxI8Bounds(UNIT, 512)).toMatchObject({ polyMax: 2998027182, expMax: E0, sumMax: 512 * E0, numeratorMax: 1024 * E0, zMax: 30, remMax: 22712 });
+    expect(softmaxI8Bounds(UNIT, 512)).toMatchObject({
+      polyMax: 2998027182,
+      expMax: E0,
+      sumMax: 512 * E0,
+      numeratorMax: 1024 * E0,
+      zMax: 30,
+      remMax: 22712,
+    });
     // (512 + 64) * round(2998027182 / 2^9) < 2^32 <= (512 + 64) * round(2998027182 / 2^8); the 2^9 E
     // term alone keeps shift 9 even for one key.
     expect(deriveSoftmaxI8Constants(2 ** -15, 64).shift).toBe(9);
     expect(deriveSoftmaxI8Constants(2 ** -15, 1).shift).toBe(9);
   });
   it('refuses scales outside [2^-40, 2^16)', () => {
-    for (const s of [0, -1, NaN, Infinity, 2 ** -41, 2 ** 16]) expect(() => deriveSoftmaxI8Constants(s)).toThrow(/input scale .* is outside \[2\^-40, 2\^16\)/);
+    for (const s of [0, -1, NaN, Infinity, 2 ** -41, 2 ** 16])
+      expect(() => deriveSoftmaxI8Constants(s)).toThrow(/input scale .* is outside \[2\^-40, 2\^16\)/);
     expect(() => deriveSoftmaxI8Constants(2 ** -40)).not.toThrow();
     expect(() => deriveSoftmaxI8Constants(2 ** 16 - 1)).not.toThrow();
     expect(() => deriveSoftmaxI8Constants(1, 2049)).toThrow(/maxKeys = 2049/);
   });
   it('refuses constants whose u32 arithmetic could wrap, naming the intermediate', () => {
-    const bad = (patch: Partial<SoftmaxI8Constants>, keys = 512) => () => softmaxI8Bounds({ ...UNIT, ...patch }, keys);
+    const bad =
+      (patch: Partial<SoftmaxI8Constants>, keys = 512) =>
+      () =>
+        softmaxI8Bounds({ ...UNIT, ...patch }, keys);
     expect(bad({ shift: 9 })).toThrow(/2\^9 exp \+ sum can reach \d+ and overflow u32 for 512 keys/);
     expect(bad({ shift: 5 })).toThrow(/sum of 512 exps can reach \d+ and overflow u32/);
     expect(bad({ shift: 9 }, 64)).not.toThrow();
@@ -99,15 +117,27 @@ describe('integer softmax reference', () => {
   });
   it('refuses mismatched tensors', () => {
     const c = deriveSoftmaxI8Constants(0.01);
-    expect(() => softmaxI8Ref({ scores: new Int32Array(8), mask: [1, 1], batch: 1, heads: 1, seq: 2 }, c)).toThrow(/8 scores/);
-    expect(() => softmaxI8Ref({ scores: new Int32Array(4), mask: [1], batch: 1, heads: 1, seq: 2 }, c)).toThrow(/mask of 1/);
+    expect(() => softmaxI8Ref({ scores: new Int32Array(8), mask: [1, 1], batch: 1, heads: 1, seq: 2 }, c)).toThrow(
+      /8 scores/,
+    );
+    expect(() => softmaxI8Ref({ scores: new Int32Array(4), mask: [1], batch: 1, heads: 1, seq: 2 }, c)).toThrow(
+      /mask of 1/,
+    );
   });
   it('stays within 2 output steps of float softmax on realistic scores (the docs table)', () => {
-    for (const [range, seq] of [[10, 13], [10, 128], [10, 512], [30, 128], [30, 512]]) {
+    for (const [range, seq] of [
+      [10, 13],
+      [10, 128],
+      [10, 512],
+      [30, 128],
+      [30, 512],
+    ]) {
       const rng = new Random(range * 1000 + seq);
       const scale = (0.05 * 0.05) / 8;
       const heads = Math.max(1, Math.floor(4096 / (seq * seq)) + 1);
-      const scores = Int32Array.from({ length: heads * seq * seq }, () => Math.round(((rng.next() * 2 - 1) * range) / scale));
+      const scores = Int32Array.from({ length: heads * seq * seq }, () =>
+        Math.round(((rng.next() * 2 - 1) * range) / scale),
+      );
       const mask = new Uint32Array(seq).fill(1);
       const shape = { batch: 1, heads, seq, scale };
       const probs = softmaxI8Ref({ scores, mask, ...shape }, deriveSoftmaxI8Constants(scale));
@@ -122,17 +152,25 @@ describe('integer softmax reference', () => {
 describe('integer softmax kernel refuses what it cannot compute exactly', () => {
   const c = deriveSoftmaxI8Constants(0.01);
   it('refuses rows longer than 2048 keys and empty shapes', () => {
-    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 2049 }, deriveSoftmaxI8Constants(0.01, 2048))).toThrow(/seq = 2049 exceeds the supported maximum of 2048 keys/);
+    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 2049 }, deriveSoftmaxI8Constants(0.01, 2048))).toThrow(
+      /seq = 2049 exceeds the supported maximum of 2048 keys/,
+    );
     expect(() => softmaxI8Program({ batch: 0, heads: 1, seq: 4 }, c)).toThrow(/batch = 0/);
     expect(() => softmaxI8Program({ batch: 1, heads: 1.5, seq: 4 }, c)).toThrow(/heads = 1.5/);
   });
   it('refuses constants that overflow for the row length', () => {
-    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 512 }, { ...c, shift: 9 })).toThrow(/overflow u32 for 512 keys/);
+    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 512 }, { ...c, shift: 9 })).toThrow(
+      /overflow u32 for 512 keys/,
+    );
     expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 64 }, { ...c, shift: 9 })).not.toThrow();
   });
   it('refuses launches that cannot hold the row', () => {
-    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 100 }, c, { workgroupSize: 32, keysPerThread: 3 })).toThrow(/cannot hold a row of 100 keys/);
-    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 10 }, c, { workgroupSize: 48, keysPerThread: 1 })).toThrow(/power of two/);
+    expect(() =>
+      softmaxI8Program({ batch: 1, heads: 1, seq: 100 }, c, { workgroupSize: 32, keysPerThread: 3 }),
+    ).toThrow(/cannot hold a row of 100 keys/);
+    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 10 }, c, { workgroupSize: 48, keysPerThread: 1 })).toThrow(
+      /power of two/,
+    );
   });
   it('serves lengths 1..2048 with at most one pipeline per power-of-two bucket, each holding its rows', () => {
     const c = deriveSoftmaxI8Constants(0.01, SOFTMAX_I8_MAX_KEYS);
@@ -150,9 +188,13 @@ describe('integer softmax kernel refuses what it cannot compute exactly', () => 
         byBucket.set(bucket, shapes);
         keys.add(softmaxI8Program({ batch: 1, heads: 1, seq }, c, launch).key);
         // A decode step over the same keys runs on the same pipeline.
-        if (seq > 1) expect(softmaxI8Program({ batch: 1, heads: 1, seq, queries: 1, past: seq - 1, causal: true }, c, launch).key).toBe(softmaxI8Program({ batch: 1, heads: 1, seq }, c, launch).key);
+        if (seq > 1)
+          expect(
+            softmaxI8Program({ batch: 1, heads: 1, seq, queries: 1, past: seq - 1, causal: true }, c, launch).key,
+          ).toBe(softmaxI8Program({ batch: 1, heads: 1, seq }, c, launch).key);
       }
-      for (const [bucket, shapes] of byBucket) expect(shapes.size, `lengths up to 2^${bucket} (software ${software})`).toBe(1);
+      for (const [bucket, shapes] of byBucket)
+        expect(shapes.size, `lengths up to 2^${bucket} (software ${software})`).toBe(1);
       expect(keys.size).toBeLessThanOrEqual(Math.log2(SOFTMAX_I8_MAX_KEYS) + 1);
     }
   });
@@ -179,7 +221,11 @@ describe('integer softmax beyond 512 keys (the u32 sum proof for GPT-2 lengths)'
     expect(deriveSoftmaxI8Constants(2 ** -15, 1466).shift).toBe(11);
     expect(deriveSoftmaxI8Constants(2 ** -15, 1467).shift).toBe(12);
     expect(deriveSoftmaxI8Constants(2 ** -15, 2048).shift).toBe(12);
-    expect(softmaxI8Bounds(deriveSoftmaxI8Constants(2 ** -15, 2048), 2048)).toMatchObject({ expMax: 731940, sumMax: 2048 * 731940, denominatorMax: 2998026240 });
+    expect(softmaxI8Bounds(deriveSoftmaxI8Constants(2 ** -15, 2048), 2048)).toMatchObject({
+      expMax: 731940,
+      sumMax: 2048 * 731940,
+      denominatorMax: 2998026240,
+    });
     expect(softmaxI8Bounds(UNIT, 733).denominatorMax).toBe(4292097626);
     expect(() => softmaxI8Bounds(UNIT, 734)).toThrow(/2 sum can reach 4297953148 and overflow u32 for 734 keys/);
     expect(() => softmaxI8Bounds(deriveSoftmaxI8Constants(2 ** -15, 1024), 1467)).toThrow(/overflow u32 for 1467 keys/);
@@ -187,7 +233,9 @@ describe('integer softmax beyond 512 keys (the u32 sum proof for GPT-2 lengths)'
     expect(deriveSoftmaxI8Constants(2 ** -15).shift).toBe(10);
     const c512 = deriveSoftmaxI8Constants(0.01);
     expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 1024 }, c512)).toThrow(/overflow u32 for 1024 keys/);
-    expect(() => softmaxI8Program({ batch: 1, heads: 1, seq: 1024 }, deriveSoftmaxI8Constants(0.01, 1024))).not.toThrow();
+    expect(() =>
+      softmaxI8Program({ batch: 1, heads: 1, seq: 1024 }, deriveSoftmaxI8Constants(0.01, 1024)),
+    ).not.toThrow();
   });
   it('launches 1024 and 2048 keys on 256 threads (GPUs) and 64 / 128 threads of 16 keys (SwiftShader)', () => {
     expect(defaultSoftmaxI8Launch(1024)).toEqual({ workgroupSize: 256, keysPerThread: 4 });
@@ -200,7 +248,7 @@ describe('integer softmax beyond 512 keys (the u32 sum proof for GPT-2 lengths)'
       const rng = new Random(seq);
       const scale = (0.05 * 0.05) / 8;
       const heads = 2;
-      const scores = Int32Array.from({ length: heads * seq * seq }, () => Math.round((rng.normal(3)) / scale));
+      const scores = Int32Array.from({ length: heads * seq * seq }, () => Math.round(rng.normal(3) / scale));
       const mask = new Uint32Array(seq).fill(1);
       const shape = { batch: 1, heads, seq, scale };
       const probs = softmaxI8Ref({ scores, mask, ...shape }, deriveSoftmaxI8Constants(scale, seq));
@@ -217,12 +265,34 @@ describe('causal integer softmax with a past (decoder rows)', () => {
     const scoreRow = o.scoreRow ?? seq;
     const scores = new Int32Array(q.length * scoreRow).fill(2 ** 31 - 1);
     q.forEach((row, i) => scores.set(row, i * scoreRow));
-    const out = softmaxI8Ref({ scores, mask: o.mask ?? new Array(seq).fill(1), batch: 1, heads: 1, seq, queries: q.length, past: o.past, causal: o.causal, scoreRow }, UNIT);
+    const out = softmaxI8Ref(
+      {
+        scores,
+        mask: o.mask ?? new Array(seq).fill(1),
+        batch: 1,
+        heads: 1,
+        seq,
+        queries: q.length,
+        past: o.past,
+        causal: o.causal,
+        scoreRow,
+      },
+      UNIT,
+    );
     return q.map((_, i) => Array.from(out.subarray(i * seq, (i + 1) * seq)));
   };
   it('query i after `past` cached positions sees keys j <= past + i', () => {
     // Prefill of 3 queries after 1 cached position over 4 keys, all scores equal: row i averages past + i + 1 keys.
-    expect(one([[5, 5, 5, 5], [5, 5, 5, 5], [5, 5, 5, 5]], { past: 1, causal: true })).toEqual([
+    expect(
+      one(
+        [
+          [5, 5, 5, 5],
+          [5, 5, 5, 5],
+          [5, 5, 5, 5],
+        ],
+        { past: 1, causal: true },
+      ),
+    ).toEqual([
       [128, 128, 0, 0],
       [85, 85, 85, 0],
       [64, 64, 64, 64],
@@ -232,22 +302,56 @@ describe('causal integer softmax with a past (decoder rows)', () => {
     // Decode step: 1 query over past + 1 keys sees every key.
     expect(one([[0, -22713, 0]], { past: 2, causal: true })).toEqual(one([[0, -22713, 0]], { past: 0, causal: false }));
     // The padding mask still applies inside the window; a window of only masked keys is all zero.
-    expect(one([[0, -22713, 0], [0, -22713, 0]], { past: 1, causal: true, mask: [0, 1, 1] })).toEqual([[0, 255, 0], [0, 85, 171]]);
-    expect(one([[1, 2], [3, 4]], { past: 0, causal: true, mask: [0, 1] })).toEqual([[0, 0], [0, 255]]);
+    expect(
+      one(
+        [
+          [0, -22713, 0],
+          [0, -22713, 0],
+        ],
+        { past: 1, causal: true, mask: [0, 1, 1] },
+      ),
+    ).toEqual([
+      [0, 255, 0],
+      [0, 85, 171],
+    ]);
+    expect(
+      one(
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        { past: 0, causal: true, mask: [0, 1] },
+      ),
+    ).toEqual([
+      [0, 0],
+      [0, 255],
+    ]);
     // Score rows strided by a capacity: what lies past the keys is never read.
     expect(one([[0, -22713]], { past: 1, causal: true, scoreRow: 8 })).toEqual([[171, 85]]);
   });
   it('refuses decoder fields that cannot describe a run', () => {
     const c = deriveSoftmaxI8Constants(0.01);
     const shape = { batch: 1, heads: 1, seq: 10 };
-    expect(() => softmaxI8Program({ ...shape, queries: 3, past: 8, causal: true }, c)).toThrow(/3 queries after 8 cached positions needs 11 keys, has 10/);
+    expect(() => softmaxI8Program({ ...shape, queries: 3, past: 8, causal: true }, c)).toThrow(
+      /3 queries after 8 cached positions needs 11 keys, has 10/,
+    );
     expect(() => softmaxI8Program({ ...shape, queries: 1, past: 9 }, c)).toThrow(/past = 9 without causal masking/);
     expect(() => softmaxI8Program({ ...shape, queries: 0 }, c)).toThrow(/queries = 0/);
     expect(() => softmaxI8Program({ ...shape, scoreRow: 9 }, c)).toThrow(/scoreRow = 9 is shorter than the 10 keys/);
     expect(() => softmaxI8Program({ ...shape, maskRow: 4 }, c)).toThrow(/maskRow = 4/);
     expect(() => softmaxI8Program({ ...shape, outRow: 2 }, c)).toThrow(/outRow = 2 words cannot hold 10 keys/);
-    expect(() => softmaxI8Program({ batch: 2 ** 16, heads: 2 ** 8, seq: 2048, queries: 1, past: 2047, causal: true, scoreRow: 2 ** 9 }, deriveSoftmaxI8Constants(0.01, 2048))).toThrow(/scoreRow = 512 is shorter/);
-    expect(() => softmaxI8Program({ batch: 2 ** 12, heads: 2 ** 8, seq: 2048, queries: 2, past: 2046, causal: true }, deriveSoftmaxI8Constants(0.01, 2048))).toThrow(/overflow u32 indices/);
+    expect(() =>
+      softmaxI8Program(
+        { batch: 2 ** 16, heads: 2 ** 8, seq: 2048, queries: 1, past: 2047, causal: true, scoreRow: 2 ** 9 },
+        deriveSoftmaxI8Constants(0.01, 2048),
+      ),
+    ).toThrow(/scoreRow = 512 is shorter/);
+    expect(() =>
+      softmaxI8Program(
+        { batch: 2 ** 12, heads: 2 ** 8, seq: 2048, queries: 2, past: 2046, causal: true },
+        deriveSoftmaxI8Constants(0.01, 2048),
+      ),
+    ).toThrow(/overflow u32 indices/);
   });
   it('puts the decoder fields in the uniform, and gives the encoder the uniform words it had', () => {
     const c = deriveSoftmaxI8Constants(0.01);
@@ -255,7 +359,10 @@ describe('causal integer softmax with a past (decoder rows)', () => {
     // rows, seq, rowsPerBatch, outRow, gridX, then the constants, then scoreRow, queries, past, causal, maskRow, outWords.
     expect(Array.from(enc.subarray(0, 5))).toEqual([78, 13, 39, 4, 78]);
     expect(Array.from(enc.subarray(12))).toEqual([13, 13, 0, 0, 13, 4, 0, 0]);
-    const dec = softmaxI8Program({ batch: 2, heads: 3, seq: 13, queries: 1, past: 12, causal: true, scoreRow: 64, maskRow: 64, outRow: 16 }, c).params!;
+    const dec = softmaxI8Program(
+      { batch: 2, heads: 3, seq: 13, queries: 1, past: 12, causal: true, scoreRow: 64, maskRow: 64, outRow: 16 },
+      c,
+    ).params!;
     expect(Array.from(dec.subarray(0, 5))).toEqual([6, 13, 3, 16, 6]);
     expect(Array.from(dec.subarray(12))).toEqual([64, 1, 12, 1, 64, 4, 0, 0]);
   });

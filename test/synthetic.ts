@@ -1,5 +1,13 @@
 /** Small random encoders of every family, and padded batches for them (tests only). */
-import type { EncoderConfig, EncoderFamily, EncoderLayerWeights, EncoderModel, EncoderTask, Linear, TokenBatch } from '../src/core/types.js';
+import type {
+  EncoderConfig,
+  EncoderFamily,
+  EncoderLayerWeights,
+  EncoderModel,
+  EncoderTask,
+  Linear,
+  TokenBatch,
+} from '../src/core/types.js';
 import { Random } from '../src/util/random.js';
 
 export interface Synthetic {
@@ -16,11 +24,65 @@ export interface Synthetic {
 }
 
 export const SYNTHETIC: Synthetic[] = [
-  { name: 'BERT, hidden 200, 5 heads of 40', family: 'bert', task: 'sequence-classification', hidden: 200, heads: 5, intermediate: 300, layers: 2, typeVocab: 2, head: { dense: true, activation: 'tanh' }, labels: 3 },
-  { name: 'DistilBERT, hidden 64, 4 heads', family: 'distilbert', task: 'sequence-classification', hidden: 64, heads: 4, intermediate: 130, layers: 2, typeVocab: 0, head: { dense: true, activation: 'relu' }, labels: 2 },
-  { name: 'RoBERTa, hidden 48, 3 heads', family: 'roberta', task: 'sequence-classification', hidden: 48, heads: 3, intermediate: 96, layers: 2, typeVocab: 1, head: { dense: true, activation: 'tanh' }, labels: 2 },
-  { name: 'BertModel (mean pooling), hidden 36, 6 heads of 6', family: 'bert', task: 'embedding', hidden: 36, heads: 6, intermediate: 70, layers: 2, typeVocab: 2, labels: 0 },
-  { name: 'BERT without a dense head, 1 layer', family: 'bert', task: 'sequence-classification', hidden: 32, heads: 2, intermediate: 64, layers: 1, typeVocab: 2, head: { dense: false }, labels: 2 },
+  {
+    name: 'BERT, hidden 200, 5 heads of 40',
+    family: 'bert',
+    task: 'sequence-classification',
+    hidden: 200,
+    heads: 5,
+    intermediate: 300,
+    layers: 2,
+    typeVocab: 2,
+    head: { dense: true, activation: 'tanh' },
+    labels: 3,
+  },
+  {
+    name: 'DistilBERT, hidden 64, 4 heads',
+    family: 'distilbert',
+    task: 'sequence-classification',
+    hidden: 64,
+    heads: 4,
+    intermediate: 130,
+    layers: 2,
+    typeVocab: 0,
+    head: { dense: true, activation: 'relu' },
+    labels: 2,
+  },
+  {
+    name: 'RoBERTa, hidden 48, 3 heads',
+    family: 'roberta',
+    task: 'sequence-classification',
+    hidden: 48,
+    heads: 3,
+    intermediate: 96,
+    layers: 2,
+    typeVocab: 1,
+    head: { dense: true, activation: 'tanh' },
+    labels: 2,
+  },
+  {
+    name: 'BertModel (mean pooling), hidden 36, 6 heads of 6',
+    family: 'bert',
+    task: 'embedding',
+    hidden: 36,
+    heads: 6,
+    intermediate: 70,
+    layers: 2,
+    typeVocab: 2,
+    labels: 0,
+  },
+  {
+    name: 'BERT without a dense head, 1 layer',
+    family: 'bert',
+    task: 'sequence-classification',
+    hidden: 32,
+    heads: 2,
+    intermediate: 64,
+    layers: 1,
+    typeVocab: 2,
+    head: { dense: false },
+    labels: 2,
+  },
 ];
 
 export const VOCAB = 60;
@@ -29,8 +91,19 @@ export const MAX_POSITIONS = 40;
 export function syntheticModel(s: Synthetic, seed: number): EncoderModel {
   const rng = new Random(seed);
   const H = s.hidden;
-  const tensor = (shape: number[], std: number, mean = 0) => ({ shape, data: rng.float32Array(shape.reduce((a, b) => a * b), std).map((v) => v + mean) });
-  const linear = (out: number, inF: number): Linear => ({ weight: tensor([out, inF], 1 / Math.sqrt(inF)), bias: tensor([out], 0.1) });
+  const tensor = (shape: number[], std: number, mean = 0) => ({
+    shape,
+    data: rng
+      .float32Array(
+        shape.reduce((a, b) => a * b),
+        std,
+      )
+      .map((v) => v + mean),
+  });
+  const linear = (out: number, inF: number): Linear => ({
+    weight: tensor([out, inF], 1 / Math.sqrt(inF)),
+    bias: tensor([out], 0.1),
+  });
   const norm = () => ({ gamma: tensor([H], 0.1, 1), beta: tensor([H], 0.1) });
   const layers: EncoderLayerWeights[] = Array.from({ length: s.layers }, () => ({
     query: linear(H, H),
@@ -68,7 +141,9 @@ export function syntheticModel(s: Synthetic, seed: number): EncoderModel {
       tokenTypeEmbeddings: s.typeVocab ? tensor([s.typeVocab, H], 0.3) : undefined,
       embeddingNorm: norm(),
       layers,
-      head: s.head ? { dense: s.head.dense ? linear(H, H) : undefined, activation: s.head.activation, output: linear(s.labels, H) } : undefined,
+      head: s.head
+        ? { dense: s.head.dense ? linear(H, H) : undefined, activation: s.head.activation, output: linear(s.labels, H) }
+        : undefined,
     },
   };
 }
@@ -100,4 +175,3 @@ export function syntheticBatch(config: EncoderConfig, lengths: number[], seqLen:
   });
   return batch;
 }
-

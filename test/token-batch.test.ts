@@ -21,11 +21,17 @@ describe('checkTokenBatch', () => {
   });
   it('refuses arrays shorter or longer than batch x seqLen, naming the array', () => {
     // A short array would leave the previous batch's ids in the GPU buffer.
-    expect(() => checkTokenBatch({ ...batch(), inputIds: new Int32Array(5) })).toThrow(/inputIds has 5 values, expected batch 2 x seqLen 3 = 6/);
+    expect(() => checkTokenBatch({ ...batch(), inputIds: new Int32Array(5) })).toThrow(
+      /inputIds has 5 values, expected batch 2 x seqLen 3 = 6/,
+    );
     expect(() => checkTokenBatch({ ...batch(), positionIds: new Int32Array(7) })).toThrow(/positionIds has 7 values/);
     expect(() => checkTokenBatch({ ...batch(), tokenTypeIds: new Int32Array(0) })).toThrow(/tokenTypeIds has 0 values/);
-    expect(() => checkTokenBatch({ ...batch(), attentionMask: new Int32Array(3) })).toThrow(/attentionMask has 3 values/);
-    expect(() => checkTokenBatch({ ...batch(), tokenTypeIds: undefined as unknown as Int32Array })).toThrow(/tokenTypeIds is missing/);
+    expect(() => checkTokenBatch({ ...batch(), attentionMask: new Int32Array(3) })).toThrow(
+      /attentionMask has 3 values/,
+    );
+    expect(() => checkTokenBatch({ ...batch(), tokenTypeIds: undefined as unknown as Int32Array })).toThrow(
+      /tokenTypeIds is missing/,
+    );
   });
   it('refuses a mask value other than 0 or 1, naming its position', () => {
     const b = batch();
@@ -36,9 +42,13 @@ describe('checkTokenBatch', () => {
   });
   it('refuses ids that are not integers (plain arrays passed as a TokenBatch)', () => {
     const ids = [101, 7, 102, 101, 102.5, 0] as unknown as Int32Array;
-    expect(() => checkTokenBatch({ ...batch(), inputIds: ids })).toThrow(/inputIds\[4\] = 102.5 is not an integer \(sequence 1, position 1\)/);
+    expect(() => checkTokenBatch({ ...batch(), inputIds: ids })).toThrow(
+      /inputIds\[4\] = 102.5 is not an integer \(sequence 1, position 1\)/,
+    );
     const positions = [0, 1, 2, 0, Number.NaN, 2] as unknown as Int32Array;
-    expect(() => checkTokenBatch({ ...batch(), positionIds: positions })).toThrow(/positionIds\[4\] = NaN is not an integer/);
+    expect(() => checkTokenBatch({ ...batch(), positionIds: positions })).toThrow(
+      /positionIds\[4\] = NaN is not an integer/,
+    );
   });
   it('refuses a shape that is not two positive integers', () => {
     expect(() => checkTokenBatch({ ...batch(), batch: 0 })).toThrow(/batch 0 x seqLen 3 must be positive integers/);

@@ -5,7 +5,14 @@
  * from a CDN.
  */
 import * as ort from 'onnxruntime-web/webgpu';
-import { type BenchBatch, type KernelTime, type LoadedRuntime, type ModelUrls, fetchBytes, int64Inputs } from './runtime.js';
+import {
+  type BenchBatch,
+  fetchBytes,
+  int64Inputs,
+  type KernelTime,
+  type LoadedRuntime,
+  type ModelUrls,
+} from './runtime.js';
 
 /** onnxruntime-web's WebGPU profiler reports every kernel through this callback while enabled. */
 interface ProfilingData {
@@ -15,13 +22,20 @@ interface ProfilingData {
   endTime: number;
 }
 
-export async function loadOnnxruntime(ep: 'webgpu' | 'wasm', urls: ModelUrls, wasmPaths: string): Promise<LoadedRuntime> {
+export async function loadOnnxruntime(
+  ep: 'webgpu' | 'wasm',
+  urls: ModelUrls,
+  wasmPaths: string,
+): Promise<LoadedRuntime> {
   ort.env.wasm.wasmPaths = wasmPaths;
   // Node-placement notices ("some nodes were not assigned to the preferred EP") are not errors.
   ort.env.logLevel = 'error';
   // Every core: the bench page is cross-origin isolated, so wasm threads are available.
   ort.env.wasm.numThreads = navigator.hardwareConcurrency || 1;
-  const [graph, weights] = await Promise.all([fetchBytes(`${urls.folder}onnx/model.onnx`), fetchBytes(`${urls.folder}model.safetensors`)]);
+  const [graph, weights] = await Promise.all([
+    fetchBytes(`${urls.folder}onnx/model.onnx`),
+    fetchBytes(`${urls.folder}model.safetensors`),
+  ]);
   const session = await ort.InferenceSession.create(graph, {
     executionProviders: [ep],
     graphOptimizationLevel: 'all',

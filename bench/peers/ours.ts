@@ -1,10 +1,11 @@
 /** This project's two models in the benchmark page: Int8Model (.i8t) and Fp32Model (the HF folder). */
-import type { Gpu } from '../../src/gpu/gpu.js';
-import { requestGpu } from '../../src/gpu/device.js';
-import { urlSource } from '../../src/model/sources.js';
+
 import type { EncoderConfig, TokenBatch } from '../../src/core/types.js';
+import { requestGpu } from '../../src/gpu/device.js';
+import type { Gpu } from '../../src/gpu/gpu.js';
+import { urlSource } from '../../src/model/sources.js';
 import { Fp32Model, Int8Model } from '../../src/session.js';
-import { type BenchBatch, type LoadedRuntime, type ModelUrls, fetchBytes } from './runtime.js';
+import { type BenchBatch, fetchBytes, type LoadedRuntime, type ModelUrls } from './runtime.js';
 
 /** The benchmark batch as our encoders take it: every token real. */
 export function tokenBatch(b: BenchBatch, config: EncoderConfig): TokenBatch {
@@ -19,7 +20,11 @@ export function tokenBatch(b: BenchBatch, config: EncoderConfig): TokenBatch {
   };
 }
 
-export async function loadOurs(kind: 'int8' | 'fp32', urls: ModelUrls, gpu?: Gpu): Promise<LoadedRuntime & { gpu: Gpu }> {
+export async function loadOurs(
+  kind: 'int8' | 'fp32',
+  urls: ModelUrls,
+  gpu?: Gpu,
+): Promise<LoadedRuntime & { gpu: Gpu }> {
   const device = gpu ?? (await requestGpu());
   let fileBytes: number;
   let model: Int8Model | Fp32Model;

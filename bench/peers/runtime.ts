@@ -63,7 +63,11 @@ export interface LoadedRuntime {
 /** int64 inputs as onnxruntime wants them, built once per batch (outside the timed region). */
 export function int64Inputs(b: BenchBatch): { ids: BigInt64Array; mask: BigInt64Array; types: BigInt64Array } {
   const n = b.batch * b.seqLen;
-  return { ids: BigInt64Array.from(b.inputIds, BigInt), mask: new BigInt64Array(n).fill(1n), types: new BigInt64Array(n) };
+  return {
+    ids: BigInt64Array.from(b.inputIds, BigInt),
+    mask: new BigInt64Array(n).fill(1n),
+    types: new BigInt64Array(n),
+  };
 }
 
 /** Chrome's JS heap figure, or undefined elsewhere. */

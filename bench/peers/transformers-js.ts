@@ -5,10 +5,14 @@
  * onnx/model.onnx_data chunks), so the bytes are handed to it through session_options.externalData,
  * which it forwards to onnxruntime-web. transformers.js brings its own onnxruntime-web build.
  */
-import { AutoModelForSequenceClassification, Tensor, env } from '@huggingface/transformers';
-import { type BenchBatch, type LoadedRuntime, type ModelUrls, fetchBytes, int64Inputs } from './runtime.js';
+import { AutoModelForSequenceClassification, env, Tensor } from '@huggingface/transformers';
+import { type BenchBatch, fetchBytes, int64Inputs, type LoadedRuntime, type ModelUrls } from './runtime.js';
 
-export async function loadTransformersJs(device: 'webgpu' | 'wasm', urls: ModelUrls, wasmPaths: string): Promise<LoadedRuntime> {
+export async function loadTransformersJs(
+  device: 'webgpu' | 'wasm',
+  urls: ModelUrls,
+  wasmPaths: string,
+): Promise<LoadedRuntime> {
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
   env.useBrowserCache = false;
@@ -16,7 +20,10 @@ export async function loadTransformersJs(device: 'webgpu' | 'wasm', urls: ModelU
   const folder = urls.folder.replace(/\/$/, '');
   env.localModelPath = `${folder.slice(0, folder.lastIndexOf('/'))}/`;
   const id = folder.slice(folder.lastIndexOf('/') + 1);
-  const onnxBackend = env.backends.onnx as { wasm?: { wasmPaths?: string; numThreads?: number }; versions?: Record<string, string> };
+  const onnxBackend = env.backends.onnx as {
+    wasm?: { wasmPaths?: string; numThreads?: number };
+    versions?: Record<string, string>;
+  };
   if (onnxBackend.wasm) {
     onnxBackend.wasm.wasmPaths = wasmPaths;
     onnxBackend.wasm.numThreads = navigator.hardwareConcurrency || 1;

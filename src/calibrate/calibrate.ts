@@ -3,14 +3,13 @@
  * the integer planner reads a range of (calibratedTensors), keyed by tensor id, over real tokens
  * only (padding rows would pollute the ranges).
  */
-import type { TokenBatch } from '../core/types.js';
+import type { EncoderModel, TokenBatch } from '../core/types.js';
 import { isTokenTensor } from '../cpu/float-graph.js';
 import type { GlueInput } from '../data/glue.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { encoderParams, modelGraph, type Params, param } from '../graph/architectures.js';
 import { type GraphOp, type ModelGraph, tensorSpec, widthOf } from '../graph/types.js';
 import type { EncoderTokenizer } from '../model/tokenizer.js';
-import type { EncoderModel } from '../core/types.js';
 import { calibratedTensors } from '../plan/plan-graph.js';
 import { FloatGraphGpu } from '../runtime/float-graph.js';
 import { RangeObserver } from './range-observer.js';

@@ -43,14 +43,22 @@ export class RangeStats {
     // Checked before counting anything, so that a caller who catches the error keeps clean statistics.
     for (let i = 0; i < values.length; i++) {
       if (!Number.isFinite(values[i])) {
-        throw new RangeError(`calibration saw a non-finite value (${values[i]}) in ${name} at index ${i} of ${values.length}: the float model overflowed or its weights are not finite`);
+        throw new RangeError(
+          `calibration saw a non-finite value (${values[i]}) in ${name} at index ${i} of ${values.length}: the float model overflowed or its weights are not finite`,
+        );
       }
     }
     if (width !== undefined) {
-      if (!Number.isInteger(width) || width < 1 || values.length % width !== 0) throw new RangeError(`calibration: ${values.length} values of ${name} are not whole rows of ${width}`);
-      if (this.channels && this.channels.maxAbs.length !== width) throw new RangeError(`calibration: ${name} was observed ${this.channels.maxAbs.length} wide, now ${width} wide`);
-      if (!this.channels && this.count > 0) throw new RangeError(`calibration: ${name} was observed without its width before`);
-      const ch = (this.channels ??= { maxAbs: new Float64Array(width), sumSquares: new Float64Array(width), rows: 0 });
+      if (!Number.isInteger(width) || width < 1 || values.length % width !== 0)
+        throw new RangeError(`calibration: ${values.length} values of ${name} are not whole rows of ${width}`);
+      if (this.channels && this.channels.maxAbs.length !== width)
+        throw new RangeError(
+          `calibration: ${name} was observed ${this.channels.maxAbs.length} wide, now ${width} wide`,
+        );
+      if (!this.channels && this.count > 0)
+        throw new RangeError(`calibration: ${name} was observed without its width before`);
+      this.channels ??= { maxAbs: new Float64Array(width), sumSquares: new Float64Array(width), rows: 0 };
+      const ch = this.channels;
       for (let i = 0; i < values.length; i++) {
         const v = values[i];
         const c = i % width;
@@ -126,10 +134,17 @@ export class RangeStats {
   }
 
   merge(other: RangeStats): void {
-    if (!!this.channels !== !!other.channels && this.count > 0 && other.count > 0) throw new RangeError('calibration: merging statistics with and without per-channel data');
-    if (this.channels && other.channels && this.channels.maxAbs.length !== other.channels.maxAbs.length) throw new RangeError('calibration: merging per-channel statistics of different widths');
+    if (!!this.channels !== !!other.channels && this.count > 0 && other.count > 0)
+      throw new RangeError('calibration: merging statistics with and without per-channel data');
+    if (this.channels && other.channels && this.channels.maxAbs.length !== other.channels.maxAbs.length)
+      throw new RangeError('calibration: merging per-channel statistics of different widths');
     if (other.channels) {
-      const ch = (this.channels ??= { maxAbs: new Float64Array(other.channels.maxAbs.length), sumSquares: new Float64Array(other.channels.maxAbs.length), rows: 0 });
+      this.channels ??= {
+        maxAbs: new Float64Array(other.channels.maxAbs.length),
+        sumSquares: new Float64Array(other.channels.maxAbs.length),
+        rows: 0,
+      };
+      const ch = this.channels;
       for (let c = 0; c < ch.maxAbs.length; c++) {
         ch.maxAbs[c] = Math.max(ch.maxAbs[c], other.channels.maxAbs[c]);
         ch.sumSquares[c] += other.channels.sumSquares[c];
@@ -148,7 +163,12 @@ export class RangeStats {
       if (n) bins.push([b, n]);
     });
     const ch = this.channels;
-    return { maxAbs: this.maxAbs, count: this.count, bins, channels: ch && { maxAbs: [...ch.maxAbs], sumSquares: [...ch.sumSquares], rows: ch.rows } };
+    return {
+      maxAbs: this.maxAbs,
+      count: this.count,
+      bins,
+      channels: ch && { maxAbs: [...ch.maxAbs], sumSquares: [...ch.sumSquares], rows: ch.rows },
+    };
   }
 
   static fromJSON(j: RangeStatsJson): RangeStats {
@@ -156,10 +176,16 @@ export class RangeStats {
     s.maxAbs = j.maxAbs;
     s.count = j.count;
     for (const [b, n] of j.bins) {
-      if (!Number.isInteger(b) || b < 0 || b > BIN_COUNT) throw new RangeError(`calibration statistics: bin ${b} is outside [0, ${BIN_COUNT}]`);
+      if (!Number.isInteger(b) || b < 0 || b > BIN_COUNT)
+        throw new RangeError(`calibration statistics: bin ${b} is outside [0, ${BIN_COUNT}]`);
       s.bins[b] = n;
     }
-    if (j.channels) s.channels = { maxAbs: Float64Array.from(j.channels.maxAbs), sumSquares: Float64Array.from(j.channels.sumSquares), rows: j.channels.rows };
+    if (j.channels)
+      s.channels = {
+        maxAbs: Float64Array.from(j.channels.maxAbs),
+        sumSquares: Float64Array.from(j.channels.sumSquares),
+        rows: j.channels.rows,
+      };
     return s;
   }
 }

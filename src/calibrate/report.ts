@@ -4,7 +4,7 @@
  * rest, which is what one int8 scale per tensor pays for. Read from RangeStats and its per-channel
  * statistics; nothing here changes a plan.
  */
-import { OUTLIER_FACTOR, median, outlierChannels } from './outliers.js';
+import { median, OUTLIER_FACTOR, outlierChannels } from './outliers.js';
 import type { RangeObserver } from './range-observer.js';
 
 export interface TensorCalibrationReport {
@@ -73,20 +73,39 @@ export function formatCalibrationReport(report: TensorCalibrationReport[]): stri
     head,
   ];
   for (const r of report) {
-    const top = r.top.map((t) => `${t.channel}${r.outliers.includes(t.channel) ? '*' : ''} ${num(t.maxAbs)} ${(100 * t.share).toFixed(0)}%`).join(', ');
-    lines.push(`${r.tensor.padEnd(width)} ${num(r.maxAbs).padStart(8)} ${num(r.p999).padStart(8)} ${num(r.channelMaxP999).padStart(8)} ${num(r.channelMaxMedian).padStart(8)} ${r.bitsLost.toFixed(1).padStart(9)}  ${top}`);
+    const top = r.top
+      .map(
+        (t) =>
+          `${t.channel}${r.outliers.includes(t.channel) ? '*' : ''} ${num(t.maxAbs)} ${(100 * t.share).toFixed(0)}%`,
+      )
+      .join(', ');
+    lines.push(
+      `${r.tensor.padEnd(width)} ${num(r.maxAbs).padStart(8)} ${num(r.p999).padStart(8)} ${num(r.channelMaxP999).padStart(8)} ${num(r.channelMaxMedian).padStart(8)} ${r.bitsLost.toFixed(1).padStart(9)}  ${top}`,
+    );
   }
   const flagged = report.filter((r) => r.outliers.length > 0);
-  lines.push(flagged.length ? `${flagged.length} of ${report.length} tensors have outlier channels (* above)` : `no outlier channels in ${report.length} tensors`);
+  lines.push(
+    flagged.length
+      ? `${flagged.length} of ${report.length} tensors have outlier channels (* above)`
+      : `no outlier channels in ${report.length} tensors`,
+  );
   return lines.join('\n');
 }
 
 /** What a file's provenance keeps: the tensors with outlier channels, compactly. */
-export function calibrationSummary(report: TensorCalibrationReport[]): { tensors: number; withOutliers: { tensor: string; channels: number[]; ratio: number; bitsLost: number }[] } {
+export function calibrationSummary(report: TensorCalibrationReport[]): {
+  tensors: number;
+  withOutliers: { tensor: string; channels: number[]; ratio: number; bitsLost: number }[];
+} {
   return {
     tensors: report.length,
     withOutliers: report
       .filter((r) => r.outliers.length > 0)
-      .map((r) => ({ tensor: r.tensor, channels: r.outliers, ratio: Number((r.maxAbs / r.channelMaxMedian).toFixed(1)), bitsLost: Number(r.bitsLost.toFixed(2)) })),
+      .map((r) => ({
+        tensor: r.tensor,
+        channels: r.outliers,
+        ratio: Number((r.maxAbs / r.channelMaxMedian).toFixed(1)),
+        bitsLost: Number(r.bitsLost.toFixed(2)),
+      })),
   };
 }

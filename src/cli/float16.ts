@@ -13,14 +13,20 @@ export function writeFloat16Folder(from: string, to: string): { bytesIn: number;
   const st = parseSafetensors(bytes, source);
   const tensors: TensorToWrite[] = st.names().map((name) => {
     const info = st.info(name);
-    if (!(FLOAT_DTYPES as readonly string[]).includes(info.dtype)) throw new Error(`${source}: ${name} is ${info.dtype}; only float tensors can be stored as float16`);
+    if (!(FLOAT_DTYPES as readonly string[]).includes(info.dtype))
+      throw new Error(`${source}: ${name} is ${info.dtype}; only float tensors can be stored as float16`);
     const t = st.tensor(name);
     return { name, dtype: 'F16', shape: info.shape, data: t.data };
   });
-  const out = writeSafetensors(tensors, { ...st.metadata, format: st.metadata.format ?? 'pt', converted: 'int8-transformer float16' });
+  const out = writeSafetensors(tensors, {
+    ...st.metadata,
+    format: st.metadata.format ?? 'pt',
+    converted: 'int8-transformer float16',
+  });
   mkdirSync(to, { recursive: true });
   writeFileSync(join(to, 'model.safetensors'), out);
   // Copied by content: copyFileSync would carry a read-only mode along.
-  for (const name of COPIED) if (existsSync(join(from, name))) writeFileSync(join(to, name), readFileSync(join(from, name)));
+  for (const name of COPIED)
+    if (existsSync(join(from, name))) writeFileSync(join(to, name), readFileSync(join(from, name)));
   return { bytesIn: bytes.byteLength, bytesOut: out.byteLength };
 }

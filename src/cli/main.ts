@@ -13,23 +13,25 @@
  */
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { GpuUnavailableError, requestGpu } from '../gpu/device.js';
-import type { Gpu } from '../gpu/gpu.js';
-import { formatDeviceReport } from '../gpu/report.js';
-import { convertModel } from '../convert.js';
-import { type GlueInput, parseGlueTsv } from '../data/glue.js';
-import { readIntModelFile, writeIntModelFile } from '../format/int-model-file.js';
-import { dumpProgram } from '../plan/dump-program.js';
-import { folderSource } from '../model/sources-node.js';
-import type { TextModel } from '../session.js';
-import { type LoadProgress, builtInModelUrl, loadModel } from '../api.js';
+import { builtInModelUrl, type LoadProgress, loadModel } from '../api.js';
 import { DEFAULT_CALIBRATION } from '../calibrate/default-calibration.js';
 import type { RangeMethod, RangeObserver } from '../calibrate/range-observer.js';
 import { calibrationReport, formatCalibrationReport } from '../calibrate/report.js';
+import { convertModel } from '../convert.js';
+import { type GlueInput, parseGlueTsv } from '../data/glue.js';
 import { evaluate, formatEvaluation } from '../evaluate.js';
+import { readIntModelFile, writeIntModelFile } from '../format/int-model-file.js';
+import { GpuUnavailableError, requestGpu } from '../gpu/device.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { formatDeviceReport } from '../gpu/report.js';
+import { folderSource } from '../model/sources-node.js';
+import { dumpProgram } from '../plan/dump-program.js';
+import type { TextModel } from '../session.js';
 import { writeFloat16Folder } from './float16.js';
 
-export const SHARED_CALIBRATION = fileURLToPath(new URL('../../../shared/data/glue/sst2/train_calib1000.tsv', import.meta.url));
+export const SHARED_CALIBRATION = fileURLToPath(
+  new URL('../../../shared/data/glue/sst2/train_calib1000.tsv', import.meta.url),
+);
 
 const EXAMPLES = [
   'a gorgeous , witty , seductive movie .',
@@ -47,7 +49,19 @@ interface Args {
 }
 
 /** Options that take a value; the others are switches. */
-const VALUED = new Set(['model', 'data', 'calib', 'method', 'limit', 'batch', 'o', 'output', 'reference', 'calib-limit', 'outliers']);
+const VALUED = new Set([
+  'model',
+  'data',
+  'calib',
+  'method',
+  'limit',
+  'batch',
+  'o',
+  'output',
+  'reference',
+  'calib-limit',
+  'outliers',
+]);
 /** The options each command accepts (--verbose and --help go with any). */
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
   '': [],
@@ -83,7 +97,9 @@ function parseArgs(command: string, argv: string[]): Args {
     const name = a.slice(0, eq < 0 ? undefined : eq).replace(/^--?/, '');
     if (!allowed.includes(name) && !COMMON_FLAGS.includes(name)) {
       const accepted = allowed.map(optionName).join(', ');
-      throw new UsageError(`unknown option ${optionName(name)} for ${command ? `"${command}"` : 'the default command'}${accepted ? ` (it takes ${accepted})` : ' (it takes none)'}; see --help`);
+      throw new UsageError(
+        `unknown option ${optionName(name)} for ${command ? `"${command}"` : 'the default command'}${accepted ? ` (it takes ${accepted})` : ' (it takes none)'}; see --help`,
+      );
     }
     if (VALUED.has(name)) {
       if (eq >= 0) flags.set(name, a.slice(eq + 1));
@@ -132,7 +148,9 @@ function readTsv(path: string, limit?: number): GlueInput[] {
 function calibrationTexts(args: Args): GlueInput[] {
   const path = flag(args, 'calib') ?? (existsSync(SHARED_CALIBRATION) ? SHARED_CALIBRATION : undefined);
   if (!path) {
-    process.stderr.write(`calibrating on the ${DEFAULT_CALIBRATION.length} built-in English sentences; pass --calib <tsv> to use text from the model's own domain\n`);
+    process.stderr.write(
+      `calibrating on the ${DEFAULT_CALIBRATION.length} built-in English sentences; pass --calib <tsv> to use text from the model's own domain\n`,
+    );
     return DEFAULT_CALIBRATION.slice(0, intFlag(args, 'calib-limit'));
   }
   return readTsv(path, intFlag(args, 'calib-limit'));
@@ -165,27 +183,56 @@ async function loadInt8(gpu: GetGpu, path: string, args: Args): Promise<TextMode
 async function cmdConvert(gpu: GetGpu, args: Args): Promise<void> {
   const [folder] = args.positional;
   const out = flag(args, 'o') ?? flag(args, 'output');
-  if (!folder || !out) throw new UsageError('usage: convert <hf-folder> [--calib <tsv>] [--method max|mse|percentile-P] [--outliers auto|off] [--report] -o <model.i8t>');
+  if (!folder || !out)
+    throw new UsageError(
+      'usage: convert <hf-folder> [--calib <tsv>] [--method max|mse|percentile-P] [--outliers auto|off] [--report] -o <model.i8t>',
+    );
   if (!isFolder(folder)) throw new UsageError(`not a folder: ${folder}`);
   const outliers = flag(args, 'outliers');
-  if (outliers !== undefined && outliers !== 'auto' && outliers !== 'off') throw new UsageError(`--outliers must be auto or off, got ${outliers}`);
+  if (outliers !== undefined && outliers !== 'auto' && outliers !== 'off')
+    throw new UsageError(`--outliers must be auto or off, got ${outliers}`);
   let observer: RangeObserver | undefined;
-  const options = { calibration: calibrationTexts(args), method: method(args), outliers: outliers as 'auto' | 'off' | undefined, onProgress: progress, onCalibrated: (o: RangeObserver) => void (observer = o) };
+  const options = {
+    calibration: calibrationTexts(args),
+    method: method(args),
+    outliers: outliers as 'auto' | 'off' | undefined,
+    onProgress: progress,
+    onCalibrated: (o: RangeObserver) => {
+      observer = o;
+    },
+  };
   const file = await convertModel(await gpu(), folderSource(folder), options);
   if (args.flags.has('report') && observer) {
     if (progressOpen) process.stderr.write('\n');
     console.log(formatCalibrationReport(calibrationReport(observer)));
-    const chosen = file.program.ops.flatMap((o) => (o.kind === 'layernorm' && o.outliers?.part === 'smoothed' ? [`  ${o.out}: channels ${o.outliers.channels.join(', ')} divided by ${o.outliers.factors.map((f) => f.toPrecision(3)).join(', ')} (alpha ${o.outliers.alpha})`] : []));
-    console.log(chosen.length ? `smoothed (inspect shows every op):\n${chosen.join('\n')}` : 'no LayerNorm output smoothed: one int8 scale per tensor');
+    const chosen = file.program.ops.flatMap((o) =>
+      o.kind === 'layernorm' && o.outliers?.part === 'smoothed'
+        ? [
+            `  ${o.out}: channels ${o.outliers.channels.join(', ')} divided by ${o.outliers.factors.map((f) => f.toPrecision(3)).join(', ')} (alpha ${o.outliers.alpha})`,
+          ]
+        : [],
+    );
+    console.log(
+      chosen.length
+        ? `smoothed (inspect shows every op):\n${chosen.join('\n')}`
+        : 'no LayerNorm output smoothed: one int8 scale per tensor',
+    );
   }
   const bytes = await writeIntModelFile(file);
   writeFileSync(out, bytes);
   const safetensors = `${folder}/model.safetensors`;
-  const ratio = existsSync(safetensors) ? ` (${(bytes.length / statSync(safetensors).size).toFixed(3)}x model.safetensors)` : '';
+  const ratio = existsSync(safetensors)
+    ? ` (${(bytes.length / statSync(safetensors).size).toFixed(3)}x model.safetensors)`
+    : '';
   console.log(`wrote ${out}: ${(bytes.length / 1e6).toFixed(2)} MB${ratio}`);
 }
 
-function printPredictions(model: TextModel, texts: string[], preds: Awaited<ReturnType<TextModel['classify']>>, ms: number): void {
+function printPredictions(
+  model: TextModel,
+  texts: string[],
+  preds: Awaited<ReturnType<TextModel['classify']>>,
+  ms: number,
+): void {
   preds.forEach((p, i) => console.log(`${model.kind}  ${p.label.padEnd(10)} ${p.score.toFixed(3)}  ${texts[i]}`));
   console.log(`${model.kind}: ${(ms / texts.length).toFixed(1)} ms per sentence`);
 }
@@ -195,7 +242,9 @@ async function cmdClassify(gpu: GetGpu, args: Args, texts: string[]): Promise<vo
   if (texts.length === 0) throw new UsageError('usage: classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...');
   const batchSize = intFlag(args, 'batch');
   if (args.flags.has('fp32') && !existsSync(path)) throw new UsageError(`no such model: ${path}`);
-  const model: TextModel = args.flags.has('fp32') ? await loadModel(path, { gpu: await gpu(), precision: 'fp32' }) : await loadInt8(gpu, path, args);
+  const model: TextModel = args.flags.has('fp32')
+    ? await loadModel(path, { gpu: await gpu(), precision: 'fp32' })
+    : await loadInt8(gpu, path, args);
   try {
     const t0 = performance.now();
     const preds = await model.classify(texts, batchSize === undefined ? undefined : { batchSize });
@@ -208,20 +257,26 @@ async function cmdClassify(gpu: GetGpu, args: Args, texts: string[]): Promise<vo
 async function cmdEval(gpu: GetGpu, args: Args): Promise<void> {
   const path = flag(args, 'model');
   const data = flag(args, 'data');
-  if (!path || !data) throw new UsageError('usage: eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--json]');
+  if (!path || !data)
+    throw new UsageError(
+      'usage: eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--json]',
+    );
   noPositional(args, 'eval --model <model.i8t | hf-folder> --data <glue.tsv>');
   if (!existsSync(path)) throw new UsageError(`no such model: ${path}`);
   if (!existsSync(data)) throw new UsageError(`no such file: ${data}`);
   const reference = flag(args, 'reference') ?? (isFolder(path) ? path : undefined);
-  if (reference !== undefined && !isFolder(reference)) throw new UsageError(`--reference must be a Hugging Face model folder: ${reference}`);
+  if (reference !== undefined && !isFolder(reference))
+    throw new UsageError(`--reference must be a Hugging Face model folder: ${reference}`);
   const glue = parseGlueTsv(readFileSync(data, 'utf8'), data);
   const limited = glue.rows.slice(0, intFlag(args, 'limit') ?? glue.rows.length);
   const batchSize = intFlag(args, 'batch') ?? 16;
   const int8 = await loadInt8(gpu, path, args);
-  const fp32 = reference ? await loadModel(reference, { gpu: await gpu(), precision: 'fp32' }).catch((e) => {
-    int8.dispose();
-    throw e;
-  }) : undefined;
+  const fp32 = reference
+    ? await loadModel(reference, { gpu: await gpu(), precision: 'fp32' }).catch((e) => {
+        int8.dispose();
+        throw e;
+      })
+    : undefined;
   try {
     const result = await evaluate(int8, fp32, limited, {
       batchSize,
@@ -240,7 +295,9 @@ async function cmdDefault(getGpu: GetGpu): Promise<void> {
   console.log(`${formatDeviceReport(gpu).split('\n').slice(0, 4).join('\n')}\n`);
   const model = await loadModel('default', { gpu });
   try {
-    console.log(`built-in model: ${model.config.architecture} (${model.config.numLayers} x ${model.config.hiddenSize}), integer-only on WebGPU\n`);
+    console.log(
+      `built-in model: ${model.config.architecture} (${model.config.numLayers} x ${model.config.hiddenSize}), integer-only on WebGPU\n`,
+    );
     const t0 = performance.now();
     const preds = await model.classify(EXAMPLES);
     printPredictions(model, EXAMPLES, preds, performance.now() - t0);
@@ -252,13 +309,20 @@ async function cmdDefault(getGpu: GetGpu): Promise<void> {
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === 'help' || first === '--help' || first === '-h') {
-    console.log(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, ''));
+    console.log(
+      readFileSync(fileURLToPath(import.meta.url), 'utf8')
+        .split('*/')[0]
+        .replace(/^\/\*\*\n/, '')
+        .replace(/^ \* ?/gm, ''),
+    );
     return 0;
   }
   // Options before any command ("--verbose", or a typo) belong to the default command.
   const command = first === undefined || first.startsWith('-') ? '' : first;
   if (!(command in COMMAND_FLAGS)) {
-    throw new UsageError(`unknown command "${command}"; commands: convert, classify, eval, float16, inspect, device (see --help)`);
+    throw new UsageError(
+      `unknown command "${command}"; commands: convert, classify, eval, float16, inspect, device (see --help)`,
+    );
   }
   const args = parseArgs(command, command ? rest : argv);
   if (args.flags.has('help') || args.flags.has('h')) return main(['--help']);
@@ -269,7 +333,9 @@ async function main(argv: string[]): Promise<number> {
     if (!folder || !out || extra.length) throw new UsageError('usage: float16 <hf-folder> -o <folder>');
     if (!isFolder(folder)) throw new UsageError(`not a folder: ${folder}`);
     const { bytesIn, bytesOut } = writeFloat16Folder(folder, out);
-    console.log(`wrote ${out}/model.safetensors: ${(bytesOut / 1e6).toFixed(2)} MB (from ${(bytesIn / 1e6).toFixed(2)} MB)`);
+    console.log(
+      `wrote ${out}/model.safetensors: ${(bytesOut / 1e6).toFixed(2)} MB (from ${(bytesIn / 1e6).toFixed(2)} MB)`,
+    );
     return 0;
   }
   if (command === '' || command === 'device') noPositional(args, command || 'int8-transformer [command] (see --help)');
@@ -278,7 +344,8 @@ async function main(argv: string[]): Promise<number> {
     if (!path || extra.length) throw new UsageError('usage: inspect <model.i8t>');
     if (!existsSync(path)) throw new UsageError(`no such file: ${path}`);
   }
-  if (command === 'convert' && args.positional.length > 1) throw new UsageError(`unexpected argument "${args.positional[1]}"; usage: convert <hf-folder> -o <model.i8t>`);
+  if (command === 'convert' && args.positional.length > 1)
+    throw new UsageError(`unexpected argument "${args.positional[1]}"; usage: convert <hf-folder> -o <model.i8t>`);
   // The device is requested only once the arguments have been checked: a usage error costs no
   // adapter start (and none of Dawn's start-up warnings).
   let device: Gpu | undefined;
@@ -303,7 +370,12 @@ async function main(argv: string[]): Promise<number> {
       case 'inspect': {
         const [path] = args.positional;
         const file = await readIntModelFile(new Uint8Array(readFileSync(path)), path);
-        console.log(dumpProgram(file.program, `${file.config.architecture}: ${file.config.numLayers} layers, hidden ${file.config.hiddenSize}, ${file.config.numHeads} heads, FFN ${file.config.intermediateSize}`));
+        console.log(
+          dumpProgram(
+            file.program,
+            `${file.config.architecture}: ${file.config.numLayers} layers, hidden ${file.config.hiddenSize}, ${file.config.numHeads} heads, FFN ${file.config.intermediateSize}`,
+          ),
+        );
         console.log(`provenance: ${JSON.stringify(file.provenance)}`);
         break;
       }

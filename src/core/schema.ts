@@ -66,7 +66,8 @@ export const string: Schema = (v, path) => {
 export const oneOf =
   (...values: (string | number | boolean)[]): Schema =>
   (v, path) => {
-    if (!values.includes(v as string)) fail(path, `${describe(v)} is not one of ${values.map((x) => JSON.stringify(x)).join(', ')}`);
+    if (!values.includes(v as string))
+      fail(path, `${describe(v)} is not one of ${values.map((x) => JSON.stringify(x)).join(', ')}`);
   };
 
 export const equals =
@@ -116,7 +117,8 @@ export function absent(why: string): Schema {
 export const object =
   (fields: Record<string, Schema>): Schema =>
   (v, path) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v) || ArrayBuffer.isView(v)) fail(path, `expected an object, got ${describe(v)}`);
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || ArrayBuffer.isView(v))
+      fail(path, `expected an object, got ${describe(v)}`);
     const o = v as Record<string, unknown>;
     // JSON.parse makes "__proto__" an own key (Object.keys lists it), so it is refused here like any other.
     for (const key of Object.keys(o)) {

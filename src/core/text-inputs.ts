@@ -25,7 +25,9 @@ export function describeValue(v: unknown): string {
 export function checkTexts(texts: unknown, method: string): GlueInput[] {
   if (typeof texts === 'string') return [texts];
   if (!Array.isArray(texts)) {
-    throw new TypeError(`${method}: texts is ${describeValue(texts)}; expected a string, or a list of strings and [string, string] pairs`);
+    throw new TypeError(
+      `${method}: texts is ${describeValue(texts)}; expected a string, or a list of strings and [string, string] pairs`,
+    );
   }
   if (texts.length === 0) throw new RangeError(`${method}: no input texts (the list is empty)`);
   const out: GlueInput[] = new Array(texts.length);
@@ -35,10 +37,13 @@ export function checkTexts(texts: unknown, method: string): GlueInput[] {
       out[i] = item;
       continue;
     }
-    if (!Array.isArray(item) || item.length !== 2) throw new TypeError(`${method}: texts[${i}] is ${describeValue(item)}; ${EXPECTED_ITEM}`);
+    if (!Array.isArray(item) || item.length !== 2)
+      throw new TypeError(`${method}: texts[${i}] is ${describeValue(item)}; ${EXPECTED_ITEM}`);
     for (let j = 0; j < 2; j++) {
       if (typeof item[j] !== 'string') {
-        throw new TypeError(`${method}: texts[${i}][${j}] is ${describeValue(item[j])}; expected a string (the ${j ? 'second' : 'first'} text of the pair)`);
+        throw new TypeError(
+          `${method}: texts[${i}][${j}] is ${describeValue(item[j])}; expected a string (the ${j ? 'second' : 'first'} text of the pair)`,
+        );
       }
     }
     out[i] = [item[0], item[1]];
@@ -52,26 +57,42 @@ export interface CheckedRunOptions {
 }
 
 /** Run options with their defaults; unknown keys are refused so that a misspelt option is not silently ignored. */
-export function checkRunOptions(options: unknown, method: string, allowed: readonly string[], defaultBatchSize = 8): CheckedRunOptions {
+export function checkRunOptions(
+  options: unknown,
+  method: string,
+  allowed: readonly string[],
+  defaultBatchSize = 8,
+): CheckedRunOptions {
   if (options === undefined) return { batchSize: defaultBatchSize };
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`${method}: options is ${describeValue(options)}; expected an object such as { ${allowed.join(', ')} }`);
+    throw new TypeError(
+      `${method}: options is ${describeValue(options)}; expected an object such as { ${allowed.join(', ')} }`,
+    );
   }
   const o = options as Record<string, unknown>;
   for (const key of Object.keys(o)) {
-    if (!allowed.includes(key)) throw new TypeError(`${method}: unknown option "${key}"; the options are ${allowed.join(', ')}`);
+    if (!allowed.includes(key))
+      throw new TypeError(`${method}: unknown option "${key}"; the options are ${allowed.join(', ')}`);
   }
   let batchSize = defaultBatchSize;
   if (o.batchSize !== undefined) {
-    if (typeof o.batchSize !== 'number') throw new TypeError(`${method}: batchSize is ${describeValue(o.batchSize)}; expected a positive integer`);
-    if (!Number.isSafeInteger(o.batchSize) || o.batchSize < 1) throw new RangeError(`${method}: batchSize ${o.batchSize} must be a positive integer`);
+    if (typeof o.batchSize !== 'number')
+      throw new TypeError(`${method}: batchSize is ${describeValue(o.batchSize)}; expected a positive integer`);
+    if (!Number.isSafeInteger(o.batchSize) || o.batchSize < 1)
+      throw new RangeError(`${method}: batchSize ${o.batchSize} must be a positive integer`);
     batchSize = o.batchSize;
   }
   const signal = o.signal;
-  if (signal !== undefined && !isAbortSignal(signal)) throw new TypeError(`${method}: signal is ${describeValue(signal)}; expected an AbortSignal`);
+  if (signal !== undefined && !isAbortSignal(signal))
+    throw new TypeError(`${method}: signal is ${describeValue(signal)}; expected an AbortSignal`);
   return { batchSize, signal };
 }
 
 function isAbortSignal(v: unknown): v is AbortSignal {
-  return typeof v === 'object' && v !== null && typeof (v as AbortSignal).aborted === 'boolean' && typeof (v as AbortSignal).addEventListener === 'function';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof (v as AbortSignal).aborted === 'boolean' &&
+    typeof (v as AbortSignal).addEventListener === 'function'
+  );
 }

@@ -18,12 +18,17 @@ export function checkTokenBatch(batch: TokenBatch): void {
   for (const name of ARRAYS) {
     const values: ArrayLike<number> | undefined = batch[name];
     if (!values) throw new RangeError(`token batch: ${name} is missing`);
-    if (values.length !== T) throw new RangeError(`token batch: ${name} has ${values.length} values, expected batch ${B} x seqLen ${S} = ${T}`);
+    if (values.length !== T)
+      throw new RangeError(
+        `token batch: ${name} has ${values.length} values, expected batch ${B} x seqLen ${S} = ${T}`,
+      );
     for (let i = 0; i < T; i++) {
       const v = values[i];
       if (name === 'attentionMask' ? v !== 0 && v !== 1 : !Number.isInteger(v)) {
         const want = name === 'attentionMask' ? 'must be 0 or 1' : 'is not an integer';
-        throw new RangeError(`token batch: ${name}[${i}] = ${v} ${want} (sequence ${Math.floor(i / S)}, position ${i % S})`);
+        throw new RangeError(
+          `token batch: ${name}[${i}] = ${v} ${want} (sequence ${Math.floor(i / S)}, position ${i % S})`,
+        );
       }
     }
   }

@@ -4,19 +4,26 @@
  * (src/runtime/int-program.ts) must give the same output bit for bit.
  */
 import type { TokenBatch } from '../core/types.js';
-import { type IntAttentionOp, type IntGemmOp, type IntOp, type IntProgram, intTensor, intWidth } from '../plan/int-program.js';
+import {
+  type IntAttentionOp,
+  type IntGemmOp,
+  type IntOp,
+  type IntProgram,
+  intTensor,
+  intWidth,
+} from '../plan/int-program.js';
 import { embeddingI8Ref } from '../reference/embedding-i8.js';
 import { igeluRef } from '../reference/gelu-i8.js';
 import { gemmI8Ref } from '../reference/gemm-i8.js';
+import { kvAppendRef } from '../reference/kv-append-i8.js';
 import { layerNormI8Ref } from '../reference/layernorm-i8.js';
 import { lookupI8Ref } from '../reference/lookup-i8.js';
-import { requantizeRef } from '../reference/requantize.js';
 import { poolI8Ref } from '../reference/pool-i8.js';
+import { requantizeRef } from '../reference/requantize.js';
 import { residualAddRef } from '../reference/residual-add.js';
 import { softmaxI8Ref } from '../reference/softmax-i8.js';
-import { transposeHeadsI8Ref } from '../reference/transpose-heads-i8.js';
-import { kvAppendRef } from '../reference/kv-append-i8.js';
 import { topKRef } from '../reference/topk-i32.js';
+import { transposeHeadsI8Ref } from '../reference/transpose-heads-i8.js';
 
 export type IntValues = Int8Array | Uint8Array | Int32Array;
 
@@ -38,7 +45,8 @@ function firstRows(x: IntValues, batch: number, seq: number, width: number): Int
 function headSlice(x: IntValues, b: number, h: number, seq: number, width: number, c0: number, D: number): Int8Array {
   const out = new Int8Array(seq * D);
   const from = c0 + h * D;
-  for (let s = 0; s < seq; s++) out.set(x.subarray((b * seq + s) * width + from, (b * seq + s) * width + from + D), s * D);
+  for (let s = 0; s < seq; s++)
+    out.set(x.subarray((b * seq + s) * width + from, (b * seq + s) * width + from + D), s * D);
   return out;
 }
 
@@ -66,9 +74,12 @@ function cachedAttentions(program: IntProgram): IntAttentionOp[] {
 export function createKvCache(program: IntProgram, batch: number, capacity: number): IntKvCache {
   const attentions = cachedAttentions(program);
   if (attentions.length === 0) throw new Error('KV cache: the program has no cached attention (not a decoder)');
-  if (!Number.isInteger(batch) || batch < 1) throw new RangeError(`KV cache: batch = ${batch} must be a positive integer`);
+  if (!Number.isInteger(batch) || batch < 1)
+    throw new RangeError(`KV cache: batch = ${batch} must be a positive integer`);
   if (!Number.isInteger(capacity) || capacity < 1 || capacity > program.maxPositions) {
-    throw new RangeError(`KV cache: capacity = ${capacity} tokens must be an integer in [1, ${program.maxPositions}] (the model's positions)`);
+    throw new RangeError(
+      `KV cache: capacity = ${capacity} tokens must be an integer in [1, ${program.maxPositions}] (the model's positions)`,
+    );
   }
   const { heads, headDim } = attentions[0];
   const size = batch * heads * capacity * headDim;
@@ -102,7 +113,11 @@ class CpuIntInterpreter {
     const T = B * S;
     switch (op.kind) {
       case 'embed': {
-        const ids = { token: this.batch.inputIds, position: this.batch.positionIds, tokenType: op.tables.tokenType ? this.batch.tokenTypeIds : undefined };
+        const ids = {
+          token: this.batch.inputIds,
+          position: this.batch.positionIds,
+          tokenType: op.tables.tokenType ? this.batch.tokenTypeIds : undefined,
+        };
         return void this.values.set(op.out, embeddingI8Ref(op.tables, ids, op.constants));
       }
       case 'layernorm':
@@ -117,7 +132,15 @@ class CpuIntInterpreter {
         return void this.values.set(op.out, this.attention(op));
       case 'pool': {
         const hidden = this.width(op.input);
-        return void this.values.set(op.out, poolI8Ref(this.get(op.input) as Int8Array, this.batch.attentionMask, { batch: B, seq: S, hidden }, this.pooling ?? op.mode));
+        return void this.values.set(
+          op.out,
+          poolI8Ref(
+            this.get(op.input) as Int8Array,
+            this.batch.attentionMask,
+            { batch: B, seq: S, hidden },
+            this.pooling ?? op.mode,
+          ),
+        );
       }
     }
   }
@@ -145,11 +168,20 @@ class CpuIntInterpreter {
     const scores = new Int32Array(B * heads * S * S);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < heads; h++) {
-        const acc = gemmI8Ref({ a: headSlice(q, b, h, S, qw, op.q.channel, D), b: headSlice(k, b, h, S, kw, op.k.channel, D), M: S, N: S, K: D });
+        const acc = gemmI8Ref({
+          a: headSlice(q, b, h, S, qw, op.q.channel, D),
+          b: headSlice(k, b, h, S, kw, op.k.channel, D),
+          M: S,
+          N: S,
+          K: D,
+        });
         scores.set(acc, (b * heads + h) * S * S);
       }
     }
-    const probs = softmaxI8Ref({ scores, mask: this.batch.attentionMask, batch: B, heads, seq: S, causal: op.causal }, op.softmax);
+    const probs = softmaxI8Ref(
+      { scores, mask: this.batch.attentionMask, batch: B, heads, seq: S, causal: op.causal },
+      op.softmax,
+    );
     const vt = transposeHeadsI8Ref(v as Int8Array, B, S, vw, heads, D, op.v.channel);
     const context = new Int8Array(B * S * H);
     for (let b = 0; b < B; b++) {
@@ -175,7 +207,17 @@ class CpuIntInterpreter {
     const slot = cache.layers[op.cache!.layer];
     const qkv = this.get(op.q.tensor) as Int8Array;
     const qw = this.width(op.q.tensor);
-    const appended = kvAppendRef(qkv, slot.k, slot.v, { batch: B, heads, headDim: D, queries: S, past, capacity: C, qkvCols: qw, kCol: op.k.channel, vCol: op.v.channel });
+    const appended = kvAppendRef(qkv, slot.k, slot.v, {
+      batch: B,
+      heads,
+      headDim: D,
+      queries: S,
+      past,
+      capacity: C,
+      qkvCols: qw,
+      kCol: op.k.channel,
+      vCol: op.v.channel,
+    });
     slot.k = appended.k;
     slot.v = appended.v;
     const keys = past + S;
@@ -184,10 +226,16 @@ class CpuIntInterpreter {
       for (let h = 0; h < heads; h++) {
         const bh = b * heads + h;
         const k = slot.k.subarray(bh * C * D, (bh * C + keys) * D);
-        scores.set(gemmI8Ref({ a: headSlice(qkv, b, h, S, qw, op.q.channel, D), b: k, M: S, N: keys, K: D }), bh * S * keys);
+        scores.set(
+          gemmI8Ref({ a: headSlice(qkv, b, h, S, qw, op.q.channel, D), b: k, M: S, N: keys, K: D }),
+          bh * S * keys,
+        );
       }
     }
-    const probs = softmaxI8Ref({ scores, mask: cache.mask, batch: B, heads, seq: keys, queries: S, past, causal: true, maskRow: C }, op.softmax);
+    const probs = softmaxI8Ref(
+      { scores, mask: cache.mask, batch: B, heads, seq: keys, queries: S, past, causal: true, maskRow: C },
+      op.softmax,
+    );
     const context = new Int8Array(B * S * H);
     const vt = new Int8Array(D * keys);
     for (let b = 0; b < B; b++) {
@@ -225,7 +273,8 @@ export class IntDecoderCpu {
     /** Tokens per sequence the cache holds (prompt and generated). */
     capacity: number,
   ) {
-    if (program.output.kind !== 'lm-logits') throw new Error(`IntDecoderCpu: the program's output is ${program.output.kind}, not LM logits`);
+    if (program.output.kind !== 'lm-logits')
+      throw new Error(`IntDecoderCpu: the program's output is ${program.output.kind}, not LM logits`);
     this.cache = createKvCache(program, batch, capacity);
   }
 
@@ -235,8 +284,14 @@ export class IntDecoderCpu {
 
   /** [batch * seqLen, vocab] logits of the prompt's positions. */
   prefill(batch: TokenBatch): Int32Array {
-    if (this.cache.past !== 0) throw new Error(`IntDecoderCpu.prefill: the cache already holds ${this.cache.past} tokens per sequence; prefill starts a generation`);
-    if (batch.attentionMask.some((m) => m === 0)) throw new RangeError('IntDecoderCpu.prefill: prompts must all have one length (padding is not supported in incremental decoding)');
+    if (this.cache.past !== 0)
+      throw new Error(
+        `IntDecoderCpu.prefill: the cache already holds ${this.cache.past} tokens per sequence; prefill starts a generation`,
+      );
+    if (batch.attentionMask.some((m) => m === 0))
+      throw new RangeError(
+        'IntDecoderCpu.prefill: prompts must all have one length (padding is not supported in incremental decoding)',
+      );
     return this.run(batch.inputIds, batch.batch, batch.seqLen);
   }
 
@@ -249,11 +304,22 @@ export class IntDecoderCpu {
   private run(ids: Int32Array, B: number, S: number): Int32Array {
     const cache = this.cache;
     if (B !== cache.batch) throw new RangeError(`IntDecoderCpu: ${B} sequences for a cache of ${cache.batch}`);
-    if (cache.past + S > cache.capacity) throw new RangeError(`IntDecoderCpu: ${cache.past} cached + ${S} new tokens exceed the cache capacity of ${cache.capacity} tokens per sequence`);
+    if (cache.past + S > cache.capacity)
+      throw new RangeError(
+        `IntDecoderCpu: ${cache.past} cached + ${S} new tokens exceed the cache capacity of ${cache.capacity} tokens per sequence`,
+      );
     const positionIds = new Int32Array(B * S);
     for (let i = 0; i < B * S; i++) positionIds[i] = cache.past + (i % S);
-    const batch: TokenBatch = { batch: B, seqLen: S, inputIds: ids, attentionMask: new Int32Array(B * S).fill(1), tokenTypeIds: new Int32Array(B * S), positionIds };
-    for (let b = 0; b < B; b++) cache.mask.fill(1, b * cache.capacity + cache.past, b * cache.capacity + cache.past + S);
+    const batch: TokenBatch = {
+      batch: B,
+      seqLen: S,
+      inputIds: ids,
+      attentionMask: new Int32Array(B * S).fill(1),
+      tokenTypeIds: new Int32Array(B * S),
+      positionIds,
+    };
+    for (let b = 0; b < B; b++)
+      cache.mask.fill(1, b * cache.capacity + cache.past, b * cache.capacity + cache.past + S);
     const interpreter = new CpuIntInterpreter(this.program, batch, undefined, cache);
     for (const op of this.program.ops) interpreter.run(op);
     cache.past += S;
@@ -269,10 +335,18 @@ export function greedyTokens(program: IntProgram, logits: Int32Array, rows: numb
   const rescale = program.output.rescale;
   if (!rescale) throw new Error('greedyTokens: the program has no common logit scale (not an LM)');
   const vocab = rescale.requant.length;
-  return rows.map((r) => topKRef({ logits: logits.subarray(r * vocab, (r + 1) * vocab), batch: 1, vocab, k: 1, requant: rescale.requant }).argmax[0]);
+  return rows.map(
+    (r) =>
+      topKRef({ logits: logits.subarray(r * vocab, (r + 1) * vocab), batch: 1, vocab, k: 1, requant: rescale.requant })
+        .argmax[0],
+  );
 }
 
-export function runIntProgramCpu(program: IntProgram, batch: TokenBatch, options: IntProgramCpuOptions = {}): IntProgramResult {
+export function runIntProgramCpu(
+  program: IntProgram,
+  batch: TokenBatch,
+  options: IntProgramCpuOptions = {},
+): IntProgramResult {
   const interpreter = new CpuIntInterpreter(program, batch, options.pooling);
   for (const op of program.ops) interpreter.run(op);
   const output = interpreter.get(program.output.tensor);

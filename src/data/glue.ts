@@ -25,7 +25,10 @@ function fail(what: string, line: number, message: string): never {
 }
 
 export function parseGlueTsv(text: string, what = 'GLUE tsv'): GlueSet {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/).filter((l) => l.length > 0);
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .split(/\r?\n/)
+    .filter((l) => l.length > 0);
   if (lines.length === 0) throw new Error(`${what}: the file is empty`);
   const header = lines[0].split('\t').map((h) => h.trim());
   const has = (...names: string[]) => names.every((n) => header.includes(n));
@@ -44,10 +47,19 @@ export function parseGlueTsv(text: string, what = 'GLUE tsv'): GlueSet {
   const rows = (make: (cells: string[], line: number) => GlueRow) => body.map((l, i) => make(l.split('\t'), i + 2));
 
   if (has('sentence', 'label') && !has('question')) {
-    return { task: 'sst2', rows: rows((c, n) => ({ input: field(c, col('sentence'), n), label: num(c[col('label')], n) })) };
+    return {
+      task: 'sst2',
+      rows: rows((c, n) => ({ input: field(c, col('sentence'), n), label: num(c[col('label')], n) })),
+    };
   }
   if (has('Quality', '#1 String', '#2 String')) {
-    return { task: 'mrpc', rows: rows((c, n) => ({ input: [field(c, col('#1 String'), n), field(c, col('#2 String'), n)], label: num(c[col('Quality')], n) })) };
+    return {
+      task: 'mrpc',
+      rows: rows((c, n) => ({
+        input: [field(c, col('#1 String'), n), field(c, col('#2 String'), n)],
+        label: num(c[col('Quality')], n),
+      })),
+    };
   }
   if (has('question', 'sentence', 'label')) {
     const names = ['entailment', 'not_entailment'];
@@ -62,15 +74,35 @@ export function parseGlueTsv(text: string, what = 'GLUE tsv'): GlueSet {
     };
   }
   if (has('sentence1', 'sentence2', 'score')) {
-    return { task: 'stsb', rows: rows((c, n) => ({ input: [field(c, col('sentence1'), n), field(c, col('sentence2'), n)], label: num(c[col('score')], n) })) };
+    return {
+      task: 'stsb',
+      rows: rows((c, n) => ({
+        input: [field(c, col('sentence1'), n), field(c, col('sentence2'), n)],
+        label: num(c[col('score')], n),
+      })),
+    };
   }
   if (has('sentence1', 'sentence2', 'label')) {
-    return { task: 'rte', rows: rows((c, n) => ({ input: [field(c, col('sentence1'), n), field(c, col('sentence2'), n)], label: num(c[col('label')], n) })) };
+    return {
+      task: 'rte',
+      rows: rows((c, n) => ({
+        input: [field(c, col('sentence1'), n), field(c, col('sentence2'), n)],
+        label: num(c[col('label')], n),
+      })),
+    };
   }
   // CoLA has no header: every line is source, label, mark, sentence.
   const first = lines[0].split('\t');
   if (first.length === 4 && /^[01]$/.test(first[1])) {
-    return { task: 'cola', rows: lines.map((l, i) => { const c = l.split('\t'); return { input: field(c, 3, i + 1), label: num(c[1], i + 1) }; }) };
+    return {
+      task: 'cola',
+      rows: lines.map((l, i) => {
+        const c = l.split('\t');
+        return { input: field(c, 3, i + 1), label: num(c[1], i + 1) };
+      }),
+    };
   }
-  throw new Error(`${what}: unrecognised layout (header: ${header.slice(0, 6).join(', ')}); expected one of the GLUE tsv files (SST-2, CoLA, MRPC, QNLI, RTE, STS-B)`);
+  throw new Error(
+    `${what}: unrecognised layout (header: ${header.slice(0, 6).join(', ')}); expected one of the GLUE tsv files (SST-2, CoLA, MRPC, QNLI, RTE, STS-B)`,
+  );
 }

@@ -36,15 +36,16 @@
  * and parse of the tokenizer, plan validation); a 105 MB container, 180 ms (580 MB/s), 250 ms with
  * the copy out. On a quiet core the CRC runs at 700-800 MB/s. Small beside a download of the file.
  */
+
+import { describe, member } from '../core/schema.js';
 import type { EncoderConfig } from '../core/types.js';
 import type { ModelKind } from '../graph/types.js';
-import type { EncoderPlan } from '../plan/v1-program.js';
 import type { IntEmbedOp, IntProgram } from '../plan/int-program.js';
+import type { EncoderPlan } from '../plan/v1-program.js';
 import { programFromV1 } from '../plan/v1-program.js';
-import { validateProgram } from '../plan/validate-program.js';
 import { validateConfig, validatePlan } from '../plan/validate-plan.js';
+import { validateProgram } from '../plan/validate-program.js';
 import { crc32c, hex32 } from './checksum.js';
-import { describe, member } from '../core/schema.js';
 
 export const MAGIC = Uint8Array.from([0x49, 0x38, 0x54, 0x4d, 0x0d, 0x0a, 0x1a, 0x0a]);
 /** The version this runtime writes. */
@@ -59,7 +60,15 @@ const FORMAT_NAME = 'int8-transformer integer model';
 const RESERVED = ['format', 'blobs'];
 
 type BlobDtype = 'i8' | 'u8' | 'i16' | 'u16' | 'i32' | 'u32' | 'f32' | 'f64';
-type BlobArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array | Float64Array;
+type BlobArray =
+  | Int8Array
+  | Uint8Array
+  | Int16Array
+  | Uint16Array
+  | Int32Array
+  | Uint32Array
+  | Float32Array
+  | Float64Array;
 const DTYPES: Record<BlobDtype, { bytes: number; type: { new (b: ArrayBuffer): BlobArray; readonly name: string } }> = {
   i8: { bytes: 1, type: Int8Array },
   u8: { bytes: 1, type: Uint8Array },
@@ -142,9 +151,12 @@ export interface WriteContainerOptions {
 export function writeContainer(doc: Record<string, unknown>, options: WriteContainerOptions = {}): Uint8Array {
   const version = options.formatVersion ?? FORMAT_VERSION;
   if (!Number.isInteger(version) || version < FIRST_CHECKSUMMED_VERSION || version > FORMAT_VERSION) {
-    throw new RangeError(`writeContainer: format version ${version}; this runtime writes versions ${FIRST_CHECKSUMMED_VERSION}..${FORMAT_VERSION}`);
+    throw new RangeError(
+      `writeContainer: format version ${version}; this runtime writes versions ${FIRST_CHECKSUMMED_VERSION}..${FORMAT_VERSION}`,
+    );
   }
-  for (const k of RESERVED) if (Object.hasOwn(doc, k)) throw new RangeError(`writeContainer: "${k}" is reserved for the container`);
+  for (const k of RESERVED)
+    if (Object.hasOwn(doc, k)) throw new RangeError(`writeContainer: "${k}" is reserved for the container`);
   const blobs: { entry: BlobEntry; bytes: Uint8Array }[] = [];
   let offset = 0;
   const encode = (v: unknown, path: string, depth: number): unknown => {
@@ -157,19 +169,25 @@ export function writeContainer(doc: Record<string, unknown>, options: WriteConta
       offset += align8(bytes.byteLength);
       return { $blob: blobs.length - 1 };
     }
-    if (ArrayBuffer.isView(v)) throw new RangeError(`writeContainer: ${path} is a ${v.constructor.name}, which the container does not store`);
+    if (ArrayBuffer.isView(v))
+      throw new RangeError(`writeContainer: ${path} is a ${v.constructor.name}, which the container does not store`);
     if (Array.isArray(v)) return v.map((x, i) => encode(x, `${path}[${i}]`, depth + 1));
     if (v && typeof v === 'object') {
-      if (Object.hasOwn(v, '$blob')) throw new RangeError(`writeContainer: ${path} has a "$blob" key, which marks blob references`);
+      if (Object.hasOwn(v, '$blob'))
+        throw new RangeError(`writeContainer: ${path} has a "$blob" key, which marks blob references`);
       return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x, member(path, k), depth + 1)]));
     }
-    if (typeof v === 'number' && !Number.isFinite(v)) throw new RangeError(`writeContainer: ${path} is the non-finite number ${v}`);
+    if (typeof v === 'number' && !Number.isFinite(v))
+      throw new RangeError(`writeContainer: ${path} is the non-finite number ${v}`);
     return v;
   };
   const body = Object.fromEntries(Object.entries(doc).map(([k, v]) => [k, encode(v, k, 1)]));
   const header = { format: FORMAT_NAME, ...body, blobs: blobs.map((b) => b.entry) };
   const headerBytes = new TextEncoder().encode(JSON.stringify(header));
-  if (headerBytes.length > MAX_HEADER_BYTES) throw new RangeError(`writeContainer: the header is ${headerBytes.length} bytes, over the 16 MiB limit; store large arrays as typed arrays`);
+  if (headerBytes.length > MAX_HEADER_BYTES)
+    throw new RangeError(
+      `writeContainer: the header is ${headerBytes.length} bytes, over the 16 MiB limit; store large arrays as typed arrays`,
+    );
   const dataStart = align8(20 + headerBytes.length);
   const out = new Uint8Array(dataStart + offset);
   out.set(MAGIC, 0);
@@ -204,10 +222,13 @@ function blobReferences(header: Record<string, unknown>, count: number, what: st
     if (!v || typeof v !== 'object') return;
     if (Object.hasOwn(v, '$blob')) {
       const i = (v as { $blob: unknown }).$blob;
-      if (Object.keys(v).length !== 1) fail(what, `${path}: a blob reference with other keys (${Object.keys(v).join(', ')})`);
-      if (!Number.isInteger(i) || (i as number) < 0 || (i as number) >= count) fail(what, `${path}: a reference to blob ${JSON.stringify(i)}, which does not exist (the file has ${count})`);
+      if (Object.keys(v).length !== 1)
+        fail(what, `${path}: a blob reference with other keys (${Object.keys(v).join(', ')})`);
+      if (!Number.isInteger(i) || (i as number) < 0 || (i as number) >= count)
+        fail(what, `${path}: a reference to blob ${JSON.stringify(i)}, which does not exist (the file has ${count})`);
       const n = i as number;
-      if (paths[n] !== undefined) fail(what, `blob ${n} is referenced twice, by ${paths[n]} and by ${path}: a blob belongs to one tensor`);
+      if (paths[n] !== undefined)
+        fail(what, `blob ${n} is referenced twice, by ${paths[n]} and by ${path}: a blob belongs to one tensor`);
       paths[n] = path;
       return;
     }
@@ -217,24 +238,37 @@ function blobReferences(header: Record<string, unknown>, count: number, what: st
   return paths;
 }
 
-function checkBlobTable(entries: unknown[], dataBytes: number, paths: string[], checksummed: boolean, what: string): BlobEntry[] {
+function checkBlobTable(
+  entries: unknown[],
+  dataBytes: number,
+  paths: string[],
+  checksummed: boolean,
+  what: string,
+): BlobEntry[] {
   const name = (i: number) => `blob ${i}${paths[i] ? ` (${paths[i]})` : ''}`;
   const keys = checksummed ? ['dtype', 'length', 'offset', 'crc32c'] : ['dtype', 'length', 'offset'];
   const spans: [number, number, number][] = [];
   const list = entries.map((e, i): BlobEntry => {
-    if (!e || typeof e !== 'object' || Array.isArray(e)) fail(what, `${name(i)}: the blob table entry is ${describe(e)}`);
+    if (!e || typeof e !== 'object' || Array.isArray(e))
+      fail(what, `${name(i)}: the blob table entry is ${describe(e)}`);
     const x = e as Record<string, unknown>;
     // Object.hasOwn, not `in`: "toString" or "__proto__" must not pass as a dtype.
-    if (typeof x.dtype !== 'string' || !Object.hasOwn(DTYPES, x.dtype)) fail(what, `${name(i)} has an unknown dtype ${JSON.stringify(x.dtype)}`);
-    if (!Number.isSafeInteger(x.length) || (x.length as number) < 0) fail(what, `${name(i)} has an invalid length ${JSON.stringify(x.length)}`);
-    if (!Number.isSafeInteger(x.offset) || (x.offset as number) < 0 || (x.offset as number) % 8 !== 0) fail(what, `${name(i)} has an invalid offset ${JSON.stringify(x.offset)}`);
+    if (typeof x.dtype !== 'string' || !Object.hasOwn(DTYPES, x.dtype))
+      fail(what, `${name(i)} has an unknown dtype ${JSON.stringify(x.dtype)}`);
+    if (!Number.isSafeInteger(x.length) || (x.length as number) < 0)
+      fail(what, `${name(i)} has an invalid length ${JSON.stringify(x.length)}`);
+    if (!Number.isSafeInteger(x.offset) || (x.offset as number) < 0 || (x.offset as number) % 8 !== 0)
+      fail(what, `${name(i)} has an invalid offset ${JSON.stringify(x.offset)}`);
     if (checksummed) {
-      for (const k of Object.keys(x)) if (!keys.includes(k)) fail(what, `${name(i)}: unexpected field ${JSON.stringify(k)} in the blob table`);
-      if (!Number.isInteger(x.crc32c) || (x.crc32c as number) < 0 || (x.crc32c as number) > 0xffffffff) fail(what, `${name(i)} has an invalid crc32c ${JSON.stringify(x.crc32c)}`);
+      for (const k of Object.keys(x))
+        if (!keys.includes(k)) fail(what, `${name(i)}: unexpected field ${JSON.stringify(k)} in the blob table`);
+      if (!Number.isInteger(x.crc32c) || (x.crc32c as number) < 0 || (x.crc32c as number) > 0xffffffff)
+        fail(what, `${name(i)} has an invalid crc32c ${JSON.stringify(x.crc32c)}`);
     }
     const entry = x as unknown as BlobEntry;
     const bytes = entry.length * DTYPES[entry.dtype].bytes;
-    if (entry.offset + bytes > dataBytes) fail(what, `${name(i)} (${bytes} bytes at ${entry.offset}) runs past the end of the file (truncated?)`);
+    if (entry.offset + bytes > dataBytes)
+      fail(what, `${name(i)} (${bytes} bytes at ${entry.offset}) runs past the end of the file (truncated?)`);
     spans.push([entry.offset, entry.offset + bytes, i]);
     return entry;
   });
@@ -258,7 +292,11 @@ function firstNonZero(bytes: Uint8Array, from: number, to: number): number {
 export function readContainer(bytes: Uint8Array, what = 'integer model file'): ContainerContents {
   if (bytes.length < 16) fail(what, `only ${bytes.length} bytes: not an integer model file`);
   for (let i = 0; i < MAGIC.length; i++) {
-    if (bytes[i] !== MAGIC[i]) fail(what, 'not an int8-transformer integer model (bad magic bytes); convert a Hugging Face folder with `int8-transformer convert`');
+    if (bytes[i] !== MAGIC[i])
+      fail(
+        what,
+        'not an int8-transformer integer model (bad magic bytes); convert a Hugging Face folder with `int8-transformer convert`',
+      );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint32(8, true);
@@ -270,13 +308,20 @@ export function readContainer(bytes: Uint8Array, what = 'integer model file'): C
   if (bytes.length < headerStart) fail(what, `only ${bytes.length} bytes: truncated before the header`);
   const headerLength = view.getUint32(12, true);
   if (headerLength > MAX_HEADER_BYTES || headerStart + headerLength > bytes.length) {
-    fail(what, `header length ${headerLength} exceeds the file (${bytes.length} bytes) or the 16 MiB limit (truncated or damaged)`);
+    fail(
+      what,
+      `header length ${headerLength} exceeds the file (${bytes.length} bytes) or the 16 MiB limit (truncated or damaged)`,
+    );
   }
   const headerBytes = bytes.subarray(headerStart, headerStart + headerLength);
   if (checksummed) {
     const stored = view.getUint32(16, true);
     const actual = crc32c(headerBytes, crc32c(bytes.subarray(0, 16)));
-    if (stored !== actual) fail(what, `the header is damaged: its CRC32C is ${hex32(actual)}, the file says ${hex32(stored)} (bytes 0..${headerStart + headerLength - 1})`);
+    if (stored !== actual)
+      fail(
+        what,
+        `the header is damaged: its CRC32C is ${hex32(actual)}, the file says ${hex32(stored)} (bytes 0..${headerStart + headerLength - 1})`,
+      );
   }
   let header: Record<string, unknown>;
   try {
@@ -285,7 +330,8 @@ export function readContainer(bytes: Uint8Array, what = 'integer model file'): C
     fail(what, `the header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) fail(what, 'the header is not a JSON object');
-  if (checksummed && header.format !== FORMAT_NAME) fail(what, `the header's format is ${describe(header.format)}, expected "${FORMAT_NAME}"`);
+  if (checksummed && header.format !== FORMAT_NAME)
+    fail(what, `the header's format is ${describe(header.format)}, expected "${FORMAT_NAME}"`);
   if (!Array.isArray(header.blobs)) fail(what, 'the header has no blob table');
   const dataStart = align8(headerStart + headerLength);
   const data = bytes.subarray(Math.min(dataStart, bytes.length));
@@ -293,18 +339,29 @@ export function readContainer(bytes: Uint8Array, what = 'integer model file'): C
   const entries = checkBlobTable(header.blobs, data.length, paths, checksummed, what);
   if (checksummed) {
     // The writer stores only referenced arrays; an orphan means the references were edited.
-    for (let i = 0; i < entries.length; i++) if (paths[i] === undefined) fail(what, `blob ${i} is referenced by nothing in the header`);
+    for (let i = 0; i < entries.length; i++)
+      if (paths[i] === undefined) fail(what, `blob ${i} is referenced by nothing in the header`);
     entries.forEach((e, i) => {
       const n = e.length * DTYPES[e.dtype].bytes;
       const actual = crc32c(data.subarray(e.offset, e.offset + n));
-      if (actual !== e.crc32c) fail(what, `blob ${i} (${paths[i]}: ${e.length} ${e.dtype} values) is damaged: its CRC32C is ${hex32(actual)}, the blob table says ${hex32(e.crc32c!)}`);
+      if (actual !== e.crc32c)
+        fail(
+          what,
+          `blob ${i} (${paths[i]}: ${e.length} ${e.dtype} values) is damaged: its CRC32C is ${hex32(actual)}, the blob table says ${hex32(e.crc32c!)}`,
+        );
     });
     // Bytes outside every blob: header padding, padding between blobs, and nothing after the last.
     const end = entries.reduce((m, e) => Math.max(m, align8(e.offset + e.length * DTYPES[e.dtype].bytes)), 0);
-    if (data.length !== end) fail(what, `the data section is ${data.length} bytes, the blob table accounts for ${end} (${data.length > end ? 'data appended' : 'truncated'})`);
+    if (data.length !== end)
+      fail(
+        what,
+        `the data section is ${data.length} bytes, the blob table accounts for ${end} (${data.length > end ? 'data appended' : 'truncated'})`,
+      );
     const headerPad = firstNonZero(bytes, headerStart + headerLength, dataStart);
     if (headerPad >= 0) fail(what, `padding byte ${headerPad} after the header is not zero (damaged)`);
-    const spans = entries.map((e) => [e.offset, e.offset + e.length * DTYPES[e.dtype].bytes]).sort((a, b) => a[0] - b[0]);
+    const spans = entries
+      .map((e) => [e.offset, e.offset + e.length * DTYPES[e.dtype].bytes])
+      .sort((a, b) => a[0] - b[0]);
     let cursor = 0;
     for (const [from, to] of [...spans, [end, end]]) {
       const bad = firstNonZero(data, cursor, from);
@@ -327,7 +384,9 @@ export function readContainer(bytes: Uint8Array, what = 'integer model file'): C
     return v;
   };
   const doc: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(header)) if (!RESERVED.includes(k)) Object.defineProperty(doc, k, { value: decode(v), enumerable: true, writable: true, configurable: true });
+  for (const [k, v] of Object.entries(header))
+    if (!RESERVED.includes(k))
+      Object.defineProperty(doc, k, { value: decode(v), enumerable: true, writable: true, configurable: true });
   return { formatVersion: version, doc, blobPaths: paths, verified: checksummed };
 }
 
@@ -375,7 +434,10 @@ function checkTokenizer(json: string, vocabSize: number, what: string): void {
   const added = Array.isArray(t.added_tokens) ? t.added_tokens.map((a) => (a as { id?: unknown } | null)?.id) : [];
   for (const id of [...ids, ...added]) {
     if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= vocabSize) {
-      fail(what, `tokenizer.json: token id ${JSON.stringify(id)} is outside the model's vocabulary of ${vocabSize} (config.vocabSize)`);
+      fail(
+        what,
+        `tokenizer.json: token id ${JSON.stringify(id)} is outside the model's vocabulary of ${vocabSize} (config.vocabSize)`,
+      );
     }
   }
 }
@@ -386,27 +448,38 @@ function checkProgramAgainstConfig(p: IntProgram, c: EncoderConfig, what: string
   if (!embed) fail(what, 'the program has no embedding op');
   const H = embed.tables.hidden;
   if (H !== c.hiddenSize) fail(what, `the program's hidden size ${H} differs from config.hiddenSize ${c.hiddenSize}`);
-  if (embed.tables.word.length / H !== c.vocabSize) fail(what, `the word table has ${embed.tables.word.length / H} rows; config.vocabSize is ${c.vocabSize}`);
-  if (p.maxPositions !== c.maxPositions) fail(what, `the program handles ${p.maxPositions} positions; config.maxPositions is ${c.maxPositions}`);
-  if (c.typeVocabSize > 0 !== !!embed.tables.tokenType || (embed.tables.tokenType && embed.tables.tokenType.length / H !== c.typeVocabSize)) {
+  if (embed.tables.word.length / H !== c.vocabSize)
+    fail(what, `the word table has ${embed.tables.word.length / H} rows; config.vocabSize is ${c.vocabSize}`);
+  if (p.maxPositions !== c.maxPositions)
+    fail(what, `the program handles ${p.maxPositions} positions; config.maxPositions is ${c.maxPositions}`);
+  if (
+    c.typeVocabSize > 0 !== !!embed.tables.tokenType ||
+    (embed.tables.tokenType && embed.tables.tokenType.length / H !== c.typeVocabSize)
+  ) {
     fail(what, `the token-type table does not match config.typeVocabSize ${c.typeVocabSize}`);
   }
   const out = p.tensors.find((t) => t.id === p.output.tensor)!;
   const width = out.shape[out.shape.length - 1] as number;
-  if (p.output.kind === 'logits' && (c.task !== 'sequence-classification' || width !== c.labels.length)) fail(what, `the program gives ${width} logits; the config names ${c.labels.length} labels for task ${c.task}`);
-  if (p.output.kind === 'pooled' && c.task !== 'embedding') fail(what, `the program pools; the config's task is ${c.task}`);
+  if (p.output.kind === 'logits' && (c.task !== 'sequence-classification' || width !== c.labels.length))
+    fail(what, `the program gives ${width} logits; the config names ${c.labels.length} labels for task ${c.task}`);
+  if (p.output.kind === 'pooled' && c.task !== 'embedding')
+    fail(what, `the program pools; the config's task is ${c.task}`);
 }
 
 const DOCUMENT_KEYS = ['config', 'plan', 'program', 'tokenizer', 'provenance', 'kind', 'generation'];
 
 export async function readIntModelFile(bytes: Uint8Array, what = 'integer model file'): Promise<IntModelFile> {
   const { doc } = readContainer(bytes, what);
-  for (const k of Object.keys(doc)) if (!DOCUMENT_KEYS.includes(k)) fail(what, `${member('', k)}: unexpected field in the header`);
+  for (const k of Object.keys(doc))
+    if (!DOCUMENT_KEYS.includes(k)) fail(what, `${member('', k)}: unexpected field in the header`);
   const tok = doc.tokenizer as { json?: unknown; config?: unknown } | undefined;
-  if (!tok || typeof tok !== 'object' || !(tok.json instanceof Uint8Array)) fail(what, 'the file holds no tokenizer (tokenizer.json must be a u8 blob)');
-  if (tok.config !== null && tok.config !== undefined && !(tok.config instanceof Uint8Array)) fail(what, 'tokenizer.config must be a u8 blob or null');
+  if (!tok || typeof tok !== 'object' || !(tok.json instanceof Uint8Array))
+    fail(what, 'the file holds no tokenizer (tokenizer.json must be a u8 blob)');
+  if (tok.config !== null && tok.config !== undefined && !(tok.config instanceof Uint8Array))
+    fail(what, 'tokenizer.config must be a u8 blob or null');
   const tokenizerJson = await gunzip(tok.json, what, 'tokenizer.json');
-  const tokenizerConfig = tok.config instanceof Uint8Array ? await gunzip(tok.config, what, 'tokenizer.config') : undefined;
+  const tokenizerConfig =
+    tok.config instanceof Uint8Array ? await gunzip(tok.config, what, 'tokenizer.config') : undefined;
   const config = doc.config as EncoderConfig;
   let program: IntProgram;
   if (doc.program !== undefined) {
@@ -422,9 +495,18 @@ export async function readIntModelFile(bytes: Uint8Array, what = 'integer model 
     fail(what, 'the file holds no integer program');
   }
   checkTokenizer(tokenizerJson, config.vocabSize, what);
-  if (doc.provenance !== undefined && (!doc.provenance || typeof doc.provenance !== 'object' || Array.isArray(doc.provenance))) fail(what, `provenance is ${describe(doc.provenance)}, expected an object`);
-  if (doc.kind !== undefined && doc.kind !== program.kind) fail(what, `kind ${describe(doc.kind)} differs from the program's ${JSON.stringify(program.kind)}`);
-  if (doc.generation !== undefined && (!doc.generation || typeof doc.generation !== 'object' || Array.isArray(doc.generation))) fail(what, `generation is ${describe(doc.generation)}, expected an object`);
+  if (
+    doc.provenance !== undefined &&
+    (!doc.provenance || typeof doc.provenance !== 'object' || Array.isArray(doc.provenance))
+  )
+    fail(what, `provenance is ${describe(doc.provenance)}, expected an object`);
+  if (doc.kind !== undefined && doc.kind !== program.kind)
+    fail(what, `kind ${describe(doc.kind)} differs from the program's ${JSON.stringify(program.kind)}`);
+  if (
+    doc.generation !== undefined &&
+    (!doc.generation || typeof doc.generation !== 'object' || Array.isArray(doc.generation))
+  )
+    fail(what, `generation is ${describe(doc.generation)}, expected an object`);
   const file: IntModelFile = {
     kind: program.kind,
     config,

@@ -2,7 +2,13 @@
  * Acquiring a GPUDevice in a browser (navigator.gpu) or in Node (Dawn's `webgpu` binding), with the
  * adapter's real limits and the features this runtime cares about.
  */
-import type { AdapterSummary, GpuFeatureReport, GpuLimitsReport, GpuRuntime, SubgroupMatrixConfigInfo } from './adapter.js';
+import type {
+  AdapterSummary,
+  GpuFeatureReport,
+  GpuLimitsReport,
+  GpuRuntime,
+  SubgroupMatrixConfigInfo,
+} from './adapter.js';
 import { Gpu } from './gpu.js';
 
 /** Thrown when WebGPU cannot give us what the integer kernels need. The message says what is missing. */
@@ -92,7 +98,7 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
   if (!adapter) {
     throw new GpuUnavailableError(
       runtime === 'node'
-        ? 'No WebGPU adapter: Dawn found no Vulkan driver. Install a GPU driver, or Debian\'s chromium package for SwiftShader (run `npm run setup`).'
+        ? "No WebGPU adapter: Dawn found no Vulkan driver. Install a GPU driver, or Debian's chromium package for SwiftShader (run `npm run setup`)."
         : 'No WebGPU adapter: the browser exposes navigator.gpu but returned no adapter (GPU blocklisted or WebGPU disabled).',
     );
   }
@@ -207,7 +213,10 @@ function release(entry: SharedDevice): void {
   const drop = () => {
     if (entry.holders > 0) return;
     forget(entry);
-    entry.gpu.then((gpu) => gpu.destroy(), () => {});
+    entry.gpu.then(
+      (gpu) => gpu.destroy(),
+      () => {},
+    );
   };
   if (shared !== entry || sharedLingerMs === 0) {
     drop();
@@ -265,7 +274,12 @@ function formatBytes(bytes: number): string {
  * coarse and capped). A hardware adapter gets only the per-buffer limits. `memoryGuard: false`
  * skips the guard (the estimate is a floor, the signal approximate).
  */
-export async function checkDeviceFits(gpu: Gpu, needs: DeviceNeeds, what: string, options: FitOptions = {}): Promise<void> {
+export async function checkDeviceFits(
+  gpu: Gpu,
+  needs: DeviceNeeds,
+  what: string,
+  options: FitOptions = {},
+): Promise<void> {
   const { maxBufferSize, maxStorageBufferBindingSize } = gpu.limits;
   const bindingBound = maxStorageBufferBindingSize < maxBufferSize;
   const limit = bindingBound ? maxStorageBufferBindingSize : maxBufferSize;

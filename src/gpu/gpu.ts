@@ -132,7 +132,10 @@ export class Gpu {
         label: `bindings(${signature})`,
         entries: kinds.map((type, binding) => ({ binding, visibility: COMPUTE, buffer: { type } })),
       });
-      const pipelineLayout = this.device.createPipelineLayout({ label: `layout(${signature})`, bindGroupLayouts: [bindGroupLayout] });
+      const pipelineLayout = this.device.createPipelineLayout({
+        label: `layout(${signature})`,
+        bindGroupLayouts: [bindGroupLayout],
+      });
       layout = { signature, kinds, bindGroupLayout, pipelineLayout };
       this.layouts.set(signature, layout);
     }
@@ -143,8 +146,11 @@ export class Gpu {
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label });
     let pipeline: GPUComputePipeline;
+    let scopeError: GPUError | null = null;
     try {
-      pipeline = await this.wait(() => this.device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' }, label }));
+      pipeline = await this.wait(() =>
+        this.device.createComputePipelineAsync({ layout, compute: { module, entryPoint: 'main' }, label }),
+      );
     } catch (e) {
       // A lost device answers no compilation-info request: its loss is the error.
       if (e instanceof GpuDeviceLostError) throw e;
@@ -153,9 +159,11 @@ export class Gpu {
       throw new Error(`Shader "${label}" failed to compile: ${(e as Error).message}\n${messages}`);
     } finally {
       // Nor does it settle error scopes reliably: do not wait on one once the device is gone.
-      const err = this.lostInfo ? null : await Promise.race([this.device.popErrorScope(), this.device.lost.then(() => null)]);
-      if (err) throw new Error(`Shader "${label}": ${err.message}`);
+      scopeError = this.lostInfo
+        ? null
+        : await Promise.race([this.device.popErrorScope(), this.device.lost.then(() => null)]);
     }
+    if (scopeError) throw new Error(`Shader "${label}": ${scopeError.message}`);
     return pipeline;
   }
 
@@ -163,7 +171,9 @@ export class Gpu {
   bindGroup(label: string, layout: BindingLayout, buffers: GPUBuffer[]): GPUBindGroup {
     this.assertAlive();
     if (buffers.length !== layout.kinds.length) {
-      throw new RangeError(`${label}: ${buffers.length} buffers given, the shader declares ${layout.kinds.length} bindings (${layout.signature || 'none'})`);
+      throw new RangeError(
+        `${label}: ${buffers.length} buffers given, the shader declares ${layout.kinds.length} bindings (${layout.signature || 'none'})`,
+      );
     }
     const group = this.device.createBindGroup({
       label,
@@ -199,7 +209,9 @@ export class Gpu {
     }
     // Storage buffers are bound whole: a larger one would only fail later, at its bind group.
     if (size > this.limits.maxStorageBufferBindingSize) {
-      throw new RangeError(`Buffer "${label}" needs ${size} bytes; this adapter binds at most ${this.limits.maxStorageBufferBindingSize} (maxStorageBufferBindingSize).`);
+      throw new RangeError(
+        `Buffer "${label}" needs ${size} bytes; this adapter binds at most ${this.limits.maxStorageBufferBindingSize} (maxStorageBufferBindingSize).`,
+      );
     }
     const buffer = this.device.createBuffer({ label, size, usage: STORAGE | COPY_SRC | COPY_DST | extraUsage });
     if (typeof sizeOrData !== 'number') this.write(buffer, sizeOrData);

@@ -7,8 +7,9 @@
  * only picks the pipeline of a variant and rewrites the uniform, so a new sequence length compiles
  * nothing and creates no GPU object. `bindProgram` (one program, one shape) is built on it.
  */
-import type { Gpu, GpuTimer } from './gpu.js';
+
 import { uniformStructBytes } from './bindings.js';
+import type { Gpu, GpuTimer } from './gpu.js';
 
 /** What to compile: depends on kernel options and a shape variant, never on sizes. */
 export interface KernelProgram {
@@ -56,7 +57,9 @@ export function cachedKernel(key: string, build: () => Omit<KernelProgram, 'key'
 export function checkWorkgroupStorage(gpu: Gpu, program: KernelProgram): void {
   const storage = program.workgroupStorageBytes ?? 0;
   if (storage > gpu.limits.maxComputeWorkgroupStorageSize) {
-    throw new RangeError(`${program.name}: needs ${storage} bytes of workgroup memory; this adapter allows ${gpu.limits.maxComputeWorkgroupStorageSize}. Use a smaller tile.`);
+    throw new RangeError(
+      `${program.name}: needs ${storage} bytes of workgroup memory; this adapter allows ${gpu.limits.maxComputeWorkgroupStorageSize}. Use a smaller tile.`,
+    );
   }
 }
 
@@ -64,7 +67,9 @@ export function checkRunWorkgroups(gpu: Gpu, name: string, workgroups: [number, 
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
   for (const n of workgroups) {
     if (!Number.isInteger(n) || n < 0 || n > max) {
-      throw new RangeError(`${name}: dispatch of ${workgroups.join('x')} workgroups exceeds this adapter's ${max} per dimension.`);
+      throw new RangeError(
+        `${name}: dispatch of ${workgroups.join('x')} workgroups exceeds this adapter's ${max} per dimension.`,
+      );
     }
   }
 }
@@ -120,19 +125,30 @@ export class Dispatch implements BoundProgram {
    * `uniformBytes` sizes the uniform buffer; by default the size of the struct the shader declares
    * at @binding(0) (0 or absent there: no uniform).
    */
-  static async create(gpu: Gpu, program: KernelProgram, buffers: GPUBuffer[], uniformBytes?: number): Promise<Dispatch> {
+  static async create(
+    gpu: Gpu,
+    program: KernelProgram,
+    buffers: GPUBuffer[],
+    uniformBytes?: number,
+  ): Promise<Dispatch> {
     checkWorkgroupStorage(gpu, program);
     const layout = gpu.layoutOf(program.key, program.code, program.name);
     const hasUniform = layout.kinds[0] === 'uniform';
     const bytes = hasUniform ? (uniformBytes ?? uniformStructBytes(program.code)) : 0;
     if (hasUniform && (bytes === undefined || !(bytes > 0))) {
-      throw new RangeError(`${program.name}: the shader declares a uniform at binding 0 whose size could not be read from its struct; pass uniformBytes`);
+      throw new RangeError(
+        `${program.name}: the shader declares a uniform at binding 0 whose size could not be read from its struct; pass uniformBytes`,
+      );
     }
     if (!hasUniform && uniformBytes) {
-      throw new RangeError(`${program.name}: uniformBytes = ${uniformBytes} given, but the shader declares no uniform at binding 0`);
+      throw new RangeError(
+        `${program.name}: uniformBytes = ${uniformBytes} given, but the shader declares no uniform at binding 0`,
+      );
     }
     if (buffers.length + (hasUniform ? 1 : 0) !== layout.kinds.length) {
-      throw new RangeError(`${program.name}: ${buffers.length} buffers given, the shader declares ${layout.kinds.length - (hasUniform ? 1 : 0)} storage bindings after ${hasUniform ? 'the uniform' : 'none'}`);
+      throw new RangeError(
+        `${program.name}: ${buffers.length} buffers given, the shader declares ${layout.kinds.length - (hasUniform ? 1 : 0)} storage bindings after ${hasUniform ? 'the uniform' : 'none'}`,
+      );
     }
     await gpu.pipeline(program.key, program.code, program.name);
     const uniform = hasUniform ? gpu.uniformBuffer(`${program.name}.params`, bytes!) : undefined;
@@ -158,7 +174,9 @@ export class Dispatch implements BoundProgram {
   prepare(program: KernelProgram, run: RunData): Promise<void> | void {
     this.gpu.assertAlive();
     if (kernelFamily(program.key) !== this.family) {
-      throw new RangeError(`${program.name}: dispatch "${this.slot}" was bound for kernel family ${this.family}, not ${kernelFamily(program.key)}`);
+      throw new RangeError(
+        `${program.name}: dispatch "${this.slot}" was bound for kernel family ${this.family}, not ${kernelFamily(program.key)}`,
+      );
     }
     const layout = this.gpu.layoutOf(program.key, program.code, program.name);
     if (layout.signature !== this.signature) {
@@ -170,9 +188,12 @@ export class Dispatch implements BoundProgram {
     const label = run.label ?? program.name;
     checkRunWorkgroups(this.gpu, label, run.workgroups);
     if (run.params) {
-      if (!this.uniform) throw new RangeError(`${label}: run has uniform params, but the shader declares no uniform at binding 0`);
+      if (!this.uniform)
+        throw new RangeError(`${label}: run has uniform params, but the shader declares no uniform at binding 0`);
       if (run.params.byteLength > this.uniform.size) {
-        throw new RangeError(`${label}: ${run.params.byteLength} bytes of params exceed the ${this.uniform.size}-byte uniform of "${this.slot}"`);
+        throw new RangeError(
+          `${label}: ${run.params.byteLength} bytes of params exceed the ${this.uniform.size}-byte uniform of "${this.slot}"`,
+        );
       }
     } else if (this.uniform) {
       throw new RangeError(`${label}: the shader reads a uniform at binding 0, but the run has no params`);
@@ -194,7 +215,8 @@ export class Dispatch implements BoundProgram {
   }
 
   encode(pass: GPUComputePassEncoder): void {
-    if (!this.pipeline) throw new Error(`dispatch "${this.runName}": encode before prepare finished (await prepare's promise)`);
+    if (!this.pipeline)
+      throw new Error(`dispatch "${this.runName}": encode before prepare finished (await prepare's promise)`);
     const [x, y, z] = this.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     pass.setPipeline(this.pipeline);
@@ -231,7 +253,12 @@ export interface KernelTime {
  * its GPU time can be read (the extra pass boundaries cost a little, so profiled totals run
  * slightly above unprofiled ones); without, all share one pass.
  */
-export function encodePrograms(encoder: GPUCommandEncoder, programs: BoundProgram[], label: string, timer?: GpuTimer): void {
+export function encodePrograms(
+  encoder: GPUCommandEncoder,
+  programs: BoundProgram[],
+  label: string,
+  timer?: GpuTimer,
+): void {
   if (timer) {
     programs.forEach((p, i) => {
       const pass = encoder.beginComputePass({ label: p.name, timestampWrites: timer.timestampWrites(i) });

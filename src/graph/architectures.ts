@@ -41,7 +41,10 @@ export function encoderGraph(config: EncoderConfig, dense: HeadDense | 'family' 
 /** The graph of a float model: its head as its weights have it. */
 export function modelGraph(model: EncoderModel): ModelGraph {
   const head = model.weights.head;
-  return encoderGraph(model.config, head?.dense ? { activation: head.activation ?? HEAD_ACTIVATION[model.config.family] } : null);
+  return encoderGraph(
+    model.config,
+    head?.dense ? { activation: head.activation ?? HEAD_ACTIVATION[model.config.family] } : null,
+  );
 }
 
 /** Float parameters by the names the graph uses. */
@@ -119,7 +122,10 @@ export function gpt2Spec(s: DecoderSizes): ArchitectureSpec {
  * SiLU, no embedding LayerNorm; the decoder adds causal self-attention with a cache and
  * cross-attention; the LM head is tied to the shared embeddings, with final_logits_bias as its bias.
  */
-export function marianSpecs(s: DecoderSizes & { encoderLayers: number }): { encoder: ArchitectureSpec; decoder: ArchitectureSpec } {
+export function marianSpecs(s: DecoderSizes & { encoderLayers: number }): {
+  encoder: ArchitectureSpec;
+  decoder: ArchitectureSpec;
+} {
   const common = {
     hidden: s.hidden,
     heads: s.heads,
@@ -129,7 +135,19 @@ export function marianSpecs(s: DecoderSizes & { encoderLayers: number }): { enco
     finalNorm: false,
   };
   return {
-    encoder: { ...common, kind: 'encoder-decoder', layers: s.encoderLayers, layer: { norm: 'post', activation: 'silu', causal: false }, head: { kind: 'lm', vocab: s.vocab } },
-    decoder: { ...common, kind: 'encoder-decoder', layers: s.layers, layer: { norm: 'post', activation: 'silu', causal: true, cache: true }, head: { kind: 'lm', vocab: s.vocab } },
+    encoder: {
+      ...common,
+      kind: 'encoder-decoder',
+      layers: s.encoderLayers,
+      layer: { norm: 'post', activation: 'silu', causal: false },
+      head: { kind: 'lm', vocab: s.vocab },
+    },
+    decoder: {
+      ...common,
+      kind: 'encoder-decoder',
+      layers: s.layers,
+      layer: { norm: 'post', activation: 'silu', causal: true, cache: true },
+      head: { kind: 'lm', vocab: s.vocab },
+    },
   };
 }

@@ -92,7 +92,16 @@ export function selfAttentionBlock(g: GraphBuilder, p: string, x: string, spec: 
   const k = g.linear(`${p}.key`, x, `${p}.key`, H);
   const v = g.linear(`${p}.value`, x, `${p}.value`, H);
   const context = g.tensor(`${p}.context`, TOKENS(H, g.positions));
-  g.op({ kind: 'attention', q, k, v, out: context, heads: spec.heads, causal: spec.layer.causal, cache: spec.layer.cache });
+  g.op({
+    kind: 'attention',
+    q,
+    k,
+    v,
+    out: context,
+    heads: spec.heads,
+    causal: spec.layer.causal,
+    cache: spec.layer.cache,
+  });
   return g.linear(`${p}.attention_output`, context, `${p}.attention_output`, H);
 }
 
@@ -100,7 +109,13 @@ export function selfAttentionBlock(g: GraphBuilder, p: string, x: string, spec: 
  * Attention of the decoder's positions (queries from `x`) over the encoder's output `memory`
  * (keys and values, [batch, source, hidden]): computed once per source, reused at every step.
  */
-export function crossAttentionBlock(g: GraphBuilder, p: string, x: string, memory: string, spec: ArchitectureSpec): string {
+export function crossAttentionBlock(
+  g: GraphBuilder,
+  p: string,
+  x: string,
+  memory: string,
+  spec: ArchitectureSpec,
+): string {
   const H = spec.hidden;
   const q = g.linear(`${p}.cross_query`, x, `${p}.cross_query`, H);
   const positions = g.positions;
@@ -126,7 +141,13 @@ export function feedForwardBlock(g: GraphBuilder, p: string, x: string, spec: Ar
  * A Transformer layer. Post-LN (BERT): h1 = LN(x + attn(x)), h = LN(h1 + ffn(h1)).
  * Pre-LN (GPT-2): h1 = x + attn(LN(x)), h = h1 + ffn(LN(h1)).
  */
-export function transformerLayer(g: GraphBuilder, i: number, x: string, spec: ArchitectureSpec, memory?: string): string {
+export function transformerLayer(
+  g: GraphBuilder,
+  i: number,
+  x: string,
+  spec: ArchitectureSpec,
+  memory?: string,
+): string {
   const p = g.name(`layer.${i}`);
   const H = spec.hidden;
   if (spec.layer.crossAttention && (!memory || spec.layer.norm !== 'post')) {
@@ -179,7 +200,8 @@ export function headBlock(g: GraphBuilder, x: string, spec: ArchitectureSpec): M
 
 /** Embeddings, the layers, the final norm (if any): the stack's output tensor. */
 function stack(g: GraphBuilder, spec: ArchitectureSpec, memory?: string): string {
-  if (spec.hidden % spec.heads !== 0) throw new RangeError(`graph: hidden ${spec.hidden} is not a multiple of ${spec.heads} heads`);
+  if (spec.hidden % spec.heads !== 0)
+    throw new RangeError(`graph: hidden ${spec.hidden} is not a multiple of ${spec.heads} heads`);
   let x = embeddingsBlock(g, spec);
   for (let i = 0; i < spec.layers; i++) x = transformerLayer(g, i, x, spec, memory);
   if (spec.finalNorm) x = g.layerNorm(g.name('final_norm'), x, g.name('final_norm'), spec.eps, spec.hidden);
@@ -188,7 +210,8 @@ function stack(g: GraphBuilder, spec: ArchitectureSpec, memory?: string): string
 
 /** An encoder (BERT-like) or a decoder-only language model (GPT-2-like). */
 export function buildGraph(spec: ArchitectureSpec): ModelGraph {
-  if (spec.kind === 'encoder-decoder') throw new Error('graph: an encoder-decoder takes two specs (buildEncoderDecoderGraph)');
+  if (spec.kind === 'encoder-decoder')
+    throw new Error('graph: an encoder-decoder takes two specs (buildEncoderDecoderGraph)');
   const g = new GraphBuilder();
   const x = stack(g, spec);
   const output = headBlock(g, x, spec);

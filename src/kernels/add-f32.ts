@@ -1,14 +1,15 @@
 /** Host side of the elementwise f32 add (shaders/add-f32.ts): pre-LN residual sums. */
+
+import { ADD_F32_PARAM_FIELDS, ADD_F32_WORKGROUP, addF32Shader } from '../../shaders/add-f32.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
+  bindProgram,
+  cachedKernel,
   type KernelProgram,
   type ProgramInfo,
   type RunData,
-  bindProgram,
-  cachedKernel,
 } from '../gpu/program.js';
-import { ADD_F32_PARAM_FIELDS, ADD_F32_WORKGROUP, addF32Shader } from '../../shaders/add-f32.js';
 import { linearGrid } from './gelu-f32.js';
 
 /** What to compile: one pipeline for every count. */

@@ -3,16 +3,28 @@
  * proof that no rescaled table value can reach the int32 overflow guard, id validation before
  * upload, and the dispatch.
  */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { EMBEDDING_I8_PARAM_FIELDS, type EmbeddingI8ShaderOptions, embeddingI8Shader } from '../../shaders/embedding-i8.js';
-import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+
 import { optionsKey } from '../../shaders/codegen.js';
+import {
+  EMBEDDING_I8_PARAM_FIELDS,
+  type EmbeddingI8ShaderOptions,
+  embeddingI8Shader,
+} from '../../shaders/embedding-i8.js';
+import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+import { checkEmbeddingIds } from '../core/token-batch.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
 import { checkDyadic } from '../reference/dyadic.js';
 import { EMBEDDING_TERM_MAX, type EmbeddingConstants, embeddingTermBound } from '../reference/embedding-i8.js';
 import { signedRange } from '../reference/residual-add.js';
-import { checkEmbeddingIds } from '../core/token-batch.js';
 
 export type EmbeddingI8Options = EmbeddingI8ShaderOptions;
 export type { EmbeddingConstants };
@@ -33,23 +45,34 @@ export interface EmbeddingI8Shape {
 export function checkEmbeddingConstants(options: EmbeddingI8Options, c: EmbeddingConstants): void {
   signedRange(c.bits, 'embedding');
   if (options.tokenTypes !== !!c.tokenType) {
-    throw new RangeError(`embedding: ${options.tokenTypes ? 'a token-type multiplier is required' : 'no token-type table, but a token-type multiplier was given'}`);
+    throw new RangeError(
+      `embedding: ${options.tokenTypes ? 'a token-type multiplier is required' : 'no token-type table, but a token-type multiplier was given'}`,
+    );
   }
-  const terms: [string, typeof c.word][] = [['word', c.word], ['position', c.position]];
+  const terms: [string, typeof c.word][] = [
+    ['word', c.word],
+    ['position', c.position],
+  ];
   if (c.tokenType) terms.push(['tokenType', c.tokenType]);
   for (const [name, d] of terms) {
     checkDyadic(d, `embedding ${name} multiplier`);
     const t = embeddingTermBound(d);
     if (t > EMBEDDING_TERM_MAX) {
-      throw new RangeError(`embedding: the ${name} table (int8, |x| <= 128) times ${d.m} / 2^${d.e} can reach ${t}, over the int32-safe term bound 2^29; plan a larger output scale`);
+      throw new RangeError(
+        `embedding: the ${name} table (int8, |x| <= 128) times ${d.m} / 2^${d.e} can reach ${t}, over the int32-safe term bound 2^29; plan a larger output scale`,
+      );
     }
   }
 }
 
 function tableShapes(options: EmbeddingI8Options, shape: EmbeddingI8Shape): [string, number][] {
-  const tables: [string, number][] = [['vocab', shape.vocab], ['positions', shape.positions]];
+  const tables: [string, number][] = [
+    ['vocab', shape.vocab],
+    ['positions', shape.positions],
+  ];
   if (options.tokenTypes) tables.push(['types', shape.types ?? NaN]);
-  else if (shape.types !== undefined) throw new RangeError('embedding: shape.types given for a model without token types');
+  else if (shape.types !== undefined)
+    throw new RangeError('embedding: shape.types given for a model without token types');
   return tables;
 }
 
@@ -63,10 +86,15 @@ export function embeddingI8Kernel(options: EmbeddingI8Options): KernelProgram {
 }
 
 /** One run: validates the shape and tables, proves the terms' bounds, and gives the uniform and the grid. */
-export function embeddingI8RunData(options: EmbeddingI8Options, shape: EmbeddingI8Shape, c: EmbeddingConstants): RunData {
+export function embeddingI8RunData(
+  options: EmbeddingI8Options,
+  shape: EmbeddingI8Shape,
+  c: EmbeddingConstants,
+): RunData {
   const { tokens, hidden } = shape;
   checkElementwiseShape('embedding output', tokens, hidden);
-  for (const [name, rows] of tableShapes(options, shape)) checkElementwiseShape(`embedding table (${name})`, rows, hidden);
+  for (const [name, rows] of tableShapes(options, shape))
+    checkElementwiseShape(`embedding table (${name})`, rows, hidden);
   checkEmbeddingConstants(options, c);
   const [lo, hi] = signedRange(c.bits, 'embedding');
   const hidden4 = wordsPerRow(hidden);
@@ -95,7 +123,11 @@ export function embeddingI8RunData(options: EmbeddingI8Options, shape: Embedding
   };
 }
 
-export function embeddingI8Program(options: EmbeddingI8Options, shape: EmbeddingI8Shape, c: EmbeddingConstants): ProgramInfo {
+export function embeddingI8Program(
+  options: EmbeddingI8Options,
+  shape: EmbeddingI8Shape,
+  c: EmbeddingConstants,
+): ProgramInfo {
   const run = embeddingI8RunData(options, shape, c);
   return { ...embeddingI8Kernel(options), ...run, name: run.label! };
 }
@@ -123,7 +155,11 @@ export interface EmbeddingI8Buffers {
  * The buffers in binding order, checked against the options and to hold `shape` (the largest a
  * Dispatch will run: its token count and tables).
  */
-export function embeddingI8Bindings(options: EmbeddingI8Options, shape: EmbeddingI8Shape, buffers: EmbeddingI8Buffers): GPUBuffer[] {
+export function embeddingI8Bindings(
+  options: EmbeddingI8Options,
+  shape: EmbeddingI8Shape,
+  buffers: EmbeddingI8Buffers,
+): GPUBuffer[] {
   if (options.tokenTypes !== !!buffers.tokenType || options.tokenTypes !== !!buffers.tokenTypeIds) {
     throw new RangeError('embedding: options.tokenTypes and the token-type table / id buffers disagree');
   }
@@ -138,7 +174,8 @@ export function embeddingI8Bindings(options: EmbeddingI8Options, shape: Embeddin
     ['output', buffers.output, shape.tokens * shape.hidden * 4],
   ];
   for (const [what, buffer, bytes] of need) {
-    if (buffer && buffer.size < bytes) throw new RangeError(`embedding: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+    if (buffer && buffer.size < bytes)
+      throw new RangeError(`embedding: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
   }
   const list = [buffers.word, buffers.position];
   if (buffers.tokenType) list.push(buffers.tokenType);

@@ -1,7 +1,20 @@
 /** Host side of the elementwise f32 GELU (and heads' tanh / ReLU) of shaders/gelu-f32.ts; the GEMM can also fuse them. */
+
+import {
+  type ActivationF32,
+  GELU_F32_PARAM_FIELDS,
+  GELU_F32_WORKGROUP,
+  geluF32Shader,
+} from '../../shaders/gelu-f32.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { type ActivationF32, GELU_F32_PARAM_FIELDS, GELU_F32_WORKGROUP, geluF32Shader } from '../../shaders/gelu-f32.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 
 export type { ActivationF32 };
 
@@ -15,13 +28,15 @@ export function linearGrid(threads: number, size: number): { workgroups: [number
 
 /** What to compile: one pipeline per activation, for every count. */
 export function geluF32Kernel(activation: ActivationF32 = 'gelu'): KernelProgram {
-  if (activation !== 'gelu' && activation !== 'gelu_tanh' && activation !== 'tanh' && activation !== 'relu') throw new RangeError(`gelu-f32: activation ${String(activation)} is not gelu, gelu_tanh, tanh or relu`);
+  if (activation !== 'gelu' && activation !== 'gelu_tanh' && activation !== 'tanh' && activation !== 'relu')
+    throw new RangeError(`gelu-f32: activation ${String(activation)} is not gelu, gelu_tanh, tanh or relu`);
   return cachedKernel(`gelu-f32:${activation}`, () => ({ name: `${activation}-f32`, code: geluF32Shader(activation) }));
 }
 
 /** One run over `count` contiguous f32 values (a padded [rows, stride] tensor is rows * stride values). */
 export function geluF32RunData(count: number, activation: ActivationF32 = 'gelu'): RunData {
-  if (!Number.isInteger(count) || count < 1 || count + GELU_F32_WORKGROUP >= 2 ** 32) throw new RangeError(`gelu-f32: count = ${count} must be a positive integer below 2^32 - 64`);
+  if (!Number.isInteger(count) || count < 1 || count + GELU_F32_WORKGROUP >= 2 ** 32)
+    throw new RangeError(`gelu-f32: count = ${count} must be a positive integer below 2^32 - 64`);
   const grid = linearGrid(count, GELU_F32_WORKGROUP);
   const values: Record<(typeof GELU_F32_PARAM_FIELDS)[number], number> = { count, gridX: grid.gridX, pad0: 0, pad1: 0 };
   return {
@@ -45,7 +60,12 @@ export function geluF32Bindings(count: number, buffers: { x: GPUBuffer; y: GPUBu
   return [buffers.x, buffers.y];
 }
 
-export async function bindGeluF32(gpu: Gpu, count: number, buffers: { x: GPUBuffer; y: GPUBuffer }, activation: ActivationF32 = 'gelu'): Promise<BoundProgram> {
+export async function bindGeluF32(
+  gpu: Gpu,
+  count: number,
+  buffers: { x: GPUBuffer; y: GPUBuffer },
+  activation: ActivationF32 = 'gelu',
+): Promise<BoundProgram> {
   const list = geluF32Bindings(count, buffers);
   return bindProgram(gpu, geluF32Program(count, activation), list);
 }

@@ -7,15 +7,28 @@
  * checkGeluI8Constants first, so constants that could overflow an int32 intermediate never reach
  * a dispatch. Any int32 input value is accepted: the first step saturates.
  */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { GELU_PARAM_FIELDS, GELU_WORKGROUP, type GeluI8ShaderOptions, geluI8Shader } from '../../shaders/gelu-i8.js';
-import { optionsKey } from '../../shaders/codegen.js';
-import { wordsPerRow } from '../quant/pack.js';
-import { type GeluI8Constants, checkGeluI8Constants, packGeluI8Constants } from '../reference/gelu-i8.js';
 
+import { optionsKey } from '../../shaders/codegen.js';
+import { GELU_PARAM_FIELDS, GELU_WORKGROUP, type GeluI8ShaderOptions, geluI8Shader } from '../../shaders/gelu-i8.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
+import { wordsPerRow } from '../quant/pack.js';
+import { checkGeluI8Constants, type GeluI8Constants, packGeluI8Constants } from '../reference/gelu-i8.js';
+
+export {
+  checkGeluI8Constants,
+  deriveGeluI8Constants,
+  geluInputRescale,
+  packGeluI8Constants,
+} from '../reference/gelu-i8.js';
 export type { GeluI8Constants, GeluI8ShaderOptions };
-export { deriveGeluI8Constants, geluInputRescale, packGeluI8Constants, checkGeluI8Constants } from '../reference/gelu-i8.js';
 
 export type GeluI8Options = GeluI8ShaderOptions;
 
@@ -33,14 +46,22 @@ const proven = new WeakMap<GPUBuffer, GeluI8Constants>();
 export function uploadGeluI8Constants(gpu: Gpu, constants: GeluI8Constants, label = 'gelu-i8.constants'): GPUBuffer {
   const words = packGeluI8Constants(constants);
   const buffer = gpu.storage(label, words);
-  proven.set(buffer, { ...constants, input: { ...constants.input }, corr: { ...constants.corr }, output: { ...constants.output } });
+  proven.set(buffer, {
+    ...constants,
+    input: { ...constants.input },
+    corr: { ...constants.corr },
+    output: { ...constants.output },
+  });
   return buffer;
 }
 
 /** The proven constants of a buffer, or a RangeError for a buffer that did not come from the upload. */
 export function provenGeluConstants(buffer: GPUBuffer, what: string): GeluI8Constants {
   const c = proven.get(buffer);
-  if (!c) throw new RangeError(`${what}: the gelu constants buffer was not made by uploadGeluI8Constants, so its overflow bounds are unproven.`);
+  if (!c)
+    throw new RangeError(
+      `${what}: the gelu constants buffer was not made by uploadGeluI8Constants, so its overflow bounds are unproven.`,
+    );
   checkGeluI8Constants(c, what);
   return c;
 }
@@ -68,7 +89,12 @@ export function geluI8RunData(options: GeluI8Options, shape: GeluI8Shape): RunDa
   }
   const groups = Math.ceil((shape.rows * words) / GELU_WORKGROUP);
   const groupsX = Math.min(groups, GROUPS_X);
-  const values: Record<(typeof GELU_PARAM_FIELDS)[number], number> = { rows: shape.rows, cols: shape.cols, words, groupsX };
+  const values: Record<(typeof GELU_PARAM_FIELDS)[number], number> = {
+    rows: shape.rows,
+    cols: shape.cols,
+    words,
+    groupsX,
+  };
   return {
     label: `gelu-i8${options.perChannel ? '[channel]' : ''} ${shape.rows}x${shape.cols}`,
     workgroups: [groupsX, Math.ceil(groups / groupsX), 1],
@@ -97,7 +123,8 @@ export interface GeluI8Buffers {
  * Dispatch will run); refuses a constants buffer whose bounds were not proven on upload.
  */
 export function geluI8Bindings(options: GeluI8Options, shape: GeluI8Shape, buffers: GeluI8Buffers): GPUBuffer[] {
-  if (options.perChannel !== !!buffers.requant) throw new Error('i-GELU: options.perChannel and the requant buffer disagree');
+  if (options.perChannel !== !!buffers.requant)
+    throw new Error('i-GELU: options.perChannel and the requant buffer disagree');
   provenGeluConstants(buffers.gelu, `gelu-i8${options.perChannel ? '[channel]' : ''} ${shape.rows}x${shape.cols}`);
   const words = shape.rows * wordsPerRow(shape.cols);
   const need: [string, GPUBuffer | undefined, number][] = [
@@ -106,7 +133,8 @@ export function geluI8Bindings(options: GeluI8Options, shape: GeluI8Shape, buffe
     ['y', buffers.y, words * 4],
   ];
   for (const [what, buffer, bytes] of need) {
-    if (buffer && buffer.size < bytes) throw new RangeError(`i-GELU: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+    if (buffer && buffer.size < bytes)
+      throw new RangeError(`i-GELU: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
   }
   const list = [buffers.x];
   if (buffers.requant) list.push(buffers.requant);
@@ -114,8 +142,14 @@ export function geluI8Bindings(options: GeluI8Options, shape: GeluI8Shape, buffe
   return list;
 }
 
-export async function bindGeluI8(gpu: Gpu, options: GeluI8Options, shape: GeluI8Shape, buffers: GeluI8Buffers): Promise<BoundProgram> {
-  if (options.perChannel !== !!buffers.requant) throw new Error('i-GELU: options.perChannel and the requant buffer disagree');
+export async function bindGeluI8(
+  gpu: Gpu,
+  options: GeluI8Options,
+  shape: GeluI8Shape,
+  buffers: GeluI8Buffers,
+): Promise<BoundProgram> {
+  if (options.perChannel !== !!buffers.requant)
+    throw new Error('i-GELU: options.perChannel and the requant buffer disagree');
   const info = geluI8Program(options, shape);
   return bindProgram(gpu, info, geluI8Bindings(options, shape, buffers));
 }

@@ -1,10 +1,27 @@
 /** Host side of the f32 GEMM (shaders/gemm-f32.ts): the float baseline with the int8 GEMM's shapes. */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
+
+import { optionsKey } from '../../shaders/codegen.js';
 import { type GemmF32Activation, type GemmF32ShaderOptions, gemmF32Shader } from '../../shaders/gemm-f32.js';
 import { validateTile } from '../../shaders/gemm-tiled.js';
-import { optionsKey } from '../../shaders/codegen.js';
-import { type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmTileFor, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
+import {
+  type GemmShape,
+  type GemmTile,
+  gemmLabel,
+  gemmParams,
+  gemmTileFor,
+  gemmWorkgroupStorageBytes,
+  gemmWorkgroups,
+  resolveGemmShape,
+} from './gemm-shape.js';
 
 export type { GemmF32Activation };
 
@@ -22,7 +39,8 @@ export function gemmF32Variant(options: GemmF32Options, shape: Pick<GemmShape, '
 
 /** What to compile for one tile; alpha is a per-model constant and stays in the code (see the shader). */
 export function gemmF32Kernel(options: GemmF32Options, tile: GemmTile): KernelProgram {
-  if (options.alpha !== undefined && !Number.isFinite(options.alpha)) throw new RangeError(`f32 GEMM: alpha = ${options.alpha} must be finite`);
+  if (options.alpha !== undefined && !Number.isFinite(options.alpha))
+    throw new RangeError(`f32 GEMM: alpha = ${options.alpha} must be finite`);
   // Absent fields stay absent so that the plain kernel keeps its cache key.
   const shaderOptions: GemmF32ShaderOptions = {
     bias: options.bias,
@@ -65,7 +83,12 @@ export function gemmF32Bindings(options: GemmF32Options, buffers: GemmF32Buffers
   return [buffers.a, buffers.b, ...(buffers.bias ? [buffers.bias] : []), buffers.c];
 }
 
-export async function bindGemmF32(gpu: Gpu, options: GemmF32Options, shape: GemmShape, buffers: GemmF32Buffers): Promise<BoundProgram> {
+export async function bindGemmF32(
+  gpu: Gpu,
+  options: GemmF32Options,
+  shape: GemmShape,
+  buffers: GemmF32Buffers,
+): Promise<BoundProgram> {
   const list = gemmF32Bindings(options, buffers);
   const tile = gemmF32Variant(options, shape, gpu.adapter.isSoftware);
   const program = gemmF32Kernel(options, tile);

@@ -4,15 +4,32 @@
  * (shaders/gemm-tiled.ts) and, for M <= 8 rows (decoding), the GEMV of shaders/gemv-i8.ts, which
  * shares the uniform, bindings and epilogues, so one Dispatch runs either.
  */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
+
+import { optionsKey } from '../../shaders/codegen.js';
 import { type GemmI8ShaderOptions, type GemmI8Strategy, gemmI8Shader } from '../../shaders/gemm-i8.js';
-import { type GemmShape, type GemmTile, gemmLabel, gemmParams, gemmTileFor, gemmWorkgroupStorageBytes, gemmWorkgroups, resolveGemmShape } from './gemm-shape.js';
 import { validateTile } from '../../shaders/gemm-tiled.js';
 import { type GemvShape, gemvI8Shader, gemvWorkgroupStorageBytes, validateGemvShape } from '../../shaders/gemv-i8.js';
-import { optionsKey } from '../../shaders/codegen.js';
-import { type Dyadic, checkDyadic } from '../reference/dyadic.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
+import { checkDyadic, type Dyadic } from '../reference/dyadic.js';
 import { provenGeluConstants } from './gelu-i8.js';
+import {
+  type GemmShape,
+  type GemmTile,
+  gemmLabel,
+  gemmParams,
+  gemmTileFor,
+  gemmWorkgroupStorageBytes,
+  gemmWorkgroups,
+  resolveGemmShape,
+} from './gemm-shape.js';
 
 export type { GemmI8Strategy, GemmShape, GemmTile, GemvShape };
 
@@ -123,13 +140,22 @@ export function gemmI8Kernel(options: GemmI8Options, variant: GemmI8Variant): Ke
  * One run on `tile`: validates the shape, proves the accumulator bound for it (with the largest
  * |bias| of the bias buffer), and gives the uniform and the grid.
  */
-export function gemmI8RunData(options: GemmI8Options, shape: GemmShape, variant: GemmI8Variant, biasMaxAbs = 0): RunData {
+export function gemmI8RunData(
+  options: GemmI8Options,
+  shape: GemmShape,
+  variant: GemmI8Variant,
+  biasMaxAbs = 0,
+): RunData {
   const s = resolveGemmShape(shape, options.output !== 'i32');
   checkAccumulatorBound(s.K, biasMaxAbs, options.aUnsigned);
   if (isGemvVariant(variant)) {
     validateGemvShape(variant.gemv);
     const { rows, columns } = variant.gemv;
-    const workgroups: [number, number, number] = [Math.ceil(s.N / (4 * columns)), Math.ceil(s.M / rows), s.batchOuter * s.batchInner];
+    const workgroups: [number, number, number] = [
+      Math.ceil(s.N / (4 * columns)),
+      Math.ceil(s.M / rows),
+      s.batchOuter * s.batchInner,
+    ];
     return { label: gemmLabel(`${gemmI8Family(options)} gemv`, s), workgroups, params: gemmParams(s) };
   }
   validateTile(variant);
@@ -175,11 +201,13 @@ export function gemmI8Bindings(options: GemmI8Options, buffers: GemmI8Buffers): 
   if (options.bias !== !!buffers.bias) throw new Error('INT8 GEMM: options.bias and the bias buffer disagree');
   const gelu = options.output === 'gelu-i8';
   if (gelu) {
-    if (options.perChannel !== !!buffers.requant) throw new Error('INT8 GEMM: a gelu-i8 output takes a requant buffer exactly when perChannel');
+    if (options.perChannel !== !!buffers.requant)
+      throw new Error('INT8 GEMM: a gelu-i8 output takes a requant buffer exactly when perChannel');
   } else if ((options.output === 'i8') !== !!buffers.requant) {
     throw new Error('INT8 GEMM: an i8 output needs a requant buffer, an i32 output none');
   }
-  if (gelu !== !!buffers.gelu) throw new Error('INT8 GEMM: a gelu-i8 output needs a gelu constants buffer, other outputs none');
+  if (gelu !== !!buffers.gelu)
+    throw new Error('INT8 GEMM: a gelu-i8 output needs a gelu constants buffer, other outputs none');
   if (buffers.gelu) provenGeluConstants(buffers.gelu, gemmI8Family(options));
   const list = [buffers.a, buffers.b];
   if (buffers.bias) list.push(buffers.bias);

@@ -170,9 +170,16 @@ export interface KvAttentionLayout {
 
 export function resolveKvAttentionLayout(l: KvAttentionLayout): Required<KvAttentionLayout> {
   for (const k of ['batch', 'heads', 'headDim', 'queries', 'capacity'] as const) positiveInt(`KV layout ${k}`, l[k]);
-  if (!Number.isInteger(l.past) || l.past < 0) throw new RangeError(`GEMM: KV layout past = ${l.past} must be a non-negative integer`);
-  if (l.headDim % 4) throw new RangeError(`GEMM: KV layout headDim = ${l.headDim} must be a multiple of 4 (heads are whole words of the packed rows)`);
-  if (l.past + l.queries > l.capacity) throw new RangeError(`GEMM: ${l.past} cached + ${l.queries} new positions exceed the KV cache capacity ${l.capacity}`);
+  if (!Number.isInteger(l.past) || l.past < 0)
+    throw new RangeError(`GEMM: KV layout past = ${l.past} must be a non-negative integer`);
+  if (l.headDim % 4)
+    throw new RangeError(
+      `GEMM: KV layout headDim = ${l.headDim} must be a multiple of 4 (heads are whole words of the packed rows)`,
+    );
+  if (l.past + l.queries > l.capacity)
+    throw new RangeError(
+      `GEMM: ${l.past} cached + ${l.queries} new positions exceed the KV cache capacity ${l.capacity}`,
+    );
   const hd4 = l.headDim / 4;
   const r: Required<KvAttentionLayout> = {
     ...l,
@@ -188,18 +195,33 @@ export function resolveKvAttentionLayout(l: KvAttentionLayout): Required<KvAtten
     contextOffset: l.contextOffset ?? 0,
   };
   const keys = l.past + l.queries;
-  for (const [name, at] of [['Q', r.qOffset], ['K', r.kSrc], ['V', r.vSrc]] as const) {
-    if (!Number.isInteger(at) || at < 0 || at + l.heads * hd4 > r.qkvRow) throw new RangeError(`GEMM: ${name}'s ${l.heads * hd4} words at word ${at} do not fit the ${r.qkvRow}-word q|k|v rows`);
+  for (const [name, at] of [
+    ['Q', r.qOffset],
+    ['K', r.kSrc],
+    ['V', r.vSrc],
+  ] as const) {
+    if (!Number.isInteger(at) || at < 0 || at + l.heads * hd4 > r.qkvRow)
+      throw new RangeError(
+        `GEMM: ${name}'s ${l.heads * hd4} words at word ${at} do not fit the ${r.qkvRow}-word q|k|v rows`,
+      );
   }
   if (r.scoreRow < keys) throw new RangeError(`GEMM: scoreRow = ${r.scoreRow} is shorter than the ${keys} keys`);
-  if (r.probRow < wordsPerRow(keys)) throw new RangeError(`GEMM: probRow = ${r.probRow} words cannot hold ${keys} keys`);
-  if (r.contextRow < l.heads * hd4) throw new RangeError(`GEMM: contextRow = ${r.contextRow} words cannot hold ${l.heads} heads of ${l.headDim}`);
+  if (r.probRow < wordsPerRow(keys))
+    throw new RangeError(`GEMM: probRow = ${r.probRow} words cannot hold ${keys} keys`);
+  if (r.contextRow < l.heads * hd4)
+    throw new RangeError(`GEMM: contextRow = ${r.contextRow} words cannot hold ${l.heads} heads of ${l.headDim}`);
   return r;
 }
 
 /** Words of one layer's K cache and of its V cache: batch heads capacity headDim / 4 and batch heads headDim ceil(capacity / 4). */
-export function kvCacheWords(l: Pick<KvAttentionLayout, 'batch' | 'heads' | 'headDim' | 'capacity'>): { k: number; v: number } {
-  return { k: l.batch * l.heads * l.capacity * (l.headDim / 4), v: l.batch * l.heads * l.headDim * wordsPerRow(l.capacity) };
+export function kvCacheWords(l: Pick<KvAttentionLayout, 'batch' | 'heads' | 'headDim' | 'capacity'>): {
+  k: number;
+  v: number;
+} {
+  return {
+    k: l.batch * l.heads * l.capacity * (l.headDim / 4),
+    v: l.batch * l.heads * l.headDim * wordsPerRow(l.capacity),
+  };
 }
 
 /**

@@ -4,12 +4,32 @@
  * pipeline serves every layer and length: the layer's cache offsets, past and queries are uniforms.
  * Also the shapes of a decoder run's attention against the caches (kvAttentionShapes).
  */
+
+import {
+  KV_APPEND_PARAM_FIELDS,
+  KV_APPEND_WORKGROUP,
+  type KvAppendParamField,
+  kvAppendShader,
+} from '../../shaders/kv-append-i8.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { KV_APPEND_PARAM_FIELDS, KV_APPEND_WORKGROUP, type KvAppendParamField, kvAppendShader } from '../../shaders/kv-append-i8.js';
-import { type GemmShape, type KvAttentionLayout, kvCacheWords, kvContextShape, kvScoresShape, resolveKvAttentionLayout } from './gemm-shape.js';
-import type { SoftmaxI8Shape } from './softmax-i8.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
+import {
+  type GemmShape,
+  type KvAttentionLayout,
+  kvCacheWords,
+  kvContextShape,
+  kvScoresShape,
+  resolveKvAttentionLayout,
+} from './gemm-shape.js';
+import type { SoftmaxI8Shape } from './softmax-i8.js';
 
 export type { KvAttentionLayout };
 export { kvCacheWords, kvContextShape, kvScoresShape, resolveKvAttentionLayout };
@@ -96,12 +116,17 @@ export function kvAppendBindings(layout: KvAttentionLayout, buffers: KvAppendBuf
     ['vCache', (l.vCacheOffset + words.v) * 4],
   ];
   for (const [k, bytes] of need) {
-    if (buffers[k].size < bytes) throw new RangeError(`KV append: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);
+    if (buffers[k].size < bytes)
+      throw new RangeError(`KV append: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);
   }
   return [buffers.qkv, buffers.kCache, buffers.vCache];
 }
 
-export async function bindKvAppend(gpu: Gpu, layout: KvAttentionLayout, buffers: KvAppendBuffers): Promise<BoundProgram> {
+export async function bindKvAppend(
+  gpu: Gpu,
+  layout: KvAttentionLayout,
+  buffers: KvAppendBuffers,
+): Promise<BoundProgram> {
   return bindProgram(gpu, kvAppendProgram(layout), kvAppendBindings(layout, buffers));
 }
 
@@ -110,12 +135,25 @@ export async function bindKvAppend(gpu: Gpu, layout: KvAttentionLayout, buffers:
  * the K cache (int32 scores [batch, heads, queries, scoreRow]), the causal softmax over
  * keys = past + queries with the mask [batch, maskRow], and P.V against the V^T cache.
  */
-export function kvAttentionShapes(layout: KvAttentionLayout, maskRow?: number): { scores: GemmShape; softmax: SoftmaxI8Shape; context: GemmShape } {
+export function kvAttentionShapes(
+  layout: KvAttentionLayout,
+  maskRow?: number,
+): { scores: GemmShape; softmax: SoftmaxI8Shape; context: GemmShape } {
   const l = resolveKvAttentionLayout(layout);
   const keys = l.past + l.queries;
   return {
     scores: kvScoresShape(l),
-    softmax: { batch: l.batch, heads: l.heads, seq: keys, queries: l.queries, past: l.past, causal: true, scoreRow: l.scoreRow, maskRow: maskRow ?? keys, outRow: l.probRow },
+    softmax: {
+      batch: l.batch,
+      heads: l.heads,
+      seq: keys,
+      queries: l.queries,
+      past: l.past,
+      causal: true,
+      scoreRow: l.scoreRow,
+      maskRow: maskRow ?? keys,
+      outRow: l.probRow,
+    },
     context: kvContextShape(l),
   };
 }

@@ -1,8 +1,20 @@
 /** Host side of the f32 LayerNorm (shaders/layernorm-f32.ts): shape checks, row grid, binding. */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { LAYERNORM_F32_PARAM_FIELDS, type LayerNormF32ShaderOptions, layerNormF32Shader } from '../../shaders/layernorm-f32.js';
+
 import { optionsKey } from '../../shaders/codegen.js';
+import {
+  LAYERNORM_F32_PARAM_FIELDS,
+  type LayerNormF32ShaderOptions,
+  layerNormF32Shader,
+} from '../../shaders/layernorm-f32.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 
 export interface LayerNormF32Shape {
   rows: number;
@@ -42,7 +54,8 @@ export function layerNormF32Variant(options: LayerNormF32Options, H: number): La
 
 export function layerNormF32Kernel(variant: LayerNormF32ShaderOptions): KernelProgram {
   const wg = variant.workgroupSize;
-  if (!Number.isInteger(wg) || wg < 1 || wg > 256 || (wg & (wg - 1)) !== 0) throw new RangeError(`layernorm-f32: workgroupSize ${wg} must be a power of two <= 256`);
+  if (!Number.isInteger(wg) || wg < 1 || wg > 256 || (wg & (wg - 1)) !== 0)
+    throw new RangeError(`layernorm-f32: workgroupSize ${wg} must be a power of two <= 256`);
   const shaderOptions: LayerNormF32ShaderOptions = { workgroupSize: wg, residual: !!variant.residual };
   return cachedKernel(optionsKey('layernorm-f32', shaderOptions), () => ({
     name: `layernorm-f32${shaderOptions.residual ? '+residual' : ''}[wg ${wg}]`,
@@ -55,15 +68,27 @@ export function layerNormF32Kernel(variant: LayerNormF32ShaderOptions): KernelPr
 export function layerNormF32RunData(options: LayerNormF32Options, shape: LayerNormF32Shape): RunData {
   const { rows, H } = shape;
   const stride = shape.stride ?? H;
-  for (const [k, v] of [['rows', rows], ['H', H], ['stride', stride]] as const) {
+  for (const [k, v] of [
+    ['rows', rows],
+    ['H', H],
+    ['stride', stride],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`layernorm-f32: ${k} = ${v} must be a positive integer`);
   }
   if (stride < H) throw new RangeError(`layernorm-f32: stride ${stride} < H ${H}`);
-  if (!(options.eps >= 0) || !Number.isFinite(options.eps)) throw new RangeError(`layernorm-f32: eps = ${options.eps} must be finite and >= 0`);
+  if (!(options.eps >= 0) || !Number.isFinite(options.eps))
+    throw new RangeError(`layernorm-f32: eps = ${options.eps} must be finite and >= 0`);
   if (rows * stride >= 2 ** 32) throw new RangeError(`layernorm-f32: ${rows}x${stride} values exceed u32 indexing`);
   const grid = rowGrid(rows);
   const values: Record<(typeof LAYERNORM_F32_PARAM_FIELDS)[number], number> = {
-    rows, H, stride, gridX: grid.gridX, eps: f32Bits(options.eps), pad0: 0, pad1: 0, pad2: 0,
+    rows,
+    H,
+    stride,
+    gridX: grid.gridX,
+    eps: f32Bits(options.eps),
+    pad0: 0,
+    pad1: 0,
+    pad2: 0,
   };
   return {
     label: `layernorm-f32${options.residual ? '+residual' : ''} ${rows}x${H}`,
@@ -89,16 +114,30 @@ export interface LayerNormF32Buffers {
 }
 
 /** The buffers in binding order, checked against the options and to hold `shape` (the largest a Dispatch will run). */
-export function layerNormF32Bindings(options: Pick<LayerNormF32Options, 'residual'>, shape: LayerNormF32Shape, b: LayerNormF32Buffers): GPUBuffer[] {
-  if (!!options.residual !== !!b.residual) throw new Error('layernorm-f32: options.residual and the residual buffer disagree');
+export function layerNormF32Bindings(
+  options: Pick<LayerNormF32Options, 'residual'>,
+  shape: LayerNormF32Shape,
+  b: LayerNormF32Buffers,
+): GPUBuffer[] {
+  if (!!options.residual !== !!b.residual)
+    throw new Error('layernorm-f32: options.residual and the residual buffer disagree');
   const bytes = shape.rows * (shape.stride ?? shape.H) * 4;
-  for (const [k, buf] of [['x', b.x], ['residual', b.residual], ['y', b.y]] as const) {
+  for (const [k, buf] of [
+    ['x', b.x],
+    ['residual', b.residual],
+    ['y', b.y],
+  ] as const) {
     if (buf && buf.size < bytes) throw new RangeError(`layernorm-f32: ${k} has ${buf.size} bytes, needs ${bytes}`);
   }
   return [b.x, ...(b.residual ? [b.residual] : []), b.gamma, b.beta, b.y];
 }
 
-export async function bindLayerNormF32(gpu: Gpu, options: LayerNormF32Options, shape: LayerNormF32Shape, b: LayerNormF32Buffers): Promise<BoundProgram> {
+export async function bindLayerNormF32(
+  gpu: Gpu,
+  options: LayerNormF32Options,
+  shape: LayerNormF32Shape,
+  b: LayerNormF32Buffers,
+): Promise<BoundProgram> {
   const list = layerNormF32Bindings(options, shape, b);
   return bindProgram(gpu, layerNormF32Program(options, shape), list);
 }

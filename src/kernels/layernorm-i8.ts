@@ -4,12 +4,29 @@
  * workgroup shape from H, and binds the buffers. A configuration outside the proof is refused with
  * a RangeError before any GPU work.
  */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { LAYERNORM_PARAM_FIELDS, type LayerNormI8ShaderOptions, layerNormI8Shader } from '../../shaders/layernorm-i8.js';
+
 import { optionsKey } from '../../shaders/codegen.js';
+import {
+  LAYERNORM_PARAM_FIELDS,
+  type LayerNormI8ShaderOptions,
+  layerNormI8Shader,
+} from '../../shaders/layernorm-i8.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
-import { type LayerNormI8Constants, LN_MAX_H, checkLayerNormI8Constants, layerNormI8Bounds } from '../reference/layernorm-i8.js';
+import {
+  checkLayerNormI8Constants,
+  type LayerNormI8Constants,
+  LN_MAX_H,
+  layerNormI8Bounds,
+} from '../reference/layernorm-i8.js';
 
 export type { LayerNormI8Constants };
 
@@ -47,16 +64,26 @@ export function defaultWorkgroupSize(H: number, software = false): number {
 }
 
 export function layerNormI8ShaderOptions(H: number, workgroupSize = defaultWorkgroupSize(H)): LayerNormI8ShaderOptions {
-  if (!Number.isInteger(workgroupSize) || workgroupSize < 1 || workgroupSize > MAX_WORKGROUP || (workgroupSize & (workgroupSize - 1)) !== 0) {
-    throw new RangeError(`layernorm-i8: workgroupSize = ${workgroupSize} must be a power of two in [1, ${MAX_WORKGROUP}].`);
+  if (
+    !Number.isInteger(workgroupSize) ||
+    workgroupSize < 1 ||
+    workgroupSize > MAX_WORKGROUP ||
+    (workgroupSize & (workgroupSize - 1)) !== 0
+  ) {
+    throw new RangeError(
+      `layernorm-i8: workgroupSize = ${workgroupSize} must be a power of two in [1, ${MAX_WORKGROUP}].`,
+    );
   }
   return { workgroupSize, wordsPerThread: Math.ceil(wordsPerRow(H) / workgroupSize) };
 }
 
 function checkShape(shape: LayerNormI8Shape): void {
-  if (!Number.isInteger(shape.rows) || shape.rows < 1) throw new RangeError(`layernorm-i8: rows = ${shape.rows} must be a positive integer.`);
+  if (!Number.isInteger(shape.rows) || shape.rows < 1)
+    throw new RangeError(`layernorm-i8: rows = ${shape.rows} must be a positive integer.`);
   if (!Number.isInteger(shape.H) || shape.H < 1 || shape.H > LN_MAX_H) {
-    throw new RangeError(`layernorm-i8: H = ${shape.H} must be an integer in [1, ${LN_MAX_H}] (the bound of the exact row sum).`);
+    throw new RangeError(
+      `layernorm-i8: H = ${shape.H} must be an integer in [1, ${LN_MAX_H}] (the bound of the exact row sum).`,
+    );
   }
 }
 
@@ -74,7 +101,8 @@ function checkVariant(v: LayerNormI8ShaderOptions): void {
   if (!Number.isInteger(wg) || wg < 1 || wg > MAX_WORKGROUP || (wg & (wg - 1)) !== 0) {
     throw new RangeError(`layernorm-i8: workgroupSize = ${wg} must be a power of two in [1, ${MAX_WORKGROUP}].`);
   }
-  if (!Number.isInteger(v.wordsPerThread) || v.wordsPerThread < 1) throw new RangeError(`layernorm-i8: wordsPerThread = ${v.wordsPerThread} must be a positive integer.`);
+  if (!Number.isInteger(v.wordsPerThread) || v.wordsPerThread < 1)
+    throw new RangeError(`layernorm-i8: wordsPerThread = ${v.wordsPerThread} must be a positive integer.`);
 }
 
 /** What to compile for one variant: rows up to 4 * workgroupSize * wordsPerThread values, any count. */
@@ -98,16 +126,20 @@ export function layerNormI8RunData(
   options: LayerNormI8Options = {},
 ): RunData {
   checkShape(shape);
-  if (layer.H !== shape.H) throw new RangeError(`layernorm-i8: constants are for H = ${layer.H}, the shape has H = ${shape.H}.`);
+  if (layer.H !== shape.H)
+    throw new RangeError(`layernorm-i8: constants are for H = ${layer.H}, the shape has H = ${shape.H}.`);
   if ('channels' in layer) checkLayerNormI8Constants(layer);
   // Validates H, the declared bound and the shift against the proof's ranges.
   layerNormI8Bounds(layer.H, layer.inputMaxAbs, layer.shift, layer.epsVar);
   checkVariant(variant);
   if (variant.workgroupSize * variant.wordsPerThread < wordsPerRow(shape.H)) {
-    throw new RangeError(`layernorm-i8: ${variant.workgroupSize} threads x ${variant.wordsPerThread} words cannot hold a row of H = ${shape.H}.`);
+    throw new RangeError(
+      `layernorm-i8: ${variant.workgroupSize} threads x ${variant.wordsPerThread} words cannot hold a row of H = ${shape.H}.`,
+    );
   }
   const maxX = options.maxWorkgroupsX ?? 65535;
-  if (!Number.isInteger(maxX) || maxX < 1) throw new RangeError(`layernorm-i8: maxWorkgroupsX = ${maxX} must be a positive integer.`);
+  if (!Number.isInteger(maxX) || maxX < 1)
+    throw new RangeError(`layernorm-i8: maxWorkgroupsX = ${maxX} must be a positive integer.`);
   const gridX = Math.min(shape.rows, maxX);
   const gridY = Math.ceil(shape.rows / gridX);
   const fields: Record<(typeof LAYERNORM_PARAM_FIELDS)[number], number> = {
@@ -131,10 +163,15 @@ export function layerNormI8RunData(
  * The program for one LayerNorm layer. `layer` carries the uniform constants (H, declared bound,
  * shift, epsVar); pass the full constants to have the per-channel values checked too.
  */
-export function layerNormI8Program(layer: LayerNormI8Layer | LayerNormI8Constants, shape: LayerNormI8Shape, options: LayerNormI8Options = {}): ProgramInfo {
+export function layerNormI8Program(
+  layer: LayerNormI8Layer | LayerNormI8Constants,
+  shape: LayerNormI8Shape,
+  options: LayerNormI8Options = {},
+): ProgramInfo {
   // Shape and constants are refused before the variant is derived from H.
   checkShape(shape);
-  if (layer.H !== shape.H) throw new RangeError(`layernorm-i8: constants are for H = ${layer.H}, the shape has H = ${shape.H}.`);
+  if (layer.H !== shape.H)
+    throw new RangeError(`layernorm-i8: constants are for H = ${layer.H}, the shape has H = ${shape.H}.`);
   if ('channels' in layer) checkLayerNormI8Constants(layer);
   layerNormI8Bounds(layer.H, layer.inputMaxAbs, layer.shift, layer.epsVar);
   const variant = layerNormI8Variant(shape.H, options);
@@ -172,7 +209,8 @@ export function layerNormI8Bindings(shape: LayerNormI8Shape, buffers: LayerNormI
     ['out', buffers.out, shape.rows * wordsPerRow(shape.H) * 4],
   ] as const;
   for (const [what, buffer, bytes] of need) {
-    if (buffer.size < bytes) throw new RangeError(`layernorm-i8: buffer ${what} has ${buffer.size} bytes, the shape needs ${bytes}.`);
+    if (buffer.size < bytes)
+      throw new RangeError(`layernorm-i8: buffer ${what} has ${buffer.size} bytes, the shape needs ${bytes}.`);
   }
   return [buffers.x, buffers.channels, buffers.out];
 }

@@ -1,8 +1,16 @@
 /** Host side of shaders/lookup-i8.ts: int8 [rows, cols] -> int8 through a 256-entry table. */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { lookupI8Shader } from '../../shaders/lookup-i8.js';
+
 import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+import { lookupI8Shader } from '../../shaders/lookup-i8.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
 
 /** What to compile: one pipeline for every table and size (the table is a buffer). */
@@ -43,7 +51,11 @@ export interface LookupI8Buffers {
 /** The buffers in binding order, checked to hold rows x cols (the largest a Dispatch will run). */
 export function lookupI8Bindings(rows: number, cols: number, buffers: LookupI8Buffers): GPUBuffer[] {
   const words = rows * wordsPerRow(cols) * 4;
-  const need: [string, GPUBuffer, number][] = [['x', buffers.x, words], ['table', buffers.table, 256 * 4], ['y', buffers.y, words]];
+  const need: [string, GPUBuffer, number][] = [
+    ['x', buffers.x, words],
+    ['table', buffers.table, 256 * 4],
+    ['y', buffers.y, words],
+  ];
   for (const [what, buffer, bytes] of need) {
     if (buffer.size < bytes) throw new RangeError(`lookup-i8: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
   }

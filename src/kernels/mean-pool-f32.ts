@@ -1,7 +1,15 @@
 /** Host side of mean pooling over real tokens (shaders/mean-pool-f32.ts). */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
+
 import { MEAN_POOL_F32_PARAM_FIELDS, MEAN_POOL_F32_WORKGROUP, meanPoolF32Shader } from '../../shaders/mean-pool-f32.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 import { linearGrid } from './gelu-f32.js';
 
 export interface MeanPoolF32Shape {
@@ -26,7 +34,14 @@ export function meanPoolF32RunData(shape: MeanPoolF32Shape): RunData {
   if (shape.batch * shape.seq * stride >= 2 ** 32) throw new RangeError('mean-pool-f32: input exceeds u32 indexing');
   const grid = linearGrid(shape.batch * shape.H, MEAN_POOL_F32_WORKGROUP);
   const values: Record<(typeof MEAN_POOL_F32_PARAM_FIELDS)[number], number> = {
-    batch: shape.batch, seq: shape.seq, H: shape.H, stride, gridX: grid.gridX, pad0: 0, pad1: 0, pad2: 0,
+    batch: shape.batch,
+    seq: shape.seq,
+    H: shape.H,
+    stride,
+    gridX: grid.gridX,
+    pad0: 0,
+    pad1: 0,
+    pad2: 0,
   };
   return {
     label: `mean-pool-f32 ${shape.batch}x${shape.seq}x${shape.H}`,
@@ -57,7 +72,8 @@ export function meanPoolF32Bindings(shape: MeanPoolF32Shape, b: MeanPoolF32Buffe
     ['mask', b.mask, rows * 4],
     ['out', b.out, shape.batch * shape.H * 4],
   ];
-  for (const [k, buf, bytes] of need) if (buf.size < bytes) throw new RangeError(`mean-pool-f32: ${k} has ${buf.size} bytes, needs ${bytes}`);
+  for (const [k, buf, bytes] of need)
+    if (buf.size < bytes) throw new RangeError(`mean-pool-f32: ${k} has ${buf.size} bytes, needs ${bytes}`);
   return [b.x, b.mask, b.out];
 }
 

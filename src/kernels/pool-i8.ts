@@ -8,13 +8,20 @@
  * holds a shape) and poolI8RunData(options, shape) the per-shape uniform and dispatch size;
  * poolI8ProgramInfo joins them for bindProgram.
  */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type ProgramInfo, bindProgram } from '../gpu/program.js';
-import { POOL_I8_PARAM_FIELDS, type PoolI8ShaderOptions, poolI8Shader } from '../../shaders/pool-i8.js';
-import { WORD_GRID_SIZE, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+
 import { optionsKey } from '../../shaders/codegen.js';
+import { WORD_GRID_SIZE, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+import { POOL_I8_PARAM_FIELDS, type PoolI8ShaderOptions, poolI8Shader } from '../../shaders/pool-i8.js';
+import type { Gpu } from '../gpu/gpu.js';
+import { type BoundProgram, bindProgram, type ProgramInfo } from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
-import { type PoolI8Shape, type PoolMode, checkPoolMode, checkPoolShape, poolOutputStride } from '../reference/pool-i8.js';
+import {
+  checkPoolMode,
+  checkPoolShape,
+  type PoolI8Shape,
+  type PoolMode,
+  poolOutputStride,
+} from '../reference/pool-i8.js';
 
 export type { PoolMode };
 
@@ -72,9 +79,12 @@ export function checkPoolI8Shape(shape: PoolI8RunShape): Required<PoolI8RunShape
   }
   const { batch, seq, hidden } = shape;
   // The shader's largest u32 indices: input word, output value, thread (with the last group's surplus).
-  if (batch * seq * rowWords > U32_LIMIT) throw new RangeError(`pool-i8: ${batch * seq} rows of ${rowWords} words exceed u32 indexing`);
-  if (batch * poolOutputStride(hidden) > U32_LIMIT) throw new RangeError(`pool-i8: output of ${batch} x ${hidden + 1} values exceeds u32 indexing`);
-  if (batch * hiddenWords + WORD_GRID_SIZE > U32_LIMIT) throw new RangeError(`pool-i8: ${batch * hiddenWords} threads exceed u32 indexing`);
+  if (batch * seq * rowWords > U32_LIMIT)
+    throw new RangeError(`pool-i8: ${batch * seq} rows of ${rowWords} words exceed u32 indexing`);
+  if (batch * poolOutputStride(hidden) > U32_LIMIT)
+    throw new RangeError(`pool-i8: output of ${batch} x ${hidden + 1} values exceeds u32 indexing`);
+  if (batch * hiddenWords + WORD_GRID_SIZE > U32_LIMIT)
+    throw new RangeError(`pool-i8: ${batch * hiddenWords} threads exceed u32 indexing`);
   return { batch, seq, hidden, rowWords };
 }
 
@@ -83,8 +93,17 @@ export function poolI8RunData(options: PoolI8Options, shape: PoolI8RunShape): Po
   const s = checkPoolI8Shape(shape);
   const hiddenWords = wordsPerRow(s.hidden);
   const threads = s.batch * hiddenWords;
-  const values: Record<(typeof POOL_I8_PARAM_FIELDS)[number], number> = { ...s, hiddenWords, threads, pad0: 0, pad1: 0 };
-  return { params: new Uint32Array(POOL_I8_PARAM_FIELDS.map((f) => values[f])), workgroups: wordGridWorkgroups(threads) };
+  const values: Record<(typeof POOL_I8_PARAM_FIELDS)[number], number> = {
+    ...s,
+    hiddenWords,
+    threads,
+    pad0: 0,
+    pad1: 0,
+  };
+  return {
+    params: new Uint32Array(POOL_I8_PARAM_FIELDS.map((f) => values[f])),
+    workgroups: wordGridWorkgroups(threads),
+  };
 }
 
 export function poolI8ProgramInfo(options: PoolI8Options, shape: PoolI8RunShape): ProgramInfo {
@@ -96,14 +115,24 @@ export function poolI8ProgramInfo(options: PoolI8Options, shape: PoolI8RunShape)
 /** Bytes of each buffer the kernel binds, for allocation and for the checks in bindPoolI8. */
 export function poolI8BufferBytes(shape: PoolI8RunShape): { x: number; mask: number; output: number } {
   const s = checkPoolI8Shape(shape);
-  return { x: s.batch * s.seq * s.rowWords * 4, mask: s.batch * s.seq * 4, output: s.batch * poolOutputStride(s.hidden) * 4 };
+  return {
+    x: s.batch * s.seq * s.rowWords * 4,
+    mask: s.batch * s.seq * 4,
+    output: s.batch * poolOutputStride(s.hidden) * 4,
+  };
 }
 
-export function bindPoolI8(gpu: Gpu, options: PoolI8Options, shape: PoolI8RunShape, buffers: PoolI8Buffers): Promise<BoundProgram> {
+export function bindPoolI8(
+  gpu: Gpu,
+  options: PoolI8Options,
+  shape: PoolI8RunShape,
+  buffers: PoolI8Buffers,
+): Promise<BoundProgram> {
   const info = poolI8ProgramInfo(options, shape);
   const need = poolI8BufferBytes(shape);
   for (const what of ['x', 'mask', 'output'] as const) {
-    if (buffers[what].size < need[what]) throw new RangeError(`pool-i8: ${what} buffer has ${buffers[what].size} bytes, needs ${need[what]}`);
+    if (buffers[what].size < need[what])
+      throw new RangeError(`pool-i8: ${what} buffer has ${buffers[what].size} bytes, needs ${need[what]}`);
   }
   return bindProgram(gpu, info, [buffers.x, buffers.mask, buffers.output]);
 }

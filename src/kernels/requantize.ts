@@ -3,11 +3,19 @@
  * buffer size checks, and the dispatch. There is no range to prove: the dyadic rescale is exact
  * for every int32 input and every valid (m, e) (see src/reference/requantize.ts).
  */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { REQUANTIZE_PARAM_FIELDS, type RequantizeShaderOptions, requantizeShader } from '../../shaders/requantize.js';
-import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+
 import { optionsKey } from '../../shaders/codegen.js';
+import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+import { REQUANTIZE_PARAM_FIELDS, type RequantizeShaderOptions, requantizeShader } from '../../shaders/requantize.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
 import type { Dyadic } from '../reference/dyadic.js';
 import { packRequant } from './gemm-i8.js';
@@ -20,7 +28,8 @@ export interface RequantizeShape {
 }
 
 function checkOutput(options: RequantizeOptions): void {
-  if (options.output !== 'i8' && options.output !== 'u8') throw new RangeError(`requantize: output ${String(options.output)} is not 'i8' or 'u8'`);
+  if (options.output !== 'i8' && options.output !== 'u8')
+    throw new RangeError(`requantize: output ${String(options.output)} is not 'i8' or 'u8'`);
 }
 
 /** What to compile: one pipeline per (output type, per channel or per tensor). */
@@ -55,10 +64,16 @@ export function requantizeProgram(options: RequantizeOptions, shape: RequantizeS
  * The multipliers as the shader reads them (array<vec2<u32>>), validated: one per column when
  * per channel, one in all otherwise.
  */
-export function packRequantizeMultipliers(options: RequantizeOptions, shape: RequantizeShape, requant: Dyadic[]): Uint32Array {
+export function packRequantizeMultipliers(
+  options: RequantizeOptions,
+  shape: RequantizeShape,
+  requant: Dyadic[],
+): Uint32Array {
   const want = options.perChannel ? shape.cols : 1;
   if (requant.length !== want) {
-    throw new RangeError(`requantize: ${requant.length} multipliers given, ${options.perChannel ? `one per column (${want})` : 'one per tensor'} expected`);
+    throw new RangeError(
+      `requantize: ${requant.length} multipliers given, ${options.perChannel ? `one per column (${want})` : 'one per tensor'} expected`,
+    );
   }
   return packRequant(requant);
 }
@@ -77,14 +92,23 @@ function checkSize(what: string, buffer: GPUBuffer, bytes: number): void {
 }
 
 /** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
-export function requantizeBindings(options: RequantizeOptions, shape: RequantizeShape, buffers: RequantizeBuffers): GPUBuffer[] {
+export function requantizeBindings(
+  options: RequantizeOptions,
+  shape: RequantizeShape,
+  buffers: RequantizeBuffers,
+): GPUBuffer[] {
   checkSize('input', buffers.input, shape.rows * shape.cols * 4);
   checkSize('requant', buffers.requant, (options.perChannel ? shape.cols : 1) * 8);
   checkSize('output', buffers.output, shape.rows * wordsPerRow(shape.cols) * 4);
   return [buffers.input, buffers.requant, buffers.output];
 }
 
-export async function bindRequantize(gpu: Gpu, options: RequantizeOptions, shape: RequantizeShape, buffers: RequantizeBuffers): Promise<BoundProgram> {
+export async function bindRequantize(
+  gpu: Gpu,
+  options: RequantizeOptions,
+  shape: RequantizeShape,
+  buffers: RequantizeBuffers,
+): Promise<BoundProgram> {
   const info = requantizeProgram(options, shape);
   return bindProgram(gpu, info, requantizeBindings(options, shape, buffers));
 }

@@ -3,14 +3,32 @@
  * proof that neither rescaled term can reach the int32 overflow guard, and the dispatch.
  * Multipliers and the output range travel in the uniform, so one pipeline per operand-kind pair.
  */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { RESIDUAL_ADD_PARAM_FIELDS, type ResidualAddShaderOptions, residualAddShader } from '../../shaders/residual-add.js';
-import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+
 import { optionsKey } from '../../shaders/codegen.js';
+import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+import {
+  RESIDUAL_ADD_PARAM_FIELDS,
+  type ResidualAddShaderOptions,
+  residualAddShader,
+} from '../../shaders/residual-add.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
 import { checkDyadic } from '../reference/dyadic.js';
-import { RESIDUAL_TERM_MAX, type ResidualAddConstants, dyadicTermBound, operandMaxAbs, signedRange } from '../reference/residual-add.js';
+import {
+  dyadicTermBound,
+  operandMaxAbs,
+  RESIDUAL_TERM_MAX,
+  type ResidualAddConstants,
+  signedRange,
+} from '../reference/residual-add.js';
 
 export type ResidualAddOptions = ResidualAddShaderOptions;
 export type { ResidualAddConstants };
@@ -33,12 +51,18 @@ export interface ResidualAddBounds {
  * Proves that, for inputs within their bounds, neither term reaches the guard 2^30 - 1, so the
  * int32 sum is exact; refuses the plan otherwise.
  */
-export function checkResidualAddBounds(options: ResidualAddOptions, c: ResidualAddConstants, bounds: ResidualAddBounds = {}): void {
+export function checkResidualAddBounds(
+  options: ResidualAddOptions,
+  c: ResidualAddConstants,
+  bounds: ResidualAddBounds = {},
+): void {
   signedRange(c.bits);
   for (const side of ['a', 'b'] as const) {
     const kind = options[side];
-    if (kind !== 'i8' && kind !== 'i32') throw new RangeError(`residual add: operand ${side} kind ${String(kind)} is not 'i8' or 'i32'`);
-    if (kind === 'i8' && bounds[side] !== undefined) throw new RangeError(`residual add: operand ${side} is int8; its bound is 128, not declared`);
+    if (kind !== 'i8' && kind !== 'i32')
+      throw new RangeError(`residual add: operand ${side} kind ${String(kind)} is not 'i8' or 'i32'`);
+    if (kind === 'i8' && bounds[side] !== undefined)
+      throw new RangeError(`residual add: operand ${side} is int8; its bound is 128, not declared`);
     checkDyadic(c[side], `residual add multiplier ${side}`);
     const maxAbs = operandMaxAbs(kind, bounds[side]);
     const t = dyadicTermBound(maxAbs, c[side]);
@@ -54,7 +78,8 @@ export function checkResidualAddBounds(options: ResidualAddOptions, c: ResidualA
 function checkKinds(options: ResidualAddOptions): void {
   for (const side of ['a', 'b'] as const) {
     const kind = options[side];
-    if (kind !== 'i8' && kind !== 'i32') throw new RangeError(`residual add: operand ${side} kind ${String(kind)} is not 'i8' or 'i32'`);
+    if (kind !== 'i8' && kind !== 'i32')
+      throw new RangeError(`residual add: operand ${side} kind ${String(kind)} is not 'i8' or 'i32'`);
   }
 }
 
@@ -69,7 +94,12 @@ export function residualAddKernel(options: ResidualAddOptions): KernelProgram {
 }
 
 /** One run: validates the shape, proves the terms' bounds, and gives the uniform and the grid. */
-export function residualAddRunData(options: ResidualAddOptions, shape: ResidualAddShape, c: ResidualAddConstants, bounds?: ResidualAddBounds): RunData {
+export function residualAddRunData(
+  options: ResidualAddOptions,
+  shape: ResidualAddShape,
+  c: ResidualAddConstants,
+  bounds?: ResidualAddBounds,
+): RunData {
   const { rows, cols } = shape;
   checkElementwiseShape('residual add', rows, cols);
   checkResidualAddBounds(options, c, bounds);
@@ -96,7 +126,12 @@ export function residualAddRunData(options: ResidualAddOptions, shape: ResidualA
   };
 }
 
-export function residualAddProgram(options: ResidualAddOptions, shape: ResidualAddShape, c: ResidualAddConstants, bounds?: ResidualAddBounds): ProgramInfo {
+export function residualAddProgram(
+  options: ResidualAddOptions,
+  shape: ResidualAddShape,
+  c: ResidualAddConstants,
+  bounds?: ResidualAddBounds,
+): ProgramInfo {
   const run = residualAddRunData(options, shape, c, bounds);
   return { ...residualAddKernel(options), ...run, name: run.label! };
 }
@@ -110,15 +145,21 @@ export interface ResidualAddBuffers {
 }
 
 /** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
-export function residualAddBindings(options: ResidualAddOptions, shape: ResidualAddShape, buffers: ResidualAddBuffers): GPUBuffer[] {
-  const operandBytes = (kind: 'i8' | 'i32') => (kind === 'i8' ? shape.rows * wordsPerRow(shape.cols) : shape.rows * shape.cols) * 4;
+export function residualAddBindings(
+  options: ResidualAddOptions,
+  shape: ResidualAddShape,
+  buffers: ResidualAddBuffers,
+): GPUBuffer[] {
+  const operandBytes = (kind: 'i8' | 'i32') =>
+    (kind === 'i8' ? shape.rows * wordsPerRow(shape.cols) : shape.rows * shape.cols) * 4;
   const need: [string, GPUBuffer, number][] = [
     ['a', buffers.a, operandBytes(options.a)],
     ['b', buffers.b, operandBytes(options.b)],
     ['output', buffers.output, shape.rows * shape.cols * 4],
   ];
   for (const [what, buffer, bytes] of need) {
-    if (buffer.size < bytes) throw new RangeError(`residual add: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+    if (buffer.size < bytes)
+      throw new RangeError(`residual add: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
   }
   return [buffers.a, buffers.b, buffers.output];
 }

@@ -3,23 +3,36 @@
  * overflow proof of the constants for the row length (softmaxI8Bounds: a plan that could wrap any
  * u32 is refused, never run), the uniform parameters, and the binding.
  */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { SOFTMAX_I8_PARAM_FIELDS, type SoftmaxI8ParamField, type SoftmaxI8ShaderOptions, softmaxI8Shader } from '../../shaders/softmax-i8.js';
+
 import { optionsKey } from '../../shaders/codegen.js';
+import {
+  SOFTMAX_I8_PARAM_FIELDS,
+  type SoftmaxI8ParamField,
+  type SoftmaxI8ShaderOptions,
+  softmaxI8Shader,
+} from '../../shaders/softmax-i8.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
 import {
+  checkSoftmaxI8Rows,
+  deriveSoftmaxI8Constants,
   SOFTMAX_I8_DEFAULT_KEYS,
   SOFTMAX_I8_MAX_KEYS,
   type SoftmaxI8Bounds,
   type SoftmaxI8Constants,
-  checkSoftmaxI8Rows,
-  deriveSoftmaxI8Constants,
   softmaxI8Bounds,
 } from '../reference/softmax-i8.js';
 
-export { deriveSoftmaxI8Constants, softmaxI8Bounds, SOFTMAX_I8_DEFAULT_KEYS, SOFTMAX_I8_MAX_KEYS };
 export type { SoftmaxI8Bounds, SoftmaxI8Constants };
+export { deriveSoftmaxI8Constants, SOFTMAX_I8_DEFAULT_KEYS, SOFTMAX_I8_MAX_KEYS, softmaxI8Bounds };
 
 /**
  * Attention scores [batch, heads, queries, scoreRow] (int32, the first `seq` of each row are the
@@ -87,20 +100,27 @@ export function defaultSoftmaxI8Launch(seq: number, software = false): SoftmaxI8
 
 function checkShape(shape: SoftmaxI8Shape): Required<SoftmaxI8Shape> {
   for (const k of ['batch', 'heads', 'seq'] as const) {
-    if (!Number.isInteger(shape[k]) || shape[k] < 1) throw new RangeError(`integer softmax: ${k} = ${shape[k]} must be a positive integer`);
+    if (!Number.isInteger(shape[k]) || shape[k] < 1)
+      throw new RangeError(`integer softmax: ${k} = ${shape[k]} must be a positive integer`);
   }
   if (shape.seq > SOFTMAX_I8_MAX_KEYS) {
-    throw new RangeError(`integer softmax: seq = ${shape.seq} exceeds the supported maximum of ${SOFTMAX_I8_MAX_KEYS} keys`);
+    throw new RangeError(
+      `integer softmax: seq = ${shape.seq} exceeds the supported maximum of ${SOFTMAX_I8_MAX_KEYS} keys`,
+    );
   }
   checkSoftmaxI8Rows(shape);
   const s = resolveSoftmaxI8Shape(shape);
-  if (!Number.isInteger(s.outRow) || s.outRow < wordsPerRow(s.seq)) throw new RangeError(`integer softmax: outRow = ${s.outRow} words cannot hold ${s.seq} keys`);
+  if (!Number.isInteger(s.outRow) || s.outRow < wordsPerRow(s.seq))
+    throw new RangeError(`integer softmax: outRow = ${s.outRow} words cannot hold ${s.seq} keys`);
   const rows = s.batch * s.heads * s.queries;
   // Indices row * scoreRow, row * outRow and batch * maskRow are u32 in the shader.
   const U32 = 2 ** 32 - 1;
-  if (rows * s.scoreRow > U32) throw new RangeError(`integer softmax: ${rows} rows of ${s.scoreRow} scores overflow u32 indices`);
-  if (rows * s.outRow > U32) throw new RangeError(`integer softmax: ${rows} rows of ${s.outRow} output words overflow u32 indices`);
-  if (s.batch * s.maskRow > U32) throw new RangeError(`integer softmax: mask of ${s.batch} x ${s.maskRow} overflows u32 indices`);
+  if (rows * s.scoreRow > U32)
+    throw new RangeError(`integer softmax: ${rows} rows of ${s.scoreRow} scores overflow u32 indices`);
+  if (rows * s.outRow > U32)
+    throw new RangeError(`integer softmax: ${rows} rows of ${s.outRow} output words overflow u32 indices`);
+  if (s.batch * s.maskRow > U32)
+    throw new RangeError(`integer softmax: mask of ${s.batch} x ${s.maskRow} overflows u32 indices`);
   return s;
 }
 
@@ -109,13 +129,15 @@ function checkLaunchOptions(launch: SoftmaxI8Launch): void {
   if (!Number.isInteger(wg) || wg < 4 || wg > 256 || (wg & (wg - 1)) !== 0) {
     throw new RangeError(`integer softmax: workgroupSize = ${wg} must be a power of two in [4, 256]`);
   }
-  if (!Number.isInteger(kpt) || kpt < 1 || kpt > 16) throw new RangeError(`integer softmax: keysPerThread = ${kpt} must be an integer in [1, 16]`);
+  if (!Number.isInteger(kpt) || kpt < 1 || kpt > 16)
+    throw new RangeError(`integer softmax: keysPerThread = ${kpt} must be an integer in [1, 16]`);
 }
 
 function checkLaunch(launch: SoftmaxI8Launch, seq: number): void {
   checkLaunchOptions(launch);
   const { workgroupSize: wg, keysPerThread: kpt } = launch;
-  if (wg * kpt < seq) throw new RangeError(`integer softmax: ${wg} threads x ${kpt} keys cannot hold a row of ${seq} keys`);
+  if (wg * kpt < seq)
+    throw new RangeError(`integer softmax: ${wg} threads x ${kpt} keys cannot hold a row of ${seq} keys`);
 }
 
 /** Words of the output: outRow (default ceil(seq / 4)) per row, padding lanes zero. */
@@ -176,7 +198,11 @@ export function softmaxI8Kernel(launch: SoftmaxI8Launch): KernelProgram {
  * One run over [batch, heads, seq, seq] scores on `launch`. Refuses (RangeError) shapes, launches
  * too small for the row, and constants whose integer arithmetic is not proven to stay in u32.
  */
-export function softmaxI8RunData(shape: SoftmaxI8Shape, constants: SoftmaxI8Constants, launch: SoftmaxI8Launch): RunData {
+export function softmaxI8RunData(
+  shape: SoftmaxI8Shape,
+  constants: SoftmaxI8Constants,
+  launch: SoftmaxI8Launch,
+): RunData {
   const s = checkShape(shape);
   softmaxI8Bounds(constants, s.seq);
   checkLaunch(launch, s.seq);
@@ -194,7 +220,11 @@ export function softmaxI8RunData(shape: SoftmaxI8Shape, constants: SoftmaxI8Cons
  * The program for one softmax over [batch, heads, seq, seq] scores. Refuses (RangeError) shapes,
  * launches, and constants whose integer arithmetic is not proven to stay in u32.
  */
-export function softmaxI8Program(shape: SoftmaxI8Shape, constants: SoftmaxI8Constants, launch?: SoftmaxI8Launch): ProgramInfo {
+export function softmaxI8Program(
+  shape: SoftmaxI8Shape,
+  constants: SoftmaxI8Constants,
+  launch?: SoftmaxI8Launch,
+): ProgramInfo {
   const l = launch ?? defaultSoftmaxI8Launch(shape.seq);
   const run = softmaxI8RunData(shape, constants, l);
   return { ...softmaxI8Kernel(l), ...run, name: run.label! };
@@ -219,7 +249,8 @@ export function softmaxI8Bindings(shape: SoftmaxI8Shape, buffers: SoftmaxI8Buffe
     ['probs', softmaxI8OutputWords(s) * 4],
   ];
   for (const [k, bytes] of need) {
-    if (buffers[k].size < bytes) throw new RangeError(`integer softmax: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);
+    if (buffers[k].size < bytes)
+      throw new RangeError(`integer softmax: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);
   }
   return [buffers.scores, buffers.mask, buffers.probs];
 }

@@ -4,15 +4,30 @@
  * rescale is proven by planLogitRescale (src/reference/topk-i32.ts) when the planner makes it; the
  * kernel saturates regardless, as the reference does.
  */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { TOPK_PARAM_FIELDS, type TopKParamField, topKShader } from '../../shaders/topk-i32.js';
-import { optionsKey } from '../../shaders/codegen.js';
-import { TOPK_MAX_K, checkTopK, logitAccumulatorBound, packTopK, planLogitRescale, topKRef } from '../reference/topk-i32.js';
-import type { LogitRescalePlan, LogitRescalePlanInput, TopKResult } from '../reference/topk-i32.js';
 
-export { TOPK_MAX_K, logitAccumulatorBound, packTopK, planLogitRescale, topKRef };
+import { optionsKey } from '../../shaders/codegen.js';
+import { TOPK_PARAM_FIELDS, type TopKParamField, topKShader } from '../../shaders/topk-i32.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
+import type { LogitRescalePlan, LogitRescalePlanInput, TopKResult } from '../reference/topk-i32.js';
+import {
+  checkTopK,
+  logitAccumulatorBound,
+  packTopK,
+  planLogitRescale,
+  TOPK_MAX_K,
+  topKRef,
+} from '../reference/topk-i32.js';
+
 export type { LogitRescalePlan, LogitRescalePlanInput, TopKResult };
+export { logitAccumulatorBound, packTopK, planLogitRescale, TOPK_MAX_K, topKRef };
 
 export interface TopKOptions {
   /** A requant array rescales each vocabulary entry onto the common scale. */
@@ -46,8 +61,10 @@ export function topKVariant(shape: Pick<TopKShape, 'k'>, software = false): TopK
 
 function checkVariant(v: TopKVariant): void {
   const { workgroupSize: wg, kCap } = v;
-  if (!Number.isInteger(wg) || wg < 1 || wg > 256 || (wg & (wg - 1)) !== 0) throw new RangeError(`top-k: workgroupSize = ${wg} must be a power of two in [1, 256]`);
-  if (!Number.isInteger(kCap) || kCap < 1 || kCap > TOPK_MAX_K) throw new RangeError(`top-k: kCap = ${kCap} must be an integer in [1, ${TOPK_MAX_K}]`);
+  if (!Number.isInteger(wg) || wg < 1 || wg > 256 || (wg & (wg - 1)) !== 0)
+    throw new RangeError(`top-k: workgroupSize = ${wg} must be a power of two in [1, 256]`);
+  if (!Number.isInteger(kCap) || kCap < 1 || kCap > TOPK_MAX_K)
+    throw new RangeError(`top-k: kCap = ${kCap} must be an integer in [1, ${TOPK_MAX_K}]`);
 }
 
 export function topKKernel(options: TopKOptions, variant: TopKVariant): KernelProgram {
@@ -70,13 +87,26 @@ export function topKRunData(shape: TopKShape, variant: TopKVariant): RunData {
   const { batch, vocab, k } = shape;
   checkTopK(batch, vocab, k);
   if (k > variant.kCap) throw new RangeError(`top-k: k = ${k} exceeds the variant's list capacity ${variant.kCap}`);
-  if (batch > 65535) throw new RangeError(`top-k: batch = ${batch} exceeds the 65535 workgroups of one dispatch dimension`);
+  if (batch > 65535)
+    throw new RangeError(`top-k: batch = ${batch} exceeds the 65535 workgroups of one dispatch dimension`);
   const logitRow = shape.logitRow ?? vocab;
   const logitOffset = shape.logitOffset ?? 0;
-  if (!Number.isInteger(logitRow) || logitRow < vocab) throw new RangeError(`top-k: logitRow = ${logitRow} is shorter than the vocabulary of ${vocab}`);
-  if (!Number.isInteger(logitOffset) || logitOffset < 0) throw new RangeError(`top-k: logitOffset = ${logitOffset} must be a non-negative integer`);
-  if (logitOffset + batch * logitRow > 2 ** 32 - 1) throw new RangeError(`top-k: ${batch} rows of ${logitRow} logits overflow u32 indices`);
-  const values: Record<TopKParamField, number> = { batch, vocab, k, logitRow, logitOffset, outRow: 1 + 2 * k, pad0: 0, pad1: 0 };
+  if (!Number.isInteger(logitRow) || logitRow < vocab)
+    throw new RangeError(`top-k: logitRow = ${logitRow} is shorter than the vocabulary of ${vocab}`);
+  if (!Number.isInteger(logitOffset) || logitOffset < 0)
+    throw new RangeError(`top-k: logitOffset = ${logitOffset} must be a non-negative integer`);
+  if (logitOffset + batch * logitRow > 2 ** 32 - 1)
+    throw new RangeError(`top-k: ${batch} rows of ${logitRow} logits overflow u32 indices`);
+  const values: Record<TopKParamField, number> = {
+    batch,
+    vocab,
+    k,
+    logitRow,
+    logitOffset,
+    outRow: 1 + 2 * k,
+    pad0: 0,
+    pad1: 0,
+  };
   return {
     label: `topk-i32[wg ${variant.workgroupSize}] ${batch}x${vocab} k ${k}`,
     workgroups: [batch, 1, 1],
@@ -99,9 +129,14 @@ export interface TopKBuffers {
 }
 
 export function topKBindings(options: TopKOptions, shape: TopKShape, buffers: TopKBuffers): GPUBuffer[] {
-  if (!!options.rescale !== !!buffers.requant) throw new Error('top-k: a requant buffer is bound exactly when options.rescale');
+  if (!!options.rescale !== !!buffers.requant)
+    throw new Error('top-k: a requant buffer is bound exactly when options.rescale');
   const need: [string, GPUBuffer | undefined, number][] = [
-    ['logits', buffers.logits, ((shape.logitOffset ?? 0) + (shape.batch - 1) * (shape.logitRow ?? shape.vocab) + shape.vocab) * 4],
+    [
+      'logits',
+      buffers.logits,
+      ((shape.logitOffset ?? 0) + (shape.batch - 1) * (shape.logitRow ?? shape.vocab) + shape.vocab) * 4,
+    ],
     ['requant', buffers.requant, options.rescale ? shape.vocab * 8 : 0],
     ['out', buffers.out, topKOutputWords(shape) * 4],
   ];
@@ -111,7 +146,12 @@ export function topKBindings(options: TopKOptions, shape: TopKShape, buffers: To
   return buffers.requant ? [buffers.logits, buffers.requant, buffers.out] : [buffers.logits, buffers.out];
 }
 
-export async function bindTopK(gpu: Gpu, options: TopKOptions, shape: TopKShape, buffers: TopKBuffers): Promise<BoundProgram> {
+export async function bindTopK(
+  gpu: Gpu,
+  options: TopKOptions,
+  shape: TopKShape,
+  buffers: TopKBuffers,
+): Promise<BoundProgram> {
   const list = topKBindings(options, shape, buffers);
   return bindProgram(gpu, topKProgram(options, shape, topKVariant(shape, gpu.adapter.isSoftware)), list);
 }

@@ -1,8 +1,16 @@
 /** Host side of shaders/transpose-heads-i8.ts (V -> per-head V^T for the P.V GEMM). */
-import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, type KernelProgram, type ProgramInfo, type RunData, bindProgram, cachedKernel } from '../gpu/program.js';
-import { TRANSPOSE_HEADS_PARAM_FIELDS, transposeHeadsI8Shader } from '../../shaders/transpose-heads-i8.js';
+
 import { wordGridWorkgroups } from '../../shaders/int8-lanes.js';
+import { TRANSPOSE_HEADS_PARAM_FIELDS, transposeHeadsI8Shader } from '../../shaders/transpose-heads-i8.js';
+import type { Gpu } from '../gpu/gpu.js';
+import {
+  type BoundProgram,
+  bindProgram,
+  cachedKernel,
+  type KernelProgram,
+  type ProgramInfo,
+  type RunData,
+} from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
 
 export interface TransposeHeadsShape {
@@ -27,13 +35,17 @@ export function transposeHeadsI8Kernel(): KernelProgram {
 
 export function transposeHeadsI8RunData(s: TransposeHeadsShape): RunData {
   for (const [k, v] of Object.entries(s)) {
-    if (!Number.isInteger(v) || v < (k === 'colOffset' ? 0 : 1)) throw new RangeError(`transpose-heads-i8: ${k} = ${v} is not a valid size`);
+    if (!Number.isInteger(v) || v < (k === 'colOffset' ? 0 : 1))
+      throw new RangeError(`transpose-heads-i8: ${k} = ${v} is not a valid size`);
   }
   if (s.colOffset + s.heads * s.headDim > s.rowWords * 4) {
-    throw new RangeError(`transpose-heads-i8: heads end at column ${s.colOffset + s.heads * s.headDim}, beyond the row's ${s.rowWords * 4}`);
+    throw new RangeError(
+      `transpose-heads-i8: heads end at column ${s.colOffset + s.heads * s.headDim}, beyond the row's ${s.rowWords * 4}`,
+    );
   }
   const words = transposeHeadsOutputWords(s);
-  if (words + 64 > 2 ** 32 || s.batch * s.seq * s.rowWords > 2 ** 32) throw new RangeError('transpose-heads-i8: tensor too large for u32 indexing');
+  if (words + 64 > 2 ** 32 || s.batch * s.seq * s.rowWords > 2 ** 32)
+    throw new RangeError('transpose-heads-i8: tensor too large for u32 indexing');
   const values = { ...s, seq4: wordsPerRow(s.seq), words };
   return {
     label: `transpose-heads-i8 ${s.batch}x${s.heads}x${s.headDim}x${s.seq}`,
@@ -54,12 +66,17 @@ export function transposeHeadsI8Bindings(s: TransposeHeadsShape, buffers: { x: G
     ['y', buffers.y, transposeHeadsOutputWords(s) * 4],
   ];
   for (const [what, buffer, bytes] of need) {
-    if (buffer.size < bytes) throw new RangeError(`transpose-heads-i8: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
+    if (buffer.size < bytes)
+      throw new RangeError(`transpose-heads-i8: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
   }
   return [buffers.x, buffers.y];
 }
 
-export function bindTransposeHeadsI8(gpu: Gpu, s: TransposeHeadsShape, buffers: { x: GPUBuffer; y: GPUBuffer }): Promise<BoundProgram> {
+export function bindTransposeHeadsI8(
+  gpu: Gpu,
+  s: TransposeHeadsShape,
+  buffers: { x: GPUBuffer; y: GPUBuffer },
+): Promise<BoundProgram> {
   const info = transposeHeadsI8Program(s);
   return bindProgram(gpu, info, transposeHeadsI8Bindings(s, buffers));
 }

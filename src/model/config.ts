@@ -84,7 +84,9 @@ export function parseConfig(json: unknown, what = 'config.json'): EncoderConfig 
   // transformers' defaults when the key is absent: RobertaConfig 1, the others 0.
   const padTokenId = int('pad_token_id', 0, arch.family === 'roberta' ? 1 : 0);
   if (hiddenSize % numHeads !== 0) {
-    fail(`hidden size ${hiddenSize} is not divisible by the number of attention heads ${numHeads} ("${key('hidden_size', 'dim')}" / "${key('num_attention_heads', 'n_heads')}")`);
+    fail(
+      `hidden size ${hiddenSize} is not divisible by the number of attention heads ${numHeads} ("${key('hidden_size', 'dim')}" / "${key('num_attention_heads', 'n_heads')}")`,
+    );
   }
   if (padTokenId >= vocabSize) fail(`pad_token_id ${padTokenId} is outside the vocabulary (${vocabSize})`);
 
@@ -168,7 +170,9 @@ export function parseDecoderConfig(json: unknown, what = 'config.json'): Decoder
   const archs = c.architectures;
   const architecture = Array.isArray(archs) && typeof archs[0] === 'string' ? (archs[0] as string) : undefined;
   if (architecture === undefined || !Object.hasOwn(DECODER_ARCHITECTURES, architecture)) {
-    return fail(`architecture ${architecture ?? '(missing "architectures")'} is not a supported decoder; supported: ${Object.keys(DECODER_ARCHITECTURES).join(', ')}`);
+    return fail(
+      `architecture ${architecture ?? '(missing "architectures")'} is not a supported decoder; supported: ${Object.keys(DECODER_ARCHITECTURES).join(', ')}`,
+    );
   }
   // Keys are GPT-2's; limits are the encoder keys' of the same meaning.
   const int = (key: string, limit: number, fallback?: number, min = 1): number => {
@@ -185,8 +189,10 @@ export function parseDecoderConfig(json: unknown, what = 'config.json'): Decoder
   const numLayers = int('n_layer', L.num_hidden_layers);
   const numHeads = int('n_head', L.num_attention_heads);
   // transformers: inner_dim = n_inner if n_inner is not None else 4 * hidden_size.
-  const intermediateSize = c.n_inner === null || c.n_inner === undefined ? 4 * hiddenSize : int('n_inner', L.intermediate_size);
-  if (intermediateSize > L.intermediate_size) fail(`4 * n_embd = ${intermediateSize} is above ${L.intermediate_size}, the largest this runtime accepts`);
+  const intermediateSize =
+    c.n_inner === null || c.n_inner === undefined ? 4 * hiddenSize : int('n_inner', L.intermediate_size);
+  if (intermediateSize > L.intermediate_size)
+    fail(`4 * n_embd = ${intermediateSize} is above ${L.intermediate_size}, the largest this runtime accepts`);
   const vocabSize = int('vocab_size', L.vocab_size);
   const maxPositions = int('n_positions', L.max_position_embeddings);
   if (hiddenSize % numHeads !== 0) fail(`n_embd ${hiddenSize} is not divisible by n_head ${numHeads}`);
@@ -194,14 +200,23 @@ export function parseDecoderConfig(json: unknown, what = 'config.json'): Decoder
   // GPT2Config's defaults: bos = eos = 50256 (which a smaller vocabulary then refuses below).
   const bosTokenId = int('bos_token_id', Number.MAX_SAFE_INTEGER, 50256, 0);
   const eosTokenId = int('eos_token_id', Number.MAX_SAFE_INTEGER, 50256, 0);
-  const padTokenId = c.pad_token_id === null || c.pad_token_id === undefined ? undefined : int('pad_token_id', Number.MAX_SAFE_INTEGER, undefined, 0);
-  for (const [key, id] of [['bos_token_id', bosTokenId], ['eos_token_id', eosTokenId], ['pad_token_id', padTokenId]] as const) {
+  const padTokenId =
+    c.pad_token_id === null || c.pad_token_id === undefined
+      ? undefined
+      : int('pad_token_id', Number.MAX_SAFE_INTEGER, undefined, 0);
+  for (const [key, id] of [
+    ['bos_token_id', bosTokenId],
+    ['eos_token_id', eosTokenId],
+    ['pad_token_id', padTokenId],
+  ] as const) {
     if (id !== undefined && id >= vocabSize) fail(`"${key}" ${id} is outside the vocabulary (${vocabSize})`);
   }
 
   const act = c.activation_function ?? 'gelu_new';
   if (act !== 'gelu_new' && act !== 'gelu') {
-    fail(`activation_function ${JSON.stringify(act)} is not supported: only "gelu_new" (tanh GELU) and "gelu" (erf) are`);
+    fail(
+      `activation_function ${JSON.stringify(act)} is not supported: only "gelu_new" (tanh GELU) and "gelu" (erf) are`,
+    );
   }
   const eps = c.layer_norm_epsilon ?? 1e-5;
   if (typeof eps !== 'number' || !(eps > 0) || !(eps <= L.layer_norm_eps)) {
@@ -243,7 +258,8 @@ function parseLabels(c: Json, fail: (p: string) => never): string[] {
     if (typeof id2label !== 'object' || Array.isArray(id2label)) fail('"id2label" is not an object');
     const entries = Object.entries(id2label as Json);
     if (entries.length === 0) fail('"id2label" is empty');
-    if (entries.length > CONFIG_LIMITS.num_labels) fail(`"id2label" has ${entries.length} labels, above ${CONFIG_LIMITS.num_labels}`);
+    if (entries.length > CONFIG_LIMITS.num_labels)
+      fail(`"id2label" has ${entries.length} labels, above ${CONFIG_LIMITS.num_labels}`);
     const labels: string[] = new Array(entries.length);
     for (const [k, v] of entries) {
       const i = Number(k);
@@ -292,7 +308,10 @@ export interface ModelBytesEstimate {
  * not an exact figure: the runtime also holds a few activations at once and its uniform buffers.
  * Defaults: float32 weights and activations, the full position table as sequence length.
  */
-export function estimateModelBytes(c: EncoderConfig, options: { bytesPerWeight?: number; bytesPerActivation?: number; seqLen?: number } = {}): ModelBytesEstimate {
+export function estimateModelBytes(
+  c: EncoderConfig,
+  options: { bytesPerWeight?: number; bytesPerActivation?: number; seqLen?: number } = {},
+): ModelBytesEstimate {
   const { bytesPerWeight = 4, bytesPerActivation = 4, seqLen = c.maxPositions } = options;
   const { hiddenSize: H, intermediateSize: I } = c;
   const parameters = countParameters(c);

@@ -6,7 +6,7 @@
  */
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { DecoderConfig } from '../core/types.js';
-import { readJson, type ModelFiles } from './sources.js';
+import { type ModelFiles, readJson } from './sources.js';
 
 export interface DecoderTokenizer {
   /** The library's tokenizer, for inspection. */

@@ -13,10 +13,10 @@ export function decoderGraph(config: DecoderConfig): ModelGraph {
     gpt2Spec({
       activation: config.hiddenAct === 'gelu' ? 'gelu' : 'gelu_tanh',
       hidden: config.hiddenSize,
-    heads: config.numHeads,
-    layers: config.numLayers,
-    intermediate: config.intermediateSize,
-    vocab: config.vocabSize,
+      heads: config.numHeads,
+      layers: config.numLayers,
+      intermediate: config.intermediateSize,
+      vocab: config.vocabSize,
       eps: config.layerNormEps,
     }),
   );

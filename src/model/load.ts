@@ -1,9 +1,9 @@
 /** The model import entry point: config.json + model.safetensors from any ModelFiles source. */
 
+import type { DecoderModel, EncoderModel } from '../core/types.js';
 import { DECODER_ARCHITECTURES, parseConfig, parseDecoderConfig } from './config.js';
 import { parseSafetensors } from './safetensors.js';
-import { readJson, readRequired, type ModelFiles } from './sources.js';
-import type { DecoderModel, EncoderModel } from '../core/types.js';
+import { type ModelFiles, readJson, readRequired } from './sources.js';
 import { mapDecoderWeights, mapWeights } from './weights.js';
 
 export async function loadEncoderModel(files: ModelFiles): Promise<EncoderModel> {
@@ -34,7 +34,9 @@ export async function loadDecoderModel(files: ModelFiles): Promise<DecoderModel>
     `${files.describe}: config.json`,
   );
   if (!(await files.has('model.safetensors'))) {
-    throw new Error(`${files.describe}: model.safetensors not found (the weights); only a single model.safetensors file is supported`);
+    throw new Error(
+      `${files.describe}: model.safetensors not found (the weights); only a single model.safetensors file is supported`,
+    );
   }
   const bytes = await readRequired(files, 'model.safetensors', 'the weights');
   const what = `${files.describe}: model.safetensors`;
@@ -44,7 +46,8 @@ export async function loadDecoderModel(files: ModelFiles): Promise<DecoderModel>
 /** Either kind of checkpoint, by its config's architecture. */
 export async function loadCheckpoint(files: ModelFiles): Promise<EncoderModel | DecoderModel> {
   const json = await readJson(files, 'config.json', 'the model configuration');
-  const archs = json !== null && typeof json === 'object' ? (json as { architectures?: unknown }).architectures : undefined;
+  const archs =
+    json !== null && typeof json === 'object' ? (json as { architectures?: unknown }).architectures : undefined;
   const first = Array.isArray(archs) ? archs[0] : undefined;
   const decoder = typeof first === 'string' && Object.hasOwn(DECODER_ARCHITECTURES, first);
   return decoder ? loadDecoderModel(files) : loadEncoderModel(files);

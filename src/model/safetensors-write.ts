@@ -46,8 +46,12 @@ export function writeSafetensors(tensors: TensorToWrite[], metadata: Record<stri
   const parts: Uint8Array[] = [];
   for (const t of tensors) {
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (count !== t.data.length) throw new RangeError(`${t.name}: shape [${t.shape}] holds ${count} values, data has ${t.data.length}`);
-    const bytes = t.dtype === 'F32' ? new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength)) : new Uint8Array(Uint16Array.from(t.data, numberToF16).buffer);
+    if (count !== t.data.length)
+      throw new RangeError(`${t.name}: shape [${t.shape}] holds ${count} values, data has ${t.data.length}`);
+    const bytes =
+      t.dtype === 'F32'
+        ? new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength))
+        : new Uint8Array(Uint16Array.from(t.data, numberToF16).buffer);
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
     parts.push(bytes);
     offset += bytes.byteLength;

@@ -14,10 +14,21 @@ export const MAX_HEADER_BYTES = 100_000_000;
 
 /** Element sizes of every dtype the format defines; sizes are needed to validate even tensors we won't convert. */
 const DTYPE_BYTES: Record<string, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 };
 
 /** The dtypes converted (exactly) to float32. */
@@ -61,7 +72,9 @@ export function parseSafetensors(bytes: Uint8Array, what = 'safetensors file'): 
     fail(`header length ${hi === 0 ? headerLen : `>= 2^32 (${headerLen})`} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   }
   if (8 + headerLen > bytes.byteLength) {
-    fail(`truncated: header length ${headerLen} is larger than the ${bytes.byteLength - 8} bytes after the length field`);
+    fail(
+      `truncated: header length ${headerLen} is larger than the ${bytes.byteLength - 8} bytes after the length field`,
+    );
   }
   if (headerLen < 2) fail(`header length ${headerLen} is too small to hold a JSON object`);
 

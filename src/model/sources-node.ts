@@ -2,8 +2,8 @@
 
 import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { ModelFiles, ResolvedSource } from './sources.js';
 
 export function folderSource(path: string): ModelFiles {
@@ -23,7 +23,8 @@ export function folderSource(path: string): ModelFiles {
       try {
         return (await stat(pathOf(name))).isFile();
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') return false;
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR')
+          return false;
         throw e;
       }
     },
@@ -49,7 +50,8 @@ export async function resolveNodePath(location: string | URL): Promise<ResolvedS
     throw new Error(`${path}: no such file or folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   if (info.isDirectory()) return { kind: 'folder', files: folderSource(path) };
-  if (!path.endsWith('.i8t')) throw new Error(`${path}: expected an integer model file (.i8t) or a Hugging Face model folder`);
+  if (!path.endsWith('.i8t'))
+    throw new Error(`${path}: expected an integer model file (.i8t) or a Hugging Face model folder`);
   const buf = await readFile(path);
   return { kind: 'int8-file', bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), what: path };
 }

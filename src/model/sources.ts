@@ -13,7 +13,9 @@ export interface ModelFiles {
 }
 
 /** What a model source turned out to hold: an integer model file's bytes, or the files of a float checkpoint. */
-export type ResolvedSource = { kind: 'int8-file'; bytes: Uint8Array; what: string } | { kind: 'folder'; files: ModelFiles; name?: string };
+export type ResolvedSource =
+  | { kind: 'int8-file'; bytes: Uint8Array; what: string }
+  | { kind: 'folder'; files: ModelFiles; name?: string };
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -125,7 +127,9 @@ export function fileListSource(files: Iterable<File>): ModelFiles {
     const shallowest = Math.min(...list.map(depth));
     const best = list.filter((f) => depth(f) === shallowest);
     if (best.length > 1) {
-      throw new Error(`${describe}: ${best.length} files named "${base}" (${best.map(pathOf).join(', ')}); select one model folder`);
+      throw new Error(
+        `${describe}: ${best.length} files named "${base}" (${best.map(pathOf).join(', ')}); select one model folder`,
+      );
     }
     return best[0];
   };

@@ -8,7 +8,7 @@
 
 import { Tokenizer } from '@huggingface/tokenizers';
 import type { EncoderConfig, TokenBatch } from '../core/types.js';
-import { readJson, type ModelFiles } from './sources.js';
+import { type ModelFiles, readJson } from './sources.js';
 
 export type EncoderInput = string | [string, string];
 
@@ -80,13 +80,25 @@ function checkTokenizerJson(json: unknown, where: string): void {
   const model = j.model as Record<string, unknown>;
   const { type, vocab } = model;
   if (type === 'WordPiece' || type === 'BPE') {
-    if (!isObject(vocab)) fail('model.vocab', `is ${shown(vocab)}, expected an object of token: id (a ${type} vocabulary)`);
+    if (!isObject(vocab))
+      fail('model.vocab', `is ${shown(vocab)}, expected an object of token: id (a ${type} vocabulary)`);
     if (Object.keys(vocab as object).length === 0) fail('model.vocab', 'is empty');
-    if (type === 'BPE' && !(Array.isArray(model.merges) && model.merges.every((m) => typeof m === 'string' || (Array.isArray(m) && m.length === 2 && m.every((x) => typeof x === 'string'))))) {
+    if (
+      type === 'BPE' &&
+      !(
+        Array.isArray(model.merges) &&
+        model.merges.every(
+          (m) => typeof m === 'string' || (Array.isArray(m) && m.length === 2 && m.every((x) => typeof x === 'string')),
+        )
+      )
+    ) {
       fail('model.merges', `is ${shown(model.merges)}, expected a list of merges ("a b" or ["a", "b"]) (a BPE model)`);
     }
   } else if (type === 'Unigram') {
-    if (!Array.isArray(vocab) || !vocab.every((e) => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number')) {
+    if (
+      !Array.isArray(vocab) ||
+      !vocab.every((e) => Array.isArray(e) && typeof e[0] === 'string' && typeof e[1] === 'number')
+    ) {
       fail('model.vocab', `is ${shown(vocab)}, expected a list of [token, score] pairs (a Unigram model)`);
     }
     if ((vocab as unknown[]).length === 0) fail('model.vocab', 'is empty');
@@ -95,7 +107,8 @@ function checkTokenizerJson(json: unknown, where: string): void {
   if (isObject(post) && (post.type === 'BertProcessing' || post.type === 'RobertaProcessing')) {
     for (const k of ['sep', 'cls']) {
       const v = post[k];
-      if (!(Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isSafeInteger(v[1]))) fail(`post_processor.${k}`, `is ${shown(v)}, expected a [token, id] pair (${post.type})`);
+      if (!(Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && Number.isSafeInteger(v[1])))
+        fail(`post_processor.${k}`, `is ${shown(v)}, expected a [token, id] pair (${post.type})`);
     }
   }
 }
@@ -133,12 +146,16 @@ export function createEncoderTokenizer(
       const specials = template.filter((t) => 'id' in t).length;
       // No segment can keep more tokens than this, whatever truncation does to the other one.
       const budget = Math.max(1, maxLength - specials);
-      const segments = texts.map((text, j) => contentIds(tokenizer, text, first + i, texts.length > 1 ? j : -1, budget));
+      const segments = texts.map((text, j) =>
+        contentIds(tokenizer, text, first + i, texts.length > 1 ? j : -1, budget),
+      );
       const total = specials + segments.reduce((n, s) => n + s.length, 0);
       if (total > maxLength) {
         if (options.overlong === 'error') {
           const cut = segments.some((s) => s.length > budget);
-          throw new Error(`input ${first + i} has ${cut ? 'more than ' : ''}${total} tokens (special tokens included), more than maxLength ${maxLength}`);
+          throw new Error(
+            `input ${first + i} has ${cut ? 'more than ' : ''}${total} tokens (special tokens included), more than maxLength ${maxLength}`,
+          );
         }
         if (maxLength - specials < segments.length) {
           throw new Error(`maxLength ${maxLength} leaves no room for text after ${specials} special tokens`);
@@ -193,7 +210,9 @@ const WORD_SEARCH = 1024;
  */
 function contentIds(tokenizer: Tokenizer, text: string, input: number, part: number, budget: number): number[] {
   if (typeof text !== 'string') {
-    throw new TypeError(`${part < 0 ? `input ${input}` : `input ${input} (text ${part + 1} of the pair)`} is not a string`);
+    throw new TypeError(
+      `${part < 0 ? `input ${input}` : `input ${input} (text ${part + 1} of the pair)`} is not a string`,
+    );
   }
   const encode = (t: string) => tokenizer.encode(t, { add_special_tokens: false }).ids;
   for (let chars = budget * CHARS_PER_TOKEN; ; chars *= 4) {
@@ -266,7 +285,12 @@ function tokenIdLookup(tokenizer: Tokenizer): (token: string) => number | undefi
   return (token) => added.get(token) ?? tokenizer.token_to_id(token);
 }
 
-function checkVocabulary(tokenizer: Tokenizer, config: EncoderConfig, where: string, idOf: (token: string) => number | undefined): void {
+function checkVocabulary(
+  tokenizer: Tokenizer,
+  config: EncoderConfig,
+  where: string,
+  idOf: (token: string) => number | undefined,
+): void {
   let maxId = (tokenizer.model?.vocab.length ?? 0) - 1;
   for (const id of tokenizer.get_added_tokens_decoder().keys()) maxId = Math.max(maxId, id);
   if (maxId >= config.vocabSize) {
@@ -275,10 +299,16 @@ function checkVocabulary(tokenizer: Tokenizer, config: EncoderConfig, where: str
   // Ids the library would hand out unchecked (a string, a negative number), and the unknown token:
   // without an id for it, a word outside the vocabulary would silently become id 0.
   for (const [token, id] of tokenizer.model?.tokens_to_ids ?? []) {
-    if (!Number.isSafeInteger(id) || id < 0) throw new Error(`${where}: token ${JSON.stringify(token)} has the id ${JSON.stringify(id)}, not an integer in 0..${config.vocabSize - 1}`);
+    if (!Number.isSafeInteger(id) || id < 0)
+      throw new Error(
+        `${where}: token ${JSON.stringify(token)} has the id ${JSON.stringify(id)}, not an integer in 0..${config.vocabSize - 1}`,
+      );
   }
   const unk = tokenizer.model?.unk_token;
-  if (typeof unk === 'string' && idOf(unk) === undefined) throw new Error(`${where}: the unknown token ${JSON.stringify(unk)} is not in the vocabulary (words outside it would have no id)`);
+  if (typeof unk === 'string' && idOf(unk) === undefined)
+    throw new Error(
+      `${where}: the unknown token ${JSON.stringify(unk)} is not in the vocabulary (words outside it would have no id)`,
+    );
 }
 
 function findPadId(
@@ -293,7 +323,9 @@ function findPadId(
   const id = idOf(content);
   // RoBERTa's position ids compare input ids with config.pad_token_id; a mismatch would shift them.
   if (id !== undefined && id !== config.padTokenId) {
-    throw new Error(`${where}: pad token "${content}" has id ${id} but config.json says pad_token_id ${config.padTokenId}`);
+    throw new Error(
+      `${where}: pad token "${content}" has id ${id} but config.json says pad_token_id ${config.padTokenId}`,
+    );
   }
   return config.padTokenId;
 }
@@ -306,7 +338,10 @@ function readTemplate(
   where: string,
 ): TemplateItem[] {
   // Private-use characters cannot collide with a real special token.
-  const markers = [['\uE000a0', '\uE000a1'], ['\uE000b0', '\uE000b1']];
+  const markers = [
+    ['\uE000a0', '\uE000a1'],
+    ['\uE000b0', '\uE000b1'],
+  ];
   const processor = tokenizer.post_processor;
   if (!processor) {
     const plain: TemplateItem[] = [{ segment: 0, typeId: 0 }];
@@ -330,7 +365,9 @@ function readTemplate(
   }
   const segments = template.filter((t) => 'segment' in t).length;
   if (segments !== (pair ? 2 : 1) || template.length !== tokens.length - segments) {
-    throw new Error(`${where}: post-processor ${processor.config?.type ?? ''} is not supported (cannot place the text)`);
+    throw new Error(
+      `${where}: post-processor ${processor.config?.type ?? ''} is not supported (cannot place the text)`,
+    );
   }
   return template;
 }

@@ -59,7 +59,9 @@ function checkFinite(t: Tensor, name: string, what: string): void {
     at.unshift(rest % t.shape[d]);
     rest = Math.floor(rest / t.shape[d]);
   }
-  throw new Error(`${what}: tensor "${name}" holds ${t.data[i]} at [${at.join(', ')}] (${count} non-finite value${count > 1 ? 's' : ''} in all); a checkpoint's weights must be finite`);
+  throw new Error(
+    `${what}: tensor "${name}" holds ${t.data[i]} at [${at.join(', ')}] (${count} non-finite value${count > 1 ? 's' : ''} in all); a checkpoint's weights must be finite`,
+  );
 }
 
 /**
@@ -101,7 +103,9 @@ export function mapWeights(store: TensorStore, config: EncoderConfig, what = 'mo
     }
     const actual = store.info(full).shape;
     if (actual.length !== shape.length || actual.some((d, i) => d !== shape[i])) {
-      throw new Error(`${what}: tensor "${full}" has shape [${actual.join(', ')}], expected [${shape.join(', ')}] from config.json`);
+      throw new Error(
+        `${what}: tensor "${full}" has shape [${actual.join(', ')}], expected [${shape.join(', ')}] from config.json`,
+      );
     }
     const t = store.tensor(full);
     checkFinite(t, full, what);
@@ -126,7 +130,9 @@ export function mapWeights(store: TensorStore, config: EncoderConfig, what = 'mo
     wordEmbeddings: take('~embeddings.word_embeddings.weight', [config.vocabSize, h]),
     positionEmbeddings: take('~embeddings.position_embeddings.weight', [config.maxPositions, h]),
     tokenTypeEmbeddings:
-      config.typeVocabSize > 0 ? take('~embeddings.token_type_embeddings.weight', [config.typeVocabSize, h]) : undefined,
+      config.typeVocabSize > 0
+        ? take('~embeddings.token_type_embeddings.weight', [config.typeVocabSize, h])
+        : undefined,
     embeddingNorm: norm('~embeddings.LayerNorm'),
     layers: [],
   };
@@ -164,7 +170,9 @@ export function mapWeights(store: TensorStore, config: EncoderConfig, what = 'mo
   if (missing.length > 0) {
     const listed = missing.slice(0, MAX_LISTED).join(', ');
     const more = missing.length > MAX_LISTED ? ` and ${missing.length - MAX_LISTED} more` : '';
-    throw new Error(`${what}: missing ${missing.length} tensor(s) required by ${config.architecture}: ${listed}${more}`);
+    throw new Error(
+      `${what}: missing ${missing.length} tensor(s) required by ${config.architecture}: ${listed}${more}`,
+    );
   }
   return weights;
 }
@@ -230,18 +238,29 @@ function slice1d(t: Tensor, from: number, count: number): Tensor {
  * The attention's stored causal-mask buffers (attn.bias, attn.masked_bias in older files) are not
  * weights and are ignored.
  */
-export function mapDecoderWeights(store: TensorStore, config: DecoderConfig, what = 'model.safetensors'): Map<string, Tensor> {
+export function mapDecoderWeights(
+  store: TensorStore,
+  config: DecoderConfig,
+  what = 'model.safetensors',
+): Map<string, Tensor> {
   const probe = 'wte.weight';
   const prefix = ['transformer.', ''].find((p) => store.has(p + probe));
   if (prefix === undefined) {
-    throw new Error(`${what}: missing tensor "transformer.${probe}" (or "${probe}") required by ${config.architecture}`);
+    throw new Error(
+      `${what}: missing tensor "transformer.${probe}" (or "${probe}") required by ${config.architecture}`,
+    );
   }
   const inFile = layersInStore(store, `${prefix}h.`);
   if (inFile !== undefined && inFile !== config.numLayers) {
-    throw new Error(`${what}: config.json says ${config.numLayers} layers ("n_layer"), the checkpoint holds ${inFile} under "${prefix}h."`);
+    throw new Error(
+      `${what}: config.json says ${config.numLayers} layers ("n_layer"), the checkpoint holds ${inFile} under "${prefix}h."`,
+    );
   }
   const missing: string[] = [];
-  const placeholder = (shape: number[]): Tensor => ({ shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) });
+  const placeholder = (shape: number[]): Tensor => ({
+    shape,
+    data: new Float32Array(shape.reduce((a, b) => a * b, 1)),
+  });
   const take = (name: string, shape: number[], base = prefix): Tensor => {
     const full = base + name;
     if (!store.has(full)) {
@@ -250,7 +269,9 @@ export function mapDecoderWeights(store: TensorStore, config: DecoderConfig, wha
     }
     const actual = store.info(full).shape;
     if (actual.length !== shape.length || actual.some((d, i) => d !== shape[i])) {
-      throw new Error(`${what}: tensor "${full}" has shape [${actual.join(', ')}], expected [${shape.join(', ')}] from config.json`);
+      throw new Error(
+        `${what}: tensor "${full}" has shape [${actual.join(', ')}], expected [${shape.join(', ')}] from config.json`,
+      );
     }
     const t = store.tensor(full);
     checkFinite(t, full, what);
@@ -295,7 +316,9 @@ export function mapDecoderWeights(store: TensorStore, config: DecoderConfig, wha
   if (missing.length > 0) {
     const listed = missing.slice(0, MAX_LISTED).join(', ');
     const more = missing.length > MAX_LISTED ? ` and ${missing.length - MAX_LISTED} more` : '';
-    throw new Error(`${what}: missing ${missing.length} tensor(s) required by ${config.architecture}: ${listed}${more}`);
+    throw new Error(
+      `${what}: missing ${missing.length} tensor(s) required by ${config.architecture}: ${listed}${more}`,
+    );
   }
   return params;
 }

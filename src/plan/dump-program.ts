@@ -21,7 +21,15 @@ function scaleText(s: number | Float64Array): string {
   return lo === hi ? fmt(lo) : `${fmt(lo)}..${fmt(hi)}`;
 }
 
-function row(width: number, tensor: string, shape: string, type: string, scale: string, bound: string, note = ''): string {
+function row(
+  width: number,
+  tensor: string,
+  shape: string,
+  type: string,
+  scale: string,
+  bound: string,
+  note = '',
+): string {
   return `${tensor.padEnd(width)} ${shape.padEnd(20)} ${type.padEnd(5)} ${scale.padEnd(23)} ${bound.padEnd(16)} ${note}`.trimEnd();
 }
 
@@ -53,7 +61,9 @@ function constants(op: IntOp, smoothed: Smoothed): string {
       const bias = Math.max(0, ...Array.from(op.bias, Math.abs));
       const gelu = op.gelu ? `, i-GELU clip ${op.gelu.clip} shift ${op.gelu.shift} out ${dy(op.gelu.output)}` : '';
       const s = smoothed.get(op.input);
-      const folded = s ? `, ${s.channels.length} weight columns (${s.channels.slice(0, 6).join(', ')}${s.channels.length > 6 ? ', ...' : ''}) x the input's smoothing factors` : '';
+      const folded = s
+        ? `, ${s.channels.length} weight columns (${s.channels.slice(0, 6).join(', ')}${s.channels.length > 6 ? ', ...' : ''}) x the input's smoothing factors`
+        : '';
       return `${op.name} [${op.N}x${op.K}]${op.rows === 'first' ? ' first tokens' : ''}, acc <= ${op.K}*2^14+${bias}, ${requantRange(op.requant)}${gelu}${folded}`;
     }
     case 'attention':
@@ -76,10 +86,21 @@ export function dumpProgram(program: IntProgram, title = ''): string {
     row(width, 'tensor', 'shape', 'type', 'scale', 'bound', 'op and constants'),
   ];
   const smoothed: Smoothed = new Map();
-  for (const op of program.ops) if (op.kind === 'layernorm' && op.outliers?.part === 'smoothed') smoothed.set(op.out, op.outliers);
+  for (const op of program.ops)
+    if (op.kind === 'layernorm' && op.outliers?.part === 'smoothed') smoothed.set(op.out, op.outliers);
   for (const op of program.ops) {
     const t = tensors.get(op.out)!;
-    lines.push(row(width, t.id, `[${t.shape.join(', ')}]`, t.dtype, scaleText(t.scale), `|q| <= ${t.bound}`, `${op.kind}: ${constants(op, smoothed)}`));
+    lines.push(
+      row(
+        width,
+        t.id,
+        `[${t.shape.join(', ')}]`,
+        t.dtype,
+        scaleText(t.scale),
+        `|q| <= ${t.bound}`,
+        `${op.kind}: ${constants(op, smoothed)}`,
+      ),
+    );
   }
   lines.push(`output: ${program.output.tensor} (${program.output.kind}), read back as int32 and scaled to float`);
   return lines.join('\n');

@@ -161,7 +161,12 @@ export interface IntProgram {
    * per-channel dyadics onto one common scale (planLogitRescale, proven within int32), so that
    * next-token choice compares integers.
    */
-  output: { tensor: string; kind: 'logits' | 'pooled' | 'lm-logits'; scale: Float64Array; rescale?: { scale: number; requant: Dyadic[]; maxAbs: number } };
+  output: {
+    tensor: string;
+    kind: 'logits' | 'pooled' | 'lm-logits';
+    scale: Float64Array;
+    rescale?: { scale: number; requant: Dyadic[]; maxAbs: number };
+  };
   /** Positions the embedding table holds (the longest sequence). */
   maxPositions: number;
 }

@@ -17,21 +17,29 @@
  * x_c (1 - 1/s_c) at their own scale and a residual add puts both parts together. Without
  * outlier channels the program is what it was before.
  */
+
+import { outlierChannels } from '../calibrate/outliers.js';
+import type { Tensor } from '../core/types.js';
 import type { Params } from '../graph/architectures.js';
 import { param } from '../graph/architectures.js';
-import { type GraphOp, type LinearOp, type ModelGraph, consumers, tensorSpec, widthOf } from '../graph/types.js';
-import type { Tensor } from '../core/types.js';
-import { outlierChannels } from '../calibrate/outliers.js';
+import { consumers, type GraphOp, type LinearOp, type ModelGraph, tensorSpec, widthOf } from '../graph/types.js';
 import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
 import { quantizeBias, quantizeLinearWeight, quantizeTensorPerTensor } from '../quant/weights.js';
 import { type Dyadic, toDyadic } from '../reference/dyadic.js';
 import { planEmbedding } from '../reference/embedding-i8.js';
 import { deriveGeluI8Constants, geluInputRescale } from '../reference/gelu-i8.js';
-import { type LayerNormI8Constants, deriveLayerNormI8 } from '../reference/layernorm-i8.js';
+import { deriveLayerNormI8, type LayerNormI8Constants } from '../reference/layernorm-i8.js';
 import { planResidualAdd, planResidualStream } from '../reference/residual-add.js';
-import { logitAccumulatorBound, planLogitRescale } from '../reference/topk-i32.js';
 import { deriveSoftmaxI8Constants } from '../reference/softmax-i8.js';
-import { INT_PROGRAM_VERSION, type IntGemmOp, type IntOp, type IntProgram, type IntTensor, type OutlierSmoothing } from './int-program.js';
+import { logitAccumulatorBound, planLogitRescale } from '../reference/topk-i32.js';
+import {
+  INT_PROGRAM_VERSION,
+  type IntGemmOp,
+  type IntOp,
+  type IntProgram,
+  type IntTensor,
+  type OutlierSmoothing,
+} from './int-program.js';
 
 /** Width of the residual stream between the residual adds and LayerNorm (I-BERT keeps ~22 bits). */
 export const RESIDUAL_BITS = 22;
@@ -44,7 +52,8 @@ export type ActivationRanges = Map<string, number>;
 
 /** An int8 tensor's scale from its calibrated real range. */
 export function int8Scale(range: number, what: string): number {
-  if (!(range > 0) || !Number.isFinite(range)) throw new RangeError(`plan: calibrated range of ${what} is ${range}; it must be positive and finite`);
+  if (!(range > 0) || !Number.isFinite(range))
+    throw new RangeError(`plan: calibrated range of ${what} is ${range}; it must be positive and finite`);
   return range / 127;
 }
 
@@ -127,7 +136,12 @@ export interface OutlierPlan {
  * (range / 127, uniform rounding noise) through every weight, plus each output row's weight step
  * (per-row scale max |W_rc f_c| / 127) through the input's mean squares.
  */
-export function smoothingError(weights: readonly Tensor[], factors: ArrayLike<number>, meanSquares: ArrayLike<number>, range: number): number {
+export function smoothingError(
+  weights: readonly Tensor[],
+  factors: ArrayLike<number>,
+  meanSquares: ArrayLike<number>,
+  range: number,
+): number {
   const K = factors.length;
   const dx2 = (range / 127) ** 2 / 12;
   let xs = 0;
@@ -198,7 +212,14 @@ class Planner {
     return t;
   }
 
-  define(id: string, dtype: IntTensor['dtype'], scale: number | Float64Array, bound: number, width?: number, like = id): void {
+  define(
+    id: string,
+    dtype: IntTensor['dtype'],
+    scale: number | Float64Array,
+    bound: number,
+    width?: number,
+    like = id,
+  ): void {
     const spec = tensorSpec(this.graph, like);
     const shape = width === undefined ? spec.shape : [...spec.shape.slice(0, -1), width];
     this.tensors.set(id, { id, dtype, shape, scale, bound });
@@ -215,7 +236,13 @@ class Planner {
   }
 
   /** `perChannel(c)` multiplies gamma_c and beta_c (smoothing folded into the constants). */
-  norm(paramName: string, eps: number, inputScale: number, outputScale: number, perChannel?: (c: number) => number): LayerNormI8Constants {
+  norm(
+    paramName: string,
+    eps: number,
+    inputScale: number,
+    outputScale: number,
+    perChannel?: (c: number) => number,
+  ): LayerNormI8Constants {
     const gamma = param(this.params, `${paramName}.gamma`).data;
     const beta = param(this.params, `${paramName}.beta`).data;
     return deriveLayerNormI8({
@@ -229,7 +256,13 @@ class Planner {
   }
 
   /** Quantized weights, bias and (with an output scale) per-channel requantization of linears sharing an input. */
-  gemm(name: string, linears: LinearOp[], inputScale: number, outputScales: (number | undefined)[], inputFactors?: Float64Array): Omit<IntGemmOp, 'out' | 'epilogue'> {
+  gemm(
+    name: string,
+    linears: LinearOp[],
+    inputScale: number,
+    outputScales: (number | undefined)[],
+    inputFactors?: Float64Array,
+  ): Omit<IntGemmOp, 'out' | 'epilogue'> {
     const parts = linears.map((l) => {
       const w = param(this.params, `${l.param}.weight`);
       const q = quantizeLinearWeight(inputFactors ? scaleColumns(w, inputFactors) : w);
@@ -238,7 +271,8 @@ class Planner {
       return { q, bias };
     });
     const K = parts[0].q.inFeatures;
-    if (parts.some((p) => p.q.inFeatures !== K)) throw new Error(`plan: ${name} fuses linears of different input widths`);
+    if (parts.some((p) => p.q.inFeatures !== K))
+      throw new Error(`plan: ${name} fuses linears of different input widths`);
     const N = parts.reduce((n, p) => n + p.q.outFeatures, 0);
     const weight = new Int8Array(N * K);
     const bias = new Int32Array(N);
@@ -251,12 +285,24 @@ class Planner {
       weightScale.set(p.q.scale, row);
       const out = outputScales[i];
       if (out !== undefined) {
-        for (let c = 0; c < p.q.outFeatures; c++) requant.push(toDyadic((inputScale * p.q.scale[c]) / out, `${linears[i].param} requant[${c}]`));
+        for (let c = 0; c < p.q.outFeatures; c++)
+          requant.push(toDyadic((inputScale * p.q.scale[c]) / out, `${linears[i].param} requant[${c}]`));
       }
       row += p.q.outFeatures;
     });
     const input = linears[0].input;
-    return { kind: 'gemm', name, input, rows: linears[0].rows, N, K, weight, bias, weightScale, requant: requant.length ? requant : undefined };
+    return {
+      kind: 'gemm',
+      name,
+      input,
+      rows: linears[0].rows,
+      N,
+      K,
+      weight,
+      bias,
+      weightScale,
+      requant: requant.length ? requant : undefined,
+    };
   }
 
   run(): IntProgram {
@@ -272,7 +318,11 @@ class Planner {
       if (!head) throw new Error(`plan: the LM logits ${out.id} are not a GEMM's output`);
       let biasMax = 0;
       for (const b of head.bias) biasMax = Math.max(biasMax, Math.abs(b));
-      const { scale: common, requant, maxAbs } = planLogitRescale({
+      const {
+        scale: common,
+        requant,
+        maxAbs,
+      } = planLogitRescale({
         inputScale: this.scaleOf(head.input),
         weightScales: head.weightScale,
         accMaxAbs: logitAccumulatorBound(head.K, biasMax),
@@ -296,23 +346,45 @@ class Planner {
         return;
       case 'layerNorm': {
         const input = this.tensor(op.input);
-        if (input.dtype !== 'wide') throw new Error(`plan: LayerNorm ${op.out} reads ${input.dtype} ${op.input}; the integer LayerNorm reads the wide stream`);
+        if (input.dtype !== 'wide')
+          throw new Error(
+            `plan: LayerNorm ${op.out} reads ${input.dtype} ${op.input}; the integer LayerNorm reads the wide stream`,
+          );
         const outliers = this.outlierPlan(op);
-        if (outliers) return this.smoothedLayerNorm(op, outliers);
+        if (outliers) {
+          this.smoothedLayerNorm(op, outliers);
+          return;
+        }
         const scale = int8Scale(this.range(op.out), op.out);
-        this.ops.push({ kind: 'layernorm', input: op.input, out: op.out, constants: this.norm(op.param, op.eps, this.scaleOf(op.input), scale) });
+        this.ops.push({
+          kind: 'layernorm',
+          input: op.input,
+          out: op.out,
+          constants: this.norm(op.param, op.eps, this.scaleOf(op.input), scale),
+        });
         this.define(op.out, 'i8', scale, 127);
         return;
       }
       case 'add': {
-        if (this.wideCopy.has(op.a) || this.wideCopy.has(op.b)) return this.reconstructedAdd(op);
+        if (this.wideCopy.has(op.a) || this.wideCopy.has(op.b)) {
+          this.reconstructedAdd(op);
+          return;
+        }
         const [a, b] = [this.tensor(op.a), this.tensor(op.b)];
         if (a.dtype === 'i8' && b.dtype === 'wide') {
           this.streamAdd(op.out, op.b, op.a);
           return;
         }
-        if (a.dtype !== 'i8' || b.dtype !== 'i8') throw new Error(`plan: residual add ${op.out} of ${a.dtype} and ${b.dtype}; only int8 + int8 into the wide stream is implemented`);
-        const constants = planResidualAdd({ a: { scale: this.scaleOf(op.a), maxAbs: 128 }, b: { scale: this.scaleOf(op.b), maxAbs: 128 }, bits: RESIDUAL_BITS, range: this.range(op.out) });
+        if (a.dtype !== 'i8' || b.dtype !== 'i8')
+          throw new Error(
+            `plan: residual add ${op.out} of ${a.dtype} and ${b.dtype}; only int8 + int8 into the wide stream is implemented`,
+          );
+        const constants = planResidualAdd({
+          a: { scale: this.scaleOf(op.a), maxAbs: 128 },
+          b: { scale: this.scaleOf(op.b), maxAbs: 128 },
+          bits: RESIDUAL_BITS,
+          range: this.range(op.out),
+        });
         this.ops.push({ kind: 'residual', a: op.a, b: op.b, out: op.out, constants });
         this.define(op.out, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1));
         return;
@@ -324,11 +396,19 @@ class Planner {
         this.linear(op);
         return;
       case 'activation':
-        throw new Error(`plan: activation ${op.fn} of ${op.input} has no integer kernel on its own (only i-GELU fused into a GEMM, and tanh / ReLU after a head's dense)`);
+        throw new Error(
+          `plan: activation ${op.fn} of ${op.input} has no integer kernel on its own (only i-GELU fused into a GEMM, and tanh / ReLU after a head's dense)`,
+        );
       case 'pool': {
         this.ops.push({ kind: 'pool', input: op.input, out: op.out, mode: op.mode === 'first' ? 'cls' : 'mean' });
         // [batch, hidden + 1]: the sums (or first token) and the count of real tokens (see pool-i8).
-        this.define(op.out, 'i32', this.scaleOf(op.input), 128 * this.options.maxKeys, widthOf(tensorSpec(this.graph, op.input)) + 1);
+        this.define(
+          op.out,
+          'i32',
+          this.scaleOf(op.input),
+          128 * this.options.maxKeys,
+          widthOf(tensorSpec(this.graph, op.input)) + 1,
+        );
         return;
       }
     }
@@ -346,7 +426,15 @@ class Planner {
       adds: [{ name: out, operand: { scale: this.scaleOf(branch) }, range: this.range(out) }],
     });
     const { name: _name, bounds, termA: _a, termB: _b, rangeSteps: _r, ...constants } = step;
-    this.ops.push({ kind: 'residual', a: stream, b: branch, out, constants, operands: { a: 'i32', b: 'i8' }, bounds: { a: bounds.a } });
+    this.ops.push({
+      kind: 'residual',
+      a: stream,
+      b: branch,
+      out,
+      constants,
+      operands: { a: 'i32', b: 'i8' },
+      bounds: { a: bounds.a },
+    });
     this.define(out, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1));
   }
 
@@ -393,15 +481,37 @@ class Planner {
     const { channels, factors, alpha, relativeError } = plan;
     const inputScale = this.scaleOf(op.input);
     const base = int8Scale(plan.range, op.out);
-    const note = (part: OutlierSmoothing['part']): OutlierSmoothing => ({ part, channels, factors: channels.map((c) => factors[c]), alpha, relativeError });
-    this.ops.push({ kind: 'layernorm', input: op.input, out: op.out, constants: this.norm(op.param, op.eps, inputScale, base, (c) => 1 / factors[c]), outliers: note('smoothed') });
-    this.define(op.out, 'i8', Float64Array.from(factors, (f) => f * base), 127);
+    const note = (part: OutlierSmoothing['part']): OutlierSmoothing => ({
+      part,
+      channels,
+      factors: channels.map((c) => factors[c]),
+      alpha,
+      relativeError,
+    });
+    this.ops.push({
+      kind: 'layernorm',
+      input: op.input,
+      out: op.out,
+      constants: this.norm(op.param, op.eps, inputScale, base, (c) => 1 / factors[c]),
+      outliers: note('smoothed'),
+    });
+    this.define(
+      op.out,
+      'i8',
+      Float64Array.from(factors, (f) => f * base),
+      127,
+    );
     this.smoothing.set(op.out, { base, factors });
     if (!(this.readers.get(op.out) ?? []).some((r) => r.kind === 'add')) return;
     if (this.options.outliers === 'gemm-inputs') {
       const copy = `${op.out}.residual`;
       const scale = int8Scale(this.range(op.out), op.out);
-      this.ops.push({ kind: 'layernorm', input: op.input, out: copy, constants: this.norm(op.param, op.eps, inputScale, scale) });
+      this.ops.push({
+        kind: 'layernorm',
+        input: op.input,
+        out: copy,
+        constants: this.norm(op.param, op.eps, inputScale, scale),
+      });
       this.define(copy, 'i8', scale, 127, undefined, op.out);
       this.wideCopy.set(op.out, copy);
       return;
@@ -411,13 +521,24 @@ class Planner {
     const remainder = (c: number) => (factors[c] === 1 ? 0 : 1 - 1 / factors[c]);
     const rest = `${op.out}.outliers`;
     const restScale = int8Scale(Math.max(...channels.map((c) => st.maxAbs[c] * remainder(c))), rest);
-    this.ops.push({ kind: 'layernorm', input: op.input, out: rest, constants: this.norm(op.param, op.eps, inputScale, restScale, remainder), outliers: note('outliers') });
+    this.ops.push({
+      kind: 'layernorm',
+      input: op.input,
+      out: rest,
+      constants: this.norm(op.param, op.eps, inputScale, restScale, remainder),
+      outliers: note('outliers'),
+    });
     this.define(rest, 'i8', restScale, 127, undefined, op.out);
     // Both parts back in the wide stream, over the output's whole calibrated range (no saturation).
     const wide = `${op.out}.wide`;
     let max = 0;
     for (let c = 0; c < st.maxAbs.length; c++) max = Math.max(max, st.maxAbs[c]);
-    const constants = planResidualAdd({ a: { scale: base, maxAbs: 128 }, b: { scale: restScale, maxAbs: 128 }, bits: RESIDUAL_BITS, range: max });
+    const constants = planResidualAdd({
+      a: { scale: base, maxAbs: 128 },
+      b: { scale: restScale, maxAbs: 128 },
+      bits: RESIDUAL_BITS,
+      range: max,
+    });
     this.ops.push({ kind: 'residual', a: op.out, b: rest, out: wide, constants });
     this.define(wide, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1), undefined, op.out);
     this.wideCopy.set(op.out, wide);
@@ -427,22 +548,36 @@ class Planner {
   private reconstructedAdd(op: GraphOp & { kind: 'add' }): void {
     const [a, b] = [op.a, op.b].map((id) => this.tensor(this.wideCopy.get(id) ?? id));
     for (const t of [a, b]) {
-      if (t.dtype !== 'i8' && t.dtype !== 'wide') throw new Error(`plan: residual add ${op.out} reads ${t.dtype} ${t.id}; it adds int8 and wide-stream operands`);
+      if (t.dtype !== 'i8' && t.dtype !== 'wide')
+        throw new Error(`plan: residual add ${op.out} reads ${t.dtype} ${t.id}; it adds int8 and wide-stream operands`);
     }
     const bound = (t: IntTensor) => (t.dtype === 'wide' ? t.bound : 128);
-    const constants = planResidualAdd({ a: { scale: this.scaleOf(a.id), maxAbs: bound(a) }, b: { scale: this.scaleOf(b.id), maxAbs: bound(b) }, bits: RESIDUAL_BITS, range: this.range(op.out) });
+    const constants = planResidualAdd({
+      a: { scale: this.scaleOf(a.id), maxAbs: bound(a) },
+      b: { scale: this.scaleOf(b.id), maxAbs: bound(b) },
+      bits: RESIDUAL_BITS,
+      range: this.range(op.out),
+    });
     const kind = (t: IntTensor) => (t.dtype === 'wide' ? 'i32' : 'i8');
     // A wide operand is read with its declared bound (what the kernel's term proof uses).
     const bounds: { a?: number; b?: number } = {};
     if (a.dtype === 'wide') bounds.a = a.bound;
     if (b.dtype === 'wide') bounds.b = b.bound;
     const wide = a.dtype === 'wide' || b.dtype === 'wide';
-    this.ops.push({ kind: 'residual', a: a.id, b: b.id, out: op.out, constants, ...(wide ? { operands: { a: kind(a), b: kind(b) }, bounds } : {}) });
+    this.ops.push({
+      kind: 'residual',
+      a: a.id,
+      b: b.id,
+      out: op.out,
+      constants,
+      ...(wide ? { operands: { a: kind(a), b: kind(b) }, bounds } : {}),
+    });
     this.define(op.out, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1));
   }
 
   private embed(op: GraphOp & { kind: 'embed' }): void {
-    if (op.position === 'sinusoidal' || op.scale !== undefined) throw new Error('plan: sinusoidal positions and embedding scales have no integer planner yet');
+    if (op.position === 'sinusoidal' || op.scale !== undefined)
+      throw new Error('plan: sinusoidal positions and embedding scales have no integer planner yet');
     const word = quantizeTensorPerTensor(param(this.params, op.word));
     const position = quantizeTensorPerTensor(param(this.params, op.position));
     const tokenType = op.tokenType ? quantizeTensorPerTensor(param(this.params, op.tokenType)) : undefined;
@@ -466,10 +601,18 @@ class Planner {
 
   private attention(op: GraphOp & { kind: 'attention' }): void {
     const projections = [op.q, op.k, op.v].map((id) => this.producer(id));
-    if (!projections.every((p): p is LinearOp => p?.kind === 'linear' && p.input === (projections[0] as LinearOp).input && p.rows === 'all')) {
-      throw new Error(`plan: attention ${op.out} needs q, k, v projected from one input (cross-attention is not planned yet)`);
+    if (
+      !projections.every(
+        (p): p is LinearOp =>
+          p?.kind === 'linear' && p.input === (projections[0] as LinearOp).input && p.rows === 'all',
+      )
+    ) {
+      throw new Error(
+        `plan: attention ${op.out} needs q, k, v projected from one input (cross-attention is not planned yet)`,
+      );
     }
-    if ((op.causal || op.cache) && this.graph.kind !== 'decoder') throw new Error(`plan: causal attention ${op.out} has no integer planner outside decoder-only models yet`);
+    if ((op.causal || op.cache) && this.graph.kind !== 'decoder')
+      throw new Error(`plan: causal attention ${op.out} has no integer planner outside decoder-only models yet`);
     const input = projections[0].input;
     const { scale: inScale, factors } = this.gemmInput(input);
     const scales = [op.q, op.k, op.v].map((id) => int8Scale(this.range(id), id));
@@ -483,7 +626,9 @@ class Planner {
     this.tensors.set(fused, { id: fused, dtype: 'i8', shape: ['batch', 'query', g.N], scale: perChannel, bound: 128 });
     const D = H / op.heads;
     if (!Number.isInteger(D) || D % 4 !== 0) {
-      throw new RangeError(`plan: head size ${D} (hidden ${H} / ${op.heads} heads) is not a multiple of 4; the packed int8 attention needs whole words per head`);
+      throw new RangeError(
+        `plan: head size ${D} (hidden ${H} / ${op.heads} heads) is not a multiple of 4; the packed int8 attention needs whole words per head`,
+      );
     }
     const [sq, sk, sv] = scales;
     const softmax = deriveSoftmaxI8Constants((sq * sk) / Math.sqrt(D), this.options.maxKeys);
@@ -513,7 +658,12 @@ class Planner {
     if (op.out === this.graph.output.tensor) {
       const g = this.gemm(op.param, [op], inScale, [undefined], factors);
       this.ops.push({ ...g, out: op.out, epilogue: 'i32' });
-      this.define(op.out, 'i32', g.weightScale.map((sw) => sw * inScale), 2 ** 31 - 1);
+      this.define(
+        op.out,
+        'i32',
+        g.weightScale.map((sw) => sw * inScale),
+        2 ** 31 - 1,
+      );
       return;
     }
     if (next?.kind === 'activation' && isGelu(next)) {
@@ -533,7 +683,12 @@ class Planner {
     this.define(op.out, 'i8', outScale, 127);
     if (next?.kind === 'activation' && (next.fn === 'tanh' || next.fn === 'relu') && op.rows === 'first') {
       const outputScale = next.fn === 'tanh' ? 1 / 127 : outScale;
-      this.ops.push({ kind: 'lookup', input: op.out, out: next.out, table: activationTable(next.fn, outScale, outputScale) });
+      this.ops.push({
+        kind: 'lookup',
+        input: op.out,
+        out: next.out,
+        table: activationTable(next.fn, outScale, outputScale),
+      });
       this.done.add(next);
       this.define(next.out, 'i8', outputScale, 127);
     }
@@ -541,11 +696,18 @@ class Planner {
 }
 
 /** Plans a graph with float parameters and calibrated ranges into an integer program. */
-export function planGraph(graph: ModelGraph, params: Params, ranges: ActivationRanges, options: PlanOptions): IntProgram {
+export function planGraph(
+  graph: ModelGraph,
+  params: Params,
+  ranges: ActivationRanges,
+  options: PlanOptions,
+): IntProgram {
   const encoder = graph.kind === 'encoder' && graph.output.kind !== 'lm-logits';
   const decoder = graph.kind === 'decoder' && graph.output.kind === 'lm-logits';
   if (!encoder && !decoder) {
-    throw new Error(`plan: a ${graph.kind} with ${graph.output.kind} has no integer planner yet (encoders, and decoder-only language models)`);
+    throw new Error(
+      `plan: a ${graph.kind} with ${graph.output.kind} has no integer planner yet (encoders, and decoder-only language models)`,
+    );
   }
   return new Planner(graph, params, ranges, options).run();
 }

@@ -13,7 +13,14 @@ import type { GeluI8Constants } from '../reference/gelu-i8.js';
 import type { LayerNormI8Constants } from '../reference/layernorm-i8.js';
 import type { ResidualAddPlan } from '../reference/residual-add.js';
 import type { SoftmaxI8Constants } from '../reference/softmax-i8.js';
-import { INT_PROGRAM_VERSION, type IntDtype, type IntGemmOp, type IntOp, type IntProgram, type IntTensor } from './int-program.js';
+import {
+  INT_PROGRAM_VERSION,
+  type IntDtype,
+  type IntGemmOp,
+  type IntOp,
+  type IntProgram,
+  type IntTensor,
+} from './int-program.js';
 import { RESIDUAL_BITS } from './plan-graph.js';
 
 const WIDE_BOUND = 2 ** (RESIDUAL_BITS - 1);
@@ -85,9 +92,21 @@ export function programFromV1(plan: EncoderPlan, config: EncoderConfig): IntProg
   const graph = encoderGraph(config, plan.head?.activation ? { activation: plan.head.activation.kind } : null);
   const tensors: IntTensor[] = [];
   const ops: IntOp[] = [];
-  const define = (id: string, dtype: IntDtype, scale: number | Float64Array, bound: number, shape = tensorSpec(graph, id).shape) =>
-    tensors.push({ id, dtype, shape, scale, bound });
-  const gemm = (name: string, input: string, out: string, parts: PlannedLinear[], epilogue: IntGemmOp['epilogue'], rows: 'all' | 'first' = 'all'): IntGemmOp => {
+  const define = (
+    id: string,
+    dtype: IntDtype,
+    scale: number | Float64Array,
+    bound: number,
+    shape = tensorSpec(graph, id).shape,
+  ) => tensors.push({ id, dtype, shape, scale, bound });
+  const gemm = (
+    name: string,
+    input: string,
+    out: string,
+    parts: PlannedLinear[],
+    epilogue: IntGemmOp['epilogue'],
+    rows: 'all' | 'first' = 'all',
+  ): IntGemmOp => {
     const K = parts[0].inFeatures;
     const N = parts.reduce((n, p) => n + p.outFeatures, 0);
     const weight = new Int8Array(N * K);
@@ -102,13 +121,32 @@ export function programFromV1(plan: EncoderPlan, config: EncoderConfig): IntProg
       requant.push(...(p.requant ?? []));
       row += p.outFeatures;
     }
-    const op: IntGemmOp = { kind: 'gemm', name, input, out, rows, N, K, weight, bias, weightScale, epilogue, requant: requant.length ? requant : undefined };
+    const op: IntGemmOp = {
+      kind: 'gemm',
+      name,
+      input,
+      out,
+      rows,
+      N,
+      K,
+      weight,
+      bias,
+      weightScale,
+      epilogue,
+      requant: requant.length ? requant : undefined,
+    };
     ops.push(op);
     return op;
   };
 
   const e = plan.embeddings;
-  ops.push({ kind: 'embed', out: 'embeddings.sum', tables: e.tables, constants: e.constants, tableScales: e.tableScales });
+  ops.push({
+    kind: 'embed',
+    out: 'embeddings.sum',
+    tables: e.tables,
+    constants: e.constants,
+    tableScales: e.tableScales,
+  });
   define('embeddings.sum', 'wide', e.scale, WIDE_BOUND);
   ops.push({ kind: 'layernorm', input: 'embeddings.sum', out: 'embeddings.norm', constants: plan.embeddingNorm });
   define('embeddings.norm', 'i8', plan.embeddingNormScale, 127);
@@ -136,16 +174,33 @@ export function programFromV1(plan: EncoderPlan, config: EncoderConfig): IntProg
     define(p('context'), 'i8', l.contextScale, 127);
     gemm(p('attention_output'), p('context'), p('attention_output'), [l.attentionOutput], 'i8');
     define(p('attention_output'), 'i8', l.attentionOutput.outputScale!, 127);
-    ops.push({ kind: 'residual', a: p('attention_output'), b: h, out: p('attention_residual'), constants: l.attentionResidual });
+    ops.push({
+      kind: 'residual',
+      a: p('attention_output'),
+      b: h,
+      out: p('attention_residual'),
+      constants: l.attentionResidual,
+    });
     define(p('attention_residual'), 'wide', l.attentionResidual.scale, WIDE_BOUND);
-    ops.push({ kind: 'layernorm', input: p('attention_residual'), out: p('attention_norm'), constants: l.attentionNorm });
+    ops.push({
+      kind: 'layernorm',
+      input: p('attention_residual'),
+      out: p('attention_norm'),
+      constants: l.attentionNorm,
+    });
     define(p('attention_norm'), 'i8', l.attentionNormScale, 127);
     const ffn = gemm(p('intermediate'), p('attention_norm'), p('gelu'), [l.intermediate], 'gelu-i8');
     ffn.gelu = l.gelu;
     define(p('gelu'), 'i8', l.geluScale, 127);
     gemm(p('output'), p('gelu'), p('output'), [l.output], 'i8');
     define(p('output'), 'i8', l.output.outputScale!, 127);
-    ops.push({ kind: 'residual', a: p('output'), b: p('attention_norm'), out: p('output_residual'), constants: l.outputResidual });
+    ops.push({
+      kind: 'residual',
+      a: p('output'),
+      b: p('attention_norm'),
+      out: p('output_residual'),
+      constants: l.outputResidual,
+    });
     define(p('output_residual'), 'wide', l.outputResidual.scale, WIDE_BOUND);
     ops.push({ kind: 'layernorm', input: p('output_residual'), out: p('output_norm'), constants: l.outputNorm });
     define(p('output_norm'), 'i8', l.outputNormScale, 127);
@@ -154,7 +209,14 @@ export function programFromV1(plan: EncoderPlan, config: EncoderConfig): IntProg
   if (!plan.head) {
     ops.push({ kind: 'pool', input: h, out: 'pooled', mode: 'mean' });
     define('pooled', 'i32', plan.hiddenScale, 128 * config.maxPositions, ['batch', H + 1]);
-    return { version: INT_PROGRAM_VERSION, kind: 'encoder', tensors, ops, output: { tensor: 'pooled', kind: 'pooled', scale: Float64Array.of(plan.hiddenScale) }, maxPositions: config.maxPositions };
+    return {
+      version: INT_PROGRAM_VERSION,
+      kind: 'encoder',
+      tensors,
+      ops,
+      output: { tensor: 'pooled', kind: 'pooled', scale: Float64Array.of(plan.hiddenScale) },
+      maxPositions: config.maxPositions,
+    };
   }
   let x = h;
   let rows: 'all' | 'first' = 'first';
@@ -169,5 +231,12 @@ export function programFromV1(plan: EncoderPlan, config: EncoderConfig): IntProg
   }
   gemm('head.output', x, 'logits', [output], 'i32', rows);
   define('logits', 'i32', plan.head.logitScale, 2 ** 31 - 1);
-  return { version: INT_PROGRAM_VERSION, kind: 'encoder', tensors, ops, output: { tensor: 'logits', kind: 'logits', scale: plan.head.logitScale }, maxPositions: config.maxPositions };
+  return {
+    version: INT_PROGRAM_VERSION,
+    kind: 'encoder',
+    tensors,
+    ops,
+    output: { tensor: 'logits', kind: 'logits', scale: plan.head.logitScale },
+    maxPositions: config.maxPositions,
+  };
 }

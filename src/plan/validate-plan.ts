@@ -11,22 +11,50 @@
  * else (a weight changed, two layers swapped). The model file's checksums catch those on damage;
  * nothing catches them if done on purpose (see src/format/int-model-file.ts, docs/integrity.md).
  */
+
+import {
+  absent,
+  arrayOf,
+  boolean,
+  check,
+  fail,
+  finite,
+  integer,
+  object,
+  oneOf,
+  optional,
+  positive,
+  type Schema,
+  typedArray,
+} from '../core/schema.js';
 import type { EncoderConfig } from '../core/types.js';
-import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
 import { checkEmbeddingConstants } from '../kernels/embedding-i8.js';
+import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
 import { checkResidualAddBounds } from '../kernels/residual-add.js';
 import { checkDyadic, dyadicValue } from '../reference/dyadic.js';
 import { checkGeluI8Constants } from '../reference/gelu-i8.js';
 import { checkLayerNormI8Constants, type LayerNormI8Constants } from '../reference/layernorm-i8.js';
 import { softmaxI8Bounds } from '../reference/softmax-i8.js';
-import { absent, arrayOf, boolean, check, fail, finite, integer, object, oneOf, optional, positive, type Schema, typedArray } from '../core/schema.js';
 import { type EncoderPlan, PLAN_VERSION, type PlannedLinear } from './v1-program.js';
 
 const FAMILIES = ['bert', 'distilbert', 'roberta'];
 const TASKS = ['sequence-classification', 'embedding'];
 const CONFIG_KEYS = [
-  'architecture', 'family', 'task', 'hiddenSize', 'numLayers', 'numHeads', 'intermediateSize', 'vocabSize',
-  'maxPositions', 'typeVocabSize', 'layerNormEps', 'hiddenAct', 'padTokenId', 'positionOffset', 'labels',
+  'architecture',
+  'family',
+  'task',
+  'hiddenSize',
+  'numLayers',
+  'numHeads',
+  'intermediateSize',
+  'vocabSize',
+  'maxPositions',
+  'typeVocabSize',
+  'layerNormEps',
+  'hiddenAct',
+  'padTokenId',
+  'positionOffset',
+  'labels',
 ];
 
 export function validateConfig(c: EncoderConfig, what: string): void {
@@ -40,16 +68,21 @@ export function validateConfig(c: EncoderConfig, what: string): void {
   for (const f of ['hiddenSize', 'numLayers', 'numHeads', 'intermediateSize', 'vocabSize', 'maxPositions'] as const) {
     if (!Number.isInteger(c[f]) || c[f] < 1 || c[f] > 2 ** 20) bad(f, c[f]);
   }
-  if (!Number.isInteger(c.typeVocabSize) || c.typeVocabSize < 0 || c.typeVocabSize > 2 ** 20) bad('typeVocabSize', c.typeVocabSize);
-  if (!Number.isInteger(c.positionOffset) || c.positionOffset < 0 || c.positionOffset >= c.maxPositions) bad('positionOffset', c.positionOffset, ` (maxPositions ${c.maxPositions})`);
-  if (!Number.isInteger(c.padTokenId) || c.padTokenId < 0 || c.padTokenId >= c.vocabSize) bad('padTokenId', c.padTokenId, ` (vocabSize ${c.vocabSize})`);
-  if (typeof c.layerNormEps !== 'number' || !(c.layerNormEps > 0 && c.layerNormEps <= 0.1)) bad('layerNormEps', c.layerNormEps, ': expected (0, 0.1]');
+  if (!Number.isInteger(c.typeVocabSize) || c.typeVocabSize < 0 || c.typeVocabSize > 2 ** 20)
+    bad('typeVocabSize', c.typeVocabSize);
+  if (!Number.isInteger(c.positionOffset) || c.positionOffset < 0 || c.positionOffset >= c.maxPositions)
+    bad('positionOffset', c.positionOffset, ` (maxPositions ${c.maxPositions})`);
+  if (!Number.isInteger(c.padTokenId) || c.padTokenId < 0 || c.padTokenId >= c.vocabSize)
+    bad('padTokenId', c.padTokenId, ` (vocabSize ${c.vocabSize})`);
+  if (typeof c.layerNormEps !== 'number' || !(c.layerNormEps > 0 && c.layerNormEps <= 0.1))
+    bad('layerNormEps', c.layerNormEps, ': expected (0, 0.1]');
   if (c.hiddenAct !== 'gelu') bad('hiddenAct', c.hiddenAct);
   if (c.hiddenSize % c.numHeads !== 0 || (c.hiddenSize / c.numHeads) % 4 !== 0) bad('numHeads', c.numHeads);
   if (!Array.isArray(c.labels) || !c.labels.every((l) => typeof l === 'string')) bad('labels', c.labels);
   if (c.task === 'sequence-classification' && c.labels.length < 1) bad('labels', c.labels);
   if (c.task === 'embedding' && c.labels.length !== 0) bad('labels', c.labels, ': an embedding model has no labels');
-  for (const k of Object.keys(c)) if (!CONFIG_KEYS.includes(k)) throw new RangeError(`${what}: config.${k}: unexpected field`);
+  for (const k of Object.keys(c))
+    if (!CONFIG_KEYS.includes(k)) throw new RangeError(`${what}: config.${k}: unexpected field`);
 }
 
 /** The plan's shape for this config: what the planner writes, nothing else. */
@@ -107,12 +140,15 @@ function planSchema(config: EncoderConfig): Schema {
     const X = d && typeof d === 'object' && Number.isInteger(d.outFeatures) ? (d.outFeatures as number) : H;
     object({
       dense: optional(linear(H, X, 'per-channel')),
-      activation: optional(object({ kind: oneOf('tanh', 'relu'), table: typedArray(Int8Array, 256), outputScale: positive })),
+      activation: optional(
+        object({ kind: oneOf('tanh', 'relu'), table: typedArray(Int8Array, 256), outputScale: positive }),
+      ),
       output: linear(X, labels, 'none'),
       logitScale: typedArray(Float64Array, labels, positive),
     })(v, path);
     const h = v as { dense?: unknown; activation?: unknown };
-    if ((h.dense === undefined) !== (h.activation === undefined)) fail(path, 'a dense layer needs its activation and an activation its dense layer');
+    if ((h.dense === undefined) !== (h.activation === undefined))
+      fail(path, 'a dense layer needs its activation and an activation its dense layer');
   };
   return object({
     version: integer(),
@@ -136,14 +172,22 @@ function planSchema(config: EncoderConfig): Schema {
 }
 
 function array<T>(v: unknown, type: { new (n: number): T } & { name: string }, length: number, what: string): void {
-  if (!(v instanceof type)) throw new RangeError(`${what}: expected ${type.name}, got ${v === null ? 'null' : typeof v}`);
+  if (!(v instanceof type))
+    throw new RangeError(`${what}: expected ${type.name}, got ${v === null ? 'null' : typeof v}`);
   const n = (v as unknown as ArrayLike<number>).length;
   if (n !== length) throw new RangeError(`${what}: ${n} values, expected ${length}`);
 }
 
-function checkLinear(l: PlannedLinear | undefined, inFeatures: number, outFeatures: number, what: string, requant: 'per-channel' | 'none'): void {
+function checkLinear(
+  l: PlannedLinear | undefined,
+  inFeatures: number,
+  outFeatures: number,
+  what: string,
+  requant: 'per-channel' | 'none',
+): void {
   if (!l) throw new RangeError(`${what}: missing`);
-  if (l.inFeatures !== inFeatures || l.outFeatures !== outFeatures) throw new RangeError(`${what}: ${l.outFeatures}x${l.inFeatures}, expected ${outFeatures}x${inFeatures}`);
+  if (l.inFeatures !== inFeatures || l.outFeatures !== outFeatures)
+    throw new RangeError(`${what}: ${l.outFeatures}x${l.inFeatures}, expected ${outFeatures}x${inFeatures}`);
   array(l.weight, Int8Array, inFeatures * outFeatures, `${what}.weight`);
   array(l.bias, Int32Array, outFeatures, `${what}.bias`);
   array(l.weightScale, Float64Array, outFeatures, `${what}.weightScale`);
@@ -151,7 +195,8 @@ function checkLinear(l: PlannedLinear | undefined, inFeatures: number, outFeatur
   for (const b of l.bias) biasMax = Math.max(biasMax, Math.abs(b));
   checkAccumulatorBound(inFeatures, biasMax, false, what);
   if (requant === 'per-channel') {
-    if (!Array.isArray(l.requant) || l.requant.length !== outFeatures) throw new RangeError(`${what}.requant: expected ${outFeatures} multipliers`);
+    if (!Array.isArray(l.requant) || l.requant.length !== outFeatures)
+      throw new RangeError(`${what}.requant: expected ${outFeatures} multipliers`);
     l.requant.forEach((d, i) => checkDyadic(d, `${what}.requant[${i}]`));
   }
 }
@@ -171,26 +216,38 @@ function checkNorm(c: LayerNormI8Constants, H: number, what: string): void {
  * would split the heads differently and still pass every shape check; this catches it (a factor
  * of 2 in heads moves the rescale by sqrt 2, the tolerance is one unit of the multiplier + 1e-6).
  */
-function checkHeadCount(rescale: { m: number; e: number }, sq: number, sk: number, D: number, what: string, heads: number): void {
+function checkHeadCount(
+  rescale: { m: number; e: number },
+  sq: number,
+  sk: number,
+  D: number,
+  what: string,
+  heads: number,
+): void {
   const expected = ((sq * sk) / Math.sqrt(D)) * 2 ** 15;
   const stored = dyadicValue(rescale);
   if (!(Math.abs(stored - expected) <= 2 ** -rescale.e + 1e-6 * expected)) {
-    throw new RangeError(`${what} = ${stored} does not match the query and key scales for ${heads} heads of ${D} (expected ${expected}): config.numHeads disagrees with the plan`);
+    throw new RangeError(
+      `${what} = ${stored} does not match the query and key scales for ${heads} heads of ${D} (expected ${expected}): config.numHeads disagrees with the plan`,
+    );
   }
 }
 
 /** Throws a RangeError naming the first problem; returns normally for a plan that is safe to run. */
 export function validatePlan(plan: EncoderPlan, config: EncoderConfig, what = 'plan'): void {
   validateConfig(config, what);
-  if (!plan || typeof plan !== 'object' || plan.version !== PLAN_VERSION) throw new RangeError(`${what}: plan version ${plan?.version}, this runtime runs version ${PLAN_VERSION}`);
-  if (!Array.isArray(plan.layers) || plan.layers.length !== config.numLayers) throw new RangeError(`${what}: ${plan.layers?.length} layers, the config says ${config.numLayers}`);
+  if (!plan || typeof plan !== 'object' || plan.version !== PLAN_VERSION)
+    throw new RangeError(`${what}: plan version ${plan?.version}, this runtime runs version ${PLAN_VERSION}`);
+  if (!Array.isArray(plan.layers) || plan.layers.length !== config.numLayers)
+    throw new RangeError(`${what}: ${plan.layers?.length} layers, the config says ${config.numLayers}`);
   check(planSchema(config), plan, 'plan', what);
   const { hiddenSize: H, intermediateSize: I } = config;
   const D = H / config.numHeads;
   const e = plan.embeddings;
   array(e?.tables?.word, Int8Array, config.vocabSize * H, `${what}: embeddings.word`);
   array(e.tables.position, Int8Array, config.maxPositions * H, `${what}: embeddings.position`);
-  if (e.tables.tokenType) array(e.tables.tokenType, Int8Array, config.typeVocabSize * H, `${what}: embeddings.tokenType`);
+  if (e.tables.tokenType)
+    array(e.tables.tokenType, Int8Array, config.typeVocabSize * H, `${what}: embeddings.tokenType`);
   checkEmbeddingConstants({ tokenTypes: !!e.tables.tokenType }, e.constants);
   checkNorm(plan.embeddingNorm, H, `${what}: embeddingNorm`);
   plan.layers.forEach((l, i) => {
@@ -199,7 +256,14 @@ export function validatePlan(plan: EncoderPlan, config: EncoderConfig, what = 'p
     checkLinear(l.key, H, H, `${p} key`, 'per-channel');
     checkLinear(l.value, H, H, `${p} value`, 'per-channel');
     softmaxI8Bounds(l.softmax, config.maxPositions);
-    checkHeadCount(l.softmax.rescale, l.query.outputScale!, l.key.outputScale!, D, `${what}: plan.layers[${i}].softmax.rescale`, config.numHeads);
+    checkHeadCount(
+      l.softmax.rescale,
+      l.query.outputScale!,
+      l.key.outputScale!,
+      D,
+      `${what}: plan.layers[${i}].softmax.rescale`,
+      config.numHeads,
+    );
     checkDyadic(l.context, `${p} context requant`);
     checkLinear(l.attentionOutput, H, H, `${p} attention output`, 'per-channel');
     checkResidualAddBounds({ a: 'i8', b: 'i8' }, l.attentionResidual);
@@ -221,12 +285,14 @@ export function validatePlan(plan: EncoderPlan, config: EncoderConfig, what = 'p
     let x = H;
     if (h.dense) {
       checkLinear(h.dense, H, h.dense.outFeatures, `${what}: head dense`, 'per-channel');
-      if (!h.activation || !['tanh', 'relu'].includes(h.activation.kind)) throw new RangeError(`${what}: head activation ${JSON.stringify(h.activation?.kind)}`);
+      if (!h.activation || !['tanh', 'relu'].includes(h.activation.kind))
+        throw new RangeError(`${what}: head activation ${JSON.stringify(h.activation?.kind)}`);
       array(h.activation.table, Int8Array, 256, `${what}: head activation table`);
       x = h.dense.outFeatures;
     }
     checkLinear(h.output, x, config.labels.length, `${what}: head output`, 'none');
     array(h.logitScale, Float64Array, config.labels.length, `${what}: head logit scales`);
-    if (!h.logitScale.every((s) => s > 0 && Number.isFinite(s))) throw new RangeError(`${what}: head logit scales must be positive`);
+    if (!h.logitScale.every((s) => s > 0 && Number.isFinite(s)))
+      throw new RangeError(`${what}: head logit scales must be positive`);
   }
 }

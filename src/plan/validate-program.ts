@@ -6,15 +6,30 @@
  * that kernel's own overflow proof. A failure names the op and field (`ops[7] gemm layer.0.qkv:
  * requant[3].m ...`).
  */
-import { checkResidualAddBounds } from '../kernels/residual-add.js';
+
+import {
+  arrayOf,
+  boolean,
+  describe,
+  fail,
+  integer,
+  object,
+  oneOf,
+  optional,
+  positive,
+  type Schema,
+  SchemaError,
+  string,
+  typedArray,
+} from '../core/schema.js';
 import { checkEmbeddingConstants } from '../kernels/embedding-i8.js';
 import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
+import { checkResidualAddBounds } from '../kernels/residual-add.js';
 import { checkDyadic } from '../reference/dyadic.js';
-import { dyadicTermBound } from '../reference/residual-add.js';
 import { checkGeluI8Constants } from '../reference/gelu-i8.js';
 import { checkLayerNormI8Constants } from '../reference/layernorm-i8.js';
+import { dyadicTermBound } from '../reference/residual-add.js';
 import { softmaxI8Bounds } from '../reference/softmax-i8.js';
-import { type Schema, SchemaError, arrayOf, boolean, describe, fail, integer, object, oneOf, optional, positive, string, typedArray } from '../core/schema.js';
 import { INT_PROGRAM_VERSION, type IntOp, type IntProgram, type IntTensor } from './int-program.js';
 
 const int = integer();
@@ -28,15 +43,32 @@ const scale: Schema = (v, path) => {
   if (typeof v === 'number') return positive(v, path);
   typedArray(Float64Array, undefined, positive)(v, path);
 };
-const tensor = object({ id: string, dtype: oneOf('i8', 'u8', 'wide', 'i32'), shape: arrayOf(dim), scale, bound: integer(0, 2 ** 31) });
-const layerNorm = object({ H: integer(1, 2 ** 16), inputMaxAbs: int, shift: int, epsVar: int, channels: arrayOf(object({ m: int, e: int, negate: boolean, beta: int })) });
+const tensor = object({
+  id: string,
+  dtype: oneOf('i8', 'u8', 'wide', 'i32'),
+  shape: arrayOf(dim),
+  scale,
+  bound: integer(0, 2 ** 31),
+});
+const layerNorm = object({
+  H: integer(1, 2 ** 16),
+  inputMaxAbs: int,
+  shift: int,
+  epsVar: int,
+  channels: arrayOf(object({ m: int, e: int, negate: boolean, beta: int })),
+});
 const slice = object({ tensor: string, channel: integer(0, 2 ** 24) });
 
 const OPS: Record<IntOp['kind'], Schema> = {
   embed: object({
     kind: string,
     out: string,
-    tables: object({ word: typedArray(Int8Array), position: typedArray(Int8Array), tokenType: optional(typedArray(Int8Array)), hidden: integer(1, 2 ** 16) }),
+    tables: object({
+      word: typedArray(Int8Array),
+      position: typedArray(Int8Array),
+      tokenType: optional(typedArray(Int8Array)),
+      hidden: integer(1, 2 ** 16),
+    }),
     constants: object({ word: dyadic, position: dyadic, tokenType: optional(dyadic), bits: integer(2, 31) }),
     tableScales: object({ word: positive, position: positive, tokenType: optional(positive) }),
   }),
@@ -45,7 +77,15 @@ const OPS: Record<IntOp['kind'], Schema> = {
     input: string,
     out: string,
     constants: layerNorm,
-    outliers: optional(object({ part: oneOf('smoothed', 'outliers'), channels: arrayOf(integer(0, 2 ** 16)), factors: arrayOf(positive), alpha: positive, relativeError: positive })),
+    outliers: optional(
+      object({
+        part: oneOf('smoothed', 'outliers'),
+        channels: arrayOf(integer(0, 2 ** 16)),
+        factors: arrayOf(positive),
+        alpha: positive,
+        relativeError: positive,
+      }),
+    ),
   }),
   gemm: object({
     kind: string,
@@ -90,7 +130,8 @@ const OPS: Record<IntOp['kind'], Schema> = {
 
 const op: Schema = (v, path) => {
   const kind = (v as { kind?: unknown } | null)?.kind;
-  if (typeof kind !== 'string' || !Object.hasOwn(OPS, kind)) fail(`${path}.kind`, `${describe(kind)} is not an op this runtime knows (${Object.keys(OPS).join(', ')})`);
+  if (typeof kind !== 'string' || !Object.hasOwn(OPS, kind))
+    fail(`${path}.kind`, `${describe(kind)} is not an op this runtime knows (${Object.keys(OPS).join(', ')})`);
   OPS[kind as IntOp['kind']](v, path);
 };
 
@@ -119,7 +160,8 @@ function checkOps(p: IntProgram): void {
   const tensors = new Map<string, IntTensor>();
   p.tensors.forEach((t, i) => {
     if (tensors.has(t.id)) fail(`tensors[${i}]`, `tensor "${t.id}" is declared twice`);
-    if (typeof t.shape[t.shape.length - 1] !== 'number') fail(`tensors[${i}].shape`, 'the last dimension must be a number');
+    if (typeof t.shape[t.shape.length - 1] !== 'number')
+      fail(`tensors[${i}].shape`, 'the last dimension must be a number');
     tensors.set(t.id, t);
   });
   const written = new Set<string>();
@@ -150,26 +192,45 @@ function checkOps(p: IntProgram): void {
         const out = t(o.out, ['wide'], 'output', true);
         const H = o.tables.hidden;
         if (width(out) !== H) fail(where, `tables are ${H} wide, output "${o.out}" ${width(out)}`);
-        for (const [name, table] of [['word', o.tables.word], ['position', o.tables.position], ['tokenType', o.tables.tokenType]] as const) {
-          if (table && (table.length === 0 || table.length % H !== 0)) fail(`${where}.tables.${name}`, `${table.length} values is not a whole number of ${H}-wide rows`);
+        for (const [name, table] of [
+          ['word', o.tables.word],
+          ['position', o.tables.position],
+          ['tokenType', o.tables.tokenType],
+        ] as const) {
+          if (table && (table.length === 0 || table.length % H !== 0))
+            fail(`${where}.tables.${name}`, `${table.length} values is not a whole number of ${H}-wide rows`);
         }
-        if (o.tables.position.length / H < p.maxPositions) fail(where, `the position table has ${o.tables.position.length / H} rows for ${p.maxPositions} positions`);
-        if (!!o.tables.tokenType !== !!o.constants.tokenType) fail(where, 'the token-type table and its multiplier must both be present or both absent');
+        if (o.tables.position.length / H < p.maxPositions)
+          fail(where, `the position table has ${o.tables.position.length / H} rows for ${p.maxPositions} positions`);
+        if (!!o.tables.tokenType !== !!o.constants.tokenType)
+          fail(where, 'the token-type table and its multiplier must both be present or both absent');
         guard(() => checkEmbeddingConstants({ tokenTypes: !!o.tables.tokenType }, o.constants));
         break;
       }
       case 'layernorm': {
         const x = t(o.input, ['wide'], 'input');
         const out = t(o.out, ['i8'], 'output', true);
-        if (o.constants.H !== width(x) || o.constants.H !== width(out) || o.constants.channels.length !== o.constants.H) fail(where, `constants for H = ${o.constants.H} (${o.constants.channels.length} channels) on a ${width(x)}-wide input`);
+        if (o.constants.H !== width(x) || o.constants.H !== width(out) || o.constants.channels.length !== o.constants.H)
+          fail(
+            where,
+            `constants for H = ${o.constants.H} (${o.constants.channels.length} channels) on a ${width(x)}-wide input`,
+          );
         guard(() => checkLayerNormI8Constants(o.constants));
         // The kernel's proof assumes its declared input bound: it must cover what the producer proves.
-        if (o.constants.inputMaxAbs < x.bound) fail(`${where}.constants.inputMaxAbs`, `${o.constants.inputMaxAbs} is below the proven bound ${x.bound} of its input "${o.input}"`);
+        if (o.constants.inputMaxAbs < x.bound)
+          fail(
+            `${where}.constants.inputMaxAbs`,
+            `${o.constants.inputMaxAbs} is below the proven bound ${x.bound} of its input "${o.input}"`,
+          );
         // epsVar = round(H eps / (s_in^2 4^shift)): the epsilon it implies must be one a config may hold, (0, 0.1].
         if (typeof x.scale === 'number') {
           const eps = (o.constants.epsVar * x.scale * x.scale * 4 ** o.constants.shift) / o.constants.H;
           const most = Math.round((o.constants.H * 0.1) / (x.scale * x.scale * 4 ** o.constants.shift)) + 1;
-          if (o.constants.epsVar > most) fail(`${where}.constants.epsVar`, `${o.constants.epsVar} means a LayerNorm epsilon of ${eps.toExponential(3)}, above 0.1`);
+          if (o.constants.epsVar > most)
+            fail(
+              `${where}.constants.epsVar`,
+              `${o.constants.epsVar} means a LayerNorm epsilon of ${eps.toExponential(3)}, above 0.1`,
+            );
         }
         break;
       }
@@ -183,7 +244,11 @@ function checkOps(p: IntProgram): void {
         for (const side of ['a', 'b'] as const) {
           const declared = o.bounds?.[side];
           const x = side === 'a' ? a : b;
-          if (kinds[side] === 'i32' && (declared === undefined || declared < x.bound)) fail(`${where}.bounds.${side}`, `the wide operand "${x.id}" is bounded by ${x.bound}; declare at least that`);
+          if (kinds[side] === 'i32' && (declared === undefined || declared < x.bound))
+            fail(
+              `${where}.bounds.${side}`,
+              `the wide operand "${x.id}" is bounded by ${x.bound}; declare at least that`,
+            );
         }
         guard(() => checkResidualAddBounds(kinds, o.constants, o.bounds ?? {}));
         break;
@@ -197,22 +262,26 @@ function checkOps(p: IntProgram): void {
       case 'pool': {
         const x = t(o.input, ['i8'], 'input');
         const out = t(o.out, ['i32'], 'output', true);
-        if (width(out) !== width(x) + 1) fail(where, `output "${o.out}" must be ${width(x) + 1} wide (sums and the token count)`);
+        if (width(out) !== width(x) + 1)
+          fail(where, `output "${o.out}" must be ${width(x) + 1} wide (sums and the token count)`);
         break;
       }
       case 'gemm': {
         const x = t(o.input, ['i8'], 'input');
         const out = t(o.out, o.epilogue === 'i32' ? ['i32'] : ['i8'], 'output', true);
-        if (width(x) !== o.K || width(out) !== o.N) fail(where, `${o.N}x${o.K} weights between a ${width(x)}-wide input and a ${width(out)}-wide output`);
+        if (width(x) !== o.K || width(out) !== o.N)
+          fail(where, `${o.N}x${o.K} weights between a ${width(x)}-wide input and a ${width(out)}-wide output`);
         if (o.weight.length !== o.N * o.K) fail(`${where}.weight`, `${o.weight.length} values for ${o.N}x${o.K}`);
-        if (o.bias.length !== o.N || o.weightScale.length !== o.N) fail(where, `bias and weight scales need ${o.N} values`);
+        if (o.bias.length !== o.N || o.weightScale.length !== o.N)
+          fail(where, `bias and weight scales need ${o.N} values`);
         if (o.rows === 'first' && x.shape.length !== 3) fail(where, 'first-token rows need a token tensor as input');
         if (o.epilogue === 'i32') {
           if (o.requant || o.gelu) fail(where, 'an int32 output takes no requantization or GELU constants');
         } else {
           if (!o.requant || o.requant.length !== o.N) fail(`${where}.requant`, `expected ${o.N} multipliers`);
           o.requant.forEach((d, c) => guard(() => checkDyadic(d, `requant[${c}]`)));
-          if ((o.epilogue === 'gelu-i8') !== !!o.gelu) fail(where, 'GELU constants go with exactly the gelu-i8 epilogue');
+          if ((o.epilogue === 'gelu-i8') !== !!o.gelu)
+            fail(where, 'GELU constants go with exactly the gelu-i8 epilogue');
           if (o.gelu) guard(() => checkGeluI8Constants(o.gelu!));
         }
         guard(() => checkAccumulatorBound(o.K, maxAbs(o.bias), false, o.name));
@@ -221,9 +290,17 @@ function checkOps(p: IntProgram): void {
       case 'attention': {
         const H = o.heads * o.headDim;
         if (o.headDim % 4 !== 0) fail(where, `head size ${o.headDim} is not a multiple of 4`);
-        for (const [role, s] of [['q', o.q], ['k', o.k], ['v', o.v]] as const) {
+        for (const [role, s] of [
+          ['q', o.q],
+          ['k', o.k],
+          ['v', o.v],
+        ] as const) {
           const x = t(s.tensor, ['i8'], role);
-          if (s.channel % 4 !== 0 || s.channel + H > width(x)) fail(`${where}.${role}`, `channels ${s.channel}..${s.channel + H} do not fit whole words of "${s.tensor}" (${width(x)} wide)`);
+          if (s.channel % 4 !== 0 || s.channel + H > width(x))
+            fail(
+              `${where}.${role}`,
+              `channels ${s.channel}..${s.channel + H} do not fit whole words of "${s.tensor}" (${width(x)} wide)`,
+            );
         }
         const out = t(o.out, ['i8'], 'output', true);
         if (width(out) !== H) fail(where, `output "${o.out}" must be ${H} wide`);
@@ -231,7 +308,8 @@ function checkOps(p: IntProgram): void {
         guard(() => checkDyadic(o.context, 'context requant'));
         if (o.cache) {
           if (!o.causal) fail(`${where}.cache`, 'only causal self-attention keeps a KV cache');
-          if (o.k.tensor !== o.q.tensor || o.v.tensor !== o.q.tensor) fail(`${where}.cache`, 'cached K and V must be slices of the fused q|k|v tensor');
+          if (o.k.tensor !== o.q.tensor || o.v.tensor !== o.q.tensor)
+            fail(`${where}.cache`, 'cached K and V must be slices of the fused q|k|v tensor');
           if (cacheLayers.has(o.cache.layer)) fail(`${where}.cache.layer`, `cache slot ${o.cache.layer} is used twice`);
           cacheLayers.add(o.cache.layer);
         }
@@ -244,18 +322,22 @@ function checkOps(p: IntProgram): void {
   if (out.dtype !== 'i32') fail('output.tensor', `"${out.id}" is ${out.dtype}; the read-back is int32`);
   const want = p.output.kind === 'pooled' ? 1 : (out.shape[out.shape.length - 1] as number);
   if (p.output.scale.length !== want) fail('output.scale', `${p.output.scale.length} scales, expected ${want}`);
-  if (cacheLayers.size > 0 && [...cacheLayers].some((l) => l >= cacheLayers.size)) fail('ops', `cache slots ${[...cacheLayers].join(', ')} are not 0..${cacheLayers.size - 1}`);
-  if ((p.output.kind === 'lm-logits') !== !!p.output.rescale) fail('output.rescale', 'LM logits, and only they, carry the common-scale rescale');
+  if (cacheLayers.size > 0 && [...cacheLayers].some((l) => l >= cacheLayers.size))
+    fail('ops', `cache slots ${[...cacheLayers].join(', ')} are not 0..${cacheLayers.size - 1}`);
+  if ((p.output.kind === 'lm-logits') !== !!p.output.rescale)
+    fail('output.rescale', 'LM logits, and only they, carry the common-scale rescale');
   const rescale = p.output.rescale;
   if (rescale) {
-    if (rescale.requant.length !== want) fail('output.rescale.requant', `${rescale.requant.length} multipliers for ${want} logits`);
+    if (rescale.requant.length !== want)
+      fail('output.rescale.requant', `${rescale.requant.length} multipliers for ${want} logits`);
     const head = p.ops.find((o) => o.kind === 'gemm' && o.out === out.id);
     if (head?.kind !== 'gemm') fail('output.rescale', `the LM logits "${out.id}" are not a GEMM's output`);
     // The int32 proof: every rescaled accumulator of the head stays within int32.
     const acc = head.K * 128 * 128 + maxAbs(head.bias);
     rescale.requant.forEach((d, c) => {
       guard0(`output.rescale.requant[${c}]`, () => checkDyadic(d, 'logit rescale'));
-      if (dyadicTermBound(acc, d) > 2 ** 31 - 1) fail(`output.rescale.requant[${c}]`, `|acc| <= ${acc} rescales past int32`);
+      if (dyadicTermBound(acc, d) > 2 ** 31 - 1)
+        fail(`output.rescale.requant[${c}]`, `|acc| <= ${acc} rescales past int32`);
     });
   }
 }

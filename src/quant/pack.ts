@@ -28,7 +28,12 @@ export function unpackRows(words: Uint32Array, rows: number, cols: number, signe
   const bytes = wordBytes(words);
   const out = signed ? new Int8Array(rows * cols) : new Uint8Array(rows * cols);
   for (let r = 0; r < rows; r++) {
-    out.set(signed ? new Int8Array(bytes.buffer, bytes.byteOffset + r * stride * 4, cols) : bytes.subarray(r * stride * 4, r * stride * 4 + cols), r * cols);
+    out.set(
+      signed
+        ? new Int8Array(bytes.buffer, bytes.byteOffset + r * stride * 4, cols)
+        : bytes.subarray(r * stride * 4, r * stride * 4 + cols),
+      r * cols,
+    );
   }
   return out;
 }
@@ -53,7 +58,8 @@ function wordBytes(words: Uint32Array): Uint8Array {
 
 /** The f32 counterpart of packRows: rows padded with zeros to a multiple of 4 (array<vec4<f32>>). */
 export function padRowsF32(values: Float32Array, rows: number, cols: number): Float32Array {
-  if (values.length !== rows * cols) throw new RangeError(`padRowsF32: ${values.length} values for a ${rows}x${cols} tensor`);
+  if (values.length !== rows * cols)
+    throw new RangeError(`padRowsF32: ${values.length} values for a ${rows}x${cols} tensor`);
   const stride = wordsPerRow(cols) * 4;
   if (stride === cols) return values;
   const out = new Float32Array(rows * stride);

@@ -31,7 +31,8 @@ export function quantizeLinearWeight(weight: Tensor): QuantizedLinear {
     for (let i = 0; i < inFeatures; i++) max = Math.max(max, Math.abs(row[i]));
     const s = max > 0 ? max / 127 : 1;
     scale[c] = s;
-    for (let i = 0; i < inFeatures; i++) q[c * inFeatures + i] = Math.max(-127, Math.min(127, roundHalfAway(row[i] / s)));
+    for (let i = 0; i < inFeatures; i++)
+      q[c * inFeatures + i] = Math.max(-127, Math.min(127, roundHalfAway(row[i] / s)));
   }
   return { weight: q, scale, outFeatures, inFeatures };
 }
@@ -55,7 +56,9 @@ export function quantizeBias(bias: Tensor, inputScale: number, weightScale: Floa
   for (let c = 0; c < out.length; c++) {
     const q = roundHalfAway(bias.data[c] / (inputScale * weightScale[c]));
     if (!(Math.abs(q) < 2 ** 30)) {
-      throw new RangeError(`${what}[${c}] = ${bias.data[c]} is ${q} at scale ${inputScale * weightScale[c]}: beyond 2^30, the int32 accumulator's headroom`);
+      throw new RangeError(
+        `${what}[${c}] = ${bias.data[c]} is ${q} at scale ${inputScale * weightScale[c]}: beyond 2^30, the int32 accumulator's headroom`,
+      );
     }
     out[c] = q;
   }

@@ -50,9 +50,11 @@ export function dyadicScale(x: number, m: number, e: number, lo: number, hi: num
  * [2^30, 2^31) whenever the shift allows. Throws when the ratio cannot be represented.
  */
 export function toDyadic(ratio: number, what = 'scale ratio'): Dyadic {
-  if (!(ratio > 0) || !Number.isFinite(ratio)) throw new RangeError(`${what}: ${ratio} is not a positive finite number.`);
+  if (!(ratio > 0) || !Number.isFinite(ratio))
+    throw new RangeError(`${what}: ${ratio} is not a positive finite number.`);
   let e = 30 - Math.floor(Math.log2(ratio));
-  if (e < 0) throw new RangeError(`${what}: ${ratio} is too large for a dyadic multiplier (needs m < 2^31 with e >= 0).`);
+  if (e < 0)
+    throw new RangeError(`${what}: ${ratio} is too large for a dyadic multiplier (needs m < 2^31 with e >= 0).`);
   if (e > MAX_SHIFT) e = MAX_SHIFT;
   let m = Math.round(ratio * 2 ** e);
   if (m > MAX_MULTIPLIER) {

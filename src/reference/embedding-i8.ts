@@ -20,7 +20,7 @@
  * Accuracy against float (w S_w + p S_p + t S_t) / S: three roundings of at most 1/2 step and the
  * multipliers' error, |out - clamp(real / S)| <= 3/2 + sum_k |x_k| |m_k / 2^e_k - S_k / S|.
  */
-import { type Dyadic, checkDyadic, dyadicScale, toDyadic } from './dyadic.js';
+import { checkDyadic, type Dyadic, dyadicScale, toDyadic } from './dyadic.js';
 import { dyadicTermBound, signedRange } from './residual-add.js';
 
 /** Saturation magnitude of each rescaled table value (the overflow guard). */
@@ -55,7 +55,10 @@ export interface EmbeddingConstants {
 }
 
 function tableRows(table: Int8Array, hidden: number, what: string): number {
-  if (table.length % hidden !== 0) throw new RangeError(`embeddingI8Ref: ${what} table has ${table.length} values, not a multiple of hidden = ${hidden}`);
+  if (table.length % hidden !== 0)
+    throw new RangeError(
+      `embeddingI8Ref: ${what} table has ${table.length} values, not a multiple of hidden = ${hidden}`,
+    );
   return table.length / hidden;
 }
 
@@ -63,16 +66,23 @@ export function embeddingI8Ref(tables: EmbeddingTables, ids: EmbeddingIds, c: Em
   const H = tables.hidden;
   if (!Number.isInteger(H) || H < 1) throw new RangeError(`embeddingI8Ref: hidden = ${H}`);
   const hasTypes = !!tables.tokenType;
-  if (hasTypes !== !!ids.tokenType || hasTypes !== !!c.tokenType) throw new RangeError('embeddingI8Ref: token-type table, ids and multiplier must be all present or all absent');
+  if (hasTypes !== !!ids.tokenType || hasTypes !== !!c.tokenType)
+    throw new RangeError('embeddingI8Ref: token-type table, ids and multiplier must be all present or all absent');
   const n = ids.token.length;
-  if (ids.position.length !== n || (ids.tokenType && ids.tokenType.length !== n)) throw new RangeError('embeddingI8Ref: id arrays differ in length');
+  if (ids.position.length !== n || (ids.tokenType && ids.tokenType.length !== n))
+    throw new RangeError('embeddingI8Ref: id arrays differ in length');
   const [lo, hi] = signedRange(c.bits, 'embedding');
   const terms: { table: Int8Array; rows: number; ids: ArrayLike<number>; d: Dyadic }[] = [
     { table: tables.word, rows: tableRows(tables.word, H, 'word'), ids: ids.token, d: c.word },
     { table: tables.position, rows: tableRows(tables.position, H, 'position'), ids: ids.position, d: c.position },
   ];
   if (tables.tokenType && ids.tokenType && c.tokenType) {
-    terms.push({ table: tables.tokenType, rows: tableRows(tables.tokenType, H, 'token type'), ids: ids.tokenType, d: c.tokenType });
+    terms.push({
+      table: tables.tokenType,
+      rows: tableRows(tables.tokenType, H, 'token type'),
+      ids: ids.tokenType,
+      d: c.tokenType,
+    });
   }
   terms.forEach((t) => checkDyadic(t.d, 'embedding multiplier'));
   const out = new Int32Array(n * H);
@@ -127,17 +137,21 @@ export function planEmbedding(p: EmbeddingPlanInput): EmbeddingPlan {
   ];
   if (p.tokenTypeScale !== undefined) scales.push(['tokenType', p.tokenTypeScale]);
   for (const [name, s] of scales) {
-    if (!(s > 0) || !Number.isFinite(s)) throw new RangeError(`planEmbedding: ${name} scale ${s} is not a positive finite number`);
+    if (!(s > 0) || !Number.isFinite(s))
+      throw new RangeError(`planEmbedding: ${name} scale ${s} is not a positive finite number`);
   }
   const range = p.range ?? 128 * scales.reduce((sum, [, s]) => sum + s, 0);
-  if (!(range > 0) || !Number.isFinite(range)) throw new RangeError(`planEmbedding: range ${range} is not a positive finite number`);
+  if (!(range > 0) || !Number.isFinite(range))
+    throw new RangeError(`planEmbedding: range ${range} is not a positive finite number`);
   const scale = range / hi;
   const plan: EmbeddingPlan = { scale, bits: p.bits, word: { m: 0, e: 0 }, position: { m: 0, e: 0 } };
   for (const [name, s] of scales) {
     const d = toDyadic(s / scale, `embedding ratio S_${name} / S`);
     const t = embeddingTermBound(d);
     if (t > EMBEDDING_TERM_MAX) {
-      throw new RangeError(`planEmbedding: with range ${range}, the ${name} table rescales to ${t} > 2^29; plan a wider range or fewer bits`);
+      throw new RangeError(
+        `planEmbedding: with range ${range}, the ${name} table rescales to ${t} > 2^29; plan a wider range or fewer bits`,
+      );
     }
     plan[name] = d;
   }

@@ -33,7 +33,7 @@
  * (half a step of it is the int8 rounding itself), so a tanh-GELU kernel could win at most a few
  * hundredths of a step: not worth a second polynomial. GELU_NEW_MAX_ERROR_STEPS is the asserted bound.
  */
-import { type Dyadic, checkDyadic, dyadicScale, toDyadic } from './dyadic.js';
+import { checkDyadic, type Dyadic, dyadicScale, toDyadic } from './dyadic.js';
 
 export const IGELU_A = -0.2888;
 export const IGELU_B = -1.769;
@@ -78,7 +78,9 @@ export function checkGeluI8Constants(c: GeluI8Constants, what = 'i-GELU constant
   checkDyadic(c.corr, `${what}: corr`);
   checkDyadic(c.output, `${what}: output`);
   if (!Number.isInteger(c.clip) || c.clip < 0 || c.clip > MAX_GELU_CLIP) {
-    throw new RangeError(`${what}: clip = ${c.clip} must be an integer in [0, ${MAX_GELU_CLIP}] so that clip^2 fits in int32 (fracBits <= ${GELU_FRAC_BITS}).`);
+    throw new RangeError(
+      `${what}: clip = ${c.clip} must be an integer in [0, ${MAX_GELU_CLIP}] so that clip^2 fits in int32 (fracBits <= ${GELU_FRAC_BITS}).`,
+    );
   }
   if (!Number.isInteger(c.shift) || c.shift < 0 || c.shift > 31) {
     throw new RangeError(`${what}: shift = ${c.shift} must be an integer in [0, 31].`);
@@ -111,12 +113,16 @@ export function deriveGeluI8Constants(sIn: number, sOut: number, fracBits = GELU
   positiveFinite('S_in', sIn);
   positiveFinite('S_out', sOut);
   if (!Number.isInteger(fracBits) || fracBits < 1 || fracBits > GELU_FRAC_BITS) {
-    throw new RangeError(`i-GELU: fracBits = ${fracBits} must be an integer in [1, ${GELU_FRAC_BITS}] (clip^2 must fit in int32).`);
+    throw new RangeError(
+      `i-GELU: fracBits = ${fracBits} must be an integer in [1, ${GELU_FRAC_BITS}] (clip^2 must fit in int32).`,
+    );
   }
   const s = 2 ** -fracBits;
   // The positive saturation of x must lie where the int8 output already saturates.
   if (INT32_MAX * s < 127.5 * sOut) {
-    throw new RangeError(`i-GELU: S_out = ${sOut} puts the int8 range beyond the fixed-point domain (${INT32_MAX * s}).`);
+    throw new RangeError(
+      `i-GELU: S_out = ${sOut} puts the int8 range beyond the fixed-point domain (${INT32_MAX * s}).`,
+    );
   }
   const clip = Math.round(IGELU_CLIP / s);
   const shift = minShift(clip);
@@ -158,9 +164,16 @@ export function igelu(q: number, input: Dyadic, c: GeluI8Constants): number {
  * i-GELU of a row-major [rows, cols] int32 tensor. `requant`: per-column input rescales (length
  * cols) replacing c.input, for accumulators with per-output-channel weight scales.
  */
-export function igeluRef(acc: Int32Array, rows: number, cols: number, c: GeluI8Constants, requant?: Dyadic[]): Int8Array {
+export function igeluRef(
+  acc: Int32Array,
+  rows: number,
+  cols: number,
+  c: GeluI8Constants,
+  requant?: Dyadic[],
+): Int8Array {
   if (acc.length !== rows * cols) throw new RangeError(`igeluRef: ${acc.length} values for ${rows}x${cols}`);
-  if (requant && requant.length !== cols) throw new RangeError(`igeluRef: ${requant.length} input rescales for ${cols} columns`);
+  if (requant && requant.length !== cols)
+    throw new RangeError(`igeluRef: ${requant.length} input rescales for ${cols} columns`);
   checkGeluI8Constants(c);
   const out = new Int8Array(rows * cols);
   for (let r = 0; r < rows; r++) {

@@ -27,14 +27,21 @@ export interface KvAppendRefShape {
 
 export function checkKvAppendShape(s: KvAppendRefShape): Required<KvAppendRefShape> {
   for (const k of ['batch', 'heads', 'headDim', 'queries', 'capacity'] as const) {
-    if (!Number.isInteger(s[k]) || s[k] < 1) throw new RangeError(`KV append: ${k} = ${s[k]} must be a positive integer`);
+    if (!Number.isInteger(s[k]) || s[k] < 1)
+      throw new RangeError(`KV append: ${k} = ${s[k]} must be a positive integer`);
   }
-  if (!Number.isInteger(s.past) || s.past < 0) throw new RangeError(`KV append: past = ${s.past} must be a non-negative integer`);
-  if (s.past + s.queries > s.capacity) throw new RangeError(`KV append: ${s.past} cached + ${s.queries} new positions exceed the capacity ${s.capacity}`);
+  if (!Number.isInteger(s.past) || s.past < 0)
+    throw new RangeError(`KV append: past = ${s.past} must be a non-negative integer`);
+  if (s.past + s.queries > s.capacity)
+    throw new RangeError(`KV append: ${s.past} cached + ${s.queries} new positions exceed the capacity ${s.capacity}`);
   const H = s.heads * s.headDim;
   const r = { ...s, qkvCols: s.qkvCols ?? 3 * H, kCol: s.kCol ?? H, vCol: s.vCol ?? 2 * H };
-  for (const [name, col] of [['kCol', r.kCol], ['vCol', r.vCol]] as const) {
-    if (!Number.isInteger(col) || col < 0 || col + H > r.qkvCols) throw new RangeError(`KV append: ${name} = ${col} puts ${H} columns outside the ${r.qkvCols}-column q|k|v rows`);
+  for (const [name, col] of [
+    ['kCol', r.kCol],
+    ['vCol', r.vCol],
+  ] as const) {
+    if (!Number.isInteger(col) || col < 0 || col + H > r.qkvCols)
+      throw new RangeError(`KV append: ${name} = ${col} puts ${H} columns outside the ${r.qkvCols}-column q|k|v rows`);
   }
   return r;
 }
@@ -48,9 +55,11 @@ export function kvAppendRef(
 ): { k: Int8Array; v: Int8Array } {
   const s = checkKvAppendShape(shape);
   const { batch, heads, headDim: D, queries, past, capacity } = s;
-  if (qkv.length !== batch * queries * s.qkvCols) throw new RangeError(`kvAppendRef: ${qkv.length} q|k|v values for ${batch * queries} tokens of ${s.qkvCols}`);
+  if (qkv.length !== batch * queries * s.qkvCols)
+    throw new RangeError(`kvAppendRef: ${qkv.length} q|k|v values for ${batch * queries} tokens of ${s.qkvCols}`);
   const cacheSize = batch * heads * capacity * D;
-  if (kCache.length !== cacheSize || vCache.length !== cacheSize) throw new RangeError(`kvAppendRef: caches of ${kCache.length} and ${vCache.length} values, want ${cacheSize}`);
+  if (kCache.length !== cacheSize || vCache.length !== cacheSize)
+    throw new RangeError(`kvAppendRef: caches of ${kCache.length} and ${vCache.length} values, want ${cacheSize}`);
   const k = kCache.slice();
   const v = vCache.slice();
   for (let b = 0; b < batch; b++) {

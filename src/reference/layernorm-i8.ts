@@ -20,7 +20,7 @@
  * carries 24 fraction bits, gamma and beta keep 8 fraction bits until the final rounding, so the
  * result is within about half an output step of float LayerNorm (docs/kernels/layernorm-i8.md).
  */
-import { type Dyadic, MAX_SHIFT, checkDyadic, dyadicScale, toDyadic } from './dyadic.js';
+import { checkDyadic, type Dyadic, dyadicScale, MAX_SHIFT, toDyadic } from './dyadic.js';
 
 /** Largest row length whose sums the overflow proof covers (docs/kernels/layernorm-i8.md). */
 export const LN_MAX_H = 16384;
@@ -60,7 +60,8 @@ export interface LayerNormI8Constants {
 }
 
 function checkInt(what: string, v: number, lo: number, hi: number): void {
-  if (!Number.isInteger(v) || v < lo || v > hi) throw new RangeError(`layernorm-i8: ${what} = ${v} is not an integer in [${lo}, ${hi}].`);
+  if (!Number.isInteger(v) || v < lo || v > hi)
+    throw new RangeError(`layernorm-i8: ${what} = ${v} is not an integer in [${lo}, ${hi}].`);
 }
 
 /** Refuses constants outside the ranges the overflow proof covers. */
@@ -69,7 +70,8 @@ export function checkLayerNormI8Constants(c: LayerNormI8Constants): void {
   checkInt('inputMaxAbs', c.inputMaxAbs, 0, LN_MAX_INPUT_ABS);
   checkInt('shift', c.shift, 0, 31);
   checkInt('epsVar', c.epsVar, 0, U32_MAX);
-  if (c.channels.length !== c.H) throw new RangeError(`layernorm-i8: ${c.channels.length} channel constants for H = ${c.H}.`);
+  if (c.channels.length !== c.H)
+    throw new RangeError(`layernorm-i8: ${c.channels.length} channel constants for H = ${c.H}.`);
   c.channels.forEach((ch, i) => {
     checkDyadic(ch, `layernorm-i8 gamma[${i}]`);
     checkInt(`beta[${i}]`, ch.beta, -LN_MAX_BETA, LN_MAX_BETA);
@@ -169,7 +171,9 @@ export interface LayerNormI8Calibration {
 function gammaDyadic(ratio: number, i: number): Dyadic {
   if (ratio === 0 || ratio * 2 ** MAX_SHIFT < 0.5) return { m: 0, e: 0 };
   if (ratio >= 2 ** 31) {
-    throw new RangeError(`layernorm-i8: gamma[${i}] / S_out is too large to fold (multiplier ${ratio} >= 2^31); raise the output scale.`);
+    throw new RangeError(
+      `layernorm-i8: gamma[${i}] / S_out is too large to fold (multiplier ${ratio} >= 2^31); raise the output scale.`,
+    );
   }
   return toDyadic(ratio, `layernorm-i8 gamma[${i}]`);
 }
@@ -182,10 +186,15 @@ export function deriveLayerNormI8(c: LayerNormI8Calibration): LayerNormI8Constan
   const H = c.gamma.length;
   checkInt('H', H, 1, LN_MAX_H);
   if (c.beta.length !== H) throw new RangeError(`layernorm-i8: ${c.beta.length} beta values for ${H} gamma values.`);
-  for (const [what, v] of [['inputScale', c.inputScale], ['outputScale', c.outputScale]] as const) {
-    if (!(v > 0) || !Number.isFinite(v)) throw new RangeError(`layernorm-i8: ${what} = ${v} is not a positive finite number.`);
+  for (const [what, v] of [
+    ['inputScale', c.inputScale],
+    ['outputScale', c.outputScale],
+  ] as const) {
+    if (!(v > 0) || !Number.isFinite(v))
+      throw new RangeError(`layernorm-i8: ${what} = ${v} is not a positive finite number.`);
   }
-  if (!(c.eps >= 0) || !Number.isFinite(c.eps)) throw new RangeError(`layernorm-i8: eps = ${c.eps} is not a non-negative finite number.`);
+  if (!(c.eps >= 0) || !Number.isFinite(c.eps))
+    throw new RangeError(`layernorm-i8: eps = ${c.eps} is not a non-negative finite number.`);
   checkInt('inputMaxAbs', c.inputMaxAbs, 0, LN_MAX_INPUT_ABS);
   const maxAbsY = c.maxAbsDeviation ?? 2 * c.inputMaxAbs;
   const shift = chooseVarianceShift(H, Math.min(Math.ceil(maxAbsY), 2 * LN_MAX_INPUT_ABS));
@@ -196,10 +205,13 @@ export function deriveLayerNormI8(c: LayerNormI8Calibration): LayerNormI8Constan
   for (let i = 0; i < H; i++) {
     const g = c.gamma[i];
     const b = c.beta[i];
-    if (!Number.isFinite(g) || !Number.isFinite(b)) throw new RangeError(`layernorm-i8: gamma[${i}] = ${g}, beta[${i}] = ${b} must be finite.`);
+    if (!Number.isFinite(g) || !Number.isFinite(b))
+      throw new RangeError(`layernorm-i8: gamma[${i}] = ${g}, beta[${i}] = ${b} must be finite.`);
     const beta = Math.round((b / c.outputScale) * 2 ** LN_BETA_FRAC_BITS);
     if (Math.abs(beta) > LN_MAX_BETA) {
-      throw new RangeError(`layernorm-i8: beta[${i}] / S_out = ${b / c.outputScale} is beyond +-2^21 output steps; raise the output scale.`);
+      throw new RangeError(
+        `layernorm-i8: beta[${i}] / S_out = ${b / c.outputScale} is beyond +-2^21 output steps; raise the output scale.`,
+      );
     }
     channels.push({ ...gammaDyadic(Math.abs(g) * fold, i), negate: g < 0, beta: beta === 0 ? 0 : beta });
   }

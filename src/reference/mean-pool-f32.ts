@@ -1,5 +1,12 @@
 /** Float64 reference of mean pooling over real tokens: sum(mask * x) / max(sum(mask), 1e-9). */
-export function meanPoolF32Ref(x: ArrayLike<number>, mask: ArrayLike<number>, batch: number, seq: number, H: number, stride = H): Float64Array {
+export function meanPoolF32Ref(
+  x: ArrayLike<number>,
+  mask: ArrayLike<number>,
+  batch: number,
+  seq: number,
+  H: number,
+  stride = H,
+): Float64Array {
   const out = new Float64Array(batch * H);
   for (let b = 0; b < batch; b++) {
     let count = 0;

@@ -37,7 +37,8 @@ export interface PoolI8Shape {
 }
 
 export function checkPoolMode(mode: unknown, what = 'pool-i8'): asserts mode is PoolMode {
-  if (!POOL_MODES.includes(mode as PoolMode)) throw new RangeError(`${what}: mode ${String(mode)} is not 'mean' or 'cls'`);
+  if (!POOL_MODES.includes(mode as PoolMode))
+    throw new RangeError(`${what}: mode ${String(mode)} is not 'mean' or 'cls'`);
 }
 
 /** Positive integer sizes and the int32 bound on the sum (seq <= 2^24). */
@@ -61,8 +62,10 @@ export function poolI8Ref(x: Int8Array, mask: ArrayLike<number>, shape: PoolI8Sh
   checkPoolMode(mode, 'poolI8Ref');
   checkPoolShape(shape, 'poolI8Ref');
   const { batch, seq, hidden } = shape;
-  if (x.length !== batch * seq * hidden) throw new RangeError(`poolI8Ref: ${x.length} values for ${batch * seq} rows of ${hidden}`);
-  if (mask.length !== batch * seq) throw new RangeError(`poolI8Ref: mask has ${mask.length} entries, want batch * seq = ${batch * seq}`);
+  if (x.length !== batch * seq * hidden)
+    throw new RangeError(`poolI8Ref: ${x.length} values for ${batch * seq} rows of ${hidden}`);
+  if (mask.length !== batch * seq)
+    throw new RangeError(`poolI8Ref: mask has ${mask.length} entries, want batch * seq = ${batch * seq}`);
   const stride = poolOutputStride(hidden);
   const out = new Int32Array(batch * stride);
   for (let b = 0; b < batch; b++) {
@@ -103,14 +106,25 @@ export function l2Normalize(v: Float64Array | Float32Array): void {
  * cls = v * scale, then optionally v / |v|. `scale` is the real value of one int8 step of the
  * hidden states. Refuses a row that pooled no token (count 0) rather than dividing by zero.
  */
-export function poolToFloat(ints: ArrayLike<number>, batch: number, hidden: number, scale: number, options: PoolToFloatOptions): Float32Array[] {
+export function poolToFloat(
+  ints: ArrayLike<number>,
+  batch: number,
+  hidden: number,
+  scale: number,
+  options: PoolToFloatOptions,
+): Float32Array[] {
   checkPoolMode(options.mode, 'poolToFloat');
-  for (const [k, v] of [['batch', batch], ['hidden', hidden]] as const) {
+  for (const [k, v] of [
+    ['batch', batch],
+    ['hidden', hidden],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`poolToFloat: ${k} = ${v} must be a positive integer`);
   }
-  if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`poolToFloat: scale ${scale} is not a positive finite number`);
+  if (!(scale > 0) || !Number.isFinite(scale))
+    throw new RangeError(`poolToFloat: scale ${scale} is not a positive finite number`);
   const stride = poolOutputStride(hidden);
-  if (ints.length !== batch * stride) throw new RangeError(`poolToFloat: ${ints.length} values, want batch * (hidden + 1) = ${batch * stride}`);
+  if (ints.length !== batch * stride)
+    throw new RangeError(`poolToFloat: ${ints.length} values, want batch * (hidden + 1) = ${batch * stride}`);
   const out: Float32Array[] = [];
   const v = new Float64Array(hidden);
   for (let b = 0; b < batch; b++) {
@@ -118,10 +132,13 @@ export function poolToFloat(ints: ArrayLike<number>, batch: number, hidden: numb
     const count = ints[row + hidden];
     if (count < 1) {
       throw new RangeError(
-        options.mode === 'mean' ? `poolToFloat: sequence ${b} has no real token to average` : `poolToFloat: sequence ${b} starts with a padding token, not a CLS token`,
+        options.mode === 'mean'
+          ? `poolToFloat: sequence ${b} has no real token to average`
+          : `poolToFloat: sequence ${b} starts with a padding token, not a CLS token`,
       );
     }
-    for (let c = 0; c < hidden; c++) v[c] = options.mode === 'mean' ? (ints[row + c] * scale) / count : ints[row + c] * scale;
+    for (let c = 0; c < hidden; c++)
+      v[c] = options.mode === 'mean' ? (ints[row + c] * scale) / count : ints[row + c] * scale;
     if (options.normalize) l2Normalize(v);
     out.push(Float32Array.from(v));
   }

@@ -15,7 +15,7 @@
  * delta <= r 2^-31 and the multiplier term is below 2^-31 of the output magnitude: invisible for
  * unsaturated outputs (|x r| <= 255).
  */
-import { type Dyadic, checkDyadic, dyadicScale, toDyadic } from './dyadic.js';
+import { checkDyadic, type Dyadic, dyadicScale, toDyadic } from './dyadic.js';
 
 export type RequantizeOutput = 'i8' | 'u8';
 
@@ -33,7 +33,8 @@ export function requantizeRef(
   output: RequantizeOutput = 'i8',
 ): Int8Array | Uint8Array {
   if (x.length !== rows * cols) throw new RangeError(`requantizeRef: ${x.length} values for ${rows}x${cols}`);
-  if (requant.length !== cols && requant.length !== 1) throw new RangeError(`requantizeRef: ${requant.length} multipliers for ${cols} channels`);
+  if (requant.length !== cols && requant.length !== 1)
+    throw new RangeError(`requantizeRef: ${requant.length} multipliers for ${cols} channels`);
   requant.forEach((d, i) => checkDyadic(d, `requant[${i}]`));
   const [lo, hi] = requantizeRange(output);
   const out = output === 'u8' ? new Uint8Array(rows * cols) : new Int8Array(rows * cols);
@@ -51,7 +52,8 @@ export function requantizeRef(
  * (per tensor) or one per column (per channel, e.g. S_x * S_w[c] after a GEMM).
  */
 export function planRequantize(inputScales: number | ArrayLike<number>, outputScale: number): Dyadic[] {
-  if (!(outputScale > 0) || !Number.isFinite(outputScale)) throw new RangeError(`planRequantize: output scale ${outputScale} is not a positive finite number`);
+  if (!(outputScale > 0) || !Number.isFinite(outputScale))
+    throw new RangeError(`planRequantize: output scale ${outputScale} is not a positive finite number`);
   const scales = typeof inputScales === 'number' ? [inputScales] : Array.from(inputScales);
   if (scales.length === 0) throw new RangeError('planRequantize: no input scales');
   return scales.map((s, c) => toDyadic(s / outputScale, `requantize ratio S_in[${c}] / S_out`));
@@ -62,7 +64,8 @@ export function planRequantize(inputScales: number | ArrayLike<number>, outputSc
  * saturating it: max|x| / 127 for int8, max x / 255 for uint8 (non-negative data).
  */
 export function requantizeOutputScale(maxAbsReal: number, output: RequantizeOutput = 'i8'): number {
-  if (!(maxAbsReal > 0) || !Number.isFinite(maxAbsReal)) throw new RangeError(`requantizeOutputScale: range ${maxAbsReal} is not a positive finite number`);
+  if (!(maxAbsReal > 0) || !Number.isFinite(maxAbsReal))
+    throw new RangeError(`requantizeOutputScale: range ${maxAbsReal} is not a positive finite number`);
   return maxAbsReal / requantizeRange(output)[1];
 }
 

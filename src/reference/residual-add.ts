@@ -24,7 +24,7 @@
  * multipliers' error, |out - clamp(real / S)| <= 1 + |a| |ma / 2^ea - S_a / S| + |b| |mb / 2^eb - S_b / S|
  * (saturation is 1-Lipschitz).
  */
-import { type Dyadic, checkDyadic, dyadicScale, toDyadic } from './dyadic.js';
+import { checkDyadic, type Dyadic, dyadicScale, toDyadic } from './dyadic.js';
 
 export type ResidualOperand = 'i8' | 'i32';
 
@@ -46,7 +46,9 @@ export interface ResidualAddConstants {
 /** Saturation range of a signed output of `bits` bits, bits in [2, 31]. */
 export function signedRange(bits: number, what = 'residual add'): [number, number] {
   if (!Number.isInteger(bits) || bits < MIN_OUTPUT_BITS || bits > MAX_OUTPUT_BITS) {
-    throw new RangeError(`${what}: output width ${bits} bits is not an integer in [${MIN_OUTPUT_BITS}, ${MAX_OUTPUT_BITS}]`);
+    throw new RangeError(
+      `${what}: output width ${bits} bits is not an integer in [${MIN_OUTPUT_BITS}, ${MAX_OUTPUT_BITS}]`,
+    );
   }
   return [-(2 ** (bits - 1)), 2 ** (bits - 1) - 1];
 }
@@ -61,7 +63,9 @@ export function operandMaxAbs(kind: ResidualOperand, declared?: number): number 
   const full = kind === 'i8' ? 128 : 2 ** 31;
   if (declared === undefined) return full;
   if (!Number.isInteger(declared) || declared < 0 || declared > full) {
-    throw new RangeError(`residual add: declared bound ${declared} is not an integer in [0, ${full}] for a ${kind} operand`);
+    throw new RangeError(
+      `residual add: declared bound ${declared} is not an integer in [0, ${full}] for a ${kind} operand`,
+    );
   }
   return declared;
 }
@@ -104,12 +108,18 @@ export interface ResidualAddPlan extends ResidualAddConstants {
  */
 export function planResidualAdd(p: ResidualAddPlanInput): ResidualAddPlan {
   const [, hi] = signedRange(p.bits);
-  for (const [name, o] of [['a', p.a], ['b', p.b]] as const) {
-    if (!(o.scale > 0) || !Number.isFinite(o.scale)) throw new RangeError(`planResidualAdd: scale of ${name} ${o.scale} is not a positive finite number`);
-    if (!Number.isInteger(o.maxAbs) || o.maxAbs < 0 || o.maxAbs > 2 ** 31) throw new RangeError(`planResidualAdd: bound of ${name} ${o.maxAbs} is not an integer in [0, 2^31]`);
+  for (const [name, o] of [
+    ['a', p.a],
+    ['b', p.b],
+  ] as const) {
+    if (!(o.scale > 0) || !Number.isFinite(o.scale))
+      throw new RangeError(`planResidualAdd: scale of ${name} ${o.scale} is not a positive finite number`);
+    if (!Number.isInteger(o.maxAbs) || o.maxAbs < 0 || o.maxAbs > 2 ** 31)
+      throw new RangeError(`planResidualAdd: bound of ${name} ${o.maxAbs} is not an integer in [0, 2^31]`);
   }
   const range = p.range ?? p.a.maxAbs * p.a.scale + p.b.maxAbs * p.b.scale;
-  if (!(range > 0) || !Number.isFinite(range)) throw new RangeError(`planResidualAdd: range ${range} is not a positive finite number`);
+  if (!(range > 0) || !Number.isFinite(range))
+    throw new RangeError(`planResidualAdd: range ${range} is not a positive finite number`);
   const scale = range / hi;
   const plan: ResidualAddPlan = {
     scale,
@@ -117,10 +127,15 @@ export function planResidualAdd(p: ResidualAddPlanInput): ResidualAddPlan {
     a: toDyadic(p.a.scale / scale, 'residual add ratio S_a / S'),
     b: toDyadic(p.b.scale / scale, 'residual add ratio S_b / S'),
   };
-  for (const [name, o, d] of [['a', p.a, plan.a], ['b', p.b, plan.b]] as const) {
+  for (const [name, o, d] of [
+    ['a', p.a, plan.a],
+    ['b', p.b, plan.b],
+  ] as const) {
     const t = dyadicTermBound(o.maxAbs, d);
     if (t > RESIDUAL_TERM_MAX) {
-      throw new RangeError(`planResidualAdd: with range ${range}, |${name}| <= ${o.maxAbs} rescales to ${t} > 2^30 - 1; plan a wider range or fewer bits`);
+      throw new RangeError(
+        `planResidualAdd: with range ${range}, |${name}| <= ${o.maxAbs} rescales to ${t} > 2^30 - 1; plan a wider range or fewer bits`,
+      );
     }
   }
   return plan;
@@ -180,13 +195,18 @@ export interface ResidualStreamPlanStep extends ResidualAddPlan {
 export function planResidualStream(p: ResidualStreamPlanInput): ResidualStreamPlanStep[] {
   const [lo, hi] = signedRange(p.bits, 'residual stream');
   const streamBound = -lo;
-  if (!(p.inputScale > 0) || !Number.isFinite(p.inputScale)) throw new RangeError(`residual stream: input scale ${p.inputScale} is not a positive finite number`);
+  if (!(p.inputScale > 0) || !Number.isFinite(p.inputScale))
+    throw new RangeError(`residual stream: input scale ${p.inputScale} is not a positive finite number`);
   if (!Array.isArray(p.adds) || p.adds.length === 0) throw new RangeError('residual stream: no residual sums to plan');
   const headroom = p.headroom ?? 1;
-  if (!(headroom >= 1) || !Number.isFinite(headroom)) throw new RangeError(`residual stream: headroom ${headroom} must be a finite number >= 1`);
+  if (!(headroom >= 1) || !Number.isFinite(headroom))
+    throw new RangeError(`residual stream: headroom ${headroom} must be a finite number >= 1`);
   const names = p.adds.map((a, i) => a.name ?? `sum ${i}`);
   p.adds.forEach((a, i) => {
-    if (!(a.range > 0) || !Number.isFinite(a.range)) throw new RangeError(`residual stream: ${names[i]} has calibrated range ${a.range}, not a positive finite number`);
+    if (!(a.range > 0) || !Number.isFinite(a.range))
+      throw new RangeError(
+        `residual stream: ${names[i]} has calibrated range ${a.range}, not a positive finite number`,
+      );
   });
   const common = p.scales === 'common' ? headroom * Math.max(...p.adds.map((a) => a.range)) : undefined;
   const steps: ResidualStreamPlanStep[] = [];
@@ -196,14 +216,31 @@ export function planResidualStream(p: ResidualStreamPlanInput): ResidualStreamPl
     const range = common ?? headroom * add.range;
     let plan: ResidualAddPlan;
     try {
-      plan = planResidualAdd({ a: { scale, maxAbs: streamBound }, b: { scale: add.operand.scale, maxAbs: b }, bits: p.bits, range });
+      plan = planResidualAdd({
+        a: { scale, maxAbs: streamBound },
+        b: { scale: add.operand.scale, maxAbs: b },
+        bits: p.bits,
+        range,
+      });
     } catch (e) {
-      throw new RangeError(`residual stream: ${names[i]} (range ${add.range}, after a stream at scale ${scale}) cannot be planned: ${(e as Error).message}`);
+      throw new RangeError(
+        `residual stream: ${names[i]} (range ${add.range}, after a stream at scale ${scale}) cannot be planned: ${(e as Error).message}`,
+      );
     }
     const rangeSteps = (headroom * add.range) / plan.scale;
     // Rounding of range / hi can put the calibrated range a hair above hi steps: never past it by a step.
-    if (rangeSteps > hi + 1e-6) throw new RangeError(`residual stream: ${names[i]}'s range ${add.range} is ${rangeSteps} steps, beyond the stream's ${hi}`);
-    steps.push({ ...plan, name: names[i], bounds: { a: streamBound, b }, termA: dyadicTermBound(streamBound, plan.a), termB: dyadicTermBound(b, plan.b), rangeSteps });
+    if (rangeSteps > hi + 1e-6)
+      throw new RangeError(
+        `residual stream: ${names[i]}'s range ${add.range} is ${rangeSteps} steps, beyond the stream's ${hi}`,
+      );
+    steps.push({
+      ...plan,
+      name: names[i],
+      bounds: { a: streamBound, b },
+      termA: dyadicTermBound(streamBound, plan.a),
+      termB: dyadicTermBound(b, plan.b),
+      rangeSteps,
+    });
     scale = plan.scale;
   });
   return steps;

@@ -43,7 +43,8 @@ export function softmaxF32Ref(p: SoftmaxF32RefInput): Float64Array {
     if (max === -Infinity) continue;
     let sum = 0;
     for (let t = 0; t < keys; t++) if (p.mask[b * p.seq + t]) sum += Math.exp(p.scores[r * scoreStride + t] - max);
-    for (let t = 0; t < keys; t++) if (p.mask[b * p.seq + t]) out[r * probStride + t] = Math.exp(p.scores[r * scoreStride + t] - max) / sum;
+    for (let t = 0; t < keys; t++)
+      if (p.mask[b * p.seq + t]) out[r * probStride + t] = Math.exp(p.scores[r * scoreStride + t] - max) / sum;
   }
   return out;
 }

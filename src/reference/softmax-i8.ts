@@ -36,7 +36,7 @@
  * i.e. each doubling of the row costs one bit of E (E keeps >= 19 bits at 2048 keys, against 8
  * output bits). Constants derived for fewer keys are refused for longer rows (softmaxI8Bounds).
  */
-import { type Dyadic, checkDyadic, toDyadic } from './dyadic.js';
+import { checkDyadic, type Dyadic, toDyadic } from './dyadic.js';
 
 /** I-BERT's exp polynomial on (-ln2, 0]: exp(r) ~ A r^2 + B r + 1. */
 export const IEXP_A = 0.35815147;
@@ -100,7 +100,8 @@ export function softmaxI8Bounds(c: SoftmaxI8Constants, keys: number): SoftmaxI8B
     throw new RangeError(`integer softmax: ${what}`);
   };
   if (!Number.isInteger(keys) || keys < 1) fail(`row length ${keys} must be a positive integer`);
-  if (keys > SOFTMAX_I8_MAX_KEYS) fail(`row length ${keys} exceeds the supported maximum of ${SOFTMAX_I8_MAX_KEYS} keys`);
+  if (keys > SOFTMAX_I8_MAX_KEYS)
+    fail(`row length ${keys} exceeds the supported maximum of ${SOFTMAX_I8_MAX_KEYS} keys`);
   checkDyadic(c.rescale, 'integer softmax: input rescale');
   for (const k of ['tMax', 'ln2', 'b', 'c', 'shift'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 0 || c[k] > U32_MAX) fail(`constant ${k} = ${c[k]} is not a u32`);
@@ -117,9 +118,12 @@ export function softmaxI8Bounds(c: SoftmaxI8Constants, keys: number): SoftmaxI8B
   const sumMax = keys * expMax;
   const numeratorMax = 512 * expMax + sumMax;
   const denominatorMax = 2 * sumMax;
-  if (sumMax > U32_MAX) fail(`sum of ${keys} exps can reach ${sumMax} and overflow u32; use a larger shift or shorter rows`);
-  if (numeratorMax > U32_MAX) fail(`2^9 exp + sum can reach ${numeratorMax} and overflow u32 for ${keys} keys; use a larger shift`);
-  if (denominatorMax > U32_MAX) fail(`2 sum can reach ${denominatorMax} and overflow u32 for ${keys} keys; use a larger shift`);
+  if (sumMax > U32_MAX)
+    fail(`sum of ${keys} exps can reach ${sumMax} and overflow u32; use a larger shift or shorter rows`);
+  if (numeratorMax > U32_MAX)
+    fail(`2^9 exp + sum can reach ${numeratorMax} and overflow u32 for ${keys} keys; use a larger shift`);
+  if (denominatorMax > U32_MAX)
+    fail(`2 sum can reach ${denominatorMax} and overflow u32 for ${keys} keys; use a larger shift`);
   return { keys, tMax: c.tMax, zMax, remMax, polyMax, expMax, sumMax, numeratorMax, denominatorMax };
 }
 
@@ -205,7 +209,11 @@ export function probabilityRef(e: number, sum: number): number {
  * One row: scores (int32) and present flags to uint8 probabilities. `present[j]` nonzero means key j
  * takes part; masked keys get exactly 0, and a row with no present key is all zeros.
  */
-export function softmaxI8RowRef(scores: ArrayLike<number>, present: ArrayLike<number>, c: SoftmaxI8Constants): Uint8Array {
+export function softmaxI8RowRef(
+  scores: ArrayLike<number>,
+  present: ArrayLike<number>,
+  c: SoftmaxI8Constants,
+): Uint8Array {
   const n = scores.length;
   const out = new Uint8Array(n);
   let qmax = -Infinity;
@@ -242,7 +250,9 @@ export interface SoftmaxI8RefInput {
 }
 
 /** Checks the decoder fields of a softmax run: a RangeError names the first bad one. */
-export function checkSoftmaxI8Rows(input: Pick<SoftmaxI8RefInput, 'seq' | 'queries' | 'past' | 'causal' | 'scoreRow' | 'maskRow'>): void {
+export function checkSoftmaxI8Rows(
+  input: Pick<SoftmaxI8RefInput, 'seq' | 'queries' | 'past' | 'causal' | 'scoreRow' | 'maskRow'>,
+): void {
   const { seq, queries = seq, past = 0, causal = false, scoreRow = seq, maskRow = seq } = input;
   const fail = (what: string) => {
     throw new RangeError(`integer softmax: ${what}`);
@@ -250,7 +260,8 @@ export function checkSoftmaxI8Rows(input: Pick<SoftmaxI8RefInput, 'seq' | 'queri
   if (!Number.isInteger(queries) || queries < 1) fail(`queries = ${queries} must be a positive integer`);
   if (!Number.isInteger(past) || past < 0) fail(`past = ${past} must be a non-negative integer`);
   if (!causal && past !== 0) fail(`past = ${past} without causal masking means nothing; pass causal: true`);
-  if (causal && past + queries > seq) fail(`causal run of ${queries} queries after ${past} cached positions needs ${past + queries} keys, has ${seq}`);
+  if (causal && past + queries > seq)
+    fail(`causal run of ${queries} queries after ${past} cached positions needs ${past + queries} keys, has ${seq}`);
   if (!Number.isInteger(scoreRow) || scoreRow < seq) fail(`scoreRow = ${scoreRow} is shorter than the ${seq} keys`);
   if (!Number.isInteger(maskRow) || maskRow < seq) fail(`maskRow = ${maskRow} is shorter than the ${seq} keys`);
 }
@@ -261,8 +272,10 @@ export function softmaxI8Ref(input: SoftmaxI8RefInput, c: SoftmaxI8Constants): U
   softmaxI8Bounds(c, seq);
   checkSoftmaxI8Rows(input);
   const { queries = seq, past = 0, causal = false, scoreRow = seq, maskRow = seq } = input;
-  if (scores.length !== batch * heads * queries * scoreRow) throw new RangeError(`softmaxI8Ref: ${scores.length} scores for [${batch}, ${heads}, ${queries}, ${scoreRow}]`);
-  if (mask.length !== batch * maskRow) throw new RangeError(`softmaxI8Ref: mask of ${mask.length} for [${batch}, ${maskRow}]`);
+  if (scores.length !== batch * heads * queries * scoreRow)
+    throw new RangeError(`softmaxI8Ref: ${scores.length} scores for [${batch}, ${heads}, ${queries}, ${scoreRow}]`);
+  if (mask.length !== batch * maskRow)
+    throw new RangeError(`softmaxI8Ref: mask of ${mask.length} for [${batch}, ${maskRow}]`);
   const out = new Uint8Array(batch * heads * queries * seq);
   for (let b = 0; b < batch; b++) {
     for (let r = 0; r < heads * queries; r++) {

@@ -17,7 +17,10 @@ export function splitHeadsF32Sizes(s: SplitHeadsF32Shape): { dPad: number; seqPa
   return { dPad, seqPad, qk: s.batch * s.heads * s.seq * dPad, v: s.batch * s.heads * s.headDim * seqPad };
 }
 
-export function splitHeadsF32Ref(qkv: ArrayLike<number>, shape: SplitHeadsF32Shape): { q: Float32Array; k: Float32Array; vT: Float32Array } {
+export function splitHeadsF32Ref(
+  qkv: ArrayLike<number>,
+  shape: SplitHeadsF32Shape,
+): { q: Float32Array; k: Float32Array; vT: Float32Array } {
   const { batch, seq, heads, headDim: d } = shape;
   const z = splitHeadsF32Sizes(shape);
   const H = heads * d;

@@ -12,7 +12,7 @@
  * S is the finest scale that proof allows, at most min_c s_in s_w[c] (no channel loses resolution
  * beyond the rounding of its own rescale).
  */
-import { type Dyadic, checkDyadic, dyadicScale, toDyadic } from './dyadic.js';
+import { checkDyadic, type Dyadic, dyadicScale, toDyadic } from './dyadic.js';
 import { dyadicTermBound } from './residual-add.js';
 
 export const TOPK_MAX_K = 64;
@@ -40,7 +40,11 @@ export interface TopKRefInput {
 }
 
 export function checkTopK(batch: number, vocab: number, k: number): void {
-  for (const [name, v] of [['batch', batch], ['vocab', vocab], ['k', k]] as const) {
+  for (const [name, v] of [
+    ['batch', batch],
+    ['vocab', vocab],
+    ['k', k],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`top-k: ${name} = ${v} must be a positive integer`);
   }
   if (k > TOPK_MAX_K) throw new RangeError(`top-k: k = ${k} exceeds the supported maximum of ${TOPK_MAX_K}`);
@@ -56,13 +60,20 @@ export function topKRef(input: TopKRefInput): TopKResult {
   const { logits, batch, vocab, k, requant } = input;
   checkTopK(batch, vocab, k);
   const logitRow = input.logitRow ?? vocab;
-  if (!Number.isInteger(logitRow) || logitRow < vocab) throw new RangeError(`top-k: logitRow = ${logitRow} is shorter than the vocabulary of ${vocab}`);
-  if (logits.length < (batch - 1) * logitRow + vocab) throw new RangeError(`topKRef: ${logits.length} logits for ${batch} rows of ${logitRow}`);
+  if (!Number.isInteger(logitRow) || logitRow < vocab)
+    throw new RangeError(`top-k: logitRow = ${logitRow} is shorter than the vocabulary of ${vocab}`);
+  if (logits.length < (batch - 1) * logitRow + vocab)
+    throw new RangeError(`topKRef: ${logits.length} logits for ${batch} rows of ${logitRow}`);
   if (requant) {
-    if (requant.length !== vocab) throw new RangeError(`topKRef: ${requant.length} rescales for a vocabulary of ${vocab}`);
+    if (requant.length !== vocab)
+      throw new RangeError(`topKRef: ${requant.length} rescales for a vocabulary of ${vocab}`);
     requant.forEach((d, c) => checkDyadic(d, `top-k rescale of channel ${c}`));
   }
-  const out: TopKResult = { argmax: new Uint32Array(batch), ids: new Uint32Array(batch * k), values: new Int32Array(batch * k) };
+  const out: TopKResult = {
+    argmax: new Uint32Array(batch),
+    ids: new Uint32Array(batch * k),
+    values: new Int32Array(batch * k),
+  };
   const order = new Uint32Array(vocab);
   const v = new Int32Array(vocab);
   for (let b = 0; b < batch; b++) {
@@ -117,7 +128,8 @@ export interface LogitRescalePlan {
 export function logitAccumulatorBound(K: number, biasMaxAbs = 0): number {
   if (!Number.isInteger(K) || K < 1) throw new RangeError(`logit rescale: K = ${K} must be a positive integer`);
   const bound = K * 128 * 128 + biasMaxAbs;
-  if (bound > INT32_MAX) throw new RangeError(`logit rescale: K = ${K} with |bias| <= ${biasMaxAbs} can overflow the int32 accumulator`);
+  if (bound > INT32_MAX)
+    throw new RangeError(`logit rescale: K = ${K} with |bias| <= ${biasMaxAbs} can overflow the int32 accumulator`);
   return bound;
 }
 
@@ -126,15 +138,18 @@ export function logitAccumulatorBound(K: number, biasMaxAbs = 0): number {
  * rescaled logit can leave int32 (a RangeError names the channel otherwise).
  */
 export function planLogitRescale(p: LogitRescalePlanInput): LogitRescalePlan {
-  if (!(p.inputScale > 0) || !Number.isFinite(p.inputScale)) throw new RangeError(`logit rescale: input scale ${p.inputScale} is not a positive finite number`);
-  if (!Number.isInteger(p.accMaxAbs) || p.accMaxAbs < 1 || p.accMaxAbs > 2 ** 31) throw new RangeError(`logit rescale: accumulator bound ${p.accMaxAbs} is not an integer in [1, 2^31]`);
+  if (!(p.inputScale > 0) || !Number.isFinite(p.inputScale))
+    throw new RangeError(`logit rescale: input scale ${p.inputScale} is not a positive finite number`);
+  if (!Number.isInteger(p.accMaxAbs) || p.accMaxAbs < 1 || p.accMaxAbs > 2 ** 31)
+    throw new RangeError(`logit rescale: accumulator bound ${p.accMaxAbs} is not an integer in [1, 2^31]`);
   const n = p.weightScales.length;
   if (n < 1) throw new RangeError('logit rescale: no channels');
   let lo = Infinity;
   let hi = 0;
   for (let c = 0; c < n; c++) {
     const s = p.weightScales[c];
-    if (!(s > 0) || !Number.isFinite(s)) throw new RangeError(`logit rescale: weight scale of channel ${c} = ${s} is not a positive finite number`);
+    if (!(s > 0) || !Number.isFinite(s))
+      throw new RangeError(`logit rescale: weight scale of channel ${c} = ${s} is not a positive finite number`);
     lo = Math.min(lo, s);
     hi = Math.max(hi, s);
   }
@@ -151,9 +166,13 @@ export function planLogitRescale(p: LogitRescalePlanInput): LogitRescalePlan {
     return { scale: S, requant, maxAbs };
   };
   if (p.scale !== undefined) {
-    if (!(p.scale > 0) || !Number.isFinite(p.scale)) throw new RangeError(`logit rescale: common scale ${p.scale} is not a positive finite number`);
+    if (!(p.scale > 0) || !Number.isFinite(p.scale))
+      throw new RangeError(`logit rescale: common scale ${p.scale} is not a positive finite number`);
     const plan = build(p.scale);
-    if (typeof plan === 'string') throw new RangeError(`logit rescale: common scale ${p.scale} could overflow int32 (${plan}); use a coarser scale`);
+    if (typeof plan === 'string')
+      throw new RangeError(
+        `logit rescale: common scale ${p.scale} could overflow int32 (${plan}); use a coarser scale`,
+      );
     return plan;
   }
   // Finest: the smallest channel scale, unless the largest channel's multiplier would then push

@@ -857,7 +857,8 @@ export class FloatGraphGpu {
     this.checkBatch(batch);
     const wanted = captureSet(this.graph, options.capture);
     if (wanted.size > 0 && options.profile) throw new Error('float model: profile and capture cannot be combined');
-    if (options.pooling !== undefined && options.pooling !== 'mean' && options.pooling !== 'cls') throw new RangeError(`float model: pooling ${JSON.stringify(options.pooling)} is not 'mean' or 'cls'`);
+    if (options.pooling !== undefined && options.pooling !== 'mean' && options.pooling !== 'cls')
+      throw new RangeError(`float model: pooling ${JSON.stringify(options.pooling)} is not 'mean' or 'cls'`);
     const cls = options.pooling === 'cls' && this.graph.output.kind === 'pooled';
     const { batch: B, seqLen: S } = batch;
     await this.ensureCapacity(B, S);
@@ -928,7 +929,14 @@ export class FloatGraphGpu {
         // CLS pooling: the first token's row of each sequence, copied as the output.
         const hidden = this.physOf(pool.input);
         const H = this.width(pool.input);
-        for (let b = 0; b < B; b++) encoder.copyBufferToBuffer(this.buffer(hidden.id), b * S * hidden.stride * 4, staging, b * out.stride * 4, H * 4);
+        for (let b = 0; b < B; b++)
+          encoder.copyBufferToBuffer(
+            this.buffer(hidden.id),
+            b * S * hidden.stride * 4,
+            staging,
+            b * out.stride * 4,
+            H * 4,
+          );
       } else {
         encoder.copyBufferToBuffer(this.buffer(out.id), 0, staging, 0, outputFloats * 4);
       }

@@ -14,19 +14,45 @@
 import { checkTokenBatch } from '../core/token-batch.js';
 import type { TokenBatch } from '../core/types.js';
 import type { Gpu } from '../gpu/gpu.js';
-import { type BoundProgram, Dispatch, type KernelTime, type ProgramInfo, encodePrograms, readKernelTimes } from '../gpu/program.js';
 import { type GpuMemory, profilingTimer, sumSizes } from '../gpu/profile.js';
+import {
+  type BoundProgram,
+  Dispatch,
+  encodePrograms,
+  type KernelTime,
+  type ProgramInfo,
+  readKernelTimes,
+} from '../gpu/program.js';
 import { checkEmbeddingIds, embeddingI8Program } from '../kernels/embedding-i8.js';
-import { type GemmI8Options, type GemmI8Strategy, type GemmShape, gemmI8Bindings, gemmI8Kernel, gemmI8RunData, gemmI8Variant, packRequant, preferredStrategy } from '../kernels/gemm-i8.js';
-import { TILE_WARMUP_LENGTHS } from '../kernels/gemm-shape.js';
 import { uploadGeluI8Constants } from '../kernels/gelu-i8.js';
+import {
+  type GemmI8Options,
+  type GemmI8Strategy,
+  type GemmShape,
+  gemmI8Bindings,
+  gemmI8Kernel,
+  gemmI8RunData,
+  gemmI8Variant,
+  packRequant,
+  preferredStrategy,
+} from '../kernels/gemm-i8.js';
+import { TILE_WARMUP_LENGTHS } from '../kernels/gemm-shape.js';
 import { defaultWorkgroupSize, layerNormI8Program, packLayerNormChannels } from '../kernels/layernorm-i8.js';
 import { lookupI8Program, lookupTableWords } from '../kernels/lookup-i8.js';
 import { poolI8Program, poolI8RunData } from '../kernels/pool-i8.js';
 import { residualAddProgram } from '../kernels/residual-add.js';
 import { defaultSoftmaxI8Launch, softmaxI8OutputWords, softmaxI8Program } from '../kernels/softmax-i8.js';
 import { transposeHeadsI8Program, transposeHeadsOutputWords } from '../kernels/transpose-heads-i8.js';
-import { type IntAttentionOp, type IntEmbedOp, type IntGemmOp, type IntOp, type IntProgram, type IntTensor, intWidth, rowsPerSequence } from '../plan/int-program.js';
+import {
+  type IntAttentionOp,
+  type IntEmbedOp,
+  type IntGemmOp,
+  type IntOp,
+  type IntProgram,
+  type IntTensor,
+  intWidth,
+  rowsPerSequence,
+} from '../plan/int-program.js';
 import { packRows, wordsPerRow } from '../quant/pack.js';
 
 const COPY_DST = 0x08;
@@ -86,7 +112,16 @@ export class IntProgramGpu {
   /** Tensor id -> activation slot index. */
   private readonly slotOf = new Map<string, number>();
   private slotTensors: IntTensor[][] = [];
-  private activations: { slots: GPUBuffer[]; inputs: Record<'tokenIds' | 'positionIds' | 'typeIds' | 'mask', GPUBuffer>; scores?: GPUBuffer; probs?: GPUBuffer; vT?: GPUBuffer; staging: GPUBuffer } | undefined;
+  private activations:
+    | {
+        slots: GPUBuffer[];
+        inputs: Record<'tokenIds' | 'positionIds' | 'typeIds' | 'mask', GPUBuffer>;
+        scores?: GPUBuffer;
+        probs?: GPUBuffer;
+        vT?: GPUBuffer;
+        staging: GPUBuffer;
+      }
+    | undefined;
   private launches: Launch[] = [];
   private capacity: Capacity | undefined;
   private disposed = false;
@@ -143,7 +178,10 @@ export class IntProgramGpu {
         case 'embed': {
           const H = op.tables.hidden;
           const table = (which: string, values: Int8Array) => this.buffer(`${op.out}.${which}`, packRowsOf(values, H));
-          const b: Record<string, GPUBuffer> = { word: table('word', op.tables.word), position: table('position', op.tables.position) };
+          const b: Record<string, GPUBuffer> = {
+            word: table('word', op.tables.word),
+            position: table('position', op.tables.position),
+          };
           if (op.tables.tokenType) b.tokenType = table('tokenType', op.tables.tokenType);
           this.opBuffers.set(op, b);
           break;
@@ -205,7 +243,10 @@ export class IntProgramGpu {
     const c = this.capacity;
     if (c && batch <= c.batch && seq <= c.seq) return;
     const next: Capacity = c
-      ? { batch: Math.max(batch, c.batch, batch > c.batch ? 2 * c.batch : 0), seq: Math.min(this.program.maxPositions, Math.max(seq, c.seq, seq > c.seq ? 2 * c.seq : 0)) }
+      ? {
+          batch: Math.max(batch, c.batch, batch > c.batch ? 2 * c.batch : 0),
+          seq: Math.min(this.program.maxPositions, Math.max(seq, c.seq, seq > c.seq ? 2 * c.seq : 0)),
+        }
       : { batch, seq };
     this.releaseActivations();
     const gpu = this.gpu;
@@ -217,19 +258,38 @@ export class IntProgramGpu {
     };
     try {
       const T = next.batch * next.seq;
-      const slots = this.slotTensors.map((ts, i) => make(`activation.${i}`, Math.max(...ts.map((t) => this.tensorBytes(t, next)))));
-      const inputs = { tokenIds: make('token_ids', T * 4), positionIds: make('position_ids', T * 4), typeIds: make('type_ids', T * 4), mask: make('mask', T * 4) };
+      const slots = this.slotTensors.map((ts, i) =>
+        make(`activation.${i}`, Math.max(...ts.map((t) => this.tensorBytes(t, next)))),
+      );
+      const inputs = {
+        tokenIds: make('token_ids', T * 4),
+        positionIds: make('position_ids', T * 4),
+        typeIds: make('type_ids', T * 4),
+        mask: make('mask', T * 4),
+      };
       const hasAttention = this.program.ops.some((o) => o.kind === 'attention');
       const shape = { batch: next.batch, heads: this.heads, seq: next.seq };
       const scratch = hasAttention
         ? {
             scores: make('attention.scores', next.batch * this.heads * next.seq * next.seq * 4),
             probs: make('attention.probs', softmaxI8OutputWords(shape) * 4),
-            vT: make('attention.vT', transposeHeadsOutputWords({ ...shape, headDim: this.maxHeadDim, rowWords: (this.heads * this.maxHeadDim) / 4, colOffset: 0 }) * 4),
+            vT: make(
+              'attention.vT',
+              transposeHeadsOutputWords({
+                ...shape,
+                headDim: this.maxHeadDim,
+                rowWords: (this.heads * this.maxHeadDim) / 4,
+                colOffset: 0,
+              }) * 4,
+            ),
           }
         : {};
       const out = this.tensor(this.program.output.tensor);
-      const staging = gpu.device.createBuffer({ label: 'int-program.readback', size: Math.max(4, this.tensorBytes(out, next)), usage: MAP_READ | COPY_DST });
+      const staging = gpu.device.createBuffer({
+        label: 'int-program.readback',
+        size: Math.max(4, this.tensorBytes(out, next)),
+        usage: MAP_READ | COPY_DST,
+      });
       made.push(staging);
       this.activations = { slots, inputs, ...scratch, staging };
       this.capacity = next;
@@ -258,13 +318,23 @@ export class IntProgramGpu {
   }
 
   /** A Dispatch over `buffers`, created with the program of the capacity shape. */
-  private async launch(buffers: GPUBuffer[], info: (batch: number, seq: number) => ProgramInfo, c: Capacity): Promise<Launch> {
+  private async launch(
+    buffers: GPUBuffer[],
+    info: (batch: number, seq: number) => ProgramInfo,
+    c: Capacity,
+  ): Promise<Launch> {
     const dispatch = await Dispatch.create(this.gpu, info(c.batch, c.seq), buffers);
     return { dispatch, info };
   }
 
   private gemmOptions(op: IntGemmOp): GemmI8Options {
-    return { strategy: this.strategy, output: op.epilogue, perChannel: op.epilogue !== 'i32', bias: true, aUnsigned: false };
+    return {
+      strategy: this.strategy,
+      output: op.epilogue,
+      perChannel: op.epilogue !== 'i32',
+      bias: true,
+      aUnsigned: false,
+    };
   }
 
   private gemmInfo(options: GemmI8Options, shape: GemmShape, biasMaxAbs: number): ProgramInfo {
@@ -285,7 +355,13 @@ export class IntProgramGpu {
         const info = (B: number, S: number) =>
           embeddingI8Program(
             { tokenTypes: types },
-            { tokens: B * S, hidden: H, vocab: t.word.length / H, positions: t.position.length / H, types: types ? t.tokenType!.length / H : undefined },
+            {
+              tokens: B * S,
+              hidden: H,
+              vocab: t.word.length / H,
+              positions: t.position.length / H,
+              types: types ? t.tokenType!.length / H : undefined,
+            },
             op.constants,
           );
         const list = [w.word, w.position];
@@ -297,12 +373,14 @@ export class IntProgramGpu {
       }
       case 'layernorm': {
         const H = op.constants.H;
-        const info = (B: number, S: number) => layerNormI8Program(op.constants, { rows: B * S, H }, { workgroupSize: defaultWorkgroupSize(H, software) });
+        const info = (B: number, S: number) =>
+          layerNormI8Program(op.constants, { rows: B * S, H }, { workgroupSize: defaultWorkgroupSize(H, software) });
         return [await this.launch([this.slot(op.input), w.channels, this.slot(op.out)], info, c)];
       }
       case 'residual': {
         const cols = intWidth(this.tensor(op.out));
-        const info = (B: number, S: number) => residualAddProgram(op.operands ?? { a: 'i8', b: 'i8' }, { rows: B * S, cols }, op.constants, op.bounds);
+        const info = (B: number, S: number) =>
+          residualAddProgram(op.operands ?? { a: 'i8', b: 'i8' }, { rows: B * S, cols }, op.constants, op.bounds);
         return [await this.launch([this.slot(op.a), this.slot(op.b), this.slot(op.out)], info, c)];
       }
       case 'lookup': {
@@ -324,8 +402,20 @@ export class IntProgramGpu {
         const options = this.gemmOptions(op);
         const first = op.rows === 'first';
         const K4 = wordsPerRow(op.K);
-        const info = (B: number, S: number) => this.gemmInfo(options, { M: first ? B : B * S, N: op.N, K: op.K, ...(first ? { aRow: S * K4 } : {}) }, this.biasMax.get(op)!);
-        const list = gemmI8Bindings(options, { a: this.slot(op.input), b: w.weight, bias: w.bias, requant: w.requant, gelu: w.gelu, c: this.slot(op.out) });
+        const info = (B: number, S: number) =>
+          this.gemmInfo(
+            options,
+            { M: first ? B : B * S, N: op.N, K: op.K, ...(first ? { aRow: S * K4 } : {}) },
+            this.biasMax.get(op)!,
+          );
+        const list = gemmI8Bindings(options, {
+          a: this.slot(op.input),
+          b: w.weight,
+          bias: w.bias,
+          requant: w.requant,
+          gelu: w.gelu,
+          c: this.slot(op.out),
+        });
         return [await this.launch(list, info, c)];
       }
       case 'attention':
@@ -342,25 +432,76 @@ export class IntProgramGpu {
     const kRow = wordsPerRow(intWidth(this.tensor(op.k.tensor)));
     const vRow = wordsPerRow(intWidth(this.tensor(op.v.tensor)));
     const outRow = wordsPerRow(intWidth(this.tensor(op.out)));
-    const scoresOptions: GemmI8Options = { strategy: this.strategy, output: 'i32', perChannel: false, bias: false, aUnsigned: false };
-    const contextOptions: GemmI8Options = { strategy: this.strategy, output: 'i8', perChannel: false, bias: false, aUnsigned: true };
+    const scoresOptions: GemmI8Options = {
+      strategy: this.strategy,
+      output: 'i32',
+      perChannel: false,
+      bias: false,
+      aUnsigned: false,
+    };
+    const contextOptions: GemmI8Options = {
+      strategy: this.strategy,
+      output: 'i8',
+      perChannel: false,
+      bias: false,
+      aUnsigned: true,
+    };
     const scores = (B: number, S: number) =>
       this.gemmInfo(
         scoresOptions,
-        { M: S, N: S, K: D, batchOuter: B, batchInner: heads, aRow: qRow, bRow: kRow, aInner: D / 4, bInner: D / 4, aOuter: S * qRow, bOuter: S * kRow, aOffset: op.q.channel / 4, bOffset: op.k.channel / 4 },
+        {
+          M: S,
+          N: S,
+          K: D,
+          batchOuter: B,
+          batchInner: heads,
+          aRow: qRow,
+          bRow: kRow,
+          aInner: D / 4,
+          bInner: D / 4,
+          aOuter: S * qRow,
+          bOuter: S * kRow,
+          aOffset: op.q.channel / 4,
+          bOffset: op.k.channel / 4,
+        },
         0,
       );
-    const softmax = (B: number, S: number) => softmaxI8Program({ batch: B, heads, seq: S, causal: op.causal }, op.softmax, defaultSoftmaxI8Launch(S, software));
-    const transpose = (B: number, S: number) => transposeHeadsI8Program({ batch: B, seq: S, heads, headDim: D, rowWords: vRow, colOffset: op.v.channel });
+    const softmax = (B: number, S: number) =>
+      softmaxI8Program({ batch: B, heads, seq: S, causal: op.causal }, op.softmax, defaultSoftmaxI8Launch(S, software));
+    const transpose = (B: number, S: number) =>
+      transposeHeadsI8Program({ batch: B, seq: S, heads, headDim: D, rowWords: vRow, colOffset: op.v.channel });
     const context = (B: number, S: number) => {
       const S4 = wordsPerRow(S);
-      return this.gemmInfo(contextOptions, { M: S, N: D, K: S, batchOuter: B, batchInner: heads, aRow: S4, bRow: S4, cRow: outRow, cInner: D / 4, cOuter: S * outRow }, 0);
+      return this.gemmInfo(
+        contextOptions,
+        {
+          M: S,
+          N: D,
+          K: S,
+          batchOuter: B,
+          batchInner: heads,
+          aRow: S4,
+          bRow: S4,
+          cRow: outRow,
+          cInner: D / 4,
+          cOuter: S * outRow,
+        },
+        0,
+      );
     };
     return [
-      await this.launch(gemmI8Bindings(scoresOptions, { a: this.slot(op.q.tensor), b: this.slot(op.k.tensor), c: a.scores! }), scores, c),
+      await this.launch(
+        gemmI8Bindings(scoresOptions, { a: this.slot(op.q.tensor), b: this.slot(op.k.tensor), c: a.scores! }),
+        scores,
+        c,
+      ),
       await this.launch([a.scores!, a.inputs.mask, a.probs!], softmax, c),
       await this.launch([this.slot(op.v.tensor), a.vT!], transpose, c),
-      await this.launch(gemmI8Bindings(contextOptions, { a: a.probs!, b: a.vT!, requant: contextRequant, c: this.slot(op.out) }), context, c),
+      await this.launch(
+        gemmI8Bindings(contextOptions, { a: a.probs!, b: a.vT!, requant: contextRequant, c: this.slot(op.out) }),
+        context,
+        c,
+      ),
     ];
   }
 
@@ -403,11 +544,16 @@ export class IntProgramGpu {
     checkEmbeddingIds(batch.inputIds, t.word.length / H, 'token');
     checkEmbeddingIds(batch.positionIds, t.position.length / H, 'position');
     if (t.tokenType) checkEmbeddingIds(batch.tokenTypeIds, t.tokenType.length / H, 'token type');
-    if (S > this.program.maxPositions) throw new RangeError(`integer model: sequence length ${S} exceeds the model's ${this.program.maxPositions} positions`);
+    if (S > this.program.maxPositions)
+      throw new RangeError(
+        `integer model: sequence length ${S} exceeds the model's ${this.program.maxPositions} positions`,
+      );
     for (let b = 0; b < B; b++) {
-      if (!batch.attentionMask.subarray(b * S, (b + 1) * S).some((m) => m !== 0)) throw new RangeError(`integer model: sequence ${b} of the batch has no real token`);
+      if (!batch.attentionMask.subarray(b * S, (b + 1) * S).some((m) => m !== 0))
+        throw new RangeError(`integer model: sequence ${b} of the batch has no real token`);
     }
-    if (options.pooling !== undefined && options.pooling !== 'mean' && options.pooling !== 'cls') throw new RangeError(`integer model: pooling ${JSON.stringify(options.pooling)} is not 'mean' or 'cls'`);
+    if (options.pooling !== undefined && options.pooling !== 'mean' && options.pooling !== 'cls')
+      throw new RangeError(`integer model: pooling ${JSON.stringify(options.pooling)} is not 'mean' or 'cls'`);
     await this.ensureCapacity(B, S);
     const a = this.activations!;
     this.pooling = options.pooling;

@@ -4,13 +4,16 @@
  * 127.0.0.1 because navigator.gpu exists only in secure contexts.
  */
 import { existsSync } from 'node:fs';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, chromium, type Page } from 'playwright-core';
 
 export const CHROMIUM_PATHS = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 
 export function chromiumPath(): string {
   const path = process.env.CHROMIUM_PATH ?? CHROMIUM_PATHS.find((p) => existsSync(p));
-  if (!path) throw new Error(`No Chromium found (looked for ${CHROMIUM_PATHS.join(', ')}); run \`npm run setup\` or set CHROMIUM_PATH.`);
+  if (!path)
+    throw new Error(
+      `No Chromium found (looked for ${CHROMIUM_PATHS.join(', ')}); run \`npm run setup\` or set CHROMIUM_PATH.`,
+    );
   return path;
 }
 

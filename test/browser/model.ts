@@ -3,7 +3,7 @@
  * passes ?shared=<url of ../shared>) a Hugging Face folder converted in the browser from URLs.
  * Results go to window.__model for test/browser.test.ts.
  */
-import { Int8Model, convertModel, parseGlueTsv, requestGpu, urlSource } from '../../src/index.js';
+import { convertModel, Int8Model, parseGlueTsv, requestGpu, urlSource } from '../../src/index.js';
 
 interface ModelPageResult {
   done: boolean;
@@ -39,11 +39,20 @@ async function main(): Promise<void> {
   const shared = new URLSearchParams(location.search).get('shared');
   if (shared) {
     const tsv = await (await fetch(`${shared}/data/glue/sst2/train_calib1000.tsv`)).text();
-    const calibration = parseGlueTsv(tsv).rows.slice(0, 8).map((r) => r.input);
-    const file = await convertModel(gpu, urlSource(`${shared}/models/sst2-bert-tiny/`), { calibration, onProgress: (s, d, t) => (log.textContent = `${s} ${d}/${t}`) });
+    const calibration = parseGlueTsv(tsv)
+      .rows.slice(0, 8)
+      .map((r) => r.input);
+    const file = await convertModel(gpu, urlSource(`${shared}/models/sst2-bert-tiny/`), {
+      calibration,
+      onProgress: (s, d, t) => (log.textContent = `${s} ${d}/${t}`),
+    });
     const converted = await Int8Model.fromFile(gpu, file);
     const p2 = await converted.classify(SENTENCES);
-    state.converted = { labels: p2.map((p) => p.label), logits: p2.map((p) => p.logits), calibration: calibration.length };
+    state.converted = {
+      labels: p2.map((p) => p.label),
+      logits: p2.map((p) => p.logits),
+      calibration: calibration.length,
+    };
     converted.dispose();
   }
   gpu.destroy();
@@ -54,14 +63,20 @@ async function main(): Promise<void> {
  * classify-as-you-type does): each overlapping call must get the answer it got alone.
  */
 async function overlappingCalls(model: Int8Model, n: number): Promise<NonNullable<ModelPageResult['overlap']>> {
-  const words = 'a gorgeous witty seductive movie the plot is nothing but boilerplate clichés dull lifeless and far too long , .'.split(' ');
+  const words =
+    'a gorgeous witty seductive movie the plot is nothing but boilerplate clichés dull lifeless and far too long , .'.split(
+      ' ',
+    );
   let seed = 7;
   const pick = (k: number) => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed % k;
   };
   const sentence = () => Array.from({ length: 1 + pick(30) }, () => words[pick(words.length)]).join(' ');
-  const work = Array.from({ length: n }, () => ({ texts: Array.from({ length: 1 + pick(5) }, sentence), batchSize: 1 + pick(3) }));
+  const work = Array.from({ length: n }, () => ({
+    texts: Array.from({ length: 1 + pick(5) }, sentence),
+    batchSize: 1 + pick(3),
+  }));
   const key = (preds: { logits: number[] }[]) => JSON.stringify(preds.map((p) => p.logits));
   const alone: string[] = [];
   for (const w of work) alone.push(key(await model.classify(w.texts, { batchSize: w.batchSize })));

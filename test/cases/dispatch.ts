@@ -18,10 +18,32 @@ import {
   type RunData,
   submitPrograms,
 } from '../../src/gpu/program.js';
-import { packRows, padRowsF32, wordsPerRow } from '../../src/quant/pack.js';
-import { type Dyadic, toDyadic } from '../../src/reference/dyadic.js';
-import { Random } from '../../src/util/random.js';
-import type { GemmShape } from '../../src/kernels/gemm-shape.js';
+import {
+  bindEmbeddingF32,
+  type EmbeddingF32Shape,
+  embeddingF32Bindings,
+  embeddingF32Kernel,
+  embeddingF32RunData,
+  embeddingF32Variant,
+} from '../../src/kernels/embedding-f32.js';
+import { embeddingI8Bindings, embeddingI8Kernel, embeddingI8RunData } from '../../src/kernels/embedding-i8.js';
+import { bindGeluF32, geluF32Bindings, geluF32Kernel, geluF32RunData } from '../../src/kernels/gelu-f32.js';
+import {
+  deriveGeluI8Constants,
+  geluI8Bindings,
+  geluI8Kernel,
+  geluI8RunData,
+  geluInputRescale,
+  uploadGeluI8Constants,
+} from '../../src/kernels/gelu-i8.js';
+import {
+  bindGemmF32,
+  type GemmF32Options,
+  gemmF32Bindings,
+  gemmF32Kernel,
+  gemmF32RunData,
+  gemmF32Variant,
+} from '../../src/kernels/gemm-f32.js';
 import {
   type GemmI8Options,
   gemmI8Bindings,
@@ -31,14 +53,40 @@ import {
   packRequant,
   preferredStrategy,
 } from '../../src/kernels/gemm-i8.js';
+import type { GemmShape } from '../../src/kernels/gemm-shape.js';
 import {
-  geluI8Bindings,
-  geluI8Kernel,
-  geluI8RunData,
-  geluInputRescale,
-  deriveGeluI8Constants,
-  uploadGeluI8Constants,
-} from '../../src/kernels/gelu-i8.js';
+  bindLayerNormF32,
+  type LayerNormF32Options,
+  layerNormF32Bindings,
+  layerNormF32Kernel,
+  layerNormF32RunData,
+  layerNormF32Variant,
+} from '../../src/kernels/layernorm-f32.js';
+import {
+  defaultWorkgroupSize,
+  layerNormI8Bindings,
+  layerNormI8Kernel,
+  layerNormI8RunData,
+  layerNormI8Variant,
+  packLayerNormChannels,
+} from '../../src/kernels/layernorm-i8.js';
+import { lookupI8Bindings, lookupI8Kernel, lookupI8RunData, lookupTableWords } from '../../src/kernels/lookup-i8.js';
+import {
+  bindMeanPoolF32,
+  type MeanPoolF32Shape,
+  meanPoolF32Bindings,
+  meanPoolF32Kernel,
+  meanPoolF32RunData,
+} from '../../src/kernels/mean-pool-f32.js';
+import { requantizeBindings, requantizeKernel, requantizeRunData } from '../../src/kernels/requantize.js';
+import { residualAddBindings, residualAddKernel, residualAddRunData } from '../../src/kernels/residual-add.js';
+import {
+  bindSoftmaxF32,
+  softmaxF32Bindings,
+  softmaxF32Kernel,
+  softmaxF32RunData,
+  softmaxF32Variant,
+} from '../../src/kernels/softmax-f32.js';
 import {
   deriveSoftmaxI8Constants,
   softmaxI8Bindings,
@@ -48,15 +96,13 @@ import {
   softmaxI8Variant,
 } from '../../src/kernels/softmax-i8.js';
 import {
-  layerNormI8Bindings,
-  layerNormI8Kernel,
-  layerNormI8RunData,
-  layerNormI8Variant,
-  packLayerNormChannels,
-  defaultWorkgroupSize,
-} from '../../src/kernels/layernorm-i8.js';
-import { residualAddBindings, residualAddKernel, residualAddRunData } from '../../src/kernels/residual-add.js';
-import { embeddingI8Bindings, embeddingI8Kernel, embeddingI8RunData } from '../../src/kernels/embedding-i8.js';
+  bindSplitHeadsF32,
+  type SplitHeadsF32Shape,
+  splitHeadsF32Bindings,
+  splitHeadsF32Kernel,
+  splitHeadsF32RunData,
+  splitHeadsF32Sizes,
+} from '../../src/kernels/split-heads-f32.js';
 import {
   type TransposeHeadsShape,
   transposeHeadsI8Bindings,
@@ -64,64 +110,18 @@ import {
   transposeHeadsI8RunData,
   transposeHeadsOutputWords,
 } from '../../src/kernels/transpose-heads-i8.js';
-import { lookupI8Bindings, lookupI8Kernel, lookupI8RunData, lookupTableWords } from '../../src/kernels/lookup-i8.js';
-import { requantizeBindings, requantizeKernel, requantizeRunData } from '../../src/kernels/requantize.js';
-import {
-  type GemmF32Options,
-  bindGemmF32,
-  gemmF32Bindings,
-  gemmF32Kernel,
-  gemmF32RunData,
-  gemmF32Variant,
-} from '../../src/kernels/gemm-f32.js';
-import {
-  bindSoftmaxF32,
-  softmaxF32Bindings,
-  softmaxF32Kernel,
-  softmaxF32RunData,
-  softmaxF32Variant,
-} from '../../src/kernels/softmax-f32.js';
-import {
-  type LayerNormF32Options,
-  bindLayerNormF32,
-  layerNormF32Bindings,
-  layerNormF32Kernel,
-  layerNormF32RunData,
-  layerNormF32Variant,
-} from '../../src/kernels/layernorm-f32.js';
-import { bindGeluF32, geluF32Bindings, geluF32Kernel, geluF32RunData } from '../../src/kernels/gelu-f32.js';
-import {
-  type EmbeddingF32Shape,
-  bindEmbeddingF32,
-  embeddingF32Bindings,
-  embeddingF32Kernel,
-  embeddingF32RunData,
-  embeddingF32Variant,
-} from '../../src/kernels/embedding-f32.js';
-import {
-  type SplitHeadsF32Shape,
-  bindSplitHeadsF32,
-  splitHeadsF32Bindings,
-  splitHeadsF32Kernel,
-  splitHeadsF32RunData,
-  splitHeadsF32Sizes,
-} from '../../src/kernels/split-heads-f32.js';
-import {
-  type MeanPoolF32Shape,
-  bindMeanPoolF32,
-  meanPoolF32Bindings,
-  meanPoolF32Kernel,
-  meanPoolF32RunData,
-} from '../../src/kernels/mean-pool-f32.js';
-import { gemmI8Ref } from '../../src/reference/gemm-i8.js';
-import { requantizeRef } from '../../src/reference/requantize.js';
-import { igeluRef } from '../../src/reference/gelu-i8.js';
-import { softmaxI8Ref } from '../../src/reference/softmax-i8.js';
-import { deriveLayerNormI8, layerNormI8Ref } from '../../src/reference/layernorm-i8.js';
-import { residualAddRef } from '../../src/reference/residual-add.js';
+import { packRows, padRowsF32, wordsPerRow } from '../../src/quant/pack.js';
+import { type Dyadic, toDyadic } from '../../src/reference/dyadic.js';
 import { embeddingI8Ref } from '../../src/reference/embedding-i8.js';
-import { transposeHeadsI8Ref } from '../../src/reference/transpose-heads-i8.js';
+import { igeluRef } from '../../src/reference/gelu-i8.js';
+import { gemmI8Ref } from '../../src/reference/gemm-i8.js';
+import { deriveLayerNormI8, layerNormI8Ref } from '../../src/reference/layernorm-i8.js';
 import { lookupI8Ref } from '../../src/reference/lookup-i8.js';
+import { requantizeRef } from '../../src/reference/requantize.js';
+import { residualAddRef } from '../../src/reference/residual-add.js';
+import { softmaxI8Ref } from '../../src/reference/softmax-i8.js';
+import { transposeHeadsI8Ref } from '../../src/reference/transpose-heads-i8.js';
+import { Random } from '../../src/util/random.js';
 import type { CheckResult, CheckSuite } from './suite.js';
 
 /** One shape of a slot's sequence of runs. */

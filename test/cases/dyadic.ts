@@ -2,9 +2,10 @@
  * The WGSL dyadic rescale (shaders/dyadic.ts) against its BigInt specification on the corners of
  * its domain: x over all of int32, m up to 2^31 - 1, every shift 0..63, narrow and full clamps.
  */
+
+import { dyadicWgsl } from '../../shaders/dyadic.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { bindProgram, submitPrograms } from '../../src/gpu/program.js';
-import { dyadicWgsl } from '../../shaders/dyadic.js';
 import { dyadicScale } from '../../src/reference/dyadic.js';
 import { Random } from '../../src/util/random.js';
 import { type CheckResult, type CheckSuite, compareExact } from './suite.js';
@@ -27,7 +28,12 @@ export function dyadicProbes(seed = 7): Int32Array {
   for (let i = 0; i < 40; i++) xs.push(rng.int(-(2 ** 31), 2 ** 31 - 1), rng.int(-70000, 70000));
   const ms = [0, 1, 2, 0x7fffffff, 0x40000000, 0xffff, 0x10000, 0x12345678];
   for (let i = 0; i < 6; i++) ms.push(rng.int(0, 0x7fffffff));
-  const clamps: [number, number][] = [[-128, 127], [-(2 ** 31), 2 ** 31 - 1], [0, 255], [-32768, 32767]];
+  const clamps: [number, number][] = [
+    [-128, 127],
+    [-(2 ** 31), 2 ** 31 - 1],
+    [0, 255],
+    [-32768, 32767],
+  ];
   const rows: number[] = [];
   for (const x of xs) {
     for (const m of ms) {
@@ -46,7 +52,11 @@ export async function runDyadicProbe(gpu: Gpu): Promise<CheckResult> {
   const inBuf = gpu.storage('probes', probes);
   const outBuf = gpu.storage('out', n * 4);
   try {
-    const program = await bindProgram(gpu, { name: 'dyadic-probe', key: 'dyadic-probe', code: PROBE, workgroups: [Math.ceil(n / 64), 1, 1] }, [inBuf, outBuf]);
+    const program = await bindProgram(
+      gpu,
+      { name: 'dyadic-probe', key: 'dyadic-probe', code: PROBE, workgroups: [Math.ceil(n / 64), 1, 1] },
+      [inBuf, outBuf],
+    );
     submitPrograms(gpu, [program]);
     const got = new Int32Array(await gpu.read(outBuf));
     const want = new Int32Array(n);

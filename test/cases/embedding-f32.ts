@@ -11,7 +11,7 @@ import { bindMeanPoolF32 } from '../../src/kernels/mean-pool-f32.js';
 import { embeddingF32Ref } from '../../src/reference/embedding-f32.js';
 import { meanPoolF32Ref } from '../../src/reference/mean-pool-f32.js';
 import { Random } from '../../src/util/random.js';
-import { F32_EPS, compareWithin, readF32 } from './float-compare.js';
+import { compareWithin, F32_EPS, readF32 } from './float-compare.js';
 import type { CheckCase, CheckResult, CheckSuite } from './suite.js';
 
 interface EmbeddingCase {
@@ -42,17 +42,37 @@ async function runEmbedding(gpu: Gpu, c: EmbeddingCase): Promise<CheckResult> {
     out: gpu.storage('out', c.tokens * c.stride * 4),
   };
   try {
-    const shape = { tokens: c.tokens, H: c.H, stride: c.stride, vocab: c.vocab, positions: c.positions, types: c.types };
+    const shape = {
+      tokens: c.tokens,
+      H: c.H,
+      stride: c.stride,
+      vocab: c.vocab,
+      positions: c.positions,
+      types: c.types,
+    };
     const program = await bindEmbeddingF32(gpu, shape, buffers);
     submitPrograms(gpu, [program]);
     const got = await readF32(gpu, buffers.out, c.tokens * c.stride);
     program.destroy();
-    const want = embeddingF32Ref({ inputIds, positionIds, tokenTypeIds, word, position, tokenType, tokens: c.tokens, H: c.H, stride: c.stride });
+    const want = embeddingF32Ref({
+      inputIds,
+      positionIds,
+      tokenTypeIds,
+      word,
+      position,
+      tokenType,
+      tokens: c.tokens,
+      H: c.H,
+      stride: c.stride,
+    });
     return compareWithin(`embedding ${c.tokens}x${c.H}`, got, want, (i) => {
       const t = Math.floor(i / c.stride);
       const col = i % c.stride;
       if (col >= c.H) return 0;
-      const mag = Math.abs(word[inputIds[t] * c.H + col]) + Math.abs(position[positionIds[t] * c.H + col]) + (tokenType ? Math.abs(tokenType[tokenTypeIds![t] * c.H + col]) : 0);
+      const mag =
+        Math.abs(word[inputIds[t] * c.H + col]) +
+        Math.abs(position[positionIds[t] * c.H + col]) +
+        (tokenType ? Math.abs(tokenType[tokenTypeIds![t] * c.H + col]) : 0);
       return 2 * F32_EPS * mag;
     });
   } finally {
@@ -60,7 +80,14 @@ async function runEmbedding(gpu: Gpu, c: EmbeddingCase): Promise<CheckResult> {
   }
 }
 
-async function runMeanPool(gpu: Gpu, batch: number, seq: number, H: number, stride: number, seed: number): Promise<CheckResult> {
+async function runMeanPool(
+  gpu: Gpu,
+  batch: number,
+  seq: number,
+  H: number,
+  stride: number,
+  seed: number,
+): Promise<CheckResult> {
   const rng = new Random(seed);
   const x = rng.float32Array(batch * seq * stride);
   const mask = new Int32Array(batch * seq);
@@ -89,7 +116,10 @@ const EMBEDDINGS: EmbeddingCase[] = [
 export const suite: CheckSuite = {
   name: 'f32 embeddings and pooling',
   cases: (): CheckCase[] => [
-    ...EMBEDDINGS.map((c) => ({ name: `embedding ${c.tokens} tokens x ${c.H}, ${c.types} token types`, run: (gpu: Gpu) => runEmbedding(gpu, c) })),
+    ...EMBEDDINGS.map((c) => ({
+      name: `embedding ${c.tokens} tokens x ${c.H}, ${c.types} token types`,
+      run: (gpu: Gpu) => runEmbedding(gpu, c),
+    })),
     { name: 'mean pool 3x11x37', run: (gpu) => runMeanPool(gpu, 3, 11, 37, 40, 5) },
     { name: 'mean pool 2x130x200', run: (gpu) => runMeanPool(gpu, 2, 130, 200, 200, 6) },
   ],

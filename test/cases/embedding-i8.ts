@@ -6,12 +6,19 @@
  */
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { type BoundProgram, submitPrograms } from '../../src/gpu/program.js';
-import { type EmbeddingI8Shape, bindEmbeddingI8, embeddingIdsBuffer } from '../../src/kernels/embedding-i8.js';
+import { bindEmbeddingI8, type EmbeddingI8Shape, embeddingIdsBuffer } from '../../src/kernels/embedding-i8.js';
 import { packRows } from '../../src/quant/pack.js';
 import type { Dyadic } from '../../src/reference/dyadic.js';
-import { type EmbeddingConstants, type EmbeddingIds, type EmbeddingTables, embeddingErrorBound, embeddingI8Ref, planEmbedding } from '../../src/reference/embedding-i8.js';
-import { signedRange } from '../../src/reference/residual-add.js';
+import {
+  type EmbeddingConstants,
+  type EmbeddingIds,
+  type EmbeddingTables,
+  embeddingErrorBound,
+  embeddingI8Ref,
+  planEmbedding,
+} from '../../src/reference/embedding-i8.js';
 import { PLANNED_RATIO_PRECISION } from '../../src/reference/requantize.js';
+import { signedRange } from '../../src/reference/residual-add.js';
 import { Random } from '../../src/util/random.js';
 import { ELEMENTWISE_COLS, EXTREME_M, FLOAT_SLACK } from './requantize.js';
 import type { AccuracyReport, CheckResult, CheckSuite } from './suite.js';
@@ -39,7 +46,11 @@ export function embeddingCases(): EmbeddingCase[] {
   const cases: EmbeddingCase[] = [];
   let seed = 5000;
   const add = (c: Omit<EmbeddingCase, 'name' | 'seed'>) =>
-    cases.push({ ...c, seed: seed++, name: `${c.tokens} tokens x ${c.hidden} ${c.tokenTypes ? 'word+pos+type' : 'word+pos'} -> ${c.bits} bits ${c.values}` });
+    cases.push({
+      ...c,
+      seed: seed++,
+      name: `${c.tokens} tokens x ${c.hidden} ${c.tokenTypes ? 'word+pos+type' : 'word+pos'} -> ${c.bits} bits ${c.values}`,
+    });
   ELEMENTWISE_COLS.forEach((hidden, i) => {
     const tokens = [45, 19, 9, 7, 5, 3, 3, 2][i];
     add({ tokens, hidden, tokenTypes: true, bits: 22, values: 'typical' });
@@ -73,7 +84,8 @@ function table(rng: Random, rows: number, hidden: number, values: Values): Int8A
   if (values !== 'extreme') return rng.int8Array(rows * hidden);
   const corners = [-128, 127, 0, -1, 1, -127];
   const out = new Int8Array(rows * hidden);
-  for (let i = 0; i < out.length; i++) out[i] = i % 5 === 4 ? rng.int(-128, 127) : corners[(i * 5 + Math.floor(i / hidden)) % corners.length];
+  for (let i = 0; i < out.length; i++)
+    out[i] = i % 5 === 4 ? rng.int(-128, 127) : corners[(i * 5 + Math.floor(i / hidden)) % corners.length];
   return out;
 }
 
@@ -134,10 +146,18 @@ function prepare(c: EmbeddingCase): Prepared {
 export async function runEmbeddingCase(gpu: Gpu, c: EmbeddingCase): Promise<CheckResult> {
   const p = prepare(c);
   const { hidden, tokens } = c;
-  const shape: EmbeddingI8Shape = { tokens, hidden, vocab: VOCAB, positions: POSITIONS, types: c.tokenTypes ? TYPES : undefined };
+  const shape: EmbeddingI8Shape = {
+    tokens,
+    hidden,
+    vocab: VOCAB,
+    positions: POSITIONS,
+    types: c.tokenTypes ? TYPES : undefined,
+  };
   const ids = (values: ArrayLike<number>, rows: number, what: string) =>
     // The bad-ids case skips the host check on purpose: it tests the shader's guard.
-    c.values === 'bad-ids' ? gpu.storage(`${what} ids`, Uint32Array.from(values)) : embeddingIdsBuffer(gpu, values, rows, what);
+    c.values === 'bad-ids'
+      ? gpu.storage(`${what} ids`, Uint32Array.from(values))
+      : embeddingIdsBuffer(gpu, values, rows, what);
   const buffers = {
     word: gpu.storage('word table', packRows(p.tables.word, VOCAB, hidden)),
     position: gpu.storage('position table', packRows(p.tables.position, POSITIONS, hidden)),
@@ -157,7 +177,12 @@ export async function runEmbeddingCase(gpu: Gpu, c: EmbeddingCase): Promise<Chec
   let maxBound = 0;
   try {
     for (let k = 0; k < p.plans.length; k++) {
-      programs.push(await bindEmbeddingI8(gpu, { tokenTypes: c.tokenTypes }, shape, p.plans[k].constants, { ...buffers, output: outputs[k] }));
+      programs.push(
+        await bindEmbeddingI8(gpu, { tokenTypes: c.tokenTypes }, shape, p.plans[k].constants, {
+          ...buffers,
+          output: outputs[k],
+        }),
+      );
     }
     submitPrograms(gpu, programs);
     for (let k = 0; k < p.plans.length; k++) {
@@ -192,7 +217,13 @@ export async function runEmbeddingCase(gpu: Gpu, c: EmbeddingCase): Promise<Chec
   if (measure) {
     maxBound += FLOAT_SLACK;
     const statistical = elements >= MEAN_MIN_ELEMENTS && c.values !== 'extreme';
-    accuracy = { unit: 'output steps', maxAbs, meanAbs: sum / elements, maxBound, meanBound: statistical ? MEAN_BOUND : maxBound };
+    accuracy = {
+      unit: 'output steps',
+      maxAbs,
+      meanAbs: sum / elements,
+      maxBound,
+      meanBound: statistical ? MEAN_BOUND : maxBound,
+    };
   }
   return { name: c.name, elements, mismatches, firstMismatch, accuracy };
 }

@@ -14,7 +14,13 @@ export function compareWithin(
   tolerance: (i: number) => number,
   describe: (i: number) => string = (i) => `index ${i}`,
 ): CheckResult {
-  if (got.length < want.length) return { name, elements: want.length, mismatches: want.length, firstMismatch: `length ${got.length}, want ${want.length}` };
+  if (got.length < want.length)
+    return {
+      name,
+      elements: want.length,
+      mismatches: want.length,
+      firstMismatch: `length ${got.length}, want ${want.length}`,
+    };
   let mismatches = 0;
   let firstMismatch: string | undefined;
   let worst = 0;
@@ -27,10 +33,19 @@ export function compareWithin(
       firstMismatch ??= `${describe(i)}: got ${got[i]}, want ${want[i]} (error ${err.toExponential(3)}, tolerance ${tol.toExponential(3)})`;
     }
   }
-  return { name: `${name} (worst error ${worst.toFixed(3)} of its tolerance)`, elements: want.length, mismatches, firstMismatch };
+  return {
+    name: `${name} (worst error ${worst.toFixed(3)} of its tolerance)`,
+    elements: want.length,
+    mismatches,
+    firstMismatch,
+  };
 }
 
 /** Reads a whole buffer back as f32. */
-export async function readF32(gpu: import('../../src/gpu/gpu.js').Gpu, buffer: GPUBuffer, count: number): Promise<Float32Array> {
+export async function readF32(
+  gpu: import('../../src/gpu/gpu.js').Gpu,
+  buffer: GPUBuffer,
+  count: number,
+): Promise<Float32Array> {
   return new Float32Array(await gpu.read(buffer, count * 4));
 }

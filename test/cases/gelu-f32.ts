@@ -9,12 +9,12 @@
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { submitPrograms } from '../../src/gpu/program.js';
 import { type ActivationF32, bindGeluF32 } from '../../src/kernels/gelu-f32.js';
-import { type GemmF32Activation, bindGemmF32 } from '../../src/kernels/gemm-f32.js';
+import { bindGemmF32, type GemmF32Activation } from '../../src/kernels/gemm-f32.js';
 import { padRowsF32 } from '../../src/quant/pack.js';
-import { gemmF32Ref } from '../../src/reference/gemm-f32.js';
 import { gelu64, geluF32Tolerance, geluTanh64, geluTanhF32Tolerance } from '../../src/reference/gelu-f32.js';
+import { gemmF32Ref } from '../../src/reference/gemm-f32.js';
 import { Random } from '../../src/util/random.js';
-import { F32_EPS, compareWithin, readF32 } from './float-compare.js';
+import { compareWithin, F32_EPS, readF32 } from './float-compare.js';
 import type { CheckCase, CheckResult, CheckSuite } from './suite.js';
 
 export function geluInputs(): Float32Array {
@@ -36,7 +36,13 @@ async function runElementwise(gpu: Gpu, activation: ActivationF32): Promise<Chec
     const got = await readF32(gpu, buffers.y, x.length);
     program.destroy();
     const want = Float64Array.from(x, (v) => activate(activation, v));
-    return compareWithin(`${activation} of ${x.length} values`, got, want, (i) => activationTolerance(activation, x[i], want[i]), (i) => `x = ${x[i]}`);
+    return compareWithin(
+      `${activation} of ${x.length} values`,
+      got,
+      want,
+      (i) => activationTolerance(activation, x[i], want[i]),
+      (i) => `x = ${x[i]}`,
+    );
   } finally {
     buffers.x.destroy();
     buffers.y.destroy();
@@ -81,7 +87,12 @@ async function runEpilogue(gpu: Gpu, c: EpilogueCase): Promise<CheckResult> {
     c: gpu.storage('c', c.M * c.N * 4),
   };
   try {
-    const program = await bindGemmF32(gpu, { bias: true, alpha: c.alpha, activation: c.activation }, { M: c.M, N: c.N, K: c.K }, buffers);
+    const program = await bindGemmF32(
+      gpu,
+      { bias: true, alpha: c.alpha, activation: c.activation },
+      { M: c.M, N: c.N, K: c.K },
+      buffers,
+    );
     submitPrograms(gpu, [program]);
     const got = await readF32(gpu, buffers.c, c.M * c.N);
     program.destroy();

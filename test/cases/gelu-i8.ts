@@ -3,16 +3,18 @@
  * the standalone kernel, the fixed-point intermediate (through a probe shader), and the INT8 GEMM's
  * fused 'gelu-i8' epilogue for both inner-product strategies. Shared by Node and the browser page.
  */
+
+import { dyadicWgsl } from '../../shaders/dyadic.js';
+import { igeluWgsl } from '../../shaders/gelu-i8.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { bindProgram, submitPrograms } from '../../src/gpu/program.js';
 import { bindGeluI8, uploadGeluI8Constants } from '../../src/kernels/gelu-i8.js';
-import { bindGemmI8, packRequant, type GemmI8Strategy, type GemmTile } from '../../src/kernels/gemm-i8.js';
+import { bindGemmI8, type GemmI8Strategy, type GemmTile, packRequant } from '../../src/kernels/gemm-i8.js';
 import { packRows, unpackRows, wordsPerRow } from '../../src/quant/pack.js';
 import type { Dyadic } from '../../src/reference/dyadic.js';
-import { gemmI8Ref } from '../../src/reference/gemm-i8.js';
 import {
-  GELU_FRAC_BITS,
   deriveGeluI8Constants,
+  GELU_FRAC_BITS,
   geluExact,
   geluInputRescale,
   igelu,
@@ -20,9 +22,8 @@ import {
   igeluRef,
   packGeluI8Constants,
 } from '../../src/reference/gelu-i8.js';
+import { gemmI8Ref } from '../../src/reference/gemm-i8.js';
 import { Random } from '../../src/util/random.js';
-import { dyadicWgsl } from '../../shaders/dyadic.js';
-import { igeluWgsl } from '../../shaders/gelu-i8.js';
 import type { AccuracyReport, CheckResult, CheckSuite } from './suite.js';
 
 /** I-BERT's polynomial is 0.0182 from GELU on [-4, 4]; integer rounding adds ~1e-4. */
@@ -50,10 +51,21 @@ function outputAccuracy(out: ArrayLike<number>, x: (i: number) => number, sOut: 
     maxAbs = Math.max(maxAbs, e);
     sum += e;
   }
-  return { unit: 'output steps', maxAbs, meanAbs: sum / Math.max(1, out.length), maxBound: outputMaxBound(sOut), meanBound: GELU_OUTPUT_MEAN_BOUND };
+  return {
+    unit: 'output steps',
+    maxAbs,
+    meanAbs: sum / Math.max(1, out.length),
+    maxBound: outputMaxBound(sOut),
+    meanBound: GELU_OUTPUT_MEAN_BOUND,
+  };
 }
 
-function compare(name: string, got: ArrayLike<number>, want: ArrayLike<number>, describe: (i: number) => string): CheckResult {
+function compare(
+  name: string,
+  got: ArrayLike<number>,
+  want: ArrayLike<number>,
+  describe: (i: number) => string,
+): CheckResult {
   let mismatches = 0;
   let firstMismatch: string | undefined;
   for (let i = 0; i < want.length; i++) {
@@ -91,7 +103,22 @@ export interface GeluCase {
   seed: number;
 }
 
-const EXTREMES = [INT32_MAX, INT32_MIN, -INT32_MAX, 0, 1, -1, 2 ** 24, -(2 ** 24), 2 ** 30, -(2 ** 30), 46341, -46341, 2 ** 16, -(2 ** 16)];
+const EXTREMES = [
+  INT32_MAX,
+  INT32_MIN,
+  -INT32_MAX,
+  0,
+  1,
+  -1,
+  2 ** 24,
+  -(2 ** 24),
+  2 ** 30,
+  -(2 ** 30),
+  46341,
+  -46341,
+  2 ** 16,
+  -(2 ** 16),
+];
 
 function channelScales(rng: Random, c: { sIn: number; perChannel: boolean }, cols: number): number[] {
   return Array.from({ length: cols }, () => (c.perChannel ? c.sIn * 10 ** (2 * rng.next() - 1) : c.sIn));
@@ -104,7 +131,8 @@ function geluInputs(c: GeluCase): { acc: Int32Array; scales: number[] } {
   for (let i = 0; i < acc.length; i++) {
     const s = scales[i % c.cols];
     if (c.pattern === 'realistic') acc[i] = Math.round((rng.next() * 12 - 6) / s);
-    else if (c.pattern === 'extreme') acc[i] = i % 3 === 2 ? rng.int(INT32_MIN, INT32_MAX) : EXTREMES[(i + c.seed) % EXTREMES.length];
+    else if (c.pattern === 'extreme')
+      acc[i] = i % 3 === 2 ? rng.int(INT32_MIN, INT32_MAX) : EXTREMES[(i + c.seed) % EXTREMES.length];
   }
   return { acc, scales };
 }
@@ -113,14 +141,26 @@ export function geluCases(): GeluCase[] {
   const cases: GeluCase[] = [];
   let seed = 3000;
   const add = (c: Omit<GeluCase, 'name' | 'seed'>) =>
-    cases.push({ ...c, seed: seed++, name: `${c.rows}x${c.cols} ${c.pattern} S_in ${c.sIn.toExponential(0)}${c.perChannel ? '/channel' : ''} S_out ${c.sOut.toPrecision(3)}` });
+    cases.push({
+      ...c,
+      seed: seed++,
+      name: `${c.rows}x${c.cols} ${c.pattern} S_in ${c.sIn.toExponential(0)}${c.perChannel ? '/channel' : ''} S_out ${c.sOut.toPrecision(3)}`,
+    });
   const sIns = [1e-5, 1e-4, 1e-3];
   const sOuts = [4 / 127, 8 / 127, 16 / 127];
   [192, 200, 384, 768, 1024, 1, 3, 13].forEach((cols, i) => {
-    add({ rows: cols < 64 ? 37 : 9, cols, pattern: 'realistic', sIn: sIns[i % 3], sOut: sOuts[i % 3], perChannel: i % 2 === 1 });
+    add({
+      rows: cols < 64 ? 37 : 9,
+      cols,
+      pattern: 'realistic',
+      sIn: sIns[i % 3],
+      sOut: sOuts[i % 3],
+      perChannel: i % 2 === 1,
+    });
   });
   add({ rows: 70, cols: 200, pattern: 'realistic', sIn: 3e-5, sOut: 6 / 127, perChannel: false });
-  for (const sIn of [1e-9, 1e-5, 1e-3, 1]) add({ rows: 5, cols: 13, pattern: 'extreme', sIn, sOut: 8 / 127, perChannel: false });
+  for (const sIn of [1e-9, 1e-5, 1e-3, 1])
+    add({ rows: 5, cols: 13, pattern: 'extreme', sIn, sOut: 8 / 127, perChannel: false });
   add({ rows: 4, cols: 197, pattern: 'extreme', sIn: 1e-4, sOut: 4 / 127, perChannel: true });
   add({ rows: 3, cols: 5, pattern: 'zeros', sIn: 1e-4, sOut: 8 / 127, perChannel: false });
   return cases;
@@ -185,7 +225,13 @@ export async function runGeluProbe(gpu: Gpu): Promise<CheckResult> {
   const constants = deriveGeluI8Constants(1e-4, sOut);
   const rows: number[] = [];
   const xs: number[] = [];
-  for (const [sIn, step] of [[1e-5, 7], [1e-4, 1], [1e-3, 1], [2 ** -GELU_FRAC_BITS, 1], [3.3e-4, 1]] as const) {
+  for (const [sIn, step] of [
+    [1e-5, 7],
+    [1e-4, 1],
+    [1e-3, 1],
+    [2 ** -GELU_FRAC_BITS, 1],
+    [3.3e-4, 1],
+  ] as const) {
     const d = geluInputRescale(sIn);
     const lim = Math.floor(4 / sIn);
     for (let q = -lim; q <= lim; q += step) {
@@ -199,7 +245,11 @@ export async function runGeluProbe(gpu: Gpu): Promise<CheckResult> {
   const gBuf = gpu.storage('gelu.constants', packGeluI8Constants(constants));
   const outBuf = gpu.storage('gelu.out', n * 8);
   try {
-    const program = await bindProgram(gpu, { name: 'gelu-probe', key: 'gelu-probe', code: PROBE, workgroups: [Math.ceil(n / 64), 1, 1] }, [inBuf, gBuf, outBuf]);
+    const program = await bindProgram(
+      gpu,
+      { name: 'gelu-probe', key: 'gelu-probe', code: PROBE, workgroups: [Math.ceil(n / 64), 1, 1] },
+      [inBuf, gBuf, outBuf],
+    );
     submitPrograms(gpu, [program]);
     const got = new Int32Array(await gpu.read(outBuf));
     const want = new Int32Array(2 * n);
@@ -214,8 +264,19 @@ export async function runGeluProbe(gpu: Gpu): Promise<CheckResult> {
       maxAbs = Math.max(maxAbs, e);
       sum += e;
     }
-    const r = compare('fixed-point GELU on [-4, 4], 5 scales', got, want, (i) => `x = ${xs[i >> 1]} (${i & 1 ? 'int8' : 'fixed'})`);
-    r.accuracy = { unit: 'real (fixed-point GELU vs exact)', maxAbs, meanAbs: sum / n, maxBound: GELU_POLY_ERROR_BOUND, meanBound: GELU_POLY_MEAN_BOUND };
+    const r = compare(
+      'fixed-point GELU on [-4, 4], 5 scales',
+      got,
+      want,
+      (i) => `x = ${xs[i >> 1]} (${i & 1 ? 'int8' : 'fixed'})`,
+    );
+    r.accuracy = {
+      unit: 'real (fixed-point GELU vs exact)',
+      maxAbs,
+      meanAbs: sum / n,
+      maxBound: GELU_POLY_ERROR_BOUND,
+      meanBound: GELU_POLY_MEAN_BOUND,
+    };
     return r;
   } finally {
     inBuf.destroy();
@@ -260,7 +321,15 @@ export function fusedCases(strategy: GemmI8Strategy): FusedCase[] {
   // and per-tensor input rescales, with and without bias, 4 and 8 columns per thread.
   const a = { values: 'random' as const, bias: true, perChannel: true, sInFactor: 1, sOut: 8 / 127, tile: SMALL_TILE };
   const b = { ...a, bias: false, perChannel: false, tile: WIDE_TILE };
-  [192, 200, 384, 768, 1024, 1, 3, 13].forEach((N, i) => add({ ...(i % 3 === 2 ? b : a), M: N < 64 ? 21 : 5, N, K: [64, 100, 16, 200][i % 4], sOut: [4, 8, 16][i % 3] / 127 }));
+  [192, 200, 384, 768, 1024, 1, 3, 13].forEach((N, i) =>
+    add({
+      ...(i % 3 === 2 ? b : a),
+      M: N < 64 ? 21 : 5,
+      N,
+      K: [64, 100, 16, 200][i % 4],
+      sOut: [4, 8, 16][i % 3] / 127,
+    }),
+  );
   add({ ...a, M: 37, N: 70, K: 130 });
   add({ ...b, M: 37, N: 70, K: 130 });
   // |acc| up to 2^26 (4096 * 2^14): saturating far beyond the int8 range, positive and negative.
@@ -271,7 +340,8 @@ export function fusedCases(strategy: GemmI8Strategy): FusedCase[] {
 
 function fill(rng: Random, n: number, values: FusedCase['values'], sign: number): Int8Array {
   const out = new Int8Array(n);
-  for (let i = 0; i < n; i++) out[i] = values === 'random' ? rng.int(-128, 127) : values === 'max' ? 127 : sign > 0 ? 127 : -128;
+  for (let i = 0; i < n; i++)
+    out[i] = values === 'random' ? rng.int(-128, 127) : values === 'max' ? 127 : sign > 0 ? 127 : -128;
   return out;
 }
 
@@ -301,7 +371,14 @@ export async function runFusedCase(gpu: Gpu, c: FusedCase): Promise<CheckResult>
     gpu.write(buffers.c, new Uint32Array(cWords).fill(0xdeadbeef));
     const program = await bindGemmI8(
       gpu,
-      { strategy: c.strategy, output: 'gelu-i8', perChannel: c.perChannel, bias: c.bias, aUnsigned: false, tile: c.tile },
+      {
+        strategy: c.strategy,
+        output: 'gelu-i8',
+        perChannel: c.perChannel,
+        bias: c.bias,
+        aUnsigned: false,
+        tile: c.tile,
+      },
       { M, N, K },
       buffers,
       biasMax,
@@ -330,6 +407,8 @@ export const suite: CheckSuite = {
   cases: () => [
     { name: 'fixed-point GELU probe on [-4, 4]', run: runGeluProbe },
     ...geluCases().map((c) => ({ name: `standalone ${c.name}`, run: (gpu: Gpu) => runGeluCase(gpu, c) })),
-    ...(['unpack', 'dot4'] as const).flatMap((s) => fusedCases(s)).map((c) => ({ name: c.name, run: (gpu: Gpu) => runFusedCase(gpu, c) })),
+    ...(['unpack', 'dot4'] as const)
+      .flatMap((s) => fusedCases(s))
+      .map((c) => ({ name: c.name, run: (gpu: Gpu) => runFusedCase(gpu, c) })),
   ],
 };

@@ -63,5 +63,9 @@ const CASES: GemmF32Case[] = [
 
 export const suite: CheckSuite = {
   name: 'f32 GEMM',
-  cases: () => CASES.map((c) => ({ name: `${c.M}x${c.N}x${c.K}${c.bias ? '+bias' : ''}${c.tile ? ' wide tile' : ''}`, run: (gpu) => runGemmF32Case(gpu, c) })),
+  cases: () =>
+    CASES.map((c) => ({
+      name: `${c.M}x${c.N}x${c.K}${c.bias ? '+bias' : ''}${c.tile ? ' wide tile' : ''}`,
+      run: (gpu) => runGemmF32Case(gpu, c),
+    })),
 };

@@ -4,7 +4,15 @@
  */
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { submitPrograms } from '../../src/gpu/program.js';
-import { bindGemmI8, packRequant, type GemmI8Strategy, type GemmI8Variant, type GemmShape, type GemmTile, gemvShapeFor } from '../../src/kernels/gemm-i8.js';
+import {
+  bindGemmI8,
+  type GemmI8Strategy,
+  type GemmI8Variant,
+  type GemmShape,
+  type GemmTile,
+  gemvShapeFor,
+  packRequant,
+} from '../../src/kernels/gemm-i8.js';
 import { packRows, unpackRows, wordsPerRow } from '../../src/quant/pack.js';
 import { type Dyadic, toDyadic } from '../../src/reference/dyadic.js';
 import { gemmI8Ref } from '../../src/reference/gemm-i8.js';
@@ -32,7 +40,6 @@ export interface GemmI8Case {
   attention?: { kind: 'qk' | 'pv'; batch: number; heads: number };
   seed: number;
 }
-
 
 const SMALL_TILE: GemmTile = { m: 16, n: 16, k4: 4, threadM: 2, threadN: 4 };
 const WIDE_TILE: GemmTile = { m: 32, n: 64, k4: 16, threadM: 4, threadN: 8 };
@@ -64,7 +71,13 @@ export function gemmI8Cases(strategy: GemmI8Strategy): GemmI8Case[] {
     const desc = `${c.M}x${c.N}x${c.K} ${c.values} ${c.output}${c.output === 'i8' ? `/${c.perChannel ? 'channel' : 'tensor'}/${c.requant}` : ''}${c.bias ? '+bias' : ''}${c.aUnsigned ? ' u8' : ''}${variantName(c.tile)}`;
     cases.push({ ...c, name: `${strategy} ${c.name ?? desc}`, strategy, seed: seed++ });
   };
-  const base = { values: 'random' as ValuePattern, bias: true, perChannel: true, requant: 'typical' as RequantPattern, aUnsigned: false };
+  const base = {
+    values: 'random' as ValuePattern,
+    bias: true,
+    perChannel: true,
+    requant: 'typical' as RequantPattern,
+    aUnsigned: false,
+  };
   for (const [M, N, K] of SHAPES) {
     add({ ...base, M, N, K, output: 'i32' });
     add({ ...base, M, N, K, output: 'i8' });
@@ -86,21 +99,107 @@ export function gemmI8Cases(strategy: GemmI8Strategy): GemmI8Case[] {
   // The GEMV variant (decoding, M <= 8): both adapters' shapes and every row bucket, rows beyond the
   // bucket (grid y > 1), N not a multiple of the workgroup's columns, K not a multiple of the split.
   for (const software of [false, true]) {
-    for (const [M, N, K] of [[1, 1, 1], [1, 67, 771], [3, 130, 3072], [4, 65, 64], [7, 33, 258], [8, 257, 769], [11, 70, 100]] as [number, number, number][]) {
+    for (const [M, N, K] of [
+      [1, 1, 1],
+      [1, 67, 771],
+      [3, 130, 3072],
+      [4, 65, 64],
+      [7, 33, 258],
+      [8, 257, 769],
+      [11, 70, 100],
+    ] as [number, number, number][]) {
       const tile = { gemv: gemvShapeFor(Math.min(M, 8), software) };
       add({ ...base, M, N, K, output: 'i32', tile });
-      add({ ...base, M, N, K, output: 'i8', tile, perChannel: M % 2 === 0, requant: M === 7 ? 'saturating' : 'typical' });
+      add({
+        ...base,
+        M,
+        N,
+        K,
+        output: 'i8',
+        tile,
+        perChannel: M % 2 === 0,
+        requant: M === 7 ? 'saturating' : 'typical',
+      });
     }
     add({ ...base, M: 5, N: 45, K: 77, output: 'i32', aUnsigned: true, tile: { gemv: gemvShapeFor(5, software) } });
-    add({ ...base, M: 2, N: 45, K: 200, output: 'i8', aUnsigned: true, values: 'max', tile: { gemv: gemvShapeFor(2, software) } });
-    add({ ...base, M: 6, N: 20, K: 771, values: 'min', output: 'i32', bias: false, tile: { gemv: gemvShapeFor(6, software) } });
+    add({
+      ...base,
+      M: 2,
+      N: 45,
+      K: 200,
+      output: 'i8',
+      aUnsigned: true,
+      values: 'max',
+      tile: { gemv: gemvShapeFor(2, software) },
+    });
+    add({
+      ...base,
+      M: 6,
+      N: 20,
+      K: 771,
+      values: 'min',
+      output: 'i32',
+      bias: false,
+      tile: { gemv: gemvShapeFor(6, software) },
+    });
   }
-  add({ ...base, M: 1, N: 50, K: 40, output: 'i8', requant: 'extreme', tile: { gemv: { rows: 1, columns: 3, split: 2 } } });
+  add({
+    ...base,
+    M: 1,
+    N: 50,
+    K: 40,
+    output: 'i8',
+    requant: 'extreme',
+    tile: { gemv: { rows: 1, columns: 3, split: 2 } },
+  });
   // Attention per (sequence, head): scores = Q_h . K_h^T, context_h = P_h . V_h.
-  add({ ...base, name: 'attention Q.K^T 2 seqs x 3 heads, seq 13, head dim 64', M: 13, N: 13, K: 64, output: 'i32', bias: false, attention: { kind: 'qk', batch: 2, heads: 3 } });
-  add({ ...base, name: 'attention P.V 2 seqs x 3 heads, seq 13, head dim 40', M: 13, N: 40, K: 13, output: 'i8', bias: false, perChannel: false, aUnsigned: true, attention: { kind: 'pv', batch: 2, heads: 3 } });
-  add({ ...base, name: 'attention P.V 2 seqs x 3 heads, one query (GEMV), head dim 40', M: 1, N: 40, K: 9, output: 'i8', bias: false, perChannel: false, aUnsigned: true, attention: { kind: 'pv', batch: 2, heads: 3 } });
-  add({ ...base, name: 'attention P.V 1 seq x 2 heads, seq 70, head dim 64', M: 70, N: 64, K: 70, output: 'i8', bias: false, perChannel: false, aUnsigned: true, values: 'max', attention: { kind: 'pv', batch: 1, heads: 2 } });
+  add({
+    ...base,
+    name: 'attention Q.K^T 2 seqs x 3 heads, seq 13, head dim 64',
+    M: 13,
+    N: 13,
+    K: 64,
+    output: 'i32',
+    bias: false,
+    attention: { kind: 'qk', batch: 2, heads: 3 },
+  });
+  add({
+    ...base,
+    name: 'attention P.V 2 seqs x 3 heads, seq 13, head dim 40',
+    M: 13,
+    N: 40,
+    K: 13,
+    output: 'i8',
+    bias: false,
+    perChannel: false,
+    aUnsigned: true,
+    attention: { kind: 'pv', batch: 2, heads: 3 },
+  });
+  add({
+    ...base,
+    name: 'attention P.V 2 seqs x 3 heads, one query (GEMV), head dim 40',
+    M: 1,
+    N: 40,
+    K: 9,
+    output: 'i8',
+    bias: false,
+    perChannel: false,
+    aUnsigned: true,
+    attention: { kind: 'pv', batch: 2, heads: 3 },
+  });
+  add({
+    ...base,
+    name: 'attention P.V 1 seq x 2 heads, seq 70, head dim 64',
+    M: 70,
+    N: 64,
+    K: 70,
+    output: 'i8',
+    bias: false,
+    perChannel: false,
+    aUnsigned: true,
+    values: 'max',
+    attention: { kind: 'pv', batch: 1, heads: 2 },
+  });
   return cases;
 }
 
@@ -108,8 +207,7 @@ function fillValues(rng: Random, n: number, pattern: ValuePattern, unsigned: boo
   const [lo, hi] = unsigned ? [0, 255] : [-128, 127];
   const out = unsigned ? new Uint8Array(n) : new Int8Array(n);
   for (let i = 0; i < n; i++) {
-    out[i] =
-      pattern === 'random' ? rng.int(lo, hi) : pattern === 'min' ? lo : pattern === 'max' ? hi : i % 2 ? hi : lo;
+    out[i] = pattern === 'random' ? rng.int(lo, hi) : pattern === 'min' ? lo : pattern === 'max' ? hi : i % 2 ? hi : lo;
   }
   return out;
 }
@@ -192,7 +290,10 @@ function layout(c: GemmI8Case, p: Prepared): Layout {
       aWords: packRows(p.batches[0].a, M, K),
       bWords: packRows(p.batches[0].b, N, K),
       cWords: M * cRow,
-      extract: (out) => (c.output === 'i8' ? (unpackRows(new Uint32Array(out.buffer), M, N) as Int8Array) : new Int32Array(out.buffer, 0, M * N)),
+      extract: (out) =>
+        c.output === 'i8'
+          ? (unpackRows(new Uint32Array(out.buffer), M, N) as Int8Array)
+          : new Int32Array(out.buffer, 0, M * N),
     };
   }
   const { batch, heads } = c.attention;
@@ -202,9 +303,35 @@ function layout(c: GemmI8Case, p: Prepared): Layout {
     const row = (heads * D) / 4;
     const off = (i: number) => Math.floor(i / heads) * M * row + (i % heads) * (D / 4);
     return {
-      shape: { M, N, K, batchOuter: batch, batchInner: heads, aRow: row, bRow: row, aInner: D / 4, bInner: D / 4, aOuter: M * row, bOuter: N * row },
-      aWords: scatterPacked(p.batches.map((x) => x.a), M, K, batch * M * row, off, row),
-      bWords: scatterPacked(p.batches.map((x) => x.b), N, K, batch * N * row, off, row),
+      shape: {
+        M,
+        N,
+        K,
+        batchOuter: batch,
+        batchInner: heads,
+        aRow: row,
+        bRow: row,
+        aInner: D / 4,
+        bInner: D / 4,
+        aOuter: M * row,
+        bOuter: N * row,
+      },
+      aWords: scatterPacked(
+        p.batches.map((x) => x.a),
+        M,
+        K,
+        batch * M * row,
+        off,
+        row,
+      ),
+      bWords: scatterPacked(
+        p.batches.map((x) => x.b),
+        N,
+        K,
+        batch * N * row,
+        off,
+        row,
+      ),
       cWords: batch * heads * M * N,
       extract: (out, i) => new Int32Array(out.buffer, i * M * N * 4, M * N),
     };
@@ -216,15 +343,30 @@ function layout(c: GemmI8Case, p: Prepared): Layout {
   const cRow = (heads * D) / 4;
   return {
     shape: { M, N, K, batchOuter: batch, batchInner: heads, cRow, cInner: D / 4, cOuter: M * cRow },
-    aWords: scatterPacked(p.batches.map((x) => x.a), M, K, batch * heads * M * kRow, (i) => i * M * kRow, kRow),
-    bWords: scatterPacked(p.batches.map((x) => x.b), N, K, batch * heads * N * kRow, (i) => i * N * kRow, kRow),
+    aWords: scatterPacked(
+      p.batches.map((x) => x.a),
+      M,
+      K,
+      batch * heads * M * kRow,
+      (i) => i * M * kRow,
+      kRow,
+    ),
+    bWords: scatterPacked(
+      p.batches.map((x) => x.b),
+      N,
+      K,
+      batch * heads * N * kRow,
+      (i) => i * N * kRow,
+      kRow,
+    ),
     cWords: batch * M * cRow,
     extract: (out, i) => {
       const all = unpackRows(new Uint32Array(out.buffer), batch * M, heads * D) as Int8Array;
       const b = Math.floor(i / heads);
       const h = i % heads;
       const res = new Int8Array(M * N);
-      for (let r = 0; r < M; r++) res.set(all.subarray((b * M + r) * heads * D + h * D, (b * M + r) * heads * D + h * D + D), r * N);
+      for (let r = 0; r < M; r++)
+        res.set(all.subarray((b * M + r) * heads * D + h * D, (b * M + r) * heads * D + h * D + D), r * N);
       return res;
     },
   };
@@ -244,7 +386,14 @@ export async function runGemmI8Case(gpu: Gpu, c: GemmI8Case): Promise<CheckResul
   try {
     const program = await bindGemmI8(
       gpu,
-      { strategy: c.strategy, output: c.output, perChannel: c.perChannel, bias: c.bias, aUnsigned: c.aUnsigned, tile: c.tile },
+      {
+        strategy: c.strategy,
+        output: c.output,
+        perChannel: c.perChannel,
+        bias: c.bias,
+        aUnsigned: c.aUnsigned,
+        tile: c.tile,
+      },
       l.shape,
       buffers,
       biasMax,
@@ -276,5 +425,8 @@ export async function runGemmI8Case(gpu: Gpu, c: GemmI8Case): Promise<CheckResul
 
 export const suite: CheckSuite = {
   name: 'INT8 GEMM',
-  cases: () => (['unpack', 'dot4'] as const).flatMap((s) => gemmI8Cases(s)).map((c) => ({ name: c.name, run: (gpu) => runGemmI8Case(gpu, c) })),
+  cases: () =>
+    (['unpack', 'dot4'] as const)
+      .flatMap((s) => gemmI8Cases(s))
+      .map((c) => ({ name: c.name, run: (gpu) => runGemmI8Case(gpu, c) })),
 };

@@ -10,7 +10,7 @@ import { submitPrograms } from '../../src/gpu/program.js';
 import { bindLayerNormF32 } from '../../src/kernels/layernorm-f32.js';
 import { layerNormF32Ref } from '../../src/reference/layernorm-f32.js';
 import { Random } from '../../src/util/random.js';
-import { F32_EPS, compareWithin, readF32 } from './float-compare.js';
+import { compareWithin, F32_EPS, readF32 } from './float-compare.js';
 import type { CheckResult, CheckSuite } from './suite.js';
 
 interface Case {
@@ -38,7 +38,12 @@ async function run(gpu: Gpu, c: Case): Promise<CheckResult> {
     y: gpu.storage('y', n * 4),
   };
   try {
-    const program = await bindLayerNormF32(gpu, { eps: c.eps, residual: c.residual }, { rows: c.rows, H: c.H, stride: c.stride }, buffers);
+    const program = await bindLayerNormF32(
+      gpu,
+      { eps: c.eps, residual: c.residual },
+      { rows: c.rows, H: c.H, stride: c.stride },
+      buffers,
+    );
     submitPrograms(gpu, [program]);
     const got = await readF32(gpu, buffers.y, n);
     program.destroy();
@@ -68,7 +73,12 @@ async function run(gpu: Gpu, c: Case): Promise<CheckResult> {
         const col = i % c.stride;
         const { meanAbs, inv } = rowStats[Math.floor(i / c.stride)];
         const centered = Math.abs(want[i] - beta[col]);
-        return F32_EPS * (Math.abs(gamma[col]) * inv * (L + 1) * (meanAbs + Math.abs(v[i])) + centered * (L + 8) + 3 * (Math.abs(want[i]) + Math.abs(beta[col])));
+        return (
+          F32_EPS *
+          (Math.abs(gamma[col]) * inv * (L + 1) * (meanAbs + Math.abs(v[i])) +
+            centered * (L + 8) +
+            3 * (Math.abs(want[i]) + Math.abs(beta[col])))
+        );
       },
       (i) => `row ${Math.floor(i / c.stride)} col ${i % c.stride}`,
     );
@@ -88,5 +98,9 @@ const CASES: Case[] = [
 
 export const suite: CheckSuite = {
   name: 'f32 LayerNorm',
-  cases: () => CASES.map((c) => ({ name: `${c.rows}x${c.H} stride ${c.stride}${c.residual ? ' +residual' : ''} offset ${c.offset}`, run: (gpu) => run(gpu, c) })),
+  cases: () =>
+    CASES.map((c) => ({
+      name: `${c.rows}x${c.H} stride ${c.stride}${c.residual ? ' +residual' : ''} offset ${c.offset}`,
+      run: (gpu) => run(gpu, c),
+    })),
 };

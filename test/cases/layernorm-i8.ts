@@ -2,16 +2,17 @@
  * Integer LayerNorm cases checked bit for bit against the CPU reference, and, on realistic data,
  * against float64 LayerNorm (accuracy in output steps). Shared by the Node tests and the browser page.
  */
+
+import { isqrtWgsl } from '../../shaders/layernorm-i8.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { bindProgram, submitPrograms } from '../../src/gpu/program.js';
 import { bindLayerNormI8, packLayerNormChannels } from '../../src/kernels/layernorm-i8.js';
-import { isqrtWgsl } from '../../shaders/layernorm-i8.js';
 import { unpackRows, wordsPerRow } from '../../src/quant/pack.js';
 import {
-  type LayerNormI8Constants,
-  LN_MAX_INPUT_ABS,
   deriveLayerNormI8,
   isqrtU32,
+  type LayerNormI8Constants,
+  LN_MAX_INPUT_ABS,
   layerNormFloatSteps,
   layerNormI8Ref,
   layerNormI8RowStats,
@@ -77,11 +78,34 @@ export function layerNormI8Cases(): LayerNormI8Case[] {
     add({ ...base, rows: 8, H, data: 'extreme', shift: 'declared', affine: 'stress' });
   }
   add({ ...base, rows: 8, H: 1000, data: 'extreme', shift: 'declared', affine: 'stress' });
-  add({ ...base, rows: 16, H: 768, data: 'realistic', shift: 4, seed: seed768, name: '16x768 realistic, shift 4 (calibrated: 9): the variance sum saturates on some rows' });
-  add({ ...base, rows: 8, H: 1024, data: 'extreme', shift: 4, affine: 'stress', name: '8x1024 extreme, shift 4: the variance sum saturates' });
+  add({
+    ...base,
+    rows: 16,
+    H: 768,
+    data: 'realistic',
+    shift: 4,
+    seed: seed768,
+    name: '16x768 realistic, shift 4 (calibrated: 9): the variance sum saturates on some rows',
+  });
+  add({
+    ...base,
+    rows: 8,
+    H: 1024,
+    data: 'extreme',
+    shift: 4,
+    affine: 'stress',
+    name: '8x1024 extreme, shift 4: the variance sum saturates',
+  });
   add({ ...base, rows: 8, H: 384, data: 'beyond', shift: 'declared', affine: 'stress' });
   add({ ...base, rows: 8, H: 200, data: 'tiny', affine: 'stress' });
-  add({ ...base, rows: 4, H: 768, data: 'realistic', shift: 25, name: '4x768 realistic, shift 25: every |y| < 2^24 rounds to 0, output beta' });
+  add({
+    ...base,
+    rows: 4,
+    H: 768,
+    data: 'realistic',
+    shift: 25,
+    name: '4x768 realistic, shift 25: every |y| < 2^24 rounds to 0, output beta',
+  });
   add({ ...base, rows: 8, H: 768, data: 'realistic', affine: 'stress', eps: 3 });
   return cases;
 }
@@ -115,7 +139,8 @@ function inputRows(rng: Random, c: LayerNormI8Case): { x: Int32Array; B: number;
     if (c.data === 'oneHuge') {
       // Shrink the rows to ~2^10 and put one value at the bound: the outlier dominates the variance.
       for (let i = 0; i < x.length; i++) x[i] >>= 10;
-      for (let r = 0; r < rows; r++) x[r * H + rng.int(0, H - 1)] = rng.next() < 0.5 ? REALISTIC_BOUND : -REALISTIC_BOUND;
+      for (let r = 0; r < rows; r++)
+        x[r * H + rng.int(0, H - 1)] = rng.next() < 0.5 ? REALISTIC_BOUND : -REALISTIC_BOUND;
     }
     return { x, B: REALISTIC_BOUND, inputScale };
   }
@@ -129,7 +154,8 @@ function inputRows(rng: Random, c: LayerNormI8Case): { x: Int32Array; B: number;
     for (let r = 0; r < rows; r++) {
       for (let i = 0; i < H; i++) {
         const k = r % 4;
-        x[r * H + i] = k === 0 ? (i % 2 ? B : -B) : k === 1 ? (i === r % H ? -B : B) : k === 2 ? rng.int(-B, B) : i === 0 ? B : -B;
+        x[r * H + i] =
+          k === 0 ? (i % 2 ? B : -B) : k === 1 ? (i === r % H ? -B : B) : k === 2 ? rng.int(-B, B) : i === 0 ? B : -B;
       }
     }
     return { x, B, inputScale: 2 ** -26 };
@@ -171,7 +197,8 @@ export function prepareLayerNormI8Case(c: LayerNormI8Case): Prepared {
     for (let r = 0; r < rows; r++) {
       const row = x.subarray(r * H, (r + 1) * H);
       const { mean } = layerNormI8RowStats(row, probe);
-      for (let i = 0; i < H; i++) maxAbsDeviation = Math.max(maxAbsDeviation, Math.abs(Math.min(Math.max(row[i], -B), B) - mean));
+      for (let i = 0; i < H; i++)
+        maxAbsDeviation = Math.max(maxAbsDeviation, Math.abs(Math.min(Math.max(row[i], -B), B) - mean));
     }
   }
   const float = { gamma, beta, eps: c.eps, inputScale, outputScale };
@@ -189,7 +216,13 @@ function accuracy(got: Int8Array, x: Int32Array, rows: number, p: Prepared): Acc
     maxAbs = Math.max(maxAbs, err);
     sum += err;
   }
-  return { unit: 'output steps', maxAbs, meanAbs: sum / want.length, maxBound: ACCURACY_MAX_STEPS, meanBound: ACCURACY_MEAN_STEPS };
+  return {
+    unit: 'output steps',
+    maxAbs,
+    meanAbs: sum / want.length,
+    maxBound: ACCURACY_MAX_STEPS,
+    meanBound: ACCURACY_MEAN_STEPS,
+  };
 }
 
 export async function runLayerNormI8Case(gpu: Gpu, c: LayerNormI8Case): Promise<CheckResult> {
@@ -202,7 +235,10 @@ export async function runLayerNormI8Case(gpu: Gpu, c: LayerNormI8Case): Promise<
     out: gpu.storage('out', rows * words * 4),
   };
   try {
-    const program = await bindLayerNormI8(gpu, p.constants, { rows, H }, buffers, { workgroupSize: c.workgroupSize, maxWorkgroupsX: c.maxWorkgroupsX });
+    const program = await bindLayerNormI8(gpu, p.constants, { rows, H }, buffers, {
+      workgroupSize: c.workgroupSize,
+      maxWorkgroupsX: c.maxWorkgroupsX,
+    });
     submitPrograms(gpu, [program]);
     const raw = new Uint32Array(await gpu.read(buffers.out));
     program.destroy();
@@ -238,7 +274,19 @@ fn main(@builtin(global_invocation_id) id: vec3<u32>) {
 /** Perfect squares and their neighbours, the ends of the u32 range, and random values. */
 export function isqrtProbeValues(seed = 11): Uint32Array {
   const rng = new Random(seed);
-  const values: number[] = [0, 1, 2, 3, 2 ** 32 - 1, 2 ** 32 - 2, 2 ** 31, 2 ** 31 - 1, 2 ** 30, 0xfffe0001, 0xfffe0000];
+  const values: number[] = [
+    0,
+    1,
+    2,
+    3,
+    2 ** 32 - 1,
+    2 ** 32 - 2,
+    2 ** 31,
+    2 ** 31 - 1,
+    2 ** 30,
+    0xfffe0001,
+    0xfffe0000,
+  ];
   for (let k = 0; k < 65536; k += k < 1024 ? 1 : 37) {
     for (const d of [-1, 0, 1]) if (k * k + d >= 0) values.push(k * k + d);
   }
@@ -252,7 +300,16 @@ async function runIsqrtProbe(gpu: Gpu): Promise<CheckResult> {
   const inBuf = gpu.storage('v', values);
   const outBuf = gpu.storage('out', values.length * 4);
   try {
-    const program = await bindProgram(gpu, { name: 'isqrt-probe', key: 'layernorm-i8-isqrt-probe', code: ISQRT_PROBE, workgroups: [Math.ceil(values.length / 64), 1, 1] }, [inBuf, outBuf]);
+    const program = await bindProgram(
+      gpu,
+      {
+        name: 'isqrt-probe',
+        key: 'layernorm-i8-isqrt-probe',
+        code: ISQRT_PROBE,
+        workgroups: [Math.ceil(values.length / 64), 1, 1],
+      },
+      [inBuf, outBuf],
+    );
     submitPrograms(gpu, [program]);
     const got = new Uint32Array(await gpu.read(outBuf));
     const want = Uint32Array.from(values, (v) => isqrtU32(v));

@@ -9,10 +9,10 @@
  */
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { type BoundProgram, submitPrograms } from '../../src/gpu/program.js';
-import { type PoolI8RunShape, bindPoolI8, poolI8BufferBytes } from '../../src/kernels/pool-i8.js';
+import { bindPoolI8, type PoolI8RunShape, poolI8BufferBytes } from '../../src/kernels/pool-i8.js';
 import { wordsPerRow } from '../../src/quant/pack.js';
 import { meanPoolF32Ref } from '../../src/reference/mean-pool-f32.js';
-import { type PoolMode, POOL_MODES, poolI8Ref, poolOutputStride, poolToFloat } from '../../src/reference/pool-i8.js';
+import { POOL_MODES, type PoolMode, poolI8Ref, poolOutputStride, poolToFloat } from '../../src/reference/pool-i8.js';
 import { Random } from '../../src/util/random.js';
 import type { AccuracyReport, CheckResult, CheckSuite } from './suite.js';
 
@@ -48,7 +48,15 @@ const SHAPES: [number, number, number, number][] = [
 export function poolI8Cases(): PoolI8Case[] {
   const cases: PoolI8Case[] = [];
   let seed = 7100;
-  const add = (batch: number, seq: number, hidden: number, spare: number, mask: MaskKind, values: Values, floatScale?: number) => {
+  const add = (
+    batch: number,
+    seq: number,
+    hidden: number,
+    spare: number,
+    mask: MaskKind,
+    values: Values,
+    floatScale?: number,
+  ) => {
     const shape = { batch, seq, hidden, rowWords: wordsPerRow(hidden) + spare };
     const dirty = seed % 2 === 0 || spare > 0;
     const name = `${batch}x${seq}x${hidden}${spare ? ` (+${spare} words/row)` : ''} mask ${mask}, ${values}${dirty ? ', dirty padding' : ''}${floatScale ? `, vs float at scale ${floatScale}` : ''}`;
@@ -62,7 +70,12 @@ export function poolI8Cases(): PoolI8Case[] {
   add(2, 130, 13, 2, 'tail', 'corners');
   add(3, 130, 384, 0, 'one', 'min');
   add(4, 3, 7, 0, 'one', 'max');
-  for (const [b, s, h] of [[3, 41, 384], [5, 130, 768], [2, 9, 13]]) add(b, s, h, 0, 'tail', 'random', 0.0213947);
+  for (const [b, s, h] of [
+    [3, 41, 384],
+    [5, 130, 768],
+    [2, 9, 13],
+  ])
+    add(b, s, h, 0, 'tail', 'random', 0.0213947);
   return cases;
 }
 
@@ -115,7 +128,13 @@ const F32_ROUNDING = 2 ** -24;
  * on the float64 roundings of both sides (the reference's products and its n-term sum, poolToFloat's
  * multiply and division, and the norm when normalising), doubled for the higher-order terms.
  */
-function floatEmbedding(inp: Inputs, shape: Required<PoolI8RunShape>, scale: number, mode: PoolMode, normalize: boolean): { want: Float64Array; allowed: Float64Array } {
+function floatEmbedding(
+  inp: Inputs,
+  shape: Required<PoolI8RunShape>,
+  scale: number,
+  mode: PoolMode,
+  normalize: boolean,
+): { want: Float64Array; allowed: Float64Array } {
   const { batch, seq, hidden } = shape;
   const deq = Float64Array.from(inp.x, (v) => v * scale);
   const want = new Float64Array(batch * hidden);
@@ -148,7 +167,11 @@ function floatEmbedding(inp: Inputs, shape: Required<PoolI8RunShape>, scale: num
     for (let c = 0; c < hidden; c++) {
       const w = normalize ? (norm > 0 ? v[c] / norm : 0) : v[c];
       want[b * hidden + c] = w;
-      const float64 = normalize ? (norm > 0 ? 2 * ((err[c] + Math.abs(w) * errNorm) / norm + (hidden + 4) * U * Math.abs(w)) : 0) : err[c];
+      const float64 = normalize
+        ? norm > 0
+          ? 2 * ((err[c] + Math.abs(w) * errNorm) / norm + (hidden + 4) * U * Math.abs(w))
+          : 0
+        : err[c];
       allowed[b * hidden + c] = F32_ROUNDING * Math.abs(w) + float64;
     }
   }
@@ -172,7 +195,9 @@ export async function runPoolI8Case(gpu: Gpu, c: PoolI8Case): Promise<CheckResul
   const stride = poolOutputStride(hidden);
   try {
     for (let k = 0; k < POOL_MODES.length; k++) {
-      programs.push(await bindPoolI8(gpu, { mode: POOL_MODES[k] }, c.shape, { x: xBuf, mask: maskBuf, output: outputs[k] }));
+      programs.push(
+        await bindPoolI8(gpu, { mode: POOL_MODES[k] }, c.shape, { x: xBuf, mask: maskBuf, output: outputs[k] }),
+      );
     }
     submitPrograms(gpu, programs);
     for (let k = 0; k < POOL_MODES.length; k++) {
@@ -209,7 +234,13 @@ export async function runPoolI8Case(gpu: Gpu, c: PoolI8Case): Promise<CheckResul
   }
   let accuracy: AccuracyReport | undefined;
   if (measured > 0) {
-    accuracy = { unit: 'of the float-rounding bound (one f32 rounding + float64 summation error)', maxAbs, meanAbs: sum / measured, maxBound: 1, meanBound: 1 };
+    accuracy = {
+      unit: 'of the float-rounding bound (one f32 rounding + float64 summation error)',
+      maxAbs,
+      meanAbs: sum / measured,
+      maxBound: 1,
+      meanBound: 1,
+    };
   }
   return { name: c.name, elements, mismatches, firstMismatch, accuracy };
 }

@@ -10,8 +10,8 @@ import { packRows, unpackRows, wordsPerRow } from '../../src/quant/pack.js';
 import type { Dyadic } from '../../src/reference/dyadic.js';
 import {
   PLANNED_RATIO_PRECISION,
-  type RequantizeOutput,
   planRequantize,
+  type RequantizeOutput,
   requantizeErrorBound,
   requantizeRange,
   requantizeRef,
@@ -20,7 +20,22 @@ import { Random } from '../../src/util/random.js';
 import { type AccuracyReport, type CheckResult, type CheckSuite, compareExact } from './suite.js';
 
 /** Adversarial int32 inputs, cycled through the extreme cases. */
-export const EXTREME_INT32 = [2 ** 31 - 1, -(2 ** 31), -(2 ** 31) + 1, 0, 1, -1, 127, -128, 128, -129, 255, 256, 2 ** 30, -(2 ** 30)];
+export const EXTREME_INT32 = [
+  2 ** 31 - 1,
+  -(2 ** 31),
+  -(2 ** 31) + 1,
+  0,
+  1,
+  -1,
+  127,
+  -128,
+  128,
+  -129,
+  255,
+  256,
+  2 ** 30,
+  -(2 ** 30),
+];
 /** Multipliers at the corners of the domain; per channel, column c gets M[c % 8] with e = c % 64. */
 export const EXTREME_M = [0x7fffffff, 1, 0x40000000, 0, 0x7ffffffe, 12345, 0x55555555, 3];
 
@@ -49,7 +64,11 @@ export function requantizeCases(): RequantizeCase[] {
   const cases: RequantizeCase[] = [];
   let seed = 3000;
   const add = (c: Omit<RequantizeCase, 'name' | 'seed'>) =>
-    cases.push({ ...c, seed: seed++, name: `${c.rows}x${c.cols} ${c.output} ${c.perChannel ? 'channel' : 'tensor'} ${c.values}` });
+    cases.push({
+      ...c,
+      seed: seed++,
+      name: `${c.rows}x${c.cols} ${c.output} ${c.perChannel ? 'channel' : 'tensor'} ${c.values}`,
+    });
   ELEMENTWISE_COLS.forEach((cols, i) => {
     const rows = [37, 11, 9, 5, 3, 4, 2, 3][i];
     add({ rows, cols, output: 'i8', perChannel: true, values: 'typical' });
@@ -83,7 +102,8 @@ function prepare(c: RequantizeCase): Prepared {
   const channels = c.perChannel ? c.cols : 1;
   if (c.values === 'extreme') {
     const x = new Int32Array(n);
-    for (let i = 0; i < n; i++) x[i] = i % 3 === 2 ? rng.int(-(2 ** 31), 2 ** 31 - 1) : EXTREME_INT32[(i + c.seed) % EXTREME_INT32.length];
+    for (let i = 0; i < n; i++)
+      x[i] = i % 3 === 2 ? rng.int(-(2 ** 31), 2 ** 31 - 1) : EXTREME_INT32[(i + c.seed) % EXTREME_INT32.length];
     // Per tensor, the seed picks the corner: every case then covers a different (m, e).
     const requant = Array.from({ length: channels }, (_, k) => {
       const j = c.perChannel ? k : c.seed;
@@ -117,7 +137,13 @@ function accuracy(c: RequantizeCase, p: Prepared, got: ArrayLike<number>): Accur
   }
   maxBound += FLOAT_SLACK;
   const meanAbs = sum / got.length;
-  return { unit: 'output steps', maxAbs, meanAbs, maxBound, meanBound: got.length >= MEAN_MIN_ELEMENTS && c.values !== 'extreme' ? MEAN_BOUND : maxBound };
+  return {
+    unit: 'output steps',
+    maxAbs,
+    meanAbs,
+    maxBound,
+    meanBound: got.length >= MEAN_MIN_ELEMENTS && c.values !== 'extreme' ? MEAN_BOUND : maxBound,
+  };
 }
 
 export async function runRequantizeCase(gpu: Gpu, c: RequantizeCase): Promise<CheckResult> {

@@ -6,21 +6,21 @@
  */
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { type BoundProgram, submitPrograms } from '../../src/gpu/program.js';
-import { type ResidualAddBounds, bindResidualAdd, checkResidualAddBounds } from '../../src/kernels/residual-add.js';
+import { bindResidualAdd, checkResidualAddBounds, type ResidualAddBounds } from '../../src/kernels/residual-add.js';
 import { packRows } from '../../src/quant/pack.js';
 import type { Dyadic } from '../../src/reference/dyadic.js';
+import { PLANNED_RATIO_PRECISION } from '../../src/reference/requantize.js';
 import {
-  type ResidualAddConstants,
-  type ResidualOperand,
   operandMaxAbs,
   planResidualAdd,
   planResidualStream,
+  type ResidualAddConstants,
+  type ResidualOperand,
   residualAddErrorBound,
   residualAddRef,
   signedRange,
 } from '../../src/reference/residual-add.js';
 import { Random } from '../../src/util/random.js';
-import { PLANNED_RATIO_PRECISION } from '../../src/reference/requantize.js';
 import { ELEMENTWISE_COLS, EXTREME_INT32, EXTREME_M, FLOAT_SLACK } from './requantize.js';
 import type { AccuracyReport, CheckResult, CheckSuite } from './suite.js';
 
@@ -37,7 +37,12 @@ export interface ResidualAddCase {
   seed: number;
 }
 
-const KINDS: [ResidualOperand, ResidualOperand][] = [['i8', 'i32'], ['i32', 'i8'], ['i32', 'i32'], ['i8', 'i8']];
+const KINDS: [ResidualOperand, ResidualOperand][] = [
+  ['i8', 'i32'],
+  ['i32', 'i8'],
+  ['i32', 'i32'],
+  ['i8', 'i8'],
+];
 /** The int32 operand of typical cases is a 22-bit residual stream. */
 const STREAM_BOUND = 2 ** 21;
 /** Two roundings of spread-out fractions: the mean |error| is 1/3 step; asserted on large random cases. */
@@ -51,7 +56,8 @@ export function residualAddCases(): ResidualAddCase[] {
     cases.push({ ...c, seed: seed++, name: `${c.rows}x${c.cols} ${c.a}+${c.b} -> ${c.bits} bits ${c.values}` });
   ELEMENTWISE_COLS.forEach((cols, i) => {
     const rows = [41, 13, 7, 5, 4, 3, 2, 2][i];
-    for (const k of [i % 4, (i + 2) % 4]) add({ rows, cols, a: KINDS[k][0], b: KINDS[k][1], bits: k < 2 ? 22 : 16, values: 'typical' });
+    for (const k of [i % 4, (i + 2) % 4])
+      add({ rows, cols, a: KINDS[k][0], b: KINDS[k][1], bits: k < 2 ? 22 : 16, values: 'typical' });
   });
   for (const [a, b] of KINDS) {
     add({ rows: 3, cols: 200, a, b, bits: 16, values: 'saturating' });
@@ -87,7 +93,13 @@ function operand(rng: Random, kind: ResidualOperand, n: number, values: Values, 
   if (values === 'extreme' || values === 'guard') {
     const corners = kind === 'i8' ? [-128, 127, 0, -1, 1] : EXTREME_INT32;
     const out = kind === 'i8' ? new Int8Array(n) : new Int32Array(n);
-    for (let i = 0; i < n; i++) out[i] = i % 4 === 3 ? (kind === 'i8' ? rng.int(-128, 127) : rng.int(-(2 ** 31), 2 ** 31 - 1)) : corners[(i * 7 + seed) % corners.length];
+    for (let i = 0; i < n; i++)
+      out[i] =
+        i % 4 === 3
+          ? kind === 'i8'
+            ? rng.int(-128, 127)
+            : rng.int(-(2 ** 31), 2 ** 31 - 1)
+          : corners[(i * 7 + seed) % corners.length];
     return out;
   }
   return kind === 'i8' ? rng.int8Array(n) : rng.int32Array(n, -STREAM_BOUND, STREAM_BOUND - 1);
@@ -117,18 +129,30 @@ function prepare(c: ResidualAddCase): Prepared {
   if (c.values === 'extreme' || c.values === 'guard') {
     // Full int32 range declared for 'extreme'; 'guard' declares 2^20 and then breaks it.
     const declared = c.values === 'guard' ? 2 ** 20 : undefined;
-    const bounds: ResidualAddBounds = { a: c.a === 'i32' ? declared : undefined, b: c.b === 'i32' ? declared : undefined };
+    const bounds: ResidualAddBounds = {
+      a: c.a === 'i32' ? declared : undefined,
+      b: c.b === 'i32' ? declared : undefined,
+    };
     const maxA = operandMaxAbs(c.a, bounds.a);
     const maxB = operandMaxAbs(c.b, bounds.b);
     const plans: Plan[] = [];
     for (let e = 0; e < 64; e++) {
       const da = legalMultiplier(EXTREME_M[e % EXTREME_M.length], e, maxA, c.a);
       const db = legalMultiplier(EXTREME_M[(e + c.seed) % EXTREME_M.length], 63 - e, maxB, c.b);
-      plans.push({ constants: { a: da, b: db, bits: c.bits }, ratioA: da.m / 2 ** da.e, ratioB: db.m / 2 ** db.e, deltaA: 0, deltaB: 0 });
+      plans.push({
+        constants: { a: da, b: db, bits: c.bits },
+        ratioA: da.m / 2 ** da.e,
+        ratioB: db.m / 2 ** db.e,
+        deltaA: 0,
+        deltaB: 0,
+      });
     }
     return { a, b, bounds, plans, measure: c.values === 'extreme' };
   }
-  const bounds: ResidualAddBounds = { a: c.a === 'i32' ? STREAM_BOUND : undefined, b: c.b === 'i32' ? STREAM_BOUND : undefined };
+  const bounds: ResidualAddBounds = {
+    a: c.a === 'i32' ? STREAM_BOUND : undefined,
+    b: c.b === 'i32' ? STREAM_BOUND : undefined,
+  };
   const scale = (kind: ResidualOperand) => (kind === 'i8' ? 0.05 : 1e-5) * 10 ** rng.next();
   const pa = { scale: scale(c.a), maxAbs: operandMaxAbs(c.a, bounds.a) };
   const pb = { scale: scale(c.b), maxAbs: operandMaxAbs(c.b, bounds.b) };
@@ -160,7 +184,16 @@ export async function runResidualAddCase(gpu: Gpu, c: ResidualAddCase): Promise<
   let maxBound = 0;
   try {
     for (let k = 0; k < p.plans.length; k++) {
-      programs.push(await bindResidualAdd(gpu, { a: c.a, b: c.b }, { rows: c.rows, cols: c.cols }, p.plans[k].constants, { a: aBuf, b: bBuf, output: outputs[k] }, p.bounds));
+      programs.push(
+        await bindResidualAdd(
+          gpu,
+          { a: c.a, b: c.b },
+          { rows: c.rows, cols: c.cols },
+          p.plans[k].constants,
+          { a: aBuf, b: bBuf, output: outputs[k] },
+          p.bounds,
+        ),
+      );
     }
     submitPrograms(gpu, programs);
     for (let k = 0; k < p.plans.length; k++) {
@@ -189,7 +222,13 @@ export async function runResidualAddCase(gpu: Gpu, c: ResidualAddCase): Promise<
   let accuracy: AccuracyReport | undefined;
   if (p.measure) {
     maxBound += FLOAT_SLACK;
-    accuracy = { unit: 'output steps', maxAbs, meanAbs: sum / elements, maxBound, meanBound: elements >= MEAN_MIN_ELEMENTS && c.values !== 'extreme' ? MEAN_BOUND : maxBound };
+    accuracy = {
+      unit: 'output steps',
+      maxAbs,
+      meanAbs: sum / elements,
+      maxBound,
+      meanBound: elements >= MEAN_MIN_ELEMENTS && c.values !== 'extreme' ? MEAN_BOUND : maxBound,
+    };
   }
   return { name: c.name, elements, mismatches, firstMismatch, accuracy };
 }
@@ -215,7 +254,14 @@ export function residualStreamCases(): ResidualStreamCase[] {
   return [
     { name: 'GPT-2-like stream, 4 layers, per-sum scales', rows: 5, cols: 768, scales: 'per-sum', ranges, seed: 4500 },
     { name: 'GPT-2-like stream, 4 layers, one common scale', rows: 5, cols: 768, scales: 'common', ranges, seed: 4501 },
-    { name: 'odd width, shrinking then growing ranges', rows: 3, cols: 37, scales: 'per-sum', ranges: [50, 3, 0.5, 4, 64], seed: 4502 },
+    {
+      name: 'odd width, shrinking then growing ranges',
+      rows: 3,
+      cols: 37,
+      scales: 'per-sum',
+      ranges: [50, 3, 0.5, 4, 64],
+      seed: 4502,
+    },
   ];
 }
 
@@ -225,7 +271,12 @@ export async function runResidualStreamCase(gpu: Gpu, c: ResidualStreamCase): Pr
   const bits = 22;
   const inputScale = 5 / (2 ** 21 - 1);
   const operandScales = c.ranges.map(() => 0.01 + 0.03 * rng.next());
-  const steps = planResidualStream({ bits, inputScale, adds: c.ranges.map((range, i) => ({ name: `sum ${i}`, operand: { scale: operandScales[i] }, range })), scales: c.scales });
+  const steps = planResidualStream({
+    bits,
+    inputScale,
+    adds: c.ranges.map((range, i) => ({ name: `sum ${i}`, operand: { scale: operandScales[i] }, range })),
+    scales: c.scales,
+  });
   // The stream starts anywhere in 22 bits, corners included; operands are int8 with their extremes.
   const r0 = rng.int32Array(n, -(2 ** 21), 2 ** 21 - 1);
   r0.set([-(2 ** 21), 2 ** 21 - 1, 0, -1]);
@@ -246,7 +297,14 @@ export async function runResidualStreamCase(gpu: Gpu, c: ResidualStreamCase): Pr
   try {
     for (let i = 0; i < steps.length; i++) {
       programs.push(
-        await bindResidualAdd(gpu, { a: 'i32', b: 'i8' }, { rows: c.rows, cols: c.cols }, steps[i], { a: streams[i], b: operands[i], output: streams[i + 1] }, { a: steps[i].bounds.a }),
+        await bindResidualAdd(
+          gpu,
+          { a: 'i32', b: 'i8' },
+          { rows: c.rows, cols: c.cols },
+          steps[i],
+          { a: streams[i], b: operands[i], output: streams[i + 1] },
+          { a: steps[i].bounds.a },
+        ),
       );
     }
     submitPrograms(gpu, programs);
@@ -267,7 +325,10 @@ export async function runResidualStreamCase(gpu: Gpu, c: ResidualStreamCase): Pr
         const err = Math.abs(got[j] - Math.min(hi, Math.max(lo, r[j] * ratioA + xs[i][j] * ratioB)));
         maxAbs = Math.max(maxAbs, err);
         sum += err;
-        maxBound = Math.max(maxBound, residualAddErrorBound(r[j], xs[i][j], ratioA * PLANNED_RATIO_PRECISION, ratioB * PLANNED_RATIO_PRECISION));
+        maxBound = Math.max(
+          maxBound,
+          residualAddErrorBound(r[j], xs[i][j], ratioA * PLANNED_RATIO_PRECISION, ratioB * PLANNED_RATIO_PRECISION),
+        );
       }
       r = want;
       scale = steps[i].scale;
@@ -276,7 +337,13 @@ export async function runResidualStreamCase(gpu: Gpu, c: ResidualStreamCase): Pr
     for (const pr of programs) pr.destroy();
     for (const b of [...streams, ...operands]) b.destroy();
   }
-  const accuracy: AccuracyReport = { unit: 'output steps', maxAbs, meanAbs: sum / elements, maxBound: maxBound + FLOAT_SLACK, meanBound: MEAN_BOUND };
+  const accuracy: AccuracyReport = {
+    unit: 'output steps',
+    maxAbs,
+    meanAbs: sum / elements,
+    maxBound: maxBound + FLOAT_SLACK,
+    meanBound: MEAN_BOUND,
+  };
   return { name: c.name, elements, mismatches, firstMismatch, accuracy };
 }
 
@@ -284,6 +351,9 @@ export const suite: CheckSuite = {
   name: 'residual add',
   cases: () => [
     ...residualAddCases().map((c) => ({ name: c.name, run: (gpu: Gpu) => runResidualAddCase(gpu, c) })),
-    ...residualStreamCases().map((c) => ({ name: `stream: ${c.name}`, run: (gpu: Gpu) => runResidualStreamCase(gpu, c) })),
+    ...residualStreamCases().map((c) => ({
+      name: `stream: ${c.name}`,
+      run: (gpu: Gpu) => runResidualStreamCase(gpu, c),
+    })),
   ],
 };

@@ -2,11 +2,15 @@
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { submitPrograms } from '../../src/gpu/program.js';
 import { bindLookupI8, lookupTableWords } from '../../src/kernels/lookup-i8.js';
-import { type TransposeHeadsShape, bindTransposeHeadsI8, transposeHeadsOutputWords } from '../../src/kernels/transpose-heads-i8.js';
+import {
+  bindTransposeHeadsI8,
+  type TransposeHeadsShape,
+  transposeHeadsOutputWords,
+} from '../../src/kernels/transpose-heads-i8.js';
+import { activationTable } from '../../src/plan/plan-graph.js';
 import { packRows, unpackRows, wordsPerRow } from '../../src/quant/pack.js';
 import { lookupI8Ref } from '../../src/reference/lookup-i8.js';
 import { transposeHeadsI8Ref } from '../../src/reference/transpose-heads-i8.js';
-import { activationTable } from '../../src/plan/plan-graph.js';
 import { Random } from '../../src/util/random.js';
 import { type CheckCase, type CheckResult, type CheckSuite, compareExact } from './suite.js';
 
@@ -65,9 +69,22 @@ const TRANSPOSES: TransposeHeadsShape[] = [
 export const suite: CheckSuite = {
   name: 'int8 layout kernels',
   cases: (): CheckCase[] => [
-    ...TRANSPOSES.map((s, i) => ({ name: `transpose heads ${s.batch}x${s.seq}, ${s.heads} heads of ${s.headDim}, offset ${s.colOffset}`, run: (gpu: Gpu) => runTranspose(gpu, s, 10 + i) })),
+    ...TRANSPOSES.map((s, i) => ({
+      name: `transpose heads ${s.batch}x${s.seq}, ${s.heads} heads of ${s.headDim}, offset ${s.colOffset}`,
+      run: (gpu: Gpu) => runTranspose(gpu, s, 10 + i),
+    })),
     { name: 'lookup tanh 7x130', run: (gpu) => runLookup(gpu, 7, 130, activationTable('tanh', 0.05, 1 / 127), 20) },
     { name: 'lookup relu 3x5', run: (gpu) => runLookup(gpu, 3, 5, activationTable('relu', 0.1, 0.1), 21) },
-    { name: 'lookup reversing table 1x1', run: (gpu) => runLookup(gpu, 1, 1, Int8Array.from({ length: 256 }, (_, i) => 127 - i), 22) },
+    {
+      name: 'lookup reversing table 1x1',
+      run: (gpu) =>
+        runLookup(
+          gpu,
+          1,
+          1,
+          Int8Array.from({ length: 256 }, (_, i) => 127 - i),
+          22,
+        ),
+    },
   ],
 };

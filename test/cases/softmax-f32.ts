@@ -10,7 +10,7 @@ import { submitPrograms } from '../../src/gpu/program.js';
 import { bindSoftmaxF32 } from '../../src/kernels/softmax-f32.js';
 import { softmaxF32Ref } from '../../src/reference/softmax-f32.js';
 import { Random } from '../../src/util/random.js';
-import { F32_EPS, compareWithin, readF32 } from './float-compare.js';
+import { compareWithin, F32_EPS, readF32 } from './float-compare.js';
 import type { CheckResult, CheckSuite } from './suite.js';
 
 interface Case {
@@ -33,8 +33,19 @@ async function run(gpu: Gpu, c: Case): Promise<CheckResult> {
   const scores = rng.float32Array(rows * c.seq, c.std);
   const mask = new Int32Array(c.batch * c.seq);
   c.lengths.forEach((n, b) => mask.fill(1, b * c.seq, b * c.seq + n));
-  const shape = { batch: c.batch, heads: c.heads, queries, seq: c.seq, probStride: c.probStride, ...(c.causal ? { causal: true } : {}) };
-  const buffers = { scores: gpu.storage('scores', scores), mask: gpu.storage('mask', mask), probs: gpu.storage('probs', rows * c.probStride * 4) };
+  const shape = {
+    batch: c.batch,
+    heads: c.heads,
+    queries,
+    seq: c.seq,
+    probStride: c.probStride,
+    ...(c.causal ? { causal: true } : {}),
+  };
+  const buffers = {
+    scores: gpu.storage('scores', scores),
+    mask: gpu.storage('mask', mask),
+    probs: gpu.storage('probs', rows * c.probStride * 4),
+  };
   // Garbage in the output, as a reused buffer would hold: padding must be rewritten.
   gpu.write(buffers.probs, new Float32Array(rows * c.probStride).fill(7));
   try {
@@ -81,5 +92,9 @@ const CASES: Case[] = [
 
 export const suite: CheckSuite = {
   name: 'f32 masked softmax',
-  cases: () => CASES.map((c) => ({ name: `${c.batch}x${c.heads}x${c.seq} lengths ${c.lengths.join(',')} std ${c.std}${c.causal ? ` causal, ${c.causal.queries} queries` : ''}`, run: (gpu) => run(gpu, c) })),
+  cases: () =>
+    CASES.map((c) => ({
+      name: `${c.batch}x${c.heads}x${c.seq} lengths ${c.lengths.join(',')} std ${c.std}${c.causal ? ` causal, ${c.causal.queries} queries` : ''}`,
+      run: (gpu) => run(gpu, c),
+    })),
 };

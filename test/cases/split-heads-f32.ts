@@ -5,7 +5,7 @@
  */
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { submitPrograms } from '../../src/gpu/program.js';
-import { type SplitHeadsF32Shape, bindSplitHeadsF32, splitHeadsF32Sizes } from '../../src/kernels/split-heads-f32.js';
+import { bindSplitHeadsF32, type SplitHeadsF32Shape, splitHeadsF32Sizes } from '../../src/kernels/split-heads-f32.js';
 import { splitHeadsF32Ref } from '../../src/reference/split-heads-f32.js';
 import { Random } from '../../src/util/random.js';
 import { readF32 } from './float-compare.js';
@@ -16,14 +16,27 @@ async function run(gpu: Gpu, shape: SplitHeadsF32Shape, seed: number): Promise<C
   const qkv = rng.float32Array(shape.batch * shape.seq * 3 * shape.heads * shape.headDim);
   const z = splitHeadsF32Sizes(shape);
   const garbage = (n: number) => new Float32Array(n).fill(-5);
-  const buffers = { qkv: gpu.storage('qkv', qkv), q: gpu.storage('q', garbage(z.qk)), k: gpu.storage('k', garbage(z.qk)), vT: gpu.storage('vT', garbage(z.v)) };
+  const buffers = {
+    qkv: gpu.storage('qkv', qkv),
+    q: gpu.storage('q', garbage(z.qk)),
+    k: gpu.storage('k', garbage(z.qk)),
+    vT: gpu.storage('vT', garbage(z.v)),
+  };
   try {
     const program = await bindSplitHeadsF32(gpu, shape, buffers);
     submitPrograms(gpu, [program]);
-    const got = [...(await readF32(gpu, buffers.q, z.qk)), ...(await readF32(gpu, buffers.k, z.qk)), ...(await readF32(gpu, buffers.vT, z.v))];
+    const got = [
+      ...(await readF32(gpu, buffers.q, z.qk)),
+      ...(await readF32(gpu, buffers.k, z.qk)),
+      ...(await readF32(gpu, buffers.vT, z.v)),
+    ];
     program.destroy();
     const ref = splitHeadsF32Ref(qkv, shape);
-    return compareExact(`split ${shape.batch}x${shape.seq}x${shape.heads}x${shape.headDim}`, got, [...ref.q, ...ref.k, ...ref.vT]);
+    return compareExact(`split ${shape.batch}x${shape.seq}x${shape.heads}x${shape.headDim}`, got, [
+      ...ref.q,
+      ...ref.k,
+      ...ref.vT,
+    ]);
   } finally {
     for (const b of Object.values(buffers)) b.destroy();
   }
@@ -38,5 +51,9 @@ const CASES: [SplitHeadsF32Shape, number][] = [
 
 export const suite: CheckSuite = {
   name: 'f32 attention head split',
-  cases: () => CASES.map(([s, seed]) => ({ name: `${s.batch}x${s.seq} tokens, ${s.heads} heads of ${s.headDim}`, run: (gpu) => run(gpu, s, seed) })),
+  cases: () =>
+    CASES.map(([s, seed]) => ({
+      name: `${s.batch}x${s.seq} tokens, ${s.heads} heads of ${s.headDim}`,
+      run: (gpu) => run(gpu, s, seed),
+    })),
 };

@@ -36,7 +36,8 @@ export interface CheckSuite {
 /** Why a result fails, or undefined when it passes. A result that compared nothing fails. */
 export function checkFailure(r: CheckResult): string | undefined {
   if (r.elements <= 0) return `${r.name}: compared no values`;
-  if (r.mismatches !== 0) return `${r.name}: ${r.mismatches} of ${r.elements} values differ from the reference; first: ${r.firstMismatch}`;
+  if (r.mismatches !== 0)
+    return `${r.name}: ${r.mismatches} of ${r.elements} values differ from the reference; first: ${r.firstMismatch}`;
   const a = r.accuracy;
   if (a && !(a.maxAbs <= a.maxBound && a.meanAbs <= a.meanBound)) {
     return `${r.name}: error vs float max ${a.maxAbs} / mean ${a.meanAbs} ${a.unit} exceeds the bound ${a.maxBound} / ${a.meanBound}`;
@@ -54,7 +55,12 @@ export function compareExact(
   let mismatches = 0;
   let firstMismatch: string | undefined;
   if (got.length !== want.length) {
-    return { name, elements: want.length, mismatches: want.length, firstMismatch: `length ${got.length}, want ${want.length}` };
+    return {
+      name,
+      elements: want.length,
+      mismatches: want.length,
+      firstMismatch: `length ${got.length}, want ${want.length}`,
+    };
   }
   for (let i = 0; i < want.length; i++) {
     if (got[i] !== want[i]) {

@@ -5,10 +5,18 @@
  * planLogitRescale with accumulators at its proven bound.
  */
 import type { Gpu } from '../../src/gpu/gpu.js';
-import { submitPrograms } from '../../src/gpu/program.js';
+import { bindProgram, submitPrograms } from '../../src/gpu/program.js';
 import { packRequant } from '../../src/kernels/gemm-i8.js';
-import { type TopKVariant, bindTopK, logitAccumulatorBound, packTopK, planLogitRescale, topKOutputWords, topKProgram, topKRef } from '../../src/kernels/topk-i32.js';
-import { bindProgram } from '../../src/gpu/program.js';
+import {
+  bindTopK,
+  logitAccumulatorBound,
+  packTopK,
+  planLogitRescale,
+  type TopKVariant,
+  topKOutputWords,
+  topKProgram,
+  topKRef,
+} from '../../src/kernels/topk-i32.js';
 import type { Dyadic } from '../../src/reference/dyadic.js';
 import { Random } from '../../src/util/random.js';
 import { type CheckResult, type CheckSuite, compareExact } from './suite.js';
@@ -67,13 +75,23 @@ function draw(c: TopKCase, rng: Random): { logits: Int32Array; requant?: Dyadic[
     for (let j = 0; j < c.vocab; j++) {
       const i = off + b * row + j;
       logits[i] =
-        c.pattern === 'normal' ? Math.round(rng.normal(1e6))
-        : c.pattern === 'ties' ? rng.int(-3, 3)
-        : c.pattern === 'equal' ? -(2 ** 31)
-        : c.pattern === 'ascending' ? j - 100
-        : c.pattern === 'descending' ? 100 - j
-        : c.pattern === 'extremes' ? [-(2 ** 31), 2 ** 31 - 1, 0, -1][rng.int(0, 3)]
-        : rng.next() < 0.01 ? (rng.next() < 0.5 ? -accMax : accMax) : rng.int(-accMax, accMax);
+        c.pattern === 'normal'
+          ? Math.round(rng.normal(1e6))
+          : c.pattern === 'ties'
+            ? rng.int(-3, 3)
+            : c.pattern === 'equal'
+              ? -(2 ** 31)
+              : c.pattern === 'ascending'
+                ? j - 100
+                : c.pattern === 'descending'
+                  ? 100 - j
+                  : c.pattern === 'extremes'
+                    ? [-(2 ** 31), 2 ** 31 - 1, 0, -1][rng.int(0, 3)]
+                    : rng.next() < 0.01
+                      ? rng.next() < 0.5
+                        ? -accMax
+                        : accMax
+                      : rng.int(-accMax, accMax);
     }
   }
   return { logits, requant };
@@ -84,7 +102,11 @@ export async function runTopKCase(gpu: Gpu, c: TopKCase): Promise<CheckResult> {
   const { logits, requant } = draw(c, rng);
   const shape = { batch: c.batch, vocab: c.vocab, k: c.k, logitRow: c.logitRow, logitOffset: c.logitOffset };
   const off = c.logitOffset ?? 0;
-  const want = packTopK(topKRef({ logits: logits.subarray(off), batch: c.batch, vocab: c.vocab, k: c.k, logitRow: c.logitRow, requant }), c.batch, c.k);
+  const want = packTopK(
+    topKRef({ logits: logits.subarray(off), batch: c.batch, vocab: c.vocab, k: c.k, logitRow: c.logitRow, requant }),
+    c.batch,
+    c.k,
+  );
   const buffers = {
     logits: gpu.storage('logits', logits),
     requant: requant ? gpu.storage('requant', packRequant(requant)) : undefined,
@@ -94,7 +116,11 @@ export async function runTopKCase(gpu: Gpu, c: TopKCase): Promise<CheckResult> {
   try {
     const options = { rescale: !!c.rescale };
     const program = c.variant
-      ? await bindProgram(gpu, topKProgram(options, shape, c.variant), [buffers.logits, ...(buffers.requant ? [buffers.requant] : []), buffers.out])
+      ? await bindProgram(gpu, topKProgram(options, shape, c.variant), [
+          buffers.logits,
+          ...(buffers.requant ? [buffers.requant] : []),
+          buffers.out,
+        ])
       : await bindTopK(gpu, options, shape, buffers);
     submitPrograms(gpu, [program]);
     const got = new Uint32Array(await gpu.read(buffers.out));
