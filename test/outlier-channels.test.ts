@@ -11,7 +11,8 @@
  * normalization changes row by row (the float argmax agrees with the plain model's on ~54% of
  * these random 3-label inputs). Each int8 model is therefore compared with its own float model.
  *
- * Asserted, over 240 random sequences (int8 on the CPU interpreter, the specification):
+ * Asserted, over 240 random sequences (int8 on the CPU interpreter, the specification), with the
+ * LayerNorm outputs smoothed and the residual branches rescaled (plan-graph.ts module header):
  * - with smoothing, int8 agrees with its float model as well as the plain model's int8 agrees with
  *   its own (argmax, and mean |logit error| within MAX_ERROR_RATIO of the plain model's);
  * - without it (outliers: 'off'), the same statistics give a clearly worse model: the test fails
@@ -54,10 +55,11 @@ const OUTLIERS = [5, 22, 47];
 const FACTOR = 40;
 /**
  * Smoothed int8 may be at most this much further from its float model than the plain model's int8
- * (relative mean |logit error|). Measured: plain 0.0384, smoothed 0.0598 (1.56x: the residual
- * branches' outputs keep one int8 scale), off 0.361 (9.4x); agreement 97.9%, 100%, 99.2%.
+ * (relative mean |logit error|). Measured: plain 0.0384, smoothed 0.0282 (0.73x; 0.0598 = 1.56x
+ * with the LayerNorm outputs smoothed but the residual branches at one int8 scale), off 0.361
+ * (9.4x); agreement 97.9%, 100%, 99.2%.
  */
-const MAX_ERROR_RATIO = 2;
+const MAX_ERROR_RATIO = 1.25;
 /** Argmax agreement may be at most this much lower than the plain model's (a few sequences of 240 near a tie). */
 const AGREEMENT_SLACK = 0.02;
 /** Without smoothing, the relative mean |logit error| must be at least this multiple of the plain model's. */
@@ -258,6 +260,9 @@ describe('INT8 on a model with outlier channels', () => {
   }, async () => {
     const program = plan(outlierParams, outlierObserver, 'auto');
     expect(program.ops.some((o) => o.kind === 'residual' && (o.operands?.a === 'i32' || o.operands?.b === 'i32'))).toBe(
+      true,
+    );
+    expect(program.ops.some((o) => o.kind === 'gemm' && o.name.endsWith('.rescale') && o.epilogue === 'i32')).toBe(
       true,
     );
     const gpu = await testGpu();

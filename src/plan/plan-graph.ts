@@ -14,8 +14,11 @@
  * GEMMs reading it get weight columns multiplied by s_c (SmoothQuant's migration, folded into the
  * LayerNorm's per-channel constants: no new kernel). Its residual readers get the true output back
  * in the wide stream: a second LayerNorm writes only the outlier channels' remainder
- * x_c (1 - 1/s_c) at their own scale and a residual add puts both parts together. Without
- * outlier channels the program is what it was before.
+ * x_c (1 - 1/s_c) at their own scale and a residual add puts both parts together. A residual
+ * branch (attention output, FFN output) with outlier channels requantizes them to int8 at integer
+ * multiples m_c of the other channels' scale, and a diagonal GEMM (weights m_c, int32 epilogue)
+ * brings all channels onto that one scale for the residual add (rescaledBranch). Without outlier
+ * channels the program is what it was before.
  */
 
 import { outlierChannels } from '../calibrate/outliers.js';
@@ -115,6 +118,9 @@ export interface PlanOptions {
    */
   outliers?: 'auto' | 'off' | 'gemm-inputs';
 }
+
+/** Bits of int8 resolution a residual branch's other channels must gain for its outliers to get their own scale. */
+export const BRANCH_MIN_BITS = 2;
 
 /** Migration strengths tried: s_c = (max_c / max of the other channels)^alpha; 0 is no smoothing. */
 export const SMOOTHING_ALPHAS = [0, 0.25, 0.5, 0.75, 1];
@@ -544,26 +550,92 @@ class Planner {
     this.wideCopy.set(op.out, wide);
   }
 
+  /**
+   * A residual branch (a linear read only by a residual add) whose output has outlier channels:
+   * the int8 scale of the other channels (their max / 127) and, per outlier channel, an integer
+   * multiple m_c <= 127 of it covering that channel's max.
+   */
+  branchPlan(op: LinearOp): { channels: number[]; fine: number; multiples: Int8Array } | undefined {
+    const st = this.options.channels?.get(op.out);
+    if (!st || st.rows === 0) return undefined;
+    const channels = outlierChannels(st.maxAbs);
+    if (channels.length === 0) return undefined;
+    const isOutlier = new Set(channels);
+    let rest = 0;
+    for (let c = 0; c < st.maxAbs.length; c++) if (!isOutlier.has(c)) rest = Math.max(rest, st.maxAbs[c]);
+    // The rescale costs a GEMM: only worth it when the other channels gain at least BRANCH_MIN_BITS.
+    if (!(st.maxAbs[channels[0]] >= 2 ** BRANCH_MIN_BITS * rest)) return undefined;
+    const fine = int8Scale(rest, op.out);
+    const multiples = new Int8Array(st.maxAbs.length).fill(1);
+    for (const c of channels) multiples[c] = Math.min(127, Math.ceil(st.maxAbs[c] / rest));
+    return { channels, fine, multiples };
+  }
+
+  /**
+   * The branch GEMM requantizes channel c to int8 at m_c x fine (per-channel requantization), then
+   * a diagonal GEMM with weights m_c and an int32 epilogue puts every channel on the one scale
+   * `fine` (|acc| <= 128 x 127), which the residual add reads as an int32 operand: the other
+   * channels keep int8 resolution of their own range, the outliers theirs. No new kernel.
+   */
+  private rescaledBranch(
+    op: LinearOp,
+    inScale: number,
+    factors: Float64Array | undefined,
+    plan: { channels: number[]; fine: number; multiples: Int8Array },
+  ): void {
+    const { fine, multiples } = plan;
+    const g = this.gemm(op.param, [op], inScale, [undefined], factors);
+    const requant = Array.from(g.weightScale, (sw, c) =>
+      toDyadic((inScale * sw) / (fine * multiples[c]), `${op.param} requant[${c}]`),
+    );
+    this.ops.push({ ...g, out: op.out, epilogue: 'i8', requant });
+    this.define(
+      op.out,
+      'i8',
+      Float64Array.from(multiples, (m) => m * fine),
+      127,
+    );
+    const H = multiples.length;
+    const weight = new Int8Array(H * H);
+    for (let c = 0; c < H; c++) weight[c * H + c] = multiples[c];
+    const acc = `${op.out}.rescaled`;
+    this.ops.push({
+      kind: 'gemm',
+      name: `${op.param}.rescale`,
+      input: op.out,
+      out: acc,
+      rows: 'all',
+      N: H,
+      K: H,
+      weight,
+      bias: new Int32Array(H),
+      weightScale: Float64Array.from(multiples, (m) => 1 / m),
+      epilogue: 'i32',
+    });
+    this.define(acc, 'i32', fine, 128 * 127, undefined, op.out);
+    this.wideCopy.set(op.out, acc);
+  }
+
   /** A residual add reading a smoothed LayerNorm output: it reads the wide reconstruction instead. */
   private reconstructedAdd(op: GraphOp & { kind: 'add' }): void {
     const [a, b] = [op.a, op.b].map((id) => this.tensor(this.wideCopy.get(id) ?? id));
     for (const t of [a, b]) {
-      if (t.dtype !== 'i8' && t.dtype !== 'wide')
-        throw new Error(`plan: residual add ${op.out} reads ${t.dtype} ${t.id}; it adds int8 and wide-stream operands`);
+      if (t.dtype === 'u8')
+        throw new Error(`plan: residual add ${op.out} reads ${t.dtype} ${t.id}; it adds int8 and int32 operands`);
     }
-    const bound = (t: IntTensor) => (t.dtype === 'wide' ? t.bound : 128);
+    const bound = (t: IntTensor) => (t.dtype === 'i8' ? 128 : t.bound);
     const constants = planResidualAdd({
       a: { scale: this.scaleOf(a.id), maxAbs: bound(a) },
       b: { scale: this.scaleOf(b.id), maxAbs: bound(b) },
       bits: RESIDUAL_BITS,
       range: this.range(op.out),
     });
-    const kind = (t: IntTensor) => (t.dtype === 'wide' ? 'i32' : 'i8');
-    // A wide operand is read with its declared bound (what the kernel's term proof uses).
+    const kind = (t: IntTensor) => (t.dtype === 'i8' ? 'i8' : 'i32');
+    // An int32 operand (the wide stream, a rescaled branch) is read with its declared bound (what the kernel's term proof uses).
     const bounds: { a?: number; b?: number } = {};
-    if (a.dtype === 'wide') bounds.a = a.bound;
-    if (b.dtype === 'wide') bounds.b = b.bound;
-    const wide = a.dtype === 'wide' || b.dtype === 'wide';
+    if (a.dtype !== 'i8') bounds.a = a.bound;
+    if (b.dtype !== 'i8') bounds.b = b.bound;
+    const wide = a.dtype !== 'i8' || b.dtype !== 'i8';
     this.ops.push({
       kind: 'residual',
       a: a.id,
@@ -676,6 +748,18 @@ class Planner {
       this.done.add(next);
       this.define(next.out, 'i8', geluScale, 127);
       return;
+    }
+    if (
+      next?.kind === 'add' &&
+      op.rows === 'all' &&
+      this.options.outliers !== 'off' &&
+      this.options.outliers !== 'gemm-inputs'
+    ) {
+      const branch = this.branchPlan(op);
+      if (branch) {
+        this.rescaledBranch(op, inScale, factors, branch);
+        return;
+      }
     }
     const outScale = int8Scale(this.range(op.out), op.out);
     const g = this.gemm(op.param, [op], inScale, [outScale], factors);

@@ -236,9 +236,9 @@ function checkOps(p: IntProgram): void {
       }
       case 'residual': {
         const kinds = o.operands ?? { a: 'i8', b: 'i8' };
-        // An 'i32' operand is the wide stream: its declared bound is what the term proof uses.
-        const dtype = (k: 'i8' | 'i32') => (k === 'i8' ? 'i8' : 'wide');
-        const [a, b] = [t(o.a, [dtype(kinds.a)], 'operand a'), t(o.b, [dtype(kinds.b)], 'operand b')];
+        // An 'i32' operand is the wide stream or an int32 tensor (a rescaled residual branch): its declared bound is what the term proof uses.
+        const dtype = (k: 'i8' | 'i32'): IntTensor['dtype'][] => (k === 'i8' ? ['i8'] : ['wide', 'i32']);
+        const [a, b] = [t(o.a, dtype(kinds.a), 'operand a'), t(o.b, dtype(kinds.b), 'operand b')];
         const out = t(o.out, ['wide'], 'output', true);
         if (width(a) !== width(out) || width(b) !== width(out)) fail(where, 'operands and output differ in width');
         for (const side of ['a', 'b'] as const) {
