@@ -1,14 +1,18 @@
 /**
  * Accuracy of the integer models against float on GLUE SST-2 dev, for every shared checkpoint and
  * calibration method: FP32 and INT8 accuracy, agreement, logit differences, time per sentence and
- * file sizes. Writes bench/results/accuracy.json and docs/accuracy.md.
+ * file sizes, with outlier-channel smoothing on ('auto', the converter's default) and, with
+ * --outliers auto,off, without it. Writes bench/results/accuracy.json and docs/accuracy.md; rows
+ * of models and settings not rerun are kept from the previous results, so one model can be rerun:
  *
- *   npx tsx bench/accuracy.ts [--models a,b] [--methods max,percentile-99.99] [--limit N] [--calib-limit N]
+ *   npx tsx bench/accuracy.ts [--models a,b] [--methods max,percentile-99.99,mse] [--outliers auto,off] [--limit N] [--calib-limit N]
+ *   npx tsx bench/accuracy.ts --render      (docs/accuracy.md again from the results file)
  */
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { calibrate } from '../src/calibrate/calibrate.js';
 import type { RangeMethod } from '../src/calibrate/range-observer.js';
+import { calibrationReport, calibrationSummary } from '../src/calibrate/report.js';
 import { planModel } from '../src/convert.js';
 import type { EncoderModel } from '../src/core/types.js';
 import { type GlueInput, parseGlueTsv } from '../src/data/glue.js';
@@ -27,14 +31,30 @@ const opt = (name: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const models = (opt('models') ?? 'sst2-bert-tiny,sst2-distilbert-mini,sst2-bert-minilm-l6').split(',');
+const models = (
+  opt('models') ?? 'sst2-bert-tiny,sst2-distilbert-mini,sst2-bert-minilm-l6,sst2-distilbert-outlier'
+).split(',');
 const methods = (opt('methods') ?? 'max,percentile-99.99').split(',') as RangeMethod[];
+const outlierModes = (opt('outliers') ?? 'auto').split(',') as ('auto' | 'off' | 'layernorm' | 'gemm-inputs')[];
+for (const m of outlierModes)
+  if (!['auto', 'off', 'layernorm', 'gemm-inputs'].includes(m))
+    throw new Error(`--outliers takes auto, off, layernorm and/or gemm-inputs, not ${m}`);
 const limit = opt('limit') ? Number(opt('limit')) : undefined;
 const calibLimit = opt('calib-limit') ? Number(opt('calib-limit')) : undefined;
+
+const MODE_ORDER = ['off', 'gemm-inputs', 'layernorm', 'auto'];
 
 interface Row extends Evaluation {
   model: string;
   method: RangeMethod;
+  /** Outlier-channel smoothing: 'auto' plans it where calibration finds outlier channels (absent in rows before it existed: no model then had any). */
+  outliers?: 'auto' | 'off' | 'layernorm' | 'gemm-inputs';
+  /** LayerNorm outputs smoothed, and the extra ops (LayerNorm + residual add) per smoothed output with residual readers. */
+  smoothed?: number;
+  /** Residual branches whose outlier channels got their own scale (diagonal int32 rescale). */
+  rescaled?: number;
+  ops?: number;
+  date?: string;
   safetensorsBytes: number;
   /** 4 bytes per parameter: the checkpoint in float32 (MiniLM's file is float16). */
   float32Bytes: number;
@@ -85,6 +105,7 @@ async function main(): Promise<void> {
     .map((r) => r.input);
   const gpu = await requestGpu();
   const rows: Row[] = [];
+  const summaries: Record<string, ReturnType<typeof calibrationSummary>> = {};
   for (const name of models) {
     const folder = `${shared}models/${name}`;
     const files = folderSource(folder);
@@ -95,42 +116,82 @@ async function main(): Promise<void> {
       batchSize: 16,
       onProgress: (d, t) => process.stderr.write(`\r${name} calibrating ${d}/${t}   `),
     });
+    summaries[name] = calibrationSummary(calibrationReport(observer));
     let fp32Ms: number | null = null;
+    const smoothedIn = (file: Awaited<ReturnType<typeof planModel>>) =>
+      file.program.ops.filter((o) => o.kind === 'layernorm' && o.outliers?.part === 'smoothed').length;
+    const rescaledIn = (file: Awaited<ReturnType<typeof planModel>>) =>
+      file.program.ops.filter((o) => o.kind === 'gemm' && o.name.endsWith('.rescale')).length;
     for (const method of methods) {
-      const file = await planModel(files, model, observer, method, calib.length);
-      const bytes = await writeIntModelFile(file);
-      const int8 = await Int8Model.fromFile(gpu, file);
-      const r = await evaluate(int8, fp32, dev, {
-        batchSize: 16,
-        onProgress: (d, t) => process.stderr.write(`\r${name} ${method} eval ${d}/${t}   `),
-      });
-      int8.dispose();
-      // The float model ran once (memoized): its time is that of the first evaluation.
-      fp32Ms ??= r.fp32MsPerSentence;
-      r.fp32MsPerSentence = fp32Ms;
-      rows.push({
-        model: name,
-        method,
-        ...r,
-        safetensorsBytes: statSync(`${folder}/model.safetensors`).size,
-        float32Bytes: 4 * parameterCount(model),
-        int8FileBytes: bytes.length,
-      });
-      process.stderr.write(
-        `\n${name} ${method}: fp32 ${r.fp32Accuracy} int8 ${r.int8Accuracy} agreement ${r.agreement} mean|d| ${r.meanAbsLogitDiff?.toFixed(4)}\n`,
-      );
+      const auto = await planModel(files, model, observer, method, calib.length);
+      for (const outliers of outlierModes) {
+        // Where nothing is planned apart every mode plans the same program: nothing to measure twice.
+        if (outliers !== 'auto' && smoothedIn(auto) + rescaledIn(auto) === 0 && outlierModes.includes('auto')) continue;
+        const file = await planModel(files, model, observer, method, calib.length, { outliers });
+        const smoothed = smoothedIn(file);
+        const rescaled = rescaledIn(file);
+        const bytes = await writeIntModelFile(file);
+        const int8 = await Int8Model.fromFile(gpu, file);
+        const label = `${name} ${method} outliers ${outliers}`;
+        const r = await evaluate(int8, fp32, dev, {
+          batchSize: 16,
+          onProgress: (d, t) => process.stderr.write(`\r${label} eval ${d}/${t}   `),
+        });
+        int8.dispose();
+        // The float model ran once (memoized): its time is that of the first evaluation.
+        fp32Ms ??= r.fp32MsPerSentence;
+        r.fp32MsPerSentence = fp32Ms;
+        rows.push({
+          model: name,
+          method,
+          outliers,
+          smoothed,
+          rescaled,
+          ops: file.program.ops.length,
+          date: new Date().toISOString(),
+          ...r,
+          safetensorsBytes: statSync(`${folder}/model.safetensors`).size,
+          float32Bytes: 4 * parameterCount(model),
+          int8FileBytes: bytes.length,
+        });
+        process.stderr.write(
+          `\n${label}: fp32 ${r.fp32Accuracy} int8 ${r.int8Accuracy} agreement ${r.agreement} mean|d| ${r.meanAbsLogitDiff?.toFixed(4)}\n`,
+        );
+      }
     }
     fp32.dispose();
   }
   const device = formatDeviceReport(gpu);
   gpu.destroy();
+  const previous = existsSync(new URL('results/accuracy.json', import.meta.url))
+    ? (JSON.parse(readFileSync(new URL('results/accuracy.json', import.meta.url), 'utf8')) as Results)
+    : undefined;
+  const key = (r: Row) => `${r.model} ${r.method} ${r.outliers ?? 'auto'}`;
+  const fresh = new Set(rows.map(key));
+  // Rows of other models and settings stay (measured with the same data when n and calibration match).
+  const kept =
+    previous && previous.n === dev.length && previous.calibration === calib.length
+      ? previous.rows.filter(
+          (r) =>
+            !fresh.has(key(r)) &&
+            !(models.includes(r.model) && methods.includes(r.method) && outlierModes.includes(r.outliers ?? 'auto')),
+        )
+      : [];
+  const order = (r: Row) => [...new Set([...(previous?.rows ?? []).map((x) => x.model), ...models])].indexOf(r.model);
+  const all = [...kept, ...rows].sort(
+    (a, b) =>
+      order(a) - order(b) ||
+      a.method.localeCompare(b.method) ||
+      MODE_ORDER.indexOf(a.outliers ?? 'auto') - MODE_ORDER.indexOf(b.outliers ?? 'auto'),
+  );
   const result = {
     date: new Date().toISOString(),
     dataset: 'GLUE SST-2 dev',
     n: dev.length,
     calibration: calib.length,
     device,
-    rows,
+    rows: all,
+    outlierSummaries: { ...previous?.outlierSummaries, ...summaries },
   };
   mkdirSync(new URL('results/', import.meta.url), { recursive: true });
   writeFileSync(new URL('results/accuracy.json', import.meta.url), JSON.stringify(result, null, 2));
@@ -142,34 +203,141 @@ interface Results {
   n: number;
   calibration: number;
   rows: Row[];
+  /** Per model: the calibrated tensors with outlier channels (calibrationSummary). */
+  outlierSummaries?: Record<string, ReturnType<typeof calibrationSummary>>;
+}
+
+/** By model (first appearance), calibration method, then outlier mode (off before the method's parts before auto). */
+function sortRows(rows: Row[]): Row[] {
+  const models = [...new Set(rows.map((r) => r.model))];
+  return [...rows].sort(
+    (a, b) =>
+      models.indexOf(a.model) - models.indexOf(b.model) ||
+      a.method.localeCompare(b.method) ||
+      MODE_ORDER.indexOf(a.outliers ?? 'auto') - MODE_ORDER.indexOf(b.outliers ?? 'auto'),
+  );
 }
 
 /** docs/accuracy.md from a results file (also `--render` alone, to redo the page without rerunning). */
 function render(result: Results): string {
   const pct = (v: number | null) => (v === null ? 'n/a' : (100 * v).toFixed(2));
+  const smoothing = (r: Row) => {
+    if (r.outliers === 'off') return 'off (one scale per tensor)';
+    if (r.outliers === 'gemm-inputs') return `GEMM inputs of ${r.smoothed} LayerNorms only`;
+    if (r.outliers === 'layernorm') return `${r.smoothed} LayerNorm outputs only`;
+    return r.smoothed || r.rescaled ? `${r.smoothed} LayerNorm outputs + ${r.rescaled ?? 0} branches` : 'none found';
+  };
   const table = [
-    '| model | calibration | FP32 acc | INT8 acc | INT8 - FP32 | agreement | mean / max abs logit diff | INT8 file / float32 weights | INT8 ms/sentence | FP32 ms/sentence |',
-    '|---|---|---|---|---|---|---|---|---|---|',
-    ...result.rows.map(
+    '| model | calibration | outlier smoothing | FP32 acc | INT8 acc | INT8 - FP32 | agreement | mean / max abs logit diff | INT8 file / float32 weights | INT8 ms/sentence | FP32 ms/sentence |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...sortRows(result.rows).map(
       (r) =>
-        `| ${r.model} | ${r.method} | ${pct(r.fp32Accuracy)} | ${pct(r.int8Accuracy)} | ${((r.int8Accuracy - (r.fp32Accuracy ?? 0)) * 100).toFixed(2)} | ${pct(r.agreement)} | ${r.meanAbsLogitDiff?.toFixed(4)} / ${r.maxAbsLogitDiff?.toFixed(4)} | ${(r.int8FileBytes / 1e6).toFixed(2)} MB / ${(r.float32Bytes / 1e6).toFixed(2)} MB = ${(r.int8FileBytes / r.float32Bytes).toFixed(3)}x | ${r.msPerSentence.toFixed(1)} | ${r.fp32MsPerSentence?.toFixed(1)} |`,
+        `| ${r.model} | ${r.method} | ${smoothing(r)} | ${pct(r.fp32Accuracy)} | ${pct(r.int8Accuracy)} | ${((r.int8Accuracy - (r.fp32Accuracy ?? 0)) * 100).toFixed(2)} | ${pct(r.agreement)} | ${r.meanAbsLogitDiff?.toFixed(4)} / ${r.maxAbsLogitDiff?.toFixed(4)} | ${(r.int8FileBytes / 1e6).toFixed(2)} MB / ${(r.float32Bytes / 1e6).toFixed(2)} MB = ${(r.int8FileBytes / r.float32Bytes).toFixed(3)}x | ${r.msPerSentence.toFixed(1)} | ${r.fp32MsPerSentence?.toFixed(1) ?? 'n/a'} |`,
     ),
   ].join('\n');
+  const summaries = Object.entries(result.outlierSummaries ?? {})
+    .map(([model, s]) => {
+      const lns = s.withOutliers.filter((t) => t.tensor.endsWith('norm'));
+      const worst = [...s.withOutliers].sort((a, b) => b.bitsLost - a.bitsLost)[0];
+      return `| ${model} | ${s.withOutliers.length} of ${s.tensors} | ${lns.length} | ${worst ? `${worst.tensor}: ${worst.bitsLost.toFixed(1)} bits (max / median channel max ${worst.ratio})` : '-'} |`;
+    })
+    .join('\n');
   const doc = `# Accuracy: integer-only vs float32
 
 GLUE SST-2 dev, ${result.n} sentences; calibration on ${result.calibration} SST-2 train sentences
-(\`train_calib1000.tsv\`). Produced by \`npx tsx bench/accuracy.ts\` on ${result.date.slice(0, 10)}
-(raw numbers: \`bench/results/accuracy.json\`). Times are SwiftShader (software WebGPU on 2 cores),
-comparable only within a row; the INT8 file holds the tokenizer too (compressed).
+(\`train_calib1000.tsv\`). Produced by \`npx tsx bench/accuracy.ts\` (raw numbers:
+\`bench/results/accuracy.json\`, each row with its date; latest ${result.date.slice(0, 10)}). Times are
+SwiftShader (software WebGPU on 2 shared cores), comparable only within a row and run; the INT8 file
+holds the tokenizer too (compressed).
 
 ${table}
 
 Accuracy moves in steps of ${(100 / result.n).toFixed(2)} points (one sentence); the mean |logit difference|
-from FP32 is the sensitive measure. Every model meets the bar (INT8 within 0.3 points of FP32,
-agreement >= 99%) with both calibration methods. Max and percentile-99.99 differ by one or two
-sentences either way and by at most 0.003 in mean |logit difference|: neither is better on these
-checkpoints. The converter defaults to percentile-99.99, which is robust to a single calibration
-spike; pretrained checkpoints with outlier channels may prefer max (\`--method max\`).
+from FP32 is the sensitive measure. Max and percentile-99.99 differ by one or two sentences either
+way on the checkpoints without outlier channels: neither is better there. The converter defaults to
+percentile-99.99, which is robust to a single calibration spike.
+
+## Outlier channels
+
+Pretrained BERT-family checkpoints carry a few residual channels 10-100x larger than the rest
+(Bondarenko et al. 2021; LLM.int8(); Outlier Suppression). \`sst2-distilbert-outlier\` has three
+(dims 37, 150, 211, planted by SOURCE.md's reshaping and fine-tuned). With one int8 scale per tensor
+those channels set the scale and the other 253 get 2-3 bits: the calibration report
+(\`convert --report\`) puts the loss at 2.4-5.2 bits on every LayerNorm output and 2.7-4.6 bits on
+every residual branch (attention output, FFN output); Q, K, V, the attention context and the GELU
+outputs lose at most 0.3 bits.
+
+Calibrated tensors with outlier channels (max |x| over 8x the median channel max; bits lost =
+log2(max |x| / max of the other channels)):
+
+| model | tensors with outlier channels | of them LayerNorm outputs | worst |
+|---|---|---|---|
+${summaries}
+
+(sst2-bert-tiny's and sst2-distilbert-mini's flagged branches, layer.0.output and layer.2.output,
+lose 1.0 and 0.6 bits: under the 2 bits a branch rescale needs, so their programs are unchanged.)
+
+What the converter plans (\`src/plan/plan-graph.ts\`), only where the statistics show outlier
+channels; a model without them gets exactly the program it got before (asserted in
+\`test/outlier-channels.test.ts\`; checked with their real calibration, for every method, on
+sst2-bert-tiny and sst2-distilbert-mini, whose flagged branches lose 1.0 and 0.6 bits):
+
+- **GEMM inputs: SmoothQuant-style migration folded into the LayerNorm** (\`outlierPlan\`).
+  Channel c of the int8 LayerNorm output holds x_c / s_c, s_c = (max_c / max of the other
+  channels)^alpha, by dividing the integer LayerNorm's per-channel gamma and beta constants (the
+  Outlier Suppression gamma migration, as far as the GEMMs are concerned); the GEMMs reading it
+  (Q|K|V, FFN1, the classifier's dense) get weight column c multiplied by s_c before per-row
+  quantization. alpha in {0, 0.25, 0.5, 0.75, 1} is chosen per tensor by the expected GEMM output
+  error from int8 rounding (activation step through the weights plus each row's weight step through
+  the input's mean squares, from the per-channel statistics); alpha = 0 keeps the old plan. Here
+  alpha = 1 wins on all 9 LayerNorms (estimated error 0.3-4% of no smoothing): the reading weights
+  were divided by the outlier factors, so migrating back costs them nothing.
+- **The residual path.** In a post-LN encoder the same LayerNorm output is added to the next
+  residual sum, where it must be the true x. A second integer LayerNorm over the same wide input
+  writes only the outlier channels' remainder x_c (1 - 1/s_c) at their own scale, and a residual add
+  (int8 + int8 into the 22-bit stream) joins both parts; the residual sum reads that wide copy. The
+  wide stream is not the bottleneck (at 22 bits its step is ~1e-4 of the outliers' range); its int8
+  inputs are.
+- **Residual branches** (\`rescaledBranch\`): the attention-output and FFN-output GEMMs requantize
+  each outlier channel to int8 at an integer multiple m_c <= 127 of the other channels' scale
+  (per-channel requantization, free), and a diagonal GEMM (weights m_c, int32 epilogue,
+  |acc| <= 128 x 127) puts every channel on that one scale; the residual add reads it as an int32
+  operand. Only where the other channels gain at least 2 bits.
+- No new kernel: the integer LayerNorm already has per-channel (m, e, beta) constants, the GEMM
+  per-channel requantization and an int32 epilogue, the residual add int32 operands; GPU = CPU bit
+  for bit (test/outlier-channels.test.ts). \`inspect\` prints per LayerNorm the channels, factors
+  and alpha chosen and per GEMM the folded columns; a converted file's provenance keeps the compact
+  report (\`calibration.outliers\`).
+
+Measured (rows above; the parts were measured with \`--outliers off,gemm-inputs,layernorm,auto\`):
+
+- One scale per tensor: 97.94% / 95.18% agreement (percentile-99.99 / max), mean |logit diff|
+  0.40 / 0.80. Percentile does better because clipping the outliers buys the other channels
+  resolution; max keeps them and starves the rest.
+- GEMM inputs smoothed, residual sums still reading a per-tensor int8 copy: 97.82%, 0.20.
+- LayerNorm outputs smoothed with the exact wide reconstruction: 98.97% / 94.27%, 0.24 / 0.63.
+  What is left is the residual branches: with max their per-tensor scale is set by outliers of
+  up to 466, and max is the method where smoothing alone barely helps.
+- Everything (the converter's default): 99.54% / 99.66% / 99.66% agreement (percentile-99.99 / max /
+  mse), mean |logit diff| 0.086 / 0.089 / 0.085, max |logit diff| 0.67 / 0.47 / 0.53: 5x closer to
+  FP32 than before. Accuracy 82.11 / 82.22 / 82.22 against FP32's 82.57: the 3-4 sentences where
+  INT8 and FP32 disagree all fell to INT8's loss, so the 0.3-point bar is missed by one sentence
+  (0.34) even though agreement passes 99%. The checkpoints without outliers stay at 0.014-0.018
+  mean |logit diff|: this one's remaining error is ~6x theirs.
+- Cost, this checkpoint only: 65 ops instead of 41 (9 smoothed LayerNorms, of which 8 with residual
+  readers add one LayerNorm and one residual add; 8 branches add one diagonal GEMM each, 256x256
+  like the attention output projection); INT8 352 -> 411 ms/sentence on SwiftShader (+17%,
+  interleaved on the same 96 sentences; the table's times for this model were taken under changing
+  machine load and are not comparable); file 11.85 -> 12.53 MB (0.265x -> 0.280x of float32: the
+  diagonal weights are stored dense).
+
+'mse' (\`--method mse\`) is the clipping range of least expected int8 quantization error over each
+tensor's histogram, searched between the 99th percentile and max; on this checkpoint it matches max
+in accuracy with the lowest mean |logit diff|. The default stays percentile-99.99.
+
+Not done: a residual add with per-channel multipliers for an int8 operand (a new kernel variant)
+would replace the diagonal GEMMs (no extra weights, no extra GEMM); int16 LayerNorm outputs (the
+SOURCE.md simulation's remedy) would need new LayerNorm and GEMM variants.
 `;
   writeFileSync(new URL('../docs/accuracy.md', import.meta.url), doc);
   return table;

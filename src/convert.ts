@@ -60,7 +60,7 @@ export interface ProvenanceDetails {
   calibration?: readonly GlueInput[];
   batchSize?: number;
   /** Outlier-channel smoothing (plan-graph.ts PlanOptions.outliers): 'auto' (default) from the per-channel statistics, or 'off'. */
-  outliers?: 'auto' | 'off' | 'gemm-inputs';
+  outliers?: 'auto' | 'off' | 'layernorm' | 'gemm-inputs';
 }
 
 /** The second half of conversion: one calibration can be planned with several range methods. */

@@ -112,11 +112,13 @@ export interface PlanOptions {
    */
   channels?: ReadonlyMap<string, ChannelStatistics>;
   /**
-   * 'off': ignore outlier channels even with statistics. 'gemm-inputs' (for measurements): smooth
-   * the GEMM inputs only, and give residual readers a plain per-tensor int8 copy of the LayerNorm
-   * output instead of the wide reconstruction. Default 'auto'.
+   * 'off': ignore outlier channels even with statistics. For measurements of the parts:
+   * 'layernorm' smooths LayerNorm outputs (GEMM inputs and the wide reconstruction for residual
+   * readers) but leaves residual branches at one int8 scale; 'gemm-inputs' smooths the GEMM inputs
+   * only, residual readers getting a plain per-tensor int8 copy of the LayerNorm output. Default
+   * 'auto': everything.
    */
-  outliers?: 'auto' | 'off' | 'gemm-inputs';
+  outliers?: 'auto' | 'off' | 'layernorm' | 'gemm-inputs';
 }
 
 /** Bits of int8 resolution a residual branch's other channels must gain for its outliers to get their own scale. */
@@ -749,12 +751,7 @@ class Planner {
       this.define(next.out, 'i8', geluScale, 127);
       return;
     }
-    if (
-      next?.kind === 'add' &&
-      op.rows === 'all' &&
-      this.options.outliers !== 'off' &&
-      this.options.outliers !== 'gemm-inputs'
-    ) {
+    if (next?.kind === 'add' && op.rows === 'all' && (this.options.outliers ?? 'auto') === 'auto') {
       const branch = this.branchPlan(op);
       if (branch) {
         this.rescaledBranch(op, inScale, factors, branch);
