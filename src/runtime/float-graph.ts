@@ -73,7 +73,7 @@ import {
   gemmF32RunData,
   gemmF32Variant,
 } from '../kernels/gemm-f32.js';
-import { type GemmShape, TILE_WARMUP_LENGTHS } from '../kernels/gemm-shape.js';
+import type { GemmShape } from '../kernels/gemm-shape.js';
 import {
   type LayerNormF32Options,
   type LayerNormF32Shape,
@@ -89,6 +89,7 @@ import {
   splitHeadsF32Sizes,
 } from '../kernels/split-heads-f32.js';
 import { padRowsF32, wordsPerRow } from '../quant/pack.js';
+import { type Capacity, type CreationCounts, compileVariants, creationCounts, grownCapacity } from './capacity.js';
 
 const MAP_READ = 0x01;
 const COPY_DST = 0x08;
@@ -111,16 +112,6 @@ export interface FloatGraphForwardResult {
   captures?: Map<string, Float32Array>;
   /** With `profile`: GPU time of every launch, in order. */
   kernels?: KernelTime[];
-}
-
-export interface Capacity {
-  batch: number;
-  seq: number;
-}
-
-export interface CreationCounts {
-  pipelines: number;
-  bindGroups: number;
 }
 
 /** A buffer of the GPU program: a graph tensor, or a fused projection holding several. */
@@ -736,12 +727,7 @@ export class FloatGraphGpu {
   private async ensureCapacity(batch: number, seq: number): Promise<void> {
     const c = this.capacity;
     if (c && batch <= c.batch && seq <= c.seq) return;
-    const next: Capacity = c
-      ? {
-          batch: Math.max(batch, c.batch, batch > c.batch ? 2 * c.batch : 0),
-          seq: Math.max(seq, c.seq, seq > c.seq ? Math.min(this.maxPositions, 2 * c.seq) : 0),
-        }
-      : { batch, seq };
+    const next = grownCapacity(c, batch, seq, this.maxPositions);
     this.releaseActivations();
     const gpu = this.gpu;
     const made: GPUBuffer[] = [];
@@ -812,24 +798,18 @@ export class FloatGraphGpu {
    * keys), so that no length waits for a compile.
    */
   private async compileVariants(): Promise<void> {
-    const lengths = new Set<number>(TILE_WARMUP_LENGTHS);
-    for (let s = 1; s <= this.maxPositions; s *= 2) lengths.add(s);
-    lengths.add(this.maxPositions);
-    const pending: Promise<unknown>[] = [];
-    for (const seq of [...lengths].filter((s) => s <= this.maxPositions)) {
-      for (const l of this.launches) {
-        const info = l.info(1, seq);
-        pending.push(this.gpu.pipeline(info.key, info.code, info.name));
-      }
-    }
-    await Promise.all(pending);
+    await compileVariants(
+      this.gpu,
+      this.launches.map((l) => l.info),
+      this.maxPositions,
+    );
   }
 
   // ---- running --------------------------------------------------------------------------------------
 
   /** Pipelines and bind groups created on this runtime's device so far. */
   creationCounts(): CreationCounts {
-    return { pipelines: this.gpu.pipelineCount, bindGroups: this.gpu.bindGroupCount };
+    return creationCounts(this.gpu);
   }
 
   /** The capacity the activation buffers are bound at. */

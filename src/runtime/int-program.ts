@@ -36,7 +36,6 @@ import {
   packRequant,
   preferredStrategy,
 } from '../kernels/gemm-i8.js';
-import { TILE_WARMUP_LENGTHS } from '../kernels/gemm-shape.js';
 import { defaultWorkgroupSize, layerNormI8Program, packLayerNormChannels } from '../kernels/layernorm-i8.js';
 import { lookupI8Program, lookupTableWords } from '../kernels/lookup-i8.js';
 import { poolI8Program, poolI8RunData } from '../kernels/pool-i8.js';
@@ -54,6 +53,7 @@ import {
   rowsPerSequence,
 } from '../plan/int-program.js';
 import { packRows, wordsPerRow } from '../quant/pack.js';
+import { type Capacity, type CreationCounts, compileVariants, creationCounts, grownCapacity } from './capacity.js';
 
 const COPY_DST = 0x08;
 const MAP_READ = 0x01;
@@ -79,17 +79,6 @@ export interface IntForwardResult {
 interface Launch {
   dispatch: Dispatch;
   info: (batch: number, seq: number) => ProgramInfo;
-}
-
-interface Capacity {
-  batch: number;
-  seq: number;
-}
-
-/** GPU objects created so far, to state (and test) what a forward at a new length costs. */
-export interface CreationCounts {
-  pipelines: number;
-  bindGroups: number;
 }
 
 function maxAbs(values: Int32Array): number {
@@ -242,12 +231,7 @@ export class IntProgramGpu {
   private async ensureCapacity(batch: number, seq: number): Promise<void> {
     const c = this.capacity;
     if (c && batch <= c.batch && seq <= c.seq) return;
-    const next: Capacity = c
-      ? {
-          batch: Math.max(batch, c.batch, batch > c.batch ? 2 * c.batch : 0),
-          seq: Math.min(this.program.maxPositions, Math.max(seq, c.seq, seq > c.seq ? 2 * c.seq : 0)),
-        }
-      : { batch, seq };
+    const next = grownCapacity(c, batch, seq, this.program.maxPositions);
     this.releaseActivations();
     const gpu = this.gpu;
     const made: GPUBuffer[] = [];
@@ -510,27 +494,22 @@ export class IntProgramGpu {
    * no length ever waits for a compile.
    */
   private async compileVariants(): Promise<void> {
-    const lengths = new Set<number>(TILE_WARMUP_LENGTHS);
-    for (let s = 1; s <= this.program.maxPositions; s *= 2) lengths.add(s);
-    lengths.add(this.program.maxPositions);
-    const pending: Promise<unknown>[] = [];
     const poolings = this.program.ops.some((o) => o.kind === 'pool') ? (['mean', 'cls'] as const) : [undefined];
     for (const pooling of poolings) {
+      // The pool launch reads this.pooling when compileVariants asks for its programs (synchronously, before it awaits).
       this.pooling = pooling;
-      for (const seq of [...lengths].filter((s) => s <= this.program.maxPositions)) {
-        for (const l of this.launches) {
-          const info = l.info(1, seq);
-          pending.push(this.gpu.pipeline(info.key, info.code, info.name));
-        }
-      }
+      await compileVariants(
+        this.gpu,
+        this.launches.map((l) => l.info),
+        this.program.maxPositions,
+      );
     }
     this.pooling = undefined;
-    await Promise.all(pending);
   }
 
   /** Pipelines and bind groups created on this runtime's device so far. */
   creationCounts(): CreationCounts {
-    return { pipelines: this.gpu.pipelineCount, bindGroups: this.gpu.bindGroupCount };
+    return creationCounts(this.gpu);
   }
 
   async forward(batch: TokenBatch, options: IntForwardOptions = {}): Promise<IntForwardResult> {
