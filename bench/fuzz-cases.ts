@@ -25,20 +25,20 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { calibrationCaptures, observeCaptures } from '../src/calibrate/calibrate.js';
 import { RangeObserver } from '../src/calibrate/range-observer.js';
-import type { EncoderWeights, Linear, Tensor } from '../src/core/types.js';
 import { runFloatGraphCpu } from '../src/cpu/float-graph.js';
 import { runIntProgramCpu } from '../src/cpu/int-program.js';
 import { crc32c } from '../src/format/checksum.js';
 import { type IntModelFile, readIntModelFile, writeIntModelFile } from '../src/format/int-model-file.js';
 import { encoderParams, modelGraph } from '../src/graph/architectures.js';
 import { loadEncoderModel } from '../src/model/load.js';
-import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
+import { writeSafetensors } from '../src/model/safetensors-write.js';
 import { memorySource } from '../src/model/sources.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
 import { planGraph } from '../src/plan/plan-graph.js';
 import { Int8Model } from '../src/session.js';
 import { Random } from '../src/util/random.js';
 import { type Synthetic, syntheticModel } from '../test/synthetic.js';
+import { bertSafetensors } from './onnx-bert.js';
 
 export type Family = 'file' | 'folder' | 'text' | 'self-test';
 export const OUTCOMES = [
@@ -245,38 +245,6 @@ export function smallTokenizerJson(): string {
   });
 }
 
-/** transformers' BERT names for a synthetic model's weights. */
-function bertTensors(w: EncoderWeights): TensorToWrite[] {
-  const out: TensorToWrite[] = [];
-  const add = (name: string, t: Tensor) => out.push({ name, dtype: 'F32', shape: t.shape, data: t.data });
-  const linear = (name: string, l: Linear) => {
-    add(`${name}.weight`, l.weight);
-    add(`${name}.bias`, l.bias);
-  };
-  const norm = (name: string, n: { gamma: Tensor; beta: Tensor }) => {
-    add(`${name}.weight`, n.gamma);
-    add(`${name}.bias`, n.beta);
-  };
-  add('bert.embeddings.word_embeddings.weight', w.wordEmbeddings);
-  add('bert.embeddings.position_embeddings.weight', w.positionEmbeddings);
-  add('bert.embeddings.token_type_embeddings.weight', w.tokenTypeEmbeddings!);
-  norm('bert.embeddings.LayerNorm', w.embeddingNorm);
-  w.layers.forEach((l, i) => {
-    const p = `bert.encoder.layer.${i}`;
-    linear(`${p}.attention.self.query`, l.query);
-    linear(`${p}.attention.self.key`, l.key);
-    linear(`${p}.attention.self.value`, l.value);
-    linear(`${p}.attention.output.dense`, l.attentionOutput);
-    norm(`${p}.attention.output.LayerNorm`, l.attentionNorm);
-    linear(`${p}.intermediate.dense`, l.intermediate);
-    linear(`${p}.output.dense`, l.output);
-    norm(`${p}.output.LayerNorm`, l.outputNorm);
-  });
-  linear('bert.pooler.dense', w.head!.dense!);
-  linear('classifier', w.head!.output);
-  return out;
-}
-
 /** Fixed texts every loaded model runs: a sentence, and a pair with a word the small vocabulary lacks. */
 const FIXED_TEXTS: (string | [string, string])[] = [
   'the movie was very good and witty .',
@@ -397,7 +365,7 @@ export function prepareSubjects(): Promise<Subjects> {
       { name: 'built-in-v2', bytes: builtInV2, version: 2, file: builtIn, reference: await intOutput(builtIn) },
       { name: 'built-in-v1', bytes: v1, version: 1, file: builtIn, reference: await intOutput(builtIn) },
     ];
-    const weights = syntheticModel(SMALL, 3).weights;
+    const smallModel = syntheticModel(SMALL, 3);
     const smallFolder: Files = {
       'config.json': utf8(
         JSON.stringify({
@@ -415,7 +383,7 @@ export function prepareSubjects(): Promise<Subjects> {
           id2label: { 0: 'NEGATIVE', 1: 'POSITIVE' },
         }),
       ),
-      'model.safetensors': writeSafetensors(bertTensors(weights)),
+      'model.safetensors': writeSafetensors(bertSafetensors(smallModel)),
       'tokenizer.json': utf8(smallTokenizerJson()),
     };
     const twin: Files = {};

@@ -6,6 +6,7 @@
  * weights kept [out, in] behind a Transpose, which onnxruntime folds once at session creation).
  */
 import type { EncoderModel, Tensor } from '../src/core/types.js';
+import type { TensorToWrite } from '../src/model/safetensors-write.js';
 import {
   DataType,
   float32Bytes,
@@ -52,6 +53,11 @@ export function bertTensors(model: EncoderModel): [string, Tensor][] {
   out.push(['bert.pooler.dense.weight', w.head.dense.weight], ['bert.pooler.dense.bias', w.head.dense.bias]);
   out.push(['classifier.weight', w.head.output.weight], ['classifier.bias', w.head.output.bias]);
   return out;
+}
+
+/** The same weights as safetensors entries (what `writeSafetensors` takes), stored as `dtype`. */
+export function bertSafetensors(model: EncoderModel, dtype: 'F32' | 'F16' = 'F32'): TensorToWrite[] {
+  return bertTensors(model).map(([name, t]) => ({ name, dtype, shape: t.shape, data: t.data }));
 }
 
 /**

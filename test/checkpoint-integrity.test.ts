@@ -5,6 +5,7 @@
  * activation that went non-finite. CPU only, synthetic checkpoints.
  */
 import { describe, expect, it } from 'vitest';
+import { bertSafetensors } from '../bench/onnx-bert.js';
 import { RangeObserver } from '../src/calibrate/range-observer.js';
 import type { EncoderModel, EncoderWeights, Linear, Tensor } from '../src/core/types.js';
 import { countParameters, estimateModelBytes } from '../src/model/config.js';
@@ -26,38 +27,6 @@ const SMALL: Synthetic = {
   labels: 2,
 };
 
-/** transformers' BERT names for a synthetic model's weights. */
-function bertTensors(w: EncoderWeights, dtype: 'F32' | 'F16' = 'F32'): TensorToWrite[] {
-  const out: TensorToWrite[] = [];
-  const add = (name: string, t: Tensor) => out.push({ name, dtype, shape: t.shape, data: t.data });
-  const linear = (name: string, l: Linear) => {
-    add(`${name}.weight`, l.weight);
-    add(`${name}.bias`, l.bias);
-  };
-  const norm = (name: string, n: { gamma: Tensor; beta: Tensor }) => {
-    add(`${name}.weight`, n.gamma);
-    add(`${name}.bias`, n.beta);
-  };
-  add('bert.embeddings.word_embeddings.weight', w.wordEmbeddings);
-  add('bert.embeddings.position_embeddings.weight', w.positionEmbeddings);
-  add('bert.embeddings.token_type_embeddings.weight', w.tokenTypeEmbeddings!);
-  norm('bert.embeddings.LayerNorm', w.embeddingNorm);
-  w.layers.forEach((l, i) => {
-    const p = `bert.encoder.layer.${i}`;
-    linear(`${p}.attention.self.query`, l.query);
-    linear(`${p}.attention.self.key`, l.key);
-    linear(`${p}.attention.self.value`, l.value);
-    linear(`${p}.attention.output.dense`, l.attentionOutput);
-    norm(`${p}.attention.output.LayerNorm`, l.attentionNorm);
-    linear(`${p}.intermediate.dense`, l.intermediate);
-    linear(`${p}.output.dense`, l.output);
-    norm(`${p}.output.LayerNorm`, l.outputNorm);
-  });
-  linear('bert.pooler.dense', w.head!.dense!);
-  linear('classifier', w.head!.output);
-  return out;
-}
-
 const CONFIG = {
   architectures: ['BertForSequenceClassification'],
   hidden_size: SMALL.hidden,
@@ -76,7 +45,7 @@ const CONFIG = {
 function load(
   options: { config?: Record<string, unknown>; edit?: (t: TensorToWrite[]) => void; dtype?: 'F32' | 'F16' } = {},
 ): Promise<EncoderModel> {
-  const tensors = bertTensors(syntheticModel(SMALL, 3).weights, options.dtype);
+  const tensors = bertSafetensors(syntheticModel(SMALL, 3), options.dtype);
   options.edit?.(tensors);
   return loadEncoderModel(
     memorySource(
