@@ -37,7 +37,7 @@ import { loadTokenizer } from '../src/model/tokenizer.js';
 import { planGraph } from '../src/plan/plan-graph.js';
 import { Int8Model } from '../src/session.js';
 import { Random } from '../src/util/random.js';
-import { type Synthetic, syntheticModel } from '../test/synthetic.js';
+import { SMALL_BERT as SMALL, syntheticModel } from '../test/synthetic.js';
 import { bertSafetensors } from './onnx-bert.js';
 
 export type Family = 'file' | 'folder' | 'text' | 'self-test';
@@ -122,19 +122,6 @@ function refused(e: unknown, stage: 'load' | 'run'): Pick<CaseResult, 'outcome' 
 
 const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 
-/** Two layers so that layers and ops can be swapped; heads of 8 (a multiple of 4). */
-const SMALL: Synthetic = {
-  name: 'small',
-  family: 'bert',
-  task: 'sequence-classification',
-  hidden: 16,
-  heads: 2,
-  intermediate: 32,
-  layers: 2,
-  typeVocab: 2,
-  head: { dense: true, activation: 'tanh' },
-  labels: 2,
-};
 const SMALL_VOCAB = 60;
 
 const WORDS = [
@@ -637,7 +624,7 @@ interface Mutation {
   byDesign?: boolean;
 }
 
-const FILE_KINDS = [
+export const FILE_KINDS = [
   'byte-flip',
   'truncate',
   'append',
@@ -922,7 +909,7 @@ async function runFileCase(rng: Random, subjects: Subjects): Promise<Omit<CaseRe
 
 // ---- folders ----------------------------------------------------------------------------------------
 
-const FOLDER_KINDS = [
+export const FOLDER_KINDS = [
   'config-value',
   'config-delete',
   'config-architecture',

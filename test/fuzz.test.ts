@@ -14,6 +14,8 @@ import {
   caseSeed,
   DEFECTS,
   type Family,
+  FILE_KINDS,
+  FOLDER_KINDS,
   fileCasePlan,
   runCase,
   smallTokenizerJson,
@@ -162,34 +164,8 @@ describe(`${COUNTS.file} model files, ${COUNTS.folder} folders and ${COUNTS.text
   it('reaches every mutation kind, and most cases are refused (the mutations reach the checks)', async () => {
     const rs = await run();
     const kinds = new Set(rs.map((r) => `${r.family} ${r.kind}`));
-    for (const k of [
-      'byte-flip',
-      'truncate',
-      'append',
-      'header-value',
-      'header-delete',
-      'header-add-key',
-      'header-retype',
-      'blob-alias',
-      'blob-table',
-      'constant',
-      'swap',
-      'nesting',
-      'tokenizer',
-    ])
-      expect(kinds).toContain(`file ${k}`);
-    for (const k of [
-      'config-value',
-      'config-delete',
-      'config-architecture',
-      'config-broken',
-      'st-header',
-      'st-data',
-      'st-truncate',
-      'st-length',
-      'tokenizer',
-    ])
-      expect(kinds).toContain(`folder ${k}`);
+    for (const k of FILE_KINDS) expect(kinds).toContain(`file ${k}`);
+    for (const k of FOLDER_KINDS) expect(kinds).toContain(`folder ${k}`);
     for (const k of ['hostile-strings', 'bad-item']) expect(kinds).toContain(`text ${k}`);
     const refusedShare = rs.filter((r) => r.outcome === 'refused-clear').length / rs.length;
     expect(refusedShare).toBeGreaterThan(0.5);

@@ -18,7 +18,7 @@ import { crc32c } from '../src/format/checksum.js';
 import { FORMAT_VERSION, readContainer, readIntModelFile, writeContainer } from '../src/format/int-model-file.js';
 import { validatePlan } from '../src/plan/validate-plan.js';
 import { Random } from '../src/util/random.js';
-import { type Synthetic, syntheticModel } from './synthetic.js';
+import { SMALL_BERT as SMALL, syntheticModel } from './synthetic.js';
 
 const builtIn = fileURLToPath(new URL('../models/sst2-bert-tiny.i8t', import.meta.url));
 
@@ -128,20 +128,6 @@ function sameDocument(a: unknown, b: unknown, path = ''): string[] {
 }
 
 // ---- the container, on a small document written from a synthetic model ------------------------
-
-/** Two layers (so that layers can be swapped), ~25 KB (so that every byte can be flipped in seconds). */
-const SMALL: Synthetic = {
-  name: 'small',
-  family: 'bert',
-  task: 'sequence-classification',
-  hidden: 16,
-  heads: 2,
-  intermediate: 32,
-  layers: 2,
-  typeVocab: 2,
-  head: { dense: true, activation: 'tanh' },
-  labels: 2,
-};
 
 describe('the version 2 container verifies checksums before decoding', () => {
   const model = syntheticModel(SMALL, 7);

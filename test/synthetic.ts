@@ -85,6 +85,20 @@ export const SYNTHETIC: Synthetic[] = [
   },
 ];
 
+/** Two small layers (so that layers and ops can be swapped) of 2 heads of 8: files of ~25 KB, fast to mutate byte by byte. */
+export const SMALL_BERT: Synthetic = {
+  name: 'small',
+  family: 'bert',
+  task: 'sequence-classification',
+  hidden: 16,
+  heads: 2,
+  intermediate: 32,
+  layers: 2,
+  typeVocab: 2,
+  head: { dense: true, activation: 'tanh' },
+  labels: 2,
+};
+
 export const VOCAB = 60;
 export const MAX_POSITIONS = 40;
 
