@@ -41,6 +41,24 @@ export const CONFIG_LIMITS = {
   layer_norm_eps: 0.1,
 } as const;
 
+/** An integer key of a config.json in [min, max] (or its fallback when absent), refused naming the key. */
+function configInt(
+  c: Json,
+  fail: (problem: string) => never,
+  key: string,
+  min: number,
+  max: number,
+  fallback?: number,
+): number {
+  const v = c[key] ?? fallback;
+  if (v === undefined) return fail(`"${key}" is missing`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    return fail(`"${key}" must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  }
+  if (v > max) return fail(`"${key}" = ${v} is above ${max}, the largest this runtime accepts`);
+  return v;
+}
+
 /** `what` names the file in error messages (e.g. the source it came from). */
 export function parseConfig(json: unknown, what = 'config.json'): EncoderConfig {
   const fail = (problem: string): never => {
@@ -61,15 +79,8 @@ export function parseConfig(json: unknown, what = 'config.json'): EncoderConfig 
     );
   }
 
-  const int = (key: string, min: number, fallback?: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const v = c[key] ?? fallback;
-    if (v === undefined) return fail(`"${key}" is missing`);
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-      return fail(`"${key}" must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-    }
-    if (v > max) return fail(`"${key}" = ${v} is above ${max}, the largest this runtime accepts`);
-    return v;
-  };
+  const int = (key: string, min: number, fallback?: number, max = Number.MAX_SAFE_INTEGER): number =>
+    configInt(c, fail, key, min, max, fallback);
   const L = CONFIG_LIMITS;
   const distil = arch.family === 'distilbert';
   // DistilBERT uses its own key names; the rest of this function sees BERT's names.
@@ -175,15 +186,8 @@ export function parseDecoderConfig(json: unknown, what = 'config.json'): Decoder
     );
   }
   // Keys are GPT-2's; limits are the encoder keys' of the same meaning.
-  const int = (key: string, limit: number, fallback?: number, min = 1): number => {
-    const v = c[key] ?? fallback;
-    if (v === undefined) return fail(`"${key}" is missing`);
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-      return fail(`"${key}" must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-    }
-    if (v > limit) return fail(`"${key}" = ${v} is above ${limit}, the largest this runtime accepts`);
-    return v;
-  };
+  const int = (key: string, limit: number, fallback?: number, min = 1): number =>
+    configInt(c, fail, key, min, limit, fallback);
   const L = CONFIG_LIMITS;
   const hiddenSize = int('n_embd', L.hidden_size);
   const numLayers = int('n_layer', L.num_hidden_layers);
