@@ -11,9 +11,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { calibrateDecoderCpu } from '../src/calibrate/calibrate-decoder.js';
+import { decoderPromptBatch } from '../src/core/token-batch.js';
 import type { DecoderModel } from '../src/core/types.js';
 import { runFloatGraphCpu } from '../src/cpu/float-graph.js';
-import { greedyTokens, IntDecoderCpu, runIntProgramCpu } from '../src/cpu/int-program.js';
+import { greedyTokens, IntDecoderCpu, IntDecoderCpuSession, runIntProgramCpu } from '../src/cpu/int-program.js';
 import { decoderBatch, decoderGraph, sequenceNll } from '../src/model/decoder.js';
 import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { loadDecoderModel } from '../src/model/load.js';
@@ -23,6 +24,7 @@ import { folderSource } from '../src/model/sources-node.js';
 import type { IntProgram } from '../src/plan/int-program.js';
 import { planGraph, RESIDUAL_BITS } from '../src/plan/plan-graph.js';
 import { validateProgram } from '../src/plan/validate-program.js';
+import { IntDecoderGpu } from '../src/runtime/int-decoder.js';
 import { IntProgramGpu } from '../src/runtime/int-program.js';
 import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';
@@ -240,42 +242,127 @@ describe('integer GPT-2 (random, 3 layers x 48 hidden, 3 heads, vocab 37)', () =
     }
   });
 
-  it("greedy: the GPU (whole-sequence recompute) gives the CPU incremental decoder's token stream", async () => {
-    const prompts = randomSequences(new Random(11), 2, 5, 5, SIZES.vocab_size);
-    const steps = 10;
-    const cpu = new IntDecoderCpu(program, prompts.length, 5 + steps);
-    let logits = cpu.prefill(decoderBatch(prompts, 0));
-    let next = greedyTokens(
-      program,
-      logits,
-      prompts.map((_, b) => b * 5 + 4),
+  it('CPU: left-padded prompts of different lengths, then steps, give the whole left-padded pass bit for bit', () => {
+    const V = SIZES.vocab_size;
+    const prompts = randomSequences(new Random(21), 3, 2, 7, V);
+    const steps = 5;
+    const continuations = randomSequences(new Random(22), 3, steps, steps, V);
+    const whole = decoderPromptBatch(
+      prompts.map((p, b) => [...p, ...continuations[b]]),
+      0,
     );
-    const cpuStream = prompts.map((p, b) => [...p, next[b]]);
-    for (let i = 1; i < steps; i++) {
-      logits = cpu.step(next);
-      next = greedyTokens(
-        program,
-        logits,
-        prompts.map((_, b) => b),
+    const expected = runIntProgramCpu(program, whole).output;
+    const L = whole.seqLen;
+    const session = new IntDecoderCpu(program, 3, L);
+    const pre = decoderPromptBatch(prompts, 0);
+    const P = pre.seqLen;
+    const got = session.prefill(pre);
+    for (let b = 0; b < 3; b++)
+      expect(got.subarray((b * P + P - 1) * V, (b * P + P) * V)).toEqual(
+        expected.subarray((b * L + P - 1) * V, (b * L + P) * V),
       );
-      next.forEach((t, b) => cpuStream[b].push(t));
-    }
-    const runtime = await IntProgramGpu.create(await testGpu(), program);
-    try {
-      const gpuStream = prompts.map((p) => [...p]);
-      for (let i = 0; i < steps; i++) {
-        const batch = decoderBatch(gpuStream, 0);
-        const out = (await runtime.forward(batch)).output;
-        const picked = greedyTokens(
-          program,
-          out,
-          gpuStream.map((s, b) => b * batch.seqLen + s.length - 1),
+    for (let t = 0; t < steps; t++) {
+      const step = session.step(continuations.map((c) => c[t]));
+      for (let b = 0; b < 3; b++)
+        expect(step.subarray(b * V, (b + 1) * V)).toEqual(
+          expected.subarray((b * L + P + t) * V, (b * L + P + t + 1) * V),
         );
-        picked.forEach((t, b) => gpuStream[b].push(t));
+    }
+    expect(() => session.prefill(pre)).toThrow(/already holds/);
+    session.reset();
+    expect(session.prefill(pre)).toEqual(got);
+    const right = decoderBatch(prompts, 0);
+    session.reset();
+    expect(() => session.prefill(right)).toThrow(/sequence \d is not left-padded/);
+  });
+
+  it("GPU KV cache: prefill and steps give the CPU decoder's candidates (top-k on the GPU, and whole rows), batch of 3 prompts of different lengths", async () => {
+    const V = SIZES.vocab_size;
+    const prompts = randomSequences(new Random(31), 3, 1, 9, V);
+    const capacity = 20;
+    const cpu = new IntDecoderCpuSession(program, 3, capacity);
+    const gpu = await IntDecoderGpu.create(await testGpu(), program, { batch: 3, capacity });
+    try {
+      // k: greedy, a sampling top-k, the whole vocabulary by top-k, and more than the kernel keeps (whole rows read back).
+      const ks = [1, 5, V, 100];
+      let k = ks[0];
+      let want = await cpu.prefill(prompts, k);
+      expect(await gpu.prefill(prompts, k)).toEqual(want);
+      const counts = gpu.runtime.creationCounts();
+      for (let i = 1; gpu.length < capacity; i++) {
+        const tokens = want.map((c) => c.ids[0]);
+        k = ks[i % ks.length];
+        want = await cpu.step(tokens, k);
+        expect(await gpu.step(tokens, k)).toEqual(want);
       }
-      expect(gpuStream).toEqual(cpuStream);
+      // Steps compile and bind nothing: every variant was made at creation.
+      expect(gpu.runtime.creationCounts()).toEqual(counts);
+      expect(gpu.length).toBe(capacity);
+      await expect(gpu.step([0, 0, 0], 1)).rejects.toThrow(/KV cache is full \(20 tokens per sequence\)/);
+      gpu.reset();
+      expect(await gpu.prefill(prompts, 1)).toEqual(await (cpu.reset(), cpu.prefill(prompts, 1)));
+      await expect(gpu.prefill(prompts, 1)).rejects.toThrow(/already holds/);
+      const m = gpu.memory();
+      // int8 K and V: 2 x hidden bytes per token per layer, a quarter of fp32's.
+      expect(m.kvBytesPerToken).toBe(2 * SIZES.n_layer * SIZES.n_embd);
+      expect(m.kvCacheBytes).toBeGreaterThanOrEqual(3 * capacity * m.kvBytesPerToken!);
     } finally {
-      runtime.dispose();
+      gpu.dispose();
+    }
+  });
+
+  it("GPU KV cache: greedy token streams equal the CPU decoder's and the whole-sequence recompute's", async () => {
+    const V = SIZES.vocab_size;
+    const prompts = randomSequences(new Random(11), 2, 3, 6, V);
+    const steps = 12;
+    const greedy = async (session: {
+      prefill(p: number[][], k: number): Promise<{ ids: Int32Array }[]>;
+      step(t: number[], k: number): Promise<{ ids: Int32Array }[]>;
+    }) => {
+      const streams = prompts.map((p) => [...p]);
+      let c = await session.prefill(prompts, 1);
+      for (let i = 0; i < steps; i++) {
+        c.forEach((x, b) => streams[b].push(x.ids[0]));
+        if (i + 1 < steps)
+          c = await session.step(
+            c.map((x) => x.ids[0]),
+            1,
+          );
+      }
+      return streams;
+    };
+    const cpuStreams = await greedy(new IntDecoderCpuSession(program, 2, 6 + steps));
+    const gpu = await IntDecoderGpu.create(await testGpu(), program, { batch: 2, capacity: 6 + steps });
+    try {
+      expect(await greedy(gpu)).toEqual(cpuStreams);
+    } finally {
+      gpu.dispose();
+    }
+    // Recomputing each sequence alone, whole, from scratch at every step picks the same tokens.
+    for (const [b, p] of prompts.entries()) {
+      const stream = [...p];
+      for (let i = 0; i < steps; i++) {
+        const out = runIntProgramCpu(program, decoderBatch([stream], 0)).output;
+        stream.push(greedyTokens(program, out, [stream.length - 1])[0]);
+      }
+      expect(stream).toEqual(cpuStreams[b]);
+    }
+  });
+
+  it('GPU KV cache refuses bad sizes and inputs clearly', async () => {
+    const gpuDevice = await testGpu();
+    await expect(IntDecoderGpu.create(gpuDevice, program, { batch: 1, capacity: 33 })).rejects.toThrow(
+      /capacity = 33 tokens must be an integer in \[1, 32\]/,
+    );
+    await expect(IntDecoderGpu.create(gpuDevice, program, { batch: 0, capacity: 8 })).rejects.toThrow(/batch = 0/);
+    const gpu = await IntDecoderGpu.create(gpuDevice, program, { batch: 1, capacity: 8 });
+    try {
+      await expect(gpu.step([1], 1)).rejects.toThrow(/prefill a prompt first/);
+      await expect(gpu.prefill([[1, 2, 3, 4, 5, 6, 7, 8, 9]], 1)).rejects.toThrow(/exceeds the cache capacity of 8/);
+      await expect(gpu.prefill([[1, 99]], 1)).rejects.toThrow(/token id/);
+      await expect(gpu.prefill([[1], [2]], 1)).rejects.toThrow(/2 prompts for a decoder of batch 1/);
+    } finally {
+      gpu.dispose();
     }
   });
 
@@ -351,6 +438,38 @@ describe.skipIf(!existsSync(`${MODEL}/model.safetensors`) || !existsSync(TEST_EN
       );
       expect(q.tokens).toBe(fp.tokens);
       expect(Math.abs(pq / pf - 1)).toBeLessThanOrEqual(0.03);
+    }, 600_000);
+
+    it("GPU KV cache: greedy continuations of two prompts equal the CPU decoder's token for token", async () => {
+      const prompts = [test[5].slice(0, 6), test[9].slice(0, 3)];
+      const steps = 16;
+      const capacity = 6 + steps;
+      const run = async (session: IntDecoderCpuSession | IntDecoderGpu) => {
+        const streams = prompts.map(() => [] as number[]);
+        let c = await session.prefill(prompts, 1);
+        for (let i = 0; i < steps; i++) {
+          c.forEach((x, b) => streams[b].push(x.ids[0]));
+          if (i + 1 < steps)
+            c = await session.step(
+              c.map((x) => x.ids[0]),
+              1,
+            );
+        }
+        return streams;
+      };
+      const cpu = await run(new IntDecoderCpuSession(program, 2, capacity));
+      const gpu = await IntDecoderGpu.create(await testGpu(), program, { batch: 2, capacity });
+      try {
+        expect(await run(gpu)).toEqual(cpu);
+        const m = gpu.memory();
+        const { numLayers: L, hiddenSize: H } = model.config;
+        expect(m.kvBytesPerToken).toBe(2 * L * H);
+        report.push(
+          `  KV cache: ${m.kvBytesPerToken} bytes per token (int8; fp32 would be ${8 * L * H}), ${m.kvCacheBytes} bytes for 2 x ${capacity} tokens`,
+        );
+      } finally {
+        gpu.dispose();
+      }
     }, 600_000);
 
     it('GPU int32 logits equal the CPU interpreter bit for bit; incremental CPU decoding equals the whole pass', async () => {

@@ -43,3 +43,32 @@ export function checkEmbeddingIds(ids: ArrayLike<number>, rows: number, what = '
     }
   }
 }
+
+/**
+ * Prompts for incremental decoding, padded on the left (under mask 0, with `padId`) to the longest,
+ * each numbering its positions from its first real token: every sequence's next token then follows
+ * the same cache position, and the padding is never attended to.
+ */
+export function decoderPromptBatch(prompts: readonly (readonly number[])[], padId: number): TokenBatch {
+  if (prompts.length === 0) throw new RangeError('prompt batch: no prompts');
+  prompts.forEach((p, i) => {
+    if (p.length === 0) throw new RangeError(`prompt batch: prompt ${i} has no tokens`);
+  });
+  const B = prompts.length;
+  const S = Math.max(...prompts.map((p) => p.length));
+  const batch: TokenBatch = {
+    batch: B,
+    seqLen: S,
+    inputIds: new Int32Array(B * S).fill(padId),
+    attentionMask: new Int32Array(B * S),
+    tokenTypeIds: new Int32Array(B * S),
+    positionIds: new Int32Array(B * S),
+  };
+  prompts.forEach((p, b) => {
+    const pad = S - p.length;
+    batch.inputIds.set(p, b * S + pad);
+    batch.attentionMask.fill(1, b * S + pad, (b + 1) * S);
+    for (let t = 0; t < p.length; t++) batch.positionIds[b * S + pad + t] = t;
+  });
+  return batch;
+}

@@ -3,6 +3,7 @@
  * layouts the GPU uses. This is the specification of the whole integer model: the GPU interpreter
  * (src/runtime/int-program.ts) must give the same output bit for bit.
  */
+import { decoderPromptBatch } from '../core/token-batch.js';
 import type { TokenBatch } from '../core/types.js';
 import {
   type IntAttentionOp,
@@ -22,7 +23,7 @@ import { poolI8Ref } from '../reference/pool-i8.js';
 import { requantizeRef } from '../reference/requantize.js';
 import { residualAddRef } from '../reference/residual-add.js';
 import { softmaxI8Ref } from '../reference/softmax-i8.js';
-import { topKRef } from '../reference/topk-i32.js';
+import { logitCandidates, topKRef } from '../reference/topk-i32.js';
 import { transposeHeadsI8Ref } from '../reference/transpose-heads-i8.js';
 
 export type IntValues = Int8Array | Uint8Array | Int32Array;
@@ -259,13 +260,17 @@ export interface IntProgramCpuOptions {
 }
 
 /**
- * Incremental decoding on the CPU: `prefill` runs whole prompts (one length, no padding) into an
- * empty cache, each `step` one new token per sequence against everything cached. Logits are the
+ * Incremental decoding on the CPU: `prefill` runs whole prompts into an empty cache, each `step`
+ * one new token per sequence against everything cached. Prompts of different lengths come
+ * left-padded (decoderPromptBatch in src/core/token-batch.ts): padding sits under mask 0 in the cache and is never attended
+ * to, and each sequence numbers its own positions from its first real token. Logits are the
  * program's int32 output rows for the run's tokens, bit for bit those of the same positions in a
- * whole-sequence runIntProgramCpu.
+ * whole-sequence runIntProgramCpu of the same (padded) tokens.
  */
 export class IntDecoderCpu {
   readonly cache: IntKvCache;
+  /** Each sequence's next position id. */
+  private readonly nextPosition: Int32Array;
 
   constructor(
     readonly program: IntProgram,
@@ -276,10 +281,18 @@ export class IntDecoderCpu {
     if (program.output.kind !== 'lm-logits')
       throw new Error(`IntDecoderCpu: the program's output is ${program.output.kind}, not LM logits`);
     this.cache = createKvCache(program, batch, capacity);
+    this.nextPosition = new Int32Array(batch);
   }
 
   get past(): number {
     return this.cache.past;
+  }
+
+  /** Empties the cache for the next prefill. */
+  reset(): void {
+    this.cache.past = 0;
+    this.cache.mask.fill(0);
+    this.nextPosition.fill(0);
   }
 
   /** [batch * seqLen, vocab] logits of the prompt's positions. */
@@ -288,42 +301,59 @@ export class IntDecoderCpu {
       throw new Error(
         `IntDecoderCpu.prefill: the cache already holds ${this.cache.past} tokens per sequence; prefill starts a generation`,
       );
-    if (batch.attentionMask.some((m) => m === 0))
-      throw new RangeError(
-        'IntDecoderCpu.prefill: prompts must all have one length (padding is not supported in incremental decoding)',
-      );
-    return this.run(batch.inputIds, batch.batch, batch.seqLen);
+    checkLeftPadded(batch, 'IntDecoderCpu.prefill');
+    const { batch: B, seqLen: S } = batch;
+    const logits = this.run(batch.inputIds, batch.positionIds, batch.attentionMask, B, S);
+    for (let b = 0; b < B; b++) this.nextPosition[b] = batch.positionIds[b * S + S - 1] + 1;
+    return logits;
   }
 
   /** One token per sequence: [batch, vocab] logits of the new position. */
   step(tokens: ArrayLike<number>): Int32Array {
     if (this.cache.past === 0) throw new Error('IntDecoderCpu.step: prefill a prompt first');
-    return this.run(Int32Array.from(tokens), tokens.length, 1);
+    const B = tokens.length;
+    const positions = this.nextPosition.slice(0, B);
+    const logits = this.run(Int32Array.from(tokens), positions, new Int32Array(B).fill(1), B, 1);
+    for (let b = 0; b < B; b++) this.nextPosition[b]++;
+    return logits;
   }
 
-  private run(ids: Int32Array, B: number, S: number): Int32Array {
+  private run(ids: Int32Array, positionIds: Int32Array, mask: Int32Array, B: number, S: number): Int32Array {
     const cache = this.cache;
     if (B !== cache.batch) throw new RangeError(`IntDecoderCpu: ${B} sequences for a cache of ${cache.batch}`);
     if (cache.past + S > cache.capacity)
       throw new RangeError(
         `IntDecoderCpu: ${cache.past} cached + ${S} new tokens exceed the cache capacity of ${cache.capacity} tokens per sequence`,
       );
-    const positionIds = new Int32Array(B * S);
-    for (let i = 0; i < B * S; i++) positionIds[i] = cache.past + (i % S);
     const batch: TokenBatch = {
       batch: B,
       seqLen: S,
       inputIds: ids,
-      attentionMask: new Int32Array(B * S).fill(1),
+      attentionMask: mask,
       tokenTypeIds: new Int32Array(B * S),
       positionIds,
     };
-    for (let b = 0; b < B; b++)
-      cache.mask.fill(1, b * cache.capacity + cache.past, b * cache.capacity + cache.past + S);
+    for (let b = 0; b < B; b++) cache.mask.set(mask.subarray(b * S, (b + 1) * S), b * cache.capacity + cache.past);
     const interpreter = new CpuIntInterpreter(this.program, batch, undefined, cache);
     for (const op of this.program.ops) interpreter.run(op);
     cache.past += S;
     return interpreter.get(this.program.output.tensor) as Int32Array;
+  }
+}
+
+/**
+ * A prompt batch for incremental decoding: each row's mask is 0s (padding) then 1s, with a real
+ * last token, so that every sequence's next token follows the same cache position.
+ */
+export function checkLeftPadded(batch: TokenBatch, what: string): void {
+  const { batch: B, seqLen: S, attentionMask: mask } = batch;
+  for (let b = 0; b < B; b++) {
+    const row = mask.subarray(b * S, (b + 1) * S);
+    const first = row.findIndex((m) => m !== 0);
+    if (first < 0 || row.subarray(first).some((m) => m !== 1))
+      throw new RangeError(
+        `${what}: sequence ${b} is not left-padded (its mask must be 0s then 1s, ending with a real token)`,
+      );
   }
 }
 
@@ -352,4 +382,59 @@ export function runIntProgramCpu(
   const output = interpreter.get(program.output.tensor);
   if (!(output instanceof Int32Array)) throw new Error(`integer program: output ${program.output.tensor} is not int32`);
   return { output, values: options.keep ? interpreter.values : undefined };
+}
+
+/**
+ * The CPU decoder as text generation sees it (the DecoderSession of src/generate/decoder-session.ts):
+ * the specification the GPU's IntDecoderGpu must equal candidate for candidate.
+ */
+export class IntDecoderCpuSession {
+  readonly decoder: IntDecoderCpu;
+
+  constructor(
+    readonly program: IntProgram,
+    batch: number,
+    capacity: number,
+    private readonly padId = 0,
+  ) {
+    this.decoder = new IntDecoderCpu(program, batch, capacity);
+  }
+
+  get batch(): number {
+    return this.decoder.cache.batch;
+  }
+
+  get capacity(): number {
+    return this.decoder.cache.capacity;
+  }
+
+  get vocab(): number {
+    return this.program.output.rescale!.requant.length;
+  }
+
+  get length(): number {
+    return this.decoder.past;
+  }
+
+  async prefill(prompts: readonly (readonly number[])[], k: number) {
+    const batch = decoderPromptBatch(prompts, this.padId);
+    const logits = this.decoder.prefill(batch);
+    const S = batch.seqLen;
+    return this.candidates(logits, (b) => b * S + S - 1, k);
+  }
+
+  async step(tokens: readonly number[], k: number) {
+    return this.candidates(this.decoder.step(tokens), (b) => b, k);
+  }
+
+  reset(): void {
+    this.decoder.reset();
+  }
+
+  private candidates(logits: Int32Array, row: (b: number) => number, k: number) {
+    const V = this.vocab;
+    return Array.from({ length: this.batch }, (_, b) =>
+      logitCandidates(logits.subarray(row(b) * V, (row(b) + 1) * V), this.program.output.rescale!, k),
+    );
+  }
 }

@@ -15,6 +15,10 @@ export interface GpuMemory {
   weightBytes: number;
   /** Activations and read-back buffers, sized for the largest (batch, sequence) run so far. */
   activationBytes: number;
+  /** Decoders: the KV cache (K, V and its mask) for its batch and capacity. */
+  kvCacheBytes?: number;
+  /** Decoders: K and V bytes per token of one sequence, all layers. */
+  kvBytesPerToken?: number;
 }
 
 export function sumSizes(buffers: Iterable<GPUBuffer | undefined>): number {

@@ -185,3 +185,38 @@ export function planLogitRescale(p: LogitRescalePlanInput): LogitRescalePlan {
   }
   throw new RangeError(`logit rescale: no common scale keeps the logits in int32`);
 }
+
+/**
+ * The `k` best next tokens of one row of LM-head accumulators as real logits (the common-scale
+ * integers times `scale`), best first with ties to the lowest id, as topKRef orders them; k >= the
+ * vocabulary gives it whole. `restBelow` bounds every logit not returned.
+ */
+export function logitCandidates(
+  acc: Int32Array,
+  rescale: { scale: number; requant: readonly Dyadic[] },
+  k: number,
+): { ids: Int32Array; logits: Float32Array; restBelow: number } {
+  const vocab = rescale.requant.length;
+  if (acc.length !== vocab) throw new RangeError(`logitCandidates: ${acc.length} logits for a vocabulary of ${vocab}`);
+  const values = Int32Array.from(acc, (a, c) => rescaleLogit(a, rescale.requant[c]));
+  const order = Array.from({ length: vocab }, (_, c) => c).sort((x, y) => values[y] - values[x] || x - y);
+  const n = Math.min(k, vocab);
+  const ids = Int32Array.from(order.slice(0, n));
+  return fromTopK(
+    ids,
+    Int32Array.from(ids, (c) => values[c]),
+    rescale.scale,
+    n === vocab,
+  );
+}
+
+/** Top-k ids and common-scale values (as the top-k kernel reads them back) as real logits. */
+export function fromTopK(
+  ids: ArrayLike<number>,
+  values: ArrayLike<number>,
+  scale: number,
+  whole: boolean,
+): { ids: Int32Array; logits: Float32Array; restBelow: number } {
+  const logits = Float32Array.from(values, (v) => v * scale);
+  return { ids: Int32Array.from(ids), logits, restBelow: whole ? -Infinity : logits[logits.length - 1] };
+}

@@ -49,16 +49,17 @@ export function warmupLengths(maxPositions: number): number[] {
   return [...lengths].filter((s) => s <= maxPositions);
 }
 
-/** Compiles (in parallel) the pipeline of every launch at every warm-up length, batch 1. */
+/** Compiles (in parallel) the pipeline of every launch at every warm-up length, batch 1 by default. */
 export async function compileVariants(
   gpu: Gpu,
   infos: ((batch: number, seq: number) => ProgramInfo)[],
   maxPositions: number,
+  batch = 1,
 ): Promise<void> {
   const pending: Promise<unknown>[] = [];
   for (const seq of warmupLengths(maxPositions)) {
     for (const info of infos) {
-      const p = info(1, seq);
+      const p = info(batch, seq);
       pending.push(gpu.pipeline(p.key, p.code, p.name));
     }
   }

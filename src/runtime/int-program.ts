@@ -41,6 +41,7 @@ import { lookupI8Program, lookupTableWords } from '../kernels/lookup-i8.js';
 import { poolI8Program, poolI8RunData } from '../kernels/pool-i8.js';
 import { residualAddProgram } from '../kernels/residual-add.js';
 import { defaultSoftmaxI8Launch, softmaxI8OutputWords, softmaxI8Program } from '../kernels/softmax-i8.js';
+import { TOPK_MAX_K, topKBindings, topKOutputWords, topKProgram, topKVariant } from '../kernels/topk-i32.js';
 import { transposeHeadsI8Program, transposeHeadsOutputWords } from '../kernels/transpose-heads-i8.js';
 import {
   type IntAttentionOp,
@@ -54,13 +55,36 @@ import {
 } from '../plan/int-program.js';
 import { packRows, wordsPerRow } from '../quant/pack.js';
 import { type Capacity, type CreationCounts, compileVariants, creationCounts, grownCapacity } from './capacity.js';
+import { GpuKvCache, type KvCacheSize, kvAttentionLaunches, kvScratchBytes } from './kv-cache.js';
 
 const COPY_DST = 0x08;
 const MAP_READ = 0x01;
 
 export interface IntProgramGpuOptions {
   strategy?: GemmI8Strategy;
+  /**
+   * Decoders: run incrementally against an int8 KV cache of this size (see decode()); forward()
+   * is then refused. Without it, whole sequences only.
+   */
+  kvCache?: KvCacheSize;
 }
+
+/** One decoder run's tokens: [batch, seq] ids, position ids and key mask (1 real, 0 padding). */
+export interface DecodeInput {
+  ids: ArrayLike<number>;
+  positions: ArrayLike<number>;
+  mask: ArrayLike<number>;
+  seq: number;
+}
+
+/**
+ * What a decoder run reads back for the last position of each sequence: the k best tokens on the
+ * common logit scale (ids and values, best first), or with k = 'all' the whole row of int32
+ * accumulators (the caller rescales, as the CPU's greedyTokens does).
+ */
+export type DecodeOutput =
+  | { kind: 'top-k'; k: number; ids: Uint32Array; values: Int32Array }
+  | { kind: 'logits'; logits: Int32Array };
 
 export interface IntForwardOptions {
   /** Time every launch with GPU timestamps (needs the adapter's 'timestamp-query'). */
@@ -75,10 +99,10 @@ export interface IntForwardResult {
   kernels?: KernelTime[];
 }
 
-/** One launch: a Dispatch bound once, and its program and run for a (batch, seq). */
+/** One launch: a Dispatch bound once, and its program and run for a (batch, seq) after `past` cached positions. */
 interface Launch {
   dispatch: Dispatch;
-  info: (batch: number, seq: number) => ProgramInfo;
+  info: (batch: number, seq: number, past?: number) => ProgramInfo;
 }
 
 function maxAbs(values: Int32Array): number {
@@ -108,9 +132,15 @@ export class IntProgramGpu {
         scores?: GPUBuffer;
         probs?: GPUBuffer;
         vT?: GPUBuffer;
+        /** Decoders: the top-k rows [batch, 1 + 2 TOPK_MAX_K] words. */
+        topk?: GPUBuffer;
         staging: GPUBuffer;
       }
     | undefined;
+  /** Decoders: the KV cache, and the next-token launch after the program's. */
+  private readonly kv: GpuKvCache | undefined;
+  private topkLaunch: Launch | undefined;
+  private rescale: GPUBuffer | undefined;
   private launches: Launch[] = [];
   private capacity: Capacity | undefined;
   private disposed = false;
@@ -124,6 +154,7 @@ export class IntProgramGpu {
     readonly gpu: Gpu,
     readonly program: IntProgram,
     readonly strategy: GemmI8Strategy,
+    kvCache: KvCacheSize | undefined,
   ) {
     this.tensors = new Map(program.tensors.map((t) => [t.id, t]));
     const embed = program.ops.find((o): o is IntEmbedOp => o.kind === 'embed');
@@ -133,13 +164,23 @@ export class IntProgramGpu {
     this.heads = Math.max(1, ...attention.map((a) => a.heads));
     this.maxHeadDim = Math.max(4, ...attention.map((a) => a.headDim));
     this.assignSlots();
+    if (kvCache) {
+      if (program.output.kind !== 'lm-logits' || !program.output.rescale)
+        throw new Error(`integer model: a KV cache needs LM logits with a common scale, not ${program.output.kind}`);
+      this.kv = new GpuKvCache(gpu, program, kvCache.batch, kvCache.capacity);
+    }
+  }
+
+  /** Positions the decoder's runs may span (the cache's capacity), else the model's. */
+  private get maxSeq(): number {
+    return this.kv?.capacity ?? this.program.maxPositions;
   }
 
   static async create(gpu: Gpu, program: IntProgram, options: IntProgramGpuOptions = {}): Promise<IntProgramGpu> {
-    const runtime = new IntProgramGpu(gpu, program, options.strategy ?? preferredStrategy(gpu));
+    const runtime = new IntProgramGpu(gpu, program, options.strategy ?? preferredStrategy(gpu), options.kvCache);
     try {
       runtime.upload();
-      await runtime.ensureCapacity(1, Math.min(program.maxPositions, 64));
+      await runtime.ensureCapacity(runtime.kv?.batch ?? 1, Math.min(runtime.maxSeq, 64));
       await runtime.compileVariants();
     } catch (e) {
       runtime.dispose();
@@ -202,6 +243,7 @@ export class IntProgramGpu {
           break;
       }
     }
+    if (this.kv) this.rescale = this.buffer('logits.rescale', packRequant(this.program.output.rescale!.requant));
   }
 
   /** Shares activation buffers between tensors whose lifetimes do not overlap. */
@@ -231,7 +273,7 @@ export class IntProgramGpu {
   private async ensureCapacity(batch: number, seq: number): Promise<void> {
     const c = this.capacity;
     if (c && batch <= c.batch && seq <= c.seq) return;
-    const next = grownCapacity(c, batch, seq, this.program.maxPositions);
+    const next = grownCapacity(c, batch, seq, this.maxSeq);
     this.releaseActivations();
     const gpu = this.gpu;
     const made: GPUBuffer[] = [];
@@ -253,25 +295,32 @@ export class IntProgramGpu {
       };
       const hasAttention = this.program.ops.some((o) => o.kind === 'attention');
       const shape = { batch: next.batch, heads: this.heads, seq: next.seq };
-      const scratch = hasAttention
+      const kvScratch = this.kv && kvScratchBytes(this.program, this.kv, next.seq);
+      const scratch = kvScratch
         ? {
-            scores: make('attention.scores', next.batch * this.heads * next.seq * next.seq * 4),
-            probs: make('attention.probs', softmaxI8OutputWords(shape) * 4),
-            vT: make(
-              'attention.vT',
-              transposeHeadsOutputWords({
-                ...shape,
-                headDim: this.maxHeadDim,
-                rowWords: (this.heads * this.maxHeadDim) / 4,
-                colOffset: 0,
-              }) * 4,
-            ),
+            scores: make('attention.scores', kvScratch.scores),
+            probs: make('attention.probs', kvScratch.probs),
+            topk: make('topk', next.batch * topKOutputWords({ batch: 1, k: TOPK_MAX_K }) * 4),
           }
-        : {};
+        : hasAttention
+          ? {
+              scores: make('attention.scores', next.batch * this.heads * next.seq * next.seq * 4),
+              probs: make('attention.probs', softmaxI8OutputWords(shape) * 4),
+              vT: make(
+                'attention.vT',
+                transposeHeadsOutputWords({
+                  ...shape,
+                  headDim: this.maxHeadDim,
+                  rowWords: (this.heads * this.maxHeadDim) / 4,
+                  colOffset: 0,
+                }) * 4,
+              ),
+            }
+          : {};
       const out = this.tensor(this.program.output.tensor);
       const staging = gpu.device.createBuffer({
         label: 'int-program.readback',
-        size: Math.max(4, this.tensorBytes(out, next)),
+        size: Math.max(4, this.tensorBytes(out, next), next.batch * topKOutputWords({ batch: 1, k: TOPK_MAX_K }) * 4),
         usage: MAP_READ | COPY_DST,
       });
       made.push(staging);
@@ -279,6 +328,7 @@ export class IntProgramGpu {
       this.capacity = next;
       this.launches = [];
       for (const op of this.program.ops) this.launches.push(...(await this.bind(op, next)));
+      if (this.kv) this.topkLaunch = await this.bindTopK(next);
     } catch (e) {
       made.forEach((b) => b.destroy());
       this.activations = undefined;
@@ -290,9 +340,11 @@ export class IntProgramGpu {
   private releaseActivations(): void {
     this.launches.forEach((l) => l.dispatch.destroy());
     this.launches = [];
+    this.topkLaunch?.dispatch.destroy();
+    this.topkLaunch = undefined;
     if (!this.activations) return;
     const a = this.activations;
-    for (const b of [...a.slots, ...Object.values(a.inputs), a.scores, a.probs, a.vT, a.staging]) b?.destroy();
+    for (const b of [...a.slots, ...Object.values(a.inputs), a.scores, a.probs, a.vT, a.topk, a.staging]) b?.destroy();
     this.activations = undefined;
     this.capacity = undefined;
   }
@@ -304,10 +356,10 @@ export class IntProgramGpu {
   /** A Dispatch over `buffers`, created with the program of the capacity shape. */
   private async launch(
     buffers: GPUBuffer[],
-    info: (batch: number, seq: number) => ProgramInfo,
+    info: (batch: number, seq: number, past?: number) => ProgramInfo,
     c: Capacity,
   ): Promise<Launch> {
-    const dispatch = await Dispatch.create(this.gpu, info(c.batch, c.seq), buffers);
+    const dispatch = await Dispatch.create(this.gpu, info(c.batch, c.seq, 0), buffers);
     return { dispatch, info };
   }
 
@@ -384,12 +436,20 @@ export class IntProgramGpu {
       }
       case 'gemm': {
         const options = this.gemmOptions(op);
+        // A decoder's next-token logits need only each sequence's last position.
+        const last = this.kv !== undefined && op.out === this.program.output.tensor;
         const first = op.rows === 'first';
         const K4 = wordsPerRow(op.K);
         const info = (B: number, S: number) =>
           this.gemmInfo(
             options,
-            { M: first ? B : B * S, N: op.N, K: op.K, ...(first ? { aRow: S * K4 } : {}) },
+            {
+              M: first || last ? B : B * S,
+              N: op.N,
+              K: op.K,
+              ...(first ? { aRow: S * K4 } : {}),
+              ...(last ? { aRow: S * K4, aOffset: (S - 1) * K4 } : {}),
+            },
             this.biasMax.get(op)!,
           );
         const list = gemmI8Bindings(options, {
@@ -403,8 +463,53 @@ export class IntProgramGpu {
         return [await this.launch(list, info, c)];
       }
       case 'attention':
+        if (this.kv && op.cache) return this.bindCachedAttention(op, c, w.context);
         return this.bindAttention(op, c, w.context);
     }
+  }
+
+  private async bindCachedAttention(op: IntAttentionOp, c: Capacity, contextRequant: GPUBuffer): Promise<Launch[]> {
+    const a = this.activations!;
+    const launches = kvAttentionLaunches(
+      op,
+      this.kv!,
+      {
+        qkv: this.slot(op.q.tensor),
+        scores: a.scores!,
+        probs: a.probs!,
+        contextRequant,
+        context: this.slot(op.out),
+      },
+      {
+        qkvWords: wordsPerRow(intWidth(this.tensor(op.q.tensor))),
+        contextWords: wordsPerRow(intWidth(this.tensor(op.out))),
+      },
+      this.strategy,
+      this.gpu.adapter.isSoftware,
+    );
+    const bound: Launch[] = [];
+    for (const l of launches) bound.push(await this.launch(l.buffers, (B, S, past = 0) => l.info(B, S, past), c));
+    return bound;
+  }
+
+  /** The next-token choice over the LM head's [batch, vocab] rows: top-k on the common scale. */
+  private async bindTopK(c: Capacity): Promise<Launch> {
+    const vocab = this.program.output.rescale!.requant.length;
+    const options = { rescale: true };
+    const software = this.gpu.adapter.isSoftware;
+    // `seq` carries k here: the launch's shape is (batch, k).
+    const info = (B: number, k: number) => {
+      const shape = { batch: B, vocab, k };
+      return topKProgram(options, shape, topKVariant(shape, software));
+    };
+    const a = this.activations!;
+    const list = topKBindings(
+      options,
+      { batch: c.batch, vocab, k: Math.min(TOPK_MAX_K, vocab) },
+      { logits: this.slot(this.program.output.tensor), requant: this.rescale!, out: a.topk! },
+    );
+    const dispatch = await Dispatch.create(this.gpu, info(c.batch, 1), list);
+    return { dispatch, info };
   }
 
   /** Q.K^T per head (int32), i-softmax (uint8), V transposed per head, P.V requantized into the heads' columns. */
@@ -498,13 +603,28 @@ export class IntProgramGpu {
     for (const pooling of poolings) {
       // The pool launch reads this.pooling when compileVariants asks for its programs (synchronously, before it awaits).
       this.pooling = pooling;
-      await compileVariants(
-        this.gpu,
-        this.launches.map((l) => l.info),
-        this.program.maxPositions,
-      );
+      for (const batch of new Set([1, this.kv?.batch ?? 1]))
+        await compileVariants(
+          this.gpu,
+          this.launches.map((l) => l.info),
+          this.maxSeq,
+          batch,
+        );
     }
     this.pooling = undefined;
+    if (this.topkLaunch) {
+      const vocab = this.program.output.rescale!.requant.length;
+      const pending: Promise<unknown>[] = [];
+      // Each k's variant keeps a list of k rounded up to a power of two: one k per variant.
+      const maxK = Math.min(TOPK_MAX_K, vocab);
+      const ks = new Set([maxK]);
+      for (let k = 1; k < maxK; k *= 2) ks.add(k);
+      for (const k of ks) {
+        const p = this.topkLaunch.info(1, k);
+        pending.push(this.gpu.pipeline(p.key, p.code, p.name));
+      }
+      await Promise.all(pending);
+    }
   }
 
   /** Pipelines and bind groups created on this runtime's device so far. */
@@ -512,8 +632,100 @@ export class IntProgramGpu {
     return creationCounts(this.gpu);
   }
 
+  /** Decoders: tokens per sequence in the KV cache. */
+  get cached(): number {
+    return this.kv?.past ?? 0;
+  }
+
+  /** Decoders: the KV cache's batch and capacity. */
+  get kvCacheSize(): KvCacheSize | undefined {
+    return this.kv && { batch: this.kv.batch, capacity: this.kv.capacity };
+  }
+
+  /** Decoders: empties the KV cache for the next prefill (its buffers are kept). */
+  resetCache(): void {
+    this.kv?.reset();
+  }
+
+  /**
+   * Decoders: runs `input`'s tokens after the cached ones (a prompt into an empty cache, then one
+   * token per sequence per step), appending their K and V to the cache, and reads back the next-token
+   * choice of each sequence's last position: the k best on the common logit scale (k <= 64), or
+   * with k = 'all' the whole row of accumulators. Compiles nothing and allocates nothing per step.
+   */
+  async decode(input: DecodeInput, k: number | 'all'): Promise<DecodeOutput> {
+    if (this.disposed) throw new Error('integer model: used after dispose()');
+    const kv = this.kv;
+    if (!kv) throw new Error('integer model: decode() needs a KV cache (create with kvCache)');
+    this.gpu.assertAlive();
+    const vocab = this.program.output.rescale!.requant.length;
+    if (k !== 'all' && (!Number.isInteger(k) || k < 1 || k > Math.min(TOPK_MAX_K, vocab)))
+      throw new RangeError(
+        `integer model: k = ${k} must be an integer in [1, ${Math.min(TOPK_MAX_K, vocab)}] or 'all'`,
+      );
+    const B = kv.batch;
+    const S = input.seq;
+    if (!Number.isInteger(S) || S < 1) throw new RangeError(`integer model: seq = ${S} must be a positive integer`);
+    for (const [name, values] of [
+      ['ids', input.ids],
+      ['positions', input.positions],
+      ['mask', input.mask],
+    ] as const) {
+      if (values.length !== B * S)
+        throw new RangeError(`integer model: ${values.length} ${name} for ${B} sequences x ${S} tokens`);
+    }
+    const t = this.embed.tables;
+    checkEmbeddingIds(input.ids, t.word.length / t.hidden, 'token');
+    checkEmbeddingIds(input.positions, t.position.length / t.hidden, 'position');
+    const past = kv.past;
+    kv.writeMask(this.gpu.device.queue, input.mask, S);
+    await this.ensureCapacity(B, S);
+    const a = this.activations!;
+    for (const l of this.launches) {
+      const info = l.info(B, S, past);
+      await l.dispatch.prepare(info, info);
+    }
+    const q = this.gpu.device.queue;
+    q.writeBuffer(a.inputs.tokenIds, 0, Uint32Array.from(input.ids));
+    q.writeBuffer(a.inputs.positionIds, 0, Uint32Array.from(input.positions));
+    const programs: BoundProgram[] = this.launches.map((l) => l.dispatch);
+    let source: GPUBuffer;
+    let bytes: number;
+    if (k === 'all') {
+      source = this.slot(this.program.output.tensor);
+      bytes = B * vocab * 4;
+    } else {
+      const info = this.topkLaunch!.info(B, k);
+      await this.topkLaunch!.dispatch.prepare(info, info);
+      programs.push(this.topkLaunch!.dispatch);
+      source = a.topk!;
+      bytes = topKOutputWords({ batch: B, k }) * 4;
+    }
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'int-program.decode' });
+    encodePrograms(encoder, programs, 'int-program');
+    encoder.copyBufferToBuffer(source, 0, a.staging, 0, bytes);
+    q.submit([encoder.finish()]);
+    // The cache holds this run's positions from the submit on, whether or not the read-back succeeds.
+    kv.past = past + S;
+    await this.gpu.wait(() => a.staging.mapAsync(MAP_READ, 0, bytes));
+    const raw = new Uint32Array(a.staging.getMappedRange(0, bytes).slice(0));
+    a.staging.unmap();
+    if (k === 'all') return { kind: 'logits', logits: new Int32Array(raw.buffer) };
+    const ids = new Uint32Array(B * k);
+    const values = new Int32Array(B * k);
+    const row = 1 + 2 * k;
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < k; j++) {
+        ids[b * k + j] = raw[b * row + 1 + j];
+        values[b * k + j] = raw[b * row + 1 + k + j] | 0;
+      }
+    }
+    return { kind: 'top-k', k, ids, values };
+  }
+
   async forward(batch: TokenBatch, options: IntForwardOptions = {}): Promise<IntForwardResult> {
     if (this.disposed) throw new Error('integer model: used after dispose()');
+    if (this.kv) throw new Error('integer model: created with a KV cache, it runs decode(), not forward()');
     this.gpu.assertAlive();
     checkTokenBatch(batch);
     const { batch: B, seqLen: S } = batch;
@@ -576,14 +788,20 @@ export class IntProgramGpu {
   memory(): GpuMemory {
     if (this.disposed) return { weightBytes: 0, activationBytes: 0 };
     const a = this.activations;
-    const act = a ? [...a.slots, ...Object.values(a.inputs), a.scores, a.probs, a.vT, a.staging] : [];
-    return { weightBytes: sumSizes(this.owned), activationBytes: sumSizes(act) };
+    const act = a ? [...a.slots, ...Object.values(a.inputs), a.scores, a.probs, a.vT, a.topk, a.staging] : [];
+    const memory: GpuMemory = { weightBytes: sumSizes(this.owned), activationBytes: sumSizes(act) };
+    if (this.kv) {
+      memory.kvCacheBytes = this.kv.bytes();
+      memory.kvBytesPerToken = this.kv.bytesPerToken();
+    }
+    return memory;
   }
 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
     this.releaseActivations();
+    this.kv?.destroy();
     this.owned.forEach((b) => b.destroy());
   }
 }

@@ -1,0 +1,219 @@
+/**
+ * The int8 KV cache of a decoder program on the GPU: per cached attention layer, K as [batch,
+ * heads, capacity, headDim] and V transposed ([batch, heads, headDim, capacity]), int8 packed at
+ * the layer's planned K / V scales (so an entry written once is never rescaled), plus the key mask
+ * [batch, capacity] the softmax reads. Allocated once for its capacity; a step writes only the new
+ * positions (the kv-append kernel and one mask row per sequence).
+ */
+import type { Gpu } from '../gpu/gpu.js';
+import { sumSizes } from '../gpu/profile.js';
+import type { ProgramInfo } from '../gpu/program.js';
+import {
+  type GemmI8Options,
+  type GemmI8Strategy,
+  type GemmShape,
+  gemmI8Bindings,
+  gemmI8Kernel,
+  gemmI8RunData,
+  gemmI8Variant,
+} from '../kernels/gemm-i8.js';
+import {
+  type KvAttentionLayout,
+  kvAppendBindings,
+  kvAppendProgram,
+  kvAttentionShapes,
+  kvCacheWords,
+} from '../kernels/kv-append-i8.js';
+import { defaultSoftmaxI8Launch, softmaxI8Program } from '../kernels/softmax-i8.js';
+import type { IntAttentionOp, IntProgram } from '../plan/int-program.js';
+import { wordsPerRow } from '../quant/pack.js';
+
+export interface KvCacheSize {
+  /** Sequences generated together. */
+  batch: number;
+  /** Tokens per sequence, prompt and generated (at most the model's positions). */
+  capacity: number;
+}
+
+export function cachedAttentions(program: IntProgram): IntAttentionOp[] {
+  return program.ops.filter((o): o is IntAttentionOp => o.kind === 'attention' && o.cache !== undefined);
+}
+
+/** Checks a cache size against the program, naming the field. */
+export function checkKvCacheSize(program: IntProgram, size: KvCacheSize): void {
+  if (cachedAttentions(program).length === 0)
+    throw new Error('KV cache: the program has no cached attention (not a decoder)');
+  if (!Number.isInteger(size.batch) || size.batch < 1)
+    throw new RangeError(`KV cache: batch = ${size.batch} must be a positive integer`);
+  if (!Number.isInteger(size.capacity) || size.capacity < 1 || size.capacity > program.maxPositions)
+    throw new RangeError(
+      `KV cache: capacity = ${size.capacity} tokens must be an integer in [1, ${program.maxPositions}] (the model's positions)`,
+    );
+}
+
+export class GpuKvCache {
+  readonly layers: { k: GPUBuffer; v: GPUBuffer }[] = [];
+  readonly mask: GPUBuffer;
+  /** The mask as written, so a step uploads whole rows without reading back. */
+  readonly maskHost: Uint32Array<ArrayBuffer>;
+  /** Positions written per sequence. */
+  past = 0;
+  private readonly tokenBytes: number;
+
+  constructor(
+    gpu: Gpu,
+    program: IntProgram,
+    readonly batch: number,
+    readonly capacity: number,
+  ) {
+    checkKvCacheSize(program, { batch, capacity });
+    this.tokenBytes = cachedAttentions(program).reduce((n, op) => n + 2 * op.heads * op.headDim, 0);
+    const made: GPUBuffer[] = [];
+    try {
+      for (const op of cachedAttentions(program)) {
+        if (op.q.tensor !== op.k.tensor || op.q.tensor !== op.v.tensor)
+          throw new Error(`KV cache: attention ${op.out} does not read one fused q|k|v tensor`);
+        if (op.headDim % 4)
+          throw new Error(`KV cache: attention ${op.out} has heads of ${op.headDim}, not a multiple of 4`);
+        const words = kvCacheWords({ batch, heads: op.heads, headDim: op.headDim, capacity });
+        const k = gpu.storage(`kv.${op.cache!.layer}.k`, words.k * 4);
+        made.push(k);
+        const v = gpu.storage(`kv.${op.cache!.layer}.v`, words.v * 4);
+        made.push(v);
+        this.layers[op.cache!.layer] = { k, v };
+      }
+      this.maskHost = new Uint32Array(batch * capacity);
+      this.mask = gpu.storage('kv.mask', this.maskHost.byteLength);
+      made.push(this.mask);
+    } catch (e) {
+      made.forEach((b) => b.destroy());
+      throw e;
+    }
+  }
+
+  /** Bytes one token of one sequence occupies: an int8 K and V row per layer (the V^T rows round capacity up to words). */
+  bytesPerToken(): number {
+    return this.tokenBytes;
+  }
+
+  /** Bytes of the whole cache with its mask. */
+  bytes(): number {
+    return sumSizes([...this.layers.flatMap((l) => [l.k, l.v]), this.mask]);
+  }
+
+  /** Marks the run's positions past .. past + S - 1 of each sequence with `mask` ([batch, S]) and uploads it. */
+  writeMask(queue: GPUQueue, mask: ArrayLike<number>, S: number): void {
+    if (this.past + S > this.capacity)
+      throw new RangeError(
+        `KV cache: ${this.past} cached + ${S} new tokens exceed its capacity of ${this.capacity} tokens per sequence`,
+      );
+    for (let b = 0; b < this.batch; b++)
+      for (let s = 0; s < S; s++) this.maskHost[b * this.capacity + this.past + s] = mask[b * S + s] ? 1 : 0;
+    queue.writeBuffer(this.mask, 0, this.maskHost);
+  }
+
+  reset(): void {
+    this.past = 0;
+    this.maskHost.fill(0);
+  }
+
+  destroy(): void {
+    for (const l of this.layers) {
+      l.k.destroy();
+      l.v.destroy();
+    }
+    this.mask.destroy();
+  }
+}
+
+/** The buffers one cached attention layer's launches read and write. */
+export interface KvAttentionBuffers {
+  qkv: GPUBuffer;
+  scores: GPUBuffer;
+  probs: GPUBuffer;
+  contextRequant: GPUBuffer;
+  context: GPUBuffer;
+}
+
+/** One launch of a cached attention layer: its buffers, and its program for a run of (batch, queries) after `past`. */
+export interface KvAttentionLaunch {
+  buffers: GPUBuffer[];
+  info: (batch: number, queries: number, past: number) => ProgramInfo;
+}
+
+/**
+ * A cached attention layer as four launches: append this run's K and V to the cache, Q.K^T against
+ * the K cache, the causal i-softmax over past + queries keys under the cache's mask, and P.V against
+ * the V^T cache requantized into the heads' columns of the context. The same order and layouts as
+ * the CPU interpreter's cachedAttention.
+ */
+export function kvAttentionLaunches(
+  op: IntAttentionOp,
+  cache: GpuKvCache,
+  buffers: KvAttentionBuffers,
+  rows: { qkvWords: number; contextWords: number },
+  strategy: GemmI8Strategy,
+  software: boolean,
+): KvAttentionLaunch[] {
+  const layer = cache.layers[op.cache!.layer];
+  const layout = (B: number, S: number, past: number): KvAttentionLayout => ({
+    batch: B,
+    heads: op.heads,
+    headDim: op.headDim,
+    queries: S,
+    past,
+    capacity: cache.capacity,
+    qkvRow: rows.qkvWords,
+    qOffset: op.q.channel / 4,
+    kSrc: op.k.channel / 4,
+    vSrc: op.v.channel / 4,
+    contextRow: rows.contextWords,
+  });
+  const shapes = (B: number, S: number, past: number) => kvAttentionShapes(layout(B, S, past), cache.capacity);
+  const common = { strategy, perChannel: false, bias: false } as const;
+  const scoresOptions: GemmI8Options = { ...common, output: 'i32', aUnsigned: false };
+  const contextOptions: GemmI8Options = { ...common, output: 'i8', aUnsigned: true };
+  const gemm = (options: GemmI8Options, shape: GemmShape): ProgramInfo => {
+    const tile = gemmI8Variant(options, shape, software);
+    const run = gemmI8RunData(options, shape, tile, 0);
+    return { ...gemmI8Kernel(options, tile), ...run, name: run.label ?? 'gemm-i8' };
+  };
+  const full = layout(cache.batch, 1, cache.capacity - 1);
+  return [
+    {
+      buffers: kvAppendBindings(full, { qkv: buffers.qkv, kCache: layer.k, vCache: layer.v }),
+      info: (B, S, past) => kvAppendProgram(layout(B, S, past)),
+    },
+    {
+      buffers: gemmI8Bindings(scoresOptions, { a: buffers.qkv, b: layer.k, c: buffers.scores }),
+      info: (B, S, past) => gemm(scoresOptions, shapes(B, S, past).scores),
+    },
+    {
+      buffers: [buffers.scores, cache.mask, buffers.probs],
+      info: (B, S, past) => {
+        const shape = shapes(B, S, past).softmax;
+        return softmaxI8Program(shape, op.softmax, defaultSoftmaxI8Launch(shape.seq, software));
+      },
+    },
+    {
+      buffers: gemmI8Bindings(contextOptions, {
+        a: buffers.probs,
+        b: layer.v,
+        requant: buffers.contextRequant,
+        c: buffers.context,
+      }),
+      info: (B, S, past) => gemm(contextOptions, shapes(B, S, past).context),
+    },
+  ];
+}
+
+/** Bytes of the attention scratch a decoder run of up to (batch, queries) needs: int32 scores and uint8 probabilities. */
+export function kvScratchBytes(
+  program: IntProgram,
+  cache: GpuKvCache,
+  queries: number,
+): { scores: number; probs: number } {
+  const heads = Math.max(...cachedAttentions(program).map((o) => o.heads));
+  const rows = cache.batch * heads * queries;
+  return { scores: rows * cache.capacity * 4, probs: rows * wordsPerRow(cache.capacity) * 4 };
+}
