@@ -1,18 +1,24 @@
 /**
  * Conversion of a Hugging Face checkpoint into an integer model: load, calibrate the float model
- * on text, plan scales, and package everything as an IntModelFile. Works in Node and browsers.
+ * on text, plan scales, and package everything as an IntModelFile (encoders) or an IntDecoderFile
+ * (GPT-2 language models; convertCheckpoint takes either). Works in Node and browsers.
  */
 
 import { calibrate } from './calibrate/calibrate.js';
+import { calibrateDecoder } from './calibrate/calibrate-decoder.js';
+import { DEFAULT_LM_CALIBRATION } from './calibrate/default-lm-calibration.js';
 import type { RangeMethod, RangeObserver } from './calibrate/range-observer.js';
 import { calibrationReport, calibrationSummary } from './calibrate/report.js';
-import type { EncoderModel } from './core/types.js';
+import type { DecoderModel, EncoderModel } from './core/types.js';
 import type { GlueInput } from './data/glue.js';
-import type { IntModelFile } from './format/int-model-file.js';
+import { calibrationDocuments } from './evaluate-lm.js';
+import type { AnyIntModelFile, IntDecoderFile, IntModelFile } from './format/int-model-file.js';
 import type { Gpu } from './gpu/gpu.js';
 import { encoderParams, modelGraph } from './graph/architectures.js';
-import { loadEncoderModel } from './model/load.js';
-import { type ModelFiles, readRequired } from './model/sources.js';
+import { decoderGraph } from './model/decoder.js';
+import { loadDecoderTokenizer } from './model/decoder-tokenizer.js';
+import { isDecoderCheckpoint, loadDecoderModel, loadEncoderModel } from './model/load.js';
+import { type ModelFiles, readJson, readRequired } from './model/sources.js';
 import { loadTokenizer } from './model/tokenizer.js';
 import type { IntProgram } from './plan/int-program.js';
 import { planGraph } from './plan/plan-graph.js';
@@ -35,9 +41,14 @@ export interface ConvertOptions {
   name?: string;
 }
 
+/** An encoder checkpoint (BERT, DistilBERT, RoBERTa); a language model is refused, naming convertCheckpoint. */
 export async function convertModel(gpu: Gpu, source: ModelFiles, options: ConvertOptions): Promise<IntModelFile> {
   options.onProgress?.('loading', 0, 1);
   const files = hashingSource(source);
+  if (!options.model && (await isDecoderCheckpoint(files)))
+    throw new Error(
+      `${files.describe} is a language model (decoder); convert it with convertCheckpoint or convertDecoderModel`,
+    );
   const model = options.model ?? (await loadEncoderModel(files));
   const tokenizer = await loadTokenizer(files, model.config);
   const observer = await calibrate(gpu, model, tokenizer, options.calibration, {
@@ -51,6 +62,101 @@ export async function convertModel(gpu: Gpu, source: ModelFiles, options: Conver
     batchSize: options.batchSize,
     outliers: options.outliers,
   });
+}
+
+export interface DecoderConvertOptions {
+  /** Calibration documents (one text each; blank ones skipped); default DEFAULT_LM_CALIBRATION. */
+  calibration?: readonly string[];
+  /** Activation range rule; 'max' by default (docs/accuracy.md, GPT-2 language modelling). */
+  method?: RangeMethod;
+  /** Documents per calibration forward (default 8). */
+  batchSize?: number;
+  onCalibrated?: (observer: RangeObserver) => void;
+  onProgress?: (stage: string, done: number, total: number) => void;
+  /** Reuse an already loaded float model. */
+  model?: DecoderModel;
+  name?: string;
+}
+
+/**
+ * A decoder-only language model (GPT2LMHeadModel): calibrated on whole documents (end-of-text +
+ * text + end-of-text, cut to the model's positions) through the float GPU interpreter, planned with
+ * one int8 scale per tensor (outlier-channel smoothing is not planned for decoders), and packaged
+ * with its tokenizer and generation_config.json.
+ */
+export async function convertDecoderModel(
+  gpu: Gpu,
+  source: ModelFiles,
+  options: DecoderConvertOptions = {},
+): Promise<IntDecoderFile> {
+  options.onProgress?.('loading', 0, 1);
+  const files = hashingSource(source);
+  const model = options.model ?? (await loadDecoderModel(files));
+  const tokenizer = await loadDecoderTokenizer(files, model.config);
+  const texts = options.calibration ?? DEFAULT_LM_CALIBRATION;
+  const documents = calibrationDocuments(tokenizer, texts, model.config.maxPositions);
+  if (documents.length === 0) throw new Error('decoder calibration: the calibration text has no non-blank line');
+  const observer = await calibrateDecoder(gpu, model, documents, {
+    batchSize: options.batchSize,
+    onProgress: (done, total) => options.onProgress?.('calibrating', done, total),
+  });
+  options.onCalibrated?.(observer);
+  return planDecoderModel(files, model, observer, options.method ?? 'max', documents.length, {
+    name: options.name,
+    calibration: texts,
+    batchSize: options.batchSize,
+  });
+}
+
+/** The second half of a decoder's conversion (one calibration, several range methods). */
+export async function planDecoderModel(
+  files: ModelFiles,
+  model: DecoderModel,
+  observer: RangeObserver,
+  method: RangeMethod,
+  texts: number,
+  details: Omit<ProvenanceDetails, 'outliers'> = {},
+): Promise<IntDecoderFile> {
+  const program = planGraph(decoderGraph(model.config), model.params, observer.ranges(method), {
+    maxKeys: model.config.maxPositions,
+  });
+  validateProgram(program, 'converted program');
+  // Checked against the config as generation and scoring will load it (ids of bos / eos, vocabulary).
+  await loadDecoderTokenizer(files, model.config);
+  const { tokenizerJson, tokenizerConfig } = await tokenizerFiles(files);
+  const generation = (await files.has('generation_config.json'))
+    ? await readJson(files, 'generation_config.json', 'generation settings')
+    : undefined;
+  if (generation !== undefined && (generation === null || typeof generation !== 'object' || Array.isArray(generation)))
+    throw new Error(`${files.describe}: generation_config.json is not a JSON object`);
+  const file: IntDecoderFile = {
+    kind: 'decoder',
+    config: model.config,
+    program,
+    tokenizer: { json: tokenizerJson, config: tokenizerConfig },
+    provenance: await provenance(files, method, texts, { ...details, outliers: 'off' }, observer, program),
+  };
+  if (generation !== undefined) file.generation = generation as Record<string, unknown>;
+  return file;
+}
+
+/** Options of convertCheckpoint: each kind's own, for whichever the folder holds. */
+export interface CheckpointConvertOptions {
+  /** Encoders: sentences or pairs (required for an encoder folder). */
+  encoder?: ConvertOptions;
+  /** Language models (all optional). */
+  decoder?: DecoderConvertOptions;
+}
+
+/** Whichever kind of checkpoint `source` holds (config.json's architecture), converted. */
+export async function convertCheckpoint(
+  gpu: Gpu,
+  source: ModelFiles,
+  options: CheckpointConvertOptions,
+): Promise<AnyIntModelFile> {
+  if (await isDecoderCheckpoint(source)) return convertDecoderModel(gpu, source, options.decoder);
+  if (!options.encoder) throw new Error(`${source.describe} is an encoder: its conversion needs calibration sentences`);
+  return convertModel(gpu, source, options.encoder);
 }
 
 /** What the provenance records besides the method and the number of texts. */
@@ -78,6 +184,18 @@ export async function planModel(
     outliers: details.outliers,
   });
   validateProgram(program, 'converted program');
+  const { tokenizerJson, tokenizerConfig } = await tokenizerFiles(files);
+  return {
+    kind: program.kind,
+    config: model.config,
+    program,
+    tokenizer: { json: tokenizerJson, config: tokenizerConfig },
+    provenance: await provenance(files, method, texts, details, observer, program),
+  };
+}
+
+/** tokenizer.json (minified) and tokenizer_config.json as a model file stores them. */
+async function tokenizerFiles(files: ModelFiles): Promise<{ tokenizerJson: string; tokenizerConfig?: string }> {
   const decode = (b: Uint8Array) => new TextDecoder().decode(b);
   // Minified: the pretty-printed original costs ~10% more even compressed.
   const tokenizerJson = JSON.stringify(
@@ -86,13 +204,7 @@ export async function planModel(
   const tokenizerConfig = (await files.has('tokenizer_config.json'))
     ? decode(await files.read('tokenizer_config.json'))
     : undefined;
-  return {
-    kind: program.kind,
-    config: model.config,
-    program,
-    tokenizer: { json: tokenizerJson, config: tokenizerConfig },
-    provenance: await provenance(files, method, texts, details, observer, program),
-  };
+  return { tokenizerJson, tokenizerConfig };
 }
 
 /**

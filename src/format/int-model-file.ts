@@ -1,7 +1,7 @@
 /**
  * The integer model file (.i8t): a container for one JSON document whose typed arrays are stored
- * as binary blobs (today: config, plan, tokenizer, provenance of an integer encoder), readable in
- * Node and in browsers.
+ * as binary blobs (config, program, tokenizer, provenance of an integer encoder or GPT-2 decoder, and
+ * a decoder's generation settings), readable in Node and in browsers.
  *
  * Version 2 (written by this runtime):
  *   bytes 0..7    magic 49 38 54 4D 0D 0A 1A 0A ("I8TM\r\n\x1a\n": detects text-mode mangling)
@@ -38,12 +38,12 @@
  */
 
 import { describe, member } from '../core/schema.js';
-import type { EncoderConfig } from '../core/types.js';
+import type { DecoderConfig, EncoderConfig } from '../core/types.js';
 import type { ModelKind } from '../graph/types.js';
 import type { IntEmbedOp, IntProgram } from '../plan/int-program.js';
 import type { EncoderPlan } from '../plan/v1-program.js';
 import { programFromV1 } from '../plan/v1-program.js';
-import { validateConfig, validatePlan } from '../plan/validate-plan.js';
+import { validateConfig, validateDecoderConfig, validatePlan } from '../plan/validate-plan.js';
 import { validateProgram } from '../plan/validate-program.js';
 import { crc32c, hex32 } from './checksum.js';
 
@@ -89,7 +89,7 @@ interface BlobEntry {
 }
 
 /**
- * The document of an integer model. Version 2 files hold the integer program (src/plan/int-program.ts:
+ * The document of an integer encoder. Version 2 files hold the integer program (src/plan/int-program.ts:
  * every tensor's type, scale and bound, every op with its constants); version 1 files held an
  * encoder plan, which is read as the program the planner makes of it (src/plan/v1-program.ts).
  */
@@ -102,6 +102,28 @@ export interface IntModelFile {
   provenance: Record<string, unknown>;
   /** Decoders: default generation settings (generation_config.json), stored as is. */
   generation?: Record<string, unknown>;
+}
+
+/**
+ * The document of an integer decoder-only language model (GPT-2): the same fields, with the decoder's
+ * config (its `task` is 'text-generation', which is how a reader tells the two apart) and a program
+ * whose output is 'lm-logits'. Version 2 only: version 1 never held decoders.
+ */
+export interface IntDecoderFile {
+  kind: 'decoder';
+  config: DecoderConfig;
+  program: IntProgram;
+  tokenizer: { json: string; config?: string };
+  provenance: Record<string, unknown>;
+  /** generation_config.json of the source folder, stored as is (absent when it had none). */
+  generation?: Record<string, unknown>;
+}
+
+/** Either document; `isDecoderFile` tells which. */
+export type AnyIntModelFile = IntModelFile | IntDecoderFile;
+
+export function isDecoderFile(file: AnyIntModelFile): file is IntDecoderFile {
+  return file.config.task === 'text-generation';
 }
 
 export class IntModelFileError extends Error {
@@ -391,9 +413,9 @@ export function readContainer(bytes: Uint8Array, what = 'integer model file'): C
 }
 
 // ---------------------------------------------------------------------------------------------
-// Today's document: an integer encoder.
+// The documents: an integer encoder, or an integer decoder-only language model.
 
-export async function writeIntModelFile(model: IntModelFile & { formatVersion?: number }): Promise<Uint8Array> {
+export async function writeIntModelFile(model: AnyIntModelFile & { formatVersion?: number }): Promise<Uint8Array> {
   const { formatVersion, tokenizer, ...rest } = model;
   return writeContainer(
     {
@@ -443,7 +465,7 @@ function checkTokenizer(json: string, vocabSize: number, what: string): void {
 }
 
 /** What the tokenizer and the heads assume of the program: table sizes, positions, labels. */
-function checkProgramAgainstConfig(p: IntProgram, c: EncoderConfig, what: string): void {
+function checkProgramAgainstConfig(p: IntProgram, c: EncoderConfig | DecoderConfig, what: string): void {
   const embed = p.ops.find((o): o is IntEmbedOp => o.kind === 'embed');
   if (!embed) fail(what, 'the program has no embedding op');
   const H = embed.tables.hidden;
@@ -452,14 +474,30 @@ function checkProgramAgainstConfig(p: IntProgram, c: EncoderConfig, what: string
     fail(what, `the word table has ${embed.tables.word.length / H} rows; config.vocabSize is ${c.vocabSize}`);
   if (p.maxPositions !== c.maxPositions)
     fail(what, `the program handles ${p.maxPositions} positions; config.maxPositions is ${c.maxPositions}`);
+  const typeVocabSize = c.task === 'text-generation' ? 0 : c.typeVocabSize;
   if (
-    c.typeVocabSize > 0 !== !!embed.tables.tokenType ||
-    (embed.tables.tokenType && embed.tables.tokenType.length / H !== c.typeVocabSize)
+    typeVocabSize > 0 !== !!embed.tables.tokenType ||
+    (embed.tables.tokenType && embed.tables.tokenType.length / H !== typeVocabSize)
   ) {
-    fail(what, `the token-type table does not match config.typeVocabSize ${c.typeVocabSize}`);
+    fail(what, `the token-type table does not match config.typeVocabSize ${typeVocabSize}`);
   }
   const out = p.tensors.find((t) => t.id === p.output.tensor)!;
   const width = out.shape[out.shape.length - 1] as number;
+  if (c.task === 'text-generation') {
+    // A decoder's tokens see only their past: generation and scoring read every position's logits.
+    if (p.kind !== 'decoder' || p.output.kind !== 'lm-logits')
+      fail(
+        what,
+        `the config is a language model's (${c.architecture}); the program is a ${p.kind} giving ${p.output.kind}`,
+      );
+    if (width !== c.vocabSize)
+      fail(what, `the program gives ${width} logits per token; config.vocabSize is ${c.vocabSize}`);
+    const open = p.ops.find((o) => o.kind === 'attention' && !o.causal);
+    if (open) fail(what, `attention "${open.out}" is not causal; a language model's is`);
+    return;
+  }
+  if (p.output.kind === 'lm-logits')
+    fail(what, `the program gives next-token logits; the config is an encoder's (task ${c.task})`);
   if (p.output.kind === 'logits' && (c.task !== 'sequence-classification' || width !== c.labels.length))
     fail(what, `the program gives ${width} logits; the config names ${c.labels.length} labels for task ${c.task}`);
   if (p.output.kind === 'pooled' && c.task !== 'embedding')
@@ -468,7 +506,22 @@ function checkProgramAgainstConfig(p: IntProgram, c: EncoderConfig, what: string
 
 const DOCUMENT_KEYS = ['config', 'plan', 'program', 'tokenizer', 'provenance', 'kind', 'generation'];
 
+/**
+ * Reads an integer encoder's file. A language model's file is refused with a message naming
+ * readAnyIntModelFile: callers written for encoders (classify, embed) must not receive a decoder.
+ */
 export async function readIntModelFile(bytes: Uint8Array, what = 'integer model file'): Promise<IntModelFile> {
+  const file = await readAnyIntModelFile(bytes, what);
+  if (isDecoderFile(file))
+    fail(
+      what,
+      `holds a language model (${file.config.architecture}), not an encoder; read it with readAnyIntModelFile`,
+    );
+  return file;
+}
+
+/** Reads either kind of integer model file: an encoder (version 1 or 2) or a decoder (version 2). */
+export async function readAnyIntModelFile(bytes: Uint8Array, what = 'integer model file'): Promise<AnyIntModelFile> {
   const { doc } = readContainer(bytes, what);
   for (const k of Object.keys(doc))
     if (!DOCUMENT_KEYS.includes(k)) fail(what, `${member('', k)}: unexpected field in the header`);
@@ -480,17 +533,20 @@ export async function readIntModelFile(bytes: Uint8Array, what = 'integer model 
   const tokenizerJson = await gunzip(tok.json, what, 'tokenizer.json');
   const tokenizerConfig =
     tok.config instanceof Uint8Array ? await gunzip(tok.config, what, 'tokenizer.config') : undefined;
-  const config = doc.config as EncoderConfig;
+  // The config's task says which document this is; each kind's validation then refuses the other's fields.
+  const decoder = (doc.config as { task?: unknown } | null | undefined)?.task === 'text-generation';
+  const config = doc.config as EncoderConfig | DecoderConfig;
   let program: IntProgram;
   if (doc.program !== undefined) {
-    validateConfig(config, what);
+    if (decoder) validateDecoderConfig(config as DecoderConfig, what);
+    else validateConfig(config as EncoderConfig, what);
     validateProgram(doc.program, what);
     program = doc.program;
     checkProgramAgainstConfig(program, config, what);
-  } else if (doc.plan !== undefined) {
+  } else if (doc.plan !== undefined && !decoder) {
     // Version 1: an encoder plan, run as the program it is equivalent to.
-    validatePlan(doc.plan as EncoderPlan, config, what);
-    program = programFromV1(doc.plan as EncoderPlan, config);
+    validatePlan(doc.plan as EncoderPlan, config as EncoderConfig, what);
+    program = programFromV1(doc.plan as EncoderPlan, config as EncoderConfig);
   } else {
     fail(what, 'the file holds no integer program');
   }
@@ -507,13 +563,13 @@ export async function readIntModelFile(bytes: Uint8Array, what = 'integer model 
     (!doc.generation || typeof doc.generation !== 'object' || Array.isArray(doc.generation))
   )
     fail(what, `generation is ${describe(doc.generation)}, expected an object`);
-  const file: IntModelFile = {
+  const file = {
     kind: program.kind,
     config,
     program,
     tokenizer: { json: tokenizerJson, config: tokenizerConfig },
     provenance: (doc.provenance as Record<string, unknown>) ?? {},
-  };
+  } as AnyIntModelFile;
   if (doc.generation !== undefined) file.generation = doc.generation as Record<string, unknown>;
   return file;
 }

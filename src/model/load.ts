@@ -43,12 +43,16 @@ export async function loadDecoderModel(files: ModelFiles): Promise<DecoderModel>
   return { config, params: mapDecoderWeights(parseSafetensors(bytes, what), config, what) };
 }
 
-/** Either kind of checkpoint, by its config's architecture. */
-export async function loadCheckpoint(files: ModelFiles): Promise<EncoderModel | DecoderModel> {
+/** Whether config.json names a decoder architecture (DECODER_ARCHITECTURES), read before any weights. */
+export async function isDecoderCheckpoint(files: ModelFiles): Promise<boolean> {
   const json = await readJson(files, 'config.json', 'the model configuration');
   const archs =
     json !== null && typeof json === 'object' ? (json as { architectures?: unknown }).architectures : undefined;
   const first = Array.isArray(archs) ? archs[0] : undefined;
-  const decoder = typeof first === 'string' && Object.hasOwn(DECODER_ARCHITECTURES, first);
-  return decoder ? loadDecoderModel(files) : loadEncoderModel(files);
+  return typeof first === 'string' && Object.hasOwn(DECODER_ARCHITECTURES, first);
+}
+
+/** Either kind of checkpoint, by its config's architecture. */
+export async function loadCheckpoint(files: ModelFiles): Promise<EncoderModel | DecoderModel> {
+  return (await isDecoderCheckpoint(files)) ? loadDecoderModel(files) : loadEncoderModel(files);
 }

@@ -27,7 +27,7 @@ import {
   type Schema,
   typedArray,
 } from '../core/schema.js';
-import type { EncoderConfig } from '../core/types.js';
+import type { DecoderConfig, EncoderConfig } from '../core/types.js';
 import { checkEmbeddingConstants } from '../kernels/embedding-i8.js';
 import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
 import { checkResidualAddBounds } from '../kernels/residual-add.js';
@@ -83,6 +83,52 @@ export function validateConfig(c: EncoderConfig, what: string): void {
   if (c.task === 'embedding' && c.labels.length !== 0) bad('labels', c.labels, ': an embedding model has no labels');
   for (const k of Object.keys(c))
     if (!CONFIG_KEYS.includes(k)) throw new RangeError(`${what}: config.${k}: unexpected field`);
+}
+
+const DECODER_CONFIG_KEYS = [
+  'architecture',
+  'family',
+  'task',
+  'hiddenSize',
+  'numLayers',
+  'numHeads',
+  'intermediateSize',
+  'vocabSize',
+  'maxPositions',
+  'layerNormEps',
+  'hiddenAct',
+  'bosTokenId',
+  'eosTokenId',
+  'padTokenId',
+  'tiedEmbeddings',
+];
+
+/** A decoder's config as a model file stores it (what parseDecoderConfig makes of a config.json). */
+export function validateDecoderConfig(c: DecoderConfig, what: string): void {
+  const bad = (field: string, v: unknown, why = '') => {
+    throw new RangeError(`${what}: config.${field} = ${JSON.stringify(v)} is not valid${why}`);
+  };
+  if (!c || typeof c !== 'object' || Array.isArray(c)) throw new RangeError(`${what}: no model config`);
+  if (c.family !== 'gpt2') bad('family', c.family);
+  if (c.task !== 'text-generation') bad('task', c.task);
+  if (typeof c.architecture !== 'string') bad('architecture', c.architecture);
+  for (const f of ['hiddenSize', 'numLayers', 'numHeads', 'intermediateSize', 'vocabSize', 'maxPositions'] as const) {
+    if (!Number.isInteger(c[f]) || c[f] < 1 || c[f] > 2 ** 20) bad(f, c[f]);
+  }
+  if (c.hiddenSize % c.numHeads !== 0) bad('numHeads', c.numHeads, ` (hiddenSize ${c.hiddenSize})`);
+  for (const f of ['bosTokenId', 'eosTokenId'] as const)
+    if (!Number.isInteger(c[f]) || c[f] < 0 || c[f] >= c.vocabSize) bad(f, c[f], ` (vocabSize ${c.vocabSize})`);
+  if (
+    c.padTokenId !== undefined &&
+    (!Number.isInteger(c.padTokenId) || c.padTokenId < 0 || c.padTokenId >= c.vocabSize)
+  )
+    bad('padTokenId', c.padTokenId, ` (vocabSize ${c.vocabSize})`);
+  if (typeof c.layerNormEps !== 'number' || !(c.layerNormEps > 0 && c.layerNormEps <= 0.1))
+    bad('layerNormEps', c.layerNormEps, ': expected (0, 0.1]');
+  if (c.hiddenAct !== 'gelu_new' && c.hiddenAct !== 'gelu') bad('hiddenAct', c.hiddenAct);
+  if (typeof c.tiedEmbeddings !== 'boolean') bad('tiedEmbeddings', c.tiedEmbeddings);
+  for (const k of Object.keys(c))
+    if (!DECODER_CONFIG_KEYS.includes(k)) throw new RangeError(`${what}: config.${k}: unexpected field`);
 }
 
 /** The plan's shape for this config: what the planner writes, nothing else. */
