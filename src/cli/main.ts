@@ -3,10 +3,17 @@
  *   int8-transformer                          classify example sentences with the built-in model
  *   int8-transformer device                   the WebGPU device report
  *   int8-transformer convert <hf-folder> [--calib <tsv>] [--method max|mse|percentile-P] [--calib-limit N] [--outliers auto|off] [--report] -o <model.i8t>
+ *                                            a GPT-2 folder (GPT2LMHeadModel): --calib <text file, one document per line>,
+ *                                            else 64 built-in English sentences; --method max by default
  *   int8-transformer classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...   (the built-in model, or its float twin with --fp32, by default)
  *   int8-transformer float16 <hf-folder> -o <folder>   a copy with float16 weights (the built-in model's float twin)
  *   int8-transformer inspect <model.i8t>      the plan: every tensor's type, scale, bound and constants
  *   int8-transformer eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--batch N] [--json]
+ *   int8-transformer eval --task lm --data <text file, one document per line> [--model <gpt2-folder | model.i8t>]
+ *                         [--reference <gpt2-folder>] [--limit N] [--batch N] [--calib <text file>] [--json]
+ *                                            perplexity, INT8 and FP32: {task, n, tokens, fp32Perplexity, int8Perplexity,
+ *                                            msPerToken}; an .i8t file has no float weights, so fp32Perplexity is null
+ *                                            unless --reference names its folder (default model: ../shared's multi30k-gpt2-tiny)
  * Progress goes to stderr; results to stdout. Errors are one line, "int8-transformer: <message>",
  * exit code 1 (2 for a usage error); --verbose adds the stack. `--` ends the options (for a text
  * that starts with "-"); --name=value works as --name value.
@@ -20,14 +27,17 @@ import { calibrationReport, formatCalibrationReport } from '../calibrate/report.
 import { convertModel } from '../convert.js';
 import { type GlueInput, parseGlueTsv } from '../data/glue.js';
 import { evaluate, formatEvaluation } from '../evaluate.js';
-import { readIntModelFile, writeIntModelFile } from '../format/int-model-file.js';
+import { formatLmEvaluation } from '../evaluate-lm.js';
+import { readAnyIntModelFile, writeIntModelFile } from '../format/int-model-file.js';
 import { GpuUnavailableError, requestGpu } from '../gpu/device.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { formatDeviceReport } from '../gpu/report.js';
+import { isDecoderCheckpoint } from '../model/load.js';
 import { folderSource } from '../model/sources-node.js';
 import { dumpProgram } from '../plan/dump-program.js';
 import type { TextModel } from '../session.js';
 import { writeFloat16Folder } from './float16.js';
+import { type CommandArgs, convertLanguageModel, evalLanguageModel } from './lm.js';
 
 export const SHARED_CALIBRATION = fileURLToPath(
   new URL('../../../shared/data/glue/sst2/train_calib1000.tsv', import.meta.url),
@@ -61,6 +71,7 @@ const VALUED = new Set([
   'reference',
   'calib-limit',
   'outliers',
+  'task',
 ]);
 /** The options each command accepts (--verbose and --help go with any). */
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
@@ -68,7 +79,7 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   device: [],
   convert: ['calib', 'method', 'calib-limit', 'o', 'output', 'outliers', 'report'],
   classify: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch'],
-  eval: ['model', 'data', 'reference', 'limit', 'batch', 'json', 'calib', 'method', 'calib-limit'],
+  eval: ['model', 'data', 'reference', 'limit', 'batch', 'json', 'calib', 'method', 'calib-limit', 'task'],
   inspect: [],
   float16: ['o', 'output'],
 };
@@ -192,16 +203,18 @@ async function cmdConvert(gpu: GetGpu, args: Args): Promise<void> {
   if (outliers !== undefined && outliers !== 'auto' && outliers !== 'off')
     throw new UsageError(`--outliers must be auto or off, got ${outliers}`);
   let observer: RangeObserver | undefined;
-  const options = {
-    calibration: calibrationTexts(args),
-    method: method(args),
-    outliers: outliers as 'auto' | 'off' | undefined,
-    onProgress: progress,
-    onCalibrated: (o: RangeObserver) => {
-      observer = o;
-    },
+  const onCalibrated = (o: RangeObserver) => {
+    observer = o;
   };
-  const file = await convertModel(await gpu(), folderSource(folder), options);
+  const file = (await isDecoderCheckpoint(folderSource(folder)))
+    ? await convertLanguageModel(await gpu(), folder, commandArgs(args), { onProgress: progress, note, onCalibrated })
+    : await convertModel(await gpu(), folderSource(folder), {
+        calibration: calibrationTexts(args),
+        method: method(args),
+        outliers: outliers as 'auto' | 'off' | undefined,
+        onProgress: progress,
+        onCalibrated,
+      });
   if (args.flags.has('report') && observer) {
     if (progressOpen) process.stderr.write('\n');
     console.log(formatCalibrationReport(calibrationReport(observer)));
@@ -254,7 +267,30 @@ async function cmdClassify(gpu: GetGpu, args: Args, texts: string[]): Promise<vo
   }
 }
 
+/** A command's arguments as src/cli/lm.ts reads them, with this parser's checks and usage error. */
+function commandArgs(args: Args): CommandArgs {
+  return {
+    positional: args.positional,
+    flag: (name) => flag(args, name),
+    intFlag: (name) => intFlag(args, name),
+    has: (name) => args.flags.has(name),
+    method: () => method(args),
+    usage: (message) => {
+      throw new UsageError(message);
+    },
+  };
+}
+
+function note(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
 async function cmdEval(gpu: GetGpu, args: Args): Promise<void> {
+  if (args.flags.has('task')) {
+    const report = await evalLanguageModel(gpu, commandArgs(args), { onProgress: progress, note });
+    console.log(args.flags.has('json') ? JSON.stringify(report) : formatLmEvaluation(report));
+    return;
+  }
   const path = flag(args, 'model');
   const data = flag(args, 'data');
   if (!path || !data)
@@ -369,7 +405,7 @@ async function main(argv: string[]): Promise<number> {
         break;
       case 'inspect': {
         const [path] = args.positional;
-        const file = await readIntModelFile(new Uint8Array(readFileSync(path)), path);
+        const file = await readAnyIntModelFile(new Uint8Array(readFileSync(path)), path);
         console.log(
           dumpProgram(
             file.program,
