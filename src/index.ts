@@ -1,5 +1,5 @@
 /**
- * int8-transformer: integer-only Transformer encoders on WebGPU, in browsers and in Node.
+ * int8-transformer: integer-only Transformers (encoders, GPT-2 decoders) on WebGPU, in browsers and in Node.
  *
  *   const model = await loadModel();           // the built-in SST-2 classifier, int8
  *   const [p] = await model.classify('a gorgeous , witty , seductive movie .');
@@ -18,16 +18,20 @@ export {
 export { DEFAULT_CALIBRATION } from './calibrate/default-calibration.js';
 export type { RangeMethod } from './calibrate/range-observer.js';
 export { type ConvertOptions, convertModel } from './convert.js';
-export type { EncoderConfig, EncoderModel, TokenBatch } from './core/types.js';
+export type { DecoderConfig, EncoderConfig, EncoderModel, ModelConfig, TokenBatch } from './core/types.js';
 export { type GlueInput, type GlueRow, type GlueSet, parseGlueTsv } from './data/glue.js';
 export { type Evaluation, evaluate } from './evaluate.js';
 export { type IntModelFile, IntModelFileError, readIntModelFile, writeIntModelFile } from './format/int-model-file.js';
+export type { FinishReason, GenerationResult } from './generate/generate.js';
+export { Generation } from './generate/generation.js';
+export type { GenerationOptions, TokenEvent } from './generate/options.js';
 export { GpuUnavailableError, type RequestGpuOptions, requestGpu } from './gpu/device.js';
 export { Gpu, GpuDeviceLostError } from './gpu/gpu.js';
 export { type GpuMemory, type KernelFamilyTime, kernelFamilies, kernelFamily } from './gpu/profile.js';
 export type { KernelTime } from './gpu/program.js';
 export { formatDeviceReport } from './gpu/report.js';
 export type { ModelGraph } from './graph/types.js';
+export { Fp32LanguageModel, Int8LanguageModel } from './language-model.js';
 export { loadEncoderModel } from './model/load.js';
 export {
   type DownloadProgress,
@@ -40,6 +44,7 @@ export {
 export { dumpProgram } from './plan/dump-program.js';
 export type { IntProgram } from './plan/int-program.js';
 export {
+  type Capability,
   Fp32Model,
   Int8Model,
   type Prediction,

@@ -4,18 +4,23 @@
  * compare them like for like.
  */
 
-import { SerialQueue, throwIfAborted } from './core/serial-queue.js';
+import { throwIfAborted } from './core/serial-queue.js';
 import { checkRunOptions, checkTexts } from './core/text-inputs.js';
-import type { EncoderConfig, EncoderModel, TokenBatch } from './core/types.js';
+import type { EncoderConfig, EncoderModel, ModelConfig, TokenBatch } from './core/types.js';
 import type { GlueInput } from './data/glue.js';
+import { DeviceModel, type Encoder } from './device-model.js';
 import { type IntModelFile, readIntModelFile } from './format/int-model-file.js';
-import { checkDeviceFits, type DeviceNeeds, type FitOptions, type GpuLease } from './gpu/device.js';
-import { type Gpu, GpuDeviceLostError } from './gpu/gpu.js';
+import type { GenerationResult } from './generate/generate.js';
+import type { Generation } from './generate/generation.js';
+import type { GenerationOptions } from './generate/options.js';
+import { checkDeviceFits, type DeviceNeeds, type FitOptions } from './gpu/device.js';
+import type { Gpu } from './gpu/gpu.js';
 import { type GpuMemory, type KernelFamilyTime, kernelFamilies } from './gpu/profile.js';
 import type { KernelTime } from './gpu/program.js';
 import { encoderParams, modelGraph } from './graph/architectures.js';
 import type { ModelGraph } from './graph/types.js';
 import { estimateModelBytes } from './model/config.js';
+import type { DecoderTokenizer } from './model/decoder-tokenizer.js';
 import { loadEncoderModel } from './model/load.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
@@ -73,10 +78,16 @@ export interface Profile {
   families: KernelFamilyTime[];
 }
 
+/** What a model object can do; the other methods reject, saying so. */
+export type Capability = 'classify' | 'embed' | 'generate';
+
 export interface TextModel {
   readonly kind: 'int8' | 'fp32';
-  readonly config: EncoderConfig;
-  readonly tokenizer: EncoderTokenizer;
+  /** An encoder's (task 'sequence-classification' or 'embedding') or a language model's ('text-generation'). */
+  readonly config: ModelConfig;
+  readonly tokenizer: EncoderTokenizer | DecoderTokenizer;
+  /** The methods this model answers: classifiers classify, encoders without a head embed, language models generate. */
+  readonly capabilities: readonly Capability[];
   /**
    * Labels and scores, one per text (sequence-classification models). Calls on one model run one at
    * a time in call order, so overlapping calls each get their own answers. A text that tokenizes to
@@ -85,9 +96,16 @@ export interface TextModel {
   classify(texts: Texts, options?: RunOptions): Promise<Prediction[]>;
   /** Mean-pooled final hidden states, one per text (encoder models without a head). */
   embed(texts: Texts, options?: EmbedOptions): Promise<Float32Array[]>;
+  /**
+   * A continuation of `prompt` (language models): iterate it for the text as it is generated
+   * (`for await (const piece of model.generate(prompt))`), or await it for the whole result.
+   */
+  generate(prompt: string, options?: GenerationOptions): Generation;
+  /** Continuations of several prompts generated together, one result per prompt. */
+  generateBatch(prompts: readonly string[], options?: GenerationOptions): Promise<GenerationResult[]>;
   /** GPU time of every kernel of one forward over `texts` (needs 'timestamp-query'). */
   profile(texts: Texts, options?: ProfileOptions): Promise<Profile>;
-  /** GPU bytes this model holds now (zero once disposed). */
+  /** GPU bytes this model holds now (zero once disposed); language models add their KV cache's. */
   memory(): GpuMemory;
   /**
    * Releases every GPU buffer and the model's hold on its device (the last model on the shared
@@ -159,123 +177,19 @@ function checkPooling(options: EmbedOptions | undefined): Pooling {
 }
 const PROFILE_OPTIONS = ['signal'] as const;
 
-/** How a model holds its device, and whether it may replace it after a loss (see BatchedModel.holdGpu). */
-export interface DeviceHolding {
-  /** Released by dispose(), and on recovery before a new lease is taken. */
-  lease: GpuLease;
-  /** A new lease after a loss; absent when the device is the caller's (it cannot be replaced). */
-  reacquire?: () => Promise<GpuLease>;
-  /** Rebuild after a loss (default true); false: calls fail with GpuDeviceLostError saying how to reload. */
-  recover?: boolean;
-}
-
-/** The GPU encoders the sessions run: what they hold, how to release it, and the device they are on. */
-interface Encoder {
-  readonly gpu: Gpu;
-  memory(): GpuMemory;
-  dispose(): void;
-}
-
-abstract class BatchedModel<E extends Encoder = Encoder> implements TextModel {
-  abstract readonly kind: 'int8' | 'fp32';
-  private holding?: DeviceHolding;
-  private disposed = false;
-  private rebuilds = 0;
-  /** The encoders reuse their buffers from one forward to the next: one call at a time, in call order. */
-  private readonly queue = new SerialQueue();
+abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> implements TextModel {
+  readonly capabilities: readonly Capability[];
 
   constructor(
     readonly config: EncoderConfig,
     readonly tokenizer: EncoderTokenizer,
-    private current: E,
-  ) {}
-
-  /** The GPU encoder behind the model; replaced when the model recovers from a lost device. */
-  get encoder(): E {
-    return this.current;
+    encoder: E,
+  ) {
+    super(encoder);
+    this.capabilities = [config.task === 'sequence-classification' ? 'classify' : 'embed'];
   }
 
-  /** A new encoder on `gpu` from what the model was made from (its program or float weights). */
-  protected abstract rebuild(gpu: Gpu): Promise<E>;
   protected abstract run(batch: TokenBatch, profile: boolean, pooling?: Pooling): Promise<ForwardOutput>;
-
-  memory(): GpuMemory {
-    if (this.disposed) return { weightBytes: 0, activationBytes: 0 };
-    return this.current.memory();
-  }
-
-  /** Times this model rebuilt itself on a new device after losing one. */
-  get recoveries(): number {
-    return this.rebuilds;
-  }
-
-  /** Makes dispose() destroy `gpu` too: the model owns it (and does not replace it after a loss). */
-  ownGpu(gpu: Gpu): this {
-    return this.holdGpu({ lease: { gpu, release: () => gpu.destroy() } });
-  }
-
-  /**
-   * How the model holds its device (loadModel calls this): dispose() releases the lease, and after a
-   * loss `reacquire` gives the device to rebuild on. Without a holding the device is the caller's.
-   */
-  holdGpu(holding: DeviceHolding): this {
-    if (holding.lease.gpu !== this.current.gpu)
-      throw new Error('holdGpu: the lease is for another device than the model runs on');
-    this.holding = holding;
-    return this;
-  }
-
-  private usable(method: string): void {
-    if (this.disposed) throw new Error(`${method}: this ${this.kind} model was disposed; load it again to use it`);
-  }
-
-  /**
-   * Every method that touches the GPU runs through here (a future generate or translate too): after
-   * the calls made before it have settled, never while the model is disposed, never once `signal`
-   * has fired, and on a device that works (rebuilt first if it was lost).
-   */
-  protected exclusive<T>(method: string, signal: AbortSignal | undefined, job: () => Promise<T>): Promise<T> {
-    return this.queue.run(async () => {
-      this.usable(method);
-      await this.ensureDevice(method);
-      return job();
-    }, signal);
-  }
-
-  /**
-   * A lost device is noticed at the start of a call (a call in flight at the loss rejects with
-   * GpuDeviceLostError from its wait). The model then takes a new device and rebuilds its encoder
-   * from the program or weights it kept, unless it may not: recover false, or a device given by the
-   * caller, which the model cannot replace. A failed rebuild leaves the model to try again next call.
-   */
-  private async ensureDevice(method: string): Promise<void> {
-    const old = this.current;
-    const lost = await old.gpu.lostNow();
-    if (!lost) return;
-    const why = `${method}: the GPU device of this ${this.kind} model was lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})`;
-    const holding = this.holding;
-    if (holding?.recover === false) {
-      throw new GpuDeviceLostError(
-        `${why}. It was loaded with recover: false, so it does not rebuild itself: dispose() it and call loadModel() again (or load it without recover: false to rebuild automatically).`,
-      );
-    }
-    if (!holding?.reacquire) {
-      throw new GpuDeviceLostError(
-        `${why}. That device was given by the caller (loadModel's gpu option, or a model made on a Gpu directly), and the model cannot replace a device it does not own: request a new one with requestGpu() and load the model again on it (or load it without a gpu option, so that it recovers by itself).`,
-      );
-    }
-    old.dispose();
-    holding.lease.release();
-    const lease = await holding.reacquire();
-    try {
-      this.current = await this.rebuild(lease.gpu);
-    } catch (e) {
-      lease.release();
-      throw e;
-    }
-    holding.lease = lease;
-    this.rebuilds++;
-  }
 
   /**
    * Texts [start, start + size) tokenized as one batch. Checked between batches: a call aborted or a
@@ -327,6 +241,17 @@ abstract class BatchedModel<E extends Encoder = Encoder> implements TextModel {
     });
   }
 
+  generate(): Generation {
+    throw new Error(
+      `generate: this model (${this.config.architecture}) is an encoder, not a language model (capabilities: ${this.capabilities.join(', ')})`,
+    );
+  }
+
+  async generateBatch(): Promise<GenerationResult[]> {
+    this.generate();
+    return [];
+  }
+
   async profile(texts: Texts, options?: ProfileOptions): Promise<Profile> {
     this.usable('profile');
     const inputs = checkTexts(texts, 'profile');
@@ -335,17 +260,6 @@ abstract class BatchedModel<E extends Encoder = Encoder> implements TextModel {
       const batch = this.batch('profile', inputs, 0, inputs.length, signal);
       const kernels = (await this.run(batch, true)).kernels!;
       return { totalMs: kernels.reduce((t, k) => t + k.ms, 0), kernels, families: kernelFamilies(kernels) };
-    });
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    // A forward in flight still uses the encoder's buffers (and the device): release them once it
-    // has settled. Calls still queued find the model disposed and reject without running.
-    this.queue.whenIdle(() => {
-      this.current.dispose();
-      this.holding?.lease.release();
     });
   }
 }

@@ -17,6 +17,7 @@ import {
   writeIntModelFile,
 } from '../src/index.js';
 import { folderSource } from '../src/model/sources-node.js';
+import type { EncoderTokenizer } from '../src/model/tokenizer.js';
 import type { Int8Model } from '../src/session.js';
 import { testGpu } from './gpu.js';
 
@@ -65,7 +66,7 @@ describe('loadModel', { timeout: 300_000 }, () => {
       expect(m8.weightBytes).toBeGreaterThan(1e6);
       expect(m8.weightBytes).toBeLessThan(m32.weightBytes / 3);
       // Activations are sized for the run: at least the attention scores (4 bytes each) of the batch just classified.
-      const { batch, seqLen } = int8.tokenizer.encodeBatch(texts);
+      const { batch, seqLen } = (int8.tokenizer as EncoderTokenizer).encodeBatch(texts);
       const scores = batch * int8.config.numHeads * seqLen * seqLen * 4;
       expect(m8.activationBytes).toBeGreaterThanOrEqual(scores);
       expect(m32.activationBytes).toBeGreaterThanOrEqual(scores);
@@ -353,7 +354,7 @@ describe('texts and options at the API boundary', { timeout: 300_000 }, () => {
     const gpu = await testGpu();
     const model = await loadModel('default', { gpu });
     try {
-      expect(Array.from(model.tokenizer.encodeBatch(['']).inputIds)).toEqual([101, 102]);
+      expect(Array.from((model.tokenizer as EncoderTokenizer).encodeBatch(['']).inputIds)).toEqual([101, 102]);
       const [empty] = await model.classify('');
       const good = [
         'a gorgeous , witty , seductive movie .',
@@ -373,7 +374,9 @@ describe('texts and options at the API boundary', { timeout: 300_000 }, () => {
         expect(preds[i].logits, `text ${i} ${JSON.stringify(t)}`).toEqual(want);
       });
       // A pair with an empty half is the pair's special tokens around the other text.
-      expect(Array.from(model.tokenizer.encodeBatch([['fine', '\0']]).inputIds)).toEqual([101, 2986, 102, 102]);
+      expect(Array.from((model.tokenizer as EncoderTokenizer).encodeBatch([['fine', '\0']]).inputIds)).toEqual([
+        101, 2986, 102, 102,
+      ]);
     } finally {
       model.dispose();
     }

@@ -16,6 +16,7 @@ import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMs } from '../demo/charts.js';
 import { loadModel, type TextModel } from '../src/index.js';
+import type { EncoderTokenizer } from '../src/model/tokenizer.js';
 import { launchChromium, pipePageLogs } from './browser/chromium.js';
 import { testGpu } from './gpu.js';
 
@@ -232,7 +233,7 @@ describe('demo page', () => {
     expect(memory['int8 weights']).toBeLessThan(memory['fp32 weights'] / 3);
     expect(memory['fp32 weights']).toBeGreaterThan(4 * 4e6);
     // Activations are sized for the largest run so far: at least the attention scores (4 bytes each) of the last review.
-    const { seqLen } = node.int8.tokenizer.encodeBatch([lastText]);
+    const { seqLen } = (node.int8.tokenizer as EncoderTokenizer).encodeBatch([lastText]);
     const scores = node.int8.config.numHeads * seqLen * seqLen * 4;
     expect(memory['int8 activations']).toBeGreaterThanOrEqual(scores);
     expect(memory['fp32 activations']).toBeGreaterThanOrEqual(scores);

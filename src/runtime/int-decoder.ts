@@ -37,6 +37,10 @@ export class IntDecoderGpu {
     return new IntDecoderGpu(runtime, options.padId ?? 0);
   }
 
+  get gpu(): Gpu {
+    return this.runtime.gpu;
+  }
+
   get batch(): number {
     return this.runtime.kvCacheSize!.batch;
   }
