@@ -5,14 +5,18 @@
  */
 import { DEFAULT_CALIBRATION } from './calibrate/default-calibration.js';
 import type { RangeMethod } from './calibrate/range-observer.js';
-import { convertModel, hashingSource } from './convert.js';
+import { convertDecoderModel, convertModel, hashingSource } from './convert.js';
 import { checkTexts, describeValue } from './core/text-inputs.js';
 import type { EncoderModel } from './core/types.js';
 import type { GlueInput } from './data/glue.js';
+import { type IntDecoderFile, isDecoderFile, readAnyIntModelFile } from './format/int-model-file.js';
 import { acquireOwnGpu, acquireSharedGpu, checkDeviceFits, type FitOptions, type GpuLease } from './gpu/device.js';
 import type { Gpu } from './gpu/gpu.js';
 import { modelGraph } from './graph/architectures.js';
-import { loadEncoderModel } from './model/load.js';
+import { Fp32LanguageModel, Int8LanguageModel } from './language-model.js';
+import { decoderGraph } from './model/decoder.js';
+import { loadDecoderTokenizer } from './model/decoder-tokenizer.js';
+import { isDecoderCheckpoint, loadDecoderModel, loadEncoderModel } from './model/load.js';
 import {
   type Fetch,
   fileListSource,
@@ -22,7 +26,7 @@ import {
   readResponse,
   urlSource,
 } from './model/sources.js';
-import { Fp32Model, floatModelNeeds, Int8Model, type TextModel } from './session.js';
+import { Fp32Model, floatGraphNeeds, floatModelNeeds, Int8Model, intProgramNeeds, type TextModel } from './session.js';
 
 /**
  * - `'default'`: the built-in SST-2 sentiment classifier (BERT, 2 layers x 128) shipped in models/;
@@ -121,26 +125,33 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
   const fit = { memoryGuard: options.memoryGuard };
   try {
     const resolved = await resolveSource(source === 'default' ? builtInModelUrl(precision) : source, options, report);
-    let model: Int8Model | Fp32Model;
+    let model: Int8Model | Fp32Model | Int8LanguageModel | Fp32LanguageModel;
     if (resolved.kind === 'int8-file') {
       if (precision === 'fp32')
         throw new Error(
           `${resolved.what} is an integer model file: it holds no float weights; load its Hugging Face folder with precision 'fp32'`,
         );
       report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
-      model = await Int8Model.fromBytes(gpu, resolved.bytes, resolved.what, fit);
+      const file = await readAnyIntModelFile(resolved.bytes, resolved.what);
+      model = isDecoderFile(file)
+        ? await languageModelFromFile(gpu, file, resolved.what, fit)
+        : await Int8Model.fromFile(gpu, file, fit);
     } else {
       // Every download first (reported as it comes), then conversion and compiling. A conversion
       // records the files' SHA-256 in its provenance, taken as they pass.
       const remembered = rememberSmallFiles(resolved.files);
       const files = precision === 'int8' ? hashingSource(remembered) : remembered;
-      const weights = await loadEncoderModel(files);
-      for (const name of TOKENIZER_FILES) if (await files.has(name)) await files.read(name);
-      if (precision === 'fp32') {
-        report({ stage: 'compile', fraction: 0, message: 'uploading float weights and compiling kernels' });
-        model = await Fp32Model.fromFiles(gpu, files, weights, fit);
+      if (await isDecoderCheckpoint(files)) {
+        model = await loadLanguageModel(gpu, files, precision, options, report, resolved.name, fit);
       } else {
-        model = await convertFolder(gpu, files, weights, options, report, resolved.name, fit);
+        const weights = await loadEncoderModel(files);
+        for (const name of TOKENIZER_FILES) if (await files.has(name)) await files.read(name);
+        if (precision === 'fp32') {
+          report({ stage: 'compile', fraction: 0, message: 'uploading float weights and compiling kernels' });
+          model = await Fp32Model.fromFiles(gpu, files, weights, fit);
+        } else {
+          model = await convertFolder(gpu, files, weights, options, report, resolved.name, fit);
+        }
       }
     }
     report({
@@ -158,6 +169,72 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
 }
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
+
+/** An integer language model file on the device (refused before allocating if it cannot fit). */
+async function languageModelFromFile(
+  gpu: Gpu,
+  file: IntDecoderFile,
+  what: string,
+  fit: FitOptions,
+): Promise<Int8LanguageModel> {
+  const c = file.config;
+  await checkDeviceFits(
+    gpu,
+    intProgramNeeds(file.program),
+    `integer language model (${c.architecture}, ${c.numLayers} x ${c.hiddenSize})`,
+    fit,
+  );
+  return Int8LanguageModel.fromFile(gpu, file, what);
+}
+
+/**
+ * A GPT-2 folder: the float model as it is (precision 'fp32'), or calibrated on English text (the
+ * `calibration` option's strings, else built-in sentences) and planned into an integer one.
+ */
+async function loadLanguageModel(
+  gpu: Gpu,
+  files: ModelFiles,
+  precision: Precision,
+  options: LoadOptions,
+  report: (p: LoadProgress) => void,
+  name: string | undefined,
+  fit: FitOptions,
+): Promise<Int8LanguageModel | Fp32LanguageModel> {
+  const calibration = options.calibration?.map((t, i) => {
+    if (typeof t !== 'string')
+      throw new TypeError(`loadModel: calibration[${i}] is a text pair; a language model calibrates on single texts`);
+    return t;
+  });
+  const weights = await loadDecoderModel(files);
+  const c = weights.config;
+  const graph = decoderGraph(c);
+  await checkDeviceFits(
+    gpu,
+    floatGraphNeeds(graph, weights.params, c.maxPositions),
+    `float language model (${c.architecture}, ${c.numLayers} x ${c.hiddenSize})`,
+    fit,
+  );
+  if (precision === 'fp32') {
+    report({ stage: 'compile', fraction: 0, message: 'uploading float weights and compiling kernels' });
+    return Fp32LanguageModel.create(gpu, weights, await loadDecoderTokenizer(files, c));
+  }
+  const file = await convertDecoderModel(gpu, files, {
+    model: weights,
+    name,
+    calibration,
+    method: options.calibrationMethod,
+    onProgress: (step, done, total) => {
+      if (step === 'calibrating')
+        report({
+          stage: 'convert',
+          fraction: total ? done / total : 0,
+          message: `calibrating activation ranges: ${done} of ${total} texts`,
+        });
+    },
+  });
+  report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
+  return languageModelFromFile(gpu, file, name ?? files.describe, fit);
+}
 
 /**
  * Reads of everything but weights files are kept for the duration of a load: the tokenizer is read

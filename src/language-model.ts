@@ -6,6 +6,7 @@
  */
 import type { DecoderConfig, DecoderModel } from './core/types.js';
 import { DeviceModel } from './device-model.js';
+import type { IntDecoderFile } from './format/int-model-file.js';
 import type { DecoderSession } from './generate/decoder-session.js';
 import { type GenerationResult, generateTokens } from './generate/generate.js';
 import { Generation } from './generate/generation.js';
@@ -13,7 +14,8 @@ import { checkGenerationOptions, type GenerationOptions, type TokenEvent } from 
 import type { Gpu } from './gpu/gpu.js';
 import type { GpuMemory } from './gpu/profile.js';
 import { decoderGraph } from './model/decoder.js';
-import type { DecoderTokenizer } from './model/decoder-tokenizer.js';
+import { type DecoderTokenizer, loadDecoderTokenizer } from './model/decoder-tokenizer.js';
+import { memorySource } from './model/sources.js';
 import type { IntProgram } from './plan/int-program.js';
 import { FloatDecoderGpu } from './runtime/float-decoder.js';
 import { FloatGraphGpu } from './runtime/float-graph.js';
@@ -145,6 +147,11 @@ export class Int8LanguageModel extends LanguageModel {
     super(config, tokenizer, decoder);
   }
 
+  /** From an integer decoder file (its tokenizer rebuilt from the files it stores). */
+  static async fromFile(gpu: Gpu, file: IntDecoderFile, what = 'integer model file'): Promise<Int8LanguageModel> {
+    return Int8LanguageModel.create(gpu, file.program, file.config, await decoderFileTokenizer(file, what));
+  }
+
   static async create(
     gpu: Gpu,
     program: IntProgram,
@@ -158,6 +165,13 @@ export class Int8LanguageModel extends LanguageModel {
   protected makeDecoder(gpu: Gpu, batch: number, capacity: number): Promise<Decoder> {
     return intDecoder(gpu, this.program, this.config, batch, capacity);
   }
+}
+
+/** A decoder's tokenizer from the files an .i8t file stores. */
+export function decoderFileTokenizer(file: IntDecoderFile, what: string): Promise<DecoderTokenizer> {
+  const files: Record<string, string> = { 'tokenizer.json': file.tokenizer.json };
+  if (file.tokenizer.config !== undefined) files['tokenizer_config.json'] = file.tokenizer.config;
+  return loadDecoderTokenizer(memorySource(files, what), file.config);
 }
 
 async function intDecoder(

@@ -17,7 +17,7 @@ import { checkDeviceFits, type DeviceNeeds, type FitOptions } from './gpu/device
 import type { Gpu } from './gpu/gpu.js';
 import { type GpuMemory, type KernelFamilyTime, kernelFamilies } from './gpu/profile.js';
 import type { KernelTime } from './gpu/program.js';
-import { encoderParams, modelGraph } from './graph/architectures.js';
+import { encoderParams, modelGraph, type Params } from './graph/architectures.js';
 import type { ModelGraph } from './graph/types.js';
 import { estimateModelBytes } from './model/config.js';
 import type { DecoderTokenizer } from './model/decoder-tokenizer.js';
@@ -425,18 +425,41 @@ export function intProgramNeeds(program: IntProgram): DeviceNeeds {
  * full length (estimateModelBytes).
  */
 export function floatModelNeeds(model: EncoderModel, graph: ModelGraph): DeviceNeeds {
-  const params = encoderParams(model.weights);
+  const S = model.config.maxPositions;
+  const bytes = estimateModelBytes(model.config, { seqLen: S }).largestActivation;
+  return floatGraphNeeds(graph, encoderParams(model.weights), {
+    name: `largest activation (batch 1, ${S} tokens)`,
+    bytes,
+  });
+}
+
+/**
+ * The same for any float graph and its parameters; `largestActivation` defaults to the larger of a
+ * language model's [positions, vocab] logits and its attention scores, at batch 1 and `positions`.
+ */
+export function floatGraphNeeds(
+  graph: ModelGraph,
+  params: Params,
+  largestActivation: number | DeviceNeeds['largestActivation'],
+): DeviceNeeds {
   const padded = (t: { shape: number[]; data: Float32Array }) =>
     t.shape.length === 2 ? t.shape[0] * wordsPerRow(t.shape[1]) * 16 : t.data.byteLength;
   const weights: DeviceNeeds['weights'] = [...params].map(([name, t]) => ({ name, bytes: padded(t) }));
   const linearOf = new Map(graph.ops.flatMap((op) => (op.kind === 'linear' ? [[op.out, op.param] as const] : [])));
+  let heads = 1;
+  let widest = 1;
   for (const op of graph.ops) {
+    if (op.kind === 'linear') widest = Math.max(widest, params.get(`${op.param}.weight`)?.shape[0] ?? 1);
     if (op.kind !== 'attention') continue;
+    heads = Math.max(heads, op.heads);
     const parts = [op.q, op.k, op.v].map((id) => params.get(`${linearOf.get(id)}.weight`));
     if (parts.every((p) => p))
       weights.push({ name: `${op.q}|${op.k}|${op.v}.weight`, bytes: parts.reduce((t, p) => t + padded(p!), 0) });
   }
-  const S = model.config.maxPositions;
-  const bytes = estimateModelBytes(model.config, { seqLen: S }).largestActivation;
-  return { weights, largestActivation: { name: `largest activation (batch 1, ${S} tokens)`, bytes } };
+  if (typeof largestActivation === 'number') {
+    const S = largestActivation;
+    const bytes = Math.max(heads * S * S, S * widest) * 4;
+    return { weights, largestActivation: { name: `largest activation (batch 1, ${S} tokens)`, bytes } };
+  }
+  return { weights, largestActivation };
 }

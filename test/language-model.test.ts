@@ -5,9 +5,12 @@
  * refused. On a random GPT-2 (2 layers x 32 hidden, byte-level BPE of 300 tokens).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadModel } from '../src/api.js';
 import { calibrateDecoderCpu } from '../src/calibrate/calibrate-decoder.js';
+import { convertDecoderModel } from '../src/convert.js';
 import type { DecoderModel } from '../src/core/types.js';
 import { IntDecoderCpuSession } from '../src/cpu/int-program.js';
+import { writeIntModelFile } from '../src/format/int-model-file.js';
 import { generateAll } from '../src/generate/generate.js';
 import { Fp32LanguageModel, Int8LanguageModel } from '../src/language-model.js';
 import { decoderGraph } from '../src/model/decoder.js';
@@ -141,4 +144,48 @@ describe('language models (random GPT-2, 2 x 32, vocab 273)', () => {
     expect(m.kvBytesPerToken).toBe(2 * SIZES.n_layer * SIZES.n_embd);
     expect(m.kvCacheBytes).toBeGreaterThan(0);
   });
+});
+
+describe('loadModel detects the architecture', () => {
+  it('a GPT-2 folder loads as a language model (int8 converted on the fly, and fp32); its .i8t too; the encoder refuses generate', async () => {
+    const gpu = await testGpu();
+    const folder = () => memorySource(randomGpt2Files(7, SIZES), 'random-gpt2');
+    const int8 = await loadModel(folder(), {
+      gpu,
+      calibration: ['the dog runs on the grass', 'two women in a market'],
+    });
+    const fp32 = await loadModel(folder(), { gpu, precision: 'fp32' });
+    const encoder = await loadModel('default', { gpu });
+    try {
+      expect(int8.kind).toBe('int8');
+      expect(int8.capabilities).toEqual(['generate']);
+      expect(int8.config.task).toBe('text-generation');
+      expect(fp32.kind).toBe('fp32');
+      const a = await int8.generate('the dog', { maxNewTokens: 5, stopAtEos: false });
+      expect(a.tokens).toHaveLength(5);
+      expect((await fp32.generate('the dog', { maxNewTokens: 5, stopAtEos: false })).tokens).toHaveLength(5);
+      // The same conversion written as a file and loaded back generates the same tokens.
+      const file = await convertDecoderModel(gpu, folder(), {
+        calibration: ['the dog runs on the grass', 'two women in a market'],
+      });
+      const fromFile = await loadModel(await writeIntModelFile(file), { gpu });
+      try {
+        expect((await fromFile.generate('the dog', { maxNewTokens: 5, stopAtEos: false })).tokens).toEqual(a.tokens);
+      } finally {
+        fromFile.dispose();
+      }
+      expect(encoder.capabilities).toEqual(['classify']);
+      expect(() => encoder.generate('the dog')).toThrow(
+        /generate: this model \(BertForSequenceClassification\) is an encoder/,
+      );
+      await expect(int8.classify('a fine film')).rejects.toThrow(/is a language model; it can generate/);
+      await expect(loadModel(folder(), { gpu, calibration: [['a', 'b']] })).rejects.toThrow(
+        /calibration\[0\] is a text pair/,
+      );
+    } finally {
+      int8.dispose();
+      fp32.dispose();
+      encoder.dispose();
+    }
+  }, 300_000);
 });

@@ -16,6 +16,7 @@ import type { DecoderConfig, DecoderModel } from '../core/types.js';
 import { evaluateLm, floatLogitsGpu, intLogitsGpu, type LmEvaluation, lmDocuments, textLines } from '../evaluate-lm.js';
 import { type IntDecoderFile, isDecoderFile, readAnyIntModelFile } from '../format/int-model-file.js';
 import type { Gpu } from '../gpu/gpu.js';
+import { decoderFileTokenizer } from '../language-model.js';
 import { decoderGraph } from '../model/decoder.js';
 import { type DecoderTokenizer, loadDecoderTokenizer } from '../model/decoder-tokenizer.js';
 import { isDecoderCheckpoint, loadDecoderModel } from '../model/load.js';
@@ -107,13 +108,6 @@ function notLanguageModel(path: string, architecture: string): Error {
   );
 }
 
-/** A decoder's tokenizer from the files an .i8t file stores. */
-export function fileTokenizer(file: IntDecoderFile, what: string): Promise<DecoderTokenizer> {
-  const files: Record<string, string> = { 'tokenizer.json': file.tokenizer.json };
-  if (file.tokenizer.config !== undefined) files['tokenizer_config.json'] = file.tokenizer.config;
-  return loadDecoderTokenizer(memorySource(files, what), file.config);
-}
-
 function sameConfig(a: DecoderConfig, b: DecoderConfig): boolean {
   const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])] as (keyof DecoderConfig)[];
   return keys.every((k) => a[k] === b[k]);
@@ -172,7 +166,7 @@ export async function evalLanguageModel(
         `--reference ${reference}: its config differs from the model's (${path}); pass the folder it was converted from`,
       );
   }
-  const tokenizer = await fileTokenizer(file, path);
+  const tokenizer = await decoderFileTokenizer(file, path);
   const documents = lmDocuments(tokenizer, lines, file.config.maxPositions, data);
 
   const gpu = await getGpu();
