@@ -84,15 +84,17 @@ export interface LoadOptions {
   fetch?: Fetch;
 }
 
-const BUILT_IN_INT8 = 'sst2-bert-tiny.i8t';
-const BUILT_IN_FLOAT = 'sst2-bert-tiny/';
+const BUILT_IN = {
+  classify: { int8: 'sst2-bert-tiny.i8t', fp32: 'sst2-bert-tiny/' },
+  generate: { int8: 'multi30k-gpt2-tiny.i8t', fp32: 'multi30k-gpt2-tiny/' },
+} as const;
 
 /**
  * Where the built-in models live: models/ beside src/ (and beside dist/ in the package). Built by a
  * call, not a literal, so bundlers leave the multi-megabyte files alone instead of inlining them.
  */
-export function builtInModelUrl(precision: Precision = 'int8'): URL {
-  return new URL(modelsPath(precision === 'int8' ? BUILT_IN_INT8 : BUILT_IN_FLOAT), import.meta.url);
+export function builtInModelUrl(precision: Precision = 'int8', task: 'classify' | 'generate' = 'classify'): URL {
+  return new URL(modelsPath(BUILT_IN[task][precision]), import.meta.url);
 }
 
 function modelsPath(name: string): string {

@@ -73,6 +73,8 @@ describe('the npm package', { timeout: 600_000 }, () => {
       'package/dist/types/src/index.d.ts',
       'package/models/sst2-bert-tiny.i8t',
       'package/models/sst2-bert-tiny/model.safetensors',
+      'package/models/multi30k-gpt2-tiny.i8t',
+      'package/models/multi30k-gpt2-tiny/model.safetensors',
       'package/README.md',
       'package/package.json',
     ]) {

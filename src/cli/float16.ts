@@ -5,7 +5,13 @@ import { FLOAT_DTYPES, parseSafetensors } from '../model/safetensors.js';
 import { type TensorToWrite, writeSafetensors } from '../model/safetensors-write.js';
 
 /** Everything a loader reads besides the weights. */
-const COPIED = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
+const COPIED = [
+  'config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'generation_config.json',
+];
 
 export function writeFloat16Folder(from: string, to: string): { bytesIn: number; bytesOut: number } {
   const source = join(from, 'model.safetensors');

@@ -6,6 +6,10 @@
  *                                            a GPT-2 folder (GPT2LMHeadModel): --calib <text file, one document per line>,
  *                                            else 64 built-in English sentences; --method max by default
  *   int8-transformer classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...   (the built-in model, or its float twin with --fp32, by default)
+ *   int8-transformer generate [--model <gpt2-folder | model.i8t>] "prompt" [--max-new-tokens N] [--fp32]
+ *                             [--temperature T --top-k K --top-p P --seed S] [--repetition-penalty R] [--stop TEXT]
+ *                                            streams a continuation (greedy unless --temperature; the built-in
+ *                                            GPT-2, multi30k-gpt2-tiny, by default)
  *   int8-transformer float16 <hf-folder> -o <folder>   a copy with float16 weights (the built-in model's float twin)
  *   int8-transformer inspect <model.i8t>      the plan: every tensor's type, scale, bound and constants
  *   int8-transformer eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--batch N] [--json]
@@ -37,6 +41,7 @@ import { folderSource } from '../model/sources-node.js';
 import { dumpProgram } from '../plan/dump-program.js';
 import type { TextModel } from '../session.js';
 import { writeFloat16Folder } from './float16.js';
+import { GENERATE_FLAGS, generateCommand } from './generate.js';
 import { type CommandArgs, convertLanguageModel, evalLanguageModel } from './lm.js';
 
 export const SHARED_CALIBRATION = fileURLToPath(
@@ -72,6 +77,13 @@ const VALUED = new Set([
   'calib-limit',
   'outliers',
   'task',
+  'max-new-tokens',
+  'temperature',
+  'top-k',
+  'top-p',
+  'seed',
+  'repetition-penalty',
+  'stop',
 ]);
 /** The options each command accepts (--verbose and --help go with any). */
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
@@ -82,6 +94,7 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   eval: ['model', 'data', 'reference', 'limit', 'batch', 'json', 'calib', 'method', 'calib-limit', 'task'],
   inspect: [],
   float16: ['o', 'output'],
+  generate: GENERATE_FLAGS,
 };
 const COMMON_FLAGS = ['verbose', 'help', 'h'];
 
@@ -357,7 +370,7 @@ async function main(argv: string[]): Promise<number> {
   const command = first === undefined || first.startsWith('-') ? '' : first;
   if (!(command in COMMAND_FLAGS)) {
     throw new UsageError(
-      `unknown command "${command}"; commands: convert, classify, eval, float16, inspect, device (see --help)`,
+      `unknown command "${command}"; commands: convert, classify, generate, eval, float16, inspect, device (see --help)`,
     );
   }
   const args = parseArgs(command, command ? rest : argv);
@@ -402,6 +415,13 @@ async function main(argv: string[]): Promise<number> {
         break;
       case 'eval':
         await cmdEval(gpu, args);
+        break;
+      case 'generate':
+        await generateCommand(gpu, commandArgs(args), {
+          onLoad: loadProgress,
+          write: (text) => process.stdout.write(text),
+          note,
+        });
         break;
       case 'inspect': {
         const [path] = args.positional;
