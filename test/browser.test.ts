@@ -84,6 +84,7 @@ describe('the library in headless Chromium', () => {
     expect(result.builtIn!.labels).toEqual(['POSITIVE', 'NEGATIVE']);
     // Overlapping calls on one model in the browser: every one gets the answer it gets alone.
     expect(result.overlap).toEqual({ calls: 50, mismatched: [], errors: [] });
+    expect(result.generateOverlap).toEqual({ calls: 50, mismatched: [], errors: [] });
     // The same integer model in Node gives the same logits, bit for bit (they are int32 * scale).
     const gpu = await testGpu();
     const node = await Int8Model.fromBytes(gpu, new Uint8Array(readFileSync(`${root}/models/sst2-bert-tiny.i8t`)));

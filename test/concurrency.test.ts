@@ -6,7 +6,14 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { builtInModelUrl, loadModel, type ModelFiles, type Prediction, type TextModel } from '../src/index.js';
+import {
+  builtInModelUrl,
+  type GenerationResult,
+  loadModel,
+  type ModelFiles,
+  type Prediction,
+  type TextModel,
+} from '../src/index.js';
 import { folderSource } from '../src/model/sources-node.js';
 import type { Int8Model } from '../src/session.js';
 import { Random } from '../src/util/random.js';
@@ -150,6 +157,44 @@ describe('overlapping embed calls', { timeout: 600_000 }, () => {
       }
     } finally {
       models.forEach((m) => m.dispose());
+    }
+  });
+});
+
+describe('overlapping generate calls', { timeout: 600_000 }, () => {
+  it('50 overlapping generate / generateBatch calls (prompt lengths, new tokens, greedy and seeded sampling) on the built-in GPT-2 each get their sequential result', async () => {
+    const model = await loadModel(builtInModelUrl('int8', 'generate'), { gpu: await testGpu() });
+    try {
+      const rng = new Random(4);
+      const captionWords = 'a man woman dog in the red blue shirt is running on grass street with two children'.split(
+        ' ',
+      );
+      const prompt = () =>
+        Array.from({ length: 1 + rng.int(0, 12) }, () => captionWords[rng.int(0, captionWords.length - 1)]).join(' ');
+      const work = Array.from({ length: 50 }, () => {
+        const options = {
+          maxNewTokens: 1 + rng.int(0, 5),
+          stopAtEos: false,
+          ...(rng.int(0, 2) === 0 ? { temperature: 1, topK: 20, seed: rng.int(0, 1000) } : {}),
+        };
+        return rng.int(0, 4) === 0 ? { prompts: [prompt(), prompt()], options } : { prompts: [prompt()], options };
+      });
+      const run = (w: (typeof work)[number]) =>
+        w.prompts.length === 1
+          ? model.generate(w.prompts[0], w.options).then((r) => [r])
+          : model.generateBatch(w.prompts, w.options);
+      const sequential: GenerationResult[][] = [];
+      for (const w of work) sequential.push(await run(w));
+      const overlapping = await Promise.allSettled(work.map(run));
+      const rejected = overlapping.flatMap((r, i) =>
+        r.status === 'rejected' ? [`call ${i}: ${String(r.reason)}`] : [],
+      );
+      expect(rejected).toEqual([]);
+      overlapping.forEach((r, i) =>
+        expect((r as PromiseFulfilledResult<unknown>).value, `call ${i}`).toEqual(sequential[i]),
+      );
+    } finally {
+      model.dispose();
     }
   });
 });

@@ -3,7 +3,15 @@
  * passes ?shared=<url of ../shared>) a Hugging Face folder converted in the browser from URLs.
  * Results go to window.__model for test/browser.test.ts.
  */
-import { convertModel, Int8Model, parseGlueTsv, requestGpu, urlSource } from '../../src/index.js';
+import {
+  convertModel,
+  Int8Model,
+  loadModel,
+  parseGlueTsv,
+  requestGpu,
+  type TextModel,
+  urlSource,
+} from '../../src/index.js';
 
 interface ModelPageResult {
   done: boolean;
@@ -11,6 +19,8 @@ interface ModelPageResult {
   builtIn?: { labels: string[]; logits: number[][] };
   /** 50 overlapping classify calls on one model, each compared with the same call made alone. */
   overlap?: { calls: number; mismatched: number[]; errors: string[] };
+  /** The same for 50 overlapping generate calls on the built-in GPT-2. */
+  generateOverlap?: { calls: number; mismatched: number[]; errors: string[] };
   converted?: { labels: string[]; logits: number[][]; calibration: number };
 }
 
@@ -35,6 +45,10 @@ async function main(): Promise<void> {
   state.overlap = await overlappingCalls(builtIn, 50);
   builtIn.dispose();
   log.textContent = `built-in: ${state.builtIn.labels.join(', ')}`;
+  const lmBytes = new Uint8Array(await (await fetch('/models/multi30k-gpt2-tiny.i8t')).arrayBuffer());
+  const lm = await loadModel(lmBytes, { gpu });
+  state.generateOverlap = await overlappingGenerate(lm, 50);
+  lm.dispose();
 
   const shared = new URLSearchParams(location.search).get('shared');
   if (shared) {
@@ -81,6 +95,38 @@ async function overlappingCalls(model: Int8Model, n: number): Promise<NonNullabl
   const alone: string[] = [];
   for (const w of work) alone.push(key(await model.classify(w.texts, { batchSize: w.batchSize })));
   const settled = await Promise.allSettled(work.map((w) => model.classify(w.texts, { batchSize: w.batchSize })));
+  const mismatched: number[] = [];
+  const errors: string[] = [];
+  settled.forEach((r, i) => {
+    if (r.status === 'rejected') errors.push(`call ${i}: ${String(r.reason)}`);
+    else if (key(r.value) !== alone[i]) mismatched.push(i);
+  });
+  return { calls: n, mismatched, errors };
+}
+
+/** Generations of different prompts, lengths and sampling seeds, alone and then all at once. */
+async function overlappingGenerate(
+  model: TextModel,
+  n: number,
+): Promise<NonNullable<ModelPageResult['generateOverlap']>> {
+  const words = 'a man woman dog in the red blue shirt is running on grass street with two children'.split(' ');
+  let seed = 11;
+  const pick = (k: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % k;
+  };
+  const work = Array.from({ length: n }, () => ({
+    prompt: Array.from({ length: 1 + pick(10) }, () => words[pick(words.length)]).join(' '),
+    options: {
+      maxNewTokens: 1 + pick(3),
+      stopAtEos: false,
+      ...(pick(3) === 0 ? { temperature: 1, topK: 20, seed: pick(1000) } : {}),
+    },
+  }));
+  const key = (r: { tokens: number[]; text: string }) => JSON.stringify([r.tokens, r.text]);
+  const alone: string[] = [];
+  for (const w of work) alone.push(key(await model.generate(w.prompt, w.options)));
+  const settled = await Promise.allSettled(work.map((w) => model.generate(w.prompt, w.options).then((r) => r)));
   const mismatched: number[] = [];
   const errors: string[] = [];
   settled.forEach((r, i) => {
