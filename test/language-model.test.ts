@@ -4,8 +4,10 @@
  * CPU integer program's, seeded sampling repeats, calls queue, bad input and wrong methods are
  * refused. On a random GPT-2 (2 layers x 32 hidden, byte-level BPE of 300 tokens).
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../src/api.js';
+import { builtInModelUrl, loadModel } from '../src/api.js';
 import { calibrateDecoderCpu } from '../src/calibrate/calibrate-decoder.js';
 import { convertDecoderModel } from '../src/convert.js';
 import type { DecoderModel } from '../src/core/types.js';
@@ -189,3 +191,29 @@ describe('loadModel detects the architecture', () => {
     }
   }, 300_000);
 });
+
+const SHARED_LM = fileURLToPath(new URL('../../shared/models/multi30k-gpt2-tiny', import.meta.url));
+
+describe.skipIf(!existsSync(`${SHARED_LM}/SOURCE.md`))(
+  'multi30k-gpt2-tiny (../shared): greedy text against torch',
+  () => {
+    it("FP32 greedy continuations of SOURCE.md's prompts are torch's, word for word; INT8's start the same way", async () => {
+      const rows = [...readFileSync(`${SHARED_LM}/SOURCE.md`, 'utf8').matchAll(/^- `([^`]*)` -> `([^`]*)`$/gm)];
+      expect(rows.length).toBeGreaterThanOrEqual(5);
+      const gpu = await testGpu();
+      const fp32 = await loadModel(SHARED_LM, { gpu, precision: 'fp32' });
+      const int8 = await loadModel(builtInModelUrl('int8', 'generate'), { gpu });
+      try {
+        for (const [, prompt, torch] of rows) {
+          expect((await fp32.generate(prompt, { maxNewTokens: 20 })).text, prompt).toBe(torch);
+          // Integer rounding may turn a later near-tie the other way; the first token is the float one.
+          const first = (await int8.generate(prompt, { maxNewTokens: 1 })).text;
+          expect(torch.startsWith(first), `${prompt}: INT8 first token ${JSON.stringify(first)}`).toBe(true);
+        }
+      } finally {
+        fp32.dispose();
+        int8.dispose();
+      }
+    }, 600_000);
+  },
+);
