@@ -11,14 +11,18 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { calibrateDecoderCpu } from '../src/calibrate/calibrate-decoder.js';
-import { runFloatGraphCpu } from '../src/cpu/float-graph.js';
-import { runIntProgramCpu } from '../src/cpu/int-program.js';
-import { decoderBatch, decoderGraph, sequenceNll } from '../src/model/decoder.js';
+import { planDecoderModel } from '../src/convert.js';
+import {
+  calibrationDocuments,
+  evaluateLm,
+  floatLogitsCpu,
+  intLogitsCpu,
+  lmDocuments,
+  textLines,
+} from '../src/evaluate-lm.js';
 import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { loadDecoderModel } from '../src/model/load.js';
 import { folderSource } from '../src/model/sources-node.js';
-import { planGraph } from '../src/plan/plan-graph.js';
-import { validateProgram } from '../src/plan/validate-program.js';
 
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: string) => {
@@ -34,43 +38,26 @@ const calibrationLines = Number(arg('calibration', '256'));
 const files = folderSource(modelDir);
 const model = await loadDecoderModel(files);
 const tokenizer = await loadDecoderTokenizer(files, model.config);
-const eot = model.config.eosTokenId;
-const read = (path: string) =>
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.length > 0)
-    .map((l) => [eot, ...tokenizer.encode(l), eot]);
-let sequences = read(textFile);
-if (args.includes('--lines')) sequences = sequences.slice(0, Number(arg('lines', '0')));
+const P = model.config.maxPositions;
+let lines = textLines(readFileSync(textFile, 'utf8'));
+if (args.includes('--lines')) lines = lines.slice(0, Number(arg('lines', '0')));
+const documents = lmDocuments(tokenizer, lines, P, textFile);
 const start = performance.now();
-const graph = decoderGraph(model.config);
-const observer = calibrateDecoderCpu(model, read(trainFile).slice(0, calibrationLines));
-const program = planGraph(graph, model.params, observer.ranges('max'), { maxKeys: model.config.maxPositions });
-validateProgram(program, 'planned GPT-2');
-const V = model.config.vocabSize;
-const fp = { nll: 0, tokens: 0 };
-const q = { nll: 0, tokens: 0 };
-for (let s = 0; s < sequences.length; s += 16) {
-  const docs = sequences.slice(s, s + 16);
-  const batch = decoderBatch(docs, eot);
-  const f = sequenceNll(runFloatGraphCpu(graph, model.params, batch).logits!, V, docs, batch.seqLen);
-  const acc = runIntProgramCpu(program, batch).output;
-  const real = Float64Array.from(acc, (x, i) => x * program.output.scale[i % V]);
-  const i = sequenceNll(real, V, docs, batch.seqLen);
-  fp.nll += f.nll;
-  fp.tokens += f.tokens;
-  q.nll += i.nll;
-  q.tokens += i.tokens;
-}
+const calibration = textLines(readFileSync(trainFile, 'utf8')).slice(0, calibrationLines);
+const observer = calibrateDecoderCpu(model, calibrationDocuments(tokenizer, calibration, P));
+const { program } = await planDecoderModel(files, model, observer, 'max', calibration.length);
+const r = await evaluateLm(intLogitsCpu(program), floatLogitsCpu(model), documents, {
+  vocab: model.config.vocabSize,
+  padId: model.config.eosTokenId,
+});
 const result = {
   model: modelDir,
   text: textFile,
-  lines: sequences.length,
-  tokens: fp.tokens,
+  lines: r.n,
+  tokens: r.tokens,
   calibrationLines,
-  fp32: Math.exp(fp.nll / fp.tokens),
-  int8: Math.exp(q.nll / q.tokens),
+  fp32: r.fp32Perplexity!,
+  int8: r.int8Perplexity,
   seconds: (performance.now() - start) / 1000,
 };
 console.log(

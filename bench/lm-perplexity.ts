@@ -8,8 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { floatLogitsGpu, lmDocuments, scoreDocuments, textLines } from '../src/evaluate-lm.js';
 import { requestGpu } from '../src/gpu/device.js';
-import { decoderBatch, decoderGraph, sequenceNll } from '../src/model/decoder.js';
+import { decoderGraph } from '../src/model/decoder.js';
 import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { loadDecoderModel } from '../src/model/load.js';
 import { folderSource } from '../src/model/sources-node.js';
@@ -28,31 +29,20 @@ const batchSize = Number(arg('batch', '32'));
 const files = folderSource(modelDir);
 const model = await loadDecoderModel(files);
 const tokenizer = await loadDecoderTokenizer(files, model.config);
-let lines = readFileSync(textFile, 'utf8')
-  .split('\n')
-  .map((l) => l.trim())
-  .filter((l) => l.length > 0);
+let lines = textLines(readFileSync(textFile, 'utf8'));
 if (args.includes('--lines')) lines = lines.slice(0, Number(arg('lines', '0')));
-const eot = model.config.eosTokenId;
-const sequences = lines.map((l) => [eot, ...tokenizer.encode(l), eot]);
+const documents = lmDocuments(tokenizer, lines, model.config.maxPositions, textFile);
 const gpu = await requestGpu();
 const start = performance.now();
 const runtime = await FloatGraphGpu.create(gpu, decoderGraph(model.config), model.params, {
   capacity: { batch: batchSize, seq: 64 },
 });
 const created = performance.now();
-let nll = 0;
-let tokens = 0;
-// Similar lengths together: less padding per batch (the sums do not depend on the order).
-const order = sequences.map((_, i) => i).sort((a, b) => sequences[a].length - sequences[b].length);
-for (let at = 0; at < order.length; at += batchSize) {
-  const group = order.slice(at, at + batchSize).map((i) => sequences[i]);
-  const batch = decoderBatch(group, eot, model.config.maxPositions);
-  const { logits } = await runtime.forward(batch);
-  const r = sequenceNll(logits!, model.config.vocabSize, group, batch.seqLen);
-  nll += r.nll;
-  tokens += r.tokens;
-}
+const { nll, tokens } = await scoreDocuments(documents, floatLogitsGpu(runtime), {
+  vocab: model.config.vocabSize,
+  padId: model.config.eosTokenId,
+  batchSize,
+});
 const done = performance.now();
 runtime.dispose();
 gpu.destroy();
