@@ -18,6 +18,7 @@ import {
 import { type ProfileOutcome, renderKernelCharts, renderMemory } from './charts.js';
 import { filesFromInput, wireDropZone } from './drop-zone.js';
 import { type DemoSource, type LoadedPair, loadPair, type PairProgress } from './engine.js';
+import { wireGenerationPanel } from './generate-panel.js';
 import { clearPrediction, showNote, showPrediction } from './predictions.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => {
@@ -51,6 +52,9 @@ const DEBOUNCE_MS = 400;
 let gpu: Gpu | undefined;
 let pair: (LoadedPair & { source: DemoSource }) | undefined;
 let loading = false;
+
+/** Text generation has its own models, loaded on first use, on the same device. */
+const generation = wireGenerationPanel({ gpu: () => gpu });
 
 type PageState = 'loading' | 'ready' | 'error';
 function setState(state: PageState): void {
@@ -87,6 +91,7 @@ function updateControls(): void {
   ui.pickFolder.disabled = !canLoad;
   ui.pickFiles.disabled = !canLoad;
   ui.builtin.disabled = !canLoad || pair?.source === 'default';
+  generation.updateControls();
 }
 
 const STAGES: PairProgress['stage'][] = ['download', 'convert', 'compile', 'ready'];
@@ -166,6 +171,7 @@ function lostDevice(e: Error): void {
   showError('The GPU device was lost.', `${e.message}\nReload the page to start again.`);
   gpu = undefined;
   pair = undefined;
+  generation.forget();
   setState('error');
 }
 
