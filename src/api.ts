@@ -172,6 +172,18 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
 
+/** A conversion's progress as load progress: its calibration steps, in the 'convert' stage. */
+function calibrationProgress(report: (p: LoadProgress) => void) {
+  return (step: string, done: number, total: number) => {
+    if (step === 'calibrating')
+      report({
+        stage: 'convert',
+        fraction: total ? done / total : 0,
+        message: `calibrating activation ranges: ${done} of ${total} texts`,
+      });
+  };
+}
+
 /** An integer language model file on the device (refused before allocating if it cannot fit). */
 async function languageModelFromFile(
   gpu: Gpu,
@@ -225,14 +237,7 @@ async function loadLanguageModel(
     name,
     calibration,
     method: options.calibrationMethod,
-    onProgress: (step, done, total) => {
-      if (step === 'calibrating')
-        report({
-          stage: 'convert',
-          fraction: total ? done / total : 0,
-          message: `calibrating activation ranges: ${done} of ${total} texts`,
-        });
-    },
+    onProgress: calibrationProgress(report),
   });
   report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
   return languageModelFromFile(gpu, file, name ?? files.describe, fit);
@@ -284,14 +289,7 @@ async function convertFolder(
     name,
     calibration: [...(options.calibration ?? DEFAULT_CALIBRATION)],
     method: options.calibrationMethod,
-    onProgress: (step, done, total) => {
-      if (step === 'calibrating')
-        report({
-          stage: 'convert',
-          fraction: total ? done / total : 0,
-          message: `calibrating activation ranges: ${done} of ${total} texts`,
-        });
-    },
+    onProgress: calibrationProgress(report),
   });
   report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
   return Int8Model.fromFile(gpu, file, fit);

@@ -18,7 +18,6 @@ import { greedyTokens, IntDecoderCpu, IntDecoderCpuSession, runIntProgramCpu } f
 import { decoderBatch, decoderGraph, sequenceNll } from '../src/model/decoder.js';
 import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { loadDecoderModel } from '../src/model/load.js';
-import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
 import { memorySource } from '../src/model/sources.js';
 import { folderSource } from '../src/model/sources-node.js';
 import type { IntProgram } from '../src/plan/int-program.js';
@@ -28,71 +27,37 @@ import { IntDecoderGpu } from '../src/runtime/int-decoder.js';
 import { IntProgramGpu } from '../src/runtime/int-program.js';
 import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';
+import { type Gpt2Sizes, randomGpt2Files } from './random-gpt2.js';
 
-interface Sizes {
-  n_embd: number;
-  n_head: number;
-  n_layer: number;
-  n_positions: number;
-  vocab_size: number;
-}
-
-/** A random GPT2LMHeadModel checkpoint (tied head) as a model folder in memory. */
-async function randomGpt2(seed: number, sizes: Sizes): Promise<DecoderModel> {
-  const rng = new Random(seed);
-  const H = sizes.n_embd;
-  const I = 4 * H;
-  const list: TensorToWrite[] = [];
-  const make = (name: string, shape: number[], std: number, mean = 0) => {
-    const data = rng.float32Array(
-      shape.reduce((a, b) => a * b, 1),
-      std,
-    );
-    if (mean) data.forEach((v, i) => (data[i] = v + mean));
-    list.push({ name, dtype: 'F32', shape, data });
-  };
-  make('transformer.wte.weight', [sizes.vocab_size, H], 0.5);
-  make('transformer.wpe.weight', [sizes.n_positions, H], 0.3);
-  for (let i = 0; i < sizes.n_layer; i++) {
-    const p = `transformer.h.${i}`;
-    make(`${p}.ln_1.weight`, [H], 0.2, 1);
-    make(`${p}.ln_1.bias`, [H], 0.1);
-    make(`${p}.attn.c_attn.weight`, [H, 3 * H], 0.3);
-    make(`${p}.attn.c_attn.bias`, [3 * H], 0.1);
-    make(`${p}.attn.c_proj.weight`, [H, H], 0.2);
-    make(`${p}.attn.c_proj.bias`, [H], 0.1);
-    make(`${p}.ln_2.weight`, [H], 0.2, 1);
-    make(`${p}.ln_2.bias`, [H], 0.1);
-    make(`${p}.mlp.c_fc.weight`, [H, I], 0.2);
-    make(`${p}.mlp.c_fc.bias`, [I], 0.1);
-    make(`${p}.mlp.c_proj.weight`, [I, H], 0.1);
-    make(`${p}.mlp.c_proj.bias`, [H], 0.1);
-  }
-  make('transformer.ln_f.weight', [H], 0.2, 1);
-  make('transformer.ln_f.bias', [H], 0.1);
-  const config = {
-    architectures: ['GPT2LMHeadModel'],
-    model_type: 'gpt2',
-    activation_function: 'gelu_new',
-    n_inner: null,
-    layer_norm_epsilon: 1e-5,
-    bos_token_id: sizes.vocab_size - 1,
-    eos_token_id: sizes.vocab_size - 1,
-    scale_attn_weights: true,
-    ...sizes,
-  };
-  return loadDecoderModel(
-    memorySource(
-      { 'config.json': JSON.stringify(config), 'model.safetensors': writeSafetensors(list, { format: 'pt' }) },
-      'random-gpt2',
-    ),
-  );
+/** A random GPT2LMHeadModel checkpoint (tied head) loaded from memory. */
+async function randomGpt2(seed: number, sizes: Gpt2Sizes): Promise<DecoderModel> {
+  return loadDecoderModel(memorySource(randomGpt2Files(seed, sizes), 'random-gpt2'));
 }
 
 function randomSequences(rng: Random, count: number, minLen: number, maxLen: number, vocab: number): number[][] {
   return Array.from({ length: count }, () =>
     Array.from({ length: rng.int(minLen, maxLen) }, () => rng.int(0, vocab - 1)),
   );
+}
+
+/** `steps` greedy tokens per prompt through a decoder session (k = 1), after the prompts when `withPrompts`. */
+async function greedyStreams(
+  session: IntDecoderCpuSession | IntDecoderGpu,
+  prompts: number[][],
+  steps: number,
+  withPrompts = false,
+): Promise<number[][]> {
+  const streams = prompts.map((p) => (withPrompts ? [...p] : []));
+  let c = await session.prefill(prompts, 1);
+  for (let i = 0; i < steps; i++) {
+    c.forEach((x, b) => streams[b].push(x.ids[0]));
+    if (i + 1 < steps)
+      c = await session.step(
+        c.map((x) => x.ids[0]),
+        1,
+      );
+  }
+  return streams;
 }
 
 /** Calibrated on `sequences` through the float64 interpreter, planned and validated. */
@@ -111,7 +76,7 @@ function realLogits(program: IntProgram, acc: Int32Array): Float64Array {
   return Float64Array.from(acc, (q, i) => q * program.output.scale[i % V]);
 }
 
-const SIZES: Sizes = { n_embd: 48, n_head: 3, n_layer: 3, n_positions: 32, vocab_size: 37 };
+const SIZES: Gpt2Sizes = { n_embd: 48, n_head: 3, n_layer: 3, n_positions: 32, vocab_size: 37 };
 
 describe('integer GPT-2 (random, 3 layers x 48 hidden, 3 heads, vocab 37)', () => {
   let model: DecoderModel;
@@ -315,26 +280,10 @@ describe('integer GPT-2 (random, 3 layers x 48 hidden, 3 heads, vocab 37)', () =
     const V = SIZES.vocab_size;
     const prompts = randomSequences(new Random(11), 2, 3, 6, V);
     const steps = 12;
-    const greedy = async (session: {
-      prefill(p: number[][], k: number): Promise<{ ids: Int32Array }[]>;
-      step(t: number[], k: number): Promise<{ ids: Int32Array }[]>;
-    }) => {
-      const streams = prompts.map((p) => [...p]);
-      let c = await session.prefill(prompts, 1);
-      for (let i = 0; i < steps; i++) {
-        c.forEach((x, b) => streams[b].push(x.ids[0]));
-        if (i + 1 < steps)
-          c = await session.step(
-            c.map((x) => x.ids[0]),
-            1,
-          );
-      }
-      return streams;
-    };
-    const cpuStreams = await greedy(new IntDecoderCpuSession(program, 2, 6 + steps));
+    const cpuStreams = await greedyStreams(new IntDecoderCpuSession(program, 2, 6 + steps), prompts, steps, true);
     const gpu = await IntDecoderGpu.create(await testGpu(), program, { batch: 2, capacity: 6 + steps });
     try {
-      expect(await greedy(gpu)).toEqual(cpuStreams);
+      expect(await greedyStreams(gpu, prompts, steps, true)).toEqual(cpuStreams);
     } finally {
       gpu.dispose();
     }
@@ -444,23 +393,10 @@ describe.skipIf(!existsSync(`${MODEL}/model.safetensors`) || !existsSync(TEST_EN
       const prompts = [test[5].slice(0, 6), test[9].slice(0, 3)];
       const steps = 16;
       const capacity = 6 + steps;
-      const run = async (session: IntDecoderCpuSession | IntDecoderGpu) => {
-        const streams = prompts.map(() => [] as number[]);
-        let c = await session.prefill(prompts, 1);
-        for (let i = 0; i < steps; i++) {
-          c.forEach((x, b) => streams[b].push(x.ids[0]));
-          if (i + 1 < steps)
-            c = await session.step(
-              c.map((x) => x.ids[0]),
-              1,
-            );
-        }
-        return streams;
-      };
-      const cpu = await run(new IntDecoderCpuSession(program, 2, capacity));
+      const cpu = await greedyStreams(new IntDecoderCpuSession(program, 2, capacity), prompts, steps);
       const gpu = await IntDecoderGpu.create(await testGpu(), program, { batch: 2, capacity });
       try {
-        expect(await run(gpu)).toEqual(cpu);
+        expect(await greedyStreams(gpu, prompts, steps)).toEqual(cpu);
         const m = gpu.memory();
         const { numLayers: L, hiddenSize: H } = model.config;
         expect(m.kvBytesPerToken).toBe(2 * L * H);

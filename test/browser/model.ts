@@ -18,9 +18,9 @@ interface ModelPageResult {
   error?: string;
   builtIn?: { labels: string[]; logits: number[][] };
   /** 50 overlapping classify calls on one model, each compared with the same call made alone. */
-  overlap?: { calls: number; mismatched: number[]; errors: string[] };
+  overlap?: Overlap;
   /** The same for 50 overlapping generate calls on the built-in GPT-2. */
-  generateOverlap?: { calls: number; mismatched: number[]; errors: string[] };
+  generateOverlap?: Overlap;
   converted?: { labels: string[]; logits: number[][]; calibration: number };
 }
 
@@ -72,49 +72,56 @@ async function main(): Promise<void> {
   gpu.destroy();
 }
 
-/**
- * Calls of different lengths and batch sizes, first one after another, then all at once (as
- * classify-as-you-type does): each overlapping call must get the answer it got alone.
- */
-async function overlappingCalls(model: Int8Model, n: number): Promise<NonNullable<ModelPageResult['overlap']>> {
-  const words =
-    'a gorgeous witty seductive movie the plot is nothing but boilerplate clichés dull lifeless and far too long , .'.split(
-      ' ',
-    );
-  let seed = 7;
-  const pick = (k: number) => {
+type Overlap = { calls: number; mismatched: number[]; errors: string[] };
+
+/** A seeded pick in [0, k) (an LCG: the page has no test helpers). */
+function picker(seed: number): (k: number) => number {
+  return (k) => {
     seed = (seed * 1103515245 + 12345) % 2 ** 31;
     return seed % k;
   };
-  const sentence = () => Array.from({ length: 1 + pick(30) }, () => words[pick(words.length)]).join(' ');
-  const work = Array.from({ length: n }, () => ({
-    texts: Array.from({ length: 1 + pick(5) }, sentence),
-    batchSize: 1 + pick(3),
-  }));
-  const key = (preds: { logits: number[] }[]) => JSON.stringify(preds.map((p) => p.logits));
+}
+
+/**
+ * `work` run one call after another, then all at once (as classify-as-you-type does): each
+ * overlapping call must get the answer it got alone (compared by `key`).
+ */
+async function overlapping<W, R>(work: W[], call: (w: W) => Promise<R>, key: (r: R) => string): Promise<Overlap> {
   const alone: string[] = [];
-  for (const w of work) alone.push(key(await model.classify(w.texts, { batchSize: w.batchSize })));
-  const settled = await Promise.allSettled(work.map((w) => model.classify(w.texts, { batchSize: w.batchSize })));
+  for (const w of work) alone.push(key(await call(w)));
+  const settled = await Promise.allSettled(work.map(call));
   const mismatched: number[] = [];
   const errors: string[] = [];
   settled.forEach((r, i) => {
     if (r.status === 'rejected') errors.push(`call ${i}: ${String(r.reason)}`);
     else if (key(r.value) !== alone[i]) mismatched.push(i);
   });
-  return { calls: n, mismatched, errors };
+  return { calls: work.length, mismatched, errors };
 }
 
-/** Generations of different prompts, lengths and sampling seeds, alone and then all at once. */
-async function overlappingGenerate(
-  model: TextModel,
-  n: number,
-): Promise<NonNullable<ModelPageResult['generateOverlap']>> {
+/** Classify calls of different lengths and batch sizes. */
+function overlappingCalls(model: Int8Model, n: number): Promise<Overlap> {
+  const words =
+    'a gorgeous witty seductive movie the plot is nothing but boilerplate clichés dull lifeless and far too long , .'.split(
+      ' ',
+    );
+  const pick = picker(7);
+  const sentence = () => Array.from({ length: 1 + pick(30) }, () => words[pick(words.length)]).join(' ');
+  const work = Array.from({ length: n }, () => ({
+    texts: Array.from({ length: 1 + pick(5) }, sentence),
+    batchSize: 1 + pick(3),
+  }));
+  return overlapping(
+    work,
+    (w) => model.classify(w.texts, { batchSize: w.batchSize }),
+    (preds) => JSON.stringify(preds.map((p) => p.logits)),
+  );
+}
+
+/** Generations of different prompts, lengths and sampling seeds. */
+function overlappingGenerate(model: TextModel, n: number): Promise<Overlap> {
   const words = 'a man woman dog in the red blue shirt is running on grass street with two children'.split(' ');
-  let seed = 11;
-  const pick = (k: number) => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31;
-    return seed % k;
-  };
+  const pick = picker(11);
   const work = Array.from({ length: n }, () => ({
     prompt: Array.from({ length: 1 + pick(10) }, () => words[pick(words.length)]).join(' '),
     options: {
@@ -123,17 +130,11 @@ async function overlappingGenerate(
       ...(pick(3) === 0 ? { temperature: 1, topK: 20, seed: pick(1000) } : {}),
     },
   }));
-  const key = (r: { tokens: number[]; text: string }) => JSON.stringify([r.tokens, r.text]);
-  const alone: string[] = [];
-  for (const w of work) alone.push(key(await model.generate(w.prompt, w.options)));
-  const settled = await Promise.allSettled(work.map((w) => model.generate(w.prompt, w.options).then((r) => r)));
-  const mismatched: number[] = [];
-  const errors: string[] = [];
-  settled.forEach((r, i) => {
-    if (r.status === 'rejected') errors.push(`call ${i}: ${String(r.reason)}`);
-    else if (key(r.value) !== alone[i]) mismatched.push(i);
-  });
-  return { calls: n, mismatched, errors };
+  return overlapping(
+    work,
+    async (w) => await model.generate(w.prompt, w.options),
+    (r) => JSON.stringify([r.tokens, r.text]),
+  );
 }
 
 main()
