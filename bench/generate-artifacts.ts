@@ -1,0 +1,130 @@
+/**
+ * What the generation benchmark builds before timing, cached under bench/.cache (gitignored): a
+ * GPT-2 with the shared multi30k-gpt2-tiny's sizes but 1024 positions and seeded random weights
+ * (the shared model's 128 positions hold neither prompt 128 + 32 new tokens nor a 512-token cache),
+ * with the shared model's tokenizer files, and its INT8 conversion.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { convertDecoderModel } from '../src/convert.js';
+import { writeIntModelFile } from '../src/format/int-model-file.js';
+import type { Gpu } from '../src/gpu/gpu.js';
+import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
+import { folderSource } from '../src/model/sources-node.js';
+import { Random } from '../src/util/random.js';
+import type { Gpt2Sizes } from '../test/random-gpt2.js';
+
+export const RANDOM_GPT2_SEED = 20261130;
+export const RANDOM_GPT2_NAME = 'random-gpt2-tiny-1024';
+
+/** multi30k-gpt2-tiny's sizes with GPT-2's 1024 positions. */
+export const RANDOM_GPT2_SIZES: Gpt2Sizes = { n_embd: 256, n_head: 4, n_layer: 4, n_positions: 1024, vocab_size: 8000 };
+
+/**
+ * GPT-2 weights with test/random-gpt2.ts's layout and scales. Not its randomGpt2Files: that one
+ * also writes a toy tokenizer and refuses vocabularies above 273; this model takes the shared
+ * model's 8000-token tokenizer instead.
+ */
+function randomGpt2Weights(seed: number, sizes: Gpt2Sizes): Uint8Array {
+  const rng = new Random(seed);
+  const H = sizes.n_embd;
+  const list: TensorToWrite[] = [];
+  const make = (name: string, shape: number[], std: number, mean = 0) => {
+    const data = rng.float32Array(
+      shape.reduce((a, b) => a * b, 1),
+      std,
+    );
+    if (mean) data.forEach((v, i) => (data[i] = v + mean));
+    list.push({ name, dtype: 'F32', shape, data });
+  };
+  make('transformer.wte.weight', [sizes.vocab_size, H], 0.5);
+  make('transformer.wpe.weight', [sizes.n_positions, H], 0.3);
+  for (let i = 0; i < sizes.n_layer; i++) {
+    const p = `transformer.h.${i}`;
+    make(`${p}.ln_1.weight`, [H], 0.2, 1);
+    make(`${p}.ln_1.bias`, [H], 0.1);
+    make(`${p}.attn.c_attn.weight`, [H, 3 * H], 0.3);
+    make(`${p}.attn.c_attn.bias`, [3 * H], 0.1);
+    make(`${p}.attn.c_proj.weight`, [H, H], 0.2);
+    make(`${p}.attn.c_proj.bias`, [H], 0.1);
+    make(`${p}.ln_2.weight`, [H], 0.2, 1);
+    make(`${p}.ln_2.bias`, [H], 0.1);
+    make(`${p}.mlp.c_fc.weight`, [H, 4 * H], 0.2);
+    make(`${p}.mlp.c_fc.bias`, [4 * H], 0.1);
+    make(`${p}.mlp.c_proj.weight`, [4 * H, H], 0.1);
+    make(`${p}.mlp.c_proj.bias`, [H], 0.1);
+  }
+  make('transformer.ln_f.weight', [H], 0.2, 1);
+  make('transformer.ln_f.bias', [H], 0.1);
+  return writeSafetensors(list, { format: 'pt' });
+}
+
+const TOKENIZER_FILES = ['tokenizer.json', 'generation_config.json'];
+
+/** The random 1024-position GPT-2 folder (written once); its tokenizer is the shared model's (same 8000 ids). */
+export function ensureRandomGpt2(cacheDir: string, sharedModel: string, log: (m: string) => void): string {
+  const dir = `${cacheDir}/${RANDOM_GPT2_NAME}`;
+  if (existsSync(`${dir}/model.safetensors`) && existsSync(`${dir}/tokenizer_config.json`)) return dir;
+  const t0 = performance.now();
+  mkdirSync(dir, { recursive: true });
+  // The shared model's config with the positions changed: every other field as a hub GPT-2 has it.
+  const config = JSON.parse(readFileSync(`${sharedModel}/config.json`, 'utf8'));
+  Object.assign(config, RANDOM_GPT2_SIZES, { n_ctx: RANDOM_GPT2_SIZES.n_positions });
+  writeFileSync(`${dir}/config.json`, JSON.stringify(config, null, 2));
+  writeFileSync(`${dir}/model.safetensors`, randomGpt2Weights(RANDOM_GPT2_SEED, RANDOM_GPT2_SIZES));
+  for (const f of TOKENIZER_FILES) writeFileSync(`${dir}/${f}`, readFileSync(`${sharedModel}/${f}`));
+  const tokenizerConfig = JSON.parse(readFileSync(`${sharedModel}/tokenizer_config.json`, 'utf8'));
+  tokenizerConfig.model_max_length = RANDOM_GPT2_SIZES.n_positions;
+  writeFileSync(`${dir}/tokenizer_config.json`, JSON.stringify(tokenizerConfig, null, 2));
+  log(`random GPT-2 (1024 positions) written to ${dir} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  return dir;
+}
+
+/**
+ * Calibration documents long enough to reach the late positions: captions joined into lines of
+ * about `tokens` tokens (a line is one document to the converter). Ranges only set accuracy, not
+ * latency, but positions never calibrated would run saturated.
+ */
+export function longDocuments(lines: readonly string[], count: number, wordsPerDocument: number): string[] {
+  const words = lines.join(' ').split(/\s+/).filter(Boolean);
+  const out: string[] = [];
+  for (let i = 0; i < count && (i + 1) * wordsPerDocument <= words.length; i++)
+    out.push(words.slice(i * wordsPerDocument, (i + 1) * wordsPerDocument).join(' '));
+  return out;
+}
+
+/** The .i8t of a GPT-2 folder, converted once per (weights file, calibration text). */
+export async function ensureInt8Decoder(
+  gpu: Gpu,
+  name: string,
+  folder: string,
+  calibration: string[],
+  cacheDir: string,
+  log: (m: string) => void,
+): Promise<string> {
+  mkdirSync(`${cacheDir}/int8`, { recursive: true });
+  const path = `${cacheDir}/int8/${name}.i8t`;
+  const stampPath = `${path}.json`;
+  const weights = statSync(`${folder}/model.safetensors`);
+  const stamp = JSON.stringify({
+    folder,
+    bytes: weights.size,
+    mtimeMs: weights.mtimeMs,
+    calibration: createHash('sha256').update(JSON.stringify(calibration)).digest('hex').slice(0, 16),
+    method: 'max',
+  });
+  if (existsSync(path) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp) return path;
+  const t0 = performance.now();
+  const file = await convertDecoderModel(gpu, folderSource(folder), {
+    calibration,
+    batchSize: 2,
+    onProgress: (stage, done, total) => process.stderr.write(`\r${name}: ${stage} ${done}/${total}   `),
+  });
+  writeFileSync(path, await writeIntModelFile(file));
+  writeFileSync(stampPath, stamp);
+  process.stderr.write('\n');
+  log(
+    `${name}: converted to INT8 on ${calibration.length} calibration documents in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+  return path;
+}
