@@ -22,7 +22,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { calibrationCaptures, observeCaptures } from '../src/calibrate/calibrate.js';
-import { outlierChannels } from '../src/calibrate/outliers.js';
 import { RangeObserver } from '../src/calibrate/range-observer.js';
 import { calibrationReport, formatCalibrationReport } from '../src/calibrate/report.js';
 import type { Tensor, TokenBatch } from '../src/core/types.js';
@@ -32,6 +31,7 @@ import { encoderParams, modelGraph, type Params } from '../src/graph/architectur
 import type { GraphOp, ModelGraph } from '../src/graph/types.js';
 import { dumpProgram } from '../src/plan/dump-program.js';
 import type { IntProgram } from '../src/plan/int-program.js';
+import { outlierChannels } from '../src/plan/outliers.js';
 import { planGraph } from '../src/plan/plan-graph.js';
 import { validateProgram } from '../src/plan/validate-program.js';
 import { IntProgramGpu } from '../src/runtime/int-program.js';

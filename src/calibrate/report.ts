@@ -4,7 +4,7 @@
  * rest, which is what one int8 scale per tensor pays for. Read from RangeStats and its per-channel
  * statistics; nothing here changes a plan.
  */
-import { median, OUTLIER_FACTOR, outlierChannels } from './outliers.js';
+import { median, OUTLIER_FACTOR, outlierChannels } from '../plan/outliers.js';
 import type { RangeObserver } from './range-observer.js';
 
 export interface TensorCalibrationReport {

@@ -21,7 +21,6 @@
  * channels the program is what it was before.
  */
 
-import { outlierChannels } from '../calibrate/outliers.js';
 import type { Tensor } from '../core/types.js';
 import type { Params } from '../graph/architectures.js';
 import { param } from '../graph/architectures.js';
@@ -43,6 +42,7 @@ import {
   type IntTensor,
   type OutlierSmoothing,
 } from './int-program.js';
+import { outlierChannels } from './outliers.js';
 
 /** Width of the residual stream between the residual adds and LayerNorm (I-BERT keeps ~22 bits). */
 export const RESIDUAL_BITS = 22;
