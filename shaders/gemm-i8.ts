@@ -21,26 +21,45 @@
  * shaders/gelu-i8.ts in place of the plain rescale: the per-tensor GeluI8 constants come from an
  * extra binding; with perChannel the requant array rescales each channel into GELU's fixed point
  * (per-channel weight scales), otherwise the constants' own input rescale does.
+ * 'silu-i8' is the same with isilu of shaders/silu-i8.ts and its SiluI8 constants (the swish FFNs).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { range, unroll, unroll2 } from './codegen.js';
 import { dyadicWgsl } from './dyadic.js';
 import { igeluWgsl } from './gelu-i8.js';
 import { columnIndices, elementwiseEpilogue, type GemmTile, gemmSkeleton } from './gemm-tiled.js';
+import { isiluWgsl } from './silu-i8.js';
 
 export type GemmI8Strategy = 'dot4' | 'unpack';
 
 export interface GemmI8ShaderOptions {
   strategy: GemmI8Strategy;
-  output: 'i32' | 'i8' | 'gelu-i8';
+  output: 'i32' | 'i8' | GemmI8Activation;
   /**
-   * For output 'i8': one (m, e) per output column, or one for the whole tensor. For 'gelu-i8': a
-   * requant array of per-column input rescales, or none (the GELU constants' input rescale).
+   * For output 'i8': one (m, e) per output column, or one for the whole tensor. For an activation
+   * ('gelu-i8', 'silu-i8'): a requant array of per-column input rescales, or none (the activation
+   * constants' input rescale).
    */
   perChannel: boolean;
   bias: boolean;
   aUnsigned: boolean;
   tile: GemmTile;
+}
+
+/** Activation epilogues: int32 accumulator -> activation -> int8, constants in one extra binding. */
+export type GemmI8Activation = 'gelu-i8' | 'silu-i8';
+
+/** The WGSL of an activation epilogue: its constants binding and struct, function and helpers. */
+export const GEMM_I8_ACTIVATIONS: Record<
+  GemmI8Activation,
+  { binding: string; struct: string; fn: string; wgsl: () => string }
+> = {
+  'gelu-i8': { binding: 'gelu', struct: 'GeluI8', fn: 'igelu', wgsl: igeluWgsl },
+  'silu-i8': { binding: 'silu', struct: 'SiluI8', fn: 'isilu', wgsl: isiluWgsl },
+};
+
+export function isGemmI8Activation(output: GemmI8ShaderOptions['output']): output is GemmI8Activation {
+  return output === 'gelu-i8' || output === 'silu-i8';
 }
 
 function widen(word: string, unsigned: boolean): string {
@@ -89,29 +108,32 @@ ${words.join('\n')}
   });
 }
 
-function geluEpilogue(o: GemmI8ShaderOptions): string {
+function activationEpilogue(o: GemmI8ShaderOptions, act: GemmI8Activation): string {
+  const { binding, fn } = GEMM_I8_ACTIVATIONS[act];
   const rq = (j: number) => (o.perChannel ? `requant[ch_${j}]` : 'vec2<u32>(g.in_m, g.in_e)');
   return [
-    '  let g = gelu;',
+    `  let g = ${binding};`,
     unroll(o.tile.threadN, (j) => `  let rq_${j} = ${rq(j)};`),
-    packedEpilogue(o, (i, j) => `igelu(acc_${i}_${j} + bias_${j}, rq_${j}, g)`),
+    packedEpilogue(o, (i, j) => `${fn}(acc_${i}_${j} + bias_${j}, rq_${j}, g)`),
   ].join('\n');
 }
 
 export function gemmI8Shader(o: GemmI8ShaderOptions): string {
   const { threadM: TM, threadN: TN } = o.tile;
   const i8 = o.output === 'i8';
-  const gelu = o.output === 'gelu-i8';
+  const act = isGemmI8Activation(o.output) ? o.output : undefined;
+  // 'gelu' names any activation epilogue below: the 'gelu-i8' module text is unchanged by 'silu-i8'.
+  const gelu = act !== undefined;
   const packed = i8 || gelu;
   const requant = i8 || (gelu && o.perChannel);
   const dot4Unsigned = o.strategy === 'dot4' && o.aUnsigned;
   const geluBinding = 3 + (o.bias ? 1 : 0) + (requant ? 1 : 0);
   const cBinding = geluBinding + (gelu ? 1 : 0);
   // Spliced in as text (not #if) so that the 'i32' and 'i8' modules stay identical to before 'gelu-i8'.
-  const geluDeclarations = gelu
+  const geluDeclarations = act
     ? `${o.perChannel ? '' : dyadicWgsl()}
-@group(0) @binding(${geluBinding}) var<storage, read> gelu: GeluI8;
-${igeluWgsl()}
+@group(0) @binding(${geluBinding}) var<storage, read> ${GEMM_I8_ACTIVATIONS[act].binding}: ${GEMM_I8_ACTIVATIONS[act].struct};
+${GEMM_I8_ACTIVATIONS[act].wgsl()}
 `
     : '';
   const declarations = wgsl`
@@ -135,7 +157,7 @@ ${unroll(TN, (j) => `  let bias_${j} = ${o.bias ? `bias[ch_${j}]` : '0i'};`)}
 ${unroll(TN, (j) => `  let rq_${j} = requant[${o.perChannel ? `ch_${j}` : '0u'}];`)}
 ${packedEpilogue(o, (i, j) => `dyadic_scale(acc_${i}_${j} + bias_${j}, rq_${j}.x, rq_${j}.y, -128i, 127i)`)}
 #else
-${gelu ? geluEpilogue(o) : elementwiseEpilogue(o.tile, (i, j) => `acc_${i}_${j} + bias_${j}`)}
+${act ? activationEpilogue(o, act) : elementwiseEpilogue(o.tile, (i, j) => `acc_${i}_${j} + bias_${j}`)}
 #endif
 `;
   return gemmSkeleton({

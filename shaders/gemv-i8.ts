@@ -19,8 +19,7 @@
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { range, unroll, unroll2 } from './codegen.js';
 import { dyadicWgsl } from './dyadic.js';
-import { igeluWgsl } from './gelu-i8.js';
-import type { GemmI8ShaderOptions } from './gemm-i8.js';
+import { GEMM_I8_ACTIVATIONS, type GemmI8ShaderOptions, isGemmI8Activation } from './gemm-i8.js';
 import { GEMM_PARAM_FIELDS } from './gemm-tiled.js';
 
 export interface GemvShape {
@@ -76,7 +75,9 @@ export function gemvI8Shader(o: GemvI8ShaderOptions): string {
   validateGemvShape(o.gemv);
   const { rows: R, columns: NC, split: KS } = o.gemv;
   const i8 = o.output === 'i8';
-  const gelu = o.output === 'gelu-i8';
+  const act = isGemmI8Activation(o.output) ? GEMM_I8_ACTIVATIONS[o.output] : undefined;
+  // 'gelu' names any activation epilogue ('gelu-i8', 'silu-i8'): the 'gelu-i8' text is unchanged.
+  const gelu = act !== undefined;
   const packed = i8 || gelu;
   const requant = i8 || (gelu && o.perChannel);
   const dot4Unsigned = o.strategy === 'dot4' && o.aUnsigned;
@@ -84,7 +85,7 @@ export function gemvI8Shader(o: GemvI8ShaderOptions): string {
   const cBinding = geluBinding + (gelu ? 1 : 0);
   // The value written for column lane j of the reduced word: the epilogues of shaders/gemm-i8.ts.
   const value = (j: number) =>
-    i8 ? `dyadic_scale(v_${j}, rq_${j}.x, rq_${j}.y, -128i, 127i)` : gelu ? `igelu(v_${j}, rq_${j}, g)` : `v_${j}`;
+    i8 ? `dyadic_scale(v_${j}, rq_${j}.x, rq_${j}.y, -128i, 127i)` : act ? `${act.fn}(v_${j}, rq_${j}, g)` : `v_${j}`;
   const rq = (j: number) =>
     i8
       ? `requant[${o.perChannel ? `ch_${j}` : '0u'}]`
@@ -105,13 +106,13 @@ ${GEMM_PARAM_FIELDS.map((f) => `  ${f}: u32,`).join('\n')}
 @group(0) @binding(${o.bias ? 4 : 3}) var<storage, read> requant: array<vec2<u32>>;
 #endif
 #if ${gelu}
-@group(0) @binding(${geluBinding}) var<storage, read> gelu: GeluI8;
+@group(0) @binding(${geluBinding}) var<storage, read> ${act?.binding}: ${act?.struct};
 #endif
 @group(0) @binding(${cBinding}) var<storage, read_write> c: array<${packed ? 'u32' : 'i32'}>;
 #if ${packed}
 ${dyadicWgsl()}
 #endif
-${gelu ? igeluWgsl() : ''}
+${act ? act.wgsl() : ''}
 
 const ROWS = ${R}u;
 const NC = ${NC}u;
@@ -163,7 +164,7 @@ ${dot4Unsigned ? unroll2(R, 4, (i, j) => `  acc_${i}_${j} = acc_${i}_${j} + 128i
 ${unroll2(R, 4, (i, j) => `  part[((s * ROWS + ${i}u) * NC + grp) * 4u + ${j}u] = acc_${i}_${j};`)}
   workgroupBarrier();
 
-${gelu ? '  let g = gelu;' : ''}
+${act ? `  let g = ${act.binding};` : ''}
   // One output word (4 columns of one row) per iteration: rows x column groups of them.
   for (var w = tid; w < ROWS * NC; w = w + THREADS) {
     let r = w / NC;

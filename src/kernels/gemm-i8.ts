@@ -30,6 +30,7 @@ import {
   gemmWorkgroups,
   resolveGemmShape,
 } from './gemm-shape.js';
+import { provenSiluConstants } from './silu-i8.js';
 
 export type { GemmI8Strategy, GemmShape, GemmTile, GemvShape };
 
@@ -184,12 +185,14 @@ export interface GemmI8Buffers {
   b: GPUBuffer;
   bias?: GPUBuffer;
   /**
-   * array<vec2<u32>> of (m, e), one per output column or one in all ('i8'); for 'gelu-i8' one per
-   * column into GELU's fixed point, with perChannel only.
+   * array<vec2<u32>> of (m, e), one per output column or one in all ('i8'); for 'gelu-i8' and
+   * 'silu-i8' one per column into the activation's fixed point, with perChannel only.
    */
   requant?: GPUBuffer;
   /** 'gelu-i8': the per-tensor constants, from uploadGeluI8Constants (src/kernels/gelu-i8.ts). */
   gelu?: GPUBuffer;
+  /** 'silu-i8': the per-tensor constants, from uploadSiluI8Constants (src/kernels/silu-i8.ts). */
+  silu?: GPUBuffer;
   c: GPUBuffer;
 }
 
@@ -200,19 +203,25 @@ export interface GemmI8Buffers {
 export function gemmI8Bindings(options: GemmI8Options, buffers: GemmI8Buffers): GPUBuffer[] {
   if (options.bias !== !!buffers.bias) throw new Error('INT8 GEMM: options.bias and the bias buffer disagree');
   const gelu = options.output === 'gelu-i8';
-  if (gelu) {
+  const silu = options.output === 'silu-i8';
+  if (gelu || silu) {
     if (options.perChannel !== !!buffers.requant)
-      throw new Error('INT8 GEMM: a gelu-i8 output takes a requant buffer exactly when perChannel');
+      throw new Error(`INT8 GEMM: a ${options.output} output takes a requant buffer exactly when perChannel`);
   } else if ((options.output === 'i8') !== !!buffers.requant) {
     throw new Error('INT8 GEMM: an i8 output needs a requant buffer, an i32 output none');
   }
   if (gelu !== !!buffers.gelu)
     throw new Error('INT8 GEMM: a gelu-i8 output needs a gelu constants buffer, other outputs none');
+  if (silu !== !!buffers.silu)
+    throw new Error('INT8 GEMM: a silu-i8 output needs a silu constants buffer, other outputs none');
   if (buffers.gelu) provenGeluConstants(buffers.gelu, gemmI8Family(options));
+  if (buffers.silu) provenSiluConstants(buffers.silu, gemmI8Family(options));
   const list = [buffers.a, buffers.b];
   if (buffers.bias) list.push(buffers.bias);
   if (buffers.requant) list.push(buffers.requant);
+  // The activation constants share one binding slot (shaders/gemm-i8.ts).
   if (buffers.gelu) list.push(buffers.gelu);
+  if (buffers.silu) list.push(buffers.silu);
   list.push(buffers.c);
   return list;
 }
