@@ -95,12 +95,14 @@ fn gelu_tanh_f32(x: f32) -> f32 {
 `;
 }
 
-export type ActivationF32 = 'gelu' | 'gelu_tanh' | 'tanh' | 'relu';
+export type ActivationF32 = 'gelu' | 'gelu_tanh' | 'tanh' | 'relu' | 'silu';
 
 /** The WGSL functions `activation` needs (none for ReLU). */
 export function activationF32Wgsl(activation: ActivationF32): string {
   if (activation === 'gelu') return geluF32Wgsl();
   if (activation === 'gelu_tanh') return geluTanhF32Wgsl();
+  // SiLU (Marian's swish), x * sigmoid(x): exp(-x) = inf for very negative x gives -0, its limit.
+  if (activation === 'silu') return '\nfn silu_f32(x: f32) -> f32 {\n  return x / (1.0f + exp(-x));\n}\n';
   return activation === 'tanh' ? tanhF32Wgsl() : '';
 }
 

@@ -28,8 +28,8 @@ export function linearGrid(threads: number, size: number): { workgroups: [number
 
 /** What to compile: one pipeline per activation, for every count. */
 export function geluF32Kernel(activation: ActivationF32 = 'gelu'): KernelProgram {
-  if (activation !== 'gelu' && activation !== 'gelu_tanh' && activation !== 'tanh' && activation !== 'relu')
-    throw new RangeError(`gelu-f32: activation ${String(activation)} is not gelu, gelu_tanh, tanh or relu`);
+  if (!['gelu', 'gelu_tanh', 'tanh', 'relu', 'silu'].includes(activation))
+    throw new RangeError(`gelu-f32: activation ${String(activation)} is not gelu, gelu_tanh, tanh, relu or silu`);
   return cachedKernel(`gelu-f32:${activation}`, () => ({ name: `${activation}-f32`, code: geluF32Shader(activation) }));
 }
 

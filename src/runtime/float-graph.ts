@@ -19,9 +19,16 @@
  *   - causal attention -> the causal softmax variant; an attention's `cache` flag is no obstacle:
  *     a forward runs whole sequences and keeps no keys (the pass a cached decoder reproduces);
  *   - a linear over first tokens -> a GEMM whose A rows are a sequence apart (aRow);
- *   - mean pooling -> the mean-pool kernel; other linears, LayerNorms, GELU / tanh / ReLU -> their
- *     kernel. Anything else (SiLU, sinusoidal or scaled embeddings, first-token pooling) is
- *     refused at creation, by name.
+ *   - mean pooling -> the mean-pool kernel; other linears, LayerNorms, GELU / tanh / ReLU / SiLU ->
+ *     their kernel. Anything else (first-token pooling) is refused at creation, by name;
+ *   - an encoder-decoder (Marian): the source sentences run at the target batch's length (the
+ *     caller pads both to one length, marianBatches' sameLength), so every token tensor has
+ *     batch * seq rows; the encoder's embedding reads the source ids and positions, attentions
+ *     over source keys mask with the source mask; cross-attention's q linear (over the decoder)
+ *     and k, v linears (over the encoder output) write the columns of one [tokens, 3H] buffer
+ *     that the usual head split reads. Sinusoidal position tables (transformers' Marian table,
+ *     sinusoidalRow) are built at creation for `maxPositions` rows, and a word table scaled by
+ *     sqrt(d_model) is uploaded as its float32 products (what transformers multiplies).
  * A language model's head is a linear over every position: logits [batch * seq, vocab]. A weight
  * shared by two parameter names (GPT-2's LM head is its word embeddings) is uploaded once when
  * both uses need the same layout.
@@ -42,7 +49,7 @@
  */
 import { checkEmbeddingIds, checkTokenBatch } from '../core/token-batch.js';
 import type { TokenBatch } from '../core/types.js';
-import { captureSet, checkFloatParams, isTokenTensor } from '../cpu/float-graph.js';
+import { captureSet, checkFloatParams, isTokenTensor, sinusoidalRow } from '../cpu/float-graph.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { type GpuMemory, profilingTimer, sumSizes } from '../gpu/profile.js';
 import {
@@ -101,6 +108,8 @@ export interface FloatGraphForwardOptions {
   profile?: boolean;
   /** Pooled models: the mean over real tokens (the graph's) or the first token ('cls'). */
   pooling?: 'mean' | 'cls';
+  /** An encoder-decoder's source sentences: same batch size and seqLen as the target batch. */
+  source?: TokenBatch;
 }
 
 export interface FloatGraphForwardResult {
@@ -142,7 +151,15 @@ interface Launch {
 
 interface Activations {
   slots: GPUBuffer[];
-  inputs: { inputIds: GPUBuffer; positionIds: GPUBuffer; tokenTypeIds?: GPUBuffer; mask: GPUBuffer };
+  inputs: {
+    inputIds: GPUBuffer;
+    positionIds: GPUBuffer;
+    tokenTypeIds?: GPUBuffer;
+    mask: GPUBuffer;
+    sourceIds?: GPUBuffer;
+    sourcePositionIds?: GPUBuffer;
+    sourceMask?: GPUBuffer;
+  };
   scratch: Record<'q' | 'k' | 'vT' | 'scores' | 'probs' | 'zeroBias', GPUBuffer> | undefined;
   staging: GPUBuffer;
 }
@@ -169,6 +186,7 @@ export class FloatGraphGpu {
   private readonly weights = new Map<string, GPUBuffer>();
   /** Uploaded weights by their data, so that tied parameters share one buffer. */
   private readonly weightsByData = new Map<Float32Array, GPUBuffer>();
+  private readonly scaledWords = new Map<Float32Array, Map<number, GPUBuffer>>();
   private readonly readers: Map<string, GraphOp[]>;
   private readonly producer = new Map<string, GraphOp>();
   /** Linears fused into their GELU reader, by output id. */
@@ -180,7 +198,13 @@ export class FloatGraphGpu {
   /** The attention that consumes each fused projection, by its q linear. */
   private readonly projections = new Map<LinearOp, AttentionOp>();
   private readonly projected = new Set<GraphOp>();
+  /** Cross-attentions, by their q linear and by their k linear (the two GEMMs into one q|k|v buffer). */
+  private readonly crossByQuery = new Map<LinearOp, AttentionOp>();
+  private readonly crossByKey = new Map<LinearOp, AttentionOp>();
+  /** The target's embedding (the only one of an encoder or decoder). */
   private readonly embed: GraphOp & { kind: 'embed' };
+  /** An encoder-decoder's source embedding. */
+  private readonly sourceEmbed: (GraphOp & { kind: 'embed' }) | undefined;
   private readonly maxPositions: number;
   private attentionShape = { heads: 1, headDim: 4 };
   private activations: Activations | undefined;
@@ -191,27 +215,43 @@ export class FloatGraphGpu {
     readonly gpu: Gpu,
     readonly graph: ModelGraph,
     private readonly params: Params,
+    maxPositions?: number,
   ) {
     this.readers = consumers(graph);
     for (const op of graph.ops) this.producer.set(op.out, op);
     const embeds = graph.ops.filter((o): o is GraphOp & { kind: 'embed' } => o.kind === 'embed');
-    if (embeds.length !== 1)
-      throw new RangeError(`float graph on the GPU: ${embeds.length} embed ops; one is supported`);
-    this.embed = embeds[0];
-    if (this.embed.position === 'sinusoidal') throw unsupported(this.embed, 'uses sinusoidal positions');
-    if (this.embed.scale !== undefined)
-      throw unsupported(this.embed, `scales the word embeddings (by ${this.embed.scale})`);
-    this.maxPositions = param(params, this.embed.position).shape[0];
+    const sourceEmbeds = embeds.filter((o) => this.isSource(o.out));
+    const targetEmbeds = embeds.filter((o) => !this.isSource(o.out));
+    if (targetEmbeds.length !== 1 || sourceEmbeds.length > 1)
+      throw new RangeError(
+        `float graph on the GPU: ${targetEmbeds.length} embed ops over the queries and ${sourceEmbeds.length} over the source; one of each at most is supported`,
+      );
+    this.embed = targetEmbeds[0];
+    this.sourceEmbed = sourceEmbeds[0];
+    const tables = embeds.map((e) => {
+      if (e.position !== 'sinusoidal') return param(params, e.position).shape[0];
+      if (maxPositions === undefined)
+        throw unsupported(e, 'uses sinusoidal positions, whose table needs the maxPositions option');
+      return maxPositions;
+    });
+    this.maxPositions = Math.min(...tables);
+  }
+
+  private isSource(id: string): boolean {
+    return tensorSpec(this.graph, id).shape.includes('source');
   }
 
   static async create(
     gpu: Gpu,
     graph: ModelGraph,
     params: Params,
-    options: { capacity?: Capacity } = {},
+    options: { capacity?: Capacity; maxPositions?: number } = {},
   ): Promise<FloatGraphGpu> {
     checkFloatParams(graph, params);
-    const runtime = new FloatGraphGpu(gpu, graph, params);
+    const m = options.maxPositions;
+    if (m !== undefined && !(Number.isInteger(m) && m >= 1))
+      throw new RangeError(`float graph on the GPU: maxPositions ${m} must be a positive integer`);
+    const runtime = new FloatGraphGpu(gpu, graph, params, m);
     try {
       runtime.build();
       runtime.assignSlots();
@@ -295,6 +335,11 @@ export class FloatGraphGpu {
     if (!this.graph.ops.some((o) => o.out === this.graph.output.tensor))
       throw new Error(`float graph on the GPU: no op writes the output "${this.graph.output.tensor}"`);
     for (const op of this.graph.ops) {
+      const cross = op.kind === 'linear' ? (this.crossByQuery.get(op) ?? this.crossByKey.get(op)) : undefined;
+      if (cross && op.kind === 'linear') {
+        this.buildCrossProjection(op, cross, this.crossByQuery.has(op) ? 'q' : 'kv');
+        continue;
+      }
       if (this.projected.has(op) && !this.projections.has(op as LinearOp)) continue;
       switch (op.kind) {
         case 'embed':
@@ -341,6 +386,8 @@ export class FloatGraphGpu {
           op.out !== this.graph.output.tensor
         )
           this.geluFused.add(op.out);
+      } else if (op.kind === 'attention' && this.isCross(op)) {
+        this.findCross(op);
       } else if (op.kind === 'attention') {
         const linears = [op.q, op.k, op.v].map((id) => this.producer.get(id));
         const [q] = linears;
@@ -370,7 +417,7 @@ export class FloatGraphGpu {
           headDim: Math.max(this.attentionShape.headDim, headDim),
         };
       } else if (op.kind === 'activation') {
-        if (op.fn !== 'gelu' && op.fn !== 'gelu_tanh' && op.fn !== 'tanh' && op.fn !== 'relu')
+        if (op.fn !== 'gelu' && op.fn !== 'gelu_tanh' && op.fn !== 'tanh' && op.fn !== 'relu' && op.fn !== 'silu')
           throw unsupported(op, `applies ${op.fn}`);
       } else if (op.kind === 'pool' && op.mode !== 'mean') {
         throw unsupported(op, `pools the ${op.mode} token`);
@@ -378,23 +425,147 @@ export class FloatGraphGpu {
     }
   }
 
+  /** Queries over the decoder's positions, keys and values over the encoder's. */
+  private isCross(op: AttentionOp): boolean {
+    return !this.isSource(op.q) && this.isSource(op.k);
+  }
+
+  /**
+   * Cross-attention: q a linear of the decoder's positions, k and v linears of one source tensor
+   * (the encoder output), each read only by the attention, all of one width.
+   */
+  private findCross(op: AttentionOp): void {
+    const [q, k, v] = [op.q, op.k, op.v].map((id) => this.producer.get(id));
+    const ok =
+      q?.kind === 'linear' &&
+      k?.kind === 'linear' &&
+      v?.kind === 'linear' &&
+      [q, k, v].every((l) => l.rows === 'all' && sole(this.readers.get(l.out)) === op) &&
+      k.input === v.input &&
+      this.isSource(v.input) &&
+      !op.causal &&
+      this.width(op.q) === this.width(op.v) &&
+      this.graph.ops.indexOf(k) < this.graph.ops.indexOf(v);
+    if (!ok)
+      throw unsupported(
+        op,
+        'is a cross-attention without a q linear of the queries and k, v linears of one source tensor of equal widths (in that order) that only it reads',
+      );
+    this.crossByQuery.set(q, op);
+    this.crossByKey.set(k, op);
+    for (const l of [q, k, v]) this.projected.add(l);
+    this.attentionShape = {
+      heads: Math.max(this.attentionShape.heads, op.heads),
+      headDim: Math.max(this.attentionShape.headDim, this.width(op.q) / op.heads),
+    };
+  }
+
+  /** The q|k|v buffer of a cross-attention, defined by its q linear's GEMM. */
+  private crossPhys(op: AttentionOp): Phys {
+    const id = `${op.q}|${op.k}|${op.v}`;
+    const existing = this.phys.get(id);
+    if (existing) return existing;
+    const H = this.width(op.q);
+    const p = this.definePhys(id, true, 3 * H);
+    [op.q, op.k, op.v].forEach((t, i) => this.sources.set(t, { phys: id, column: i * H, width: H }));
+    return p;
+  }
+
+  /** Cross-attention's q GEMM (columns [0, H)) or k|v GEMM over the source (columns [H, 3H)). */
+  private buildCrossProjection(linear: LinearOp, op: AttentionOp, part: 'q' | 'kv'): void {
+    const out = this.crossPhys(op);
+    const H = this.width(op.q);
+    const K = this.width(linear.input);
+    const parts = (part === 'q' ? [op.q] : [op.k, op.v]).map((id) => this.producer.get(id) as LinearOp);
+    const N = parts.length * H;
+    const key = `${out.id}.${part}`;
+    const weight = this.weightBuffer(`${key}.weight`, () => {
+      const w = new Float32Array(N * K);
+      parts.forEach((p, i) => w.set(param(this.params, `${p.param}.weight`).data, i * H * K));
+      return padRowsF32(w, N, K);
+    });
+    const bias = this.weightBuffer(`${key}.bias`, () => {
+      const b = new Float32Array(N);
+      parts.forEach((p, i) => b.set(param(this.params, `${p.param}.bias`).data, i * H));
+      return b;
+    });
+    const launch = this.gemmLaunch(linear, linear.input, out, weight, bias, N, K, false);
+    const info = launch.info;
+    const column = part === 'q' ? 0 : H;
+    launch.info = (b, s) => {
+      const i = info(b, s);
+      return column === 0 ? i : this.withCOffset(linear, out, N, K, b, s, column);
+    };
+    this.launches.push(launch);
+  }
+
+  /** A plain bias GEMM program writing C from column `column` of rows `out.stride` apart. */
+  private withCOffset(op: GraphOp, out: Phys, N: number, K: number, b: number, s: number, column: number): ProgramInfo {
+    const a = this.gemmInput(op, (op as LinearOp).input);
+    const options: GemmF32Options = { bias: true };
+    const sh: GemmShape = { M: this.rows(a, b, s), N, K, cRow: out.stride, cOffset: column };
+    const tile = gemmF32Variant(options, sh, this.gpu.adapter.isSoftware);
+    const run = gemmF32RunData(options, sh, tile);
+    return { ...gemmF32Kernel(options, tile), ...run, name: run.label! };
+  }
+
+  /** Sinusoidal or learned position rows, and the word table (scaled, when the op scales it) as uploaded. */
+  private embedTables(op: GraphOp & { kind: 'embed' }, H: number): { word: GPUBuffer; position: GPUBuffer } {
+    const word = param(this.params, op.word);
+    const scale = op.scale;
+    const wordBuffer =
+      scale === undefined
+        ? this.weightBuffer(op.word, () => word.data)
+        : this.scaledWord(word.data, scale, () => {
+            const w = new Float32Array(word.data.length);
+            for (let i = 0; i < w.length; i++) w[i] = Math.fround(word.data[i] * Math.fround(scale));
+            return w;
+          });
+    let position: GPUBuffer;
+    if (op.position === 'sinusoidal') {
+      const key = `sinusoidal.${this.maxPositions}x${H}`;
+      position = this.weightBuffer(key, () => {
+        const t = new Float32Array(this.maxPositions * H);
+        for (let p = 0; p < this.maxPositions; p++) t.set(sinusoidalRow(p, H), p * H);
+        return t;
+      });
+    } else {
+      const table = param(this.params, op.position);
+      position = this.weightBuffer(op.position, () => table.data);
+    }
+    return { word: wordBuffer, position };
+  }
+
+  /** One upload of a scaled word table per (table, scale): Marian's encoder and decoder share it. */
+  private scaledWord(data: Float32Array, scale: number, make: () => Float32Array): GPUBuffer {
+    const byScale = this.scaledWords.get(data) ?? new Map<number, GPUBuffer>();
+    this.scaledWords.set(data, byScale);
+    let b = byScale.get(scale);
+    if (!b) {
+      b = this.gpu.storage(`float-graph.word*${scale}`, make());
+      this.owned.push(b);
+      byScale.set(scale, b);
+    }
+    return b;
+  }
+
   private buildEmbed(op: GraphOp & { kind: 'embed' }): void {
     const out = this.tensorPhys(op.out);
     const H = this.width(op.out);
     const word = param(this.params, op.word);
-    const position = param(this.params, op.position);
+    const positions = op.position === 'sinusoidal' ? this.maxPositions : param(this.params, op.position).shape[0];
     const tokenType = op.tokenType ? param(this.params, op.tokenType) : undefined;
+    const source = op === this.sourceEmbed;
     const shape = (batch: number, seq: number): EmbeddingF32Shape => ({
       tokens: batch * seq,
       H,
       stride: out.stride,
       vocab: word.shape[0],
-      positions: position.shape[0],
+      positions,
       types: tokenType ? tokenType.shape[0] : 0,
     });
     const tables = {
-      word: this.weightBuffer(op.word, () => word.data),
-      position: this.weightBuffer(op.position, () => position.data),
+      ...this.embedTables(op, H),
       tokenType: tokenType ? this.weightBuffer(op.tokenType!, () => tokenType.data) : undefined,
     };
     this.launches.push({
@@ -404,8 +575,8 @@ export class FloatGraphGpu {
       bindings: (c) => {
         const i = this.activations!.inputs;
         return embeddingF32Bindings(shape(c.batch, c.seq), {
-          inputIds: i.inputIds,
-          positionIds: i.positionIds,
+          inputIds: source ? i.sourceIds! : i.inputIds,
+          positionIds: source ? i.sourcePositionIds! : i.positionIds,
           tokenTypeIds: tokenType ? i.tokenTypeIds : undefined,
           ...tables,
           out: this.buffer(op.out),
@@ -631,7 +802,7 @@ export class FloatGraphGpu {
         bindings: (c) =>
           softmaxF32Bindings(softmax(c.batch, c.seq), {
             scores: scratch().scores,
-            mask: this.activations!.inputs.mask,
+            mask: this.isSource(op.k) ? this.activations!.inputs.sourceMask! : this.activations!.inputs.mask,
             probs: scratch().probs,
           }),
       },
@@ -746,6 +917,13 @@ export class FloatGraphGpu {
         positionIds: make('position_ids', T),
         tokenTypeIds: this.embed.tokenType ? make('token_type_ids', T) : undefined,
         mask: make('mask', T),
+        ...(this.sourceEmbed
+          ? {
+              sourceIds: make('source_ids', T),
+              sourcePositionIds: make('source_position_ids', T),
+              sourceMask: make('source_mask', T),
+            }
+          : {}),
       };
       let scratch: Activations['scratch'];
       if (this.projections.size > 0) {
@@ -817,24 +995,37 @@ export class FloatGraphGpu {
     return this.capacity && { ...this.capacity };
   }
 
-  private checkBatch(batch: TokenBatch): void {
-    checkTokenBatch(batch);
-    const { batch: B, seqLen: S } = batch;
-    const word = param(this.params, this.embed.word);
-    checkEmbeddingIds(batch.inputIds, word.shape[0], 'token');
-    checkEmbeddingIds(batch.positionIds, this.maxPositions, 'position');
-    if (this.embed.tokenType)
-      checkEmbeddingIds(batch.tokenTypeIds, param(this.params, this.embed.tokenType).shape[0], 'token type');
-    for (let b = 0; b < B; b++) {
-      if (!batch.attentionMask.subarray(b * S, (b + 1) * S).some((m) => m !== 0))
-        throw new RangeError(`float model: sequence ${b} of the batch has no real token`);
+  private checkBatch(batch: TokenBatch, source: TokenBatch | undefined): void {
+    const check = (x: TokenBatch, embed: GraphOp & { kind: 'embed' }, what: string) => {
+      checkTokenBatch(x);
+      const { batch: B, seqLen: S } = x;
+      const word = param(this.params, embed.word);
+      checkEmbeddingIds(x.inputIds, word.shape[0], 'token');
+      checkEmbeddingIds(x.positionIds, this.maxPositions, 'position');
+      if (embed.tokenType)
+        checkEmbeddingIds(x.tokenTypeIds, param(this.params, embed.tokenType).shape[0], 'token type');
+      for (let b = 0; b < B; b++) {
+        if (!x.attentionMask.subarray(b * S, (b + 1) * S).some((m) => m !== 0))
+          throw new RangeError(`float model: ${what} ${b} of the batch has no real token`);
+      }
+    };
+    check(batch, this.embed, 'sequence');
+    if (!this.sourceEmbed) {
+      if (source) throw new RangeError('float model: a source batch was given to a model without an encoder');
+      return;
     }
+    if (!source) throw new RangeError('float model: an encoder-decoder needs the source batch (options.source)');
+    check(source, this.sourceEmbed, 'source sentence');
+    if (source.batch !== batch.batch || source.seqLen !== batch.seqLen)
+      throw new RangeError(
+        `float model: source batch ${source.batch} x ${source.seqLen} and target batch ${batch.batch} x ${batch.seqLen} must have one shape (pad both to one length)`,
+      );
   }
 
   async forward(batch: TokenBatch, options: FloatGraphForwardOptions = {}): Promise<FloatGraphForwardResult> {
     if (this.disposed) throw new Error('float model: used after dispose()');
     this.gpu.assertAlive();
-    this.checkBatch(batch);
+    this.checkBatch(batch, options.source);
     const wanted = captureSet(this.graph, options.capture);
     if (wanted.size > 0 && options.profile) throw new Error('float model: profile and capture cannot be combined');
     if (options.pooling !== undefined && options.pooling !== 'mean' && options.pooling !== 'cls')
@@ -864,6 +1055,11 @@ export class FloatGraphGpu {
     gpu.write(a.inputs.positionIds, batch.positionIds);
     if (a.inputs.tokenTypeIds) gpu.write(a.inputs.tokenTypeIds, batch.tokenTypeIds);
     gpu.write(a.inputs.mask, batch.attentionMask);
+    if (options.source) {
+      gpu.write(a.inputs.sourceIds!, options.source.inputIds);
+      gpu.write(a.inputs.sourcePositionIds!, options.source.positionIds);
+      gpu.write(a.inputs.sourceMask!, options.source.attentionMask);
+    }
 
     const outputFloats = this.rows(out, B, S) * out.stride;
     const copies: { phys: Phys; offset: number; floats: number }[] = [{ phys: out, offset: 0, floats: outputFloats }];
