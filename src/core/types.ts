@@ -138,3 +138,54 @@ export interface DecoderModel {
   config: DecoderConfig;
   params: Map<string, Tensor>;
 }
+
+/** Encoder-decoder translation models this runtime imports (MarianMTModel: Helsinki-NLP opus-mt). */
+export type EncoderDecoderFamily = 'marian';
+
+/**
+ * An encoder-decoder's hyper-parameters, independent of the checkpoint's spelling (MarianConfig's
+ * d_model, encoder_layers, decoder_attention_heads, ...; src/model/config.ts maps them). The
+ * embeddings are shared by both stacks and the LM head (the only layout opus-mt uses).
+ */
+export interface MarianConfig {
+  /** The Hugging Face architecture name: MarianMTModel. */
+  architecture: string;
+  family: EncoderDecoderFamily;
+  task: 'translation';
+  hiddenSize: number;
+  encoderLayers: number;
+  decoderLayers: number;
+  encoderHeads: number;
+  decoderHeads: number;
+  encoderFfnSize: number;
+  decoderFfnSize: number;
+  /** Rows of the shared embedding table, the LM head and final_logits_bias. */
+  vocabSize: number;
+  /** Positions of the static sinusoidal tables (both stacks number from 0). */
+  maxPositions: number;
+  /** transformers' Marian LayerNorms use nn.LayerNorm's default, 1e-5; no config key sets it. */
+  layerNormEps: number;
+  /** The feed-forward nonlinearity: opus-mt's "swish" is SiLU. */
+  activation: 'silu' | 'gelu' | 'gelu_new' | 'relu';
+  /** Word embeddings are multiplied by sqrt(hiddenSize) (scale_embedding). */
+  scaleEmbedding: boolean;
+  padTokenId: number;
+  eosTokenId: number;
+  /** The first decoder input (opus-mt: the pad id). */
+  decoderStartTokenId: number;
+  /** generate() forces it as the last token at max_length, when the config names one. */
+  forcedEosTokenId?: number;
+  /** Whether the LM head is the shared embedding (tie_word_embeddings, default true) or its own lm_head.weight. */
+  tiedEmbeddings: boolean;
+}
+
+/**
+ * A float encoder-decoder: its config and its parameters under the graph's names
+ * (buildEncoderDecoderGraph: `encoder.embeddings.word`, `encoder.layer.{i}.query.weight`,
+ * `decoder.layer.{i}.cross_key.weight`, ..., `lm_head.weight`, `lm_head.bias` = final_logits_bias).
+ * The shared embedding is one Tensor under both stacks' word names and the LM head, not copies.
+ */
+export interface MarianModel {
+  config: MarianConfig;
+  params: Map<string, Tensor>;
+}

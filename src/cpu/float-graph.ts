@@ -2,7 +2,8 @@
  * The float model graph on the CPU in float64 with plain loops: the specification of what the GPU
  * float interpreter (src/runtime/float-graph.ts) computes, i.e. Hugging Face transformers' forward
  * pass in eval mode, one op of src/graph/types.ts at a time:
- *   embed       (word[id] * scale + tokenType[type]) + position[pos]; `position: 'sinusoidal'` is
+ *   embed       (word[id] * scale + tokenType[type]) + position[pos] (the scaled row rounded to
+ *               float32, as transformers computes it); `position: 'sinusoidal'` is
  *               Marian's fixed table (sinusoidalRow), looked up by the batch's position ids
  *   linear      y = x W^T + b over every row, or over the first token of each sequence
  *   attention   per head of size d: softmax(q k^T / sqrt(d)) v over the keys the batch's mask
@@ -12,6 +13,10 @@
  *               approximation, SiLU, ReLU, tanh), pool (mean over real tokens, or the first token)
  * Every tensor is row-major without padding: [batch * seq, width] for token tensors, [batch, width]
  * for one row per sequence (shape without 'query'). Captures are keyed by tensor id.
+ * An encoder-decoder's 'source' tensors run over the `source` batch (its own length and padding
+ * mask): the encoder's embedding reads its ids and positions, and an attention whose keys are
+ * source tensors (the encoder's self-attention, the decoder's cross-attention) masks the source's
+ * padding; its queries are never causal over them.
  */
 import { checkEmbeddingIds, checkTokenBatch } from '../core/token-batch.js';
 import type { TokenBatch } from '../core/types.js';
@@ -25,6 +30,8 @@ import { softmaxF32Ref } from '../reference/softmax-f32.js';
 export interface FloatGraphCpuOptions {
   /** Tensor ids to return, or every tensor of the graph (`true`). */
   capture?: boolean | readonly string[];
+  /** An encoder-decoder's source sentences (same batch size as the target batch). */
+  source?: TokenBatch;
 }
 
 export interface FloatGraphCpuResult {
@@ -175,6 +182,17 @@ export function runFloatGraphCpu(
   const keep = captureSet(graph, options.capture);
   const { batch: B, seqLen: S } = batch;
   const T = B * S;
+  const usesSource = graph.tensors.some((t) => t.shape.includes('source'));
+  const source = options.source;
+  if (usesSource) {
+    if (!source) throw new RangeError('float graph: an encoder-decoder needs the source batch (options.source)');
+    checkTokenBatch(source);
+    if (source.batch !== B)
+      throw new RangeError(`float graph: ${source.batch} source sentences for ${B} target sequences`);
+  } else if (source) {
+    throw new RangeError('float graph: a source batch was given to a graph without an encoder over source positions');
+  }
+  const batchOf = (id: string): TokenBatch => (tensorSpec(graph, id).shape.includes('source') ? source! : batch);
   const values = new Map<string, Float64Array>();
   const get = (id: string) => {
     const v = values.get(id);
@@ -182,12 +200,16 @@ export function runFloatGraphCpu(
     return v;
   };
   const width = (id: string) => widthOf(tensorSpec(graph, id));
-  const rowsOf = (id: string) => (isTokenTensor(tensorSpec(graph, id)) ? T : B);
+  const rowsOf = (id: string) => {
+    const spec = tensorSpec(graph, id);
+    if (spec.shape.includes('source')) return B * source!.seqLen;
+    return isTokenTensor(spec) ? T : B;
+  };
 
   const run = (op: GraphOp): Float64Array => {
     switch (op.kind) {
       case 'embed':
-        return embed(op, graph, params, batch);
+        return embed(op, graph, params, batchOf(op.out));
       case 'linear': {
         const inF = width(op.input);
         const out = width(op.out);
@@ -207,7 +229,17 @@ export function runFloatGraphCpu(
         );
       }
       case 'attention':
-        return attention(get(op.q), get(op.k), get(op.v), batch, op.heads, op.causal, width(op.q), width(op.v));
+        return attention(
+          get(op.q),
+          get(op.k),
+          get(op.v),
+          batchOf(op.q),
+          batchOf(op.k),
+          op.heads,
+          op.causal,
+          width(op.q),
+          width(op.v),
+        );
       case 'add': {
         const a = get(op.a);
         const b = get(op.b);
@@ -270,12 +302,14 @@ function embed(op: GraphOp & { kind: 'embed' }, graph: ModelGraph, params: Param
     checkEmbeddingIds(batch.positionIds, table.shape[0], 'position');
     positionRow = (pos) => table.data.subarray(pos * H, (pos + 1) * H);
   }
+  const scale = op.scale === undefined ? undefined : Math.fround(op.scale);
   const out = new Float64Array(T * H);
   for (let t = 0; t < T; t++) {
     const w = batch.inputIds[t] * H;
     const p = positionRow(batch.positionIds[t]);
     for (let c = 0; c < H; c++) {
-      let v = op.scale === undefined ? word.data[w + c] : word.data[w + c] * op.scale;
+      // transformers multiplies the float32 row by the scale in float32.
+      let v = scale === undefined ? word.data[w + c] : Math.fround(word.data[w + c] * scale);
       if (type) v += type.data[batch.tokenTypeIds[t] * H + c];
       out[t * H + c] = v + p[c];
     }
@@ -284,63 +318,78 @@ function embed(op: GraphOp & { kind: 'embed' }, graph: ModelGraph, params: Param
 }
 
 /**
- * Multi-head attention over token tensors q, k [T, qWidth] and v [T, vWidth]: scores in float64
- * divided by sqrt(d), softmax over allowed keys (softmaxF32Ref's arithmetic), context per head.
+ * Multi-head attention of queries q [B * Sq, qWidth] over keys k [B * Sk, qWidth] and values
+ * v [B * Sk, vWidth] (Sq, Sk: the lengths of the query and key batches, which differ for
+ * cross-attention): scores in float64 divided by sqrt(d), softmax over the keys the key batch's
+ * mask allows (softmaxF32Ref's arithmetic) and, when causal, keys j <= i; context per head.
  */
 function attention(
   q: Float64Array,
   k: Float64Array,
   v: Float64Array,
-  batch: TokenBatch,
+  queries: TokenBatch,
+  keys: TokenBatch,
   heads: number,
   causal: boolean,
   qWidth: number,
   vWidth: number,
 ): Float64Array {
-  const { batch: B, seqLen: S } = batch;
+  const B = queries.batch;
+  const Sq = queries.seqLen;
+  const Sk = keys.seqLen;
+  if (causal && keys !== queries)
+    throw new RangeError('graph: causal attention over keys of another batch (cross-attention is never causal)');
   const d = qWidth / heads;
   const dv = vWidth / heads;
-  const scores = new Float64Array(B * heads * S * S);
+  const scores = new Float64Array(B * heads * Sq * Sk);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < heads; h++) {
-      for (let i = 0; i < S; i++) {
-        for (let j = 0; j < S; j++) {
+      for (let i = 0; i < Sq; i++) {
+        for (let j = 0; j < Sk; j++) {
           let acc = 0;
-          for (let e = 0; e < d; e++) acc += q[(b * S + i) * qWidth + h * d + e] * k[(b * S + j) * qWidth + h * d + e];
-          scores[((b * heads + h) * S + i) * S + j] = acc / Math.sqrt(d);
+          for (let e = 0; e < d; e++)
+            acc += q[(b * Sq + i) * qWidth + h * d + e] * k[(b * Sk + j) * qWidth + h * d + e];
+          scores[((b * heads + h) * Sq + i) * Sk + j] = acc / Math.sqrt(d);
         }
       }
     }
   }
   let probs: Float64Array;
   if (!causal) {
-    probs = softmaxF32Ref({ scores, mask: batch.attentionMask, batch: B, heads, queries: S, seq: S });
+    probs = softmaxF32Ref({ scores, mask: keys.attentionMask, batch: B, heads, queries: Sq, seq: Sk });
   } else {
     // One row at a time with the row's own mask: the padding mask and keys j <= i.
     probs = new Float64Array(scores.length);
-    const rowMask = new Int32Array(S);
+    const rowMask = new Int32Array(Sk);
     for (let b = 0; b < B; b++) {
-      for (let i = 0; i < S; i++) {
-        for (let j = 0; j < S; j++) rowMask[j] = j <= i && batch.attentionMask[b * S + j] ? 1 : 0;
+      for (let i = 0; i < Sq; i++) {
+        for (let j = 0; j < Sk; j++) rowMask[j] = j <= i && keys.attentionMask[b * Sk + j] ? 1 : 0;
         for (let h = 0; h < heads; h++) {
-          const r = ((b * heads + h) * S + i) * S;
+          const r = ((b * heads + h) * Sq + i) * Sk;
           probs.set(
-            softmaxF32Ref({ scores: scores.subarray(r, r + S), mask: rowMask, batch: 1, heads: 1, queries: 1, seq: S }),
+            softmaxF32Ref({
+              scores: scores.subarray(r, r + Sk),
+              mask: rowMask,
+              batch: 1,
+              heads: 1,
+              queries: 1,
+              seq: Sk,
+            }),
             r,
           );
         }
       }
     }
   }
-  const context = new Float64Array(B * S * vWidth);
+  const context = new Float64Array(B * Sq * vWidth);
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < heads; h++) {
-      for (let i = 0; i < S; i++) {
+      for (let i = 0; i < Sq; i++) {
         for (let e = 0; e < dv; e++) {
           let acc = 0;
-          for (let j = 0; j < S; j++)
-            acc += probs[((b * heads + h) * S + i) * S + j] * v[(b * S + j) * vWidth + h * dv + e];
-          context[(b * S + i) * vWidth + h * dv + e] = acc;
+          for (let j = 0; j < Sk; j++)
+            acc += probs[((b * heads + h) * Sq + i) * Sk + j] * v[(b * Sk + j) * vWidth + h * dv + e];
+          context[(b * Sq + i) * vWidth + h * dv + e] = acc;
         }
       }
     }

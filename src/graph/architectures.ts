@@ -117,36 +117,54 @@ export function gpt2Spec(s: DecoderSizes): ArchitectureSpec {
   };
 }
 
+/** Marian's sizes: the decoder's are DecoderSizes', the encoder's may differ (MarianConfig sets them apart). */
+export interface MarianSizes extends DecoderSizes {
+  encoderLayers: number;
+  encoderHeads?: number;
+  encoderIntermediate?: number;
+  /** scale_embedding: word embeddings times sqrt(hidden) (default true, as opus-mt has it). */
+  scaleEmbedding?: boolean;
+}
+
 /**
- * Marian (opus-mt): sinusoidal positions, embeddings scaled by sqrt(d_model), post-LN layers with
- * SiLU, no embedding LayerNorm; the decoder adds causal self-attention with a cache and
- * cross-attention; the LM head is tied to the shared embeddings, with final_logits_bias as its bias.
+ * Marian (opus-mt): sinusoidal positions, embeddings scaled by sqrt(d_model) when scale_embedding,
+ * post-LN layers (SiLU for opus-mt's swish), no embedding LayerNorm and no final one; the decoder
+ * adds causal self-attention with a cache and cross-attention; the LM head is tied to the shared
+ * embeddings (or lm_head.weight), with final_logits_bias as its bias.
  */
-export function marianSpecs(s: DecoderSizes & { encoderLayers: number }): {
+export function marianSpecs(s: MarianSizes): {
   encoder: ArchitectureSpec;
   decoder: ArchitectureSpec;
 } {
   const common = {
     hidden: s.hidden,
-    heads: s.heads,
-    intermediate: s.intermediate,
     eps: s.eps,
-    embeddings: { tokenTypes: false, positions: 'sinusoidal' as const, scale: Math.sqrt(s.hidden), norm: false },
+    embeddings: {
+      tokenTypes: false,
+      positions: 'sinusoidal' as const,
+      scale: (s.scaleEmbedding ?? true) ? Math.sqrt(s.hidden) : undefined,
+      norm: false,
+    },
     finalNorm: false,
   };
+  const activation = s.activation ?? 'silu';
   return {
     encoder: {
       ...common,
       kind: 'encoder-decoder',
+      heads: s.encoderHeads ?? s.heads,
+      intermediate: s.encoderIntermediate ?? s.intermediate,
       layers: s.encoderLayers,
-      layer: { norm: 'post', activation: 'silu', causal: false },
+      layer: { norm: 'post', activation, causal: false },
       head: { kind: 'lm', vocab: s.vocab },
     },
     decoder: {
       ...common,
       kind: 'encoder-decoder',
+      heads: s.heads,
+      intermediate: s.intermediate,
       layers: s.layers,
-      layer: { norm: 'post', activation: 'silu', causal: true, cache: true },
+      layer: { norm: 'post', activation, causal: true, cache: true },
       head: { kind: 'lm', vocab: s.vocab },
     },
   };

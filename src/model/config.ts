@@ -5,7 +5,14 @@
  * rather than producing a model that silently computes something else.
  */
 
-import type { DecoderConfig, EncoderConfig, EncoderFamily, EncoderTask, ModelConfig } from '../core/types.js';
+import type {
+  DecoderConfig,
+  EncoderConfig,
+  EncoderFamily,
+  EncoderTask,
+  MarianConfig,
+  ModelConfig,
+} from '../core/types.js';
 
 interface Architecture {
   family: EncoderFamily;
@@ -323,4 +330,120 @@ export function estimateModelBytes(
   const largestActivation = Math.max(c.numHeads * seqLen * seqLen, seqLen * I, 3 * seqLen * H) * bytesPerActivation;
   const weights = parameters * bytesPerWeight;
   return { parameters, weights, largestWeight, largestActivation, total: weights + largestActivation };
+}
+
+/** Encoder-decoder translation models (src/model/weights.ts mapMarianWeights knows their checkpoints). */
+export const ENCODER_DECODER_ARCHITECTURES: Readonly<Record<string, 'marian'>> = {
+  MarianMTModel: 'marian',
+};
+
+/** transformers' ACT2FN names a Marian config may use -> the activation the graph computes. */
+const MARIAN_ACTIVATIONS: Readonly<Record<string, MarianConfig['activation']>> = {
+  swish: 'silu',
+  silu: 'silu',
+  gelu: 'gelu',
+  gelu_new: 'gelu_new',
+  relu: 'relu',
+};
+
+/**
+ * MarianConfig's config.json (d_model, encoder_layers, decoder_layers, encoder/decoder_attention_heads,
+ * encoder/decoder_ffn_dim, vocab_size, max_position_embeddings, scale_embedding, pad/eos/
+ * decoder_start_token_id, activation_function) -> MarianConfig. transformers' Marian is always
+ * post-LN with static sinusoidal positions and no embedding or final LayerNorm; the BART-era keys
+ * old opus-mt conversions still carry (normalize_before, normalize_embedding, add_final_layer_norm,
+ * static_position_embeddings, add_bias_logits) are ignored by MarianModel, so they are here too.
+ * Refused: separate encoder and decoder vocabularies (share_encoder_decoder_embeddings false).
+ */
+export function parseMarianConfig(json: unknown, what = 'config.json'): MarianConfig {
+  const fail = (problem: string): never => {
+    throw new Error(`${what}: ${problem}`);
+  };
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) fail('not a JSON object');
+  const c = json as Json;
+  const archs = c.architectures;
+  const architecture = Array.isArray(archs) && typeof archs[0] === 'string' ? (archs[0] as string) : undefined;
+  if (architecture === undefined || !Object.hasOwn(ENCODER_DECODER_ARCHITECTURES, architecture)) {
+    return fail(
+      `architecture ${architecture ?? '(missing "architectures")'} is not a supported encoder-decoder; supported: ${Object.keys(ENCODER_DECODER_ARCHITECTURES).join(', ')}`,
+    );
+  }
+  // Limits are the encoder keys' of the same meaning (CONFIG_LIMITS).
+  const int = (key: string, limit: number, fallback?: number, min = 1): number =>
+    configInt(c, fail, key, min, limit, fallback);
+  const L = CONFIG_LIMITS;
+  // MarianConfig's defaults for absent keys (opus-mt's sizes).
+  const hiddenSize = int('d_model', L.hidden_size, 1024);
+  const encoderLayers = int('encoder_layers', L.num_hidden_layers, 12);
+  const decoderLayers = int('decoder_layers', L.num_hidden_layers, 12);
+  const encoderHeads = int('encoder_attention_heads', L.num_attention_heads, 16);
+  const decoderHeads = int('decoder_attention_heads', L.num_attention_heads, 16);
+  const encoderFfnSize = int('encoder_ffn_dim', L.intermediate_size, 4096);
+  const decoderFfnSize = int('decoder_ffn_dim', L.intermediate_size, 4096);
+  const vocabSize = int('vocab_size', L.vocab_size, 58101);
+  const maxPositions = int('max_position_embeddings', L.max_position_embeddings, 1024);
+  for (const [key, heads] of [
+    ['encoder_attention_heads', encoderHeads],
+    ['decoder_attention_heads', decoderHeads],
+  ] as const) {
+    if (hiddenSize % heads !== 0) fail(`d_model ${hiddenSize} is not divisible by ${key} ${heads}`);
+  }
+  const share = c.share_encoder_decoder_embeddings ?? true;
+  if (share !== true) {
+    fail(
+      `share_encoder_decoder_embeddings ${JSON.stringify(share)} is not supported: only one embedding shared by encoder, decoder and LM head`,
+    );
+  }
+  const tied = c.tie_word_embeddings ?? true;
+  if (typeof tied !== 'boolean') fail(`"tie_word_embeddings" must be true or false, got ${JSON.stringify(tied)}`);
+  const scale = c.scale_embedding ?? false;
+  if (typeof scale !== 'boolean') fail(`"scale_embedding" must be true or false, got ${JSON.stringify(scale)}`);
+
+  const id = (key: string, fallback?: number) => int(key, Number.MAX_SAFE_INTEGER, fallback, 0);
+  const padTokenId = id('pad_token_id', 58100);
+  const eosTokenId = id('eos_token_id', 0);
+  // transformers' generate() starts the decoder with decoder_start_token_id (opus-mt: the pad id).
+  const decoderStartTokenId = id('decoder_start_token_id', 58100);
+  // MarianConfig's default is 0; null says generate() forces nothing.
+  const forcedEosTokenId = c.forced_eos_token_id === null ? undefined : id('forced_eos_token_id', 0);
+  for (const [key, v] of [
+    ['pad_token_id', padTokenId],
+    ['eos_token_id', eosTokenId],
+    ['decoder_start_token_id', decoderStartTokenId],
+    ['forced_eos_token_id', forcedEosTokenId],
+  ] as const) {
+    if (v !== undefined && v >= vocabSize) fail(`"${key}" ${v} is outside the vocabulary (vocab_size ${vocabSize})`);
+  }
+
+  const actName = c.activation_function ?? 'gelu';
+  const activation = typeof actName === 'string' ? MARIAN_ACTIVATIONS[actName] : undefined;
+  if (activation === undefined || !Object.hasOwn(MARIAN_ACTIVATIONS, actName as string)) {
+    return fail(
+      `activation_function ${JSON.stringify(actName)} is not supported; supported: ${Object.keys(MARIAN_ACTIVATIONS).join(', ')}`,
+    );
+  }
+  if (c.is_encoder_decoder === false) fail('"is_encoder_decoder" false: MarianMTModel is an encoder-decoder');
+
+  return {
+    architecture,
+    family: ENCODER_DECODER_ARCHITECTURES[architecture],
+    task: 'translation',
+    hiddenSize,
+    encoderLayers,
+    decoderLayers,
+    encoderHeads,
+    decoderHeads,
+    encoderFfnSize,
+    decoderFfnSize,
+    vocabSize,
+    maxPositions,
+    layerNormEps: 1e-5,
+    activation,
+    scaleEmbedding: scale as boolean,
+    padTokenId,
+    eosTokenId,
+    decoderStartTokenId,
+    ...(forcedEosTokenId !== undefined ? { forcedEosTokenId } : {}),
+    tiedEmbeddings: tied as boolean,
+  };
 }

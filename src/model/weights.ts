@@ -13,8 +13,10 @@ import type {
   EncoderWeights,
   LayerNormWeights,
   Linear,
+  MarianConfig,
   Tensor,
 } from '../core/types.js';
+import { sinusoidalRow } from '../cpu/float-graph.js';
 
 /** What the mapping needs from a checkpoint; a parsed safetensors file provides it. */
 export interface TensorStore {
@@ -321,4 +323,120 @@ export function mapDecoderWeights(
     );
   }
   return params;
+}
+
+/**
+ * A MarianMTModel checkpoint (`model.` prefix, or none as MarianModel saves it) -> parameters
+ * under buildEncoderDecoderGraph's names. model.shared.weight is the one embedding of both stacks
+ * and, tied, the LM head (save_pretrained drops the tied copies; stored copies
+ * model.{encoder,decoder}.embed_tokens.weight are ignored). final_logits_bias [1, vocab] is the LM
+ * head's bias. Stored sinusoidal tables (older conversions keep embed_positions.weight) must be
+ * the table transformers builds, which the graph computes itself.
+ */
+export function mapMarianWeights(
+  store: TensorStore,
+  config: MarianConfig,
+  what = 'model.safetensors',
+): Map<string, Tensor> {
+  const probe = 'shared.weight';
+  const prefix = ['model.', ''].find((p) => store.has(p + probe));
+  if (prefix === undefined) {
+    throw new Error(`${what}: missing tensor "model.${probe}" (or "${probe}") required by ${config.architecture}`);
+  }
+  for (const [stack, key, layers] of [
+    ['encoder', 'encoder_layers', config.encoderLayers],
+    ['decoder', 'decoder_layers', config.decoderLayers],
+  ] as const) {
+    const inFile = layersInStore(store, `${prefix}${stack}.layers.`);
+    if (inFile !== undefined && inFile !== layers) {
+      throw new Error(
+        `${what}: config.json says ${layers} layers ("${key}"), the checkpoint holds ${inFile} under "${prefix}${stack}.layers."`,
+      );
+    }
+  }
+  const missing: string[] = [];
+  const take = (name: string, shape: number[], base = prefix): Tensor => {
+    const full = base + name;
+    if (!store.has(full)) {
+      missing.push(full);
+      return { shape, data: new Float32Array(shape.reduce((a, b) => a * b, 1)) };
+    }
+    const actual = store.info(full).shape;
+    if (actual.length !== shape.length || actual.some((d, i) => d !== shape[i])) {
+      throw new Error(
+        `${what}: tensor "${full}" has shape [${actual.join(', ')}], expected [${shape.join(', ')}] from config.json`,
+      );
+    }
+    const t = store.tensor(full);
+    checkFinite(t, full, what);
+    return t;
+  };
+  const H = config.hiddenSize;
+  const V = config.vocabSize;
+  const params = new Map<string, Tensor>();
+  const linear = (name: string, base: string, outF: number, inF: number) => {
+    params.set(`${name}.weight`, take(`${base}.weight`, [outF, inF]));
+    params.set(`${name}.bias`, take(`${base}.bias`, [outF]));
+  };
+  const norm = (name: string, base: string) => {
+    params.set(`${name}.gamma`, take(`${base}.weight`, [H]));
+    params.set(`${name}.beta`, take(`${base}.bias`, [H]));
+  };
+  const attention = (x: string, base: string, names: readonly string[]) => {
+    ['q_proj', 'k_proj', 'v_proj', 'out_proj'].forEach((proj, j) => {
+      linear(`${x}.${names[j]}`, `${base}.${proj}`, H, H);
+    });
+  };
+
+  const shared = take('shared.weight', [V, H]);
+  params.set('encoder.embeddings.word', shared);
+  params.set('decoder.embeddings.word', shared);
+  for (const stack of ['encoder', 'decoder'] as const) {
+    const layers = stack === 'encoder' ? config.encoderLayers : config.decoderLayers;
+    const I = stack === 'encoder' ? config.encoderFfnSize : config.decoderFfnSize;
+    const table = `${prefix}${stack}.embed_positions.weight`;
+    if (store.has(table))
+      checkSinusoidalTable(take(`${stack}.embed_positions.weight`, [config.maxPositions, H]), table, what);
+    for (let i = 0; i < layers; i++) {
+      const p = `${stack}.layers.${i}`;
+      const x = `${stack}.layer.${i}`;
+      attention(x, `${p}.self_attn`, ['query', 'key', 'value', 'attention_output']);
+      norm(`${x}.attention_norm`, `${p}.self_attn_layer_norm`);
+      if (stack === 'decoder') {
+        attention(x, `${p}.encoder_attn`, ['cross_query', 'cross_key', 'cross_value', 'cross_output']);
+        norm(`${x}.cross_norm`, `${p}.encoder_attn_layer_norm`);
+      }
+      linear(`${x}.intermediate`, `${p}.fc1`, I, H);
+      linear(`${x}.output`, `${p}.fc2`, H, I);
+      norm(`${x}.output_norm`, `${p}.final_layer_norm`);
+    }
+  }
+  // lm_head and final_logits_bias sit outside the base model: never prefixed.
+  params.set('lm_head.weight', config.tiedEmbeddings ? shared : take('lm_head.weight', [V, H], ''));
+  const bias = take('final_logits_bias', [1, V], '');
+  params.set('lm_head.bias', { shape: [V], data: bias.data });
+
+  if (missing.length > 0) {
+    const listed = missing.slice(0, MAX_LISTED).join(', ');
+    const more = missing.length > MAX_LISTED ? ` and ${missing.length - MAX_LISTED} more` : '';
+    throw new Error(
+      `${what}: missing ${missing.length} tensor(s) required by ${config.architecture}: ${listed}${more}`,
+    );
+  }
+  return params;
+}
+
+/** A stored position table must be transformers' sinusoidal one (the graph never reads it). */
+function checkSinusoidalTable(t: Tensor, name: string, what: string): void {
+  const [rows, dim] = t.shape;
+  for (let pos = 0; pos < rows; pos++) {
+    const want = sinusoidalRow(pos, dim);
+    for (let c = 0; c < dim; c++) {
+      if (Math.abs(t.data[pos * dim + c] - want[c]) > 1e-5) {
+        throw new Error(
+          `${what}: tensor "${name}" holds ${t.data[pos * dim + c]} at [${pos}, ${c}], not transformers' sinusoidal value ${want[c]}; learned positions are not supported`,
+        );
+      }
+    }
+  }
 }
