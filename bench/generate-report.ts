@@ -137,6 +137,10 @@ export function renderGenerateReport(r: GenerateResults): string {
     `later tokens (median over the ${r.options.newTokens - 1} steps of each of ${r.options.reps} repetitions, after ${r.options.warmup} warm-up run).`,
     'Batch 8 runs 8 different prompts of the same length together: one step yields 8 tokens, so tokens/s is 8 / (ms/token).',
     '',
+    'transformers.js wasm runs native WebAssembly SIMD on the CPU cores, while every WebGPU runtime (ours and',
+    "transformers.js webgpu) runs through SwiftShader's emulation of a GPU on the same cores: on this machine the wasm",
+    'runtime is the native one, and the comparison says nothing about a real GPU.',
+    '',
   );
   if (!r.complete) out.push('**This run did not finish: the tables hold what was measured before it stopped.**', '');
 
@@ -276,10 +280,11 @@ function sweepSection(r: GenerateResults, s: SweepResult & { model: string }): s
   const fp32 = r.sweeps.find((x) => x.runtime === 'fp32' && x.batch === s.batch && !x.error);
   out.push(`## Per-token latency against the cache length (${s.model}, batch ${s.batch})`, '');
   out.push(
-    `INT8: one prefill of ${s.promptLen} tokens, then steps up to the longest length; at each length L (tokens in the cache`,
-    `when the step starts; the step attends to L + 1 keys) ${r.options.sweepSteps} steps are timed on the wall clock (median; read-back of the`,
-    `next token included), and the step at L is replayed ${r.options.sweepReplays} times with GPU timestamps around each kernel (median per`,
-    'group). **Attention** = K/V append, Q.K^T against the cache, causal softmax and P.V (the kernels whose work grows with',
+    `INT8: one prefill of ${s.promptLen} tokens, then steps up to the longest length. At each cache length L, the step that`,
+    `filled the cache to L (attending to L keys) is replayed ${r.options.sweepReplays} times with GPU timestamps around each kernel (median per`,
+    `group; a replay rewrites the same K/V slot, so the cache is unchanged), then the next ${r.options.sweepSteps} steps are timed on the wall`,
+    'clock (median; read-back of the next token included).',
+    '**Attention** = K/V append, Q.K^T against the cache, causal softmax and P.V (the kernels whose work grows with',
     'L); **rest** = embedding, QKV / output / FFN projections, LayerNorms, residuals, LM head and top-k (one token per',
     'sequence whatever L). GPU sums exclude the host side of a step (uniform writes, submit, read-back), which the wall',
     `time includes. FP32 (no cache): one forward over L + 1 tokens, what its step at L runs (median of ${Math.min(r.options.sweepSteps, 2)}).`,
