@@ -9,55 +9,14 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { convertDecoderModel } from '../src/convert.js';
 import { writeIntModelFile } from '../src/format/int-model-file.js';
 import type { Gpu } from '../src/gpu/gpu.js';
-import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
 import { folderSource } from '../src/model/sources-node.js';
-import { Random } from '../src/util/random.js';
-import type { Gpt2Sizes } from '../test/random-gpt2.js';
+import { type Gpt2Sizes, randomGpt2Weights } from './random-gpt2.js';
 
 export const RANDOM_GPT2_SEED = 20261130;
 export const RANDOM_GPT2_NAME = 'random-gpt2-tiny-1024';
 
 /** multi30k-gpt2-tiny's sizes with GPT-2's 1024 positions. */
 export const RANDOM_GPT2_SIZES: Gpt2Sizes = { n_embd: 256, n_head: 4, n_layer: 4, n_positions: 1024, vocab_size: 8000 };
-
-/**
- * GPT-2 weights with test/random-gpt2.ts's layout and scales. Not its randomGpt2Files: that one
- * also writes a toy tokenizer and refuses vocabularies above 273; this model takes the shared
- * model's 8000-token tokenizer instead.
- */
-function randomGpt2Weights(seed: number, sizes: Gpt2Sizes): Uint8Array {
-  const rng = new Random(seed);
-  const H = sizes.n_embd;
-  const list: TensorToWrite[] = [];
-  const make = (name: string, shape: number[], std: number, mean = 0) => {
-    const data = rng.float32Array(
-      shape.reduce((a, b) => a * b, 1),
-      std,
-    );
-    if (mean) data.forEach((v, i) => (data[i] = v + mean));
-    list.push({ name, dtype: 'F32', shape, data });
-  };
-  make('transformer.wte.weight', [sizes.vocab_size, H], 0.5);
-  make('transformer.wpe.weight', [sizes.n_positions, H], 0.3);
-  for (let i = 0; i < sizes.n_layer; i++) {
-    const p = `transformer.h.${i}`;
-    make(`${p}.ln_1.weight`, [H], 0.2, 1);
-    make(`${p}.ln_1.bias`, [H], 0.1);
-    make(`${p}.attn.c_attn.weight`, [H, 3 * H], 0.3);
-    make(`${p}.attn.c_attn.bias`, [3 * H], 0.1);
-    make(`${p}.attn.c_proj.weight`, [H, H], 0.2);
-    make(`${p}.attn.c_proj.bias`, [H], 0.1);
-    make(`${p}.ln_2.weight`, [H], 0.2, 1);
-    make(`${p}.ln_2.bias`, [H], 0.1);
-    make(`${p}.mlp.c_fc.weight`, [H, 4 * H], 0.2);
-    make(`${p}.mlp.c_fc.bias`, [4 * H], 0.1);
-    make(`${p}.mlp.c_proj.weight`, [4 * H, H], 0.1);
-    make(`${p}.mlp.c_proj.bias`, [H], 0.1);
-  }
-  make('transformer.ln_f.weight', [H], 0.2, 1);
-  make('transformer.ln_f.bias', [H], 0.1);
-  return writeSafetensors(list, { format: 'pt' });
-}
 
 const TOKENIZER_FILES = ['tokenizer.json', 'generation_config.json'];
 

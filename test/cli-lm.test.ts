@@ -12,12 +12,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { writeRandomGpt2Folder } from '../bench/random-gpt2.js';
 import { evaluateLm, floatLogitsCpu, intLogitsCpu, lmDocuments, textLines } from '../src/evaluate-lm.js';
 import { isDecoderFile, readAnyIntModelFile } from '../src/format/int-model-file.js';
 import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { loadDecoderModel } from '../src/model/load.js';
 import { folderSource } from '../src/model/sources-node.js';
-import { writeRandomGpt2Folder } from './random-gpt2.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

@@ -6,6 +6,7 @@
  * language model. (Encoder and version-1 files: test/int-model-file.test.ts, test/int-model.test.ts.)
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { type Gpt2Sizes, randomGpt2Files } from '../bench/random-gpt2.js';
 import { calibrateDecoderCpu } from '../src/calibrate/calibrate-decoder.js';
 import { DEFAULT_LM_CALIBRATION } from '../src/calibrate/default-lm-calibration.js';
 import { hashingSource, planDecoderModel } from '../src/convert.js';
@@ -25,7 +26,6 @@ import { decoderBatch } from '../src/model/decoder.js';
 import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { loadDecoderModel } from '../src/model/load.js';
 import { memorySource } from '../src/model/sources.js';
-import { type Gpt2Sizes, randomGpt2Files } from './random-gpt2.js';
 import { SMALL_BERT, syntheticModel } from './synthetic.js';
 
 const SIZES: Gpt2Sizes = { n_embd: 48, n_head: 3, n_layer: 2, n_positions: 40, vocab_size: 265 };

@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Gpt2Sizes, randomGpt2Files } from '../bench/random-gpt2.js';
 import { calibrateDecoderCpu } from '../src/calibrate/calibrate-decoder.js';
 import { decoderPromptBatch } from '../src/core/token-batch.js';
 import type { DecoderModel } from '../src/core/types.js';
@@ -27,7 +28,6 @@ import { IntDecoderGpu } from '../src/runtime/int-decoder.js';
 import { IntProgramGpu } from '../src/runtime/int-program.js';
 import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';
-import { type Gpt2Sizes, randomGpt2Files } from './random-gpt2.js';
 
 /** A random GPT2LMHeadModel checkpoint (tied head) loaded from memory. */
 async function randomGpt2(seed: number, sizes: Gpt2Sizes): Promise<DecoderModel> {

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomGpt2Files } from '../bench/random-gpt2.js';
 import { builtInModelUrl, loadModel } from '../src/api.js';
 import { calibrateDecoderCpu } from '../src/calibrate/calibrate-decoder.js';
 import { convertDecoderModel } from '../src/convert.js';
@@ -22,7 +23,6 @@ import { memorySource } from '../src/model/sources.js';
 import type { IntProgram } from '../src/plan/int-program.js';
 import { planGraph } from '../src/plan/plan-graph.js';
 import { testGpu } from './gpu.js';
-import { randomGpt2Files } from './random-gpt2.js';
 
 const SIZES = { n_embd: 32, n_head: 2, n_layer: 2, n_positions: 48, vocab_size: 273 };
 const PROMPTS = ['the dog', 'a man in a red shirt is', 'on'];

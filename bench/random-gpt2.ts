@@ -1,5 +1,5 @@
 /**
- * Random GPT2LMHeadModel checkpoints (tests only): config.json and model.safetensors with a tied
+ * Random GPT2LMHeadModel checkpoints (for tests and benchmarks): config.json and model.safetensors with a tied
  * head, and, when the vocabulary has room for it (256 byte symbols, some merges, end-of-text), a
  * byte-level BPE tokenizer.json in GPT-2's layout with its tokenizer_config.json and a
  * generation_config.json: a folder `convert`, `eval --task lm` and the .i8t reader take as they
@@ -90,12 +90,8 @@ export function byteLevelTokenizerJson(vocab: number): string {
   });
 }
 
-/**
- * The files of a random GPT-2 (weights drawn from `seed`): config.json and model.safetensors always;
- * tokenizer.json, tokenizer_config.json and generation_config.json when vocab_size >= MIN_TOKENIZER_VOCAB.
- * End-of-text (bos = eos) is the last id, as GPT-2's 50256.
- */
-export function randomGpt2Files(seed: number, sizes: Gpt2Sizes): Record<string, string | Uint8Array> {
+/** The safetensors bytes of a random GPT2LMHeadModel (tied head): seeded, so a seed and sizes give the same bytes. */
+export function randomGpt2Weights(seed: number, sizes: Gpt2Sizes): Uint8Array {
   const rng = new Random(seed);
   const H = sizes.n_embd;
   const I = 4 * H;
@@ -127,6 +123,15 @@ export function randomGpt2Files(seed: number, sizes: Gpt2Sizes): Record<string, 
   }
   make('transformer.ln_f.weight', [H], 0.2, 1);
   make('transformer.ln_f.bias', [H], 0.1);
+  return writeSafetensors(list, { format: 'pt' });
+}
+
+/**
+ * The files of a random GPT-2 (weights drawn from `seed`): config.json and model.safetensors always;
+ * tokenizer.json, tokenizer_config.json and generation_config.json when vocab_size >= MIN_TOKENIZER_VOCAB.
+ * End-of-text (bos = eos) is the last id, as GPT-2's 50256.
+ */
+export function randomGpt2Files(seed: number, sizes: Gpt2Sizes): Record<string, string | Uint8Array> {
   const eot = sizes.vocab_size - 1;
   const config = {
     architectures: ['GPT2LMHeadModel'],
@@ -141,7 +146,7 @@ export function randomGpt2Files(seed: number, sizes: Gpt2Sizes): Record<string, 
   };
   const files: Record<string, string | Uint8Array> = {
     'config.json': JSON.stringify(config),
-    'model.safetensors': writeSafetensors(list, { format: 'pt' }),
+    'model.safetensors': randomGpt2Weights(seed, sizes),
   };
   if (sizes.vocab_size >= MIN_TOKENIZER_VOCAB) {
     files['tokenizer.json'] = byteLevelTokenizerJson(sizes.vocab_size);
