@@ -22,6 +22,7 @@ import { lookupI8Ref } from '../reference/lookup-i8.js';
 import { poolI8Ref } from '../reference/pool-i8.js';
 import { requantizeRef } from '../reference/requantize.js';
 import { residualAddRef } from '../reference/residual-add.js';
+import { isiluRef } from '../reference/silu-i8.js';
 import { softmaxI8Ref } from '../reference/softmax-i8.js';
 import { logitCandidates, topKRef } from '../reference/topk-i32.js';
 import { transposeHeadsI8Ref } from '../reference/transpose-heads-i8.js';
@@ -154,6 +155,7 @@ class CpuIntInterpreter {
     const acc = gemmI8Ref({ a, b: op.weight, bias: op.bias, M: rows, N: op.N, K: op.K });
     if (op.epilogue === 'i32') return acc;
     if (op.epilogue === 'gelu-i8') return igeluRef(acc, rows, op.N, op.gelu!, op.requant);
+    if (op.epilogue === 'silu-i8') return isiluRef(acc, rows, op.N, op.silu!, op.requant);
     return requantizeRef(acc, rows, op.N, op.requant!);
   }
 

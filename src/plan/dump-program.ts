@@ -59,7 +59,11 @@ function constants(op: IntOp, smoothed: Smoothed): string {
       return `LayerNorm shift ${op.constants.shift}, input bound ${op.constants.inputMaxAbs}${op.outliers ? outlierNote(op.outliers) : ''}`;
     case 'gemm': {
       const bias = Math.max(0, ...Array.from(op.bias, Math.abs));
-      const gelu = op.gelu ? `, i-GELU clip ${op.gelu.clip} shift ${op.gelu.shift} out ${dy(op.gelu.output)}` : '';
+      const gelu = op.gelu
+        ? `, i-GELU clip ${op.gelu.clip} shift ${op.gelu.shift} out ${dy(op.gelu.output)}`
+        : op.silu
+          ? `, i-SiLU clip ${op.silu.clip} shift ${op.silu.shift} out ${dy(op.silu.output)}`
+          : '';
       const s = smoothed.get(op.input);
       const folded = s
         ? `, ${s.channels.length} weight columns (${s.channels.slice(0, 6).join(', ')}${s.channels.length > 6 ? ', ...' : ''}) x the input's smoothing factors`

@@ -11,6 +11,7 @@ import type { EmbeddingConstants, EmbeddingTables } from '../reference/embedding
 import type { GeluI8Constants } from '../reference/gelu-i8.js';
 import type { LayerNormI8Constants } from '../reference/layernorm-i8.js';
 import type { ResidualAddPlan, ResidualOperand } from '../reference/residual-add.js';
+import type { SiluI8Constants } from '../reference/silu-i8.js';
 import type { SoftmaxI8Constants } from '../reference/softmax-i8.js';
 
 export const INT_PROGRAM_VERSION = 2;
@@ -68,8 +69,8 @@ export interface IntLayerNormOp {
 
 /**
  * y = x W^T + b with int32 accumulation over all rows or the first token of each sequence, then an
- * epilogue: per-channel dyadic requantization to int8, i-GELU (requant into GELU's fixed point),
- * or the int32 accumulator itself.
+ * epilogue: per-channel dyadic requantization to int8, i-GELU or i-SiLU (requant into the
+ * activation's fixed point), or the int32 accumulator itself.
  */
 export interface IntGemmOp {
   kind: 'gemm';
@@ -85,10 +86,12 @@ export interface IntGemmOp {
   /** int32 at s_in * s_w[c]. */
   bias: Int32Array;
   weightScale: Float64Array;
-  epilogue: 'i8' | 'gelu-i8' | 'i32';
-  /** One per output channel ('i8', 'gelu-i8'). */
+  epilogue: 'i8' | 'gelu-i8' | 'silu-i8' | 'i32';
+  /** One per output channel ('i8', 'gelu-i8', 'silu-i8'). */
   requant?: Dyadic[];
   gelu?: GeluI8Constants;
+  /** Marian's swish (src/reference/silu-i8.ts). */
+  silu?: SiluI8Constants;
 }
 
 /** A head-major slice of a token tensor's channels: columns [channel, channel + heads * headDim). */

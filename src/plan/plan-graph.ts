@@ -5,6 +5,7 @@
  * overflow). The planner fuses where the kernels do:
  *   - q, k, v linears of one input feeding an attention  -> one GEMM over the concatenated weights;
  *   - a linear whose only reader is a GELU              -> one GEMM with the i-GELU epilogue;
+ *   - a linear whose only reader is a SiLU (swish)      -> one GEMM with the i-SiLU epilogue;
  *   - a linear over first tokens, then tanh / ReLU      -> GEMM (int8 out) + 256-entry table;
  *   - the model's output linear                          -> GEMM with int32 output (the logits).
  * Residual adds write the wide stream (RESIDUAL_BITS); LayerNorm reads it and writes int8.
@@ -22,6 +23,7 @@
  */
 
 import type { Tensor } from '../core/types.js';
+import { sinusoidalRow } from '../cpu/float-graph.js';
 import type { Params } from '../graph/architectures.js';
 import { param } from '../graph/architectures.js';
 import { consumers, type GraphOp, type LinearOp, type ModelGraph, tensorSpec, widthOf } from '../graph/types.js';
@@ -32,6 +34,7 @@ import { planEmbedding } from '../reference/embedding-i8.js';
 import { deriveGeluI8Constants, geluInputRescale } from '../reference/gelu-i8.js';
 import { deriveLayerNormI8, type LayerNormI8Constants } from '../reference/layernorm-i8.js';
 import { planResidualAdd, planResidualStream } from '../reference/residual-add.js';
+import { deriveSiluI8Constants, siluInputRescale } from '../reference/silu-i8.js';
 import { deriveSoftmaxI8Constants } from '../reference/softmax-i8.js';
 import { logitAccumulatorBound, planLogitRescale } from '../reference/topk-i32.js';
 import {
@@ -76,6 +79,11 @@ function isGelu(op: GraphOp | undefined): boolean {
   return op?.kind === 'activation' && (op.fn === 'gelu' || op.fn === 'gelu_tanh');
 }
 
+/** Activations fused into the GEMM before them as its epilogue. */
+function isFusedActivation(op: GraphOp | undefined): boolean {
+  return isGelu(op) || (op?.kind === 'activation' && op.fn === 'silu');
+}
+
 /**
  * The tensors whose calibrated range the planner reads: every op output except those whose scale
  * follows from others (a linear fused into GELU, a table activation's output, the model's output).
@@ -85,8 +93,8 @@ export function calibratedTensors(graph: ModelGraph): string[] {
   const out: string[] = [];
   for (const op of graph.ops) {
     if (op.out === graph.output.tensor) continue;
-    if (op.kind === 'linear' && isGelu(sole(readers.get(op.out)))) continue;
-    if (op.kind === 'activation' && !isGelu(op)) continue;
+    if (op.kind === 'linear' && isFusedActivation(sole(readers.get(op.out)))) continue;
+    if (op.kind === 'activation' && !isFusedActivation(op)) continue;
     out.push(op.out);
   }
   return out;
@@ -405,7 +413,7 @@ class Planner {
         return;
       case 'activation':
         throw new Error(
-          `plan: activation ${op.fn} of ${op.input} has no integer kernel on its own (only i-GELU fused into a GEMM, and tanh / ReLU after a head's dense)`,
+          `plan: activation ${op.fn} of ${op.input} has no integer kernel on its own (only i-GELU and i-SiLU fused into a GEMM, and tanh / ReLU after a head's dense)`,
         );
       case 'pool': {
         this.ops.push({ kind: 'pool', input: op.input, out: op.out, mode: op.mode === 'first' ? 'cls' : 'mean' });
@@ -650,25 +658,28 @@ class Planner {
   }
 
   private embed(op: GraphOp & { kind: 'embed' }): void {
-    if (op.position === 'sinusoidal' || op.scale !== undefined)
-      throw new Error('plan: sinusoidal positions and embedding scales have no integer planner yet');
+    const hidden = widthOf(tensorSpec(this.graph, op.out));
     const word = quantizeTensorPerTensor(param(this.params, op.word));
-    const position = quantizeTensorPerTensor(param(this.params, op.position));
+    // Marian's table is computed, not stored: the rows of every position a program may see (maxKeys).
+    const position = quantizeTensorPerTensor(
+      op.position === 'sinusoidal' ? sinusoidalTable(this.options.maxKeys, hidden) : param(this.params, op.position),
+    );
+    // Marian's sqrt(d_model) multiplies the word rows: the int8 table stays, its real scale carries the factor.
+    const wordScale = word.scale * (op.scale ?? 1);
     const tokenType = op.tokenType ? quantizeTensorPerTensor(param(this.params, op.tokenType)) : undefined;
     const { scale, ...constants } = planEmbedding({
-      wordScale: word.scale,
+      wordScale,
       positionScale: position.scale,
       tokenTypeScale: tokenType?.scale,
       bits: RESIDUAL_BITS,
       range: this.range(op.out),
     });
-    const hidden = widthOf(tensorSpec(this.graph, op.out));
     this.ops.push({
       kind: 'embed',
       out: op.out,
       tables: { word: word.values, position: position.values, tokenType: tokenType?.values, hidden },
       constants,
-      tableScales: { word: word.scale, position: position.scale, tokenType: tokenType?.scale },
+      tableScales: { word: wordScale, position: position.scale, tokenType: tokenType?.scale },
     });
     this.define(op.out, 'wide', scale, 2 ** (RESIDUAL_BITS - 1));
   }
@@ -751,6 +762,18 @@ class Planner {
       this.define(next.out, 'i8', geluScale, 127);
       return;
     }
+    if (next?.kind === 'activation' && next.fn === 'silu') {
+      const g = this.gemm(op.param, [op], inScale, [undefined], factors);
+      const siluScale = int8Scale(this.range(next.out), next.out);
+      // Per-tensor input rescale for the struct; the per-channel requant is what the kernel uses.
+      const meanWeightScale = g.weightScale.reduce((a, b) => a + b, 0) / g.N;
+      const silu = deriveSiluI8Constants(inScale * meanWeightScale, siluScale);
+      const requant = Array.from(g.weightScale, (sw) => siluInputRescale(inScale * sw));
+      this.ops.push({ ...g, out: next.out, epilogue: 'silu-i8', requant, silu });
+      this.done.add(next);
+      this.define(next.out, 'i8', siluScale, 127);
+      return;
+    }
     if (next?.kind === 'add' && op.rows === 'all' && (this.options.outliers ?? 'auto') === 'auto') {
       const branch = this.branchPlan(op);
       if (branch) {
@@ -774,6 +797,13 @@ class Planner {
       this.define(next.out, 'i8', outputScale, 127);
     }
   }
+}
+
+/** Rows 0..positions-1 of the sinusoidal table, as the float interpreters compute them (float32). */
+function sinusoidalTable(positions: number, hidden: number): Tensor {
+  const data = new Float32Array(positions * hidden);
+  for (let p = 0; p < positions; p++) data.set(sinusoidalRow(p, hidden), p * hidden);
+  return { shape: [positions, hidden], data };
 }
 
 /** Plans a graph with float parameters and calibrated ranges into an integer program. */

@@ -29,6 +29,7 @@ import { checkDyadic } from '../reference/dyadic.js';
 import { checkGeluI8Constants } from '../reference/gelu-i8.js';
 import { checkLayerNormI8Constants } from '../reference/layernorm-i8.js';
 import { dyadicTermBound } from '../reference/residual-add.js';
+import { checkSiluI8Constants } from '../reference/silu-i8.js';
 import { softmaxI8Bounds } from '../reference/softmax-i8.js';
 import { INT_PROGRAM_VERSION, type IntOp, type IntProgram, type IntTensor } from './int-program.js';
 
@@ -98,9 +99,21 @@ const OPS: Record<IntOp['kind'], Schema> = {
     weight: typedArray(Int8Array),
     bias: typedArray(Int32Array),
     weightScale: typedArray(Float64Array, undefined, positive),
-    epilogue: oneOf('i8', 'gelu-i8', 'i32'),
+    epilogue: oneOf('i8', 'gelu-i8', 'silu-i8', 'i32'),
     requant: optional(arrayOf(dyadic)),
     gelu: optional(object({ input: dyadic, clip: int, shift: int, corr: dyadic, output: dyadic })),
+    silu: optional(
+      object({
+        input: dyadic,
+        clip: int,
+        ln2: int,
+        b: int,
+        c: int,
+        shift: int,
+        one: int,
+        output: dyadic,
+      }),
+    ),
   }),
   attention: object({
     kind: string,
@@ -276,13 +289,17 @@ function checkOps(p: IntProgram): void {
           fail(where, `bias and weight scales need ${o.N} values`);
         if (o.rows === 'first' && x.shape.length !== 3) fail(where, 'first-token rows need a token tensor as input');
         if (o.epilogue === 'i32') {
-          if (o.requant || o.gelu) fail(where, 'an int32 output takes no requantization or GELU constants');
+          if (o.requant || o.gelu || o.silu)
+            fail(where, 'an int32 output takes no requantization, GELU or SiLU constants');
         } else {
           if (!o.requant || o.requant.length !== o.N) fail(`${where}.requant`, `expected ${o.N} multipliers`);
           o.requant.forEach((d, c) => guard(() => checkDyadic(d, `requant[${c}]`)));
           if ((o.epilogue === 'gelu-i8') !== !!o.gelu)
             fail(where, 'GELU constants go with exactly the gelu-i8 epilogue');
           if (o.gelu) guard(() => checkGeluI8Constants(o.gelu!));
+          if ((o.epilogue === 'silu-i8') !== !!o.silu)
+            fail(where, 'SiLU constants go with exactly the silu-i8 epilogue');
+          if (o.silu) guard(() => checkSiluI8Constants(o.silu!));
         }
         guard(() => checkAccumulatorBound(o.K, maxAbs(o.bias), false, o.name));
         break;

@@ -40,6 +40,7 @@ import { defaultWorkgroupSize, layerNormI8Program, packLayerNormChannels } from 
 import { lookupI8Program, lookupTableWords } from '../kernels/lookup-i8.js';
 import { poolI8Program, poolI8RunData } from '../kernels/pool-i8.js';
 import { residualAddProgram } from '../kernels/residual-add.js';
+import { uploadSiluI8Constants } from '../kernels/silu-i8.js';
 import { defaultSoftmaxI8Launch, softmaxI8OutputWords, softmaxI8Program } from '../kernels/softmax-i8.js';
 import { TOPK_MAX_K, topKBindings, topKOutputWords, topKProgram, topKVariant } from '../kernels/topk-i32.js';
 import { transposeHeadsI8Program, transposeHeadsOutputWords } from '../kernels/transpose-heads-i8.js';
@@ -228,6 +229,10 @@ export class IntProgramGpu {
           if (op.gelu) {
             b.gelu = uploadGeluI8Constants(this.gpu, op.gelu, `${name}.gelu`);
             this.owned.push(b.gelu);
+          }
+          if (op.silu) {
+            b.silu = uploadSiluI8Constants(this.gpu, op.silu, `${name}.silu`);
+            this.owned.push(b.silu);
           }
           this.biasMax.set(op, maxAbs(op.bias));
           this.opBuffers.set(op, b);
@@ -458,6 +463,7 @@ export class IntProgramGpu {
           bias: w.bias,
           requant: w.requant,
           gelu: w.gelu,
+          silu: w.silu,
           c: this.slot(op.out),
         });
         return [await this.launch(list, info, c)];
