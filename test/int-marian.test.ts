@@ -42,9 +42,10 @@ function realLogits(program: IntProgram, acc: Int32Array): Float64Array {
   return Float64Array.from(acc, (q, i) => q * program.output.scale[i % V]);
 }
 
-for (const [name, marianEmbeddings] of [
-  ['SiLU FFN, learned positions', false],
-  ['SiLU FFN, sinusoidal positions and word rows scaled by sqrt(48)', true],
+for (const [name, marianEmbeddings, postLN] of [
+  ['SiLU FFN, learned positions', false, false],
+  ['SiLU FFN, sinusoidal positions and word rows scaled by sqrt(48)', true, false],
+  ['Marian-shaped: post-LN, no embedding or final LayerNorm, sinusoidal, scaled, SiLU', true, true],
 ] as const)
   describe(`integer decoder with Marian's parts: ${name} (2 layers x 48 hidden, vocab 37)`, () => {
     let model: DecoderModel;
@@ -66,6 +67,10 @@ for (const [name, marianEmbeddings] of [
       });
       if (marianEmbeddings)
         spec.embeddings = { ...spec.embeddings, positions: 'sinusoidal', scale: Math.sqrt(c.hiddenSize) };
+      if (postLN) {
+        spec.layer = { ...spec.layer, norm: 'post' };
+        spec.finalNorm = false;
+      }
       graph = buildGraph(spec);
       const rng = new Random(23);
       const observer = new RangeObserver();
@@ -127,6 +132,21 @@ for (const [name, marianEmbeddings] of [
       }
     });
 
+    it('GEMMs read int8 only: a wide tensor a GEMM reads (post-LN layer 0 reads the embedding sum) gets one requantize op', () => {
+      const requantize = program.ops.filter((o) => o.kind === 'requantize');
+      const embed = program.ops.find((o) => o.kind === 'embed')!;
+      if (postLN) {
+        expect(requantize).toHaveLength(1);
+        expect(requantize[0].kind === 'requantize' && requantize[0].input).toBe(embed.out);
+        const readers = program.ops.filter((o) => o.kind === 'gemm' && o.input === requantize[0].out);
+        expect(readers).toHaveLength(1);
+        const broken = structuredClone(program);
+        const r = broken.ops.find((o) => o.kind === 'requantize')!;
+        if (r.kind === 'requantize') r.input = requantize[0].out;
+        expect(() => validateProgram(broken, 'bad')).toThrow(/is i8; this op takes wide/);
+      } else expect(requantize).toHaveLength(0);
+    });
+
     it('INT8 logits track the float64 model with SiLU (stated bound)', () => {
       const batch = decoderBatch(sequences, 0);
       const float = runFloatGraphCpu(graph, model.params, batch).logits!;
@@ -161,7 +181,7 @@ for (const [name, marianEmbeddings] of [
       expect(agree / rows).toBeGreaterThanOrEqual(0.8);
     });
 
-    it('GPU: the program gives the CPU interpreter's logits bit for bit', async () => {
+    it('GPU: the program gives the CPU interpreter logits bit for bit', async () => {
       const runtime = await IntProgramGpu.create(await testGpu(), program);
       try {
         const batch = decoderBatch(sequences, 0);

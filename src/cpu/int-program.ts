@@ -128,6 +128,11 @@ class CpuIntInterpreter {
         return void this.values.set(op.out, residualAddRef(this.get(op.a), this.get(op.b), op.constants));
       case 'lookup':
         return void this.values.set(op.out, lookupI8Ref(this.get(op.input) as Int8Array, op.table));
+      case 'requantize': {
+        const x = this.get(op.input) as Int32Array;
+        const cols = this.width(op.out);
+        return void this.values.set(op.out, requantizeRef(x, x.length / cols, cols, [op.requant]));
+      }
       case 'gemm':
         return void this.values.set(op.out, this.gemm(op));
       case 'attention':

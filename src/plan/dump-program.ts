@@ -76,6 +76,8 @@ function constants(op: IntOp, smoothed: Smoothed): string {
       return `a ${dy(op.constants.a)}, b ${dy(op.constants.b)}`;
     case 'lookup':
       return '256-entry table';
+    case 'requantize':
+      return `wide -> int8 by ${dy(op.requant)}`;
     case 'pool':
       return `${op.mode} pooling: int32 sums and the real-token count, divided on read-back`;
   }

@@ -143,6 +143,17 @@ export interface IntLookupOp {
   table: Int8Array;
 }
 
+/**
+ * The wide stream requantized to int8 by one dyadic: a GEMM's input where no LayerNorm stands
+ * between (Marian has no embedding LayerNorm: layer 0's projections read the embedding sum).
+ */
+export interface IntRequantizeOp {
+  kind: 'requantize';
+  input: string;
+  out: string;
+  requant: Dyadic;
+}
+
 /** One int32 vector per sequence: the sum over real tokens ('mean', divided at read-back) or the first token. */
 export interface IntPoolOp {
   kind: 'pool';
@@ -151,7 +162,15 @@ export interface IntPoolOp {
   mode: 'mean' | 'cls';
 }
 
-export type IntOp = IntEmbedOp | IntLayerNormOp | IntGemmOp | IntAttentionOp | IntResidualOp | IntLookupOp | IntPoolOp;
+export type IntOp =
+  | IntEmbedOp
+  | IntLayerNormOp
+  | IntGemmOp
+  | IntAttentionOp
+  | IntResidualOp
+  | IntLookupOp
+  | IntRequantizeOp
+  | IntPoolOp;
 
 export interface IntProgram {
   version: number;

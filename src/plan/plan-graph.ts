@@ -198,6 +198,8 @@ class Planner {
   private readonly smoothing = new Map<string, { base: number; factors: Float64Array }>();
   /** What residual readers of a smoothed LayerNorm output read instead: its wide reconstruction. */
   private readonly wideCopy = new Map<string, string>();
+  /** Int8 copies of wide tensors that GEMMs read (requantize ops), by the wide tensor's id. */
+  private readonly int8Copies = new Map<string, string>();
   /** Decoders: cache slots handed to attention ops in order. */
   private cacheLayers = 0;
 
@@ -244,7 +246,22 @@ class Planner {
   /** The scale a GEMM reads its input at, and the factors to fold into its weight columns if smoothed. */
   gemmInput(id: string): { scale: number; factors?: Float64Array } {
     const s = this.smoothing.get(id);
-    return s ? { scale: s.base, factors: s.factors } : { scale: this.scaleOf(id) };
+    if (s) return { scale: s.base, factors: s.factors };
+    if (this.tensor(id).dtype === 'wide') return { scale: this.scaleOf(this.int8Copy(id)) };
+    return { scale: this.scaleOf(id) };
+  }
+
+  /** The int8 copy of a wide tensor a GEMM reads, requantized once at its calibrated range. */
+  private int8Copy(id: string): string {
+    const known = this.int8Copies.get(id);
+    if (known) return known;
+    const copy = `${id}.i8`;
+    const scale = int8Scale(this.range(id), id);
+    const requant = toDyadic(this.scaleOf(id) / scale, `${copy} requant`);
+    this.ops.push({ kind: 'requantize', input: id, out: copy, requant });
+    this.define(copy, 'i8', scale, 127, undefined, id);
+    this.int8Copies.set(id, copy);
+    return copy;
   }
 
   producer(id: string): GraphOp | undefined {
@@ -306,7 +323,7 @@ class Planner {
       }
       row += p.q.outFeatures;
     });
-    const input = linears[0].input;
+    const input = this.int8Copies.get(linears[0].input) ?? linears[0].input;
     return {
       kind: 'gemm',
       name,

@@ -138,6 +138,7 @@ const OPS: Record<IntOp['kind'], Schema> = {
     bounds: optional(object({ a: optional(integer(0, 2 ** 31)), b: optional(integer(0, 2 ** 31)) })),
   }),
   lookup: object({ kind: string, input: string, out: string, table: typedArray(Int8Array, 256) }),
+  requantize: object({ kind: string, input: string, out: string, requant: dyadic }),
   pool: object({ kind: string, input: string, out: string, mode: oneOf('mean', 'cls') }),
 };
 
@@ -264,6 +265,13 @@ function checkOps(p: IntProgram): void {
             );
         }
         guard(() => checkResidualAddBounds(kinds, o.constants, o.bounds ?? {}));
+        break;
+      }
+      case 'requantize': {
+        const x = t(o.input, ['wide'], 'input');
+        const out = t(o.out, ['i8'], 'output', true);
+        if (width(x) !== width(out)) fail(where, 'input and output differ in width');
+        guard(() => checkDyadic(o.requant, 'requant'));
         break;
       }
       case 'lookup': {

@@ -39,6 +39,7 @@ import {
 import { defaultWorkgroupSize, layerNormI8Program, packLayerNormChannels } from '../kernels/layernorm-i8.js';
 import { lookupI8Program, lookupTableWords } from '../kernels/lookup-i8.js';
 import { poolI8Program, poolI8RunData } from '../kernels/pool-i8.js';
+import { requantizeProgram } from '../kernels/requantize.js';
 import { residualAddProgram } from '../kernels/residual-add.js';
 import { uploadSiluI8Constants } from '../kernels/silu-i8.js';
 import { defaultSoftmaxI8Launch, softmaxI8OutputWords, softmaxI8Program } from '../kernels/softmax-i8.js';
@@ -244,6 +245,9 @@ export class IntProgramGpu {
         case 'lookup':
           this.opBuffers.set(op, { table: this.buffer(`${op.out}.table`, lookupTableWords(op.table)) });
           break;
+        case 'requantize':
+          this.opBuffers.set(op, { requant: this.buffer(`${op.out}.requant`, packRequant([op.requant])) });
+          break;
         default:
           break;
       }
@@ -429,6 +433,12 @@ export class IntProgramGpu {
         const perSeq = rowsPerSequence(this.tensor(op.out)) === 'one';
         const info = (B: number, S: number) => lookupI8Program(perSeq ? B : B * S, cols);
         return [await this.launch([this.slot(op.input), w.table, this.slot(op.out)], info, c)];
+      }
+      case 'requantize': {
+        const cols = intWidth(this.tensor(op.out));
+        const info = (B: number, S: number) =>
+          requantizeProgram({ output: 'i8', perChannel: false }, { rows: B * S, cols });
+        return [await this.launch([this.slot(op.input), w.requant, this.slot(op.out)], info, c)];
       }
       case 'pool': {
         const hidden = intWidth(this.tensor(op.input));
