@@ -28,6 +28,7 @@ import { IntDecoderGpu } from '../src/runtime/int-decoder.js';
 import { IntProgramGpu } from '../src/runtime/int-program.js';
 import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';
+import { logitAgreement } from './logit-agreement.js';
 
 /** A random GPT2LMHeadModel checkpoint (tied head) loaded from memory. */
 async function randomGpt2(seed: number, sizes: Gpt2Sizes): Promise<DecoderModel> {
@@ -165,27 +166,7 @@ describe('integer GPT-2 (random, 3 layers x 48 hidden, 3 heads, vocab 37)', () =
     const batch = decoderBatch(sequences, 0);
     const float = runFloatGraphCpu(decoderGraph(model.config), model.params, batch).logits!;
     const int = realLogits(program, runIntProgramCpu(program, batch).output);
-    const V = SIZES.vocab_size;
-    let err = 0;
-    let scale = 0;
-    let agree = 0;
-    let rows = 0;
-    sequences.forEach((s, b) => {
-      for (let t = 0; t < s.length; t++) {
-        const r = b * batch.seqLen + t;
-        let fArg = 0;
-        let iArg = 0;
-        for (let v = 0; v < V; v++) {
-          err += (float[r * V + v] - int[r * V + v]) ** 2;
-          scale += float[r * V + v] ** 2;
-          if (float[r * V + v] > float[r * V + fArg]) fArg = v;
-          if (int[r * V + v] > int[r * V + iArg]) iArg = v;
-        }
-        rows++;
-        if (fArg === iArg) agree++;
-      }
-    });
-    const relative = Math.sqrt(err / scale);
+    const { relative, agree, rows } = logitAgreement(float, int, sequences, batch.seqLen, SIZES.vocab_size);
     console.log(
       `random GPT-2 int8: RMS logit error / RMS logit ${relative.toFixed(4)}; greedy agreement ${agree}/${rows}`,
     );

@@ -27,6 +27,7 @@ import { checkSiluI8Constants } from '../src/reference/silu-i8.js';
 import { IntProgramGpu } from '../src/runtime/int-program.js';
 import { Random } from '../src/util/random.js';
 import { testGpu } from './gpu.js';
+import { logitAgreement } from './logit-agreement.js';
 
 const SIZES = { n_embd: 48, n_head: 3, n_layer: 2, n_positions: 32, vocab_size: 37 };
 
@@ -151,27 +152,7 @@ for (const [name, marianEmbeddings, postLN] of [
       const batch = decoderBatch(sequences, 0);
       const float = runFloatGraphCpu(graph, model.params, batch).logits!;
       const int = realLogits(program, runIntProgramCpu(program, batch).output);
-      const V = SIZES.vocab_size;
-      let err = 0;
-      let scale = 0;
-      let agree = 0;
-      let rows = 0;
-      sequences.forEach((s, b) => {
-        for (let t = 0; t < s.length; t++) {
-          const r = b * batch.seqLen + t;
-          let fArg = 0;
-          let iArg = 0;
-          for (let v = 0; v < V; v++) {
-            err += (float[r * V + v] - int[r * V + v]) ** 2;
-            scale += float[r * V + v] ** 2;
-            if (float[r * V + v] > float[r * V + fArg]) fArg = v;
-            if (int[r * V + v] > int[r * V + iArg]) iArg = v;
-          }
-          rows++;
-          if (fArg === iArg) agree++;
-        }
-      });
-      const relative = Math.sqrt(err / scale);
+      const { relative, agree, rows } = logitAgreement(float, int, sequences, batch.seqLen, SIZES.vocab_size);
       console.log(
         `${name} int8: RMS logit error / RMS logit ${relative.toFixed(4)}; greedy agreement ${agree}/${rows}`,
       );
