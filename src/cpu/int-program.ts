@@ -98,7 +98,17 @@ class CpuIntInterpreter {
     readonly pooling?: 'mean' | 'cls',
     /** Incremental decoding: this run's tokens follow `cache.past` cached ones. */
     readonly cache?: IntKvCache,
+    /** An encoder-decoder's source sentences: what its 'source' tensors run over. */
+    readonly source?: TokenBatch,
   ) {}
+
+  /** The batch a tensor's rows belong to: the source for an encoder-decoder's encoder, else the target. */
+  batchOf(id: string): TokenBatch {
+    if (!intTensor(this.program, id).shape.includes('source')) return this.batch;
+    if (!this.source)
+      throw new Error(`integer program: tensor "${id}" runs over the source batch, which was not given`);
+    return this.source;
+  }
 
   get(id: string): IntValues {
     const v = this.values.get(id);
@@ -112,18 +122,20 @@ class CpuIntInterpreter {
 
   run(op: IntOp): void {
     const { batch: B, seqLen: S } = this.batch;
-    const T = B * S;
     switch (op.kind) {
       case 'embed': {
+        const batch = this.batchOf(op.out);
         const ids = {
-          token: this.batch.inputIds,
-          position: this.batch.positionIds,
-          tokenType: op.tables.tokenType ? this.batch.tokenTypeIds : undefined,
+          token: batch.inputIds,
+          position: batch.positionIds,
+          tokenType: op.tables.tokenType ? batch.tokenTypeIds : undefined,
         };
         return void this.values.set(op.out, embeddingI8Ref(op.tables, ids, op.constants));
       }
-      case 'layernorm':
-        return void this.values.set(op.out, layerNormI8Ref(this.get(op.input) as Int32Array, T, op.constants));
+      case 'layernorm': {
+        const x = this.get(op.input) as Int32Array;
+        return void this.values.set(op.out, layerNormI8Ref(x, x.length / this.width(op.input), op.constants));
+      }
       case 'residual':
         return void this.values.set(op.out, residualAddRef(this.get(op.a), this.get(op.b), op.constants));
       case 'lookup':
@@ -166,38 +178,45 @@ class CpuIntInterpreter {
 
   private attention(op: IntAttentionOp): Int8Array {
     if (op.cache && this.cache) return this.cachedAttention(op, this.cache);
-    const { batch: B, seqLen: S } = this.batch;
+    // Queries over their batch's positions, keys over theirs (cross-attention: the source's, under its mask).
+    const queries = this.batchOf(op.q.tensor);
+    const keys = this.batchOf(op.k.tensor);
+    const B = queries.batch;
+    if (keys.batch !== B) throw new RangeError(`integer program: ${keys.batch} source sentences for ${B} targets`);
+    const [Sq, Sk] = [queries.seqLen, keys.seqLen];
+    if (op.causal && Sq !== Sk)
+      throw new RangeError(`integer program: causal attention ${op.out} over ${Sk} keys for ${Sq} queries`);
     const { heads, headDim: D } = op;
     const H = heads * D;
     const q = this.get(op.q.tensor);
     const k = this.get(op.k.tensor);
     const v = this.get(op.v.tensor);
     const [qw, kw, vw] = [op.q, op.k, op.v].map((s) => this.width(s.tensor));
-    const scores = new Int32Array(B * heads * S * S);
+    const scores = new Int32Array(B * heads * Sq * Sk);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < heads; h++) {
         const acc = gemmI8Ref({
-          a: headSlice(q, b, h, S, qw, op.q.channel, D),
-          b: headSlice(k, b, h, S, kw, op.k.channel, D),
-          M: S,
-          N: S,
+          a: headSlice(q, b, h, Sq, qw, op.q.channel, D),
+          b: headSlice(k, b, h, Sk, kw, op.k.channel, D),
+          M: Sq,
+          N: Sk,
           K: D,
         });
-        scores.set(acc, (b * heads + h) * S * S);
+        scores.set(acc, (b * heads + h) * Sq * Sk);
       }
     }
     const probs = softmaxI8Ref(
-      { scores, mask: this.batch.attentionMask, batch: B, heads, seq: S, causal: op.causal },
+      { scores, mask: keys.attentionMask, batch: B, heads, seq: Sk, queries: Sq, causal: op.causal },
       op.softmax,
     );
-    const vt = transposeHeadsI8Ref(v as Int8Array, B, S, vw, heads, D, op.v.channel);
-    const context = new Int8Array(B * S * H);
+    const vt = transposeHeadsI8Ref(v as Int8Array, B, Sk, vw, heads, D, op.v.channel);
+    const context = new Int8Array(B * Sq * H);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < heads; h++) {
-        const p = probs.subarray((b * heads + h) * S * S, (b * heads + h + 1) * S * S);
-        const vth = vt.subarray((b * heads + h) * D * S, (b * heads + h + 1) * D * S);
-        const ctx = requantizeRef(gemmI8Ref({ a: p, b: vth, M: S, N: D, K: S }), S, D, [op.context]);
-        for (let s = 0; s < S; s++) context.set(ctx.subarray(s * D, (s + 1) * D), (b * S + s) * H + h * D);
+        const p = probs.subarray((b * heads + h) * Sq * Sk, (b * heads + h + 1) * Sq * Sk);
+        const vth = vt.subarray((b * heads + h) * D * Sk, (b * heads + h + 1) * D * Sk);
+        const ctx = requantizeRef(gemmI8Ref({ a: p, b: vth, M: Sq, N: D, K: Sk }), Sq, D, [op.context]);
+        for (let s = 0; s < Sq; s++) context.set(ctx.subarray(s * D, (s + 1) * D), (b * Sq + s) * H + h * D);
       }
     }
     return context;
@@ -264,6 +283,8 @@ export interface IntProgramCpuOptions {
   keep?: boolean;
   /** Embedding models: override the program's pooling ('mean' over real tokens, or the first token). */
   pooling?: 'mean' | 'cls';
+  /** Encoder-decoders: the source sentences (same batch size; the target batch is the decoder's inputs). */
+  source?: TokenBatch;
 }
 
 /**
@@ -384,7 +405,18 @@ export function runIntProgramCpu(
   batch: TokenBatch,
   options: IntProgramCpuOptions = {},
 ): IntProgramResult {
-  const interpreter = new CpuIntInterpreter(program, batch, options.pooling);
+  const usesSource = program.tensors.some((t) => t.shape.includes('source'));
+  if (usesSource && !options.source)
+    throw new RangeError('integer program: an encoder-decoder needs the source batch (options.source)');
+  if (!usesSource && options.source)
+    throw new RangeError(
+      'integer program: a source batch was given to a program without an encoder over source positions',
+    );
+  if (options.source && options.source.batch !== batch.batch)
+    throw new RangeError(
+      `integer program: ${options.source.batch} source sentences for ${batch.batch} target sequences`,
+    );
+  const interpreter = new CpuIntInterpreter(program, batch, options.pooling, undefined, options.source);
   for (const op of program.ops) interpreter.run(op);
   const output = interpreter.get(program.output.tensor);
   if (!(output instanceof Int32Array)) throw new Error(`integer program: output ${program.output.tensor} is not int32`);

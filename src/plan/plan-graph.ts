@@ -703,29 +703,45 @@ class Planner {
 
   private attention(op: GraphOp & { kind: 'attention' }): void {
     const projections = [op.q, op.k, op.v].map((id) => this.producer(id));
-    if (
-      !projections.every(
-        (p): p is LinearOp =>
-          p?.kind === 'linear' && p.input === (projections[0] as LinearOp).input && p.rows === 'all',
-      )
-    ) {
-      throw new Error(
-        `plan: attention ${op.out} needs q, k, v projected from one input (cross-attention is not planned yet)`,
-      );
+    if (!projections.every((p): p is LinearOp => p?.kind === 'linear' && p.rows === 'all')) {
+      throw new Error(`plan: attention ${op.out} needs q, k, v each projected by a linear over all rows`);
     }
-    if ((op.causal || op.cache) && this.graph.kind !== 'decoder')
-      throw new Error(`plan: causal attention ${op.out} has no integer planner outside decoder-only models yet`);
-    const input = projections[0].input;
-    const { scale: inScale, factors } = this.gemmInput(input);
+    const [pq, pk, pv] = projections;
+    if (pk.input !== pv.input) throw new Error(`plan: attention ${op.out} has k and v projected from different inputs`);
+    const cross = pq.input !== pk.input;
+    if (cross && (op.causal || op.cache))
+      throw new Error(`plan: cross-attention ${op.out} over another stream cannot be causal or cached`);
+    if (cross && this.graph.kind !== 'encoder-decoder')
+      throw new Error(`plan: attention ${op.out} reads two streams outside an encoder-decoder`);
+    if ((op.causal || op.cache) && this.graph.kind === 'encoder')
+      throw new Error(`plan: causal attention ${op.out} has no integer planner in an encoder`);
     const scales = [op.q, op.k, op.v].map((id) => int8Scale(this.range(id), id));
-    const fused = `${op.out.slice(0, op.out.lastIndexOf('.'))}.qkv`;
-    const g = this.gemm(fused, projections, inScale, scales, factors);
-    projections.forEach((p) => this.done.add(p));
-    this.ops.push({ ...g, out: fused, epilogue: 'i8' });
-    const H = g.N / 3;
-    const perChannel = new Float64Array(g.N);
-    scales.forEach((s, i) => perChannel.fill(s, i * H, (i + 1) * H));
-    this.tensors.set(fused, { id: fused, dtype: 'i8', shape: ['batch', 'query', g.N], scale: perChannel, bound: 128 });
+    const prefix = op.out.slice(0, op.out.lastIndexOf('.'));
+    const H = widthOf(tensorSpec(this.graph, op.q));
+    // Self-attention: one GEMM over q|k|v. Cross-attention (an encoder-decoder's decoder): q from
+    // the decoder's stream, k|v fused over the encoder's output (rows = source positions).
+    const groups: { name: string; linears: LinearOp[]; scales: number[] }[] = cross
+      ? [
+          { name: `${prefix}.cross_q`, linears: [pq], scales: [scales[0]] },
+          { name: `${prefix}.cross_kv`, linears: [pk, pv], scales: [scales[1], scales[2]] },
+        ]
+      : [{ name: `${prefix}.qkv`, linears: [pq, pk, pv], scales }];
+    for (const group of groups) {
+      const { scale: inScale, factors } = this.gemmInput(group.linears[0].input);
+      const g = this.gemm(group.name, group.linears, inScale, group.scales, factors);
+      group.linears.forEach((p) => this.done.add(p));
+      this.ops.push({ ...g, out: group.name, epilogue: 'i8' });
+      const perChannel = new Float64Array(g.N);
+      group.scales.forEach((s, i) => perChannel.fill(s, i * H, (i + 1) * H));
+      const rowsLike = tensorSpec(this.graph, group.linears[0].out).shape;
+      this.tensors.set(group.name, {
+        id: group.name,
+        dtype: 'i8',
+        shape: [...rowsLike.slice(0, -1), g.N],
+        scale: perChannel,
+        bound: 128,
+      });
+    }
     const D = H / op.heads;
     if (!Number.isInteger(D) || D % 4 !== 0) {
       throw new RangeError(
@@ -736,18 +752,28 @@ class Planner {
     const softmax = deriveSoftmaxI8Constants((sq * sk) / Math.sqrt(D), this.options.maxKeys);
     const contextScale = int8Scale(this.range(op.out), op.out);
     const context = toDyadic((PROBABILITY_SCALE * sv) / contextScale, `${op.out} requant`);
+    const slices = cross
+      ? {
+          q: { tensor: groups[0].name, channel: 0 },
+          k: { tensor: groups[1].name, channel: 0 },
+          v: { tensor: groups[1].name, channel: H },
+        }
+      : {
+          q: { tensor: groups[0].name, channel: 0 },
+          k: { tensor: groups[0].name, channel: H },
+          v: { tensor: groups[0].name, channel: 2 * H },
+        };
     this.ops.push({
       kind: 'attention',
-      q: { tensor: fused, channel: 0 },
-      k: { tensor: fused, channel: H },
-      v: { tensor: fused, channel: 2 * H },
+      ...slices,
       out: op.out,
       heads: op.heads,
       headDim: D,
       causal: op.causal,
       softmax,
       context,
-      ...(op.cache ? { cache: { layer: this.cacheLayers++ } } : {}),
+      // An encoder-decoder's integer decoder runs whole target sequences (teacher forcing): no KV cache yet.
+      ...(op.cache && this.graph.kind === 'decoder' ? { cache: { layer: this.cacheLayers++ } } : {}),
     });
     this.define(op.out, 'i8', contextScale, 127);
   }
@@ -831,10 +857,10 @@ export function planGraph(
   options: PlanOptions,
 ): IntProgram {
   const encoder = graph.kind === 'encoder' && graph.output.kind !== 'lm-logits';
-  const decoder = graph.kind === 'decoder' && graph.output.kind === 'lm-logits';
+  const decoder = graph.kind !== 'encoder' && graph.output.kind === 'lm-logits';
   if (!encoder && !decoder) {
     throw new Error(
-      `plan: a ${graph.kind} with ${graph.output.kind} has no integer planner yet (encoders, and decoder-only language models)`,
+      `plan: a ${graph.kind} with ${graph.output.kind} has no integer planner yet (encoders, language models, encoder-decoders with LM logits)`,
     );
   }
   return new Planner(graph, params, ranges, options).run();

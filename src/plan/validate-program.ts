@@ -37,7 +37,7 @@ const int = integer();
 const u32 = integer(0, 2 ** 32 - 1);
 const dyadic = object({ m: integer(0, 2 ** 31 - 1), e: integer(0, 63) });
 const dim: Schema = (v, path) => {
-  if (typeof v === 'string') return oneOf('batch', 'query', 'key')(v, path);
+  if (typeof v === 'string') return oneOf('batch', 'query', 'key', 'source')(v, path);
   integer(1, 2 ** 24)(v, path);
 };
 const scale: Schema = (v, path) => {
@@ -329,6 +329,14 @@ function checkOps(p: IntProgram): void {
         }
         const out = t(o.out, ['i8'], 'output', true);
         if (width(out) !== H) fail(where, `output "${o.out}" must be ${H} wide`);
+        // Queries and output share their rows, keys and values theirs (an encoder-decoder's source).
+        const rows = (id: string) => tensors.get(id)!.shape.slice(0, -1).join(',');
+        if (rows(o.q.tensor) !== rows(o.out))
+          fail(where, `queries "${o.q.tensor}" and output "${o.out}" must have the same rows`);
+        if (rows(o.k.tensor) !== rows(o.v.tensor))
+          fail(where, `keys "${o.k.tensor}" and values "${o.v.tensor}" must have the same rows`);
+        if (o.causal && rows(o.k.tensor) !== rows(o.q.tensor))
+          fail(where, 'causal attention needs keys over the same positions as its queries');
         guard(() => softmaxI8Bounds(o.softmax, p.maxPositions));
         guard(() => checkDyadic(o.context, 'context requant'));
         if (o.cache) {
