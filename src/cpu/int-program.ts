@@ -4,7 +4,8 @@
  * (src/runtime/int-program.ts) must give the same output bit for bit.
  */
 import { decoderPromptBatch } from '../core/token-batch.js';
-import type { TokenBatch } from '../core/types.js';
+import type { MarianConfig, TokenBatch } from '../core/types.js';
+import { marianBatches } from '../model/marian.js';
 import {
   type IntAttentionOp,
   type IntGemmOp,
@@ -476,4 +477,44 @@ export class IntDecoderCpuSession {
       logitCandidates(logits.subarray(row(b) * V, (row(b) + 1) * V), this.program.output.rescale!, k),
     );
   }
+}
+
+/**
+ * Greedy translation by an encoder-decoder program on the CPU, recomputing the whole prefix each
+ * step (teacher forcing of its own output, no KV cache): the integer twin of greedyTranslateCpu
+ * (src/model/marian.ts), with the same rules: the next token is the argmax on the program's
+ * common logit scale (ties to the lowest id) with the pad id banned, eos stops, and at
+ * `maxNewTokens` the last token is forced_eos_token_id when the config names one.
+ */
+export function greedyTranslateIntCpu(
+  program: IntProgram,
+  config: MarianConfig,
+  source: readonly number[],
+  options: { maxNewTokens: number },
+): number[] {
+  const rescale = program.output.rescale;
+  if (program.kind !== 'encoder-decoder' || !rescale)
+    throw new Error(
+      `greedyTranslateIntCpu: the program is a ${program.kind} without LM logits, not an encoder-decoder`,
+    );
+  const V = rescale.requant.length;
+  if (V !== config.vocabSize)
+    throw new RangeError(`greedyTranslateIntCpu: the program's ${V} logits for a vocabulary of ${config.vocabSize}`);
+  const out: number[] = [];
+  for (let step = 0; step < options.maxNewTokens; step++) {
+    const prefix = [config.decoderStartTokenId, ...out];
+    const { source: s, target } = marianBatches(config, [source], [prefix]);
+    const logits = runIntProgramCpu(program, target, { source: s }).output;
+    const row = logits.subarray((prefix.length - 1) * V, prefix.length * V);
+    let next: number;
+    if (step === options.maxNewTokens - 1 && config.forcedEosTokenId !== undefined) next = config.forcedEosTokenId;
+    else {
+      // The best two: the pad id is banned, so the second stands in when it is first.
+      const { ids } = logitCandidates(row, rescale, 2);
+      next = ids[0] === config.padTokenId ? ids[1] : ids[0];
+    }
+    out.push(next);
+    if (next === config.eosTokenId) break;
+  }
+  return out;
 }
