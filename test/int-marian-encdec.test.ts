@@ -29,6 +29,7 @@ import {
 import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
 import { memorySource } from '../src/model/sources.js';
 import { folderSource } from '../src/model/sources-node.js';
+import { dumpProgram } from '../src/plan/dump-program.js';
 import type { IntAttentionOp, IntProgram } from '../src/plan/int-program.js';
 import { intTensor } from '../src/plan/int-program.js';
 import { planGraph } from '../src/plan/plan-graph.js';
@@ -176,6 +177,14 @@ describe('integer Marian encoder-decoder, teacher forcing on the CPU (d_model 16
     for (const a of attentions.filter((x) => x.out.startsWith('decoder.') && x.out.endsWith('.context')))
       expect(a.causal).toBe(true);
     for (const a of attentions.filter((x) => x.out.startsWith('encoder.'))) expect(a.causal).toBe(false);
+  });
+
+  it('dumpProgram shows the source rows and what cross-attention reads', () => {
+    const dump = dumpProgram(program, 'integer Marian');
+    expect(dump).toMatch(/encoder\.layer\.1\.output_norm\s+\[batch, source, 16\]/);
+    expect(dump).toMatch(
+      /4 heads of 4, queries of decoder\.layer\.0\.cross_q over keys of decoder\.layer\.0\.cross_kv/,
+    );
   });
 
   it('validateProgram refuses cross-attention whose keys and values have different rows, or that is causal', () => {

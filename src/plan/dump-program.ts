@@ -71,7 +71,7 @@ function constants(op: IntOp, smoothed: Smoothed): string {
       return `${op.name} [${op.N}x${op.K}]${op.rows === 'first' ? ' first tokens' : ''}, acc <= ${op.K}*2^14+${bias}, ${requantRange(op.requant)}${gelu}${folded}`;
     }
     case 'attention':
-      return `${op.heads} heads of ${op.headDim}${op.causal ? ', causal' : ''}; probs u8 at ${fmt(PROBABILITY_SCALE)}, softmax rescale ${dy(op.softmax.rescale)} shift ${op.softmax.shift}; context ${dy(op.context)}`;
+      return `${op.heads} heads of ${op.headDim}${op.causal ? ', causal' : ''}${op.q.tensor !== op.k.tensor ? `, queries of ${op.q.tensor} over keys of ${op.k.tensor}` : ''}; probs u8 at ${fmt(PROBABILITY_SCALE)}, softmax rescale ${dy(op.softmax.rescale)} shift ${op.softmax.shift}; context ${dy(op.context)}`;
     case 'residual':
       return `a ${dy(op.constants.a)}, b ${dy(op.constants.b)}`;
     case 'lookup':
