@@ -15,7 +15,7 @@ import { calibrateMarianCpu, type MarianPair } from '../src/calibrate/calibrate-
 import type { RangeObserver } from '../src/calibrate/range-observer.js';
 import type { MarianModel, TokenBatch } from '../src/core/types.js';
 import { runFloatGraphCpu } from '../src/cpu/float-graph.js';
-import { greedyTranslateIntCpu, runIntProgramCpu } from '../src/cpu/int-program.js';
+import { greedyTranslateIntCpu, IntTranslatorCpu, runIntProgramCpu } from '../src/cpu/int-program.js';
 import type { ModelGraph } from '../src/graph/types.js';
 import { loadMarianModel } from '../src/model/load.js';
 import {
@@ -266,6 +266,27 @@ describe('integer Marian encoder-decoder, teacher forcing on the CPU (d_model 16
     expect(() => greedyTranslateIntCpu(notEncDec, model.config, pairs[0].source, { maxNewTokens: 3 })).toThrow(
       /not an encoder-decoder/,
     );
+  });
+
+  it('incremental decoding (encoder once, KV cache): the logits of each step equal the whole-sequence pass bit for bit', () => {
+    const self = program.ops.filter(
+      (o): o is IntAttentionOp => o.kind === 'attention' && o.out.startsWith('decoder.') && o.causal,
+    );
+    expect(self.map((a) => a.cache?.layer)).toEqual([0, 1, 2]);
+    const whole = intLogits(batches);
+    const S = batches.target.seqLen;
+    const translator = new IntTranslatorCpu(program, pairs.length, S);
+    translator.encode(batches.source);
+    for (let t = 0; t < S; t++) {
+      const tokens = pairs.map((p) => p.target[t] ?? PAD);
+      const logits = t === 0 ? translator.start(PAD) : translator.step(tokens);
+      pairs.forEach((p, b) => {
+        if (t < p.target.length)
+          expect(logits.subarray(b * V, (b + 1) * V)).toEqual(whole.subarray((b * S + t) * V, (b * S + t + 1) * V));
+      });
+    }
+    expect(() => translator.step(pairs.map(() => 1))).toThrow(/all used/);
+    expect(() => new IntTranslatorCpu(program, 2, S).start(PAD)).toThrow(/encode a source first/);
   });
 
   it('calibration observes real tokens only: padded batches give the ranges of the pairs run alone', () => {

@@ -371,6 +371,87 @@ export class IntDecoderCpu {
 }
 
 /**
+ * Incremental translation on the CPU: `encode` runs the encoder and the cross-attention K|V GEMMs
+ * (every op writing a tensor over source rows) once per batch of sources; `start` feeds each
+ * sequence's decoder_start_token_id at position 0, each `step` one new token per sequence, the
+ * decoder's self-attention reading its KV cache and cross-attention the kept encoder tensors.
+ * Logits are bit for bit those of the same positions in a whole-sequence runIntProgramCpu.
+ */
+export class IntTranslatorCpu {
+  readonly cache: IntKvCache;
+  private memory?: { source: TokenBatch; values: Map<string, IntValues> };
+  private readonly sourceOps: Set<IntOp>;
+
+  constructor(
+    readonly program: IntProgram,
+    batch: number,
+    /** Target tokens per sequence the cache holds (the start token and the generated ones). */
+    capacity: number,
+  ) {
+    if (program.kind !== 'encoder-decoder' || program.output.kind !== 'lm-logits')
+      throw new Error(
+        `IntTranslatorCpu: the program is a ${program.kind} with ${program.output.kind}, not an encoder-decoder`,
+      );
+    this.cache = createKvCache(program, batch, capacity);
+    const overSource = (id: string) => intTensor(program, id).shape.includes('source');
+    this.sourceOps = new Set(program.ops.filter((o) => overSource(o.out)));
+  }
+
+  get past(): number {
+    return this.cache.past;
+  }
+
+  /** Runs the encoder over `source` (one sentence per cached sequence) and empties the cache. */
+  encode(source: TokenBatch): void {
+    if (source.batch !== this.cache.batch)
+      throw new RangeError(`IntTranslatorCpu: ${source.batch} sources for a cache of ${this.cache.batch}`);
+    const interpreter = new CpuIntInterpreter(this.program, source, undefined, undefined, source);
+    for (const op of this.program.ops) if (this.sourceOps.has(op)) interpreter.run(op);
+    this.memory = { source, values: interpreter.values };
+    this.cache.past = 0;
+    this.cache.mask.fill(0);
+  }
+
+  /** The decoder's first position: [batch, vocab] logits after `startId`. */
+  start(startId: number): Int32Array {
+    if (this.cache.past !== 0)
+      throw new Error('IntTranslatorCpu.start: the cache is not empty; encode a new source first');
+    return this.run(new Int32Array(this.cache.batch).fill(startId));
+  }
+
+  /** One token per sequence: [batch, vocab] logits of the new position. */
+  step(tokens: ArrayLike<number>): Int32Array {
+    if (this.cache.past === 0) throw new Error('IntTranslatorCpu.step: start the decoder first');
+    if (tokens.length !== this.cache.batch)
+      throw new RangeError(`IntTranslatorCpu: ${tokens.length} tokens for a cache of ${this.cache.batch}`);
+    return this.run(Int32Array.from(tokens));
+  }
+
+  private run(ids: Int32Array): Int32Array {
+    const memory = this.memory;
+    if (!memory) throw new Error('IntTranslatorCpu: encode a source first');
+    const cache = this.cache;
+    const B = cache.batch;
+    if (cache.past + 1 > cache.capacity)
+      throw new RangeError(`IntTranslatorCpu: the cache holds ${cache.capacity} target tokens per sequence, all used`);
+    const batch: TokenBatch = {
+      batch: B,
+      seqLen: 1,
+      inputIds: ids,
+      attentionMask: new Int32Array(B).fill(1),
+      tokenTypeIds: new Int32Array(B),
+      positionIds: new Int32Array(B).fill(cache.past),
+    };
+    for (let b = 0; b < B; b++) cache.mask[b * cache.capacity + cache.past] = 1;
+    const interpreter = new CpuIntInterpreter(this.program, batch, undefined, cache, memory.source);
+    for (const [id, v] of memory.values) interpreter.values.set(id, v);
+    for (const op of this.program.ops) if (!this.sourceOps.has(op)) interpreter.run(op);
+    cache.past += 1;
+    return interpreter.get(this.program.output.tensor) as Int32Array;
+  }
+}
+
+/**
  * A prompt batch for incremental decoding: each row's mask is 0s (padding) then 1s, with a real
  * last token, so that every sequence's next token follows the same cache position.
  */

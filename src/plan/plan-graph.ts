@@ -772,8 +772,7 @@ class Planner {
       causal: op.causal,
       softmax,
       context,
-      // An encoder-decoder's integer decoder runs whole target sequences (teacher forcing): no KV cache yet.
-      ...(op.cache && this.graph.kind === 'decoder' ? { cache: { layer: this.cacheLayers++ } } : {}),
+      ...(op.cache ? { cache: { layer: this.cacheLayers++ } } : {}),
     });
     this.define(op.out, 'i8', contextScale, 127);
   }
