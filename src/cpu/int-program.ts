@@ -561,8 +561,8 @@ export class IntDecoderCpuSession {
 }
 
 /**
- * Greedy translation by an encoder-decoder program on the CPU, recomputing the whole prefix each
- * step (teacher forcing of its own output, no KV cache): the integer twin of greedyTranslateCpu
+ * Greedy translation by an encoder-decoder program on the CPU (IntTranslatorCpu: the encoder once,
+ * then one token per step on the KV cache): the integer twin of greedyTranslateCpu
  * (src/model/marian.ts), with the same rules: the next token is the argmax on the program's
  * common logit scale (ties to the lowest id) with the pad id banned, eos stops, and at
  * `maxNewTokens` the last token is forced_eos_token_id when the config names one.
@@ -582,20 +582,21 @@ export function greedyTranslateIntCpu(
   if (V !== config.vocabSize)
     throw new RangeError(`greedyTranslateIntCpu: the program's ${V} logits for a vocabulary of ${config.vocabSize}`);
   const out: number[] = [];
+  const { source: s } = marianBatches(config, [source], [[config.decoderStartTokenId]]);
+  const translator = new IntTranslatorCpu(program, 1, Math.min(options.maxNewTokens, program.maxPositions));
+  translator.encode(s);
+  let logits = translator.start(config.decoderStartTokenId);
   for (let step = 0; step < options.maxNewTokens; step++) {
-    const prefix = [config.decoderStartTokenId, ...out];
-    const { source: s, target } = marianBatches(config, [source], [prefix]);
-    const logits = runIntProgramCpu(program, target, { source: s }).output;
-    const row = logits.subarray((prefix.length - 1) * V, prefix.length * V);
     let next: number;
     if (step === options.maxNewTokens - 1 && config.forcedEosTokenId !== undefined) next = config.forcedEosTokenId;
     else {
       // The best two: the pad id is banned, so the second stands in when it is first.
-      const { ids } = logitCandidates(row, rescale, 2);
+      const { ids } = logitCandidates(logits, rescale, 2);
       next = ids[0] === config.padTokenId ? ids[1] : ids[0];
     }
     out.push(next);
-    if (next === config.eosTokenId) break;
+    if (next === config.eosTokenId || step === options.maxNewTokens - 1) break;
+    logits = translator.step([next]);
   }
   return out;
 }
