@@ -21,6 +21,7 @@
 import { checkEmbeddingIds, checkTokenBatch } from '../core/token-batch.js';
 import type { TokenBatch } from '../core/types.js';
 import { type Params, param } from '../graph/architectures.js';
+import { sinusoidalRow } from '../graph/sinusoidal.js';
 import { type GraphOp, type ModelGraph, type TensorSpec, tensorSpec, widthOf } from '../graph/types.js';
 import { gelu64, geluTanh64 } from '../reference/gelu-f32.js';
 import { layerNormF32Ref } from '../reference/layernorm-f32.js';
@@ -44,21 +45,10 @@ export interface FloatGraphCpuResult {
 }
 
 /** Whether a tensor has one row per token ([batch, query | source, width]) rather than one per sequence. */
+export { sinusoidalRow };
+
 export function isTokenTensor(spec: TensorSpec): boolean {
   return spec.shape.includes('query') || spec.shape.includes('source');
-}
-
-/**
- * Row `pos` of transformers' Marian sinusoidal table of width `dim` (MarianSinusoidalPositionalEmbedding):
- * with half = ceil(dim / 2), column c < half is sin(pos / 10000^(2c / dim)) and column half + c is
- * cos(pos / 10000^(2c / dim)), computed in float64 and stored as float32, as transformers stores it.
- */
-export function sinusoidalRow(pos: number, dim: number): Float32Array {
-  const half = Math.ceil(dim / 2);
-  const row = new Float32Array(dim);
-  for (let c = 0; c < half; c++) row[c] = Math.sin(pos / 10000 ** ((2 * c) / dim));
-  for (let c = 0; half + c < dim; c++) row[half + c] = Math.cos(pos / 10000 ** ((2 * c) / dim));
-  return row;
 }
 
 function silu64(x: number): number {

@@ -3,9 +3,8 @@
  * layouts the GPU uses. This is the specification of the whole integer model: the GPU interpreter
  * (src/runtime/int-program.ts) must give the same output bit for bit.
  */
-import { decoderPromptBatch } from '../core/token-batch.js';
+import { decoderPromptBatch, marianBatches } from '../core/token-batch.js';
 import type { MarianConfig, TokenBatch } from '../core/types.js';
-import { marianBatches } from '../model/marian.js';
 import {
   type IntAttentionOp,
   type IntGemmOp,

@@ -48,65 +48,9 @@ export function encoderOutputId(config: MarianConfig): string {
   return `encoder.layer.${config.encoderLayers - 1}.output_norm`;
 }
 
-/**
- * Sequences as one batch padded on the right with `padId` under mask 0, positions 0..n-1.
- * `seqLen` pads further (the GPU interpreter runs source and target at one length).
- */
-export function marianBatch(
-  sequences: readonly (readonly number[])[],
-  padId: number,
-  maxPositions: number,
-  seqLen = Math.max(0, ...sequences.map((s) => s.length)),
-  what = 'sequence',
-): TokenBatch {
-  if (sequences.length === 0) throw new RangeError(`marian batch: no ${what}s`);
-  sequences.forEach((s, i) => {
-    if (s.length === 0) throw new RangeError(`marian batch: ${what} ${i} is empty`);
-  });
-  if (seqLen > maxPositions) {
-    throw new RangeError(
-      `marian batch: ${seqLen} positions, more than the model's ${maxPositions} (max_position_embeddings)`,
-    );
-  }
-  const B = sequences.length;
-  const batch: TokenBatch = {
-    batch: B,
-    seqLen,
-    inputIds: new Int32Array(B * seqLen).fill(padId),
-    attentionMask: new Int32Array(B * seqLen),
-    tokenTypeIds: new Int32Array(B * seqLen),
-    positionIds: new Int32Array(B * seqLen),
-  };
-  sequences.forEach((s, b) => {
-    if (s.length > seqLen) throw new RangeError(`marian batch: ${what} ${b} has ${s.length} tokens, above ${seqLen}`);
-    batch.inputIds.set(s, b * seqLen);
-    batch.attentionMask.fill(1, b * seqLen, b * seqLen + s.length);
-    for (let t = 0; t < seqLen; t++) batch.positionIds[b * seqLen + t] = t;
-  });
-  return batch;
-}
+import { marianBatches } from '../core/token-batch.js';
 
-/**
- * Source ids (each ending with eos) and decoder inputs (each starting with decoder_start_token_id)
- * as two batches; `sameLength` pads both to the longer of the two (what FloatGraphGpu needs).
- */
-export function marianBatches(
-  config: MarianConfig,
-  sources: readonly (readonly number[])[],
-  decoderInputs: readonly (readonly number[])[],
-  options: { sameLength?: boolean } = {},
-): { source: TokenBatch; target: TokenBatch } {
-  if (sources.length !== decoderInputs.length) {
-    throw new RangeError(`marian batch: ${sources.length} sources for ${decoderInputs.length} decoder inputs`);
-  }
-  const longest = (list: readonly (readonly number[])[]) => Math.max(0, ...list.map((s) => s.length));
-  const both = Math.max(longest(sources), longest(decoderInputs));
-  const { padTokenId: pad, maxPositions } = config;
-  return {
-    source: marianBatch(sources, pad, maxPositions, options.sameLength ? both : longest(sources), 'source'),
-    target: marianBatch(decoderInputs, pad, maxPositions, options.sameLength ? both : longest(decoderInputs), 'target'),
-  };
-}
+export { marianBatch, marianBatches } from '../core/token-batch.js';
 
 /** Rows [b * seqLen, b * seqLen + length) of a [batch * seqLen, width] tensor. */
 export function sequenceRows(

@@ -16,7 +16,7 @@ import type {
   MarianConfig,
   Tensor,
 } from '../core/types.js';
-import { sinusoidalRow } from '../cpu/float-graph.js';
+import { sinusoidalRow } from '../graph/sinusoidal.js';
 
 /** What the mapping needs from a checkpoint; a parsed safetensors file provides it. */
 export interface TensorStore {

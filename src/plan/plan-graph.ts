@@ -23,9 +23,9 @@
  */
 
 import type { Tensor } from '../core/types.js';
-import { sinusoidalRow } from '../cpu/float-graph.js';
 import type { Params } from '../graph/architectures.js';
 import { param } from '../graph/architectures.js';
+import { sinusoidalRow } from '../graph/sinusoidal.js';
 import { consumers, type GraphOp, type LinearOp, type ModelGraph, tensorSpec, widthOf } from '../graph/types.js';
 import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
 import { quantizeBias, quantizeLinearWeight, quantizeTensorPerTensor } from '../quant/weights.js';
