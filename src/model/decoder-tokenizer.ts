@@ -4,9 +4,10 @@
  * post-processor adds none anyway, and add_bos_token is false); the end-of-text id is the config's
  * eos, which also opens a document when text is scored from its start.
  */
-import { Tokenizer } from '@huggingface/tokenizers';
+import type { Tokenizer } from '@huggingface/tokenizers';
 import type { DecoderConfig } from '../core/types.js';
-import { type ModelFiles, readJson } from './sources.js';
+import { checkTokenizerVocab, loadTokenizerJson } from './hf-tokenizer.js';
+import type { ModelFiles } from './sources.js';
 
 export interface DecoderTokenizer {
   /** The library's tokenizer, for inspection. */
@@ -20,22 +21,11 @@ export interface DecoderTokenizer {
 }
 
 export async function loadDecoderTokenizer(files: ModelFiles, config: DecoderConfig): Promise<DecoderTokenizer> {
-  const json = await readJson(
+  const { tokenizer, tokConfig, where } = await loadTokenizerJson(
     files,
-    'tokenizer.json',
     'the tokenizer; vocab.json + merges.txt alone are not supported',
   );
-  const tokConfig = (await files.has('tokenizer_config.json'))
-    ? await readJson(files, 'tokenizer_config.json', 'tokenizer options')
-    : {};
-  const where = `${files.describe}: tokenizer.json`;
-  let tokenizer: Tokenizer;
-  try {
-    tokenizer = new Tokenizer(json as object, tokConfig as object);
-  } catch (e) {
-    throw new Error(`${where}: cannot be loaded (${(e as Error).message})`);
-  }
-  return createDecoderTokenizer(tokenizer, tokConfig as Record<string, unknown>, config, where);
+  return createDecoderTokenizer(tokenizer, tokConfig, config, where);
 }
 
 export function createDecoderTokenizer(
@@ -44,11 +34,7 @@ export function createDecoderTokenizer(
   config: DecoderConfig,
   where = 'tokenizer',
 ): DecoderTokenizer {
-  let maxId = (tokenizer.model?.vocab.length ?? 0) - 1;
-  for (const id of tokenizer.get_added_tokens_decoder().keys()) maxId = Math.max(maxId, id);
-  if (maxId >= config.vocabSize) {
-    throw new Error(`${where}: token id ${maxId} is outside the model's vocabulary of ${config.vocabSize}`);
-  }
+  checkTokenizerVocab(tokenizer, config.vocabSize, where);
   // A tokenizer whose end-of-text token is another id than the config's would end generation
   // (and open scored documents) on the wrong token.
   for (const key of ['bos_token', 'eos_token'] as const) {

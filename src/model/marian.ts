@@ -10,13 +10,14 @@
  * the right, where a padded source position is masked and a padded target position is never seen
  * by a real one (causal).
  */
-import { Tokenizer } from '@huggingface/tokenizers';
-import type { MarianConfig, MarianModel, TokenBatch } from '../core/types.js';
+import type { Tokenizer } from '@huggingface/tokenizers';
+import type { MarianConfig, MarianModel } from '../core/types.js';
 import { runFloatGraphCpu } from '../cpu/float-graph.js';
 import { marianSpecs } from '../graph/architectures.js';
 import { buildEncoderDecoderGraph } from '../graph/blocks.js';
 import type { ActivationFn, ModelGraph } from '../graph/types.js';
-import { type ModelFiles, readJson } from './sources.js';
+import { checkTokenizerVocab, loadTokenizerJson } from './hf-tokenizer.js';
+import type { ModelFiles } from './sources.js';
 
 const GRAPH_ACTIVATION: Record<MarianConfig['activation'], ActivationFn> = {
   silu: 'silu',
@@ -86,18 +87,8 @@ export async function loadMarianTokenizer(files: ModelFiles, config: MarianConfi
       : '';
     throw new Error(`${files.describe}: tokenizer.json not found (the tokenizer)${spm}`);
   }
-  const json = await readJson(files, 'tokenizer.json', 'the tokenizer');
-  const tokConfig = (await files.has('tokenizer_config.json'))
-    ? await readJson(files, 'tokenizer_config.json', 'tokenizer options')
-    : {};
-  const where = `${files.describe}: tokenizer.json`;
-  let tokenizer: Tokenizer;
-  try {
-    tokenizer = new Tokenizer(json as object, tokConfig as object);
-  } catch (e) {
-    throw new Error(`${where}: cannot be loaded (${(e as Error).message})`);
-  }
-  return createMarianTokenizer(tokenizer, tokConfig as Record<string, unknown>, config, where);
+  const { tokenizer, tokConfig, where } = await loadTokenizerJson(files, 'the tokenizer');
+  return createMarianTokenizer(tokenizer, tokConfig, config, where);
 }
 
 export function createMarianTokenizer(
@@ -106,11 +97,7 @@ export function createMarianTokenizer(
   config: MarianConfig,
   where = 'tokenizer',
 ): MarianTokenizer {
-  let maxId = (tokenizer.model?.vocab.length ?? 0) - 1;
-  for (const id of tokenizer.get_added_tokens_decoder().keys()) maxId = Math.max(maxId, id);
-  if (maxId >= config.vocabSize) {
-    throw new Error(`${where}: token id ${maxId} is outside the model's vocabulary of ${config.vocabSize}`);
-  }
+  checkTokenizerVocab(tokenizer, config.vocabSize, where);
   // An end-of-sentence or padding token of another id than the config's would end sources and
   // translations on the wrong token.
   for (const [key, want] of [
