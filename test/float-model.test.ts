@@ -16,23 +16,11 @@ import { encoderParams, encoderSpec, modelGraph, type Params } from '../src/grap
 import { type ArchitectureSpec, buildGraph } from '../src/graph/blocks.js';
 import type { ActivationFn, ModelGraph } from '../src/graph/types.js';
 import { FloatGraphGpu } from '../src/runtime/float-graph.js';
+import { maxAbs, maxAbsDiff } from './cases/float-compare.js';
 import { testGpu } from './gpu.js';
 import { SYNTHETIC, syntheticBatch, syntheticModel, VOCAB } from './synthetic.js';
 
 const LOGIT_TOLERANCE = 1.2e-6;
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 function synthetic(i: number): { graph: ModelGraph; params: Params; model: ReturnType<typeof syntheticModel> } {
   const model = syntheticModel(SYNTHETIC[i], 100 + i);

@@ -32,20 +32,8 @@ import { memorySource } from '../src/model/sources.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { FloatGraphGpu } from '../src/runtime/float-graph.js';
 import { Random } from '../src/util/random.js';
+import { maxAbs, maxAbsDiff } from './cases/float-compare.js';
 import { testGpu } from './gpu.js';
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 /** The real rows of each sequence of a [batch * seqLen, width] tensor, concatenated. */
 function realRows(x: ArrayLike<number>, batch: TokenBatch, lengths: number[], width: number): Float64Array {

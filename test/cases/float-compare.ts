@@ -49,3 +49,17 @@ export async function readF32(
 ): Promise<Float32Array> {
   return new Float32Array(await gpu.read(buffer, count * 4));
 }
+
+/** Largest |a[i] - b[i]|; refuses arrays of different lengths (a length bug is not a small difference). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`maxAbsDiff: ${a.length} values vs ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
