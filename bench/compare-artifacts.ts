@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { convertModel } from '../src/convert.js';
-import { writeIntModelFile } from '../src/format/int-model-file.js';
+import { type AnyIntModelFile, writeIntModelFile } from '../src/format/int-model-file.js';
 import type { Gpu } from '../src/gpu/gpu.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { BERT_BASE, writeRandomBertFolder } from './random-bert.js';
@@ -22,14 +22,27 @@ export function ensureRandomBertBase(cacheDir: string, tokenizerFolder: string, 
   return dir;
 }
 
-/** The .i8t for a model folder, converted once per (weights file, calibration text). */
-export async function ensureInt8Model(
+/** How a cached conversion is made: its range method (part of the cache key) and the converter. */
+export interface Conversion {
+  method: string;
+  /** Noun for the calibration items in the log line, e.g. 'sentences'. */
+  items: string;
+  convert: (
+    gpu: Gpu,
+    files: ReturnType<typeof folderSource>,
+    onProgress: (stage: string, done: number, total: number) => void,
+  ) => Promise<AnyIntModelFile>;
+}
+
+/** The .i8t of a model folder made by `conversion`, converted once per (weights file, calibration text, method). */
+export async function ensureConverted(
   gpu: Gpu,
   name: string,
   folder: string,
   calibration: string[],
   cacheDir: string,
   log: (m: string) => void,
+  conversion: Conversion,
 ): Promise<string> {
   mkdirSync(`${cacheDir}/int8`, { recursive: true });
   const path = `${cacheDir}/int8/${name}.i8t`;
@@ -40,20 +53,34 @@ export async function ensureInt8Model(
     bytes: weights.size,
     mtimeMs: weights.mtimeMs,
     calibration: createHash('sha256').update(JSON.stringify(calibration)).digest('hex').slice(0, 16),
-    method: 'percentile-99.99',
+    method: conversion.method,
   });
   if (existsSync(path) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp) return path;
   const t0 = performance.now();
-  const file = await convertModel(gpu, folderSource(folder), {
-    calibration,
-    batchSize: 8,
-    onProgress: (stage, done, total) => process.stderr.write(`\r${name}: ${stage} ${done}/${total}   `),
-  });
+  const file = await conversion.convert(gpu, folderSource(folder), (stage, done, total) =>
+    process.stderr.write(`\r${name}: ${stage} ${done}/${total}   `),
+  );
   writeFileSync(path, await writeIntModelFile(file));
   writeFileSync(stampPath, stamp);
   process.stderr.write('\n');
   log(
-    `${name}: converted to INT8 with ${calibration.length} calibration sentences in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+    `${name}: converted to INT8 with ${calibration.length} calibration ${conversion.items} in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
   return path;
+}
+
+/** The .i8t for an encoder folder (percentile-99.99 ranges), converted once per (weights file, calibration text). */
+export function ensureInt8Model(
+  gpu: Gpu,
+  name: string,
+  folder: string,
+  calibration: string[],
+  cacheDir: string,
+  log: (m: string) => void,
+): Promise<string> {
+  return ensureConverted(gpu, name, folder, calibration, cacheDir, log, {
+    method: 'percentile-99.99',
+    items: 'sentences',
+    convert: (g, files, onProgress) => convertModel(g, files, { calibration, batchSize: 8, onProgress }),
+  });
 }

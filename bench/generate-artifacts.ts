@@ -4,12 +4,10 @@
  * (the shared model's 128 positions hold neither prompt 128 + 32 new tokens nor a 512-token cache),
  * with the shared model's tokenizer files, and its INT8 conversion.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { convertDecoderModel } from '../src/convert.js';
-import { writeIntModelFile } from '../src/format/int-model-file.js';
 import type { Gpu } from '../src/gpu/gpu.js';
-import { folderSource } from '../src/model/sources-node.js';
+import { ensureConverted } from './compare-artifacts.js';
 import { type Gpt2Sizes, randomGpt2Weights } from './random-gpt2.js';
 
 export const RANDOM_GPT2_SEED = 20261130;
@@ -52,8 +50,8 @@ export function longDocuments(lines: readonly string[], count: number, wordsPerD
   return out;
 }
 
-/** The .i8t of a GPT-2 folder, converted once per (weights file, calibration text). */
-export async function ensureInt8Decoder(
+/** The .i8t of a GPT-2 folder ('max' ranges), converted once per (weights file, calibration text). */
+export function ensureInt8Decoder(
   gpu: Gpu,
   name: string,
   folder: string,
@@ -61,29 +59,9 @@ export async function ensureInt8Decoder(
   cacheDir: string,
   log: (m: string) => void,
 ): Promise<string> {
-  mkdirSync(`${cacheDir}/int8`, { recursive: true });
-  const path = `${cacheDir}/int8/${name}.i8t`;
-  const stampPath = `${path}.json`;
-  const weights = statSync(`${folder}/model.safetensors`);
-  const stamp = JSON.stringify({
-    folder,
-    bytes: weights.size,
-    mtimeMs: weights.mtimeMs,
-    calibration: createHash('sha256').update(JSON.stringify(calibration)).digest('hex').slice(0, 16),
+  return ensureConverted(gpu, name, folder, calibration, cacheDir, log, {
     method: 'max',
+    items: 'documents',
+    convert: (g, files, onProgress) => convertDecoderModel(g, files, { calibration, batchSize: 2, onProgress }),
   });
-  if (existsSync(path) && existsSync(stampPath) && readFileSync(stampPath, 'utf8') === stamp) return path;
-  const t0 = performance.now();
-  const file = await convertDecoderModel(gpu, folderSource(folder), {
-    calibration,
-    batchSize: 2,
-    onProgress: (stage, done, total) => process.stderr.write(`\r${name}: ${stage} ${done}/${total}   `),
-  });
-  writeFileSync(path, await writeIntModelFile(file));
-  writeFileSync(stampPath, stamp);
-  process.stderr.write('\n');
-  log(
-    `${name}: converted to INT8 on ${calibration.length} calibration documents in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
-  );
-  return path;
 }
