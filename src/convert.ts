@@ -1,23 +1,33 @@
 /**
  * Conversion of a Hugging Face checkpoint into an integer model: load, calibrate the float model
- * on text, plan scales, and package everything as an IntModelFile (encoders) or an IntDecoderFile
- * (GPT-2 language models; convertCheckpoint takes either). Works in Node and browsers.
+ * on text, plan scales, and package everything as an IntModelFile (encoders), an IntDecoderFile
+ * (GPT-2 language models) or an IntTranslatorFile (Marian translation models; convertCheckpoint
+ * takes any). Works in Node and browsers.
  */
 
 import { calibrate } from './calibrate/calibrate.js';
 import { calibrateDecoder } from './calibrate/calibrate-decoder.js';
+import { calibrateMarianCpu, type MarianPair } from './calibrate/calibrate-marian.js';
 import { DEFAULT_LM_CALIBRATION } from './calibrate/default-lm-calibration.js';
+import { DEFAULT_MT_CALIBRATION } from './calibrate/default-mt-calibration.js';
 import type { RangeMethod, RangeObserver } from './calibrate/range-observer.js';
 import { calibrationReport, calibrationSummary } from './calibrate/report.js';
-import type { DecoderModel, EncoderModel } from './core/types.js';
+import type { DecoderModel, EncoderModel, MarianModel } from './core/types.js';
 import type { GlueInput } from './data/glue.js';
 import { calibrationDocuments } from './evaluate-lm.js';
-import type { AnyIntModelFile, IntDecoderFile, IntModelFile } from './format/int-model-file.js';
+import type { AnyIntFile, IntDecoderFile, IntModelFile, IntTranslatorFile } from './format/int-model-file.js';
 import type { Gpu } from './gpu/gpu.js';
 import { encoderParams, modelGraph } from './graph/architectures.js';
 import { decoderGraph } from './model/decoder.js';
 import { loadDecoderTokenizer } from './model/decoder-tokenizer.js';
-import { isDecoderCheckpoint, loadDecoderModel, loadEncoderModel } from './model/load.js';
+import {
+  isDecoderCheckpoint,
+  isMarianCheckpoint,
+  loadDecoderModel,
+  loadEncoderModel,
+  loadMarianModel,
+} from './model/load.js';
+import { greedyTranslateCpu, loadMarianTokenizer, type MarianTokenizer, marianGraph } from './model/marian.js';
 import { type ModelFiles, readJson, readRequired } from './model/sources.js';
 import { loadTokenizer } from './model/tokenizer.js';
 import type { IntProgram } from './plan/int-program.js';
@@ -48,6 +58,10 @@ export async function convertModel(gpu: Gpu, source: ModelFiles, options: Conver
   if (!options.model && (await isDecoderCheckpoint(files)))
     throw new Error(
       `${files.describe} is a language model (decoder); convert it with convertCheckpoint or convertDecoderModel`,
+    );
+  if (!options.model && (await isMarianCheckpoint(files)))
+    throw new Error(
+      `${files.describe} is a translation model (encoder-decoder); convert it with convertCheckpoint or convertTranslatorModel`,
     );
   const model = options.model ?? (await loadEncoderModel(files));
   const tokenizer = await loadTokenizer(files, model.config);
@@ -124,11 +138,7 @@ export async function planDecoderModel(
   // Checked against the config as generation and scoring will load it (ids of bos / eos, vocabulary).
   await loadDecoderTokenizer(files, model.config);
   const { tokenizerJson, tokenizerConfig } = await tokenizerFiles(files);
-  const generation = (await files.has('generation_config.json'))
-    ? await readJson(files, 'generation_config.json', 'generation settings')
-    : undefined;
-  if (generation !== undefined && (generation === null || typeof generation !== 'object' || Array.isArray(generation)))
-    throw new Error(`${files.describe}: generation_config.json is not a JSON object`);
+  const generation = await generationSettings(files);
   const file: IntDecoderFile = {
     kind: 'decoder',
     config: model.config,
@@ -136,7 +146,144 @@ export async function planDecoderModel(
     tokenizer: { json: tokenizerJson, config: tokenizerConfig },
     provenance: await provenance(files, method, texts, { ...details, outliers: 'off' }, observer, program),
   };
-  if (generation !== undefined) file.generation = generation as Record<string, unknown>;
+  if (generation !== undefined) file.generation = generation;
+  return file;
+}
+
+/** generation_config.json as a model file stores it, when the folder has one. */
+async function generationSettings(files: ModelFiles): Promise<Record<string, unknown> | undefined> {
+  if (!(await files.has('generation_config.json'))) return undefined;
+  const generation = await readJson(files, 'generation_config.json', 'generation settings');
+  if (generation === null || typeof generation !== 'object' || Array.isArray(generation))
+    throw new Error(`${files.describe}: generation_config.json is not a JSON object`);
+  return generation as Record<string, unknown>;
+}
+
+export interface TranslatorConvertOptions {
+  /**
+   * Calibration sentences in the SOURCE language (blank ones skipped); default
+   * DEFAULT_MT_CALIBRATION (English). The decoder's side is the float model's own translations.
+   */
+  calibration?: readonly string[];
+  /** Activation range rule; 'max' by default, as for language models (docs/accuracy.md). */
+  method?: RangeMethod;
+  /** Sentence pairs per calibration forward (default 8). */
+  batchSize?: number;
+  /** Cap on each calibration translation's new tokens (default 64; each sentence gets min(2n + 10, cap)). */
+  maxNewTokens?: number;
+  /** 'off': one int8 scale per tensor even where calibration finds outlier channels. */
+  outliers?: 'auto' | 'off';
+  onCalibrated?: (observer: RangeObserver) => void;
+  /** Stages 'loading', 'translating' (sentences), 'calibrating' (pairs). */
+  onProgress?: (stage: string, done: number, total: number) => void;
+  /** Reuse an already loaded float model. */
+  model?: MarianModel;
+  name?: string;
+}
+
+/** Default cap on the new tokens of a calibration translation. */
+export const TRANSLATOR_CALIBRATION_MAX_NEW_TOKENS = 64;
+
+/**
+ * Calibration pairs from source-language text alone: each sentence (cut to the model's positions,
+ * ending with eos) with the float64 model's greedy translation as the decoder's inputs,
+ * decoder_start_token_id followed by every generated token but the last (the last is never fed
+ * back), which is what the decoder sees when it translates. At most min(2n + 10, maxNewTokens)
+ * new tokens for a source of n tokens, and never more than the model's positions.
+ */
+export function translatorCalibrationPairs(
+  model: MarianModel,
+  tokenizer: MarianTokenizer,
+  texts: readonly string[],
+  options: { maxNewTokens?: number; onProgress?: (done: number, total: number) => void } = {},
+): MarianPair[] {
+  const cap = options.maxNewTokens ?? TRANSLATOR_CALIBRATION_MAX_NEW_TOKENS;
+  if (!Number.isInteger(cap) || cap < 1)
+    throw new RangeError(`translator calibration: maxNewTokens = ${cap} must be a positive integer`);
+  const { config } = model;
+  const graph = marianGraph(config);
+  const sentences = texts.filter((t) => t.trim().length > 0);
+  const pairs: MarianPair[] = [];
+  sentences.forEach((text, i) => {
+    let source = tokenizer.encodeSource(text);
+    if (source.length > config.maxPositions) source = [...source.slice(0, config.maxPositions - 1), config.eosTokenId];
+    const maxNewTokens = Math.min(2 * source.length + 10, cap, config.maxPositions);
+    const out = greedyTranslateCpu(model, source, { maxNewTokens, graph });
+    pairs.push({ source, target: [config.decoderStartTokenId, ...out.slice(0, -1)] });
+    options.onProgress?.(i + 1, sentences.length);
+  });
+  return pairs;
+}
+
+/**
+ * A translation model (MarianMTModel) from source-language text: the float64 CPU interpreter
+ * translates the calibration sentences greedily, the pairs (sentence, its translation) are
+ * teacher-forced through it to observe every tensor (calibrateMarianCpu), then the program is
+ * planned (outlier channels smoothed where calibration finds them, as for encoders) and packaged
+ * with the tokenizer and generation_config.json. CPU only: it needs no GPU.
+ */
+export async function convertTranslatorModel(
+  source: ModelFiles,
+  options: TranslatorConvertOptions = {},
+): Promise<IntTranslatorFile> {
+  options.onProgress?.('loading', 0, 1);
+  const files = hashingSource(source);
+  const model = options.model ?? (await loadMarianModel(files));
+  const tokenizer = await loadMarianTokenizer(files, model.config);
+  const texts = options.calibration ?? DEFAULT_MT_CALIBRATION;
+  const pairs = translatorCalibrationPairs(model, tokenizer, texts, {
+    maxNewTokens: options.maxNewTokens,
+    onProgress: (done, total) => options.onProgress?.('translating', done, total),
+  });
+  if (pairs.length === 0) throw new Error('translator calibration: the calibration text has no non-blank line');
+  const observer = calibrateMarianCpu(model, pairs, {
+    batchSize: options.batchSize,
+    onProgress: (done, total) => options.onProgress?.('calibrating', done, total),
+  });
+  options.onCalibrated?.(observer);
+  return planTranslatorModel(files, model, observer, options.method ?? 'max', pairs.length, {
+    name: options.name,
+    calibration: texts,
+    batchSize: options.batchSize,
+    outliers: options.outliers,
+    maxNewTokens: options.maxNewTokens ?? TRANSLATOR_CALIBRATION_MAX_NEW_TOKENS,
+  });
+}
+
+/** The second half of a translation model's conversion (one calibration, several range methods). */
+export async function planTranslatorModel(
+  files: ModelFiles,
+  model: MarianModel,
+  observer: RangeObserver,
+  method: RangeMethod,
+  texts: number,
+  details: ProvenanceDetails & { maxNewTokens?: number } = {},
+): Promise<IntTranslatorFile> {
+  const { maxNewTokens, ...rest } = details;
+  const program = planGraph(marianGraph(model.config), model.params, observer.ranges(method), {
+    maxKeys: model.config.maxPositions,
+    channels: observer.channelStats(),
+    outliers: rest.outliers,
+  });
+  validateProgram(program, 'converted program');
+  // Checked against the config as translation will load it (vocabulary, eos and pad ids).
+  await loadMarianTokenizer(files, model.config);
+  const { tokenizerJson, tokenizerConfig } = await tokenizerFiles(files);
+  const generation = await generationSettings(files);
+  const record = await provenance(files, method, texts, rest, observer, program);
+  // How the decoder's calibration inputs were made: a reader can tell these pairs from references.
+  (record.calibration as Record<string, unknown>).targets = {
+    from: 'float64 greedy translations',
+    maxNewTokens: maxNewTokens ?? TRANSLATOR_CALIBRATION_MAX_NEW_TOKENS,
+  };
+  const file: IntTranslatorFile = {
+    kind: 'encoder-decoder',
+    config: model.config,
+    program,
+    tokenizer: { json: tokenizerJson, config: tokenizerConfig },
+    provenance: record,
+  };
+  if (generation !== undefined) file.generation = generation;
   return file;
 }
 
@@ -146,6 +293,8 @@ export interface CheckpointConvertOptions {
   encoder?: ConvertOptions;
   /** Language models (all optional). */
   decoder?: DecoderConvertOptions;
+  /** Translation models (all optional). */
+  translator?: TranslatorConvertOptions;
 }
 
 /** Whichever kind of checkpoint `source` holds (config.json's architecture), converted. */
@@ -153,7 +302,8 @@ export async function convertCheckpoint(
   gpu: Gpu,
   source: ModelFiles,
   options: CheckpointConvertOptions,
-): Promise<AnyIntModelFile> {
+): Promise<AnyIntFile> {
+  if (await isMarianCheckpoint(source)) return convertTranslatorModel(source, options.translator);
   if (await isDecoderCheckpoint(source)) return convertDecoderModel(gpu, source, options.decoder);
   if (!options.encoder) throw new Error(`${source.describe} is an encoder: its conversion needs calibration sentences`);
   return convertModel(gpu, source, options.encoder);

@@ -26,8 +26,6 @@ import {
   marianBatches,
   marianGraph,
 } from '../src/model/marian.js';
-import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
-import { memorySource } from '../src/model/sources.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { dumpProgram } from '../src/plan/dump-program.js';
 import type { IntAttentionOp, IntProgram } from '../src/plan/int-program.js';
@@ -35,81 +33,8 @@ import { intTensor } from '../src/plan/int-program.js';
 import { planGraph } from '../src/plan/plan-graph.js';
 import { validateProgram } from '../src/plan/validate-program.js';
 import { Random } from '../src/util/random.js';
+import { EOS, PAD, randomMarianFiles, V } from './cases/random-marian.js';
 import { logitAgreement } from './logit-agreement.js';
-
-const V = 37;
-const PAD = 36;
-const EOS = 0;
-
-/** Head sizes multiples of 4 (the packed int8 attention): encoder 2 x 8, decoder 4 x 4; depths differ. */
-const CONFIG = {
-  architectures: ['MarianMTModel'],
-  model_type: 'marian',
-  activation_function: 'swish',
-  d_model: 16,
-  encoder_layers: 2,
-  decoder_layers: 3,
-  encoder_attention_heads: 2,
-  decoder_attention_heads: 4,
-  encoder_ffn_dim: 24,
-  decoder_ffn_dim: 32,
-  vocab_size: V,
-  decoder_vocab_size: V,
-  max_position_embeddings: 40,
-  scale_embedding: true,
-  share_encoder_decoder_embeddings: true,
-  pad_token_id: PAD,
-  decoder_start_token_id: PAD,
-  eos_token_id: EOS,
-  forced_eos_token_id: EOS,
-  is_encoder_decoder: true,
-};
-
-function randomMarianFiles(seed: number) {
-  const rng = new Random(seed);
-  const H = CONFIG.d_model;
-  const tensors: TensorToWrite[] = [];
-  const make = (name: string, shape: number[], std: number, mean = 0) => {
-    const data = rng.float32Array(
-      shape.reduce((a, b) => a * b, 1),
-      std,
-    );
-    if (mean) data.forEach((v, i) => (data[i] = v + mean));
-    tensors.push({ name, dtype: 'F32', shape, data });
-  };
-  const linear = (name: string, outF: number, inF: number, std: number) => {
-    make(`${name}.weight`, [outF, inF], std);
-    make(`${name}.bias`, [outF], 0.1);
-  };
-  const norm = (name: string) => {
-    make(`${name}.weight`, [H], 0.2, 1);
-    make(`${name}.bias`, [H], 0.1);
-  };
-  const attention = (name: string) => {
-    for (const p of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) linear(`${name}.${p}`, H, H, 0.3);
-  };
-  make('model.shared.weight', [V, H], 0.3);
-  for (const stack of ['encoder', 'decoder'] as const) {
-    const I = CONFIG[`${stack}_ffn_dim`];
-    for (let i = 0; i < CONFIG[`${stack}_layers`]; i++) {
-      const p = `model.${stack}.layers.${i}`;
-      attention(`${p}.self_attn`);
-      norm(`${p}.self_attn_layer_norm`);
-      if (stack === 'decoder') {
-        attention(`${p}.encoder_attn`);
-        norm(`${p}.encoder_attn_layer_norm`);
-      }
-      linear(`${p}.fc1`, I, H, 0.4);
-      linear(`${p}.fc2`, H, I, 0.25);
-      norm(`${p}.final_layer_norm`);
-    }
-  }
-  make('final_logits_bias', [1, V], 0.5);
-  return memorySource(
-    { 'config.json': JSON.stringify(CONFIG), 'model.safetensors': writeSafetensors(tensors, { format: 'pt' }) },
-    'random-marian',
-  );
-}
 
 /** Sentence pairs of random lengths: sources end with eos, decoder inputs start with the pad id. */
 function randomPairs(rng: Random, count: number, minLen: number, maxLen: number): MarianPair[] {

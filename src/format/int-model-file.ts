@@ -1,7 +1,7 @@
 /**
  * The integer model file (.i8t): a container for one JSON document whose typed arrays are stored
- * as binary blobs (config, program, tokenizer, provenance of an integer encoder or GPT-2 decoder, and
- * a decoder's generation settings), readable in Node and in browsers.
+ * as binary blobs (config, program, tokenizer, provenance of an integer encoder, GPT-2 decoder or
+ * Marian encoder-decoder, and a generator's generation settings), readable in Node and in browsers.
  *
  * Version 2 (written by this runtime):
  *   bytes 0..7    magic 49 38 54 4D 0D 0A 1A 0A ("I8TM\r\n\x1a\n": detects text-mode mangling)
@@ -38,9 +38,9 @@
  */
 
 import { describe, member } from '../core/schema.js';
-import type { DecoderConfig, EncoderConfig } from '../core/types.js';
+import type { DecoderConfig, EncoderConfig, MarianConfig } from '../core/types.js';
 import type { ModelKind } from '../graph/types.js';
-import type { IntEmbedOp, IntProgram } from '../plan/int-program.js';
+import type { IntAttentionOp, IntEmbedOp, IntGemmOp, IntProgram, IntTensor } from '../plan/int-program.js';
 import type { EncoderPlan } from '../plan/v1-program.js';
 import { programFromV1 } from '../plan/v1-program.js';
 import { validateConfig, validateDecoderConfig, validatePlan } from '../plan/validate-plan.js';
@@ -122,8 +122,37 @@ export interface IntDecoderFile {
 /** Either document; `isDecoderFile` tells which. */
 export type AnyIntModelFile = IntModelFile | IntDecoderFile;
 
-export function isDecoderFile(file: AnyIntModelFile): file is IntDecoderFile {
+/**
+ * The document of an integer encoder-decoder translation model (MarianMTModel): the same fields,
+ * with the Marian config (its `task` is 'translation') and a program of kind 'encoder-decoder'
+ * (the encoder over source positions, cross-attention, next-token 'lm-logits'). Version 2 only.
+ */
+export interface IntTranslatorFile {
+  kind: 'encoder-decoder';
+  config: MarianConfig;
+  program: IntProgram;
+  tokenizer: { json: string; config?: string };
+  provenance: Record<string, unknown>;
+  /**
+   * generation_config.json of the source folder, stored as is (absent when it had none): opus-mt's
+   * bad_words_ids, max_length, num_beams. Its token ids are checked against the vocabulary on reading.
+   */
+  generation?: Record<string, unknown>;
+}
+
+/**
+ * Any document this runtime writes; `isDecoderFile` and `isTranslatorFile` tell which. A separate
+ * type from AnyIntModelFile so that callers written for encoders and language models
+ * (readAnyIntModelFile) never receive a translation model unawares.
+ */
+export type AnyIntFile = AnyIntModelFile | IntTranslatorFile;
+
+export function isDecoderFile(file: AnyIntFile): file is IntDecoderFile {
   return file.config.task === 'text-generation';
+}
+
+export function isTranslatorFile(file: AnyIntFile): file is IntTranslatorFile {
+  return file.config.task === 'translation';
 }
 
 export class IntModelFileError extends Error {
@@ -413,9 +442,9 @@ export function readContainer(bytes: Uint8Array, what = 'integer model file'): C
 }
 
 // ---------------------------------------------------------------------------------------------
-// The documents: an integer encoder, or an integer decoder-only language model.
+// The documents: an integer encoder, an integer decoder-only language model, or an integer translation model.
 
-export async function writeIntModelFile(model: AnyIntModelFile & { formatVersion?: number }): Promise<Uint8Array> {
+export async function writeIntModelFile(model: AnyIntFile & { formatVersion?: number }): Promise<Uint8Array> {
   const { formatVersion, tokenizer, ...rest } = model;
   return writeContainer(
     {
@@ -520,8 +549,36 @@ export async function readIntModelFile(bytes: Uint8Array, what = 'integer model 
   return file;
 }
 
-/** Reads either kind of integer model file: an encoder (version 1 or 2) or a decoder (version 2). */
+/**
+ * Reads an encoder's (version 1 or 2) or a decoder's (version 2) file. A translation model's file is
+ * refused with a message naming readAnyIntFile: these callers have no use for an encoder-decoder.
+ */
 export async function readAnyIntModelFile(bytes: Uint8Array, what = 'integer model file'): Promise<AnyIntModelFile> {
+  const file = await readAnyIntFile(bytes, what);
+  if (isTranslatorFile(file))
+    fail(
+      what,
+      `holds a translation model (${file.config.architecture}), not an encoder or a language model; read it with readAnyIntFile or readIntTranslatorFile`,
+    );
+  return file;
+}
+
+/** Reads a translation model's file; the other kinds are refused, naming the reader that takes them. */
+export async function readIntTranslatorFile(
+  bytes: Uint8Array,
+  what = 'integer model file',
+): Promise<IntTranslatorFile> {
+  const file = await readAnyIntFile(bytes, what);
+  if (!isTranslatorFile(file))
+    fail(
+      what,
+      `holds ${isDecoderFile(file) ? 'a language model' : 'an encoder'} (${file.config.architecture}), not a translation model; read it with readAnyIntModelFile`,
+    );
+  return file;
+}
+
+/** Reads any kind of integer model file: an encoder (version 1 or 2), a decoder or a translation model (version 2). */
+export async function readAnyIntFile(bytes: Uint8Array, what = 'integer model file'): Promise<AnyIntFile> {
   const { doc } = readContainer(bytes, what);
   for (const k of Object.keys(doc))
     if (!DOCUMENT_KEYS.includes(k)) fail(what, `${member('', k)}: unexpected field in the header`);
@@ -534,16 +591,20 @@ export async function readAnyIntModelFile(bytes: Uint8Array, what = 'integer mod
   const tokenizerConfig =
     tok.config instanceof Uint8Array ? await gunzip(tok.config, what, 'tokenizer.config') : undefined;
   // The config's task says which document this is; each kind's validation then refuses the other's fields.
-  const decoder = (doc.config as { task?: unknown } | null | undefined)?.task === 'text-generation';
-  const config = doc.config as EncoderConfig | DecoderConfig;
+  const task = (doc.config as { task?: unknown } | null | undefined)?.task;
+  const decoder = task === 'text-generation';
+  const translator = task === 'translation';
+  const config = doc.config as EncoderConfig | DecoderConfig | MarianConfig;
   let program: IntProgram;
   if (doc.program !== undefined) {
-    if (decoder) validateDecoderConfig(config as DecoderConfig, what);
+    if (translator) validateTranslatorConfig(config as MarianConfig, what);
+    else if (decoder) validateDecoderConfig(config as DecoderConfig, what);
     else validateConfig(config as EncoderConfig, what);
     validateProgram(doc.program, what);
     program = doc.program;
-    checkProgramAgainstConfig(program, config, what);
-  } else if (doc.plan !== undefined && !decoder) {
+    if (translator) checkTranslatorProgram(program, config as MarianConfig, what);
+    else checkProgramAgainstConfig(program, config as EncoderConfig | DecoderConfig, what);
+  } else if (doc.plan !== undefined && !decoder && !translator) {
     // Version 1: an encoder plan, run as the program it is equivalent to.
     validatePlan(doc.plan as EncoderPlan, config as EncoderConfig, what);
     program = programFromV1(doc.plan as EncoderPlan, config as EncoderConfig);
@@ -563,13 +624,226 @@ export async function readAnyIntModelFile(bytes: Uint8Array, what = 'integer mod
     (!doc.generation || typeof doc.generation !== 'object' || Array.isArray(doc.generation))
   )
     fail(what, `generation is ${describe(doc.generation)}, expected an object`);
+  if (translator && doc.generation !== undefined)
+    checkTranslatorGeneration(doc.generation as Record<string, unknown>, config.vocabSize, what);
   const file = {
     kind: program.kind,
     config,
     program,
     tokenizer: { json: tokenizerJson, config: tokenizerConfig },
     provenance: (doc.provenance as Record<string, unknown>) ?? {},
-  } as AnyIntModelFile;
+  } as AnyIntFile;
   if (doc.generation !== undefined) file.generation = doc.generation as Record<string, unknown>;
   return file;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Translation models (Marian): the config, and what it implies of the program and generation settings.
+
+const TRANSLATOR_CONFIG_KEYS = [
+  'architecture',
+  'family',
+  'task',
+  'hiddenSize',
+  'encoderLayers',
+  'decoderLayers',
+  'encoderHeads',
+  'decoderHeads',
+  'encoderFfnSize',
+  'decoderFfnSize',
+  'vocabSize',
+  'maxPositions',
+  'layerNormEps',
+  'activation',
+  'scaleEmbedding',
+  'padTokenId',
+  'eosTokenId',
+  'decoderStartTokenId',
+  'forcedEosTokenId',
+  'tiedEmbeddings',
+];
+
+/** A translation model's config as a model file stores it (what parseMarianConfig makes of a config.json). */
+export function validateTranslatorConfig(c: MarianConfig, what: string): void {
+  const bad = (field: string, v: unknown, why = ''): never =>
+    fail(what, `config.${field} = ${JSON.stringify(v)} is not valid${why}`);
+  if (!c || typeof c !== 'object' || Array.isArray(c)) fail(what, 'no model config');
+  if (c.family !== 'marian') bad('family', c.family);
+  if (c.task !== 'translation') bad('task', c.task);
+  if (typeof c.architecture !== 'string') bad('architecture', c.architecture);
+  const sizes = [
+    'hiddenSize',
+    'encoderLayers',
+    'decoderLayers',
+    'encoderHeads',
+    'decoderHeads',
+    'encoderFfnSize',
+    'decoderFfnSize',
+    'vocabSize',
+    'maxPositions',
+  ] as const;
+  for (const f of sizes) if (!Number.isInteger(c[f]) || c[f] < 1 || c[f] > 2 ** 20) bad(f, c[f]);
+  for (const f of ['encoderHeads', 'decoderHeads'] as const)
+    if (c.hiddenSize % c[f] !== 0) bad(f, c[f], ` (hiddenSize ${c.hiddenSize} is not a multiple)`);
+  const ids = ['padTokenId', 'eosTokenId', 'decoderStartTokenId'] as const;
+  for (const f of ids)
+    if (!Number.isInteger(c[f]) || c[f] < 0 || c[f] >= c.vocabSize) bad(f, c[f], ` (vocabSize ${c.vocabSize})`);
+  if (
+    c.forcedEosTokenId !== undefined &&
+    (!Number.isInteger(c.forcedEosTokenId) || c.forcedEosTokenId < 0 || c.forcedEosTokenId >= c.vocabSize)
+  )
+    bad('forcedEosTokenId', c.forcedEosTokenId, ` (vocabSize ${c.vocabSize})`);
+  if (typeof c.layerNormEps !== 'number' || !(c.layerNormEps > 0 && c.layerNormEps <= 0.1))
+    bad('layerNormEps', c.layerNormEps, ': expected (0, 0.1]');
+  if (!['silu', 'gelu', 'gelu_new', 'relu'].includes(c.activation)) bad('activation', c.activation);
+  if (typeof c.scaleEmbedding !== 'boolean') bad('scaleEmbedding', c.scaleEmbedding);
+  if (typeof c.tiedEmbeddings !== 'boolean') bad('tiedEmbeddings', c.tiedEmbeddings);
+  for (const k of Object.keys(c)) if (!TRANSLATOR_CONFIG_KEYS.includes(k)) fail(what, `config.${k}: unexpected field`);
+}
+
+/** The FFN epilogue the planner fuses for each activation (relu is not planned over all rows). */
+const FFN_EPILOGUE: Partial<Record<MarianConfig['activation'], IntGemmOp['epilogue']>> = {
+  silu: 'silu-i8',
+  gelu: 'gelu-i8',
+  gelu_new: 'gelu-i8',
+};
+
+/**
+ * What translation assumes of the program: an encoder-decoder giving next-token logits over the
+ * vocabulary, each stack's embedding, attention heads and FFN width the config's. The stack of an
+ * op is read from its tensors' rows ('source': the encoder's), not from names.
+ */
+function checkTranslatorProgram(p: IntProgram, c: MarianConfig, what: string): void {
+  if (p.kind !== 'encoder-decoder' || p.output.kind !== 'lm-logits')
+    fail(
+      what,
+      `the config is a translation model's (${c.architecture}); the program is a ${p.kind} giving ${p.output.kind}`,
+    );
+  const tensors = new Map(p.tensors.map((t) => [t.id, t]));
+  const rows = (id: string) => (tensors.get(id) as IntTensor).shape[1];
+  const out = tensors.get(p.output.tensor)!;
+  const width = out.shape[out.shape.length - 1] as number;
+  if (width !== c.vocabSize)
+    fail(what, `the program gives ${width} logits per token; config.vocabSize is ${c.vocabSize}`);
+  if (rows(p.output.tensor) !== 'query')
+    fail(what, `the logits "${p.output.tensor}" are not over target positions (rows ${rows(p.output.tensor)})`);
+  if (p.maxPositions !== c.maxPositions)
+    fail(what, `the program handles ${p.maxPositions} positions; config.maxPositions is ${c.maxPositions}`);
+  const H = c.hiddenSize;
+  const embeds = p.ops.filter((o): o is IntEmbedOp => o.kind === 'embed');
+  for (const stack of ['source', 'query'] as const) {
+    const name = stack === 'source' ? 'encoder' : 'decoder';
+    const mine = embeds.filter((e) => rows(e.out) === stack);
+    if (mine.length !== 1) fail(what, `the program has ${mine.length} ${name} embeddings, expected 1`);
+    const { tables } = mine[0];
+    if (tables.hidden !== H)
+      fail(what, `the ${name} embedding's hidden size ${tables.hidden} differs from config.hiddenSize ${H}`);
+    if (tables.word.length / H !== c.vocabSize)
+      fail(what, `the ${name} word table has ${tables.word.length / H} rows; config.vocabSize is ${c.vocabSize}`);
+    if (tables.position.length / H < c.maxPositions)
+      fail(
+        what,
+        `the ${name} position table has ${tables.position.length / H} rows; config.maxPositions is ${c.maxPositions}`,
+      );
+    if (tables.tokenType) fail(what, `the ${name} embedding has a token-type table; a Marian model has none`);
+  }
+  if (embeds.length !== 2) fail(what, `the program has ${embeds.length} embeddings, expected 2`);
+  const attentions = p.ops.filter((o): o is IntAttentionOp => o.kind === 'attention');
+  const groups = [
+    {
+      name: 'encoder self-attention',
+      layers: c.encoderLayers,
+      heads: c.encoderHeads,
+      field: 'encoderHeads',
+      causal: false,
+    },
+    {
+      name: 'decoder self-attention',
+      layers: c.decoderLayers,
+      heads: c.decoderHeads,
+      field: 'decoderHeads',
+      causal: true,
+    },
+    { name: 'cross-attention', layers: c.decoderLayers, heads: c.decoderHeads, field: 'decoderHeads', causal: false },
+  ];
+  const groupOf = (a: IntAttentionOp) =>
+    rows(a.q.tensor) === 'source' ? groups[0] : rows(a.k.tensor) === 'source' ? groups[2] : groups[1];
+  for (const g of groups) {
+    const mine = attentions.filter((a) => groupOf(a) === g);
+    const layers = g === groups[0] ? 'encoderLayers' : 'decoderLayers';
+    if (mine.length !== g.layers)
+      fail(what, `the program has ${mine.length} ${g.name} ops; config.${layers} is ${g.layers}`);
+    for (const a of mine) {
+      if (a.heads !== g.heads || a.heads * a.headDim !== H)
+        fail(
+          what,
+          `${g.name} "${a.out}" has ${a.heads} heads of ${a.headDim}; config.${g.field} is ${g.heads} (hiddenSize ${H})`,
+        );
+      if (a.causal !== g.causal)
+        fail(
+          what,
+          `${g.name} "${a.out}" is ${a.causal ? '' : 'not '}causal; a translation model's is${g.causal ? '' : ' not'}`,
+        );
+    }
+  }
+  const epilogue = FFN_EPILOGUE[c.activation];
+  if (epilogue) {
+    const ffn = p.ops.filter(
+      (o): o is IntGemmOp => o.kind === 'gemm' && (o.epilogue === 'silu-i8' || o.epilogue === 'gelu-i8'),
+    );
+    for (const [stack, layers, size, field] of [
+      ['source', c.encoderLayers, c.encoderFfnSize, 'encoderFfnSize'],
+      ['query', c.decoderLayers, c.decoderFfnSize, 'decoderFfnSize'],
+    ] as const) {
+      const mine = ffn.filter((g) => rows(g.input) === stack);
+      const name = stack === 'source' ? 'encoder' : 'decoder';
+      if (mine.length !== layers)
+        fail(
+          what,
+          `the program has ${mine.length} ${name} feed-forward activations, expected one per layer (${layers})`,
+        );
+      for (const g of mine) {
+        if (g.epilogue !== epilogue)
+          fail(what, `"${g.name}" applies ${g.epilogue}; config.activation ${c.activation} needs ${epilogue}`);
+        if (g.N !== size) fail(what, `"${g.name}" gives ${g.N} channels; config.${field} is ${size}`);
+      }
+    }
+  }
+}
+
+/** Token-id fields of generation_config.json a translator may act on; null means unset. */
+const GENERATION_IDS = ['decoder_start_token_id', 'pad_token_id', 'bos_token_id', 'forced_eos_token_id'];
+const GENERATION_COUNTS = ['max_length', 'max_new_tokens', 'num_beams'];
+
+/**
+ * The generation settings a translator may act on, checked where a wrong value would index outside
+ * the logits (token ids) or size a buffer (lengths); other keys are kept as they were.
+ */
+function checkTranslatorGeneration(g: Record<string, unknown>, vocabSize: number, what: string): void {
+  const id = (v: unknown, path: string) => {
+    if (!Number.isInteger(v) || (v as number) < 0 || (v as number) >= vocabSize)
+      fail(
+        what,
+        `${path} = ${JSON.stringify(v)} is not a token id of the vocabulary of ${vocabSize} (config.vocabSize)`,
+      );
+  };
+  for (const k of GENERATION_IDS) if (g[k] !== undefined && g[k] !== null) id(g[k], `generation.${k}`);
+  const eos = g.eos_token_id;
+  if (Array.isArray(eos)) eos.forEach((v, i) => id(v, `generation.eos_token_id[${i}]`));
+  else if (eos !== undefined && eos !== null) id(eos, 'generation.eos_token_id');
+  const badWords = g.bad_words_ids;
+  if (badWords !== undefined && badWords !== null) {
+    if (!Array.isArray(badWords))
+      fail(what, `generation.bad_words_ids is ${describe(badWords)}, expected a list of id lists`);
+    badWords.forEach((words, i) => {
+      if (!Array.isArray(words) || words.length === 0)
+        fail(what, `generation.bad_words_ids[${i}] is ${describe(words)}, expected a non-empty list of ids`);
+      words.forEach((v, j) => id(v, `generation.bad_words_ids[${i}][${j}]`));
+    });
+  }
+  for (const k of GENERATION_COUNTS) {
+    const v = g[k];
+    if (v !== undefined && v !== null && (!Number.isInteger(v) || (v as number) < 1))
+      fail(what, `generation.${k} = ${JSON.stringify(v)} is not a positive integer`);
+  }
 }
