@@ -151,7 +151,7 @@ export async function planDecoderModel(
 }
 
 /** generation_config.json as a model file stores it, when the folder has one. */
-async function generationSettings(files: ModelFiles): Promise<Record<string, unknown> | undefined> {
+export async function generationSettings(files: ModelFiles): Promise<Record<string, unknown> | undefined> {
   if (!(await files.has('generation_config.json'))) return undefined;
   const generation = await readJson(files, 'generation_config.json', 'generation settings');
   if (generation === null || typeof generation !== 'object' || Array.isArray(generation))
@@ -297,7 +297,10 @@ export interface CheckpointConvertOptions {
   translator?: TranslatorConvertOptions;
 }
 
-/** Whichever kind of checkpoint `source` holds (config.json's architecture), converted. */
+/**
+ * Whichever kind of checkpoint `source` holds (config.json's architecture), converted. A
+ * translation model's conversion runs on the CPU and does not touch `gpu`.
+ */
 export async function convertCheckpoint(
   gpu: Gpu,
   source: ModelFiles,

@@ -398,9 +398,11 @@ describe.skipIf(!existsSync(`${MODEL}/model.safetensors`) || !existsSync(VAL_EN)
       console.log(
         `multi30k-marian-en-de.i8t: ${(bytes.length / 1e6).toFixed(2)} MB / ${(float / 1e6).toFixed(2)} MB = ${ratio.toFixed(3)}x`,
       );
-      // int8 weights are a quarter of float32; the shared embedding is stored three times (encoder and
-      // decoder tables, LM head), adding ~2 x 2 MB of 30 MB; the tokenizer and constants are small.
-      expect(ratio).toBeLessThan(0.45);
+      // Measured 13.30 MB / 30.36 MB = 0.438x: int8 weights are a quarter of float32 (7.6 MB), but the
+      // shared 8000 x 256 embedding is stored three times (encoder and decoder word tables, LM head:
+      // 2 MB each), and the JSON constants (per-channel requant dyadics) take 0.8 MB. One more copy
+      // of a 2 MB table, or weights wider than int8, passes the bound.
+      expect(ratio).toBeLessThan(0.47);
       const read = await readIntTranslatorFile(bytes, 'multi30k.i8t');
       expect(read.program).toEqual(file.program);
       expect(read.generation).toMatchObject({ bad_words_ids: [[7999]], max_length: 256 });
