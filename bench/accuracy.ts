@@ -82,6 +82,7 @@ function memoized(model: TextModel): TextModel {
     embed: (inputs, o) => model.embed(inputs, o),
     generate: (prompt, o) => model.generate(prompt, o),
     generateBatch: (prompts, o) => model.generateBatch(prompts, o),
+    translate: ((texts: string & readonly string[], o) => model.translate(texts, o)) as TextModel['translate'],
     profile: (inputs) => model.profile(inputs),
     memory: () => model.memory(),
     dispose: () => model.dispose(),

@@ -4,7 +4,7 @@
  * GPU memory. The two models load on the first Generate, so the page's first load does not pay for
  * them. Figures also go to data- attributes, so that tests read numbers, not formatted text.
  */
-import type { GenerationOptions, Gpu, Precision, TextModel } from '../src/index.js';
+import type { DecoderConfig, GenerationOptions, Gpu, Precision, TextModel } from '../src/index.js';
 import { formatBytes, formatMs } from './charts.js';
 import { type GeneratorPair, loadGenerators, type PairProgress } from './engine.js';
 
@@ -297,7 +297,7 @@ function showMemory(column: HTMLElement, model: TextModel, held?: number): void 
     column.dataset.kvBytesPerToken = String(m.kvBytesPerToken);
   } else {
     // What a float32 cache of this model would need: K and V, every layer, 4 bytes a value.
-    const c = model.config;
+    const c = model.config as DecoderConfig;
     const fp32PerToken = 2 * c.numLayers * c.hiddenSize * 4;
     kv.textContent =
       `no KV cache (recomputes the whole sequence for every token); ` +

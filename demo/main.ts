@@ -7,6 +7,7 @@
  * the visible message area: the page must never sit there disabled.
  */
 import {
+  describeConfig,
   formatDeviceReport,
   type Gpu,
   GpuDeviceLostError,
@@ -120,6 +121,7 @@ function describeSource(source: DemoSource): string {
 
 function describeModel(s: TextModel): string {
   const c = s.config;
+  if (c.task === 'translation' || c.task === 'text-generation') return `${describeConfig(c)}, ${c.task}`;
   const task = c.task === 'sequence-classification' ? `labels ${c.labels.join(' / ')}` : 'sentence embeddings';
   return `${c.architecture}, ${c.numLayers} layers x ${c.hiddenSize}, ${task}`;
 }

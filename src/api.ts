@@ -5,18 +5,38 @@
  */
 import { DEFAULT_CALIBRATION } from './calibrate/default-calibration.js';
 import type { RangeMethod } from './calibrate/range-observer.js';
-import { convertDecoderModel, convertModel, hashingSource } from './convert.js';
+import {
+  convertDecoderModel,
+  convertModel,
+  convertTranslatorModel,
+  generationSettings,
+  hashingSource,
+} from './convert.js';
 import { checkTexts, describeValue } from './core/text-inputs.js';
 import type { EncoderModel } from './core/types.js';
 import type { GlueInput } from './data/glue.js';
-import { type IntDecoderFile, isDecoderFile, readAnyIntModelFile } from './format/int-model-file.js';
+import {
+  type IntDecoderFile,
+  type IntTranslatorFile,
+  isDecoderFile,
+  isTranslatorFile,
+  readAnyIntFile,
+} from './format/int-model-file.js';
 import { acquireOwnGpu, acquireSharedGpu, checkDeviceFits, type FitOptions, type GpuLease } from './gpu/device.js';
 import type { Gpu } from './gpu/gpu.js';
 import { modelGraph } from './graph/architectures.js';
 import { Fp32LanguageModel, Int8LanguageModel } from './language-model.js';
+import { describeConfig } from './model/config.js';
 import { decoderGraph } from './model/decoder.js';
 import { loadDecoderTokenizer } from './model/decoder-tokenizer.js';
-import { isDecoderCheckpoint, loadDecoderModel, loadEncoderModel } from './model/load.js';
+import {
+  isDecoderCheckpoint,
+  isMarianCheckpoint,
+  loadDecoderModel,
+  loadEncoderModel,
+  loadMarianModel,
+} from './model/load.js';
+import { loadMarianTokenizer, marianGraph } from './model/marian.js';
 import {
   type Fetch,
   fileListSource,
@@ -27,6 +47,7 @@ import {
   urlSource,
 } from './model/sources.js';
 import { Fp32Model, floatGraphNeeds, floatModelNeeds, Int8Model, intProgramNeeds, type TextModel } from './session.js';
+import { Fp32TranslationModel, Int8TranslationModel, maxLengthOf } from './translation-model.js';
 
 /**
  * - `'default'`: the built-in SST-2 sentiment classifier (BERT, 2 layers x 128) shipped in models/;
@@ -127,23 +148,33 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
   const fit = { memoryGuard: options.memoryGuard };
   try {
     const resolved = await resolveSource(source === 'default' ? builtInModelUrl(precision) : source, options, report);
-    let model: Int8Model | Fp32Model | Int8LanguageModel | Fp32LanguageModel;
+    let model:
+      | Int8Model
+      | Fp32Model
+      | Int8LanguageModel
+      | Fp32LanguageModel
+      | Int8TranslationModel
+      | Fp32TranslationModel;
     if (resolved.kind === 'int8-file') {
       if (precision === 'fp32')
         throw new Error(
           `${resolved.what} is an integer model file: it holds no float weights; load its Hugging Face folder with precision 'fp32'`,
         );
       report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
-      const file = await readAnyIntModelFile(resolved.bytes, resolved.what);
-      model = isDecoderFile(file)
-        ? await languageModelFromFile(gpu, file, resolved.what, fit)
-        : await Int8Model.fromFile(gpu, file, fit);
+      const file = await readAnyIntFile(resolved.bytes, resolved.what);
+      model = isTranslatorFile(file)
+        ? await translationModelFromFile(gpu, file, resolved.what, fit)
+        : isDecoderFile(file)
+          ? await languageModelFromFile(gpu, file, resolved.what, fit)
+          : await Int8Model.fromFile(gpu, file, fit);
     } else {
       // Every download first (reported as it comes), then conversion and compiling. A conversion
       // records the files' SHA-256 in its provenance, taken as they pass.
       const remembered = rememberSmallFiles(resolved.files);
       const files = precision === 'int8' ? hashingSource(remembered) : remembered;
-      if (await isDecoderCheckpoint(files)) {
+      if (await isMarianCheckpoint(files)) {
+        model = await loadTranslationModel(gpu, files, precision, options, report, resolved.name, fit);
+      } else if (await isDecoderCheckpoint(files)) {
         model = await loadLanguageModel(gpu, files, precision, options, report, resolved.name, fit);
       } else {
         const weights = await loadEncoderModel(files);
@@ -159,7 +190,7 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
     report({
       stage: 'ready',
       fraction: 1,
-      message: `${model.config.architecture}, ${model.config.numLayers} x ${model.config.hiddenSize}, ${precision}`,
+      message: `${describeConfig(model.config)}, ${precision}`,
     });
     return acquire
       ? model.holdGpu({ lease, reacquire: acquire, recover: options.recover })
@@ -241,6 +272,70 @@ async function loadLanguageModel(
   });
   report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
   return languageModelFromFile(gpu, file, name ?? files.describe, fit);
+}
+
+/** An integer translation file on the device (refused before allocating if it cannot fit). */
+async function translationModelFromFile(
+  gpu: Gpu,
+  file: IntTranslatorFile,
+  what: string,
+  fit: FitOptions,
+): Promise<Int8TranslationModel> {
+  await checkDeviceFits(
+    gpu,
+    intProgramNeeds(file.program),
+    `integer translation model (${describeConfig(file.config)})`,
+    fit,
+  );
+  return Int8TranslationModel.fromFile(gpu, file, what);
+}
+
+/**
+ * A Marian folder: the float model, or converted to integers on the way (calibrated on
+ * `calibration`'s source-language texts, else built-in English sentences).
+ */
+async function loadTranslationModel(
+  gpu: Gpu,
+  files: ModelFiles,
+  precision: Precision,
+  options: LoadOptions,
+  report: (p: LoadProgress) => void,
+  name: string | undefined,
+  fit: FitOptions,
+): Promise<Int8TranslationModel | Fp32TranslationModel> {
+  const calibration = options.calibration?.map((t, i) => {
+    if (typeof t !== 'string')
+      throw new TypeError(
+        `loadModel: calibration[${i}] is a text pair; a translation model calibrates on source texts`,
+      );
+    return t;
+  });
+  const weights = await loadMarianModel(files);
+  const c = weights.config;
+  await checkDeviceFits(
+    gpu,
+    floatGraphNeeds(marianGraph(c), weights.params, c.maxPositions),
+    `float translation model (${describeConfig(c)})`,
+    fit,
+  );
+  if (precision === 'fp32') {
+    report({ stage: 'compile', fraction: 0, message: 'uploading float weights and compiling kernels' });
+    return Fp32TranslationModel.create(
+      gpu,
+      weights,
+      await loadMarianTokenizer(files, c),
+      maxLengthOf(await generationSettings(files)),
+    );
+  }
+  const file = await convertTranslatorModel(files, {
+    model: weights,
+    name,
+    calibration,
+    method: options.calibrationMethod,
+    onProgress: calibrationProgress(report),
+  });
+  report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
+  return translationModelFromFile(gpu, file, name ?? files.describe, fit);
 }
 
 /**

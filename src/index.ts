@@ -18,7 +18,14 @@ export {
 export { DEFAULT_CALIBRATION } from './calibrate/default-calibration.js';
 export type { RangeMethod } from './calibrate/range-observer.js';
 export { type ConvertOptions, convertModel } from './convert.js';
-export type { DecoderConfig, EncoderConfig, EncoderModel, ModelConfig, TokenBatch } from './core/types.js';
+export type {
+  DecoderConfig,
+  EncoderConfig,
+  EncoderModel,
+  MarianConfig,
+  ModelConfig,
+  TokenBatch,
+} from './core/types.js';
 export { type GlueInput, type GlueRow, type GlueSet, parseGlueTsv } from './data/glue.js';
 export { type Evaluation, evaluate } from './evaluate.js';
 export { type IntModelFile, IntModelFileError, readIntModelFile, writeIntModelFile } from './format/int-model-file.js';
@@ -32,6 +39,7 @@ export type { KernelTime } from './gpu/program.js';
 export { formatDeviceReport } from './gpu/report.js';
 export type { ModelGraph } from './graph/types.js';
 export { Fp32LanguageModel, Int8LanguageModel } from './language-model.js';
+export { describeConfig } from './model/config.js';
 export { loadEncoderModel } from './model/load.js';
 export {
   type DownloadProgress,

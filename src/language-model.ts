@@ -11,6 +11,7 @@ import type { DecoderSession } from './generate/decoder-session.js';
 import { type GenerationResult, generateTokens } from './generate/generate.js';
 import { Generation } from './generate/generation.js';
 import { checkGenerationOptions, type GenerationOptions, type TokenEvent } from './generate/options.js';
+import type { TranslationResult } from './generate/translation-result.js';
 import type { Gpu } from './gpu/gpu.js';
 import type { GpuMemory } from './gpu/profile.js';
 import { decoderGraph } from './model/decoder.js';
@@ -126,6 +127,14 @@ abstract class LanguageModel extends DeviceModel<Decoder> implements TextModel {
   async embed(): Promise<never> {
     throw new Error(
       `embed: this model (${this.config.architecture}) is a language model; it can generate() (capabilities: ${this.capabilities.join(', ')})`,
+    );
+  }
+
+  translate(text: string): Generation<TranslationResult>;
+  translate(texts: readonly string[]): Promise<TranslationResult[]>;
+  translate(): never {
+    throw new Error(
+      `translate: this model (${this.config.architecture}) is a language model, not a translation model; it can generate() (capabilities: ${this.capabilities.join(', ')})`,
     );
   }
 

@@ -13,6 +13,7 @@ import { type IntModelFile, readIntModelFile } from './format/int-model-file.js'
 import type { GenerationResult } from './generate/generate.js';
 import type { Generation } from './generate/generation.js';
 import type { GenerationOptions } from './generate/options.js';
+import type { TranslationOptions, TranslationResult } from './generate/translation-result.js';
 import { checkDeviceFits, type DeviceNeeds, type FitOptions } from './gpu/device.js';
 import type { Gpu } from './gpu/gpu.js';
 import { type GpuMemory, type KernelFamilyTime, kernelFamilies } from './gpu/profile.js';
@@ -22,6 +23,7 @@ import type { ModelGraph } from './graph/types.js';
 import { estimateModelBytes } from './model/config.js';
 import type { DecoderTokenizer } from './model/decoder-tokenizer.js';
 import { loadEncoderModel } from './model/load.js';
+import type { MarianTokenizer } from './model/marian.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
 import { type IntProgram, intWidth, rowsPerSequence } from './plan/int-program.js';
@@ -79,13 +81,13 @@ export interface Profile {
 }
 
 /** What a model object can do; the other methods reject, saying so. */
-export type Capability = 'classify' | 'embed' | 'generate';
+export type Capability = 'classify' | 'embed' | 'generate' | 'translate';
 
 export interface TextModel {
   readonly kind: 'int8' | 'fp32';
   /** An encoder's (task 'sequence-classification' or 'embedding') or a language model's ('text-generation'). */
   readonly config: ModelConfig;
-  readonly tokenizer: EncoderTokenizer | DecoderTokenizer;
+  readonly tokenizer: EncoderTokenizer | DecoderTokenizer | MarianTokenizer;
   /** The methods this model answers: classifiers classify, encoders without a head embed, language models generate. */
   readonly capabilities: readonly Capability[];
   /**
@@ -103,6 +105,12 @@ export interface TextModel {
   generate(prompt: string, options?: GenerationOptions): Generation;
   /** Continuations of several prompts generated together, one result per prompt. */
   generateBatch(prompts: readonly string[], options?: GenerationOptions): Promise<GenerationResult[]>;
+  /**
+   * A translation of `text` (translation models): iterate it for the text as it comes, or await
+   * it; a list of texts is translated together, one result per text.
+   */
+  translate(text: string, options?: TranslationOptions): Generation<TranslationResult>;
+  translate(texts: readonly string[], options?: TranslationOptions): Promise<TranslationResult[]>;
   /** GPU time of every kernel of one forward over `texts` (needs 'timestamp-query'). */
   profile(texts: Texts, options?: ProfileOptions): Promise<Profile>;
   /** GPU bytes this model holds now (zero once disposed); language models add their KV cache's. */
@@ -250,6 +258,14 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
   async generateBatch(): Promise<GenerationResult[]> {
     this.generate();
     return [];
+  }
+
+  translate(text: string): Generation<TranslationResult>;
+  translate(texts: readonly string[]): Promise<TranslationResult[]>;
+  translate(): never {
+    throw new Error(
+      `translate: this model (${this.config.architecture}) is an encoder, not a translation model (capabilities: ${this.capabilities.join(', ')})`,
+    );
   }
 
   async profile(texts: Texts, options?: ProfileOptions): Promise<Profile> {

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { modelName } from '../src/convert.js';
+import type { EncoderConfig } from '../src/core/types.js';
 import { runIntProgramCpu } from '../src/cpu/int-program.js';
 import {
   builtInModelUrl,
@@ -67,7 +68,7 @@ describe('loadModel', { timeout: 300_000 }, () => {
       expect(m8.weightBytes).toBeLessThan(m32.weightBytes / 3);
       // Activations are sized for the run: at least the attention scores (4 bytes each) of the batch just classified.
       const { batch, seqLen } = (int8.tokenizer as EncoderTokenizer).encodeBatch(texts);
-      const scores = batch * int8.config.numHeads * seqLen * seqLen * 4;
+      const scores = batch * (int8.config as EncoderConfig).numHeads * seqLen * seqLen * 4;
       expect(m8.activationBytes).toBeGreaterThanOrEqual(scores);
       expect(m32.activationBytes).toBeGreaterThanOrEqual(scores);
     } finally {
@@ -91,7 +92,7 @@ describe('loadModel', { timeout: 300_000 }, () => {
       const families = profile.families.map((f) => f.family);
       expect(families).toEqual(expect.arrayContaining(['gemm-i8', 'softmax-i8', 'layernorm-i8', 'embedding-i8']));
       // Every dispatch is there: one embedding, one softmax per layer, LayerNorms after the embedding and twice per layer.
-      const L = model.config.numLayers;
+      const L = (model.config as EncoderConfig).numLayers;
       const dispatches = Object.fromEntries(profile.families.map((f) => [f.family, f.dispatches]));
       expect([dispatches['embedding-i8'], dispatches['softmax-i8'], dispatches['layernorm-i8']]).toEqual([
         1,

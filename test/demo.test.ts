@@ -16,6 +16,7 @@ import type { Browser, Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatBytes, formatMs } from '../demo/charts.js';
+import type { DecoderConfig, EncoderConfig } from '../src/core/types.js';
 import { builtInModelUrl, type GenerationOptions, loadModel, type TextModel } from '../src/index.js';
 import type { EncoderTokenizer } from '../src/model/tokenizer.js';
 import { launchChromium, pipePageLogs } from './browser/chromium.js';
@@ -317,7 +318,7 @@ describe('demo page', () => {
     expect(memory['fp32 weights']).toBeGreaterThan(4 * 4e6);
     // Activations are sized for the largest run so far: at least the attention scores (4 bytes each) of the last review.
     const { seqLen } = (node.int8.tokenizer as EncoderTokenizer).encodeBatch([lastText]);
-    const scores = node.int8.config.numHeads * seqLen * seqLen * 4;
+    const scores = (node.int8.config as EncoderConfig).numHeads * seqLen * seqLen * 4;
     expect(memory['int8 activations']).toBeGreaterThanOrEqual(scores);
     expect(memory['fp32 activations']).toBeGreaterThanOrEqual(scores);
     expect(await page.textContent('#memory .note')).toMatch(/INT8 \/ FP32: weights 0\.\d+x/);
@@ -497,7 +498,7 @@ describe('demo page', () => {
     expect(appended.fp32).toBeGreaterThanOrEqual(2);
 
     // INT8 caches K and V as one byte per value, all layers; the page shows the model's own figures.
-    const config = node.config;
+    const config = node.config as DecoderConfig;
     const m = node.memory();
     expect(int8.kvBytesPerToken).toBe(2 * config.numLayers * config.hiddenSize);
     expect(int8.kvBytesPerToken).toBe(m.kvBytesPerToken);

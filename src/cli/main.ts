@@ -36,6 +36,7 @@ import { readAnyIntModelFile, writeIntModelFile } from '../format/int-model-file
 import { GpuUnavailableError, requestGpu } from '../gpu/device.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { formatDeviceReport } from '../gpu/report.js';
+import { describeConfig } from '../model/config.js';
 import { isDecoderCheckpoint } from '../model/load.js';
 import { folderSource } from '../model/sources-node.js';
 import { dumpProgram } from '../plan/dump-program.js';
@@ -344,9 +345,7 @@ async function cmdDefault(getGpu: GetGpu): Promise<void> {
   console.log(`${formatDeviceReport(gpu).split('\n').slice(0, 4).join('\n')}\n`);
   const model = await loadModel('default', { gpu });
   try {
-    console.log(
-      `built-in model: ${model.config.architecture} (${model.config.numLayers} x ${model.config.hiddenSize}), integer-only on WebGPU\n`,
-    );
+    console.log(`built-in model: ${describeConfig(model.config)}, integer-only on WebGPU\n`);
     const t0 = performance.now();
     const preds = await model.classify(EXAMPLES);
     printPredictions(model, EXAMPLES, preds, performance.now() - t0);

@@ -127,7 +127,7 @@ export interface DecoderConfig {
   tiedEmbeddings: boolean;
 }
 
-export type ModelConfig = EncoderConfig | DecoderConfig;
+export type ModelConfig = EncoderConfig | DecoderConfig | MarianConfig;
 
 /**
  * A float decoder: its config and its parameters under the graph's names (src/graph/architectures.ts

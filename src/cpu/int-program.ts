@@ -3,7 +3,9 @@
  * layouts the GPU uses. This is the specification of the whole integer model: the GPU interpreter
  * (src/runtime/int-program.ts) must give the same output bit for bit.
  */
+
 import { decoderPromptBatch, marianBatches } from '../core/token-batch.js';
+import { checkBeamParents } from '../core/translation.js';
 import type { MarianConfig, TokenBatch } from '../core/types.js';
 import {
   type IntAttentionOp,
@@ -181,9 +183,13 @@ class CpuIntInterpreter {
     // Queries over their batch's positions, keys over theirs (cross-attention: the source's, under its mask).
     const queries = this.batchOf(op.q.tensor);
     const keys = this.batchOf(op.k.tensor);
-    const B = queries.batch;
-    if (keys.batch !== B) throw new RangeError(`integer program: ${keys.batch} source sentences for ${B} targets`);
-    const [Sq, Sk] = [queries.seqLen, keys.seqLen];
+    // Beams: the target sequences of one source (beams of them, consecutive) attend to its keys as
+    // one block of beams x seqLen query rows, so K and V exist once per source.
+    const beams = queries.batch / keys.batch;
+    if (!Number.isInteger(beams) || (beams > 1 && op.causal))
+      throw new RangeError(`integer program: ${keys.batch} source sentences for ${queries.batch} targets`);
+    const B = keys.batch;
+    const [Sq, Sk] = [queries.seqLen * beams, keys.seqLen];
     if (op.causal && Sq !== Sk)
       throw new RangeError(`integer program: causal attention ${op.out} over ${Sk} keys for ${Sq} queries`);
     const { heads, headDim: D } = op;
@@ -400,15 +406,30 @@ export class IntTranslatorCpu {
     return this.cache.past;
   }
 
-  /** Runs the encoder over `source` (one sentence per cached sequence) and empties the cache. */
+  /** Sequences per source (beam search): the cache's batch over the sources encoded. */
+  get beams(): number {
+    return this.memory ? this.cache.batch / this.memory.source.batch : 1;
+  }
+
+  /**
+   * Runs the encoder over `source` and empties the cache. The cache's sequences are the sources'
+   * beams: batch / sources per source, consecutive, all reading their source's encoder output.
+   */
   encode(source: TokenBatch): void {
-    if (source.batch !== this.cache.batch)
-      throw new RangeError(`IntTranslatorCpu: ${source.batch} sources for a cache of ${this.cache.batch}`);
+    if (this.cache.batch % source.batch !== 0)
+      throw new RangeError(
+        `IntTranslatorCpu: ${source.batch} sources do not divide a cache of ${this.cache.batch} sequences into beams`,
+      );
     const interpreter = new CpuIntInterpreter(this.program, source, undefined, undefined, source);
     for (const op of this.program.ops) if (this.sourceOps.has(op)) interpreter.run(op);
     this.memory = { source, values: interpreter.values };
     this.cache.past = 0;
     this.cache.mask.fill(0);
+  }
+
+  /** Beam search: sequence i continues sequence parents[i] (of the same source) from here on. */
+  reorder(parents: readonly number[]): void {
+    reorderKvCache(this.cache, parents, this.beams);
   }
 
   /** The decoder's first position: [batch, vocab] logits after `startId`. */
@@ -448,6 +469,27 @@ export class IntTranslatorCpu {
     cache.past += 1;
     return interpreter.get(this.program.output.tensor) as Int32Array;
   }
+}
+
+/**
+ * Beam search's cache reordering (the specification of GpuKvCache.reorder): sequence i's cached K,
+ * V and mask become those of sequence parents[i], which must belong to the same group of `beams`
+ * consecutive sequences (one source's). Sequences that keep their own cache do not move.
+ */
+export function reorderKvCache(cache: IntKvCache, parents: readonly number[], beams = cache.batch): void {
+  checkBeamParents(parents, cache.batch, beams);
+  const moved = parents.map((p, i) => [i, p] as const).filter(([i, p]) => i !== p);
+  if (moved.length === 0) return;
+  const C = cache.capacity;
+  const block = cache.heads * C * cache.headDim;
+  for (const layer of cache.layers) {
+    for (const key of ['k', 'v'] as const) {
+      const from = layer[key].slice();
+      for (const [i, p] of moved) layer[key].set(from.subarray(p * block, (p + 1) * block), i * block);
+    }
+  }
+  const mask = cache.mask.slice();
+  for (const [i, p] of moved) cache.mask.set(mask.subarray(p * C, (p + 1) * C), i * C);
 }
 
 /**

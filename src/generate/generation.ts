@@ -10,15 +10,15 @@
  */
 import type { GenerationResult } from './generate.js';
 
-export class Generation implements AsyncIterable<string>, PromiseLike<GenerationResult> {
+export class Generation<R = GenerationResult> implements AsyncIterable<string>, PromiseLike<R> {
   private readonly pieces: string[] = [];
   private wake: (() => void) | undefined;
   private done = false;
   private iterated = false;
-  private readonly result: Promise<GenerationResult>;
+  private readonly result: Promise<R>;
 
   /** `run` generates, calling `push` with every new piece of text, and resolves with the result. */
-  constructor(run: (push: (piece: string) => void) => Promise<GenerationResult>) {
+  constructor(run: (push: (piece: string) => void) => Promise<R>) {
     this.result = run((piece) => {
       if (piece === '') return;
       this.pieces.push(piece);
@@ -32,8 +32,8 @@ export class Generation implements AsyncIterable<string>, PromiseLike<Generation
   }
 
   // biome-ignore lint/suspicious/noThenProperty: a Generation is awaitable by design (the result).
-  then<A = GenerationResult, B = never>(
-    onFulfilled?: ((value: GenerationResult) => A | PromiseLike<A>) | null,
+  then<A = R, B = never>(
+    onFulfilled?: ((value: R) => A | PromiseLike<A>) | null,
     onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
   ): Promise<A | B> {
     return this.result.then(onFulfilled, onRejected);

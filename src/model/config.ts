@@ -447,3 +447,10 @@ export function parseMarianConfig(json: unknown, what = 'config.json'): MarianCo
     tiedEmbeddings: tied as boolean,
   };
 }
+
+/** "GPT2LMHeadModel (2 x 128)": the architecture and size, as messages and reports name a model. */
+export function describeConfig(c: ModelConfig): string {
+  if (c.task === 'translation')
+    return `${c.architecture} (${c.encoderLayers} + ${c.decoderLayers} layers x ${c.hiddenSize})`;
+  return `${c.architecture} (${c.numLayers} x ${c.hiddenSize})`;
+}

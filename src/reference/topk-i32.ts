@@ -220,3 +220,16 @@ export function fromTopK(
   const logits = Float32Array.from(values, (v) => v * scale);
   return { ids: Int32Array.from(ids), logits, restBelow: whole ? -Infinity : logits[logits.length - 1] };
 }
+
+/** [rows, vocab] accumulators onto the program's common logit scale. */
+export function rescaledLogitRows(
+  rescale: { requant: readonly Dyadic[] },
+  logits: Int32Array,
+  rows: number,
+): Int32Array {
+  const V = rescale.requant.length;
+  const out = new Int32Array(rows * V);
+  for (let r = 0; r < rows; r++)
+    for (let v = 0; v < V; v++) out[r * V + v] = rescaleLogit(logits[r * V + v], rescale.requant[v]);
+  return out;
+}

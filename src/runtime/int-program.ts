@@ -42,9 +42,9 @@ import { poolI8Program, poolI8RunData } from '../kernels/pool-i8.js';
 import { requantizeProgram } from '../kernels/requantize.js';
 import { residualAddProgram } from '../kernels/residual-add.js';
 import { uploadSiluI8Constants } from '../kernels/silu-i8.js';
-import { defaultSoftmaxI8Launch, softmaxI8OutputWords, softmaxI8Program } from '../kernels/softmax-i8.js';
+import { defaultSoftmaxI8Launch, softmaxI8Program } from '../kernels/softmax-i8.js';
 import { TOPK_MAX_K, topKBindings, topKOutputWords, topKProgram, topKVariant } from '../kernels/topk-i32.js';
-import { transposeHeadsI8Program, transposeHeadsOutputWords } from '../kernels/transpose-heads-i8.js';
+import { transposeHeadsI8Program } from '../kernels/transpose-heads-i8.js';
 import {
   type IntAttentionOp,
   type IntEmbedOp,
@@ -101,10 +101,27 @@ export interface IntForwardResult {
   kernels?: KernelTime[];
 }
 
-/** One launch: a Dispatch bound once, and its program and run for a (batch, seq) after `past` cached positions. */
+/**
+ * Whose rows a launch runs over: the (decoder's) target tokens, an encoder-decoder's source
+ * tokens, or cross-attention's target queries over source keys.
+ */
+type Domain = 'target' | 'source' | 'cross';
+
+/**
+ * One launch: a Dispatch bound once, and its program for a run. The arguments depend on the
+ * domain: target (batch, seq, past cached positions); source (sources, source length); cross
+ * (sources, query rows per source: beams x seq, source length).
+ */
 interface Launch {
   dispatch: Dispatch;
+  domain: Domain;
   info: (batch: number, seq: number, past?: number) => ProgramInfo;
+}
+
+/** An encoder-decoder's source run: its sentences and their (padded) length. */
+interface SourceRun {
+  batch: number;
+  seq: number;
 }
 
 function maxAbs(values: Int32Array): number {
@@ -131,16 +148,26 @@ export class IntProgramGpu {
     | {
         slots: GPUBuffer[];
         inputs: Record<'tokenIds' | 'positionIds' | 'typeIds' | 'mask', GPUBuffer>;
+        /** Encoder-decoders: the source's token ids, position ids and mask. */
+        source?: Record<'tokenIds' | 'positionIds' | 'mask', GPUBuffer>;
+        /** Attention without a cache (encoders, an encoder-decoder's encoder and cross-attention). */
         scores?: GPUBuffer;
         probs?: GPUBuffer;
         vT?: GPUBuffer;
+        /** Cached attention (decoders). */
+        kvScores?: GPUBuffer;
+        kvProbs?: GPUBuffer;
         /** Decoders: the top-k rows [batch, 1 + 2 TOPK_MAX_K] words. */
         topk?: GPUBuffer;
         staging: GPUBuffer;
       }
     | undefined;
   /** Decoders: the KV cache, and the next-token launch after the program's. */
-  private readonly kv: GpuKvCache | undefined;
+  private kv: GpuKvCache | undefined;
+  /** Encoder-decoders: the capacity of source tensors, and the sources encoded (their K|V kept for the steps). */
+  private sourceCapacity: Capacity | undefined;
+  private sourceRun: SourceRun | undefined;
+  private readonly usesSource: boolean;
   private topkLaunch: Launch | undefined;
   private rescale: GPUBuffer | undefined;
   private launches: Launch[] = [];
@@ -148,9 +175,9 @@ export class IntProgramGpu {
   private disposed = false;
   /** This run's pooling mode, when it overrides the program's. */
   private pooling: 'mean' | 'cls' | undefined;
+  /** The embedding of the target tokens (the decoder's, for an encoder-decoder). */
   private readonly embed: IntEmbedOp;
-  private readonly heads: number;
-  private readonly maxHeadDim: number;
+  private readonly sourceEmbed: IntEmbedOp | undefined;
 
   private constructor(
     readonly gpu: Gpu,
@@ -159,12 +186,16 @@ export class IntProgramGpu {
     kvCache: KvCacheSize | undefined,
   ) {
     this.tensors = new Map(program.tensors.map((t) => [t.id, t]));
-    const embed = program.ops.find((o): o is IntEmbedOp => o.kind === 'embed');
+    this.usesSource = program.tensors.some((t) => t.shape.includes('source'));
+    const embeds = program.ops.filter((o): o is IntEmbedOp => o.kind === 'embed');
+    const embed = embeds.find((o) => !this.overSource(o.out));
     if (!embed) throw new Error('integer program: no embedding op');
     this.embed = embed;
-    const attention = program.ops.filter((o): o is IntAttentionOp => o.kind === 'attention');
-    this.heads = Math.max(1, ...attention.map((a) => a.heads));
-    this.maxHeadDim = Math.max(4, ...attention.map((a) => a.headDim));
+    this.sourceEmbed = embeds.find((o) => this.overSource(o.out));
+    if (this.usesSource && (!kvCache || !this.sourceEmbed))
+      throw new Error(
+        'integer model: an encoder-decoder runs with a KV cache (encode() the sources, then decode() the target)',
+      );
     this.assignSlots();
     if (kvCache) {
       if (program.output.kind !== 'lm-logits' || !program.output.rescale)
@@ -189,6 +220,16 @@ export class IntProgramGpu {
       throw e;
     }
     return runtime;
+  }
+
+  private overSource(id: string): boolean {
+    return this.tensor(id).shape.includes('source');
+  }
+
+  private domainOf(op: IntOp): Domain {
+    if (this.overSource(op.out)) return 'source';
+    if (op.kind === 'attention' && this.overSource(op.k.tensor)) return 'cross';
+    return 'target';
   }
 
   private tensor(id: string): IntTensor {
@@ -255,34 +296,55 @@ export class IntProgramGpu {
     if (this.kv) this.rescale = this.buffer('logits.rescale', packRequant(this.program.output.rescale!.requant));
   }
 
-  /** Shares activation buffers between tensors whose lifetimes do not overlap. */
+  /**
+   * Shares activation buffers between tensors whose lifetimes do not overlap. A source tensor the
+   * decoder reads (cross-attention's K|V) gets a buffer of its own: it is written once per source
+   * and read by every decoder step, so no tensor of either run may share it.
+   */
   private assignSlots(): void {
     const lastUse = new Map<string, number>();
+    const pinned = new Set<string>();
     this.program.ops.forEach((op, i) => {
-      for (const id of opReads(op)) lastUse.set(id, i);
+      for (const id of opReads(op)) {
+        lastUse.set(id, i);
+        if (this.overSource(id) && !this.overSource(op.out)) pinned.add(id);
+      }
     });
     const free: number[] = [];
+    const newSlot = () => {
+      this.slotTensors.push([]);
+      return this.slotTensors.length - 1;
+    };
     this.program.ops.forEach((op, i) => {
-      const slot = free.pop() ?? this.slotTensors.length;
-      if (slot === this.slotTensors.length) this.slotTensors.push([]);
+      const slot = pinned.has(op.out) ? newSlot() : (free.pop() ?? newSlot());
       this.slotOf.set(op.out, slot);
       this.slotTensors[slot].push(this.tensor(op.out));
       for (const id of new Set(opReads(op))) {
         // The program's output stays where it is until read back.
-        if (lastUse.get(id) === i && id !== this.program.output.tensor) free.push(this.slotOf.get(id)!);
+        if (lastUse.get(id) === i && id !== this.program.output.tensor && !pinned.has(id))
+          free.push(this.slotOf.get(id)!);
       }
     });
   }
 
-  private tensorBytes(t: IntTensor, c: Capacity): number {
+  private tensorBytes(t: IntTensor, c: Capacity, sc: Capacity | undefined): number {
+    if (t.shape.includes('source')) return sc ? sc.batch * sc.seq * rowBytes(t) : 0;
     return (rowsPerSequence(t) === 'tokens' ? c.batch * c.seq : c.batch) * rowBytes(t);
   }
 
-  /** Buffers and bound launches for at least (batch, seq); grown (at least doubled) only when needed. */
-  private async ensureCapacity(batch: number, seq: number): Promise<void> {
+  /**
+   * Buffers and bound launches for at least (batch, seq) target tokens and, for an encoder-decoder,
+   * `source` sentences; grown (at least doubled) only when needed. Growing rebinds everything, so
+   * the sources encoded are gone (encode again).
+   */
+  private async ensureCapacity(batch: number, seq: number, source?: SourceRun): Promise<void> {
     const c = this.capacity;
-    if (c && batch <= c.batch && seq <= c.seq) return;
+    const sc = this.sourceCapacity;
+    const wantSource = this.usesSource ? (source ?? sc ?? { batch, seq }) : undefined;
+    const sourceFits = !wantSource || (sc !== undefined && wantSource.batch <= sc.batch && wantSource.seq <= sc.seq);
+    if (c && batch <= c.batch && seq <= c.seq && sourceFits) return;
     const next = grownCapacity(c, batch, seq, this.maxSeq);
+    const nextSource = wantSource && grownCapacity(sc, wantSource.batch, wantSource.seq, this.program.maxPositions);
     this.releaseActivations();
     const gpu = this.gpu;
     const made: GPUBuffer[] = [];
@@ -294,7 +356,7 @@ export class IntProgramGpu {
     try {
       const T = next.batch * next.seq;
       const slots = this.slotTensors.map((ts, i) =>
-        make(`activation.${i}`, Math.max(...ts.map((t) => this.tensorBytes(t, next)))),
+        make(`activation.${i}`, Math.max(...ts.map((t) => this.tensorBytes(t, next, nextSource)))),
       );
       const inputs = {
         tokenIds: make('token_ids', T * 4),
@@ -302,48 +364,84 @@ export class IntProgramGpu {
         typeIds: make('type_ids', T * 4),
         mask: make('mask', T * 4),
       };
-      const hasAttention = this.program.ops.some((o) => o.kind === 'attention');
-      const shape = { batch: next.batch, heads: this.heads, seq: next.seq };
+      const sourceTokens = nextSource ? nextSource.batch * nextSource.seq : 0;
+      const sourceInputs = nextSource && {
+        tokenIds: make('source.token_ids', sourceTokens * 4),
+        positionIds: make('source.position_ids', sourceTokens * 4),
+        mask: make('source.mask', sourceTokens * 4),
+      };
       const kvScratch = this.kv && kvScratchBytes(this.program, this.kv, next.seq);
-      const scratch = kvScratch
-        ? {
-            scores: make('attention.scores', kvScratch.scores),
-            probs: make('attention.probs', kvScratch.probs),
-            topk: make('topk', next.batch * topKOutputWords({ batch: 1, k: TOPK_MAX_K }) * 4),
-          }
-        : hasAttention
-          ? {
-              scores: make('attention.scores', next.batch * this.heads * next.seq * next.seq * 4),
-              probs: make('attention.probs', softmaxI8OutputWords(shape) * 4),
-              vT: make(
-                'attention.vT',
-                transposeHeadsOutputWords({
-                  ...shape,
-                  headDim: this.maxHeadDim,
-                  rowWords: (this.heads * this.maxHeadDim) / 4,
-                  colOffset: 0,
-                }) * 4,
-              ),
-            }
-          : {};
+      const cached = kvScratch && {
+        kvScores: make('attention.kv-scores', kvScratch.scores),
+        kvProbs: make('attention.kv-probs', kvScratch.probs),
+        topk: make('topk', next.batch * topKOutputWords({ batch: 1, k: TOPK_MAX_K }) * 4),
+      };
+      const plain = this.plainAttentionBytes(next, nextSource);
+      const scratch = plain && {
+        scores: make('attention.scores', plain.scores),
+        probs: make('attention.probs', plain.probs),
+        vT: make('attention.vT', plain.vT),
+      };
       const out = this.tensor(this.program.output.tensor);
       const staging = gpu.device.createBuffer({
         label: 'int-program.readback',
-        size: Math.max(4, this.tensorBytes(out, next), next.batch * topKOutputWords({ batch: 1, k: TOPK_MAX_K }) * 4),
+        size: Math.max(
+          4,
+          this.tensorBytes(out, next, nextSource),
+          next.batch * topKOutputWords({ batch: 1, k: TOPK_MAX_K }) * 4,
+        ),
         usage: MAP_READ | COPY_DST,
       });
       made.push(staging);
-      this.activations = { slots, inputs, ...scratch, staging };
+      this.activations = { slots, inputs, source: sourceInputs, ...cached, ...scratch, staging };
       this.capacity = next;
+      this.sourceCapacity = nextSource;
       this.launches = [];
-      for (const op of this.program.ops) this.launches.push(...(await this.bind(op, next)));
+      for (const op of this.program.ops) this.launches.push(...(await this.bind(op)));
       if (this.kv) this.topkLaunch = await this.bindTopK(next);
     } catch (e) {
       made.forEach((b) => b.destroy());
       this.activations = undefined;
       this.capacity = undefined;
+      this.sourceCapacity = undefined;
       throw e;
     }
+  }
+
+  /**
+   * The (batch, query rows, keys) of a launch of attention without a cache, at capacity: over the
+   * target tokens, the source tokens, or target queries (all the beams of a source at once) over
+   * the source.
+   */
+  private attentionDims(domain: Domain, c: Capacity, sc: Capacity | undefined): [number, number, number] {
+    if (domain === 'target') return [c.batch, c.seq, c.seq];
+    if (!sc) throw new Error('integer program: an attention over source tokens without a source capacity');
+    if (domain === 'source') return [sc.batch, sc.seq, sc.seq];
+    // One source may carry every target sequence (all beams of one sentence).
+    return [1, c.batch * c.seq, sc.seq];
+  }
+
+  /** Scratch bytes of the attentions without a cache: the largest scores, probabilities and V^T any needs. */
+  private plainAttentionBytes(
+    c: Capacity,
+    sc: Capacity | undefined,
+  ): { scores: number; probs: number; vT: number } | undefined {
+    const plain = this.program.ops.filter((o): o is IntAttentionOp => o.kind === 'attention' && !(this.kv && o.cache));
+    if (plain.length === 0) return undefined;
+    let scores = 4;
+    let probs = 4;
+    let vT = 4;
+    for (const op of plain) {
+      const domain = this.domainOf(op);
+      const [B, Sq, Sk] = this.attentionDims(domain, c, sc);
+      // A cross-attention's query rows split between sources however the beams fall: bound by the larger split.
+      const rows = domain === 'cross' ? c.batch * c.seq : B * Sq;
+      const keyBatch = domain === 'cross' ? (sc?.batch ?? 1) : B;
+      scores = Math.max(scores, rows * op.heads * Sk * 4);
+      probs = Math.max(probs, rows * op.heads * wordsPerRow(Sk) * 4);
+      vT = Math.max(vT, keyBatch * op.heads * op.headDim * wordsPerRow(Sk) * 4);
+    }
+    return { scores, probs, vT };
   }
 
   private releaseActivations(): void {
@@ -351,25 +449,48 @@ export class IntProgramGpu {
     this.launches = [];
     this.topkLaunch?.dispatch.destroy();
     this.topkLaunch = undefined;
+    this.sourceRun = undefined;
     if (!this.activations) return;
-    const a = this.activations;
-    for (const b of [...a.slots, ...Object.values(a.inputs), a.scores, a.probs, a.vT, a.topk, a.staging]) b?.destroy();
+    for (const b of this.activationBuffers()) b.destroy();
     this.activations = undefined;
     this.capacity = undefined;
+    this.sourceCapacity = undefined;
+  }
+
+  private activationBuffers(): GPUBuffer[] {
+    const a = this.activations;
+    if (!a) return [];
+    const list = [a.scores, a.probs, a.vT, a.kvScores, a.kvProbs, a.topk, a.staging];
+    return [...a.slots, ...Object.values(a.inputs), ...Object.values(a.source ?? {}), ...list].filter(
+      (b): b is GPUBuffer => b !== undefined,
+    );
   }
 
   private slot(id: string): GPUBuffer {
     return this.activations!.slots[this.slotOf.get(id)!];
   }
 
-  /** A Dispatch over `buffers`, created with the program of the capacity shape. */
+  /** A Dispatch over `buffers`, created with the program of its domain's capacity shape. */
   private async launch(
     buffers: GPUBuffer[],
     info: (batch: number, seq: number, past?: number) => ProgramInfo,
-    c: Capacity,
+    domain: Domain = 'target',
   ): Promise<Launch> {
-    const dispatch = await Dispatch.create(this.gpu, info(c.batch, c.seq, 0), buffers);
-    return { dispatch, info };
+    const c = this.capacity!;
+    const sc = this.sourceCapacity;
+    const args: [number, number, number] =
+      domain === 'target' ? [c.batch, c.seq, 0] : this.attentionDims(domain, c, sc);
+    const dispatch = await Dispatch.create(this.gpu, info(...args), buffers);
+    return { dispatch, domain, info };
+  }
+
+  /** A launch's arguments for a run of (batch, seq) target tokens after `past`, over the sources encoded. */
+  private runArgs(l: Launch, batch: number, seq: number, past: number): [number, number, number] {
+    if (l.domain === 'target') return [batch, seq, past];
+    const run = this.sourceRun;
+    if (!run) throw new Error('integer model: encode() the sources before decoding');
+    if (l.domain === 'source') return [run.batch, run.seq, 0];
+    return [run.batch, (batch / run.batch) * seq, run.seq];
   }
 
   private gemmOptions(op: IntGemmOp): GemmI8Options {
@@ -388,10 +509,11 @@ export class IntProgramGpu {
     return { ...gemmI8Kernel(options, tile), ...run, name: run.label ?? 'gemm-i8' };
   }
 
-  private async bind(op: IntOp, c: Capacity): Promise<Launch[]> {
+  private async bind(op: IntOp): Promise<Launch[]> {
     const a = this.activations!;
     const software = this.gpu.adapter.isSoftware;
     const w = this.opBuffers.get(op) ?? {};
+    const domain = this.domainOf(op);
     switch (op.kind) {
       case 'embed': {
         const t = op.tables;
@@ -409,36 +531,37 @@ export class IntProgramGpu {
             },
             op.constants,
           );
+        const inputs = domain === 'source' ? a.source! : a.inputs;
         const list = [w.word, w.position];
         if (types) list.push(w.tokenType);
-        list.push(a.inputs.tokenIds, a.inputs.positionIds);
+        list.push(inputs.tokenIds, inputs.positionIds);
         if (types) list.push(a.inputs.typeIds);
         list.push(this.slot(op.out));
-        return [await this.launch(list, info, c)];
+        return [await this.launch(list, info, domain)];
       }
       case 'layernorm': {
         const H = op.constants.H;
         const info = (B: number, S: number) =>
           layerNormI8Program(op.constants, { rows: B * S, H }, { workgroupSize: defaultWorkgroupSize(H, software) });
-        return [await this.launch([this.slot(op.input), w.channels, this.slot(op.out)], info, c)];
+        return [await this.launch([this.slot(op.input), w.channels, this.slot(op.out)], info, domain)];
       }
       case 'residual': {
         const cols = intWidth(this.tensor(op.out));
         const info = (B: number, S: number) =>
           residualAddProgram(op.operands ?? { a: 'i8', b: 'i8' }, { rows: B * S, cols }, op.constants, op.bounds);
-        return [await this.launch([this.slot(op.a), this.slot(op.b), this.slot(op.out)], info, c)];
+        return [await this.launch([this.slot(op.a), this.slot(op.b), this.slot(op.out)], info, domain)];
       }
       case 'lookup': {
         const cols = intWidth(this.tensor(op.out));
         const perSeq = rowsPerSequence(this.tensor(op.out)) === 'one';
         const info = (B: number, S: number) => lookupI8Program(perSeq ? B : B * S, cols);
-        return [await this.launch([this.slot(op.input), w.table, this.slot(op.out)], info, c)];
+        return [await this.launch([this.slot(op.input), w.table, this.slot(op.out)], info, domain)];
       }
       case 'requantize': {
         const cols = intWidth(this.tensor(op.out));
         const info = (B: number, S: number) =>
           requantizeProgram({ output: 'i8', perChannel: false }, { rows: B * S, cols });
-        return [await this.launch([this.slot(op.input), w.requant, this.slot(op.out)], info, c)];
+        return [await this.launch([this.slot(op.input), w.requant, this.slot(op.out)], info, domain)];
       }
       case 'pool': {
         const hidden = intWidth(this.tensor(op.input));
@@ -447,7 +570,7 @@ export class IntProgramGpu {
           const run = poolI8RunData({ mode }, { batch: B, seq: S, hidden });
           return { ...poolI8Program({ mode }), ...run, name: `pool-i8[${mode}] ${B}x${S}x${hidden}` };
         };
-        return [await this.launch([this.slot(op.input), a.inputs.mask, this.slot(op.out)], info, c)];
+        return [await this.launch([this.slot(op.input), a.inputs.mask, this.slot(op.out)], info, domain)];
       }
       case 'gemm': {
         const options = this.gemmOptions(op);
@@ -476,23 +599,23 @@ export class IntProgramGpu {
           silu: w.silu,
           c: this.slot(op.out),
         });
-        return [await this.launch(list, info, c)];
+        return [await this.launch(list, info, domain)];
       }
       case 'attention':
-        if (this.kv && op.cache) return this.bindCachedAttention(op, c, w.context);
-        return this.bindAttention(op, c, w.context);
+        if (this.kv && op.cache) return this.bindCachedAttention(op, w.context);
+        return this.bindAttention(op, domain, w.context);
     }
   }
 
-  private async bindCachedAttention(op: IntAttentionOp, c: Capacity, contextRequant: GPUBuffer): Promise<Launch[]> {
+  private async bindCachedAttention(op: IntAttentionOp, contextRequant: GPUBuffer): Promise<Launch[]> {
     const a = this.activations!;
     const launches = kvAttentionLaunches(
       op,
       this.kv!,
       {
         qkv: this.slot(op.q.tensor),
-        scores: a.scores!,
-        probs: a.probs!,
+        scores: a.kvScores!,
+        probs: a.kvProbs!,
         contextRequant,
         context: this.slot(op.out),
       },
@@ -504,7 +627,7 @@ export class IntProgramGpu {
       this.gpu.adapter.isSoftware,
     );
     const bound: Launch[] = [];
-    for (const l of launches) bound.push(await this.launch(l.buffers, (B, S, past = 0) => l.info(B, S, past), c));
+    for (const l of launches) bound.push(await this.launch(l.buffers, (B, S, past = 0) => l.info(B, S, past)));
     return bound;
   }
 
@@ -525,11 +648,16 @@ export class IntProgramGpu {
       { logits: this.slot(this.program.output.tensor), requant: this.rescale!, out: a.topk! },
     );
     const dispatch = await Dispatch.create(this.gpu, info(c.batch, 1), list);
-    return { dispatch, info };
+    return { dispatch, domain: 'target', info };
   }
 
-  /** Q.K^T per head (int32), i-softmax (uint8), V transposed per head, P.V requantized into the heads' columns. */
-  private async bindAttention(op: IntAttentionOp, c: Capacity, contextRequant: GPUBuffer): Promise<Launch[]> {
+  /**
+   * Q.K^T per head (int32), i-softmax (uint8), V transposed per head, P.V requantized into the
+   * heads' columns. Self-attention runs (batch, seq) with as many keys as queries; cross-attention
+   * (sources, beams x seq query rows, source length): the beams of one source are consecutive
+   * target sequences, so their query rows are one block against that source's keys.
+   */
+  private async bindAttention(op: IntAttentionOp, domain: Domain, contextRequant: GPUBuffer): Promise<Launch[]> {
     const a = this.activations!;
     const software = this.gpu.adapter.isSoftware;
     const { heads, headDim: D } = op;
@@ -537,6 +665,10 @@ export class IntProgramGpu {
     const kRow = wordsPerRow(intWidth(this.tensor(op.k.tensor)));
     const vRow = wordsPerRow(intWidth(this.tensor(op.v.tensor)));
     const outRow = wordsPerRow(intWidth(this.tensor(op.out)));
+    const mask = domain === 'target' ? a.inputs.mask : a.source!.mask;
+    // (batch, query rows, keys) of a launch's arguments (see Launch).
+    const dims = (B: number, S: number, keys = 0): [number, number, number] =>
+      domain === 'cross' ? [B, S, keys] : [B, S, S];
     const scoresOptions: GemmI8Options = {
       strategy: this.strategy,
       output: 'i32',
@@ -551,12 +683,13 @@ export class IntProgramGpu {
       bias: false,
       aUnsigned: true,
     };
-    const scores = (B: number, S: number) =>
-      this.gemmInfo(
+    const scores = (b: number, s: number, k?: number) => {
+      const [B, Sq, Sk] = dims(b, s, k);
+      return this.gemmInfo(
         scoresOptions,
         {
-          M: S,
-          N: S,
+          M: Sq,
+          N: Sk,
           K: D,
           batchOuter: B,
           batchInner: heads,
@@ -564,32 +697,42 @@ export class IntProgramGpu {
           bRow: kRow,
           aInner: D / 4,
           bInner: D / 4,
-          aOuter: S * qRow,
-          bOuter: S * kRow,
+          aOuter: Sq * qRow,
+          bOuter: Sk * kRow,
           aOffset: op.q.channel / 4,
           bOffset: op.k.channel / 4,
         },
         0,
       );
-    const softmax = (B: number, S: number) =>
-      softmaxI8Program({ batch: B, heads, seq: S, causal: op.causal }, op.softmax, defaultSoftmaxI8Launch(S, software));
-    const transpose = (B: number, S: number) =>
-      transposeHeadsI8Program({ batch: B, seq: S, heads, headDim: D, rowWords: vRow, colOffset: op.v.channel });
-    const context = (B: number, S: number) => {
-      const S4 = wordsPerRow(S);
+    };
+    const softmax = (b: number, s: number, k?: number) => {
+      const [B, Sq, Sk] = dims(b, s, k);
+      return softmaxI8Program(
+        { batch: B, heads, seq: Sk, queries: Sq, causal: op.causal },
+        op.softmax,
+        defaultSoftmaxI8Launch(Sk, software),
+      );
+    };
+    const transpose = (b: number, s: number, k?: number) => {
+      const [B, , Sk] = dims(b, s, k);
+      return transposeHeadsI8Program({ batch: B, seq: Sk, heads, headDim: D, rowWords: vRow, colOffset: op.v.channel });
+    };
+    const context = (b: number, s: number, k?: number) => {
+      const [B, Sq, Sk] = dims(b, s, k);
+      const S4 = wordsPerRow(Sk);
       return this.gemmInfo(
         contextOptions,
         {
-          M: S,
+          M: Sq,
           N: D,
-          K: S,
+          K: Sk,
           batchOuter: B,
           batchInner: heads,
           aRow: S4,
           bRow: S4,
           cRow: outRow,
           cInner: D / 4,
-          cOuter: S * outRow,
+          cOuter: Sq * outRow,
         },
         0,
       );
@@ -598,14 +741,14 @@ export class IntProgramGpu {
       await this.launch(
         gemmI8Bindings(scoresOptions, { a: this.slot(op.q.tensor), b: this.slot(op.k.tensor), c: a.scores! }),
         scores,
-        c,
+        domain,
       ),
-      await this.launch([a.scores!, a.inputs.mask, a.probs!], softmax, c),
-      await this.launch([this.slot(op.v.tensor), a.vT!], transpose, c),
+      await this.launch([a.scores!, mask, a.probs!], softmax, domain),
+      await this.launch([this.slot(op.v.tensor), a.vT!], transpose, domain),
       await this.launch(
         gemmI8Bindings(contextOptions, { a: a.probs!, b: a.vT!, requant: contextRequant, c: this.slot(op.out) }),
         context,
-        c,
+        domain,
       ),
     ];
   }
@@ -619,13 +762,38 @@ export class IntProgramGpu {
     for (const pooling of poolings) {
       // The pool launch reads this.pooling when compileVariants asks for its programs (synchronously, before it awaits).
       this.pooling = pooling;
-      for (const batch of new Set([1, this.kv?.batch ?? 1]))
+      for (const batch of new Set([1, this.kv?.batch ?? 1])) {
+        if (!this.usesSource) {
+          await compileVariants(
+            this.gpu,
+            this.launches.map((l) => l.info),
+            this.maxSeq,
+            batch,
+          );
+          continue;
+        }
+        // An encoder-decoder's target runs one token per sequence after `past` (S - 1 here); the
+        // source any length; cross-attention batch x 1 query rows of one source over S keys.
+        const of = (domain: Domain) => this.launches.filter((l) => l.domain === domain);
         await compileVariants(
           this.gpu,
-          this.launches.map((l) => l.info),
+          of('target').map((l) => (B: number, S: number) => l.info(B, 1, S - 1)),
           this.maxSeq,
           batch,
         );
+        await compileVariants(
+          this.gpu,
+          of('source').map((l) => l.info),
+          this.program.maxPositions,
+          batch,
+        );
+        await compileVariants(
+          this.gpu,
+          of('cross').map((l) => (B: number, S: number) => l.info(1, B, S)),
+          this.program.maxPositions,
+          batch,
+        );
+      }
     }
     this.pooling = undefined;
     if (this.topkLaunch) {
@@ -693,18 +861,20 @@ export class IntProgramGpu {
     const t = this.embed.tables;
     checkEmbeddingIds(input.ids, t.word.length / t.hidden, 'token');
     checkEmbeddingIds(input.positions, t.position.length / t.hidden, 'position');
+    if (this.usesSource && !this.sourceRun) throw new Error('integer model: encode() the sources before decoding');
     const past = kv.past;
     kv.writeMask(this.gpu.device.queue, input.mask, S);
     await this.ensureCapacity(B, S);
     const a = this.activations!;
-    for (const l of this.launches) {
-      const info = l.info(B, S, past);
+    const launches = this.launches.filter((l) => l.domain !== 'source');
+    for (const l of launches) {
+      const info = l.info(...this.runArgs(l, B, S, past));
       await l.dispatch.prepare(info, info);
     }
     const q = this.gpu.device.queue;
     q.writeBuffer(a.inputs.tokenIds, 0, Uint32Array.from(input.ids));
     q.writeBuffer(a.inputs.positionIds, 0, Uint32Array.from(input.positions));
-    const programs: BoundProgram[] = this.launches.map((l) => l.dispatch);
+    const programs: BoundProgram[] = launches.map((l) => l.dispatch);
     let source: GPUBuffer;
     let bytes: number;
     if (k === 'all') {
@@ -737,6 +907,84 @@ export class IntProgramGpu {
       }
     }
     return { kind: 'top-k', k, ids, values };
+  }
+
+  /**
+   * Encoder-decoders: runs the encoder (and the cross-attention K|V projections) over `source`
+   * once, kept on the GPU for every decode() until the next encode(). The KV cache's sequences are
+   * the sources' beams: batch / sources consecutive sequences per source, which share its K|V.
+   */
+  async encode(source: TokenBatch): Promise<void> {
+    if (this.disposed) throw new Error('integer model: used after dispose()');
+    const kv = this.kv;
+    if (!this.usesSource || !kv) throw new Error('integer model: encode() is for encoder-decoders');
+    this.gpu.assertAlive();
+    checkTokenBatch(source);
+    const { batch: B, seqLen: S } = source;
+    if (kv.batch % B !== 0)
+      throw new RangeError(`integer model: ${B} sources do not divide the KV cache's ${kv.batch} sequences into beams`);
+    if (S > this.program.maxPositions)
+      throw new RangeError(
+        `integer model: a source of ${S} tokens exceeds the model's ${this.program.maxPositions} positions`,
+      );
+    const t = this.sourceEmbed!.tables;
+    checkEmbeddingIds(source.inputIds, t.word.length / t.hidden, 'source token');
+    checkEmbeddingIds(source.positionIds, t.position.length / t.hidden, 'source position');
+    for (let b = 0; b < B; b++) {
+      if (!source.attentionMask.subarray(b * S, (b + 1) * S).some((m) => m !== 0))
+        throw new RangeError(`integer model: source ${b} has no real token`);
+    }
+    this.sourceRun = undefined;
+    await this.ensureCapacity(this.capacity?.batch ?? kv.batch, this.capacity?.seq ?? 1, { batch: B, seq: S });
+    const a = this.activations!;
+    this.sourceRun = { batch: B, seq: S };
+    const launches = this.launches.filter((l) => l.domain === 'source');
+    for (const l of launches) {
+      const info = l.info(B, S);
+      await l.dispatch.prepare(info, info);
+    }
+    const q = this.gpu.device.queue;
+    q.writeBuffer(a.source!.tokenIds, 0, Uint32Array.from(source.inputIds));
+    q.writeBuffer(a.source!.positionIds, 0, Uint32Array.from(source.positionIds));
+    q.writeBuffer(a.source!.mask, 0, Uint32Array.from(source.attentionMask));
+    const encoder = this.gpu.device.createCommandEncoder({ label: 'int-program.encode' });
+    encodePrograms(
+      encoder,
+      launches.map((l) => l.dispatch),
+      'int-program',
+    );
+    q.submit([encoder.finish()]);
+  }
+
+  /** Sources encoded and sequences per source (beams), or undefined before encode(). */
+  get encoded(): { sources: number; beams: number } | undefined {
+    const run = this.sourceRun;
+    return run && this.kv && { sources: run.batch, beams: this.kv.batch / run.batch };
+  }
+
+  /**
+   * Beam search: sequence i continues sequence parents[i]'s KV cache (a sequence of the same
+   * source). Only moved sequences are copied; the sources' encoder output is untouched.
+   */
+  reorderCache(parents: readonly number[]): void {
+    if (this.disposed) throw new Error('integer model: used after dispose()');
+    const kv = this.kv;
+    if (!kv) throw new Error('integer model: reorderCache() needs a KV cache');
+    kv.reorder(this.gpu, parents, this.encoded?.beams ?? kv.batch);
+  }
+
+  /**
+   * A KV cache of another size (more sequences, or longer ones): the old cache is freed and the
+   * launches rebound; weights stay, and no pipeline is compiled for a size seen at creation.
+   */
+  async resizeKvCache(size: KvCacheSize): Promise<void> {
+    if (this.disposed) throw new Error('integer model: used after dispose()');
+    if (!this.kv) throw new Error('integer model: resizeKvCache() needs a KV cache');
+    const next = new GpuKvCache(this.gpu, this.program, size.batch, size.capacity);
+    this.releaseActivations();
+    this.kv.destroy();
+    this.kv = next;
+    await this.ensureCapacity(size.batch, 1);
   }
 
   async forward(batch: TokenBatch, options: IntForwardOptions = {}): Promise<IntForwardResult> {
@@ -803,9 +1051,10 @@ export class IntProgramGpu {
   /** GPU bytes held: weights and constants for the model's life, activations for the capacity reached. */
   memory(): GpuMemory {
     if (this.disposed) return { weightBytes: 0, activationBytes: 0 };
-    const a = this.activations;
-    const act = a ? [...a.slots, ...Object.values(a.inputs), a.scores, a.probs, a.vT, a.topk, a.staging] : [];
-    const memory: GpuMemory = { weightBytes: sumSizes(this.owned), activationBytes: sumSizes(act) };
+    const memory: GpuMemory = {
+      weightBytes: sumSizes(this.owned),
+      activationBytes: sumSizes(this.activationBuffers()),
+    };
     if (this.kv) {
       memory.kvCacheBytes = this.kv.bytes();
       memory.kvBytesPerToken = this.kv.bytesPerToken();

@@ -5,6 +5,7 @@
  * [batch, capacity] the softmax reads. Allocated once for its capacity; a step writes only the new
  * positions (the kv-append kernel and one mask row per sequence).
  */
+import { checkBeamParents } from '../core/translation.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { sumSizes } from '../gpu/profile.js';
 import type { ProgramInfo } from '../gpu/program.js';
@@ -117,12 +118,51 @@ export class GpuKvCache {
     this.maskHost.fill(0);
   }
 
+  /**
+   * Beam search: sequence i continues sequence parents[i]'s cache (same group of `beams`), as
+   * reorderKvCache (src/cpu/int-program.ts) specifies. Only the sequences whose parent is another
+   * move: each moved block (one sequence's K, then its V^T, per layer) is copied to a scratch
+   * buffer first, so that a block read after another was overwritten still reads the old one.
+   */
+  reorder(gpu: Gpu, parents: readonly number[], beams: number): void {
+    checkBeamParents(parents, this.batch, beams);
+    const moved = parents.map((p, i) => [i, p] as const).filter(([i, p]) => i !== p);
+    if (moved.length === 0) return;
+    // Sized once for the largest buffer before encoding: a scratch replaced mid-encoder would be
+    // destroyed under the copies already recorded.
+    const scratch = this.scratchFor(gpu, Math.max(...this.layers.flatMap((l) => [l.k.size, l.v.size])));
+    const encoder = gpu.device.createCommandEncoder({ label: 'kv.reorder' });
+    for (const layer of this.layers) {
+      for (const buffer of [layer.k, layer.v]) {
+        const block = buffer.size / this.batch;
+        for (const [i, p] of moved) encoder.copyBufferToBuffer(buffer, p * block, scratch, i * block, block);
+        for (const [i] of moved) encoder.copyBufferToBuffer(scratch, i * block, buffer, i * block, block);
+      }
+    }
+    gpu.device.queue.submit([encoder.finish()]);
+    const C = this.capacity;
+    const mask = this.maskHost.slice();
+    for (const [i, p] of moved) this.maskHost.set(mask.subarray(p * C, (p + 1) * C), i * C);
+    gpu.device.queue.writeBuffer(this.mask, 0, this.maskHost);
+  }
+
+  private scratch: GPUBuffer | undefined;
+
+  private scratchFor(gpu: Gpu, bytes: number): GPUBuffer {
+    if (!this.scratch || this.scratch.size < bytes) {
+      this.scratch?.destroy();
+      this.scratch = gpu.storage('kv.reorder-scratch', bytes);
+    }
+    return this.scratch;
+  }
+
   destroy(): void {
     for (const l of this.layers) {
       l.k.destroy();
       l.v.destroy();
     }
     this.mask.destroy();
+    this.scratch?.destroy();
   }
 }
 
