@@ -209,6 +209,11 @@ describe('integer translator with beams (d_model 16, 2 + 3 layers, vocab 37)', (
       translator.reorder([1, 0, 2, 2, 5, 4]);
       await translator.step([1, 2, 3, 4, 5, 6], 'logits');
       expect(translator.runtime.creationCounts()).toEqual(counts);
+      // The cross-attention K|V: an int8 K and V row per source token and decoder layer (3 x 2 x 16 bytes), kept once per source.
+      const memory = translator.memory();
+      expect(memory.crossKvBytesPerSourceToken).toBe(3 * 2 * 16);
+      expect(memory.crossKvBytes).toBeGreaterThanOrEqual(SOURCES.length * 8 * 3 * 2 * 16);
+      expect(memory.kvBytesPerToken).toBe(3 * 2 * 16);
     });
 
     it('refuses bad use by name', async () => {

@@ -19,6 +19,13 @@ export interface GpuMemory {
   kvCacheBytes?: number;
   /** Decoders: K and V bytes per token of one sequence, all layers. */
   kvBytesPerToken?: number;
+  /**
+   * Encoder-decoders: the cross-attention K and V of the sources (int8, every decoder layer), kept
+   * for every step and shared by each source's beams; included in activationBytes.
+   */
+  crossKvBytes?: number;
+  /** Encoder-decoders: cross-attention K and V bytes per source token, all layers. */
+  crossKvBytesPerSourceToken?: number;
 }
 
 export function sumSizes(buffers: Iterable<GPUBuffer | undefined>): number {

@@ -141,6 +141,8 @@ export class IntProgramGpu {
   /** Weight buffers per op (uploaded once). */
   private readonly opBuffers = new Map<IntOp, Record<string, GPUBuffer>>();
   private readonly biasMax = new Map<IntOp, number>();
+  /** Source tensors the decoder reads (cross-attention K|V): kept from encode() on, in slots of their own. */
+  private readonly pinned = new Set<string>();
   /** Tensor id -> activation slot index. */
   private readonly slotOf = new Map<string, number>();
   private slotTensors: IntTensor[][] = [];
@@ -303,7 +305,7 @@ export class IntProgramGpu {
    */
   private assignSlots(): void {
     const lastUse = new Map<string, number>();
-    const pinned = new Set<string>();
+    const pinned = this.pinned;
     this.program.ops.forEach((op, i) => {
       for (const id of opReads(op)) {
         lastUse.set(id, i);
@@ -1058,6 +1060,11 @@ export class IntProgramGpu {
     if (this.kv) {
       memory.kvCacheBytes = this.kv.bytes();
       memory.kvBytesPerToken = this.kv.bytesPerToken();
+    }
+    if (this.usesSource) {
+      const kept = [...this.pinned].map((id) => this.tensor(id));
+      memory.crossKvBytes = sumSizes(kept.map((t) => this.activations?.slots[this.slotOf.get(t.id)!]));
+      memory.crossKvBytesPerSourceToken = kept.reduce((n, t) => n + intWidth(t), 0);
     }
     return memory;
   }
