@@ -17,6 +17,8 @@
  * mask): the encoder's embedding reads its ids and positions, and an attention whose keys are
  * source tensors (the encoder's self-attention, the decoder's cross-attention) masks the source's
  * padding; its queries are never causal over them.
+ * FloatGraphEvaluation holds one evaluation's tensors and runs one op at a time: runFloatGraphCpu
+ * runs every op once over whole sequences, src/cpu/float-incremental.ts a new token at a time.
  */
 import { checkEmbeddingIds, checkTokenBatch } from '../core/token-batch.js';
 import type { TokenBatch } from '../core/types.js';
@@ -141,7 +143,11 @@ function firstRows(x: Float64Array, batch: number, seq: number, width: number): 
   return out;
 }
 
-/** y[rows, out] = x[rows, in] W^T + b, accumulated from the bias in input order. */
+/**
+ * y[rows, out] = x[rows, in] W^T + b, each output accumulated from its bias in input order. Four
+ * outputs at a time (four accumulators, one load of x each) over every row before the next four,
+ * so their weight rows stay in cache: the same sums as one output at a time, about twice as fast.
+ */
 function linear64(
   x: ArrayLike<number>,
   rows: number,
@@ -151,10 +157,38 @@ function linear64(
   inF: number,
 ): Float64Array {
   const y = new Float64Array(rows * out);
-  for (let r = 0; r < rows; r++) {
-    for (let o = 0; o < out; o++) {
+  let o = 0;
+  for (; o + 4 <= out; o += 4) {
+    const w0 = o * inF;
+    const w1 = w0 + inF;
+    const w2 = w1 + inF;
+    const w3 = w2 + inF;
+    for (let r = 0; r < rows; r++) {
+      const xr = r * inF;
+      let a0 = bias[o];
+      let a1 = bias[o + 1];
+      let a2 = bias[o + 2];
+      let a3 = bias[o + 3];
+      for (let i = 0; i < inF; i++) {
+        const xi = x[xr + i];
+        a0 += xi * weight[w0 + i];
+        a1 += xi * weight[w1 + i];
+        a2 += xi * weight[w2 + i];
+        a3 += xi * weight[w3 + i];
+      }
+      const yr = r * out + o;
+      y[yr] = a0;
+      y[yr + 1] = a1;
+      y[yr + 2] = a2;
+      y[yr + 3] = a3;
+    }
+  }
+  for (; o < out; o++) {
+    const wo = o * inF;
+    for (let r = 0; r < rows; r++) {
+      const xr = r * inF;
       let acc = bias[o];
-      for (let i = 0; i < inF; i++) acc += x[r * inF + i] * weight[o * inF + i];
+      for (let i = 0; i < inF; i++) acc += x[xr + i] * weight[wo + i];
       y[r * out + o] = acc;
     }
   }
@@ -170,44 +204,84 @@ export function runFloatGraphCpu(
   checkTokenBatch(batch);
   checkFloatParams(graph, params);
   const keep = captureSet(graph, options.capture);
-  const { batch: B, seqLen: S } = batch;
-  const T = B * S;
   const usesSource = graph.tensors.some((t) => t.shape.includes('source'));
   const source = options.source;
   if (usesSource) {
     if (!source) throw new RangeError('float graph: an encoder-decoder needs the source batch (options.source)');
     checkTokenBatch(source);
-    if (source.batch !== B)
-      throw new RangeError(`float graph: ${source.batch} source sentences for ${B} target sequences`);
+    if (source.batch !== batch.batch)
+      throw new RangeError(`float graph: ${source.batch} source sentences for ${batch.batch} target sequences`);
   } else if (source) {
     throw new RangeError('float graph: a source batch was given to a graph without an encoder over source positions');
   }
-  const batchOf = (id: string): TokenBatch => (tensorSpec(graph, id).shape.includes('source') ? source! : batch);
-  const values = new Map<string, Float64Array>();
-  const get = (id: string) => {
-    const v = values.get(id);
+  const run = new FloatGraphEvaluation(graph, params, batch, source);
+  // An attention with `cache` may keep keys and values between runs; this pass keeps none and runs
+  // whole sequences, which is what the incremental runner (src/cpu/float-incremental.ts) reproduces
+  // step by step.
+  for (const op of graph.ops) run.values.set(op.out, run.run(op));
+  const captures = new Map<string, Float64Array>();
+  for (const id of keep) captures.set(id, run.get(id));
+  const out = run.get(graph.output.tensor);
+  return graph.output.kind === 'pooled' ? { pooled: out, captures } : { logits: out, captures };
+}
+
+/**
+ * One evaluation of graph ops in float64: the tensors computed so far (`values`, row-major as in
+ * the module header) and run(op), an op's output from them. Token tensors of the target have
+ * batch.batch x batch.seqLen rows, source tensors source.batch x source.seqLen. runFloatGraphCpu
+ * runs every op once over whole sequences; the incremental runner runs the source ops once, then
+ * the target ops over one new row per sequence, attention excepted (it attends over its own
+ * cache). The inputs are the caller's to check (checkTokenBatch, checkFloatParams).
+ */
+export class FloatGraphEvaluation {
+  readonly values = new Map<string, Float64Array>();
+
+  constructor(
+    readonly graph: ModelGraph,
+    readonly params: Params,
+    /** The target (or only) batch; undefined for an evaluation of source tensors alone. */
+    readonly batch: TokenBatch | undefined,
+    readonly source?: TokenBatch,
+  ) {}
+
+  /** The batch a tensor's rows belong to. */
+  batchOf(id: string): TokenBatch {
+    const isSource = tensorSpec(this.graph, id).shape.includes('source');
+    const b = isSource ? this.source : this.batch;
+    if (!b) throw new Error(`float graph: tensor "${id}" needs the ${isSource ? 'source' : 'target'} batch, not given`);
+    return b;
+  }
+
+  /** Rows of a tensor: batch x positions for token tensors, batch for one row per sequence. */
+  rowsOf(id: string): number {
+    const b = this.batchOf(id);
+    return isTokenTensor(tensorSpec(this.graph, id)) ? b.batch * b.seqLen : b.batch;
+  }
+
+  get(id: string): Float64Array {
+    const v = this.values.get(id);
     if (!v) throw new Error(`graph: tensor "${id}" is read before it is computed`);
     return v;
-  };
-  const width = (id: string) => widthOf(tensorSpec(graph, id));
-  const rowsOf = (id: string) => {
-    const spec = tensorSpec(graph, id);
-    if (spec.shape.includes('source')) return B * source!.seqLen;
-    return isTokenTensor(spec) ? T : B;
-  };
+  }
 
-  const run = (op: GraphOp): Float64Array => {
+  width(id: string): number {
+    return widthOf(tensorSpec(this.graph, id));
+  }
+
+  run(op: GraphOp): Float64Array {
+    const { graph, params } = this;
     switch (op.kind) {
       case 'embed':
-        return embed(op, graph, params, batchOf(op.out));
+        return embed(op, graph, params, this.batchOf(op.out));
       case 'linear': {
-        const inF = width(op.input);
-        const out = width(op.out);
-        let x = get(op.input);
-        let rows = rowsOf(op.input);
+        const inF = this.width(op.input);
+        const out = this.width(op.out);
+        let x = this.get(op.input);
+        let rows = this.rowsOf(op.input);
         if (op.rows === 'first') {
-          x = firstRows(x, B, S, inF);
-          rows = B;
+          const b = this.batchOf(op.input);
+          x = firstRows(x, b.batch, b.seqLen, inF);
+          rows = b.batch;
         }
         return linear64(
           x,
@@ -220,52 +294,47 @@ export function runFloatGraphCpu(
       }
       case 'attention':
         return attention(
-          get(op.q),
-          get(op.k),
-          get(op.v),
-          batchOf(op.q),
-          batchOf(op.k),
+          this.get(op.q),
+          this.get(op.k),
+          this.get(op.v),
+          this.batchOf(op.q),
+          this.batchOf(op.k),
           op.heads,
           op.causal,
-          width(op.q),
-          width(op.v),
+          this.width(op.q),
+          this.width(op.v),
         );
       case 'add': {
-        const a = get(op.a);
-        const b = get(op.b);
+        const a = this.get(op.a);
+        const b = this.get(op.b);
         if (a.length !== b.length)
           throw new RangeError(`graph: add "${op.out}" of tensors of ${a.length} and ${b.length} values`);
         return a.map((v, i) => v + b[i]);
       }
       case 'layerNorm':
         return layerNormF32Ref({
-          x: get(op.input),
+          x: this.get(op.input),
           gamma: param(params, `${op.param}.gamma`).data,
           beta: param(params, `${op.param}.beta`).data,
-          rows: rowsOf(op.input),
-          H: width(op.input),
+          rows: this.rowsOf(op.input),
+          H: this.width(op.input),
           eps: op.eps,
         });
       case 'activation': {
         const fn = ACTIVATIONS[op.fn];
         if (!fn) throw new RangeError(`graph: activation "${op.out}" has an unknown function ${String(op.fn)}`);
-        return get(op.input).map(fn);
+        return this.get(op.input).map(fn);
       }
       case 'pool': {
-        const x = get(op.input);
-        const H = width(op.input);
-        return op.mode === 'mean' ? meanPoolF32Ref(x, batch.attentionMask, B, S, H) : firstRows(x, B, S, H);
+        const x = this.get(op.input);
+        const H = this.width(op.input);
+        const b = this.batchOf(op.input);
+        return op.mode === 'mean'
+          ? meanPoolF32Ref(x, b.attentionMask, b.batch, b.seqLen, H)
+          : firstRows(x, b.batch, b.seqLen, H);
       }
     }
-  };
-
-  // An attention with `cache` may keep keys and values between runs; this interpreter keeps none
-  // and runs whole sequences, which is the pass a cached decoder must reproduce step by step.
-  for (const op of graph.ops) values.set(op.out, run(op));
-  const captures = new Map<string, Float64Array>();
-  for (const id of keep) captures.set(id, get(id));
-  const out = get(graph.output.tensor);
-  return graph.output.kind === 'pooled' ? { pooled: out, captures } : { logits: out, captures };
+  }
 }
 
 function embed(op: GraphOp & { kind: 'embed' }, graph: ModelGraph, params: Params, batch: TokenBatch): Float64Array {
