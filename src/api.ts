@@ -29,6 +29,7 @@ import { Fp32LanguageModel, Int8LanguageModel } from './language-model.js';
 import { describeConfig } from './model/config.js';
 import { decoderGraph } from './model/decoder.js';
 import { loadDecoderTokenizer } from './model/decoder-tokenizer.js';
+import { DEFAULT_HUB_HOST, parseHubId, resolveHubModel } from './model/hub.js';
 import {
   isDecoderCheckpoint,
   isMarianCheckpoint,
@@ -52,7 +53,9 @@ import { Fp32TranslationModel, Int8TranslationModel, maxLengthOf } from './trans
 /**
  * - `'default'`: the built-in SST-2 sentiment classifier (BERT, 2 layers x 128) shipped in models/;
  * - a string or URL: an `.i8t` integer model file, or else a Hugging Face model folder (in Node a
- *   path or a file: URL; in browsers a URL, relative ones against the page);
+ *   path or a file: URL; in browsers a URL, relative ones against the page or the worker's script);
+ * - a hub model id, 'org/name' or 'org/name@revision': the repo's files on the hub (see hubHost),
+ *   its `model.i8t` when it has one; in Node an existing path of that name is the path instead;
  * - bytes: the contents of an `.i8t` file;
  * - File objects (a drop or an `<input type=file webkitdirectory>`): one `.i8t` file, or the files
  *   of a Hugging Face folder (config.json, model.safetensors, tokenizer.json, ...);
@@ -103,6 +106,11 @@ export interface LoadOptions {
   /** Activation range rule for that conversion: 'percentile-99.99' by default, or 'max'. */
   calibrationMethod?: RangeMethod;
   fetch?: Fetch;
+  /**
+   * Where hub model ids ('org/name') are fetched from: https://huggingface.co by default (in Node
+   * the environment's INT8_TRANSFORMER_HUB, else HF_ENDPOINT, when set), or a mirror.
+   */
+  hubHost?: string;
 }
 
 const BUILT_IN = {
@@ -445,12 +453,33 @@ async function resolveLocation(
 ): Promise<ResolvedSource> {
   // "C:\\models" is a path, not a URL with scheme "c".
   const hasScheme = (s: string) => /^[a-z][a-z0-9+.-]+:/i.test(s);
+  const hubId = typeof location === 'string' ? parseHubId(location) : undefined;
+  const localPath = async (path: string) => (await import('./model/sources-node.js')).pathExists(path);
+  if (hubId && !(isNode && (await localPath(location as string)))) {
+    const env = isNode ? process.env.INT8_TRANSFORMER_HUB || process.env.HF_ENDPOINT : undefined;
+    return resolveHubModel(hubId, {
+      host: options.hubHost ?? env ?? DEFAULT_HUB_HOST,
+      fetch: options.fetch,
+      onProgress,
+      precision: options.precision ?? 'int8',
+      note: isNode ? `and no local file or folder is named ${location}` : undefined,
+    });
+  }
   if (isNode && (location instanceof URL ? location.protocol === 'file:' : !hasScheme(location))) {
     const { resolveNodePath } = await import('./model/sources-node.js');
     return resolveNodePath(location);
   }
-  const base = typeof document !== 'undefined' ? document.baseURI : undefined;
-  const url = new URL(location, base);
+  // A page resolves against its base; a worker (no document) against its script's location.
+  const base =
+    typeof document !== 'undefined' ? document.baseURI : (globalThis as { location?: { href: string } }).location?.href;
+  let url: URL;
+  try {
+    url = new URL(location, base);
+  } catch {
+    throw new Error(
+      `cannot load "${String(location)}": not a URL${base ? ` relative to ${base}` : ' (and no page or worker location to resolve it against)'}; pass an absolute URL`,
+    );
+  }
   if (url.pathname.endsWith('.i8t')) {
     const res = await getFile(url.href, options.fetch);
     if (res.headers.get('content-type')?.includes('text/html')) {

@@ -40,6 +40,16 @@ export function folderSource(path: string): ModelFiles {
   };
 }
 
+/** Whether a file or folder exists at `path` (a hub model id 'org/name' names a local path first). */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A path (or file: URL) given to loadModel: an .i8t file, or a Hugging Face folder. */
 export async function resolveNodePath(location: string | URL): Promise<ResolvedSource> {
   const path = location instanceof URL ? fileURLToPath(location) : location;

@@ -66,6 +66,15 @@ function statusError(url: string, res: Response): Error {
   return new Error(`${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
 }
 
+/** The end of the message refusing an HTML page sent for a model file. */
+export const HTML_REFUSAL =
+  'sent an HTML page (an error page, or a dev server answering a missing file with its index page) instead of';
+
+/** An HTML page sent for a file that is not one (servers answer missing files or wrong paths with one). */
+export function isHtml(res: Response, name: string): boolean {
+  return !!res.headers.get('content-type')?.includes('text/html') && !/\.html?$/i.test(name);
+}
+
 /** GET a file, with errors that name the URL: the network failure, or the HTTP status. */
 export async function getFile(url: string, fetchImpl: Fetch = fetch): Promise<Response> {
   const res = await request(fetchImpl, url, 'GET');
@@ -97,7 +106,13 @@ export function urlSource(baseUrl: string, options: UrlSourceOptions = {}): Mode
       throw statusError(url, res);
     },
     async read(name) {
-      return readResponse(await getFile(urlOf(name), fetchImpl), name, options.onProgress);
+      const url = urlOf(name);
+      const res = await getFile(url, fetchImpl);
+      if (isHtml(res, name)) {
+        await res.body?.cancel();
+        throw new Error(`${res.url || url} ${HTML_REFUSAL} ${name}`);
+      }
+      return readResponse(res, name, options.onProgress);
     },
   };
 }
@@ -153,9 +168,13 @@ export async function readRequired(files: ModelFiles, name: string, why: string)
 /** Reads and parses a JSON file, naming the file when it is not JSON. */
 export async function readJson(files: ModelFiles, name: string, why: string): Promise<unknown> {
   const bytes = await readRequired(files, name, why);
+  const text = new TextDecoder().decode(bytes);
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    return JSON.parse(text);
   } catch (e) {
+    // A server that sent HTML without saying so (no text/html content type).
+    if (/^\s*<(!doctype html|html)/i.test(text))
+      throw new Error(`${files.describe}: ${name} is an HTML page, not JSON: is the path or URL right?`);
     throw new Error(`${files.describe}: ${name} is not valid JSON (${(e as Error).message})`);
   }
 }
