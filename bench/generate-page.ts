@@ -18,6 +18,7 @@ import { FloatGraphGpu } from '../src/runtime/float-graph.js';
 import type { GenRuntimeId, TokenTime } from './generate-plan.js';
 import { type SweepResult, sweepFp32, sweepInt8 } from './generate-sweep.js';
 import { fetchBytes } from './peers/runtime.js';
+import { adapterSummary, useLocalModel } from './peers/tjs-env.js';
 
 export interface GenModelUrls {
   name: string;
@@ -92,13 +93,6 @@ const say = (m: string) => {
 const runners = new Map<string, Runner>();
 let ownGpu: Gpu | undefined;
 
-async function adapterSummary(): Promise<string> {
-  const adapter = await navigator.gpu?.requestAdapter();
-  if (!adapter) return 'no WebGPU adapter';
-  const i = adapter.info;
-  return [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' / ') || '(no info)';
-}
-
 const absolute = (path: string) => new URL(path, location.href).href;
 
 async function loadOurs(spec: LoadSpec): Promise<{ runner: Runner; info: Omit<LoadInfo, 'loadMs'> }> {
@@ -140,22 +134,9 @@ async function loadOurs(spec: LoadSpec): Promise<{ runner: Runner; info: Omit<Lo
 async function loadTransformersJs(spec: LoadSpec): Promise<{ runner: Runner; info: Omit<LoadInfo, 'loadMs'> }> {
   const { AutoModelForCausalLM, env, Tensor } = await import('@huggingface/transformers');
   const device = spec.runtime === 'tjs-webgpu' ? 'webgpu' : 'wasm';
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.useBrowserCache = false;
-  const folder = spec.model.folder.replace(/\/$/, '');
-  env.localModelPath = `${folder.slice(0, folder.lastIndexOf('/'))}/`;
-  const id = folder.slice(folder.lastIndexOf('/') + 1);
-  const onnxBackend = env.backends.onnx as {
-    wasm?: { wasmPaths?: string; numThreads?: number };
-    versions?: Record<string, string>;
-  };
-  if (onnxBackend.wasm) {
-    onnxBackend.wasm.wasmPaths = spec.wasmPath;
-    onnxBackend.wasm.numThreads = navigator.hardwareConcurrency || 1;
-  }
+  const local = useLocalModel(env, spec.model.folder, spec.wasmPath);
   // The GPT-2 twin is self-contained (no external data), in the layout transformers.js looks for.
-  const model = await AutoModelForCausalLM.from_pretrained(id, {
+  const model = await AutoModelForCausalLM.from_pretrained(local.id, {
     device,
     dtype: 'fp32',
     local_files_only: true,
@@ -208,12 +189,7 @@ async function loadTransformersJs(spec: LoadSpec): Promise<{ runner: Runner; inf
     runner,
     info: {
       adapter: await adapterSummary(),
-      facts: {
-        transformersJs: env.version,
-        device,
-        onnxruntimeWeb: onnxBackend.versions?.web ?? 'bundled with transformers.js',
-        wasmThreads: onnxBackend.wasm?.numThreads ?? 1,
-      },
+      facts: local.facts(device),
     },
   };
 }

@@ -23,14 +23,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Browser, Page } from 'playwright-core';
-import { createServer, type ViteDevServer } from 'vite';
+import type { Page } from 'playwright-core';
 import { DEFAULT_LM_CALIBRATION } from '../src/calibrate/default-lm-calibration.js';
 import { requestGpu } from '../src/gpu/device.js';
 import { parseDecoderConfig } from '../src/model/config.js';
 import { loadDecoderTokenizer } from '../src/model/decoder-tokenizer.js';
 import { folderSource } from '../src/model/sources-node.js';
-import { launchChromium, pipePageLogs } from '../test/browser/chromium.js';
+import { launchChromium } from '../test/browser/chromium.js';
 import { summarize } from './compare-stats.js';
 import {
   ensureInt8Decoder,
@@ -53,6 +52,7 @@ import {
 } from './generate-plan.js';
 import { type CellResult, type GenerateResults, renderGenerateReport } from './generate-report.js';
 import type { SweepResult } from './generate-sweep.js';
+import { firstLine, machineFacts, openBenchPage, startBenchServer, urlOfPath as urlUnder } from './page-harness.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cacheDir = `${root}bench/.cache`;
@@ -94,49 +94,7 @@ const log = (m: string) => console.log(`[${new Date().toISOString().slice(11, 19
 for (const r of runtimes)
   if (!(r in GEN_RUNTIMES)) throw new Error(`unknown runtime ${r} (known: ${Object.keys(GEN_RUNTIMES).join(', ')})`);
 
-async function startServer(): Promise<ViteDevServer> {
-  const server = await createServer({
-    root,
-    configFile: false,
-    logLevel: 'error',
-    optimizeDeps: { include: ['@huggingface/transformers'], entries: ['bench/generate.html'] },
-    server: {
-      host: '127.0.0.1',
-      port: 0,
-      hmr: false,
-      watch: null,
-      fs: { allow: [root, shared] },
-      // Cross-origin isolation gives the wasm runtime SharedArrayBuffer, hence threads.
-      headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' },
-    },
-  });
-  await server.listen();
-  return server;
-}
-
-const urlOfPath = (path: string) => (path.startsWith(root) ? `/${path.slice(root.length)}` : `/@fs${path}`);
-
-async function openPage(browser: Browser, base: string, label: string): Promise<Page> {
-  for (let attempt = 1; ; attempt++) {
-    const page = await browser.newPage();
-    pipePageLogs(page, label);
-    try {
-      await page.goto(`${base}/bench/generate.html`);
-      await page.waitForFunction(() => typeof window.__genWarmImports === 'function', null, { timeout: 120_000 });
-      // Vite optimizes dependencies as pages find them; a page importing one from before an
-      // optimization fails (HTTP 504): import the peer once, retrying after a reload.
-      await page.evaluate(() => window.__genWarmImports());
-      return page;
-    } catch (e) {
-      await page.close();
-      if (attempt >= 4) throw e;
-      log(`opening the ${label} page: ${(e as Error).message.split('\n')[0]}; retrying`);
-      await new Promise((r) => setTimeout(r, 3000));
-    }
-  }
-}
-
-const firstLine = (e: unknown) => ((e as Error).message ?? String(e)).split('\n')[0];
+const urlOfPath = (path: string) => urlUnder(root, path);
 
 async function main(): Promise<void> {
   const started = Date.now();
@@ -193,10 +151,8 @@ async function main(): Promise<void> {
     plan.map((c, i) => [cells[i], exactPrompts(stream, c.promptLen, c.batch, tokenizer)]),
   );
 
-  const server = await startServer();
+  const { server, base } = await startBenchServer(root, shared, 'bench/generate.html');
   const browser = await launchChromium(adapterKind);
-  const address = server.httpServer!.address();
-  const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   const loads: GenerateResults['loads'] = [];
   const sweeps: (SweepResult & { model: string })[] = [];
   let browserAdapter = '';
@@ -221,17 +177,7 @@ async function main(): Promise<void> {
       budgetS,
       adapter: adapterKind,
     },
-    machine: {
-      cpu: os.cpus()[0]?.model ?? 'unknown',
-      cores: os.cpus().length,
-      memoryBytes: os.totalmem(),
-      os: `${os.type()} ${os.release()} ${os.arch()}`,
-      node: process.version,
-      chromium: browser.version(),
-      loadavgStart,
-      loadavgEnd: os.loadavg(),
-      browserAdapter,
-    },
+    machine: machineFacts(browser, loadavgStart, browserAdapter),
     durationS: (Date.now() - started) / 1000,
     runtimeNames: Object.fromEntries(runtimes.map((r) => [r, GEN_RUNTIMES[r]])),
     models: models.map(({ urls: _u, ...m }) => m),
@@ -250,7 +196,8 @@ async function main(): Promise<void> {
 
   try {
     const pages = new Map<GenRuntimeId, Page>();
-    for (const r of runtimes) pages.set(r, await openPage(browser, base, r));
+    for (const r of runtimes)
+      pages.set(r, await openBenchPage(browser, `${base}/bench/generate.html`, r, '__genWarmImports', log));
     const loaded = new Set<string>();
     const keyOf = (model: string, r: GenRuntimeId) => `${model}/${r}`;
     for (const m of models)
