@@ -1,6 +1,7 @@
 /**
  * The float translator sessions (TranslatorSession of src/generate/translator-session.ts):
- * FloatTranslatorGpu (float32 on the GPU) and its float64 CPU twin FloatTranslatorCpu.
+ * FloatTranslatorGpu (float32 on the GPU) and its float64 CPU twin FloatTranslatorCpu (incremental:
+ * FloatGraphIncremental, checked against the whole pass in test/float-incremental.test.ts).
  *
  * On a small random Marian written in memory (and on ../shared's multi30k-marian-en-de when
  * present): a greedy loop over the session (k = 2 candidates, pad banned, stop at eos, eos forced
@@ -494,6 +495,69 @@ describe.skipIf(!existsSync(`${MODEL}/model.safetensors`) || !existsSync(TEST_EN
       report.push(`  'logits' vs float64: max |diff| ${worst.toExponential(2)} (logits up to ${largest.toFixed(2)})`);
       expect(largest).toBeGreaterThan(5);
       expect(worst).toBeLessThan(LOGIT_TOLERANCE);
+    });
+  },
+);
+
+describe.skipIf(!existsSync(`${MODEL}/model.safetensors`) || !existsSync(TEST_EN))(
+  'FloatTranslatorCpu (incremental) on multi30k-marian-en-de (../shared)',
+  () => {
+    let model: MarianModel;
+    let graph: ModelGraph;
+    let session: FloatTranslatorCpu;
+    let sources: number[][];
+    const report: string[] = [];
+    const MAX_NEW = 60;
+
+    beforeAll(async () => {
+      const files = folderSource(MODEL);
+      model = await loadMarianModel(files);
+      graph = marianGraph(model.config);
+      const tokenizer = await loadMarianTokenizer(files, model.config);
+      const en = readFileSync(TEST_EN, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim().length > 0);
+      sources = en.slice(0, 3).map((t) => tokenizer.encodeSource(t.trim()));
+      session = new FloatTranslatorCpu(model, graph, MAX_NEW);
+    });
+    afterAll(() => {
+      session?.dispose();
+      if (report.length) console.log(`incremental float64 translator, multi30k-marian-en-de:\n${report.join('\n')}`);
+    });
+
+    it("greedy over the session gives greedyTranslateCpu's float64 ids (3 test sentences, one batch)", async () => {
+      const { ids: got } = await greedyOverSession(session, model.config, sources, MAX_NEW);
+      sources.forEach((src, i) => {
+        const want = greedyTranslateCpu(model, src, { maxNewTokens: MAX_NEW, graph });
+        expect(want.at(-1)).toBe(model.config.eosTokenId);
+        const line = compareGreedy(model, graph, src, got[i], want, `sentence ${i}`);
+        report.push(`  ${line ?? `sentence ${i}: ${want.length} tokens equal`}`);
+      });
+    });
+
+    it("'logits' rows are runFloatGraphCpu's last-position rows rounded to float32 (start and two steps)", async () => {
+      const steps = [
+        [12, 40, 7],
+        [100, 5, 9],
+      ];
+      let prefixes = sources.map(() => [model.config.decoderStartTokenId]);
+      let rows = logitsOf(await session.start(sources, 1, 'logits'));
+      const W = model.config.vocabSize;
+      let worst = 0;
+      let largest = 0;
+      for (let s = 0; ; s++) {
+        cpuLastRows(model, graph, sources, prefixes).forEach((w, i) => {
+          largest = Math.max(largest, maxAbs(w));
+          worst = Math.max(worst, maxAbsDiff(rows.subarray(i * W, (i + 1) * W), Float32Array.from(w)));
+        });
+        if (s === steps.length) break;
+        prefixes = prefixes.map((p, i) => [...p, steps[s][i]]);
+        rows = logitsOf(await session.step(steps[s], 'logits'));
+      }
+      report.push(`  'logits' vs float64 rounded to float32: max |diff| ${worst.toExponential(2)}`);
+      expect(largest).toBeGreaterThan(5);
+      // The incremental run is the whole pass's float64 arithmetic (test/float-incremental.test.ts).
+      expect(worst).toBeLessThanOrEqual(1e-9 * largest);
     });
   },
 );

@@ -4,12 +4,16 @@
  *   int8-transformer device                   the WebGPU device report
  *   int8-transformer convert <hf-folder> [--calib <tsv>] [--method max|mse|percentile-P] [--calib-limit N] [--outliers auto|off] [--report] -o <model.i8t>
  *                                            a GPT-2 folder (GPT2LMHeadModel): --calib <text file, one document per line>,
- *                                            else 64 built-in English sentences; --method max by default
+ *                                            else 64 built-in English sentences; --method max by default; a Marian folder
+ *                                            (MarianMTModel): --calib <text file of source-language sentences>, no GPU needed
  *   int8-transformer classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...   (the built-in model, or its float twin with --fp32, by default)
  *   int8-transformer generate [--model <gpt2-folder | model.i8t>] "prompt" [--max-new-tokens N] [--fp32]
  *                             [--temperature T --top-k K --top-p P --seed S] [--repetition-penalty R] [--stop TEXT]
  *                                            streams a continuation (greedy unless --temperature; the built-in
  *                                            GPT-2, multi30k-gpt2-tiny, by default)
+ *   int8-transformer translate --model <marian-folder | model.i8t> "text" ... [--beams K] [--max-new-tokens N] [--fp32] [--calib <text file>]
+ *                                            translates (int8 unless --fp32, which needs a folder; a folder is
+ *                                            converted on the way): one greedy text streams, else one line per text
  *   int8-transformer float16 <hf-folder> -o <folder>   a copy with float16 weights (the built-in model's float twin)
  *   int8-transformer inspect <model.i8t>      the plan: every tensor's type, scale, bound and constants
  *   int8-transformer eval --model <model.i8t | hf-folder> --data <glue.tsv> [--reference <hf-folder>] [--limit N] [--batch N] [--json]
@@ -18,6 +22,15 @@
  *                                            perplexity, INT8 and FP32: {task, n, tokens, fp32Perplexity, int8Perplexity,
  *                                            msPerToken}; an .i8t file has no float weights, so fp32Perplexity is null
  *                                            unless --reference names its folder (default model: ../shared's multi30k-gpt2-tiny)
+ *   int8-transformer eval --task translation --source <file> --target <file> [--model <marian-folder | model.i8t>]
+ *                         [--reference <marian-folder>] [--beams K] [--limit N] [--batch N] [--backend gpu|cpu]
+ *                         [--calib <text file>] [--json]
+ *                                            corpus BLEU (sacrebleu's defaults), INT8 and FP32: {task, n, fp32Bleu,
+ *                                            int8Bleu, agreement, msPerSentence, ...}; line i of --source goes with
+ *                                            line i of --target; new tokens per batch min(max_length - 1, 2 x longest
+ *                                            source + 10), --batch 1 by default; --backend cpu runs the CPU interpreters
+ *                                            (integer specification, float64); fp32Bleu is null for an .i8t without
+ *                                            --reference (default model: ../shared's multi30k-marian-en-de)
  * Progress goes to stderr; results to stdout. Errors are one line, "int8-transformer: <message>",
  * exit code 1 (2 for a usage error); --verbose adds the stack. `--` ends the options (for a text
  * that starts with "-"); --name=value works as --name value.
@@ -32,18 +45,26 @@ import { convertModel } from '../convert.js';
 import { type GlueInput, parseGlueTsv } from '../data/glue.js';
 import { evaluate, formatEvaluation } from '../evaluate.js';
 import { formatLmEvaluation } from '../evaluate-lm.js';
+import { formatTranslationEvaluation } from '../evaluate-mt.js';
 import { readAnyIntModelFile, writeIntModelFile } from '../format/int-model-file.js';
 import { GpuUnavailableError, requestGpu } from '../gpu/device.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { formatDeviceReport } from '../gpu/report.js';
 import { describeConfig } from '../model/config.js';
-import { isDecoderCheckpoint } from '../model/load.js';
+import { isDecoderCheckpoint, isMarianCheckpoint } from '../model/load.js';
 import { folderSource } from '../model/sources-node.js';
 import { dumpProgram } from '../plan/dump-program.js';
 import type { TextModel } from '../session.js';
 import { writeFloat16Folder } from './float16.js';
 import { GENERATE_FLAGS, generateCommand } from './generate.js';
 import { type CommandArgs, convertLanguageModel, evalLanguageModel } from './lm.js';
+import {
+  convertTranslationModel,
+  EVAL_TRANSLATION_FLAGS,
+  evalTranslation,
+  TRANSLATE_FLAGS,
+  translateCommand,
+} from './translate.js';
 
 export const SHARED_CALIBRATION = fileURLToPath(
   new URL('../../../shared/data/glue/sst2/train_calib1000.tsv', import.meta.url),
@@ -85,6 +106,10 @@ const VALUED = new Set([
   'seed',
   'repetition-penalty',
   'stop',
+  'source',
+  'target',
+  'beams',
+  'backend',
 ]);
 /** The options each command accepts (--verbose and --help go with any). */
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
@@ -92,10 +117,23 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   device: [],
   convert: ['calib', 'method', 'calib-limit', 'o', 'output', 'outliers', 'report'],
   classify: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch'],
-  eval: ['model', 'data', 'reference', 'limit', 'batch', 'json', 'calib', 'method', 'calib-limit', 'task'],
+  eval: [
+    'model',
+    'data',
+    'reference',
+    'limit',
+    'batch',
+    'json',
+    'calib',
+    'method',
+    'calib-limit',
+    'task',
+    ...EVAL_TRANSLATION_FLAGS,
+  ],
   inspect: [],
   float16: ['o', 'output'],
   generate: GENERATE_FLAGS,
+  translate: TRANSLATE_FLAGS,
 };
 const COMMON_FLAGS = ['verbose', 'help', 'h'];
 
@@ -220,15 +258,17 @@ async function cmdConvert(gpu: GetGpu, args: Args): Promise<void> {
   const onCalibrated = (o: RangeObserver) => {
     observer = o;
   };
-  const file = (await isDecoderCheckpoint(folderSource(folder)))
-    ? await convertLanguageModel(await gpu(), folder, commandArgs(args), { onProgress: progress, note, onCalibrated })
-    : await convertModel(await gpu(), folderSource(folder), {
-        calibration: calibrationTexts(args),
-        method: method(args),
-        outliers: outliers as 'auto' | 'off' | undefined,
-        onProgress: progress,
-        onCalibrated,
-      });
+  const file = (await isMarianCheckpoint(folderSource(folder)))
+    ? await convertTranslationModel(folder, commandArgs(args), { onProgress: progress, note, onCalibrated })
+    : (await isDecoderCheckpoint(folderSource(folder)))
+      ? await convertLanguageModel(await gpu(), folder, commandArgs(args), { onProgress: progress, note, onCalibrated })
+      : await convertModel(await gpu(), folderSource(folder), {
+          calibration: calibrationTexts(args),
+          method: method(args),
+          outliers: outliers as 'auto' | 'off' | undefined,
+          onProgress: progress,
+          onCalibrated,
+        });
   if (args.flags.has('report') && observer) {
     if (progressOpen) process.stderr.write('\n');
     console.log(formatCalibrationReport(calibrationReport(observer)));
@@ -300,6 +340,16 @@ function note(line: string): void {
 }
 
 async function cmdEval(gpu: GetGpu, args: Args): Promise<void> {
+  // Another --task is refused by lm.ts.
+  const task = flag(args, 'task');
+  const onlyTranslation = EVAL_TRANSLATION_FLAGS.find((f) => args.flags.has(f));
+  if (task !== 'translation' && onlyTranslation)
+    throw new UsageError(`--${onlyTranslation} is for eval --task translation`);
+  if (task === 'translation') {
+    const report = await evalTranslation(gpu, commandArgs(args), { onProgress: progress, note });
+    console.log(args.flags.has('json') ? JSON.stringify(report) : formatTranslationEvaluation(report));
+    return;
+  }
   if (args.flags.has('task')) {
     const report = await evalLanguageModel(gpu, commandArgs(args), { onProgress: progress, note });
     console.log(args.flags.has('json') ? JSON.stringify(report) : formatLmEvaluation(report));
@@ -369,7 +419,7 @@ async function main(argv: string[]): Promise<number> {
   const command = first === undefined || first.startsWith('-') ? '' : first;
   if (!(command in COMMAND_FLAGS)) {
     throw new UsageError(
-      `unknown command "${command}"; commands: convert, classify, generate, eval, float16, inspect, device (see --help)`,
+      `unknown command "${command}"; commands: convert, classify, generate, translate, eval, float16, inspect, device (see --help)`,
     );
   }
   const args = parseArgs(command, command ? rest : argv);
@@ -417,6 +467,13 @@ async function main(argv: string[]): Promise<number> {
         break;
       case 'generate':
         await generateCommand(gpu, commandArgs(args), {
+          onLoad: loadProgress,
+          write: (text) => process.stdout.write(text),
+          note,
+        });
+        break;
+      case 'translate':
+        await translateCommand(gpu, commandArgs(args), {
           onLoad: loadProgress,
           write: (text) => process.stdout.write(text),
           note,

@@ -4,12 +4,13 @@
  * (src/runtime/float-translator.ts) and its float64 CPU twin here, the FP32 side of INT8-vs-FP32
  * comparisons.
  *
- * Neither keeps a cache. The target prefixes live on the host, one per sequence (sources x beams,
- * sequence i of source floor(i / beams)); every start() and step() runs the whole model again over
- * the sources (each repeated for its beams) and the prefixes, and reads the last position's logits.
- * A step's cost therefore grows with max(source, target) length, and the encoder is recomputed at
- * every step: the reference is for agreement and BLEU, not speed. reorder() only permutes host
- * arrays.
+ * The base keeps the target prefixes on the host, one per sequence (sources x beams, sequence i of
+ * source floor(i / beams)), checks every call and asks a subclass for the last position's logits.
+ * The GPU session keeps no cache: every start() and step() runs the whole model again over the
+ * sources (each repeated for its beams) and the prefixes, encoder included, so a step's cost grows
+ * with max(source, target) length. The CPU twin is incremental (FloatGraphIncremental): each
+ * distinct source encoded once per start(), then one new position per sequence per step over kept
+ * keys and values, and reorder() permutes those caches along with the prefixes.
  *
  * Both answer on float32 logits (the contract's Float32Array): the CPU twin rounds its float64 rows
  * to float32 before ranking, so that candidates are ordered, and ties broken to the lowest id, on
@@ -18,10 +19,10 @@
  * The interface types are restated structurally (as src/runtime/float-decoder.ts does) rather than
  * imported from src/generate, which sits above the interpreters.
  */
-import { marianBatches } from '../core/token-batch.js';
+import { marianBatch } from '../core/token-batch.js';
 import type { MarianConfig, MarianModel } from '../core/types.js';
 import type { ModelGraph } from '../graph/types.js';
-import { runFloatGraphCpu } from './float-graph.js';
+import { FloatGraphIncremental } from './float-incremental.js';
 
 /** TokenCandidates of src/generate/decoder-session.ts. */
 export type FloatCandidates = { ids: Int32Array; logits: Float32Array; restBelow: number };
@@ -222,26 +223,50 @@ function checkWant(want: unknown, where: string): void {
 }
 
 /**
- * The float64 CPU twin: runFloatGraphCpu over the whole sources and prefixes each time (the
- * specification of the GPU session's numbers), its rows rounded to float32.
+ * The float64 CPU twin, incremental: FloatGraphIncremental over the graph
+ * (src/cpu/float-incremental.ts) encodes each distinct source once per start() and runs one new
+ * position per sequence per step, with the self-attention keys and values kept per sequence; its
+ * rows, rounded to float32, are runFloatGraphCpu's last-position rows (the specification of the
+ * GPU session's numbers). Greedy on multi30k-marian-en-de (bench/float-translator.ts --session
+ * cpu): 9-11 ms of CPU per generated token at batch 1 and 8, start (the encoder) included; 36-47 ms
+ * wall on the loaded 2-core machine, where greedyTranslateCpu's whole pass per token took 229 ms.
  */
 export class FloatTranslatorCpu extends FloatTranslatorBase {
+  private readonly runner: FloatGraphIncremental;
+
   constructor(
     readonly model: MarianModel,
     /** marianGraph(model.config) (src/model/, above the interpreters, so given rather than built). */
-    private readonly graph: ModelGraph,
+    graph: ModelGraph,
     capacity: number,
   ) {
     super(model.config, capacity);
+    this.runner = new FloatGraphIncremental(graph, model.params);
   }
 
   protected async lastLogits(sources: number[][], prefixes: number[][]): Promise<Float32Array> {
-    const { source, target } = marianBatches(this.config, sources, prefixes);
-    const all = runFloatGraphCpu(this.graph, this.model.params, target, { source }).logits!;
-    return lastRows(all, prefixes.length, target.seqLen, prefixes[0].length, this.vocab);
+    const length = prefixes[0].length;
+    // The base calls with one token per prefix only right after start(): a new translation.
+    if (length === 1) {
+      const distinct = Array.from({ length: this.sources }, (_, s) => sources[s * this.beams]);
+      const { padTokenId, maxPositions } = this.config;
+      this.runner.start(marianBatch(distinct, padTokenId, maxPositions, undefined, 'source'), this.beams);
+    } else if (this.runner.length !== length - 1) {
+      throw new Error(
+        `float translator: the cache holds ${this.runner.length} positions for prefixes of ${length} (disposed, or a step failed part way: start again)`,
+      );
+    }
+    return Float32Array.from(this.runner.step(prefixes.map((p) => p[length - 1])));
   }
 
-  dispose(): void {}
+  override reorder(parents: readonly number[]): void {
+    super.reorder(parents);
+    this.runner.reorder(parents);
+  }
+
+  dispose(): void {
+    this.runner.dispose();
+  }
 }
 
 /** Row `length - 1` of every sequence of [batch * seqLen, vocab] logits, as float32. */
