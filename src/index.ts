@@ -62,3 +62,9 @@ export {
   type TextModel,
   type Texts,
 } from './session.js';
+export {
+  createWorkerModel,
+  serveModelWorker,
+  type WorkerModel,
+  type WorkerModelOptions,
+} from './worker.js';
