@@ -147,6 +147,35 @@ describe('FloatGraphIncremental on a random Marian (d_model 16, 2 + 3 layers, vo
     });
   });
 
+  it('a source padded on the left is encoded whole: the rows are still the whole pass over that batch', () => {
+    const S = 6;
+    const source: TokenBatch = {
+      batch: 2,
+      seqLen: S,
+      inputIds: Int32Array.from([5, 9, 14, EOS, PAD, PAD, PAD, PAD, PAD, 17, 2, EOS]),
+      attentionMask: Int32Array.from([1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1]),
+      tokenTypeIds: new Int32Array(2 * S),
+      positionIds: Int32Array.from([0, 1, 2, 3, 4, 5, 0, 0, 0, 0, 1, 2]),
+    };
+    const runner = new FloatGraphIncremental(graph, model.params);
+    runner.start(source);
+    const prefixes = [[PAD], [PAD]];
+    for (const next of [
+      [4, 19],
+      [7, 7],
+      [0, 0],
+    ]) {
+      const rows = runner.step(prefixes.map((p) => p.at(-1)!));
+      const target = marianBatch(prefixes, PAD, model.config.maxPositions);
+      const all = runFloatGraphCpu(graph, model.params, target, { source }).logits!;
+      const t = prefixes[0].length - 1;
+      const want = new Float64Array(2 * V);
+      for (let b = 0; b < 2; b++) want.set(all.subarray((b * (t + 1) + t) * V, (b * (t + 1) + t + 1) * V), b * V);
+      expect(relDiff(rows, want).rel).toBeLessThanOrEqual(RELATIVE);
+      prefixes.forEach((p, i) => p.push(next[i]));
+    }
+  });
+
   it('refuses bad calls by name, keeping its state', () => {
     const runner = new FloatGraphIncremental(graph, model.params);
     expect(() => runner.step([1])).toThrow(/step: start\(\) first/);

@@ -5,8 +5,9 @@
  * src/graph/types.ts and sorts them once.
  *
  *   source ops   tensors over 'source' positions (an encoder-decoder's encoder, and the decoder's
- *                cross-attention keys and values): run once per start(), over each distinct source
- *                (beams share it), by FloatGraphEvaluation as the whole pass runs them.
+ *                cross-attention keys and values): run once per start() for each distinct source
+ *                (beams share it) at its own length, right padding dropped, by FloatGraphEvaluation
+ *                as the whole pass runs them.
  *   target ops   everything else, run by step() over one new row per sequence. Row-wise ops (embed
  *                with position id = the step index, linear, add, layerNorm, activation) go to
  *                FloatGraphEvaluation unchanged; the LM head is such a linear, so it runs on the
@@ -34,6 +35,13 @@ import { type AttentionOp, type GraphOp, type ModelGraph, opInputs, tensorSpec, 
 import { softmaxF32Ref } from '../reference/softmax-f32.js';
 import { checkFloatParams, FloatGraphEvaluation } from './float-graph.js';
 
+/** One distinct source's kept tensors (cross-attention keys and values) over its `length` positions. */
+interface Encoded {
+  values: Map<string, Float64Array>;
+  mask: Int32Array;
+  length: number;
+}
+
 /** Keys and values of one causal self-attention: [sequences, room, width] each, `room` rows per sequence. */
 interface KvCache {
   op: AttentionOp;
@@ -55,8 +63,7 @@ export class FloatGraphIncremental {
   private readonly kept = new Set<string>();
   private readonly wordTables: { name: string; rows: number }[] = [];
 
-  private source: TokenBatch | undefined;
-  private sourceValues = new Map<string, Float64Array>();
+  private encoded: Encoded[] = [];
   private caches: KvCache[] = [];
   private groups = 0;
   private beamCount = 0;
@@ -145,7 +152,7 @@ export class FloatGraphIncremental {
     if (!Number.isInteger(beams) || beams < 1)
       throw new RangeError(`float incremental start: beams ${beams} must be a positive integer`);
     let groups: number;
-    let values = new Map<string, Float64Array>();
+    let encoded: Encoded[] = [];
     if (typeof source === 'number') {
       if (this.usesSource) throw new RangeError('float incremental start: this graph needs a source batch');
       if (!Number.isInteger(source) || source < 1)
@@ -155,13 +162,10 @@ export class FloatGraphIncremental {
       if (!this.usesSource)
         throw new RangeError('float incremental start: a source batch was given to a graph without source positions');
       checkTokenBatch(source);
-      const run = new FloatGraphEvaluation(this.graph, this.params, undefined, source);
-      for (const op of this.sourceOps) run.values.set(op.out, run.run(op));
-      values = new Map([...this.kept].map((id) => [id, run.get(id)]));
+      encoded = Array.from({ length: source.batch }, (_, g) => this.encode(oneSource(source, g)));
       groups = source.batch;
     }
-    this.source = typeof source === 'number' ? undefined : source;
-    this.sourceValues = values;
+    this.encoded = encoded;
     this.groups = groups;
     this.beamCount = beams;
     this.position = 0;
@@ -198,7 +202,7 @@ export class FloatGraphIncremental {
       tokenTypeIds: new Int32Array(n),
       positionIds: new Int32Array(n).fill(t),
     };
-    const run = new FloatGraphEvaluation(this.graph, this.params, batch, this.source);
+    const run = new FloatGraphEvaluation(this.graph, this.params, batch);
     for (const c of this.caches) if (t >= c.room) grow(c, n, t, this.graph);
     for (const s of this.steps) {
       if (s.kind === 'rows') run.values.set(s.op.out, run.run(s.op));
@@ -233,6 +237,14 @@ export class FloatGraphIncremental {
     }
   }
 
+  /** The source ops over one source; its cross-attention keys and values kept. */
+  private encode(source: TokenBatch): Encoded {
+    const run = new FloatGraphEvaluation(this.graph, this.params, undefined, source);
+    for (const op of this.sourceOps) run.values.set(op.out, run.run(op));
+    const values = new Map([...this.kept].map((id) => [id, run.get(id)]));
+    return { values, mask: source.attentionMask, length: source.seqLen };
+  }
+
   /** Writes the new k, v rows at position `length`, then attends each new query over rows 0..length. */
   private selfAttention(c: KvCache, run: FloatGraphEvaluation): Float64Array {
     const { op, room } = c;
@@ -240,53 +252,38 @@ export class FloatGraphIncremental {
     const t = this.position;
     const qW = run.width(op.q);
     const vW = run.width(op.v);
+    const q = run.get(op.q);
     const kNew = run.get(op.k);
     const vNew = run.get(op.v);
+    const keys = t + 1;
+    const mask = new Int32Array(keys).fill(1);
+    const out = new Float64Array(n * vW);
     for (let b = 0; b < n; b++) {
       c.k.set(kNew.subarray(b * qW, (b + 1) * qW), (b * room + t) * qW);
       c.v.set(vNew.subarray(b * vW, (b + 1) * vW), (b * room + t) * vW);
+      attendOne(q, b, c.k, c.v, b * room, keys, mask, op.heads, qW, vW, out);
     }
-    const keys = t + 1;
-    const mask = new Int32Array(keys).fill(1);
-    return attendNew(
-      run.get(op.q),
-      c.k,
-      c.v,
-      n,
-      op.heads,
-      qW,
-      vW,
-      keys,
-      (b) => b * room,
-      () => mask,
-    );
+    return out;
   }
 
   /** Each new query over its source's kept keys and values, under the source's padding mask. */
   private crossAttention(op: AttentionOp, run: FloatGraphEvaluation): Float64Array {
-    const source = this.source!;
-    const S = source.seqLen;
-    const beams = this.beamCount;
-    const group = (b: number) => Math.floor(b / beams);
-    return attendNew(
-      run.get(op.q),
-      this.sourceValues.get(op.k)!,
-      this.sourceValues.get(op.v)!,
-      this.sequences,
-      op.heads,
-      run.width(op.q),
-      run.width(op.v),
-      S,
-      (b) => group(b) * S,
-      (b) => source.attentionMask.subarray(group(b) * S, (group(b) + 1) * S),
-    );
+    const n = this.sequences;
+    const qW = run.width(op.q);
+    const vW = run.width(op.v);
+    const q = run.get(op.q);
+    const out = new Float64Array(n * vW);
+    for (let b = 0; b < n; b++) {
+      const s = this.encoded[Math.floor(b / this.beamCount)];
+      attendOne(q, b, s.values.get(op.k)!, s.values.get(op.v)!, 0, s.length, s.mask, op.heads, qW, vW, out);
+    }
+    return out;
   }
 
   /** Drops the caches and the source's tensors. */
   dispose(): void {
     this.caches = [];
-    this.sourceValues = new Map();
-    this.source = undefined;
+    this.encoded = [];
     this.groups = 0;
     this.beamCount = 0;
     this.position = 0;
@@ -310,43 +307,61 @@ function grow(c: KvCache, n: number, used: number, graph: ModelGraph): void {
 }
 
 /**
- * One query row per sequence b over `keys` rows of k and v starting at row keyRow(b): per head of
- * size d, scores q.k / sqrt(d), softmaxF32Ref under mask(b), context summed over keys in order
- * (the arithmetic of float-graph.ts's attention for that query).
+ * Source g of a batch as a batch of one, its right padding dropped: the whole pass attends to
+ * padding with probability exactly 0, so a source's rows do not depend on how far it is padded.
+ * A row whose mask is not ones then zeros is kept whole.
  */
-function attendNew(
+function oneSource(batch: TokenBatch, g: number): TokenBatch {
+  const S = batch.seqLen;
+  const mask = batch.attentionMask.subarray(g * S, (g + 1) * S);
+  let length = 0;
+  while (length < S && mask[length]) length++;
+  if (length === 0 || mask.subarray(length).some((m) => m !== 0)) length = S;
+  const rows = (x: Int32Array) => x.slice(g * S, g * S + length);
+  return {
+    batch: 1,
+    seqLen: length,
+    inputIds: rows(batch.inputIds),
+    attentionMask: rows(batch.attentionMask),
+    tokenTypeIds: rows(batch.tokenTypeIds),
+    positionIds: rows(batch.positionIds),
+  };
+}
+
+/**
+ * Query row b of q over `keys` rows of k and v from row k0, into row b of out: per head of size d,
+ * scores q.k / sqrt(d), softmaxF32Ref under `mask`, context summed over keys in order (the
+ * arithmetic of float-graph.ts's attention for that query).
+ */
+function attendOne(
   q: Float64Array,
+  b: number,
   k: Float64Array,
   v: Float64Array,
-  n: number,
+  k0: number,
+  keys: number,
+  mask: ArrayLike<number>,
   heads: number,
   qWidth: number,
   vWidth: number,
-  keys: number,
-  keyRow: (b: number) => number,
-  mask: (b: number) => ArrayLike<number>,
-): Float64Array {
+  out: Float64Array,
+): void {
   const d = qWidth / heads;
   const dv = vWidth / heads;
-  const out = new Float64Array(n * vWidth);
   const scores = new Float64Array(heads * keys);
-  for (let b = 0; b < n; b++) {
-    const k0 = keyRow(b);
-    for (let h = 0; h < heads; h++) {
-      for (let j = 0; j < keys; j++) {
-        let acc = 0;
-        for (let e = 0; e < d; e++) acc += q[b * qWidth + h * d + e] * k[(k0 + j) * qWidth + h * d + e];
-        scores[h * keys + j] = acc / Math.sqrt(d);
-      }
-    }
-    const probs = softmaxF32Ref({ scores, mask: mask(b), batch: 1, heads, queries: 1, seq: keys });
-    for (let h = 0; h < heads; h++) {
-      for (let e = 0; e < dv; e++) {
-        let acc = 0;
-        for (let j = 0; j < keys; j++) acc += probs[h * keys + j] * v[(k0 + j) * vWidth + h * dv + e];
-        out[b * vWidth + h * dv + e] = acc;
-      }
+  for (let h = 0; h < heads; h++) {
+    for (let j = 0; j < keys; j++) {
+      let acc = 0;
+      for (let e = 0; e < d; e++) acc += q[b * qWidth + h * d + e] * k[(k0 + j) * qWidth + h * d + e];
+      scores[h * keys + j] = acc / Math.sqrt(d);
     }
   }
-  return out;
+  const probs = softmaxF32Ref({ scores, mask, batch: 1, heads, queries: 1, seq: keys });
+  for (let h = 0; h < heads; h++) {
+    for (let e = 0; e < dv; e++) {
+      let acc = 0;
+      for (let j = 0; j < keys; j++) acc += probs[h * keys + j] * v[(k0 + j) * vWidth + h * dv + e];
+      out[b * vWidth + h * dv + e] = acc;
+    }
+  }
 }
