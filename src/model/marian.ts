@@ -12,7 +12,7 @@
  */
 import type { Tokenizer } from '@huggingface/tokenizers';
 import type { MarianConfig, MarianModel } from '../core/types.js';
-import { runFloatGraphCpu } from '../cpu/float-graph.js';
+import { FloatGraphIncremental } from '../cpu/float-incremental.js';
 import { marianSpecs } from '../graph/architectures.js';
 import { buildEncoderDecoderGraph } from '../graph/blocks.js';
 import type { ActivationFn, ModelGraph } from '../graph/types.js';
@@ -142,8 +142,9 @@ function idOf(tokenizer: Tokenizer, token: string): number | undefined {
 }
 
 /**
- * Greedy translation in float64 on the CPU interpreter, recomputing the whole prefix each step (no
- * cache): argmax with the pad id banned (opus-mt's generation_config bad_words_ids), stop at eos;
+ * Greedy translation in float64 on the CPU, one token per step (FloatGraphIncremental: the encoder
+ * once, kept keys and values; its logits are the whole-sequence interpreter's, tested bit for
+ * bit in test/float-incremental.test.ts): argmax with the pad id banned (opus-mt's generation_config bad_words_ids), stop at eos;
  * at `maxNewTokens` the last token is forced to forced_eos_token_id when the config names one (as
  * generate() does at max_length). Returns the generated ids after decoder_start_token_id.
  */
@@ -156,11 +157,15 @@ export function greedyTranslateCpu(
   const graph = options.graph ?? marianGraph(config);
   const out: number[] = [];
   const V = config.vocabSize;
+  if (options.maxNewTokens > config.maxPositions)
+    throw new RangeError(
+      `greedy translation: maxNewTokens = ${options.maxNewTokens} exceeds the model's ${config.maxPositions} positions`,
+    );
+  const runner = new FloatGraphIncremental(graph, params);
+  runner.start(marianBatches(config, [source], [[config.decoderStartTokenId]]).source);
+  let row = runner.step([config.decoderStartTokenId]);
   for (let step = 0; step < options.maxNewTokens; step++) {
-    const prefix = [config.decoderStartTokenId, ...out];
-    const { source: s, target } = marianBatches(config, [source], [prefix]);
-    const logits = runFloatGraphCpu(graph, params, target, { source: s }).logits!;
-    const row = logits.subarray((prefix.length - 1) * V, prefix.length * V);
+    if (step > 0) row = runner.step([out[out.length - 1]]);
     let next: number;
     if (step === options.maxNewTokens - 1 && config.forcedEosTokenId !== undefined) {
       next = config.forcedEosTokenId;
