@@ -49,6 +49,7 @@ export {
   type UrlSourceOptions,
   urlSource,
 } from './model/sources.js';
+export type { Truncation } from './model/tokenizer.js';
 export { dumpProgram } from './plan/dump-program.js';
 export type { IntProgram } from './plan/int-program.js';
 export {

@@ -25,7 +25,7 @@ import type { DecoderTokenizer } from './model/decoder-tokenizer.js';
 import { loadEncoderModel } from './model/load.js';
 import type { MarianTokenizer } from './model/marian.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
-import { type EncoderTokenizer, loadTokenizer } from './model/tokenizer.js';
+import { type EncoderTokenizer, loadTokenizer, type Truncation } from './model/tokenizer.js';
 import { type IntProgram, intWidth, rowsPerSequence } from './plan/int-program.js';
 import { wordsPerRow } from './quant/pack.js';
 import { l2Normalize, poolToFloat } from './reference/pool-i8.js';
@@ -38,6 +38,8 @@ export interface Prediction {
   /** Softmax probability of the predicted label. */
   score: number;
   logits: number[];
+  /** The text (or pair) was longer than maxLength and was cut to it (RunOptions.truncation). */
+  truncated: boolean;
 }
 
 /** One text, or a list of texts and [text, pair] tuples. */
@@ -51,6 +53,17 @@ export interface RunOptions {
    * runs; one aborted while it runs stops before its next batch.
    */
   signal?: AbortSignal;
+  /**
+   * What to do with a text longer than `maxLength` tokens (special tokens included): `true`
+   * (default, as transformers.js) cuts it, from the end of the longer text of a pair first, and
+   * reports it (Prediction.truncated, onTruncated); `false` refuses the call with a RangeError
+   * naming the text's position and both lengths.
+   */
+  truncation?: boolean;
+  /** Longest input in tokens, special tokens included; default and upper bound: the model's positions. */
+  maxLength?: number;
+  /** Called for every text that was cut, with its position in `texts` and its length. */
+  onTruncated?: (truncation: Truncation) => void;
 }
 
 export interface EmbedOptions extends RunOptions {
@@ -131,7 +144,12 @@ export function textList(texts: Texts): GlueInput[] {
   return typeof texts === 'string' ? [texts] : [...(texts as readonly GlueInput[])];
 }
 
-export function toPredictions(logits: ArrayLike<number>, labels: string[]): Prediction[] {
+/** `truncated` holds the batch rows that were cut to fit. */
+export function toPredictions(
+  logits: ArrayLike<number>,
+  labels: string[],
+  truncated: ReadonlySet<number> = new Set(),
+): Prediction[] {
   const n = labels.length;
   const out: Prediction[] = [];
   for (let b = 0; b < logits.length / n; b++) {
@@ -140,7 +158,7 @@ export function toPredictions(logits: ArrayLike<number>, labels: string[]): Pred
     const exps = row.map((v) => Math.exp(v - max));
     const sum = exps.reduce((a, x) => a + x, 0);
     const index = row.indexOf(max);
-    out.push({ label: labels[index], index, score: exps[index] / sum, logits: row });
+    out.push({ label: labels[index], index, score: exps[index] / sum, logits: row, truncated: truncated.has(b) });
   }
   return out;
 }
@@ -171,8 +189,32 @@ interface ForwardOutput {
 }
 
 /** Options every method that runs the model takes. */
-const RUN_OPTIONS = ['batchSize', 'signal'] as const;
-const EMBED_OPTIONS = ['batchSize', 'signal', 'pooling', 'normalize'] as const;
+const RUN_OPTIONS = ['batchSize', 'signal', 'truncation', 'maxLength', 'onTruncated'] as const;
+const EMBED_OPTIONS = [...RUN_OPTIONS, 'pooling', 'normalize'] as const;
+
+/** How long inputs are handled: checked once per call, before anything runs. */
+interface Truncating {
+  maxLength: number;
+  truncation: boolean;
+  onTruncated?: (truncation: Truncation) => void;
+}
+
+function checkTruncation(options: RunOptions | undefined, method: string, positions: number): Truncating {
+  const truncation = options?.truncation ?? true;
+  if (typeof truncation !== 'boolean')
+    throw new TypeError(`${method}: truncation is ${typeof truncation}; expected true or false`);
+  const maxLength = options?.maxLength ?? positions;
+  if (typeof maxLength !== 'number')
+    throw new TypeError(`${method}: maxLength is ${typeof maxLength}; expected a positive integer`);
+  if (!Number.isSafeInteger(maxLength) || maxLength < 1)
+    throw new RangeError(`${method}: maxLength ${maxLength} must be a positive integer`);
+  if (maxLength > positions)
+    throw new RangeError(`${method}: maxLength ${maxLength} is more than the model's ${positions} positions`);
+  const onTruncated = options?.onTruncated;
+  if (onTruncated !== undefined && typeof onTruncated !== 'function')
+    throw new TypeError(`${method}: onTruncated is ${typeof onTruncated}; expected a function`);
+  return { maxLength, truncation, onTruncated };
+}
 
 function checkPooling(options: EmbedOptions | undefined): Pooling {
   const pooling = options?.pooling ?? 'mean';
@@ -210,10 +252,26 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
     start: number,
     size: number,
     signal: AbortSignal | undefined,
-  ): TokenBatch {
+    truncating?: Truncating,
+  ): { batch: TokenBatch; truncated: Set<number> } {
     throwIfAborted(signal);
     if (start > 0) this.usable(method);
-    return this.tokenizer.encodeBatch(inputs.slice(start, start + size), { firstIndex: start });
+    const truncated = new Set<number>();
+    try {
+      const batch = this.tokenizer.encodeBatch(inputs.slice(start, start + size), {
+        firstIndex: start,
+        maxLength: truncating?.maxLength,
+        overlong: truncating?.truncation === false ? 'error' : 'truncate',
+        onTruncated: (t) => {
+          truncated.add(t.index - start);
+          truncating?.onTruncated?.(t);
+        },
+      });
+      return { batch, truncated };
+    } catch (e) {
+      if (e instanceof RangeError) throw new RangeError(`${method}: ${e.message} (truncation: false)`);
+      throw e;
+    }
   }
 
   async classify(texts: Texts, options?: RunOptions): Promise<Prediction[]> {
@@ -222,11 +280,12 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
       throw new Error(`this model (${this.config.architecture}) is not a classifier; use embed()`);
     const inputs = checkTexts(texts, 'classify');
     const { batchSize, signal } = checkRunOptions(options, 'classify', RUN_OPTIONS);
+    const truncating = checkTruncation(options, 'classify', this.tokenizer.maxLength);
     return this.exclusive('classify', signal, async () => {
       const out: Prediction[] = [];
       for (let i = 0; i < inputs.length; i += batchSize) {
-        const batch = this.batch('classify', inputs, i, batchSize, signal);
-        out.push(...toPredictions((await this.run(batch, false)).logits!, this.config.labels));
+        const { batch, truncated } = this.batch('classify', inputs, i, batchSize, signal, truncating);
+        out.push(...toPredictions((await this.run(batch, false)).logits!, this.config.labels, truncated));
       }
       return out;
     });
@@ -239,10 +298,11 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
     const inputs = checkTexts(texts, 'embed');
     const { batchSize, signal } = checkRunOptions(options, 'embed', EMBED_OPTIONS);
     const pooling = checkPooling(options);
+    const truncating = checkTruncation(options, 'embed', this.tokenizer.maxLength);
     return this.exclusive('embed', signal, async () => {
       const out: Float32Array[] = [];
       for (let i = 0; i < inputs.length; i += batchSize) {
-        const batch = this.batch('embed', inputs, i, batchSize, signal);
+        const { batch } = this.batch('embed', inputs, i, batchSize, signal, truncating);
         out.push(...(await this.run(batch, false, pooling)).pooled!);
       }
       return out;
@@ -273,7 +333,7 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
     const inputs = checkTexts(texts, 'profile');
     const { signal } = checkRunOptions(options, 'profile', PROFILE_OPTIONS);
     return this.exclusive('profile', signal, async () => {
-      const batch = this.batch('profile', inputs, 0, inputs.length, signal);
+      const { batch } = this.batch('profile', inputs, 0, inputs.length, signal);
       const kernels = (await this.run(batch, true)).kernels!;
       return { totalMs: kernels.reduce((t, k) => t + k.ms, 0), kernels, families: kernelFamilies(kernels) };
     });

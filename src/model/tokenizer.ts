@@ -19,6 +19,21 @@ export interface EncodeOptions {
   overlong?: 'truncate' | 'error';
   /** Position of inputs[0] in the caller's whole list, so that errors name the caller's position. */
   firstIndex?: number;
+  /** Told of every input that was cut to maxLength (with overlong 'truncate'). */
+  onTruncated?: (truncation: Truncation) => void;
+}
+
+/** An input cut to fit. */
+export interface Truncation {
+  /** Its position in the caller's list. */
+  index: number;
+  /**
+   * Its length in tokens, special tokens included. A lower bound for texts far longer than
+   * maxLength: those are tokenized only up to a cut that already gives more than can be kept.
+   */
+  tokens: number;
+  /** What it was cut to. */
+  maxLength: number;
 }
 
 export interface EncoderTokenizer {
@@ -152,8 +167,8 @@ export function createEncoderTokenizer(
       const total = specials + segments.reduce((n, s) => n + s.length, 0);
       if (total > maxLength) {
         if (options.overlong === 'error') {
-          const cut = segments.some((s) => s.length > budget);
-          throw new Error(
+          const cut = segments.some((s) => partlyCounted.has(s));
+          throw new RangeError(
             `input ${first + i} has ${cut ? 'more than ' : ''}${total} tokens (special tokens included), more than maxLength ${maxLength}`,
           );
         }
@@ -161,6 +176,7 @@ export function createEncoderTokenizer(
           throw new Error(`maxLength ${maxLength} leaves no room for text after ${specials} special tokens`);
         }
         truncateLongestFirst(segments, maxLength - specials);
+        options.onTruncated?.({ index: first + i, tokens: total, maxLength });
       }
       return assemble(template, segments, typesUsed);
     });
@@ -217,10 +233,15 @@ function contentIds(tokenizer: Tokenizer, text: string, input: number, part: num
   const encode = (t: string) => tokenizer.encode(t, { add_special_tokens: false }).ids;
   for (let chars = budget * CHARS_PER_TOKEN; ; chars *= 4) {
     if (chars >= text.length) return encode(text);
-    const ids = encode(text.slice(0, cutPoint(text, chars)));
+    const end = cutPoint(text, chars);
+    const ids = encode(text.slice(0, end));
+    if (end < text.length) partlyCounted.add(ids);
     if (ids.length > budget || chars >= budget * MAX_CHARS_PER_TOKEN) return ids;
   }
 }
+
+/** Segments tokenized only up to a cut: their length is a lower bound of the text's. */
+const partlyCounted = new WeakSet<number[]>();
 
 /** Where to cut `text` near `at`: before the next whitespace if close, never inside a surrogate pair. */
 function cutPoint(text: string, at: number): number {
