@@ -15,35 +15,20 @@ export interface Evaluation {
   maxAbsLogitDiff: number | null;
   msPerSentence: number;
   fp32MsPerSentence: number | null;
+  /** Rows longer than the model's positions, cut to fit (both models cut the same rows). */
+  truncated: number;
 }
 
 export interface EvaluateOptions {
   batchSize?: number;
+  /** Rows done by every model (each batch runs through INT8, then FP32). */
   onProgress?: (done: number, total: number) => void;
 }
 
-async function predictAll(
-  model: TextModel,
-  rows: GlueRow[],
-  o: EvaluateOptions,
-  offset: number,
-  total: number,
-): Promise<{ preds: Prediction[]; ms: number }> {
-  const preds: Prediction[] = [];
-  const batchSize = o.batchSize ?? 16;
-  let ms = 0;
-  for (let i = 0; i < rows.length; i += batchSize) {
-    const t0 = performance.now();
-    preds.push(
-      ...(await model.classify(
-        rows.slice(i, i + batchSize).map((r) => r.input),
-        { batchSize },
-      )),
-    );
-    ms += performance.now() - t0;
-    o.onProgress?.(offset + Math.min(i + batchSize, rows.length), total);
-  }
-  return { preds, ms };
+async function timedClassify(model: TextModel, inputs: GlueRow['input'][], batchSize: number) {
+  const t0 = performance.now();
+  const preds = await model.classify(inputs, { batchSize });
+  return { preds, ms: performance.now() - t0 };
 }
 
 export async function evaluate(
@@ -53,9 +38,18 @@ export async function evaluate(
   o: EvaluateOptions = {},
 ): Promise<Evaluation> {
   if (rows.length === 0) throw new Error('evaluation needs at least one row');
-  const total = rows.length * (fp32 ? 2 : 1);
-  const q = await predictAll(int8, rows, o, 0, total);
-  const f = fp32 ? await predictAll(fp32, rows, o, rows.length, total) : undefined;
+  const batchSize = o.batchSize ?? 16;
+  const q = { preds: [] as Prediction[], ms: 0 };
+  const f = fp32 ? { preds: [] as Prediction[], ms: 0 } : undefined;
+  for (let i = 0; i < rows.length; i += batchSize) {
+    const inputs = rows.slice(i, i + batchSize).map((r) => r.input);
+    for (const [model, into] of [[int8, q] as const, ...(fp32 && f ? [[fp32, f] as const] : [])]) {
+      const r = await timedClassify(model, inputs, batchSize);
+      into.preds.push(...r.preds);
+      into.ms += r.ms;
+    }
+    o.onProgress?.(Math.min(i + batchSize, rows.length), rows.length);
+  }
   const acc = (preds: Prediction[]) => preds.filter((p, i) => p.index === rows[i].label).length / rows.length;
   let agree = 0;
   let sum = 0;
@@ -81,6 +75,7 @@ export async function evaluate(
     maxAbsLogitDiff: f ? max : null,
     msPerSentence: q.ms / rows.length,
     fp32MsPerSentence: f ? f.ms / rows.length : null,
+    truncated: q.preds.filter((p) => p.truncated).length,
   };
 }
 

@@ -58,6 +58,7 @@ import type { TextModel } from '../session.js';
 import { writeFloat16Folder } from './float16.js';
 import { GENERATE_FLAGS, generateCommand } from './generate.js';
 import { type CommandArgs, convertLanguageModel, evalLanguageModel } from './lm.js';
+import { TerminalProgress } from './progress.js';
 import {
   convertTranslationModel,
   EVAL_TRANSLATION_FLAGS,
@@ -194,12 +195,11 @@ function intFlag(args: Args, name: string): number | undefined {
   return n;
 }
 
-/** True while a progress line ends without a newline: an error then starts on a line of its own. */
-let progressOpen = false;
+/** A bar on a terminal, whole lines on a pipe (progress.ts). */
+const terminal = new TerminalProgress();
 
 function progress(stage: string, done: number, total: number): void {
-  progressOpen = done < total;
-  process.stderr.write(`\r${stage}: ${done}/${total}${done >= total ? '\n' : ''}`);
+  terminal.count(stage, done, total);
 }
 
 function readTsv(path: string, limit?: number): GlueInput[] {
@@ -231,8 +231,7 @@ function isFolder(path: string): boolean {
 }
 
 function loadProgress(p: LoadProgress): void {
-  progressOpen = p.stage !== 'ready';
-  process.stderr.write(`\r${p.stage}: ${p.message}${p.stage === 'ready' ? '\n' : ''}`);
+  terminal.load(p);
 }
 
 /** An .i8t file, or a Hugging Face folder converted on the fly. */
@@ -270,7 +269,7 @@ async function cmdConvert(gpu: GetGpu, args: Args): Promise<void> {
           onCalibrated,
         });
   if (args.flags.has('report') && observer) {
-    if (progressOpen) process.stderr.write('\n');
+    terminal.endLine();
     console.log(formatCalibrationReport(calibrationReport(observer)));
     const chosen = file.program.ops.flatMap((o) =>
       o.kind === 'layernorm' && o.outliers?.part === 'smoothed'
@@ -316,6 +315,7 @@ async function cmdClassify(gpu: GetGpu, args: Args, texts: string[]): Promise<vo
     const t0 = performance.now();
     const preds = await model.classify(texts, batchSize === undefined ? undefined : { batchSize });
     printPredictions(model, texts, preds, performance.now() - t0);
+    noteTruncated(preds.filter((p) => p.truncated).length, texts.length);
   } finally {
     model.dispose();
   }
@@ -336,7 +336,13 @@ function commandArgs(args: Args): CommandArgs {
 }
 
 function note(line: string): void {
-  process.stderr.write(`${line}\n`);
+  terminal.note(line);
+}
+
+/** Long input is cut to the model's positions (RunOptions.truncation), and said so. */
+function noteTruncated(truncated: number, total: number): void {
+  if (truncated > 0)
+    note(`${truncated} of ${total} texts were longer than the model's positions and were truncated to fit`);
 }
 
 async function cmdEval(gpu: GetGpu, args: Args): Promise<void> {
@@ -380,9 +386,10 @@ async function cmdEval(gpu: GetGpu, args: Args): Promise<void> {
   try {
     const result = await evaluate(int8, fp32, limited, {
       batchSize,
-      onProgress: (done, total) => progress('evaluating', done, total),
+      onProgress: (done, total) => terminal.count('evaluating', done, total, 'sentences'),
     });
     const report = { model: path, task: glue.task, ...result };
+    noteTruncated(result.truncated, result.n);
     console.log(args.flags.has('json') ? JSON.stringify(report) : formatEvaluation(report));
   } finally {
     int8.dispose();
@@ -407,12 +414,9 @@ async function cmdDefault(getGpu: GetGpu): Promise<void> {
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === 'help' || first === '--help' || first === '-h') {
-    console.log(
-      readFileSync(fileURLToPath(import.meta.url), 'utf8')
-        .split('*/')[0]
-        .replace(/^\/\*\*\n/, '')
-        .replace(/^ \* ?/gm, ''),
-    );
+    // The doc comment above, found by its first line: in the built dist/ it is no longer first.
+    const doc = readFileSync(fileURLToPath(import.meta.url), 'utf8').match(/\/\*\*\n \* Command line:[\s\S]*?\*\//)!;
+    console.log(doc[0].replace(/^\/\*\*\n|\*\/$/g, '').replace(/^ \* ?/gm, ''));
     return 0;
   }
   // Options before any command ("--verbose", or a typo) belong to the default command.
@@ -507,14 +511,16 @@ function errorLine(e: unknown): string {
   return e instanceof GpuUnavailableError ? `WebGPU unavailable: ${line}` : line;
 }
 
-const verbose = process.argv.slice(2).includes('--verbose');
-
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
-    if (progressOpen) process.stderr.write('\n');
-    console.error(`int8-transformer: ${errorLine(e)}`);
-    if (verbose && e instanceof Error && e.stack) console.error(e.stack);
-    process.exit(e instanceof UsageError ? 2 : 1);
-  },
-);
+/** Runs the command line in process.argv and exits (bin.ts calls it). */
+export function run(): void {
+  const verbose = process.argv.slice(2).includes('--verbose');
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      terminal.endLine();
+      console.error(`int8-transformer: ${errorLine(e)}`);
+      if (verbose && e instanceof Error && e.stack) console.error(e.stack);
+      process.exit(e instanceof UsageError ? 2 : 1);
+    },
+  );
+}
