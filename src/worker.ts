@@ -12,9 +12,10 @@
  * name and message. Functions cannot cross to a worker: onProgress, onToken and signal stay in the
  * page and travel as messages; `gpu`, `fetch` and ModelFiles sources are refused by name.
  *
- * By default the worker is a small module (a blob: URL) importing this very module and calling
- * serveModelWorker(), which works where the library is served as its own file (dist/, a dev server,
- * Vite with optimizeDeps.exclude). Apps that bundle the library into their own chunks, or whose CSP
+ * By default the worker is a small module (a blob: URL) that sets a flag and imports this very
+ * module, which then calls serveModelWorker() as it is evaluated (a flag, not an import by name: in dist/ this code may
+ * sit in a shared chunk whose export names are the bundler's). That works where the library is
+ * served as files of its own (dist/, a dev server, Vite with optimizeDeps.exclude). Apps that bundle the library into their own chunks, or whose CSP
  * forbids blob: workers, write a worker file of two lines and pass it as `worker` (README).
  */
 import { builtInModelUrl, type LoadOptions, type LoadProgress, loadModel, type ModelSource } from './api.js';
@@ -75,6 +76,9 @@ interface ModelInfo {
   capabilities: Capability[];
 }
 
+/** Set by the default worker script before it imports this module: serve from that worker. */
+const SERVE_FLAG = 'int8-transformer.serve-model-worker';
+
 const hasScheme = (s: string) => /^[a-z][a-z0-9+.-]+:/i.test(s);
 
 /**
@@ -108,7 +112,11 @@ function startWorker(worker: WorkerModelOptions['worker']): Worker {
     throw new Error('createWorkerModel: this environment has no Web Workers (it runs in browsers); use loadModel');
   if (worker instanceof Worker) return worker;
   if (worker !== undefined) return new Worker(worker, { type: 'module' });
-  const script = `import { serveModelWorker } from ${JSON.stringify(import.meta.url)};\nserveModelWorker();\n`;
+  // Static imports, evaluated in order: the flag first, then this module, whose message listener
+  // is then in place before the worker takes messages (a dynamic import would let the page's first
+  // message arrive before it, and be lost).
+  const flag = `globalThis[Symbol.for(${JSON.stringify(SERVE_FLAG)})] = true;`;
+  const script = `import ${JSON.stringify(`data:text/javascript,${encodeURIComponent(flag)}`)};\nimport ${JSON.stringify(import.meta.url)};\n`;
   const url = URL.createObjectURL(new Blob([script], { type: 'text/javascript' }));
   try {
     return new Worker(url, { type: 'module' });
@@ -303,3 +311,6 @@ export function serveModelWorker(): void {
     }
   });
 }
+
+// The default worker of createWorkerModel imports this module with the flag set (see above).
+if ((globalThis as Record<symbol, unknown>)[Symbol.for(SERVE_FLAG)] === true) serveModelWorker();
