@@ -1,10 +1,11 @@
 /**
  * The package exactly as users get it: `npm pack` (which builds dist/ through `prepack`), installed
- * into a fresh project, imported by name, run in Node and in a browser page, and type-checked
- * against its .d.ts.
+ * into a fresh project offline (from npm's cache, filled by installing this repository), imported by
+ * name, run in Node and in a browser page, its `int8-transformer` command run through npx, and
+ * type-checked against its .d.ts (bundler resolution, and nodenext with skipLibCheck false).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,11 +15,10 @@ import { launchChromium, pipePageLogs } from './browser/chromium.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
-const webgpuVersion = JSON.parse(readFileSync(join(root, 'node_modules/webgpu/package.json'), 'utf8')).version;
 
 function run(command: string, args: string[], cwd: string) {
   const r = spawnSync(command, args, { cwd, encoding: 'utf8', timeout: 400_000 });
-  return { code: r.status, out: `${r.stdout}\n${r.stderr}`, stdout: r.stdout };
+  return { code: r.status, out: `${r.stdout}\n${r.stderr}`, stdout: r.stdout, stderr: r.stderr };
 }
 
 const consumerScript = `
@@ -35,15 +35,31 @@ fp32.dispose();
 `;
 
 const typedConsumer = `
-import { type LoadProgress, type Prediction, type TextModel, loadModel } from 'int8-transformer';
+import { type LoadProgress, type Prediction, type TextModel, type Truncation, loadModel } from 'int8-transformer';
 const seen: LoadProgress[] = [];
+const cut: Truncation[] = [];
 const model: TextModel = await loadModel('default', { precision: 'int8', onProgress: (p) => seen.push(p) });
-const preds: Prediction[] = await model.classify(['fine', 'bad']);
+const preds: Prediction[] = await model.classify(['fine', 'bad'], { maxLength: 64, onTruncated: (t) => cut.push(t) });
 const profile = await model.profile('fine');
 const kernels: number = profile.kernels.length + model.memory().weightBytes + preds[0].score;
-console.log(kernels, seen.length);
+const truncated: boolean = preds[0].truncated;
+console.log(kernels, seen.length, truncated, cut.length, model.tokenizer.tokenizer.decode([101]));
 model.dispose();
 `;
+
+/** How a Node project on current TypeScript defaults compiles: its own resolution, every .d.ts checked. */
+const nodenextConfig = (file: string) => ({
+  compilerOptions: {
+    module: 'nodenext',
+    moduleResolution: 'nodenext',
+    target: 'es2022',
+    strict: true,
+    skipLibCheck: false,
+    noEmit: true,
+    types: [],
+  },
+  files: [file],
+});
 
 // Proves the types are really resolved: were they 'any', this would compile.
 const mistypedConsumer = `
@@ -70,6 +86,7 @@ describe('the npm package', { timeout: 600_000 }, () => {
     const list = run('tar', ['-tzf', tarball], dir).stdout.split('\n');
     for (const f of [
       'package/dist/index.js',
+      'package/dist/cli.js',
       'package/dist/types/src/index.d.ts',
       'package/models/sst2-bert-tiny.i8t',
       'package/models/sst2-bert-tiny/model.safetensors',
@@ -80,28 +97,29 @@ describe('the npm package', { timeout: 600_000 }, () => {
     ]) {
       expect(list).toContain(f);
     }
-    expect(list.filter((f) => /^package\/(src|test|bench|demo|shaders)\//.test(f))).toEqual([]);
+    expect(list.filter((f) => /^package\/(src|test|bench|demo|shaders|tools|bin)\//.test(f))).toEqual([]);
+    // The command is the built JavaScript (no tsx, which is not a dependency), run by node.
+    const manifest = JSON.parse(run('tar', ['-xzOf', tarball, 'package/package.json'], dir).stdout);
+    expect(manifest.bin).toEqual({ 'int8-transformer': 'dist/cli.js' });
+    expect(Object.keys(manifest.dependencies ?? {})).not.toContain('tsx');
+    expect(manifest.optionalDependencies?.webgpu).toBeDefined();
+    expect(run('tar', ['-xzOf', tarball, 'package/dist/cli.js'], dir).stdout.split('\n')[0]).toBe(
+      '#!/usr/bin/env node',
+    );
   });
 
   it('installs into a new project, imports by name and classifies in Node (int8 and fp32)', () => {
     mkdirSync(project);
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-    // --prefer-offline: the dependencies are in npm's cache from installing this repository.
+    // --offline: the dependencies come from npm's cache (filled by installing this repository);
+    // webgpu, an optional dependency, comes with the package.
     const install = run(
       'npm',
-      [
-        'install',
-        '--prefer-offline',
-        '--ignore-scripts',
-        '--no-audit',
-        '--no-fund',
-        '--loglevel=error',
-        tarball,
-        `webgpu@${webgpuVersion}`,
-      ],
+      ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', tarball],
       project,
     );
     expect(install.code, install.out).toBe(0);
+    expect(existsSync(join(project, 'node_modules/webgpu/package.json'))).toBe(true);
 
     writeFileSync(join(project, 'index.mjs'), consumerScript);
     const r = run(process.execPath, ['index.mjs'], project);
@@ -131,6 +149,58 @@ describe('the npm package', { timeout: 600_000 }, () => {
     const mistyped = run(process.execPath, [tsc, ...flags, 'mistyped.ts'], project);
     expect(mistyped.code).not.toBe(0);
     expect(mistyped.out).toMatch(/mistyped\.ts\(4,7\): error TS2322: Type 'string' is not assignable to type 'number'/);
+  });
+
+  it('type-checks under moduleResolution nodenext with skipLibCheck false (every .d.ts it reaches)', () => {
+    for (const file of ['typed', 'mistyped']) {
+      writeFileSync(join(project, `tsconfig.${file}.json`), JSON.stringify(nodenextConfig(`${file}.ts`)));
+    }
+    const typed = run(process.execPath, [tsc, '-p', 'tsconfig.typed.json'], project);
+    expect(typed.code, typed.out).toBe(0);
+    const mistyped = run(process.execPath, [tsc, '-p', 'tsconfig.mistyped.json'], project);
+    expect(mistyped.code).not.toBe(0);
+    expect(mistyped.out).toMatch(/mistyped\.ts\(4,7\): error TS2322: Type 'string' is not assignable to type 'number'/);
+  });
+
+  it('runs its command with npx in that project: the built CLI, quiet, with the built-in model found in the package', () => {
+    const r = run('npx', ['--no', 'int8-transformer', 'classify', 'a fine film'], project);
+    expect(r.code, r.out).toBe(0);
+    expect(r.stdout).toMatch(/^int8 {2}POSITIVE +\d\.\d{3} {2}a fine film$/m);
+    // Dawn's adapter messages are filtered; progress on a pipe is whole lines.
+    expect(r.stderr).not.toMatch(/Warning: |\.cpp:\d+\)/);
+    expect(r.stderr).not.toMatch(/\r/);
+    expect(r.stderr).toMatch(/^ready: BertForSequenceClassification/m);
+    const help = run(join(project, 'node_modules/.bin/int8-transformer'), ['--help'], project);
+    expect(help.code, help.out).toBe(0);
+    expect(help.stdout).toMatch(/^Command line:\n {2}int8-transformer /);
+    expect(help.stdout).toMatch(/int8-transformer classify \[--model/);
+  });
+
+  it('without its optional webgpu (--omit=optional), the command says in one line how to install it', () => {
+    const bare = join(dir, 'no-webgpu');
+    mkdirSync(bare);
+    writeFileSync(join(bare, 'package.json'), JSON.stringify({ name: 'no-webgpu', private: true, type: 'module' }));
+    const install = run(
+      'npm',
+      [
+        'install',
+        '--offline',
+        '--omit=optional',
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        tarball,
+      ],
+      bare,
+    );
+    expect(install.code, install.out).toBe(0);
+    expect(existsSync(join(bare, 'node_modules/webgpu'))).toBe(false);
+    const r = run('npx', ['--no', 'int8-transformer', 'device'], bare);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'int8-transformer: WebGPU for Node needs the npm package "webgpu" (Dawn\'s binding), which is not installed: run `npm install webgpu`\n',
+    );
   });
 
   it('runs in a browser page of that project, served by Vite with the package left un-pre-bundled (as the README says)', async () => {

@@ -414,9 +414,10 @@ async function cmdDefault(getGpu: GetGpu): Promise<void> {
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === 'help' || first === '--help' || first === '-h') {
-    // The doc comment above, found by its first line: in the built dist/ it is no longer first.
-    const doc = readFileSync(fileURLToPath(import.meta.url), 'utf8').match(/\/\*\*\n \* Command line:[\s\S]*?\*\//)!;
-    console.log(doc[0].replace(/^\/\*\*\n|\*\/$/g, '').replace(/^ \* ?/gm, ''));
+    // The doc comment above, found by its first line: in the built dist/ it is no longer first, and
+    // its lines start with "*" instead of " *".
+    const doc = readFileSync(fileURLToPath(import.meta.url), 'utf8').match(/\/\*\*\n ?\* Command line:[\s\S]*?\*\//)!;
+    console.log(doc[0].replace(/^\/\*\*\n|\*\/$/g, '').replace(/^ ?\* ?/gm, ''));
     return 0;
   }
   // Options before any command ("--verbose", or a typo) belong to the default command.

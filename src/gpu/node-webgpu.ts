@@ -75,8 +75,12 @@ export async function nodeGpu(): Promise<GPU> {
     const name = 'webgpu';
     mod = await import(/* @vite-ignore */ name);
   } catch (e) {
+    // An optional dependency: absent after --omit=optional, or where its install failed.
+    const missing = (e as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' && /'webgpu'/.test((e as Error).message);
     throw new Error(
-      `WebGPU for Node needs the npm package "webgpu" (Dawn's binding); it could not be loaded: ${(e as Error).message}`,
+      missing
+        ? 'WebGPU for Node needs the npm package "webgpu" (Dawn\'s binding), which is not installed: run `npm install webgpu`'
+        : `WebGPU for Node needs the npm package "webgpu" (Dawn's binding); it is installed but could not be loaded: ${(e as Error).message}`,
     );
   }
   // GPUBufferUsage, GPUMapMode, GPUShaderStage ... as globals, like in a browser.
