@@ -116,13 +116,14 @@ export interface LoadOptions {
 const BUILT_IN = {
   classify: { int8: 'sst2-bert-tiny.i8t', fp32: 'sst2-bert-tiny/' },
   generate: { int8: 'multi30k-gpt2-tiny.i8t', fp32: 'multi30k-gpt2-tiny/' },
+  translate: { int8: 'multi30k-marian-en-de.i8t', fp32: 'multi30k-marian-en-de/' },
 } as const;
 
 /**
  * Where the built-in models live: models/ beside src/ (and beside dist/ in the package). Built by a
  * call, not a literal, so bundlers leave the multi-megabyte files alone instead of inlining them.
  */
-export function builtInModelUrl(precision: Precision = 'int8', task: 'classify' | 'generate' = 'classify'): URL {
+export function builtInModelUrl(precision: Precision = 'int8', task: keyof typeof BUILT_IN = 'classify'): URL {
   return new URL(modelsPath(BUILT_IN[task][precision]), import.meta.url);
 }
 
