@@ -169,7 +169,7 @@ describe('int8-transformer CLI on a language model (random GPT-2)', { timeout: 6
         /--limit must be a positive integer, got 2\.5$/,
       ],
       [['eval', '--task', 'lm', '--model', i8t], 2, /usage: eval --task lm --data/],
-      [['eval', '--task', 'mt', '--model', i8t, '--data', data], 2, /--task must be lm, got mt/],
+      [['eval', '--task', 'mt', '--model', i8t, '--data', data], 2, /--task must be lm or translation, got mt/],
       [
         ['eval', '--task', 'lm', '--model', 'models/sst2-bert-tiny.i8t', '--data', data],
         1,

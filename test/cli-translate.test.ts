@@ -117,6 +117,12 @@ describe('int8-transformer CLI on a translation model (random Marian)', { timeou
     expect(fp32.code, fp32.stderr).toBe(0);
     expect(fp32.stdout).toMatch(/\n$/);
     expect(fp32.stderr).toMatch(/fp32: 1 sentence, [1-3] tokens, greedy/);
+
+    // inspect reads a translator file: both stacks, the source rows and cross-attention.
+    const inspect = cli('inspect', i8t);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    expect(inspect.stdout).toMatch(/^MarianMTModel: 2 \+ 3 layers, hidden 16, 2 \/ 4 heads, FFN 24 \/ 32/);
+    expect(inspect.stdout).toMatch(/queries of decoder\.layer\.0\.cross_q over keys of decoder\.layer\.0\.cross_kv/);
   });
 
   it('eval --task translation --json: INT8 BLEU of the API translations, identical on the CPU and GPU backends', async () => {

@@ -121,7 +121,9 @@ export async function evalLanguageModel(
 ): Promise<LmEvaluation & { model: string }> {
   const task = a.flag('task');
   if (task !== 'lm')
-    a.usage(`--task must be lm, got ${task} (GLUE tasks are read from the tsv's layout, without --task)`);
+    a.usage(
+      `--task must be lm or translation, got ${task} (GLUE tasks are read from the tsv's layout, without --task)`,
+    );
   if (a.positional.length) a.usage(`unexpected argument "${a.positional[0]}"; ${EVAL_USAGE}`);
   const data = a.flag('data');
   const path = a.flag('model') ?? (existsSync(SHARED_LM) ? SHARED_LM : undefined);

@@ -46,7 +46,7 @@ import { type GlueInput, parseGlueTsv } from '../data/glue.js';
 import { evaluate, formatEvaluation } from '../evaluate.js';
 import { formatLmEvaluation } from '../evaluate-lm.js';
 import { formatTranslationEvaluation } from '../evaluate-mt.js';
-import { readAnyIntModelFile, writeIntModelFile } from '../format/int-model-file.js';
+import { readAnyIntFile, writeIntModelFile } from '../format/int-model-file.js';
 import { GpuUnavailableError, requestGpu } from '../gpu/device.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { formatDeviceReport } from '../gpu/report.js';
@@ -486,13 +486,13 @@ async function main(argv: string[]): Promise<number> {
         break;
       case 'inspect': {
         const [path] = args.positional;
-        const file = await readAnyIntModelFile(new Uint8Array(readFileSync(path)), path);
-        console.log(
-          dumpProgram(
-            file.program,
-            `${file.config.architecture}: ${file.config.numLayers} layers, hidden ${file.config.hiddenSize}, ${file.config.numHeads} heads, FFN ${file.config.intermediateSize}`,
-          ),
-        );
+        const file = await readAnyIntFile(new Uint8Array(readFileSync(path)), path);
+        const c = file.config;
+        const title =
+          c.task === 'translation'
+            ? `${c.architecture}: ${c.encoderLayers} + ${c.decoderLayers} layers, hidden ${c.hiddenSize}, ${c.encoderHeads} / ${c.decoderHeads} heads, FFN ${c.encoderFfnSize} / ${c.decoderFfnSize}`
+            : `${c.architecture}: ${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, FFN ${c.intermediateSize}`;
+        console.log(dumpProgram(file.program, title));
         console.log(`provenance: ${JSON.stringify(file.provenance)}`);
         break;
       }
