@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { convertModel } from '../src/convert.js';
-import { type AnyIntModelFile, writeIntModelFile } from '../src/format/int-model-file.js';
+import { type AnyIntFile, writeIntModelFile } from '../src/format/int-model-file.js';
 import type { Gpu } from '../src/gpu/gpu.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { BERT_BASE, writeRandomBertFolder } from './random-bert.js';
@@ -31,7 +31,7 @@ export interface Conversion {
     gpu: Gpu,
     files: ReturnType<typeof folderSource>,
     onProgress: (stage: string, done: number, total: number) => void,
-  ) => Promise<AnyIntModelFile>;
+  ) => Promise<AnyIntFile>;
 }
 
 /** The .i8t of a model folder made by `conversion`, converted once per (weights file, calibration text, method). */
