@@ -1,7 +1,8 @@
 /**
  * The demo's only contact with the library's loading API: one model source as an INT8 and an FP32
- * session on one shared GPU device, with progress (the classifier pair), and the built-in GPT-2 as
- * INT8 and FP32 (the generation pair). Everything else in demo/ is page code.
+ * session on one shared GPU device, with progress (the classifier pair), the built-in GPT-2 as
+ * INT8 and FP32 (the generation pair) and the built-in Marian translator as INT8 and FP32 (the
+ * translation pair). Everything else in demo/ is page code.
  */
 import {
   builtInModelUrl,
@@ -76,6 +77,24 @@ export async function loadGenerators(gpu: Gpu, onProgress: (p: PairProgress) => 
   }
 }
 
+export type TranslatorPair = GeneratorPair;
+
+/**
+ * The built-in translation model (multi30k-marian-en-de) as INT8 (its .i8t file) and FP32 (its
+ * float16-stored folder), INT8 first, nothing left if either fails. Both on the page's device: the
+ * panel runs them one after the other, so that each sentence's time is the model's alone, and one
+ * queue is no cost then.
+ */
+export async function loadTranslators(gpu: Gpu, onProgress: (p: PairProgress) => void): Promise<TranslatorPair> {
+  const int8 = await loadWarm(gpu, builtInModelUrl('int8', 'translate'), 'int8', onProgress);
+  try {
+    return { int8, fp32: await loadWarm(gpu, builtInModelUrl('fp32', 'translate'), 'fp32', onProgress) };
+  } catch (e) {
+    int8.dispose();
+    throw e;
+  }
+}
+
 /**
  * loadModel on `gpu` (or on a device of the model's own, which dispose() destroys and which the
  * library replaces after a loss), then a warm-up forward; the library's 'ready' is passed on only
@@ -110,11 +129,14 @@ async function loadWarm(
  * One forward before the page says "ready": the float model compiles its kernels on its first run
  * (14 s on SwiftShader for the built-in one), and the latency shown next to a prediction should be
  * the model's, not the shader compiler's. A language model generates two tokens: the prompt's pass
- * and one cached step, which run different kernels; EOS must not end it after the first.
+ * and one cached step, which run different kernels; EOS must not end it after the first. A
+ * translation model translates a sentence whose German does not begin with eos, two tokens at most
+ * (the encoder and start step, then one cached step).
  */
 async function warmUp(s: TextModel, onProgress: (p: PairProgress) => void): Promise<void> {
   onProgress({ stage: 'compile', fraction: 0.9, message: 'first run (compiles what is left)', precision: s.kind });
   if (s.capabilities.includes('generate')) await s.generate('a', { maxNewTokens: 2, stopAtEos: false });
+  else if (s.capabilities.includes('translate')) await s.translate('A dog.', { maxNewTokens: 2 });
   else if (s.config.task === 'sequence-classification') await s.classify('warm up');
   else await s.embed('warm up');
 }

@@ -21,6 +21,7 @@ import { filesFromInput, wireDropZone } from './drop-zone.js';
 import { type DemoSource, type LoadedPair, loadPair, type PairProgress } from './engine.js';
 import { wireGenerationPanel } from './generate-panel.js';
 import { clearPrediction, showNote, showPrediction } from './predictions.js';
+import { wireTranslationPanel } from './translate-panel.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => {
   const e = document.getElementById(id);
@@ -56,6 +57,8 @@ let loading = false;
 
 /** Text generation has its own models, loaded on first use, on the same device. */
 const generation = wireGenerationPanel({ gpu: () => gpu });
+/** So has translation. */
+const translation = wireTranslationPanel({ gpu: () => gpu });
 
 type PageState = 'loading' | 'ready' | 'error';
 function setState(state: PageState): void {
@@ -93,6 +96,7 @@ function updateControls(): void {
   ui.pickFiles.disabled = !canLoad;
   ui.builtin.disabled = !canLoad || pair?.source === 'default';
   generation.updateControls();
+  translation.updateControls();
 }
 
 const STAGES: PairProgress['stage'][] = ['download', 'convert', 'compile', 'ready'];
@@ -174,6 +178,7 @@ function lostDevice(e: Error): void {
   gpu = undefined;
   pair = undefined;
   generation.forget();
+  translation.forget();
   setState('error');
 }
 

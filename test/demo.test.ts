@@ -5,7 +5,8 @@
  * families Node's profile of the same models has, the memory figures hold at least the activations of
  * the texts classified, and the page says what is wrong (no WebGPU, no adapter, a bad model folder)
  * instead of hanging. The generation panel loads the built-in GPT-2 on first use and streams INT8 and
- * FP32 continuations side by side; INT8's is the text the library gives in Node.
+ * FP32 continuations side by side; INT8's is the text the library gives in Node. The translation
+ * panel does the same with the built-in Marian model, greedy and with 4 beams.
  */
 
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,7 +17,7 @@ import type { Browser, Page } from 'playwright-core';
 import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatBytes, formatMs } from '../demo/charts.js';
-import type { DecoderConfig, EncoderConfig } from '../src/core/types.js';
+import type { DecoderConfig, EncoderConfig, MarianConfig } from '../src/core/types.js';
 import { builtInModelUrl, type GenerationOptions, loadModel, type TextModel } from '../src/index.js';
 import type { EncoderTokenizer } from '../src/model/tokenizer.js';
 import { launchChromium, pipePageLogs } from './browser/chromium.js';
@@ -47,6 +48,13 @@ function generatorInNode(): Promise<TextModel> {
   return nodeGenerator;
 }
 
+/** The built-in translation model in Node, INT8: the German the page's INT8 column must show. */
+let nodeTranslator: Promise<TextModel> | undefined;
+function translatorInNode(): Promise<TextModel> {
+  nodeTranslator ??= (async () => loadModel(builtInModelUrl('int8', 'translate'), { gpu: await testGpu() }))();
+  return nodeTranslator;
+}
+
 let server: ViteDevServer;
 let browser: Browser;
 let scratch: string;
@@ -68,6 +76,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (nodeModels) for (const m of Object.values(await nodeModels)) m.dispose();
   (await nodeGenerator)?.dispose();
+  (await nodeTranslator)?.dispose();
   await browser?.close();
   await server?.close();
   if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -220,6 +229,78 @@ async function generateInPage(
 }
 
 const GEN_PROMPT = 'a man in a blue shirt';
+
+interface TranslationColumn {
+  state?: string;
+  text?: string;
+  error?: string;
+  finishReason?: string;
+  beams?: string;
+  tokens: number;
+  ms: number;
+  tokensPerSecond: number;
+  kvCacheBytes?: number;
+  kvBytesPerToken?: number;
+  crossKvBytes?: number;
+  weightBytes: number;
+  shown: {
+    output: string;
+    speed: string;
+    kv: string;
+    cross: string;
+    weights: string;
+    error: string;
+    errorVisible: boolean;
+  };
+}
+
+async function translationColumn(page: Page, precision: 'int8' | 'fp32'): Promise<TranslationColumn> {
+  const raw = await page.$eval(`#tr-${precision}`, (e) => {
+    const text = (name: string) => e.querySelector(`[data-field="${name}"]`)?.textContent ?? '';
+    const error = e.querySelector<HTMLElement>('[data-field="error"]');
+    return {
+      data: { ...(e as HTMLElement).dataset },
+      shown: {
+        output: text('output'),
+        speed: text('speed'),
+        kv: text('kv'),
+        cross: text('cross'),
+        weights: text('weights'),
+        error: text('error'),
+        errorVisible: !!error && !error.hidden,
+      },
+    };
+  });
+  const d = raw.data;
+  const optional = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+  return {
+    state: d.state,
+    text: d.text,
+    error: d.error,
+    finishReason: d.finishReason,
+    beams: d.beams,
+    tokens: Number(d.tokens ?? 0),
+    ms: Number(d.ms ?? Number.NaN),
+    tokensPerSecond: Number(d.tokensPerSecond ?? Number.NaN),
+    kvCacheBytes: optional(d.kvCacheBytes),
+    kvBytesPerToken: optional(d.kvBytesPerToken),
+    crossKvBytes: optional(d.crossKvBytes),
+    weightBytes: Number(d.weightBytes ?? Number.NaN),
+    shown: raw.shown,
+  };
+}
+
+/** Sets the panel's beams and token cap (empty string: an empty box), presses Translate and waits for the attempt to end. */
+async function translateInPage(page: Page, boxes: { beams: '1' | '4'; max: string }, timeout = 300_000): Promise<void> {
+  await page.selectOption('#tr-beams', boxes.beams);
+  await page.fill('#tr-max-tokens', boxes.max);
+  const runs = Number((await page.getAttribute('#translate-section', 'data-runs')) ?? 0);
+  await page.click('#translate');
+  await page.waitForFunction((n) => Number(document.getElementById('translate-section')?.dataset.runs ?? 0) > n, runs, {
+    timeout,
+    polling: 100,
+  });
+}
 
 describe('demo page', () => {
   it('classifies typed reviews with INT8 and FP32, with kernel times and memory', { timeout: 300_000 }, async () => {
@@ -558,5 +639,130 @@ describe('demo page', () => {
     expect(['stopped', 'done']).toContain((await generationColumn(page, 'int8')).state);
     expect(await page.isEnabled('#generate')).toBe(true);
     expect(await page.isDisabled('#gen-stop')).toBe(true);
+  });
+  it('translates with INT8 and FP32 side by side, loading them on first use, INT8 as in Node', {
+    timeout: 600_000,
+  }, async () => {
+    const page = await loadedDemo();
+    const t0 = performance.now();
+    // Only what goes wrong from here on: earlier tests load bad folders on purpose.
+    const errors: string[] = [];
+    const onConsole = (m: { type(): string; text(): string }) => {
+      if (m.type() === 'error') errors.push(m.text());
+    };
+    const onPageError = (e: Error) => errors.push(e.message);
+    page.on('console', onConsole);
+    page.on('pageerror', onPageError);
+    try {
+      // Lazy: nothing of the translation models has been fetched yet.
+      const fetched = () => requested.get(page)!.filter((url) => url.includes('multi30k-marian'));
+      expect(fetched()).toEqual([]);
+      for (const p of ['int8', 'fp32'] as const) expect((await translationColumn(page, p)).state).toBe('idle');
+
+      // The example picker fills the text box.
+      const examples = await page.$$eval('#tr-example option', (options) =>
+        options.map((o) => (o as HTMLOptionElement).value).filter((v) => v !== ''),
+      );
+      expect(examples.length).toBeGreaterThanOrEqual(3);
+      expect(await page.inputValue('#tr-text')).toBe(examples[0]);
+      const sentence = examples[1];
+      await page.selectOption('#tr-example', sentence);
+      expect(await page.inputValue('#tr-text')).toBe(sentence);
+
+      // Counts the pieces each column appends, to tell streaming from text set once at the end.
+      await page.evaluate(() => {
+        const appended: Record<string, number> = { int8: 0, fp32: 0 };
+        (window as unknown as { __trAppended: typeof appended }).__trAppended = appended;
+        for (const p of ['int8', 'fp32']) {
+          new MutationObserver((records) => {
+            for (const r of records) appended[p] += r.addedNodes.length;
+          }).observe(document.querySelector(`#tr-${p} [data-field="output"]`)!, { childList: true });
+        }
+      });
+
+      await translateInPage(page, { beams: '1', max: '6' });
+      console.log(
+        `demo: translation models loaded and one sentence translated after ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+      );
+      expect(fetched().some((url) => url.endsWith('multi30k-marian-en-de.i8t'))).toBe(true);
+      expect(fetched().some((url) => url.includes('multi30k-marian-en-de/model.safetensors'))).toBe(true);
+      expect(await page.isVisible('#tr-message')).toBe(false);
+
+      const node = await translatorInNode();
+      const expected = await node.translate(sentence, { maxNewTokens: 6 });
+      const int8 = await translationColumn(page, 'int8');
+      const fp32 = await translationColumn(page, 'fp32');
+      console.log(
+        `demo: "${sentence}" -> INT8 "${int8.shown.output}" (${int8.shown.speed}) | FP32 "${fp32.shown.output}" (${fp32.shown.speed})`,
+      );
+      for (const c of [int8, fp32]) {
+        expect(c.state).toBe('done');
+        expect(c.shown.errorVisible).toBe(false);
+        expect(c.shown.output.trim()).not.toBe('');
+        expect(c.shown.output).toBe(c.text);
+        expect(c.tokens).toBeGreaterThanOrEqual(1);
+        expect(c.tokens).toBeLessThanOrEqual(6);
+        // Shown, not judged: the sentence's time and its rate, as text and as numbers.
+        expect(c.ms).toBeGreaterThan(0);
+        expect(c.shown.speed).toContain(`${formatMs(c.ms)} for the sentence`);
+        expect(c.shown.speed).toContain(`${c.tokensPerSecond.toFixed(1)} tokens/s`);
+        expect(c.shown.weights).toContain(`weights ${formatBytes(c.weightBytes)}`);
+      }
+      // Greedy integer decoding is the same on every WebGPU device: Node's German and tokens.
+      expect(int8.text).toBe(expected.text);
+      expect(int8.tokens).toBe(expected.tokens.length);
+      expect(int8.finishReason).toBe(expected.finishReason);
+      const appended = await page.evaluate(
+        () => (window as unknown as { __trAppended: Record<string, number> }).__trAppended,
+      );
+      expect(appended.int8).toBeGreaterThanOrEqual(2);
+      expect(appended.fp32).toBeGreaterThanOrEqual(2);
+
+      // INT8 caches the decoder's K and V as one byte per value, every decoder layer, and keeps the
+      // sentence's cross-attention K and V; the page shows the model's own figures.
+      const config = node.config as MarianConfig;
+      expect(int8.kvBytesPerToken).toBe(2 * config.decoderLayers * config.hiddenSize);
+      expect(int8.kvBytesPerToken).toBe(node.memory().kvBytesPerToken);
+      expect(int8.shown.kv).toContain(`${formatBytes(int8.kvBytesPerToken!)} per token`);
+      expect(int8.shown.kv).toContain(`${formatBytes(int8.kvCacheBytes!)} allocated`);
+      expect(int8.crossKvBytes).toBeGreaterThan(0);
+      expect(int8.shown.cross).toContain(`${formatBytes(int8.crossKvBytes!)} allocated`);
+      // FP32 reruns everything: no cache to show, and it says so; its weights are float32.
+      expect(fp32.kvCacheBytes).toBeUndefined();
+      expect(fp32.shown.kv).toMatch(/^no KV cache \(reruns the encoder and decoder/);
+      expect(fp32.weightBytes).toBeGreaterThan(2 * int8.weightBytes);
+
+      // Beam search: the text comes at the end; INT8's search is integer, so it is Node's again.
+      await translateInPage(page, { beams: '4', max: '6' });
+      const beam = await node.translate(sentence, { maxNewTokens: 6, numBeams: 4 });
+      const int8Beam = await translationColumn(page, 'int8');
+      const fp32Beam = await translationColumn(page, 'fp32');
+      console.log(`demo: 4 beams: INT8 "${int8Beam.text}" | FP32 "${fp32Beam.text}"`);
+      for (const c of [int8Beam, fp32Beam]) {
+        expect(c.state).toBe('done');
+        expect(c.beams).toBe('4');
+        expect(c.shown.output.trim()).not.toBe('');
+        expect(c.shown.speed).toContain('best of 4 beams');
+      }
+      expect(int8Beam.text).toBe(beam.text);
+      mkdirSync(`${root}test-results`, { recursive: true });
+      await page.locator('#translate-section').screenshot({ path: `${root}test-results/demo-translate.png` });
+
+      // The library's message, in both columns, never a blank; the controls come back.
+      await translateInPage(page, { beams: '1', max: '0' });
+      for (const p of ['int8', 'fp32'] as const) {
+        const c = await translationColumn(page, p);
+        expect(c.state).toBe('error');
+        expect(c.shown.errorVisible).toBe(true);
+        expect(c.shown.error).toMatch(/maxNewTokens = 0 must be an integer/);
+      }
+      expect(await page.isEnabled('#translate')).toBe(true);
+      expect(await page.isDisabled('#tr-stop')).toBe(true);
+
+      expect(errors).toEqual([]);
+    } finally {
+      page.off('console', onConsole);
+      page.off('pageerror', onPageError);
+    }
   });
 });
