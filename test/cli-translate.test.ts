@@ -44,8 +44,7 @@ function cliAsync(...args: string[]): Promise<{ code: number | null; stdout: str
 }
 
 /** The CLI's own error lines (not its notice of hidden Dawn start-up messages). */
-const errorLines = (stderr: string) =>
-  stderr.split('\n').filter((l) => l.startsWith('int8-transformer: ') && !/start-up messages hidden/.test(l));
+const errorLines = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('int8-transformer: '));
 
 const MODEL_FILES = [
   'config.json',

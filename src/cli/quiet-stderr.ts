@@ -153,9 +153,10 @@ export function runFiltered(): void {
     clearTimeout(quiet);
     filter.end();
     for (const s of FORWARDED_SIGNALS) process.off(s, relay);
+    // A note, not a second error line: the error itself stays the one "int8-transformer: " line.
     if (code !== 0 && filter.dropped > 0)
       process.stderr.write(
-        `int8-transformer: ${filter.dropped} line${filter.dropped === 1 ? '' : 's'} of Dawn/Vulkan start-up messages hidden; --verbose shows them\n`,
+        `(${filter.dropped} line${filter.dropped === 1 ? '' : 's'} of Dawn/Vulkan start-up messages hidden; --verbose shows them)\n`,
       );
     if (signal) process.kill(process.pid, signal);
     else process.exit(code ?? 1);
