@@ -40,7 +40,10 @@ const { values: args } = parseArgs({
   },
 });
 
-const lines = (path: string) => readFileSync(path, 'utf8').split('\n').filter((l, i, all) => l !== '' || i < all.length - 1);
+const lines = (path: string) =>
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l, i, all) => l !== '' || i < all.length - 1);
 
 interface Row {
   i: number;
@@ -75,7 +78,10 @@ function summarize(path: string): void {
         int8: { precisions: int8.precisions, bp: int8.bp, sysLen: int8.sysLen, refLen: int8.refLen },
         fp32: { precisions: fp32.precisions, bp: fp32.bp, sysLen: fp32.sysLen, refLen: fp32.refLen },
         cutByLength: { int8: rows.filter((r) => r.int8Cut).length, fp32: rows.filter((r) => r.fp32Cut).length },
-        msPerSentence: { int8: Number(mean((r) => r.int8Ms).toFixed(0)), fp32: Number(mean((r) => r.fp32Ms).toFixed(0)) },
+        msPerSentence: {
+          int8: Number(mean((r) => r.int8Ms).toFixed(0)),
+          fp32: Number(mean((r) => r.fp32Ms).toFixed(0)),
+        },
       },
       null,
       2,

@@ -18,9 +18,8 @@ import { type IntDecoderFile, isDecoderFile, readAnyIntModelFile } from '../form
 import type { Gpu } from '../gpu/gpu.js';
 import { decoderFileTokenizer } from '../language-model.js';
 import { decoderGraph } from '../model/decoder.js';
-import { type DecoderTokenizer, loadDecoderTokenizer } from '../model/decoder-tokenizer.js';
 import { isDecoderCheckpoint, loadDecoderModel } from '../model/load.js';
-import { memorySource, readJson } from '../model/sources.js';
+import { readJson } from '../model/sources.js';
 import { folderSource } from '../model/sources-node.js';
 import { FloatGraphGpu } from '../runtime/float-graph.js';
 import { IntProgramGpu } from '../runtime/int-program.js';
