@@ -2,6 +2,7 @@
  * Generation options: what callers pass to `generate`, checked once up front so that a bad value is
  * refused with its name before any model work starts.
  */
+import { checkSignalOption, showOptionValue } from '../core/option-values.js';
 
 /** One generated token of one sequence, with the text it adds (possibly '': see TextStream). */
 export interface TokenEvent {
@@ -90,16 +91,6 @@ const KNOWN_KEYS = [
 
 const SEED_MAX = 2 ** 32 - 1;
 
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (Array.isArray(v)) return 'an array';
-  if (v === null) return 'null';
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'function') return 'a function';
-  return String(v);
-}
-
 function isNumber(v: unknown): v is number {
   return typeof v === 'number' && !Number.isNaN(v);
 }
@@ -115,7 +106,7 @@ function isWellFormed(s: string): boolean {
  */
 export function checkGenerationOptions(options: GenerationOptions | undefined = {}): ResolvedGenerationOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`generate: options must be an object, got ${show(options)}`);
+    throw new TypeError(`generate: options must be an object, got ${showOptionValue(options)}`);
   }
   const o = options as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => !(KNOWN_KEYS as readonly string[]).includes(k));
@@ -129,7 +120,7 @@ export function checkGenerationOptions(options: GenerationOptions | undefined = 
   const number = (name: string): number | undefined => {
     const v = o[name];
     if (v === undefined) return undefined;
-    if (!isNumber(v)) throw new TypeError(`generate: ${name} = ${show(v)} must be a number`);
+    if (!isNumber(v)) throw new TypeError(`generate: ${name} = ${showOptionValue(v)} must be a number`);
     return v;
   };
 
@@ -185,40 +176,29 @@ export function checkGenerationOptions(options: GenerationOptions | undefined = 
   if (o.stop !== undefined) {
     if (!Array.isArray(o.stop)) {
       throw new TypeError(
-        `generate: stop = ${show(o.stop)} must be an array of strings${typeof o.stop === 'string' ? ' (wrap a single one in [ ])' : ''}`,
+        `generate: stop = ${showOptionValue(o.stop)} must be an array of strings${typeof o.stop === 'string' ? ' (wrap a single one in [ ])' : ''}`,
       );
     }
     o.stop.forEach((s: unknown, i: number) => {
-      if (typeof s !== 'string') throw new TypeError(`generate: stop[${i}] = ${show(s)} must be a string`);
+      if (typeof s !== 'string') throw new TypeError(`generate: stop[${i}] = ${showOptionValue(s)} must be a string`);
       if (s.length === 0) throw new RangeError(`generate: stop[${i}] is empty (it would stop before any text)`);
-      if (!isWellFormed(s)) throw new RangeError(`generate: stop[${i}] = ${show(s)} holds a lone UTF-16 surrogate`);
+      if (!isWellFormed(s))
+        throw new RangeError(`generate: stop[${i}] = ${showOptionValue(s)} holds a lone UTF-16 surrogate`);
     });
     stop = [...(o.stop as string[])];
   }
 
   const stopAtEos = o.stopAtEos ?? true;
   if (typeof stopAtEos !== 'boolean') {
-    throw new TypeError(`generate: stopAtEos = ${show(stopAtEos)} must be a boolean`);
+    throw new TypeError(`generate: stopAtEos = ${showOptionValue(stopAtEos)} must be a boolean`);
   }
 
   const onToken = o.onToken;
   if (onToken !== undefined && typeof onToken !== 'function') {
-    throw new TypeError(`generate: onToken = ${show(onToken)} must be a function`);
+    throw new TypeError(`generate: onToken = ${showOptionValue(onToken)} must be a function`);
   }
 
-  const signal = o.signal;
-  if (signal !== undefined) {
-    // Duck-typed: an AbortSignal of another realm (a worker, a polyfill) is not `instanceof` ours.
-    const s = signal as { aborted?: unknown; addEventListener?: unknown } | null;
-    if (
-      s === null ||
-      typeof s !== 'object' ||
-      typeof s.aborted !== 'boolean' ||
-      typeof s.addEventListener !== 'function'
-    ) {
-      throw new TypeError(`generate: signal = ${show(signal)} must be an AbortSignal`);
-    }
-  }
+  const signal = checkSignalOption(o.signal, 'generate');
 
   return {
     maxNewTokens,
@@ -230,6 +210,6 @@ export function checkGenerationOptions(options: GenerationOptions | undefined = 
     stop,
     stopAtEos,
     onToken: onToken as ((event: TokenEvent) => void) | undefined,
-    signal: signal as AbortSignal | undefined,
+    signal,
   };
 }

@@ -41,6 +41,7 @@
  * become hypotheses, never the best one: here they are left out, and the vocabulary must hold
  * numBeams tokens besides the pad and eos (transformers raises otherwise too).
  */
+import { checkSignalOption, showOptionValue } from '../core/option-values.js';
 import {
   type BeamCandidate,
   BeamHypotheses,
@@ -112,23 +113,13 @@ export const MAX_BEAMS = 64;
 
 const KNOWN_KEYS = ['numBeams', 'lengthPenalty', 'earlyStopping', 'maxNewTokens', 'signal', 'onToken'] as const;
 
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  if (Array.isArray(v)) return 'an array';
-  if (v === null) return 'null';
-  if (typeof v === 'object') return 'an object';
-  if (typeof v === 'function') return 'a function';
-  return String(v);
-}
-
 /**
  * Validates the options (TypeError for a wrong type, RangeError for a value out of range, each
  * naming the option; unknown keys refused by name) and fills in the defaults.
  */
 export function checkTranslateOptions(options: TranslateOptions | undefined = {}): ResolvedTranslateOptions {
   if (options === null || typeof options !== 'object' || Array.isArray(options))
-    throw new TypeError(`translate: options must be an object, got ${show(options)}`);
+    throw new TypeError(`translate: options must be an object, got ${showOptionValue(options)}`);
   const o = options as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => o[k] !== undefined && !(KNOWN_KEYS as readonly string[]).includes(k));
   if (unknown.length > 0)
@@ -140,7 +131,7 @@ export function checkTranslateOptions(options: TranslateOptions | undefined = {}
     const v = o[name];
     if (v === undefined) return undefined;
     if (typeof v !== 'number' || Number.isNaN(v))
-      throw new TypeError(`translate: ${name} = ${show(v)} must be a number`);
+      throw new TypeError(`translate: ${name} = ${showOptionValue(v)} must be a number`);
     return v;
   };
 
@@ -154,7 +145,7 @@ export function checkTranslateOptions(options: TranslateOptions | undefined = {}
 
   const earlyStopping = o.earlyStopping ?? false;
   if (earlyStopping !== true && earlyStopping !== false && earlyStopping !== 'never')
-    throw new TypeError(`translate: earlyStopping = ${show(earlyStopping)} must be true, false or "never"`);
+    throw new TypeError(`translate: earlyStopping = ${showOptionValue(earlyStopping)} must be true, false or "never"`);
 
   const maxNewTokens = number('maxNewTokens');
   if (maxNewTokens !== undefined && (!Number.isInteger(maxNewTokens) || maxNewTokens < 1))
@@ -162,31 +153,20 @@ export function checkTranslateOptions(options: TranslateOptions | undefined = {}
 
   const onToken = o.onToken;
   if (onToken !== undefined && typeof onToken !== 'function')
-    throw new TypeError(`translate: onToken = ${show(onToken)} must be a function`);
+    throw new TypeError(`translate: onToken = ${showOptionValue(onToken)} must be a function`);
   if (onToken !== undefined && numBeams > 1)
     throw new RangeError(
       `translate: onToken streams greedy decoding only; with numBeams = ${numBeams} the output is known at the end`,
     );
 
-  const signal = o.signal;
-  if (signal !== undefined) {
-    // Duck-typed: an AbortSignal of another realm (a worker, a polyfill) is not `instanceof` ours.
-    const s = signal as { aborted?: unknown; addEventListener?: unknown } | null;
-    if (
-      s === null ||
-      typeof s !== 'object' ||
-      typeof s.aborted !== 'boolean' ||
-      typeof s.addEventListener !== 'function'
-    )
-      throw new TypeError(`translate: signal = ${show(signal)} must be an AbortSignal`);
-  }
+  const signal = checkSignalOption(o.signal, 'translate');
 
   return {
     numBeams,
     lengthPenalty,
     earlyStopping: earlyStopping as EarlyStopping,
     maxNewTokens,
-    signal: signal as AbortSignal | undefined,
+    signal,
     onToken: onToken as ((event: TranslateTokenEvent) => void) | undefined,
   };
 }
@@ -205,7 +185,7 @@ function checkRules(rules: TranslateRules, vocab: number, numBeams: number): voi
   if (rules.forcedEosTokenId !== undefined) ids.push(['forcedEosTokenId', rules.forcedEosTokenId]);
   for (const [name, id] of ids) {
     if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= vocab)
-      throw new RangeError(`translate: ${name} = ${show(id)} is outside the vocabulary of ${vocab}`);
+      throw new RangeError(`translate: ${name} = ${showOptionValue(id)} is outside the vocabulary of ${vocab}`);
   }
   // Every step must be able to fill numBeams running beams from beam 0 alone (the first step).
   const others = vocab - (rules.eosTokenId === rules.padTokenId ? 1 : 2);
@@ -222,7 +202,9 @@ function checkSources(sources: readonly (readonly number[])[], vocab: number): v
     if (!Array.isArray(s) || s.length === 0) throw new RangeError(`translate: source ${i} has no tokens`);
     s.forEach((id, t) => {
       if (!Number.isInteger(id) || id < 0 || id >= vocab)
-        throw new RangeError(`translate: source ${i} token ${t} = ${show(id)} is outside the vocabulary of ${vocab}`);
+        throw new RangeError(
+          `translate: source ${i} token ${t} = ${showOptionValue(id)} is outside the vocabulary of ${vocab}`,
+        );
     });
   });
 }
