@@ -92,8 +92,8 @@ export async function convertLanguageModel(
   });
 }
 
-/** What a model argument names: its architecture, for the message refusing an encoder. */
-async function architectureOf(folder: string): Promise<string> {
+/** What a model folder is: config.json's first architecture, for the messages refusing another kind. */
+export async function architectureOf(folder: string): Promise<string> {
   const json = (await readJson(folderSource(folder), 'config.json', 'the model configuration')) as {
     architectures?: unknown;
   } | null;

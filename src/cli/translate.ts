@@ -29,12 +29,12 @@ import { checkTranslateOptions, type TranslateOptions } from '../generate/transl
 import type { Gpu } from '../gpu/gpu.js';
 import { isMarianCheckpoint, loadMarianModel } from '../model/load.js';
 import { loadMarianTokenizer, marianGraph } from '../model/marian.js';
-import { memorySource, readJson } from '../model/sources.js';
+import { memorySource } from '../model/sources.js';
 import { folderSource } from '../model/sources-node.js';
 import { FloatTranslatorGpu } from '../runtime/float-translator.js';
 import { IntTranslatorGpu } from '../runtime/int-translator.js';
 import { maxLengthOf } from '../translation-model.js';
-import type { CommandArgs, CommandHooks } from './lm.js';
+import { architectureOf, type CommandArgs, type CommandHooks } from './lm.js';
 
 /** The translation model `eval --task translation` uses without --model, when ../shared is there. */
 export const SHARED_MT = fileURLToPath(new URL('../../../shared/models/multi30k-marian-en-de', import.meta.url));
@@ -101,15 +101,6 @@ export async function convertTranslationModel(
     onProgress: hooks.onProgress,
     onCalibrated: hooks.onCalibrated,
   });
-}
-
-/** config.json's first architecture, for the message refusing another kind of model. */
-async function architectureOf(folder: string): Promise<string> {
-  const json = (await readJson(folderSource(folder), 'config.json', 'the model configuration')) as {
-    architectures?: unknown;
-  } | null;
-  const archs = json?.architectures;
-  return Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : 'a model without "architectures"';
 }
 
 function notTranslationModel(a: CommandArgs, path: string, architecture: string, command: string): never {
