@@ -10,7 +10,12 @@ import { DeviceModel } from './device-model.js';
 import type { IntTranslatorFile } from './format/int-model-file.js';
 import type { GenerationResult } from './generate/generate.js';
 import { Generation } from './generate/generation.js';
-import { type TranslatedTokens, type TranslateTokenEvent, translateTokens } from './generate/translate.js';
+import {
+  checkTranslateOptions,
+  type TranslatedTokens,
+  type TranslateTokenEvent,
+  translateTokens,
+} from './generate/translate.js';
 import type { TranslationOptions, TranslationResult } from './generate/translation-result.js';
 import type { TranslatorSession } from './generate/translator-session.js';
 import type { Gpu } from './gpu/gpu.js';
@@ -100,9 +105,10 @@ abstract class TranslationModel extends DeviceModel<Session> implements TextMode
       throw new RangeError(
         `translate: maxNewTokens = ${maxNewTokens} must be an integer in [1, ${positions - 1}] (the model's positions after the start token)`,
       );
-    const beams = options?.numBeams ?? 1;
+    // Options checked before any session is sized from them (a bad numBeams names itself, not the cache).
+    const beams = checkTranslateOptions({ ...options, maxNewTokens: undefined }).numBeams;
     return this.exclusive('translate', options?.signal, async () => {
-      const session = await this.sessionFor(sources.length * (Number.isInteger(beams) ? beams : 1), maxNewTokens);
+      const session = await this.sessionFor(sources.length * beams, maxNewTokens);
       // Greedy streams each token's text as it is decided: the decoded prefix's new characters.
       let streamed = '';
       const ids: number[] = [];
