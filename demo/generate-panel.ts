@@ -7,6 +7,7 @@
 import type { DecoderConfig, GenerationOptions, Gpu, Precision, TextModel } from '../src/index.js';
 import { formatBytes, formatMs } from './charts.js';
 import { type GeneratorPair, loadGenerators, type PairProgress } from './engine.js';
+import { byId, clearMessageIn, field, messageOf, PRECISIONS, showMessageIn, showPairProgress } from './panel-parts.js';
 
 export interface GenerationPanelHost {
   /**
@@ -25,26 +26,8 @@ export interface GenerationPanel {
 
 type ColumnState = 'idle' | 'running' | 'done' | 'stopped' | 'error';
 
-const PRECISIONS: readonly Precision[] = ['int8', 'fp32'];
-const STAGES: PairProgress['stage'][] = ['download', 'convert', 'compile', 'ready'];
 /** Share of the load per precision: the .i8t file (8 MB) and the float folder (10.5 MB) are alike. */
 const SPAN: Record<Precision, [number, number]> = { int8: [0, 0.5], fp32: [0.5, 1] };
-
-function byId<T extends HTMLElement = HTMLElement>(id: string): T {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`demo page: no element #${id}`);
-  return e as T;
-}
-
-function field(column: HTMLElement, name: string): HTMLElement {
-  const e = column.querySelector<HTMLElement>(`[data-field="${name}"]`);
-  if (!e) throw new Error(`demo page: #${column.id} has no [data-field="${name}"]`);
-  return e;
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 /** A number box: undefined when empty; an error naming the box when the browser could not parse it. */
 function numberFrom(input: HTMLInputElement, name: string): number | undefined {
@@ -83,17 +66,11 @@ export function wireGenerationPanel(host: GenerationPanelHost): GenerationPanel 
   }
 
   function showMessage(title: string, detail: string): void {
-    const b = document.createElement('b');
-    b.textContent = title;
-    const d = document.createElement('span');
-    d.textContent = detail;
-    ui.message.replaceChildren(b, ' ', d);
-    ui.message.hidden = false;
+    showMessageIn(ui.message, title, detail);
   }
 
   function clearMessage(): void {
-    ui.message.hidden = true;
-    ui.message.replaceChildren();
+    clearMessageIn(ui.message);
   }
 
   /** All options the boxes set (empty boxes: the library's defaults); the library checks the values. */
@@ -110,11 +87,7 @@ export function wireGenerationPanel(host: GenerationPanelHost): GenerationPanel 
   }
 
   function showProgress(p: PairProgress): void {
-    const [from, to] = SPAN[p.precision];
-    const i = STAGES.indexOf(p.stage);
-    const within = p.stage === 'ready' ? 1 : (i + Math.max(0, Math.min(1, p.fraction))) / (STAGES.length - 1);
-    ui.progress.value = Math.max(ui.progress.value, from + (to - from) * within);
-    ui.status.textContent = `${p.precision === 'int8' ? 'INT8' : 'FP32'}: ${p.message}`;
+    showPairProgress(ui, SPAN, p);
   }
 
   async function loadModels(gpu: Gpu): Promise<GeneratorPair> {

@@ -13,6 +13,7 @@ import type { TranslationOptions } from '../src/generate/translation-result.js';
 import type { Gpu, MarianConfig, Precision, TextModel } from '../src/index.js';
 import { formatBytes, formatMs } from './charts.js';
 import { loadTranslators, type PairProgress, type TranslatorPair } from './engine.js';
+import { byId, clearMessageIn, field, messageOf, PRECISIONS, showMessageIn, showPairProgress } from './panel-parts.js';
 
 export interface TranslationPanelHost {
   /** The page's device, once it has one (its loss is the page's to report). */
@@ -37,26 +38,8 @@ export const TRANSLATION_EXAMPLES: readonly string[] = [
   'A woman rides a bicycle down a busy street.',
 ];
 
-const PRECISIONS: readonly Precision[] = ['int8', 'fp32'];
-const STAGES: PairProgress['stage'][] = ['download', 'convert', 'compile', 'ready'];
 /** Share of the load per precision, by bytes: the .i8t file (13 MB) and the float16 folder (15 MB). */
 const SPAN: Record<Precision, [number, number]> = { int8: [0, 0.47], fp32: [0.47, 1] };
-
-function byId<T extends HTMLElement = HTMLElement>(id: string): T {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`demo page: no element #${id}`);
-  return e as T;
-}
-
-function field(column: HTMLElement, name: string): HTMLElement {
-  const e = column.querySelector<HTMLElement>(`[data-field="${name}"]`);
-  if (!e) throw new Error(`demo page: #${column.id} has no [data-field="${name}"]`);
-  return e;
-}
-
-function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 export function wireTranslationPanel(host: TranslationPanelHost): TranslationPanel {
   const ui = {
@@ -91,17 +74,11 @@ export function wireTranslationPanel(host: TranslationPanelHost): TranslationPan
   }
 
   function showMessage(title: string, detail: string): void {
-    const b = document.createElement('b');
-    b.textContent = title;
-    const d = document.createElement('span');
-    d.textContent = detail;
-    ui.message.replaceChildren(b, ' ', d);
-    ui.message.hidden = false;
+    showMessageIn(ui.message, title, detail);
   }
 
   function clearMessage(): void {
-    ui.message.hidden = true;
-    ui.message.replaceChildren();
+    clearMessageIn(ui.message);
   }
 
   /** Beams and the token cap (an empty box: the library's default); the library checks the values. */
@@ -113,11 +90,7 @@ export function wireTranslationPanel(host: TranslationPanelHost): TranslationPan
   }
 
   function showProgress(p: PairProgress): void {
-    const [from, to] = SPAN[p.precision];
-    const i = STAGES.indexOf(p.stage);
-    const within = p.stage === 'ready' ? 1 : (i + Math.max(0, Math.min(1, p.fraction))) / (STAGES.length - 1);
-    ui.progress.value = Math.max(ui.progress.value, from + (to - from) * within);
-    ui.status.textContent = `${p.precision === 'int8' ? 'INT8' : 'FP32'}: ${p.message}`;
+    showPairProgress(ui, SPAN, p);
   }
 
   async function loadModels(gpu: Gpu): Promise<TranslatorPair> {
