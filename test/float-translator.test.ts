@@ -20,12 +20,11 @@ import type { NextTokens, TranslatorSession } from '../src/generate/translator-s
 import type { ModelGraph } from '../src/graph/types.js';
 import { loadMarianModel } from '../src/model/load.js';
 import { greedyTranslateCpu, loadMarianTokenizer, marianBatches, marianGraph } from '../src/model/marian.js';
-import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
-import { memorySource } from '../src/model/sources.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { FloatTranslatorGpu } from '../src/runtime/float-translator.js';
 import { Random } from '../src/util/random.js';
 import { maxAbs, maxAbsDiff } from './cases/float-compare.js';
+import { EOS, PAD, randomMarianFiles as randomMarian, V } from './cases/random-marian.js';
 import { testGpu } from './gpu.js';
 
 // Both sessions are TranslatorSessions (checked by tsc; the classes restate the types structurally).
@@ -42,83 +41,14 @@ const NEAR_TIE = 2 * LOGIT_TOLERANCE;
 
 // ---- a small random Marian ----------------------------------------------------------------------
 
-const V = 37;
-const PAD = 36;
-const EOS = 0;
-
-/** Encoder 2 layers x 2 heads of 8, decoder 3 layers x 4 heads of 4; vocab 37, 40 positions. */
-const CONFIG = {
-  architectures: ['MarianMTModel'],
-  model_type: 'marian',
-  activation_function: 'swish',
-  d_model: 16,
-  encoder_layers: 2,
-  decoder_layers: 3,
-  encoder_attention_heads: 2,
-  decoder_attention_heads: 4,
-  encoder_ffn_dim: 24,
-  decoder_ffn_dim: 32,
-  vocab_size: V,
-  decoder_vocab_size: V,
-  max_position_embeddings: 40,
-  scale_embedding: true,
-  share_encoder_decoder_embeddings: true,
-  pad_token_id: PAD,
-  decoder_start_token_id: PAD,
-  eos_token_id: EOS,
-  forced_eos_token_id: EOS,
-  is_encoder_decoder: true,
-};
-
-/** MarianMTModel's tensors as save_pretrained writes them, random (seed 5 gives varied greedy lengths). */
+/**
+ * The random Marian of test/cases/random-marian.ts (encoder 2 layers x 2 heads of 8, decoder 3 x 4
+ * of 4; vocab 37, 40 positions; seed 5 gives varied greedy lengths) with a wider embedding and the
+ * eos and pad biases raised, so that some translations end early with eos and the banned pad is
+ * often the best token (exercising both paths of the greedy loop); pad's bias moves no greedy choice.
+ */
 function randomMarianFiles(seed: number) {
-  const rng = new Random(seed);
-  const H = CONFIG.d_model;
-  const tensors: TensorToWrite[] = [];
-  const make = (name: string, shape: number[], std: number, mean = 0) => {
-    const data = rng.float32Array(
-      shape.reduce((a, b) => a * b, 1),
-      std,
-    );
-    if (mean) data.forEach((v, i) => (data[i] = v + mean));
-    tensors.push({ name, dtype: 'F32', shape, data });
-  };
-  const linear = (name: string, outF: number, inF: number, std: number) => {
-    make(`${name}.weight`, [outF, inF], std);
-    make(`${name}.bias`, [outF], 0.1);
-  };
-  const norm = (name: string) => {
-    make(`${name}.weight`, [H], 0.2, 1);
-    make(`${name}.bias`, [H], 0.1);
-  };
-  const attention = (name: string) => {
-    for (const p of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) linear(`${name}.${p}`, H, H, 0.3);
-  };
-  make('model.shared.weight', [V, H], 1);
-  for (const stack of ['encoder', 'decoder'] as const) {
-    for (let i = 0; i < CONFIG[`${stack}_layers`]; i++) {
-      const p = `model.${stack}.layers.${i}`;
-      attention(`${p}.self_attn`);
-      norm(`${p}.self_attn_layer_norm`);
-      if (stack === 'decoder') {
-        attention(`${p}.encoder_attn`);
-        norm(`${p}.encoder_attn_layer_norm`);
-      }
-      linear(`${p}.fc1`, CONFIG[`${stack}_ffn_dim`], H, 0.4);
-      linear(`${p}.fc2`, H, CONFIG[`${stack}_ffn_dim`], 0.25);
-      norm(`${p}.final_layer_norm`);
-    }
-  }
-  make('final_logits_bias', [1, V], 0.1);
-  // Raised so that some translations end early with eos and the banned pad is often the best
-  // token (exercising both paths of the greedy loop); pad's bias moves no greedy choice.
-  const bias = tensors[tensors.length - 1].data;
-  bias[EOS] += 3;
-  bias[PAD] += 10;
-  return memorySource(
-    { 'config.json': JSON.stringify(CONFIG), 'model.safetensors': writeSafetensors(tensors, { format: 'pt' }) },
-    'random-marian',
-  );
+  return randomMarian(seed, { embeddingStd: 1, logitsBiasStd: 0.1, logitsBiasAdd: { [EOS]: 3, [PAD]: 10 } });
 }
 
 // ---- helpers ------------------------------------------------------------------------------------

@@ -94,6 +94,11 @@ export interface RandomMarianOptions {
   tokenizer?: boolean;
   /** The source's description (default 'random-marian'). */
   describe?: string;
+  /** Standard deviation of the shared embedding (default 0.3). */
+  embeddingStd?: number;
+  /** Standard deviation of final_logits_bias (default 0.5), and amounts added to some ids' bias. */
+  logitsBiasStd?: number;
+  logitsBiasAdd?: Record<number, number>;
 }
 
 export function randomMarianFiles(seed: number, options: RandomMarianOptions = {}): ModelFiles {
@@ -119,7 +124,7 @@ export function randomMarianFiles(seed: number, options: RandomMarianOptions = {
   const attention = (name: string) => {
     for (const p of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) linear(`${name}.${p}`, H, H, 0.3);
   };
-  make('model.shared.weight', [V, H], 0.3);
+  make('model.shared.weight', [V, H], options.embeddingStd ?? 0.3);
   for (const stack of ['encoder', 'decoder'] as const) {
     const I = CONFIG[`${stack}_ffn_dim`];
     for (let i = 0; i < CONFIG[`${stack}_layers`]; i++) {
@@ -135,7 +140,9 @@ export function randomMarianFiles(seed: number, options: RandomMarianOptions = {
       norm(`${p}.final_layer_norm`);
     }
   }
-  make('final_logits_bias', [1, V], 0.5);
+  make('final_logits_bias', [1, V], options.logitsBiasStd ?? 0.5);
+  const bias = tensors[tensors.length - 1].data;
+  for (const [id, add] of Object.entries(options.logitsBiasAdd ?? {})) bias[Number(id)] += add;
   const files: Record<string, string | Uint8Array> = {
     'config.json': JSON.stringify(CONFIG),
     'model.safetensors': writeSafetensors(tensors, { format: 'pt' }),
