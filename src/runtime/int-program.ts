@@ -761,46 +761,56 @@ export class IntProgramGpu {
    */
   private async compileVariants(): Promise<void> {
     const poolings = this.program.ops.some((o) => o.kind === 'pool') ? (['mean', 'cls'] as const) : [undefined];
+    // One Promise.all over every group: the driver compiles them in parallel instead of group by group.
+    const pending: Promise<unknown>[] = [];
     for (const pooling of poolings) {
-      // The pool launch reads this.pooling when compileVariants asks for its programs (synchronously, before it awaits).
+      // The pool launch reads this.pooling when compileVariants asks for its programs (synchronously,
+      // before it returns its promise), so setting it per iteration is safe without awaiting.
       this.pooling = pooling;
       for (const batch of new Set([1, this.kv?.batch ?? 1])) {
         if (!this.usesSource) {
-          await compileVariants(
-            this.gpu,
-            this.launches.map((l) => l.info),
-            this.maxSeq,
-            batch,
+          pending.push(
+            compileVariants(
+              this.gpu,
+              this.launches.map((l) => l.info),
+              this.maxSeq,
+              batch,
+            ),
           );
           continue;
         }
         // An encoder-decoder's target runs one token per sequence after `past` (S - 1 here); the
         // source any length; cross-attention batch x 1 query rows of one source over S keys.
         const of = (domain: Domain) => this.launches.filter((l) => l.domain === domain);
-        await compileVariants(
-          this.gpu,
-          of('target').map((l) => (B: number, S: number) => l.info(B, 1, S - 1)),
-          this.maxSeq,
-          batch,
+        pending.push(
+          compileVariants(
+            this.gpu,
+            of('target').map((l) => (B: number, S: number) => l.info(B, 1, S - 1)),
+            this.maxSeq,
+            batch,
+          ),
         );
-        await compileVariants(
-          this.gpu,
-          of('source').map((l) => l.info),
-          this.program.maxPositions,
-          batch,
+        pending.push(
+          compileVariants(
+            this.gpu,
+            of('source').map((l) => l.info),
+            this.program.maxPositions,
+            batch,
+          ),
         );
-        await compileVariants(
-          this.gpu,
-          of('cross').map((l) => (B: number, S: number) => l.info(1, B, S)),
-          this.program.maxPositions,
-          batch,
+        pending.push(
+          compileVariants(
+            this.gpu,
+            of('cross').map((l) => (B: number, S: number) => l.info(1, B, S)),
+            this.program.maxPositions,
+            batch,
+          ),
         );
       }
     }
     this.pooling = undefined;
     if (this.topkLaunch) {
       const vocab = this.program.output.rescale!.requant.length;
-      const pending: Promise<unknown>[] = [];
       // Each k's variant keeps a list of k rounded up to a power of two: one k per variant.
       const maxK = Math.min(TOPK_MAX_K, vocab);
       const ks = new Set([maxK]);
@@ -809,8 +819,8 @@ export class IntProgramGpu {
         const p = this.topkLaunch.info(1, k);
         pending.push(this.gpu.pipeline(p.key, p.code, p.name));
       }
-      await Promise.all(pending);
     }
+    await Promise.all(pending);
   }
 
   /** Pipelines and bind groups created on this runtime's device so far. */
