@@ -71,7 +71,16 @@ struct Params {
 ${SOFTMAX_I8_PARAM_FIELDS.map((f) => `  ${f}: u32,`).join('\n')}
 }
 @group(0) @binding(0) var<uniform> params: Params;
-${dyadicWgsl()}
+${softmaxI8IntegerFunctions()}`;
+}
+
+/**
+ * dyadic_magnitude, shr_round, i_exp and prob: the arithmetic of one key, for any module whose
+ * uniform "params" has the softmax constant fields (rescaleM, rescaleE, tMax, ln2, polyB, polyC,
+ * expShift). The fused attention (shaders/attention-i8.ts) shares it, so both run one algorithm.
+ */
+export function softmaxI8IntegerFunctions(): string {
+  return wgsl`${dyadicWgsl()}
 
 // round(p / 2^k), ties up, for any k: shifts of 32 or more are not defined in WGSL, and
 // (y >> 1) + (y & 1) rounds without the carry that p + 2^(k-1) could overflow.
