@@ -70,6 +70,14 @@ export class ProtoWriter {
     return this.bytes(field, inner.finish());
   }
 
+  /** Already-encoded fields (tag included), copied as they are: how a rewriter keeps what it does not change. */
+  raw(encoded: Uint8Array): this {
+    this.flushScratch();
+    this.chunks.push(encoded);
+    this.length += encoded.length;
+    return this;
+  }
+
   finish(): Uint8Array {
     this.flushScratch();
     if (this.chunks.length === 1) return this.chunks[0];
@@ -86,7 +94,7 @@ export class ProtoWriter {
 // ---- ONNX messages --------------------------------------------------------------------------
 
 /** TensorProto.DataType values used here. */
-export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
+export const DataType = { FLOAT: 1, UINT8: 2, INT8: 3, INT32: 6, INT64: 7, FLOAT16: 10 } as const;
 export type DataTypeId = (typeof DataType)[keyof typeof DataType];
 
 export type AttributeValue = number | string | number[] | { float: number };
@@ -143,7 +151,8 @@ function attribute(name: string, value: AttributeValue): ProtoWriter {
   return a.int(20, ATTR_INTS);
 }
 
-function node(n: OnnxNode, index: number): ProtoWriter {
+/** NodeProto; its name is the op and `index`, unique within a graph when indices are. */
+export function node(n: OnnxNode, index: number | string): ProtoWriter {
   const w = new ProtoWriter();
   for (const i of n.inputs) w.string(1, i);
   for (const o of n.outputs) w.string(2, o);
@@ -152,7 +161,7 @@ function node(n: OnnxNode, index: number): ProtoWriter {
   return w;
 }
 
-function tensor(t: OnnxInitializer): ProtoWriter {
+export function tensor(t: OnnxInitializer): ProtoWriter {
   const w = new ProtoWriter();
   for (const d of t.dims) w.int(1, d);
   w.int(2, t.dataType).string(8, t.name);
