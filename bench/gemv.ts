@@ -41,6 +41,7 @@ interface Row {
 }
 
 function variantName(v: GemmI8Variant): string {
+  if ('matrix' in v) return `matrix ${v.matrix.config.M}x${v.matrix.config.N}x${v.matrix.config.K}`;
   return 'gemv' in v ? `gemv ${v.gemv.rows}x${4 * v.gemv.columns}/${v.gemv.split}` : `tile ${v.m}x${v.n}`;
 }
 

@@ -86,7 +86,7 @@ function inner(o: GemmI8ShaderOptions): string {
   return unroll2(TM, TN, (i, j) => `      acc_${i}_${j} = acc_${i}_${j} + dot4I8Packed(aw_${i}, bw_${j});`);
 }
 
-function packedEpilogue(o: GemmI8ShaderOptions, value: (i: number, j: number) => string): string {
+function packedEpilogue(o: GemmI8EpilogueOptions, value: (i: number, j: number) => string): string {
   const { threadM: TM, threadN: TN } = o.tile;
   return unroll(TM, (i) => {
     const words = range(TN / 4).map((g) => {
@@ -108,7 +108,7 @@ ${words.join('\n')}
   });
 }
 
-function activationEpilogue(o: GemmI8ShaderOptions, act: GemmI8Activation): string {
+function activationEpilogue(o: GemmI8EpilogueOptions, act: GemmI8Activation): string {
   const { binding, fn } = GEMM_I8_ACTIVATIONS[act];
   const rq = (j: number) => (o.perChannel ? `requant[ch_${j}]` : 'vec2<u32>(g.in_m, g.in_e)');
   return [
@@ -118,15 +118,21 @@ function activationEpilogue(o: GemmI8ShaderOptions, act: GemmI8Activation): stri
   ].join('\n');
 }
 
-export function gemmI8Shader(o: GemmI8ShaderOptions): string {
-  const { threadM: TM, threadN: TN } = o.tile;
+/** What an epilogue depends on: the output, its bindings, and the thread tile holding acc_i_j. */
+export type GemmI8EpilogueOptions = Pick<GemmI8ShaderOptions, 'output' | 'perChannel' | 'bias' | 'tile'>;
+
+/**
+ * The epilogue's bindings after A and B (bias, requant, activation constants, C) and its helpers.
+ * Shared with the subgroup-matrix kernel (shaders/gemm-i8-matrix.ts), whose threads read their
+ * acc_i_j out of workgroup memory and then run the same epilogue.
+ */
+export function gemmI8EpilogueDeclarations(o: GemmI8EpilogueOptions): string {
   const i8 = o.output === 'i8';
   const act = isGemmI8Activation(o.output) ? o.output : undefined;
   // 'gelu' names any activation epilogue below: the 'gelu-i8' module text is unchanged by 'silu-i8'.
   const gelu = act !== undefined;
   const packed = i8 || gelu;
   const requant = i8 || (gelu && o.perChannel);
-  const dot4Unsigned = o.strategy === 'dot4' && o.aUnsigned;
   const geluBinding = 3 + (o.bias ? 1 : 0) + (requant ? 1 : 0);
   const cBinding = geluBinding + (gelu ? 1 : 0);
   // Spliced in as text (not #if) so that the 'i32' and 'i8' modules stay identical to before 'gelu-i8'.
@@ -136,7 +142,7 @@ export function gemmI8Shader(o: GemmI8ShaderOptions): string {
 ${GEMM_I8_ACTIVATIONS[act].wgsl()}
 `
     : '';
-  const declarations = wgsl`
+  return wgsl`
 #if ${o.bias}
 @group(0) @binding(3) var<storage, read> bias: array<i32>;
 #endif
@@ -147,11 +153,17 @@ ${dyadicWgsl()}
 #endif
 ${geluDeclarations}@group(0) @binding(${cBinding}) var<storage, read_write> c: array<${packed ? 'u32' : 'i32'}>;
 `;
-  const epilogue = wgsl`
-#if ${dot4Unsigned}
-${unroll2(TM, TN, (i, j) => `  acc_${i}_${j} = acc_${i}_${j} + 128i * bsum_${j};`)}
-#endif
-${columnIndices(o.tile)}
+}
+
+/**
+ * The epilogue statements: acc_i_j (the thread's tile.threadM x tile.threadN accumulators, final),
+ * rowBase + tRow, colBase + tCol and cBase in scope; bias, rescale or activation, and the write.
+ */
+export function gemmI8Epilogue(o: GemmI8EpilogueOptions): string {
+  const { threadN: TN } = o.tile;
+  const i8 = o.output === 'i8';
+  const act = isGemmI8Activation(o.output) ? o.output : undefined;
+  return wgsl`${columnIndices(o.tile)}
 ${unroll(TN, (j) => `  let bias_${j} = ${o.bias ? `bias[ch_${j}]` : '0i'};`)}
 #if ${i8}
 ${unroll(TN, (j) => `  let rq_${j} = requant[${o.perChannel ? `ch_${j}` : '0u'}];`)}
@@ -160,12 +172,22 @@ ${packedEpilogue(o, (i, j) => `dyadic_scale(acc_${i}_${j} + bias_${j}, rq_${j}.x
 ${act ? activationEpilogue(o, act) : elementwiseEpilogue(o.tile, (i, j) => `acc_${i}_${j} + bias_${j}`)}
 #endif
 `;
+}
+
+export function gemmI8Shader(o: GemmI8ShaderOptions): string {
+  const { threadM: TM, threadN: TN } = o.tile;
+  const dot4Unsigned = o.strategy === 'dot4' && o.aUnsigned;
+  const epilogue = wgsl`
+#if ${dot4Unsigned}
+${unroll2(TM, TN, (i, j) => `  acc_${i}_${j} = acc_${i}_${j} + 128i * bsum_${j};`)}
+#endif
+${gemmI8Epilogue(o)}`;
   return gemmSkeleton({
     tile: o.tile,
     word: 'u32',
     acc: 'i32',
     accZero: '0i',
-    declarations,
+    declarations: gemmI8EpilogueDeclarations(o),
     prologue: dot4Unsigned ? unroll(TN, (j) => `  var bsum_${j} = 0i;`) : '',
     inner: inner(o),
     epilogue,

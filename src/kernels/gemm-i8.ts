@@ -1,8 +1,9 @@
 /**
  * Host side of the INT8 GEMM (shaders/gemm-i8.ts): shape validation, the overflow proof for the
- * int32 accumulator, strategy choice per adapter, and the dispatch. Variants: the tiles
- * (shaders/gemm-tiled.ts) and, for M <= 8 rows (decoding), the GEMV of shaders/gemv-i8.ts, which
- * shares the uniform, bindings and epilogues, so one Dispatch runs either.
+ * int32 accumulator, strategy choice per adapter (src/kernels/gemm-strategy.ts), and the dispatch.
+ * Variants: the tiles (shaders/gemm-tiled.ts), for M <= 8 rows (decoding) the GEMV of
+ * shaders/gemv-i8.ts, and the subgroup-matrix kernel (src/kernels/gemm-i8-matrix.ts); all share the
+ * uniform, bindings and epilogues, so one Dispatch runs any of them.
  */
 
 import { optionsKey } from '../../shaders/codegen.js';
@@ -20,6 +21,7 @@ import {
 } from '../gpu/program.js';
 import { checkDyadic, type Dyadic } from '../reference/dyadic.js';
 import { provenGeluConstants } from './gelu-i8.js';
+import { type GemmMatrixVariant, gemmI8MatrixKernel, gemmI8MatrixRunData } from './gemm-i8-matrix.js';
 import {
   type GemmShape,
   type GemmTile,
@@ -30,15 +32,23 @@ import {
   gemmWorkgroups,
   resolveGemmShape,
 } from './gemm-shape.js';
+import { gemmStrategyOf } from './gemm-strategy.js';
 import { provenSiluConstants } from './silu-i8.js';
 
-export type { GemmI8Strategy, GemmShape, GemmTile, GemvShape };
+export type { GemmI8Strategy, GemmMatrixVariant, GemmShape, GemmTile, GemvShape };
 
-/** A compiled variant of the family: a tile (shaders/gemm-tiled.ts) or the few-row GEMV (shaders/gemv-i8.ts). */
-export type GemmI8Variant = GemmTile | { gemv: GemvShape };
+/**
+ * A compiled variant of the family: a tile (shaders/gemm-tiled.ts), the few-row GEMV
+ * (shaders/gemv-i8.ts) or the subgroup-matrix kernel (shaders/gemm-i8-matrix.ts).
+ */
+export type GemmI8Variant = GemmTile | { gemv: GemvShape } | GemmMatrixVariant;
 
 export function isGemvVariant(v: GemmI8Variant): v is { gemv: GemvShape } {
   return 'gemv' in v;
+}
+
+export function isMatrixVariant(v: GemmI8Variant): v is GemmMatrixVariant {
+  return 'matrix' in v;
 }
 
 /** Largest M the picker gives the GEMV variant (decoding: batch rows). */
@@ -58,11 +68,12 @@ export function gemvShapeFor(M: number, software = false): GemvShape {
 }
 
 /**
- * dot4I8Packed where the hardware has it; on CPU emulation (SwiftShader) dot4I8Packed runs lane by
- * lane and unpacking with shifts is faster.
+ * The inner product of the tiles and the GEMV for this device (gemm-strategy.ts): a measured
+ * dot4 / unpack ratio where one was recorded, else unpack on CPU emulation (SwiftShader runs
+ * dot4I8Packed lane by lane) and dot4I8Packed on hardware.
  */
 export function preferredStrategy(gpu: Gpu): GemmI8Strategy {
-  return gpu.adapter.isSoftware ? 'unpack' : 'dot4';
+  return gemmStrategyOf(gpu).inner;
 }
 
 /** `tile` forces a variant (a tile or { gemv }); absent, gemmI8Variant picks one by M. */
@@ -101,8 +112,21 @@ export function gemmI8Variant(options: GemmI8Options, shape: Pick<GemmShape, 'M'
   return gemmTileFor(shape.M, software);
 }
 
+/**
+ * The variant this device runs a shape on: the tile named in the options; else the subgroup-matrix
+ * kernel where the device's strategy has one (int8 A, M above the GEMV's rows); else gemmI8Variant.
+ * What a runtime should call in place of gemmI8Variant(options, shape, isSoftware).
+ */
+export function gemmI8VariantFor(gpu: Gpu, options: GemmI8Options, shape: Pick<GemmShape, 'M'>): GemmI8Variant {
+  if (options.tile) return options.tile;
+  const { matrix } = gemmStrategyOf(gpu);
+  if (matrix && !options.aUnsigned && shape.M > GEMV_MAX_ROWS) return { matrix };
+  return gemmI8Variant(options, shape, gpu.adapter.isSoftware);
+}
+
 /** What to compile for one variant: the code depends on the options and the variant only, never on sizes. */
 export function gemmI8Kernel(options: GemmI8Options, variant: GemmI8Variant): KernelProgram {
+  if (isMatrixVariant(variant)) return gemmI8MatrixKernel(options, variant);
   if (isGemvVariant(variant)) {
     validateGemvShape(variant.gemv);
     const g: GemvShape = { rows: variant.gemv.rows, columns: variant.gemv.columns, split: variant.gemv.split };
@@ -147,6 +171,7 @@ export function gemmI8RunData(
   variant: GemmI8Variant,
   biasMaxAbs = 0,
 ): RunData {
+  if (isMatrixVariant(variant)) return gemmI8MatrixRunData(options, shape, variant, biasMaxAbs);
   const s = resolveGemmShape(shape, options.output !== 'i32');
   checkAccumulatorBound(s.K, biasMaxAbs, options.aUnsigned);
   if (isGemvVariant(variant)) {

@@ -60,6 +60,10 @@ const SHAPES: [number, number, number][] = [
 function variantName(v: GemmI8Variant | undefined): string {
   if (!v) return '';
   if ('gemv' in v) return ` gemv ${v.gemv.rows}x${4 * v.gemv.columns}/${v.gemv.split}`;
+  if ('matrix' in v) {
+    const t = v.matrix;
+    return ` ${v.emulate ? 'emulated ' : ''}matrix ${t.config.M}x${t.config.N}x${t.config.K} tiles ${t.tilesM}x${t.tilesN}x${t.kSteps}/${t.threads}`;
+  }
   return ` tile ${v.m}x${v.n}x${v.k4}/${v.threadM}x${v.threadN}`;
 }
 
