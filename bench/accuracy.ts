@@ -81,6 +81,8 @@ function memoized(model: TextModel): TextModel {
     capabilities: model.capabilities,
     embed: (inputs, o) => model.embed(inputs, o),
     generate: (prompt, o) => model.generate(prompt, o),
+    tag: model.tag.bind(model),
+    classifyZeroShot: model.classifyZeroShot.bind(model),
     generateBatch: (prompts, o) => model.generateBatch(prompts, o),
     translate: ((texts: string & readonly string[], o) => model.translate(texts, o)) as TextModel['translate'],
     profile: (inputs) => model.profile(inputs),

@@ -1,5 +1,7 @@
 /**
- * The ONNX graph of a BertForSequenceClassification, with the weights of one of this project's
+ * The ONNX graph of a BertForSequenceClassification (or, for the token-classification tests, a
+ * BertForTokenClassification: the classifier on every token, logits [batch, sequence, labels]; a
+ * model without token types, DistilBERT-shaped, has no token_type_ids input), with the weights of one of this project's
  * EncoderModels: the same computation as the float model (exact-erf GELU, LayerNorm, first-token
  * tanh pooler, classifier), in the layout of the shared ONNX twins (inputs input_ids,
  * attention_mask, token_type_ids as int64 [batch, sequence]; output logits [batch, labels]; linear
@@ -20,21 +22,22 @@ import {
 /** Every weight of a BERT classifier under its Hugging Face name, in a stable order. */
 export function bertTensors(model: EncoderModel): [string, Tensor][] {
   const { config, weights: w } = model;
-  if (
-    config.family !== 'bert' ||
-    config.task !== 'sequence-classification' ||
-    !w.head?.dense ||
-    !w.tokenTypeEmbeddings
-  ) {
-    throw new Error(`bertTensors: only BERT sequence classifiers with a pooler (got ${config.architecture})`);
+  const sequence = config.task === 'sequence-classification' && !!w.head?.dense && !!w.tokenTypeEmbeddings;
+  const tokens = config.task === 'token-classification' && !!w.head && !w.head.dense;
+  if (config.family === 'roberta' || !(sequence || tokens)) {
+    throw new Error(
+      `bertTensors: only BERT sequence classifiers with a pooler, or BERT / DistilBERT token classifiers (got ${config.architecture})`,
+    );
   }
   const out: [string, Tensor][] = [
     ['bert.embeddings.word_embeddings.weight', w.wordEmbeddings],
     ['bert.embeddings.position_embeddings.weight', w.positionEmbeddings],
-    ['bert.embeddings.token_type_embeddings.weight', w.tokenTypeEmbeddings],
+  ];
+  if (w.tokenTypeEmbeddings) out.push(['bert.embeddings.token_type_embeddings.weight', w.tokenTypeEmbeddings]);
+  out.push(
     ['bert.embeddings.LayerNorm.weight', w.embeddingNorm.gamma],
     ['bert.embeddings.LayerNorm.bias', w.embeddingNorm.beta],
-  ];
+  );
   w.layers.forEach((l, i) => {
     const p = `bert.encoder.layer.${i}`;
     const linear = (name: string, lin: { weight: Tensor; bias: Tensor }) =>
@@ -50,8 +53,10 @@ export function bertTensors(model: EncoderModel): [string, Tensor][] {
     linear('output.dense', l.output);
     norm('output.LayerNorm', l.outputNorm);
   });
-  out.push(['bert.pooler.dense.weight', w.head.dense.weight], ['bert.pooler.dense.bias', w.head.dense.bias]);
-  out.push(['classifier.weight', w.head.output.weight], ['classifier.bias', w.head.output.bias]);
+  const head = w.head!;
+  if (head.dense)
+    out.push(['bert.pooler.dense.weight', head.dense.weight], ['bert.pooler.dense.bias', head.dense.bias]);
+  out.push(['classifier.weight', head.output.weight], ['classifier.bias', head.output.bias]);
   return out;
 }
 
@@ -129,8 +134,14 @@ export function bertOnnxGraph(
     i64('const_axis0', [0]),
   ]);
   const words = op('Gather', ['bert.embeddings.word_embeddings.weight', 'input_ids'], { axis: 0 });
-  const types = op('Gather', ['bert.embeddings.token_type_embeddings.weight', 'token_type_ids'], { axis: 0 });
-  let x = layerNorm(op('Add', [op('Add', [words, positions]), types]), 'bert.embeddings.LayerNorm');
+  const typed = !!model.weights.tokenTypeEmbeddings;
+  let sum = op('Add', [words, positions]);
+  if (typed)
+    sum = op('Add', [
+      sum,
+      op('Gather', ['bert.embeddings.token_type_embeddings.weight', 'token_type_ids'], { axis: 0 }),
+    ]);
+  let x = layerNorm(sum, 'bert.embeddings.LayerNorm');
 
   // Additive mask [B, 1, 1, S]: 0 for real tokens, -1e9 for padding.
   const maskFloat = op('Cast', ['attention_mask'], { to: DataType.FLOAT });
@@ -155,26 +166,39 @@ export function bertOnnxGraph(
     x = layerNorm(op('Add', [linear(gelu, `${p}.output.dense`), x]), `${p}.output.LayerNorm`);
   }
 
-  // Pooler on the first token, tanh, then the classifier.
-  const first = op('Gather', [x, firstToken], { axis: 1 });
-  const pooled = op('Tanh', [op('Gemm', [first, 'bert.pooler.dense.weight', 'bert.pooler.dense.bias'], { transB: 1 })]);
-  nodes.push({
-    op: 'Gemm',
-    inputs: [pooled, 'classifier.weight', 'classifier.bias'],
-    outputs: ['logits'],
-    attributes: { transB: 1 },
-  });
+  const perToken = config.task === 'token-classification';
+  if (perToken) {
+    // The classifier on every token.
+    const w = op('Transpose', ['classifier.weight'], { perm: [1, 0] });
+    nodes.push({ op: 'Add', inputs: [op('MatMul', [x, w]), 'classifier.bias'], outputs: ['logits'] });
+  } else {
+    // Pooler on the first token, tanh, then the classifier.
+    const first = op('Gather', [x, firstToken], { axis: 1 });
+    const pooled = op('Tanh', [
+      op('Gemm', [first, 'bert.pooler.dense.weight', 'bert.pooler.dense.bias'], { transB: 1 }),
+    ]);
+    nodes.push({
+      op: 'Gemm',
+      inputs: [pooled, 'classifier.weight', 'classifier.bias'],
+      outputs: ['logits'],
+      attributes: { transB: 1 },
+    });
+  }
 
   const tokens = { dataType: DataType.INT64, shape: ['batch_size', 'sequence_length'] } as const;
+  const names = typed ? ['input_ids', 'attention_mask', 'token_type_ids'] : ['input_ids', 'attention_mask'];
+  const L = config.labels.length;
   return {
-    name: 'bert_sequence_classification',
+    name: perToken ? 'bert_token_classification' : 'bert_sequence_classification',
     nodes,
     initializers,
-    inputs: [
-      { name: 'input_ids', ...tokens, shape: [...tokens.shape] },
-      { name: 'attention_mask', ...tokens, shape: [...tokens.shape] },
-      { name: 'token_type_ids', ...tokens, shape: [...tokens.shape] },
+    inputs: names.map((name) => ({ name, ...tokens, shape: [...tokens.shape] })),
+    outputs: [
+      {
+        name: 'logits',
+        dataType: DataType.FLOAT,
+        shape: perToken ? ['batch_size', 'sequence_length', L] : ['batch_size', L],
+      },
     ],
-    outputs: [{ name: 'logits', dataType: DataType.FLOAT, shape: ['batch_size', config.labels.length] }],
   };
 }

@@ -130,6 +130,18 @@ abstract class LanguageModel extends DeviceModel<Decoder> implements TextModel {
     );
   }
 
+  async tag(): Promise<never> {
+    throw new Error(
+      `tag: this model (${this.config.architecture}) is a language model; it can generate() (capabilities: ${this.capabilities.join(', ')})`,
+    );
+  }
+
+  async classifyZeroShot(): Promise<never> {
+    throw new Error(
+      `classifyZeroShot: this model (${this.config.architecture}) is a language model; it can generate() (capabilities: ${this.capabilities.join(', ')})`,
+    );
+  }
+
   translate(text: string): Generation<TranslationResult>;
   translate(texts: readonly string[]): Promise<TranslationResult[]>;
   translate(): never {

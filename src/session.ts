@@ -26,12 +26,30 @@ import { loadEncoderModel } from './model/load.js';
 import type { MarianTokenizer } from './model/marian.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
 import { type EncoderTokenizer, loadTokenizer, type Truncation } from './model/tokenizer.js';
+import { tokenOffsets } from './model/token-offsets.js';
 import { type IntProgram, intWidth, rowsPerSequence } from './plan/int-program.js';
 import { wordsPerRow } from './quant/pack.js';
 import { l2Normalize, poolToFloat } from './reference/pool-i8.js';
 import { FloatGraphGpu } from './runtime/float-graph.js';
 import { IntProgramGpu } from './runtime/int-program.js';
 
+import {
+  type Aggregation,
+  type EntityGroup,
+  groupEntities,
+  type TaggedToken,
+  type TokenEntity,
+  tagTokens,
+} from './tag.js';
+import {
+  DEFAULT_HYPOTHESIS_TEMPLATE,
+  hypothesis,
+  nliLabels,
+  rankLabels,
+  type ZeroShotOptions,
+  type ZeroShotResult,
+  zeroShotScores,
+} from './zero-shot.js';
 export interface Prediction {
   label: string;
   index: number;
@@ -74,6 +92,18 @@ export interface EmbedOptions extends RunOptions {
 }
 
 /** How embed() finishes the pooled vectors. */
+export interface TagOptions extends RunOptions {
+  /**
+   * 'simple' (default): entities, consecutive tokens of one type merged (B-X starts a new one), as
+   * transformers' aggregation_strategy 'simple'; 'none': every token with its own label.
+   */
+  aggregation?: Aggregation;
+  /** Labels (or, with 'simple', entity types) left out of the answer; default ['O']. */
+  ignoreLabels?: readonly string[];
+}
+
+export interface ZeroShotRunOptions extends RunOptions, ZeroShotOptions {}
+
 export interface Pooling {
   pooling: 'mean' | 'cls';
   normalize: boolean;
@@ -94,7 +124,7 @@ export interface Profile {
 }
 
 /** What a model object can do; the other methods reject, saying so. */
-export type Capability = 'classify' | 'embed' | 'generate' | 'translate';
+export type Capability = 'classify' | 'classifyZeroShot' | 'tag' | 'embed' | 'generate' | 'translate';
 
 export interface TextModel {
   readonly kind: 'int8' | 'fp32';
@@ -112,6 +142,27 @@ export interface TextModel {
   /** Mean-pooled final hidden states, one per text (encoder models without a head). */
   embed(texts: Texts, options?: EmbedOptions): Promise<Float32Array[]>;
   /**
+  /**
+   * Token classification (BertForTokenClassification and the like), one array per text: entities
+   * (aggregation 'simple', the default) or every token's label ('none'), labels in `ignoreLabels`
+   * (['O']) left out; character spans into the text.
+   */
+  tag(texts: string | readonly string[], options?: TagOptions & { aggregation?: 'simple' }): Promise<EntityGroup[][]>;
+  tag(texts: string | readonly string[], options: TagOptions & { aggregation: 'none' }): Promise<TokenEntity[][]>;
+  /**
+   * Zero-shot classification with an NLI sequence classifier (labels entailment and contradiction):
+   * each candidate label is scored by how much the text entails the hypothesis made from it.
+   */
+  classifyZeroShot(
+    text: string,
+    candidateLabels: readonly string[],
+    options?: ZeroShotRunOptions,
+  ): Promise<ZeroShotResult>;
+  classifyZeroShot(
+    texts: readonly string[],
+    candidateLabels: readonly string[],
+    options?: ZeroShotRunOptions,
+  ): Promise<ZeroShotResult[]>;
    * A continuation of `prompt` (language models): iterate it for the text as it is generated
    * (`for await (const piece of model.generate(prompt))`), or await it for the whole result.
    */
@@ -194,6 +245,15 @@ const EMBED_OPTIONS = [...RUN_OPTIONS, 'pooling', 'normalize'] as const;
 
 /** How long inputs are handled: checked once per call, before anything runs. */
 interface Truncating {
+const TAG_OPTIONS = [...RUN_OPTIONS, 'aggregation', 'ignoreLabels'] as const;
+const ZERO_SHOT_OPTIONS = [...RUN_OPTIONS, 'hypothesisTemplate', 'multiLabel'] as const;
+
+/** What each encoder task answers. */
+const TASK_METHOD = {
+  'sequence-classification': 'classify',
+  'token-classification': 'tag',
+  embedding: 'embed',
+} as const;
   maxLength: number;
   truncation: boolean;
   onTruncated?: (truncation: Truncation) => void;
@@ -236,7 +296,21 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
     encoder: E,
   ) {
     super(encoder);
-    this.capabilities = [config.task === 'sequence-classification' ? 'classify' : 'embed'];
+    const method = TASK_METHOD[config.task];
+    this.capabilities = method === 'classify' && nliLabels(config.labels) ? [method, 'classifyZeroShot'] : [method];
+  }
+
+  /** Refuses a method this model's head cannot answer, naming the one it can. */
+  private refuseUnless(method: Capability): void {
+    if (this.capabilities.includes(method)) return;
+    const can = TASK_METHOD[this.config.task];
+    if (method === 'classifyZeroShot' && can === 'classify')
+      throw new Error(
+        `classifyZeroShot: this model (${this.config.architecture}) is not an NLI classifier: its labels (${this.config.labels.join(', ')}) name no entailment and contradiction`,
+      );
+    throw new Error(
+      `${method}: this model (${this.config.architecture}, task ${this.config.task}) cannot ${method}; use ${can}() (capabilities: ${this.capabilities.join(', ')})`,
+    );
   }
 
   protected abstract run(batch: TokenBatch, profile: boolean, pooling?: Pooling): Promise<ForwardOutput>;
@@ -276,8 +350,7 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
 
   async classify(texts: Texts, options?: RunOptions): Promise<Prediction[]> {
     this.usable('classify');
-    if (this.config.task !== 'sequence-classification')
-      throw new Error(`this model (${this.config.architecture}) is not a classifier; use embed()`);
+    this.refuseUnless('classify');
     const inputs = checkTexts(texts, 'classify');
     const { batchSize, signal } = checkRunOptions(options, 'classify', RUN_OPTIONS);
     const truncating = checkTruncation(options, 'classify', this.tokenizer.maxLength);
@@ -293,8 +366,7 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
 
   async embed(texts: Texts, options?: EmbedOptions): Promise<Float32Array[]> {
     this.usable('embed');
-    if (this.config.task !== 'embedding')
-      throw new Error(`this model (${this.config.architecture}) is a classifier; use classify()`);
+    this.refuseUnless('embed');
     const inputs = checkTexts(texts, 'embed');
     const { batchSize, signal } = checkRunOptions(options, 'embed', EMBED_OPTIONS);
     const pooling = checkPooling(options);
@@ -312,6 +384,126 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
   generate(): Generation {
     throw new Error(
       `generate: this model (${this.config.architecture}) is an encoder, not a language model (capabilities: ${this.capabilities.join(', ')})`,
+  tag(texts: string | readonly string[], options?: TagOptions & { aggregation?: 'simple' }): Promise<EntityGroup[][]>;
+  tag(texts: string | readonly string[], options: TagOptions & { aggregation: 'none' }): Promise<TokenEntity[][]>;
+  async tag(texts: string | readonly string[], options?: TagOptions): Promise<EntityGroup[][] | TokenEntity[][]> {
+    this.usable('tag');
+    this.refuseUnless('tag');
+    const inputs = checkTexts(texts, 'tag');
+    inputs.forEach((t, i) => {
+      if (typeof t !== 'string') throw new TypeError(`tag: texts[${i}] is a pair; tag takes single texts`);
+    });
+    const { batchSize, signal } = checkRunOptions(options, 'tag', TAG_OPTIONS);
+    const aggregation = options?.aggregation ?? 'simple';
+    if (aggregation !== 'simple' && aggregation !== 'none')
+      throw new RangeError(`tag: aggregation ${JSON.stringify(aggregation)} is not 'simple' or 'none'`);
+    const ignore = options?.ignoreLabels ?? ['O'];
+    if (!Array.isArray(ignore) || !ignore.every((l) => typeof l === 'string'))
+      throw new TypeError('tag: ignoreLabels must be a list of label names');
+    const truncating = checkTruncation(options, 'tag', this.tokenizer.maxLength);
+    const labels = this.config.labels;
+    const L = labels.length;
+    const { textStart, specialTokens } = this.tokenizer.single;
+    const tok = this.tokenizer.tokenizer;
+    return this.exclusive('tag', signal, async () => {
+      const out: (EntityGroup[] | TokenEntity[])[] = [];
+      for (let i = 0; i < inputs.length; i += batchSize) {
+        const { batch } = this.batch('tag', inputs, i, batchSize, signal, truncating);
+        const logits = (await this.run(batch, false)).logits!;
+        const S = batch.seqLen;
+        for (let b = 0; b < batch.batch; b++) {
+          const text = inputs[i + b] as string;
+          let real = 0;
+          for (let s = 0; s < S; s++) real += batch.attentionMask[b * S + s] ? 1 : 0;
+          const first = b * S + textStart;
+          const ids = Array.from(batch.inputIds.subarray(first, first + real - specialTokens));
+          const spans = tokenOffsets(tok, text, ids);
+          const tokens = ids.map(
+            (id, k): TaggedToken => ({
+              index: textStart + k,
+              id,
+              word: tok.id_to_token(id) ?? '',
+              start: spans[k][0],
+              end: spans[k][1],
+            }),
+          );
+          const tags = tagTokens(logits.subarray(first * L, (first + ids.length) * L), labels, tokens);
+          out.push(
+            aggregation === 'none'
+              ? tags.filter((t) => !ignore.includes(t.entity))
+              : groupEntities(
+                  tags,
+                  (group) =>
+                    tok.decode(
+                      group.map((t) => ids[t.index - textStart]),
+                      { skip_special_tokens: true },
+                    ),
+                  ignore,
+                ),
+          );
+        }
+      }
+      return out as EntityGroup[][] | TokenEntity[][];
+    });
+  }
+
+  classifyZeroShot(
+    text: string,
+    candidateLabels: readonly string[],
+    options?: ZeroShotRunOptions,
+  ): Promise<ZeroShotResult>;
+  classifyZeroShot(
+    texts: readonly string[],
+    candidateLabels: readonly string[],
+    options?: ZeroShotRunOptions,
+  ): Promise<ZeroShotResult[]>;
+  async classifyZeroShot(
+    texts: string | readonly string[],
+    candidateLabels: readonly string[],
+    options?: ZeroShotRunOptions,
+  ): Promise<ZeroShotResult | ZeroShotResult[]> {
+    this.usable('classifyZeroShot');
+    this.refuseUnless('classifyZeroShot');
+    const roles = nliLabels(this.config.labels)!;
+    const inputs = checkTexts(texts, 'classifyZeroShot');
+    inputs.forEach((t, i) => {
+      if (typeof t !== 'string') throw new TypeError(`classifyZeroShot: texts[${i}] is a pair; expected a string`);
+    });
+    if (!Array.isArray(candidateLabels) || candidateLabels.length === 0)
+      throw new RangeError('classifyZeroShot: candidateLabels must be a non-empty list of label names');
+    candidateLabels.forEach((l, i) => {
+      if (typeof l !== 'string' || l.trim() === '')
+        throw new TypeError(`classifyZeroShot: candidateLabels[${i}] is not a non-empty string`);
+    });
+    const { batchSize, signal } = checkRunOptions(options, 'classifyZeroShot', ZERO_SHOT_OPTIONS);
+    const template = options?.hypothesisTemplate ?? DEFAULT_HYPOTHESIS_TEMPLATE;
+    if (typeof template !== 'string' || !template.includes('{}'))
+      throw new RangeError(
+        `classifyZeroShot: hypothesisTemplate ${JSON.stringify(template)} has no {} where the label goes`,
+      );
+    const multiLabel = options?.multiLabel ?? false;
+    if (typeof multiLabel !== 'boolean')
+      throw new TypeError(`classifyZeroShot: multiLabel is ${typeof multiLabel}; expected true or false`);
+    const truncating = checkTruncation(options, 'classifyZeroShot', this.tokenizer.maxLength);
+    const pairs: GlueInput[] = inputs.flatMap((t) =>
+      candidateLabels.map((l): GlueInput => [t as string, hypothesis(template, l)]),
+    );
+    const L = this.config.labels.length;
+    return this.exclusive('classifyZeroShot', signal, async () => {
+      const rows: number[][] = [];
+      for (let i = 0; i < pairs.length; i += batchSize) {
+        const { batch } = this.batch('classifyZeroShot', pairs, i, batchSize, signal, truncating);
+        const logits = (await this.run(batch, false)).logits!;
+        for (let b = 0; b < batch.batch; b++) rows.push(Array.from(logits.subarray(b * L, (b + 1) * L)));
+      }
+      const n = candidateLabels.length;
+      const results = inputs.map((t, k) =>
+        rankLabels(t as string, candidateLabels, zeroShotScores(rows.slice(k * n, (k + 1) * n), roles, multiLabel)),
+      );
+      return typeof texts === 'string' ? results[0] : results;
+    });
+  }
+
     );
   }
 
@@ -388,7 +580,7 @@ export class Int8Model extends BatchedModel<IntProgramGpu> {
   protected async run(batch: TokenBatch, profile: boolean, pooling?: Pooling): Promise<ForwardOutput> {
     const r = await this.encoder.forward(batch, { profile, pooling: pooling?.pooling });
     const out = this.file.program.output;
-    if (out.kind === 'logits') return { logits: this.logitsOf(r.output), kernels: r.kernels };
+    if (out.kind !== 'pooled') return { logits: this.logitsOf(r.output), kernels: r.kernels };
     const mode = pooling?.pooling ?? 'mean';
     return {
       pooled: poolToFloat(r.output, batch.batch, this.config.hiddenSize, out.scale[0], {

@@ -169,6 +169,14 @@ abstract class TranslationModel extends DeviceModel<Session> implements TextMode
     this.refuse('embed');
   }
 
+  async tag(): Promise<never> {
+    this.refuse('tag');
+  }
+
+  async classifyZeroShot(): Promise<never> {
+    this.refuse('classifyZeroShot');
+  }
+
   generate(): Generation {
     this.refuse('generate');
   }

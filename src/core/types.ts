@@ -7,7 +7,7 @@
 export type EncoderFamily = 'bert' | 'distilbert' | 'roberta';
 
 /** What the model's head does. */
-export type EncoderTask = 'sequence-classification' | 'embedding';
+export type EncoderTask = 'sequence-classification' | 'token-classification' | 'embedding';
 
 export interface EncoderConfig {
   /** The Hugging Face architecture name, e.g. BertForSequenceClassification or BertModel. */
@@ -28,7 +28,7 @@ export interface EncoderConfig {
   padTokenId: number;
   /** RoBERTa: position ids start at padTokenId + 1; 0 for BERT/DistilBERT. */
   positionOffset: number;
-  /** Classification: label names by index (length = number of labels). */
+  /** Classification (of sequences or of tokens): label names by index (length = number of labels). */
   labels: string[];
 }
 
@@ -76,7 +76,7 @@ export interface EncoderWeights {
   tokenTypeEmbeddings?: Tensor;
   embeddingNorm: LayerNormWeights;
   layers: EncoderLayerWeights[];
-  /** Present for sequence classification. */
+  /** Present for sequence classification, and for token classification (its `output` alone, on every token). */
   head?: ClassifierHead;
 }
 

@@ -529,6 +529,11 @@ function checkProgramAgainstConfig(p: IntProgram, c: EncoderConfig | DecoderConf
     fail(what, `the program gives next-token logits; the config is an encoder's (task ${c.task})`);
   if (p.output.kind === 'logits' && (c.task !== 'sequence-classification' || width !== c.labels.length))
     fail(what, `the program gives ${width} logits; the config names ${c.labels.length} labels for task ${c.task}`);
+  if (p.output.kind === 'token-logits' && (c.task !== 'token-classification' || width !== c.labels.length))
+    fail(
+      what,
+      `the program gives ${width} logits per token; the config names ${c.labels.length} labels for task ${c.task}`,
+    );
   if (p.output.kind === 'pooled' && c.task !== 'embedding')
     fail(what, `the program pools; the config's task is ${c.task}`);
 }

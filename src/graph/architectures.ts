@@ -18,6 +18,7 @@ export function familyHeadDense(config: EncoderConfig): HeadDense {
 
 export function encoderSpec(config: EncoderConfig, dense: HeadDense = familyHeadDense(config)): ArchitectureSpec {
   const classify = config.task === 'sequence-classification';
+  const tag = config.task === 'token-classification';
   return {
     kind: 'encoder',
     hidden: config.hiddenSize,
@@ -30,7 +31,9 @@ export function encoderSpec(config: EncoderConfig, dense: HeadDense = familyHead
     finalNorm: false,
     head: classify
       ? { kind: 'classification', labels: config.labels.length, dense: dense ?? undefined }
-      : { kind: 'pool', mode: 'mean' },
+      : tag
+        ? { kind: 'token-classification', labels: config.labels.length }
+        : { kind: 'pool', mode: 'mean' },
   };
 }
 

@@ -21,6 +21,8 @@ export interface ArchitectureSpec {
   finalNorm: boolean;
   head:
     | { kind: 'classification'; labels: number; dense?: { activation: 'tanh' | 'relu' } }
+    /** A label's logit at every token (token classification: the classifier without a pool). */
+    | { kind: 'token-classification'; labels: number }
     | { kind: 'pool'; mode: 'mean' | 'first' }
     /** Next-token logits over the vocabulary at every position (`lm_head`, tied or not, with a bias). */
     | { kind: 'lm'; vocab: number };
@@ -174,11 +176,14 @@ export function transformerLayer(
   return g.add(`${p}.output_residual`, f, r1, H);
 }
 
-/** Classification (first token, optional dense + tanh/ReLU, projection), pooling, or an LM head. */
+/** Classification (first token, optional dense + tanh/ReLU, projection), per-token classification, pooling, or an LM head. */
 export function headBlock(g: GraphBuilder, x: string, spec: ArchitectureSpec): ModelGraph['output'] {
   const head = spec.head;
   if (head.kind === 'lm') {
     return { tensor: g.linear('lm_logits', x, 'lm_head', head.vocab), kind: 'lm-logits' };
+  }
+  if (head.kind === 'token-classification') {
+    return { tensor: g.linear('logits', x, 'head.output', head.labels), kind: 'token-logits' };
   }
   if (head.kind === 'pool') {
     const out = g.tensor('pooled', ['batch', spec.hidden]);

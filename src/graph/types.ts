@@ -100,15 +100,18 @@ export type GraphOp = EmbedOp | LinearOp | AttentionOp | AddOp | LayerNormOp | A
 
 export type ModelKind = 'encoder' | 'decoder' | 'encoder-decoder';
 
+export type OutputKind = 'logits' | 'pooled' | 'token-logits' | 'lm-logits';
+
 export interface ModelGraph {
   kind: ModelKind;
   tensors: TensorSpec[];
   ops: GraphOp[];
   /**
    * What a forward returns: logits [batch, labels] (classifiers), pooled vectors [batch, hidden],
-   * or next-token logits [batch, query, vocab] (language models).
+   * per-token logits [batch, query, labels] (token classifiers), or next-token logits
+   * [batch, query, vocab] (language models).
    */
-  output: { tensor: string; kind: 'logits' | 'pooled' | 'lm-logits' };
+  output: { tensor: string; kind: OutputKind };
 }
 
 /** The tensors an op reads. */

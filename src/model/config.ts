@@ -23,6 +23,9 @@ export const SUPPORTED_ARCHITECTURES: Readonly<Record<string, Architecture>> = {
   BertForSequenceClassification: { family: 'bert', task: 'sequence-classification' },
   DistilBertForSequenceClassification: { family: 'distilbert', task: 'sequence-classification' },
   RobertaForSequenceClassification: { family: 'roberta', task: 'sequence-classification' },
+  BertForTokenClassification: { family: 'bert', task: 'token-classification' },
+  DistilBertForTokenClassification: { family: 'distilbert', task: 'token-classification' },
+  RobertaForTokenClassification: { family: 'roberta', task: 'token-classification' },
   BertModel: { family: 'bert', task: 'embedding' },
 };
 
@@ -156,7 +159,7 @@ export function parseConfig(json: unknown, what = 'config.json'): EncoderConfig 
     hiddenAct: 'gelu',
     padTokenId,
     positionOffset,
-    labels: arch.task === 'sequence-classification' ? parseLabels(c, fail) : [],
+    labels: arch.task === 'embedding' ? [] : parseLabels(c, fail),
   };
 }
 
@@ -295,8 +298,11 @@ export function countParameters(c: EncoderConfig): number {
   const norm = 2 * H;
   const embeddings = (c.vocabSize + c.maxPositions + c.typeVocabSize) * H + norm;
   const layer = 4 * (H * H + H) + (H * I + I) + (I * H + H) + 2 * norm;
-  // Every supported classifier has a dense H x H before its output (pooler, pre_classifier, dense).
-  const head = c.task === 'sequence-classification' ? H * H + H + c.labels.length * (H + 1) : 0;
+  // Every supported sequence classifier has a dense H x H before its output (pooler, pre_classifier, dense).
+  const output = c.labels.length * (H + 1);
+  // A token classifier has no dense: its classifier reads every token's hidden state.
+  const head =
+    c.task === 'sequence-classification' ? H * H + H + output : c.task === 'token-classification' ? output : 0;
   return embeddings + c.numLayers * layer + head;
 }
 

@@ -43,6 +43,8 @@ export interface EncoderTokenizer {
   readonly padTokenId: number;
   /** The longest maxLength the model's position table allows. */
   readonly maxLength: number;
+  /** Where a single text's tokens start in its encoding (the special tokens before them), and how many special tokens it gets in all. */
+  readonly single: { textStart: number; specialTokens: number };
   encodeBatch(inputs: EncoderInput[], options?: EncodeOptions): TokenBatch;
 }
 
@@ -201,7 +203,16 @@ export function createEncoderTokenizer(
     return out;
   };
 
-  return { tokenizer, padTokenId, maxLength: positionLimit, encodeBatch };
+  return {
+    tokenizer,
+    padTokenId,
+    maxLength: positionLimit,
+    single: {
+      textStart: single.findIndex((t) => 'segment' in t),
+      specialTokens: single.filter((t) => 'id' in t).length,
+    },
+    encodeBatch,
+  };
 }
 
 /**

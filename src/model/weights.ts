@@ -168,6 +168,9 @@ export function mapWeights(store: TensorStore, config: EncoderConfig, what = 'mo
     weights.layers.push(layer);
   }
   if (config.task === 'sequence-classification') weights.head = mapHead(config, linear);
+  // Every family's token classifier is one linear named `classifier` (RoBERTa's too: no dense, no out_proj).
+  if (config.task === 'token-classification')
+    weights.head = { output: linear('classifier', config.labels.length, config.hiddenSize) };
 
   if (missing.length > 0) {
     const listed = missing.slice(0, MAX_LISTED).join(', ');

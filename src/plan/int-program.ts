@@ -5,7 +5,7 @@
  * real scale and proven bound; every op carries the integer constants its kernel needs. Nothing is
  * decided at run time.
  */
-import type { ModelKind, Shape } from '../graph/types.js';
+import type { ModelKind, OutputKind, Shape } from '../graph/types.js';
 import type { Dyadic } from '../reference/dyadic.js';
 import type { EmbeddingConstants, EmbeddingTables } from '../reference/embedding-i8.js';
 import type { GeluI8Constants } from '../reference/gelu-i8.js';
@@ -185,7 +185,8 @@ export interface IntProgram {
    */
   output: {
     tensor: string;
-    kind: 'logits' | 'pooled' | 'lm-logits';
+   * 'token-logits' are [batch, query, labels] int32 accumulators (token classifiers), one row per token.
+    kind: OutputKind;
     scale: Float64Array;
     rescale?: { scale: number; requant: Dyadic[]; maxAbs: number };
   };

@@ -38,7 +38,7 @@ import { softmaxI8Bounds } from '../reference/softmax-i8.js';
 import { type EncoderPlan, PLAN_VERSION, type PlannedLinear } from './v1-program.js';
 
 const FAMILIES = ['bert', 'distilbert', 'roberta'];
-const TASKS = ['sequence-classification', 'embedding'];
+const TASKS = ['sequence-classification', 'token-classification', 'embedding'];
 const CONFIG_KEYS = [
   'architecture',
   'family',
@@ -79,7 +79,7 @@ export function validateConfig(c: EncoderConfig, what: string): void {
   if (c.hiddenAct !== 'gelu') bad('hiddenAct', c.hiddenAct);
   if (c.hiddenSize % c.numHeads !== 0 || (c.hiddenSize / c.numHeads) % 4 !== 0) bad('numHeads', c.numHeads);
   if (!Array.isArray(c.labels) || !c.labels.every((l) => typeof l === 'string')) bad('labels', c.labels);
-  if (c.task === 'sequence-classification' && c.labels.length < 1) bad('labels', c.labels);
+  if (c.task !== 'embedding' && c.labels.length < 1) bad('labels', c.labels);
   if (c.task === 'embedding' && c.labels.length !== 0) bad('labels', c.labels, ': an embedding model has no labels');
   for (const k of Object.keys(c))
     if (!CONFIG_KEYS.includes(k)) throw new RangeError(`${what}: config.${k}: unexpected field`);

@@ -156,7 +156,7 @@ const programSchema = object({
   ops: arrayOf(op),
   output: object({
     tensor: string,
-    kind: oneOf('logits', 'pooled', 'lm-logits'),
+    kind: oneOf('logits', 'pooled', 'token-logits', 'lm-logits'),
     scale: typedArray(Float64Array, undefined, positive),
     rescale: optional(object({ scale: positive, requant: arrayOf(dyadic), maxAbs: integer(0, 2 ** 31 - 1) })),
   }),
@@ -373,6 +373,9 @@ function checkOps(p: IntProgram): void {
         fail(`output.rescale.requant[${c}]`, `|acc| <= ${acc} rescales past int32`);
     });
   }
+  const perToken = p.output.kind === 'token-logits' || p.output.kind === 'lm-logits';
+  if (perToken !== (out.shape.length === 3))
+    fail('output.tensor', `${p.output.kind} "${out.id}" of shape [${out.shape.join(', ')}]`);
 }
 
 function guard0(where: string, f: () => void): void {
