@@ -23,6 +23,14 @@ import {
   type ProgramInfo,
   readKernelTimes,
 } from '../gpu/program.js';
+import {
+  ATTENTION_I8_MAX_KEYS,
+  type AttentionI8Shape,
+  attentionI8Kernel,
+  attentionI8Params,
+  attentionI8Program,
+  attentionI8Variant,
+} from '../kernels/attention-i8.js';
 import { checkEmbeddingIds, embeddingI8Program } from '../kernels/embedding-i8.js';
 import { uploadGeluI8Constants } from '../kernels/gelu-i8.js';
 import {
@@ -69,6 +77,12 @@ export interface IntProgramGpuOptions {
    * is then refused. Without it, whole sequences only.
    */
   kvCache?: KvCacheSize;
+  /**
+   * Fused kernels (default on): attention without a cache over at most 512 keys runs as one
+   * attention-i8 dispatch instead of Q.K^T, softmax, V transpose and P.V. Off: the unfused chain
+   * (the same integers; benchmarks compare the two).
+   */
+  fuse?: boolean;
 }
 
 /** One decoder run's tokens: [batch, seq] ids, position ids and key mask (1 real, 0 padding). */
@@ -114,6 +128,8 @@ type Domain = 'target' | 'source' | 'cross';
  */
 interface Launch {
   dispatch: Dispatch;
+  /** The storage buffers bound (for launchPlan's byte counts). */
+  buffers: GPUBuffer[];
   domain: Domain;
   info: (batch: number, seq: number, past?: number) => ProgramInfo;
 }
@@ -186,6 +202,7 @@ export class IntProgramGpu {
     readonly program: IntProgram,
     readonly strategy: GemmI8Strategy,
     kvCache: KvCacheSize | undefined,
+    private readonly fuse: boolean,
   ) {
     this.tensors = new Map(program.tensors.map((t) => [t.id, t]));
     this.usesSource = program.tensors.some((t) => t.shape.includes('source'));
@@ -212,7 +229,13 @@ export class IntProgramGpu {
   }
 
   static async create(gpu: Gpu, program: IntProgram, options: IntProgramGpuOptions = {}): Promise<IntProgramGpu> {
-    const runtime = new IntProgramGpu(gpu, program, options.strategy ?? preferredStrategy(gpu), options.kvCache);
+    const runtime = new IntProgramGpu(
+      gpu,
+      program,
+      options.strategy ?? preferredStrategy(gpu),
+      options.kvCache,
+      options.fuse ?? true,
+    );
     try {
       runtime.upload();
       await runtime.ensureCapacity(runtime.kv?.batch ?? 1, Math.min(runtime.maxSeq, 64));
@@ -423,12 +446,24 @@ export class IntProgramGpu {
     return [1, c.batch * c.seq, sc.seq];
   }
 
+  /** The most keys an attention without a cache can meet: the target's positions, or the source's. */
+  private maxKeys(op: IntAttentionOp): number {
+    return this.domainOf(op) === 'target' ? this.maxSeq : this.program.maxPositions;
+  }
+
+  /** Attention that every run does in the fused kernel (no key row can exceed its 512), so the unfused chain is never bound. */
+  private alwaysFused(op: IntAttentionOp): boolean {
+    return this.fuse && this.maxKeys(op) <= ATTENTION_I8_MAX_KEYS;
+  }
+
   /** Scratch bytes of the attentions without a cache: the largest scores, probabilities and V^T any needs. */
   private plainAttentionBytes(
     c: Capacity,
     sc: Capacity | undefined,
   ): { scores: number; probs: number; vT: number } | undefined {
-    const plain = this.program.ops.filter((o): o is IntAttentionOp => o.kind === 'attention' && !(this.kv && o.cache));
+    const plain = this.program.ops.filter(
+      (o): o is IntAttentionOp => o.kind === 'attention' && !(this.kv && o.cache) && !this.alwaysFused(o),
+    );
     if (plain.length === 0) return undefined;
     let scores = 4;
     let probs = 4;
@@ -483,7 +518,7 @@ export class IntProgramGpu {
     const args: [number, number, number] =
       domain === 'target' ? [c.batch, c.seq, 0] : this.attentionDims(domain, c, sc);
     const dispatch = await Dispatch.create(this.gpu, info(...args), buffers);
-    return { dispatch, domain, info };
+    return { dispatch, buffers, domain, info };
   }
 
   /** A launch's arguments for a run of (batch, seq) target tokens after `past`, over the sources encoded. */
@@ -650,7 +685,7 @@ export class IntProgramGpu {
       { logits: this.slot(this.program.output.tensor), requant: this.rescale!, out: a.topk! },
     );
     const dispatch = await Dispatch.create(this.gpu, info(c.batch, 1), list);
-    return { dispatch, domain: 'target', info };
+    return { dispatch, buffers: list, domain: 'target', info };
   }
 
   /**
@@ -660,6 +695,74 @@ export class IntProgramGpu {
    * target sequences, so their query rows are one block against that source's keys.
    */
   private async bindAttention(op: IntAttentionOp, domain: Domain, contextRequant: GPUBuffer): Promise<Launch[]> {
+    if (!this.fuse) return this.bindUnfusedAttention(op, domain, contextRequant);
+    const fused = await this.bindFusedAttention(op, domain);
+    if (this.alwaysFused(op)) return [fused];
+    // Runs over more than 512 keys take the unfused chain, the others the fused kernel: each run
+    // leaves one of them at zero workgroups (encode skips it).
+    const keys = (s: number, k?: number) => (domain === 'cross' ? (k ?? 0) : s);
+    const unfused = await this.bindUnfusedAttention(op, domain, contextRequant);
+    return [
+      fused,
+      ...unfused.map(
+        (l): Launch => ({
+          ...l,
+          info: (b, s, k) => {
+            const p = l.info(b, s, k);
+            return keys(s, k) <= ATTENTION_I8_MAX_KEYS ? { ...p, workgroups: [0, 0, 0] } : p;
+          },
+        }),
+      ),
+    ];
+  }
+
+  /**
+   * The fused attention-i8 launch (runs of up to 512 keys; longer ones get zero workgroups): Q, K
+   * and V read in place from their tensors' channel slices, the context written into the heads'
+   * columns, the probabilities never leaving workgroup memory.
+   */
+  private async bindFusedAttention(op: IntAttentionOp, domain: Domain): Promise<Launch> {
+    const a = this.activations!;
+    const software = this.gpu.adapter.isSoftware;
+    const mask = domain === 'target' ? a.inputs.mask : a.source!.mask;
+    const shape = (b: number, s: number, k?: number): AttentionI8Shape => {
+      const keys = domain === 'cross' ? (k ?? 0) : s;
+      return {
+        batch: b,
+        heads: op.heads,
+        headDim: op.headDim,
+        queries: s,
+        keys,
+        causal: op.causal,
+        qRow: wordsPerRow(intWidth(this.tensor(op.q.tensor))),
+        kRow: wordsPerRow(intWidth(this.tensor(op.k.tensor))),
+        vRow: wordsPerRow(intWidth(this.tensor(op.v.tensor))),
+        outRow: wordsPerRow(intWidth(this.tensor(op.out))),
+        qOffset: op.q.channel / 4,
+        kOffset: op.k.channel / 4,
+        vOffset: op.v.channel / 4,
+      };
+    };
+    const info = (b: number, s: number, k?: number): ProgramInfo => {
+      const sh = shape(b, s, k);
+      if (sh.keys > ATTENTION_I8_MAX_KEYS) {
+        const kernel = attentionI8Kernel(attentionI8Variant({ keys: ATTENTION_I8_MAX_KEYS }, this.strategy, software));
+        const label = `${kernel.name} (idle: ${sh.keys} keys)`;
+        return {
+          ...kernel,
+          name: label,
+          label,
+          workgroups: [0, 0, 0],
+          params: attentionI8Params(sh, op.softmax, op.context),
+        };
+      }
+      return attentionI8Program(sh, op.softmax, op.context, attentionI8Variant(sh, this.strategy, software));
+    };
+    const buffers = [this.slot(op.q.tensor), this.slot(op.k.tensor), this.slot(op.v.tensor), mask, this.slot(op.out)];
+    return this.launch(buffers, info, domain);
+  }
+
+  private async bindUnfusedAttention(op: IntAttentionOp, domain: Domain, contextRequant: GPUBuffer): Promise<Launch[]> {
     const a = this.activations!;
     const software = this.gpu.adapter.isSoftware;
     const { heads, headDim: D } = op;
@@ -821,6 +924,25 @@ export class IntProgramGpu {
       }
     }
     await Promise.all(pending);
+  }
+
+  /**
+   * What a forward of (batch, seq) dispatches, in order: each launch that runs (launches idle at
+   * this length left out) with its grid and the bytes of the buffers it binds (the uniform not
+   * counted). Buffers are bound at capacity and shared between tensors, so bytes are an upper
+   * bound of what the launch touches. Benchmarks count dispatches and bytes with it.
+   */
+  async launchPlan(batch: number, seq: number): Promise<{ name: string; workgroups: number[]; boundBytes: number }[]> {
+    if (this.kv) throw new Error('integer model: launchPlan is for forward() runs');
+    await this.ensureCapacity(batch, seq);
+    return this.launches
+      .map((l) => ({ l, info: l.info(batch, seq) }))
+      .filter(({ info }) => info.workgroups.every((n) => n > 0))
+      .map(({ l, info }) => ({
+        name: info.label ?? info.name,
+        workgroups: [...info.workgroups],
+        boundBytes: l.buffers.reduce((n, b) => n + b.size, 0),
+      }));
   }
 
   /** Pipelines and bind groups created on this runtime's device so far. */
