@@ -1,18 +1,21 @@
 /**
- * GEMM throughput, the same code in Node and in a browser page: INT8 (each inner-product strategy)
- * and f32 on the encoder's projection shapes. Median of several runs after warm-up; GPU timestamps
- * where the adapter has them, wall time around submit-to-done otherwise.
+ * GEMM throughput, the same code in Node and in a browser page: INT8 (each inner-product strategy,
+ * and the subgroup-matrix kernel where the device's strategy has one) and f32 on the encoder's
+ * projection shapes. Median of several runs after warm-up; GPU timestamps where the adapter has
+ * them, wall time around submit-to-done otherwise. A kind the device cannot run is left out and
+ * named in `skipped` with the reason.
  */
 import type { Gpu } from '../src/gpu/gpu.js';
 import { type BoundProgram, submitPrograms } from '../src/gpu/program.js';
 import { bindGemmF32 } from '../src/kernels/gemm-f32.js';
-import { bindGemmI8, type GemmI8Strategy, packRequant } from '../src/kernels/gemm-i8.js';
+import { bindGemmI8, type GemmI8Strategy, type GemmI8Variant, packRequant } from '../src/kernels/gemm-i8.js';
 import { DEFAULT_TILE, type GemmTile } from '../src/kernels/gemm-shape.js';
+import { gemmStrategyOf } from '../src/kernels/gemm-strategy.js';
 import { packRows, padRowsF32, wordsPerRow } from '../src/quant/pack.js';
 import { toDyadic } from '../src/reference/dyadic.js';
 import { Random } from '../src/util/random.js';
 
-export type GemmKind = `int8-${GemmI8Strategy}` | 'f32';
+export type GemmKind = `int8-${GemmI8Strategy}` | 'int8-matrix' | 'f32';
 
 export interface GemmBenchOptions {
   shapes: [number, number, number][];
@@ -67,11 +70,13 @@ async function bindKind(gpu: Gpu, kind: GemmKind, M: number, N: number, K: numbe
       },
     );
   } else {
-    const strategy = kind === 'int8-dot4' ? 'dot4' : 'unpack';
+    const strategy = kind === 'int8-unpack' ? 'unpack' : 'dot4';
+    const matrix = gemmStrategyOf(gpu).matrix;
+    const variant: GemmI8Variant = kind === 'int8-matrix' && matrix ? { matrix } : tile;
     const requant = Array.from({ length: N }, () => toDyadic((0.5 + rng.next()) / 2 ** 12));
     program = await bindGemmI8(
       gpu,
-      { strategy, output: 'i8', perChannel: true, bias: true, aUnsigned: false, tile },
+      { strategy, output: 'i8', perChannel: true, bias: true, aUnsigned: false, tile: variant },
       { M, N, K },
       {
         a: own(gpu.storage('a', packRows(rng.int8Array(M * K), M, K))),
@@ -105,12 +110,33 @@ async function timeOnce(gpu: Gpu, program: BoundProgram): Promise<{ ms: number; 
   return { ms: performance.now() - t0, timing: 'wall' };
 }
 
+/** Why the device cannot run a kind, or undefined when it can. */
+export function unavailableKind(gpu: Gpu, kind: GemmKind): string | undefined {
+  if (kind !== 'int8-matrix') return undefined;
+  const s = gemmStrategyOf(gpu);
+  return s.matrix ? undefined : s.reasons.filter((r) => r.startsWith('matrix')).join('; ');
+}
+
+function tileName(kind: GemmKind, gpu: Gpu, tile: GemmTile): string {
+  const matrix = gemmStrategyOf(gpu).matrix;
+  if (kind === 'int8-matrix' && matrix) {
+    const c = matrix.config;
+    return `matrix ${c.M}x${c.N}x${c.K} x ${matrix.tilesM}x${matrix.tilesN}, K ${c.K * matrix.kSteps}/${matrix.threads}`;
+  }
+  return `${tile.m}x${tile.n}x${tile.k4}/${tile.threadM}x${tile.threadN}`;
+}
+
 export async function runGemmBench(gpu: Gpu, o: GemmBenchOptions): Promise<GemmBenchRow[]> {
   const tile = o.tile ?? DEFAULT_TILE;
   const rows: GemmBenchRow[] = [];
   const rng = new Random(1234);
+  const kinds = o.kinds.filter((kind) => {
+    const why = unavailableKind(gpu, kind);
+    if (why) o.onProgress?.(`${kind} skipped: ${why}`);
+    return !why;
+  });
   for (const [M, N, K] of o.shapes) {
-    for (const kind of o.kinds) {
+    for (const kind of kinds) {
       o.onProgress?.(`${kind} ${M}x${N}x${K}`);
       const { program, release } = await bindKind(gpu, kind, M, N, K, tile, rng);
       for (let i = 0; i < o.warmup; i++) await timeOnce(gpu, program);
@@ -124,7 +150,7 @@ export async function runGemmBench(gpu: Gpu, o: GemmBenchOptions): Promise<GemmB
         N,
         K,
         kind,
-        tile: `${tile.m}x${tile.n}x${tile.k4}/${tile.threadM}x${tile.threadN}`,
+        tile: tileName(kind, gpu, tile),
         timing: runs.every((r) => r.timing === 'gpu-timestamps') ? 'gpu-timestamps' : 'wall',
         runsMs,
         medianMs,
