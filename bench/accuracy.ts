@@ -76,6 +76,7 @@ function memoized(model: TextModel): TextModel {
   const cache = new Map<string, { p: Prediction; ms: number }>();
   return {
     kind: model.kind,
+    device: model.device,
     config: model.config,
     tokenizer: model.tokenizer,
     capabilities: model.capabilities,

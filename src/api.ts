@@ -15,6 +15,7 @@ import {
 import { checkTexts, describeValue } from './core/text-inputs.js';
 import type { EncoderModel } from './core/types.js';
 import type { GlueInput } from './data/glue.js';
+import { checkDeviceOption, type DeviceOption, loadModelOnCpu, resolveDevice } from './device-choice.js';
 import {
   type IntDecoderFile,
   type IntTranslatorFile,
@@ -75,6 +76,12 @@ export interface LoadProgress {
 export interface LoadOptions {
   /** 'int8' (default): integer-only; 'fp32': the float reference on the same GPU. */
   precision?: Precision;
+  /**
+   * 'webgpu' (default): the GPU. 'cpu': the integer interpreter on the CPU, with the GPU's logits
+   * bit for bit (integer model files and the built-in model; encoders so far). 'auto': WebGPU when
+   * an adapter answers, else the CPU. The model's `device` says which it runs on.
+   */
+  device?: DeviceOption;
   /**
    * The device to run on, shared with whatever else the caller runs on it; the caller destroys it.
    * The model cannot replace it after a device loss (calls then fail, saying so). Without it the
@@ -146,6 +153,19 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
   }
   if (options.gpu !== undefined && options.shareDevice !== undefined)
     throw new TypeError("loadModel: shareDevice applies to the library's devices; with a gpu given, leave it out");
+  if ((await resolveDevice(checkDeviceOption(options.device), !!options.gpu)) === 'cpu') {
+    const cpu = await loadModelOnCpu(
+      () =>
+        resolveSource(
+          source === 'default' ? builtInModelUrl(precision) : source,
+          options,
+          options.onProgress ?? (() => {}),
+        ),
+      precision,
+    );
+    options.onProgress?.({ stage: 'ready', fraction: 1, message: `${describeConfig(cpu.config)}, int8 on the CPU` });
+    return cpu;
+  }
   const report = options.onProgress ?? (() => {});
   const acquire: (() => Promise<GpuLease>) | undefined = options.gpu
     ? undefined

@@ -16,9 +16,12 @@ export interface DeviceHolding {
   recover?: boolean;
 }
 
-/** The GPU runtimes the models run: what they hold, how to release it, and the device they are on. */
+/**
+ * The runtimes the models run: what they hold, how to release it, and the GPU they are on (none for
+ * the CPU backend, which has no device to lose).
+ */
 export interface Encoder {
-  readonly gpu: Gpu;
+  readonly gpu: Gpu | undefined;
   memory(): GpuMemory;
   dispose(): void;
 }
@@ -56,6 +59,11 @@ export abstract class DeviceModel<E extends Encoder = Encoder> {
   memory(): GpuMemory {
     if (this.disposed) return { weightBytes: 0, activationBytes: 0 };
     return this.current.memory();
+  }
+
+  /** Where the model runs: 'webgpu', or 'cpu' (loadModel's device option, or 'auto' without a WebGPU adapter). */
+  get device(): 'webgpu' | 'cpu' {
+    return this.current.gpu ? 'webgpu' : 'cpu';
   }
 
   /** Times this model rebuilt itself on a new device after losing one. */
@@ -104,7 +112,7 @@ export abstract class DeviceModel<E extends Encoder = Encoder> {
    */
   private async ensureDevice(method: string): Promise<void> {
     const old = this.current;
-    const lost = await old.gpu.lostNow();
+    const lost = old.gpu ? await old.gpu.lostNow() : undefined;
     if (!lost) return;
     const why = `${method}: the GPU device of this ${this.kind} model was lost (${lost.reason}${lost.message ? `: ${lost.message}` : ''})`;
     const holding = this.holding;

@@ -7,6 +7,7 @@
 import { throwIfAborted } from './core/serial-queue.js';
 import { checkRunOptions, checkTexts } from './core/text-inputs.js';
 import type { EncoderConfig, EncoderModel, ModelConfig, TokenBatch } from './core/types.js';
+import { IntProgramCpu } from './cpu/int-program-encoder.js';
 import type { GlueInput } from './data/glue.js';
 import { DeviceModel, type Encoder } from './device-model.js';
 import { type IntModelFile, readIntModelFile } from './format/int-model-file.js';
@@ -25,8 +26,8 @@ import type { DecoderTokenizer } from './model/decoder-tokenizer.js';
 import { loadEncoderModel } from './model/load.js';
 import type { MarianTokenizer } from './model/marian.js';
 import { type ModelFiles, memorySource } from './model/sources.js';
-import { type EncoderTokenizer, loadTokenizer, type Truncation } from './model/tokenizer.js';
 import { tokenOffsets } from './model/token-offsets.js';
+import { type EncoderTokenizer, loadTokenizer, type Truncation } from './model/tokenizer.js';
 import { type IntProgram, intWidth, rowsPerSequence } from './plan/int-program.js';
 import { wordsPerRow } from './quant/pack.js';
 import { l2Normalize, poolToFloat } from './reference/pool-i8.js';
@@ -128,6 +129,8 @@ export type Capability = 'classify' | 'classifyZeroShot' | 'tag' | 'embed' | 'ge
 
 export interface TextModel {
   readonly kind: 'int8' | 'fp32';
+  /** Where it runs: 'webgpu', or 'cpu' (the same integers as the GPU's, see loadModel's device option). */
+  readonly device: 'webgpu' | 'cpu';
   /** An encoder's (task 'sequence-classification' or 'embedding') or a language model's ('text-generation'). */
   readonly config: ModelConfig;
   readonly tokenizer: EncoderTokenizer | DecoderTokenizer | MarianTokenizer;
@@ -532,13 +535,14 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
   }
 }
 
-export class Int8Model extends BatchedModel<IntProgramGpu> {
+/** E: IntProgramGpu (fromFile), or IntProgramCpu (onCpu, the device: 'cpu' backend). */
+export class Int8Model<E extends IntProgramGpu | IntProgramCpu = IntProgramGpu> extends BatchedModel<E> {
   readonly kind = 'int8' as const;
 
   private constructor(
     config: EncoderConfig,
     tokenizer: EncoderTokenizer,
-    encoder: IntProgramGpu,
+    encoder: E,
     /** The model file, kept: the program is what the model is rebuilt from after a device loss. */
     readonly file: IntModelFile,
     private readonly fit: FitOptions,
@@ -561,14 +565,26 @@ export class Int8Model extends BatchedModel<IntProgramGpu> {
     return new Int8Model(file.config, tokenizer, encoder, file, options);
   }
 
-  protected async rebuild(gpu: Gpu): Promise<IntProgramGpu> {
+  /**
+   * The same model on the CPU (no GPU touched): the integer interpreter with fast kernels, whose
+   * logits equal the GPU's bit for bit. Device losses do not concern it; profile() refuses.
+   */
+  static async onCpu(file: IntModelFile): Promise<Int8Model<IntProgramCpu>> {
+    const tokenizerFiles: Record<string, string> = { 'tokenizer.json': file.tokenizer.json };
+    if (file.tokenizer.config !== undefined) tokenizerFiles['tokenizer_config.json'] = file.tokenizer.config;
+    const tokenizer = await loadTokenizer(memorySource(tokenizerFiles, 'integer model file'), file.config);
+    return new Int8Model(file.config, tokenizer, new IntProgramCpu(file.program), file, {});
+  }
+
+  /** Only GPU models are rebuilt (a CPU model has no device to lose). */
+  protected async rebuild(gpu: Gpu): Promise<E> {
     await checkDeviceFits(
       gpu,
       intProgramNeeds(this.file.program),
       `integer model (${this.config.architecture})`,
       this.fit,
     );
-    return IntProgramGpu.create(gpu, this.file.program);
+    return (await IntProgramGpu.create(gpu, this.file.program)) as E;
   }
 
   /** int32 logits [batch, labels] read back from the GPU, as real numbers (logit * its channel's scale). */

@@ -31,6 +31,24 @@ import { transposeHeadsI8Ref } from '../reference/transpose-heads-i8.js';
 
 export type IntValues = Int8Array | Uint8Array | Int32Array;
 
+/**
+ * The kernels the interpreter spends its time in, swappable: the references (the default, the
+ * specification) or src/cpu/fast-kernels.ts, which compute the same integers faster.
+ */
+export interface IntKernels {
+  gemm: typeof gemmI8Ref;
+  requantize: typeof requantizeRef;
+  igelu: typeof igeluRef;
+  layerNorm: typeof layerNormI8Ref;
+}
+
+export const REFERENCE_KERNELS: IntKernels = {
+  gemm: gemmI8Ref,
+  requantize: requantizeRef,
+  igelu: igeluRef,
+  layerNorm: layerNormI8Ref,
+};
+
 export interface IntProgramResult {
   /** The output tensor's integers: logits [batch, labels] or pooled sums and counts [batch, hidden + 1]. */
   output: Int32Array;
@@ -102,6 +120,7 @@ class CpuIntInterpreter {
     readonly cache?: IntKvCache,
     /** An encoder-decoder's source sentences: what its 'source' tensors run over. */
     readonly source?: TokenBatch,
+    readonly kernels: IntKernels = REFERENCE_KERNELS,
   ) {}
 
   /** The batch a tensor's rows belong to: the source for an encoder-decoder's encoder, else the target. */
@@ -136,7 +155,7 @@ class CpuIntInterpreter {
       }
       case 'layernorm': {
         const x = this.get(op.input) as Int32Array;
-        return void this.values.set(op.out, layerNormI8Ref(x, x.length / this.width(op.input), op.constants));
+        return void this.values.set(op.out, this.kernels.layerNorm(x, x.length / this.width(op.input), op.constants));
       }
       case 'residual':
         return void this.values.set(op.out, residualAddRef(this.get(op.a), this.get(op.b), op.constants));
@@ -145,7 +164,7 @@ class CpuIntInterpreter {
       case 'requantize': {
         const x = this.get(op.input) as Int32Array;
         const cols = this.width(op.out);
-        return void this.values.set(op.out, requantizeRef(x, x.length / cols, cols, [op.requant]));
+        return void this.values.set(op.out, this.kernels.requantize(x, x.length / cols, cols, [op.requant]));
       }
       case 'gemm':
         return void this.values.set(op.out, this.gemm(op));
@@ -171,11 +190,11 @@ class CpuIntInterpreter {
     const x = this.get(op.input);
     const a = op.rows === 'first' ? firstRows(x, B, S, op.K) : (x as Int8Array);
     const rows = op.rows === 'first' ? B : a.length / op.K;
-    const acc = gemmI8Ref({ a, b: op.weight, bias: op.bias, M: rows, N: op.N, K: op.K });
+    const acc = this.kernels.gemm({ a, b: op.weight, bias: op.bias, M: rows, N: op.N, K: op.K });
     if (op.epilogue === 'i32') return acc;
-    if (op.epilogue === 'gelu-i8') return igeluRef(acc, rows, op.N, op.gelu!, op.requant);
+    if (op.epilogue === 'gelu-i8') return this.kernels.igelu(acc, rows, op.N, op.gelu!, op.requant);
     if (op.epilogue === 'silu-i8') return isiluRef(acc, rows, op.N, op.silu!, op.requant);
-    return requantizeRef(acc, rows, op.N, op.requant!);
+    return this.kernels.requantize(acc, rows, op.N, op.requant!);
   }
 
   private attention(op: IntAttentionOp): Int8Array {
@@ -201,7 +220,7 @@ class CpuIntInterpreter {
     const scores = new Int32Array(B * heads * Sq * Sk);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < heads; h++) {
-        const acc = gemmI8Ref({
+        const acc = this.kernels.gemm({
           a: headSlice(q, b, h, Sq, qw, op.q.channel, D),
           b: headSlice(k, b, h, Sk, kw, op.k.channel, D),
           M: Sq,
@@ -221,7 +240,9 @@ class CpuIntInterpreter {
       for (let h = 0; h < heads; h++) {
         const p = probs.subarray((b * heads + h) * Sq * Sk, (b * heads + h + 1) * Sq * Sk);
         const vth = vt.subarray((b * heads + h) * D * Sk, (b * heads + h + 1) * D * Sk);
-        const ctx = requantizeRef(gemmI8Ref({ a: p, b: vth, M: Sq, N: D, K: Sk }), Sq, D, [op.context]);
+        const ctx = this.kernels.requantize(this.kernels.gemm({ a: p, b: vth, M: Sq, N: D, K: Sk }), Sq, D, [
+          op.context,
+        ]);
         for (let s = 0; s < Sq; s++) context.set(ctx.subarray(s * D, (s + 1) * D), (b * Sq + s) * H + h * D);
       }
     }
@@ -260,7 +281,7 @@ class CpuIntInterpreter {
         const bh = b * heads + h;
         const k = slot.k.subarray(bh * C * D, (bh * C + keys) * D);
         scores.set(
-          gemmI8Ref({ a: headSlice(qkv, b, h, S, qw, op.q.channel, D), b: k, M: S, N: keys, K: D }),
+          this.kernels.gemm({ a: headSlice(qkv, b, h, S, qw, op.q.channel, D), b: k, M: S, N: keys, K: D }),
           bh * S * keys,
         );
       }
@@ -276,7 +297,9 @@ class CpuIntInterpreter {
         const bh = b * heads + h;
         for (let d = 0; d < D; d++) vt.set(slot.v.subarray((bh * D + d) * C, (bh * D + d) * C + keys), d * keys);
         const p = probs.subarray(bh * S * keys, (bh + 1) * S * keys);
-        const ctx = requantizeRef(gemmI8Ref({ a: p, b: vt, M: S, N: D, K: keys }), S, D, [op.context]);
+        const ctx = this.kernels.requantize(this.kernels.gemm({ a: p, b: vt, M: S, N: D, K: keys }), S, D, [
+          op.context,
+        ]);
         for (let s = 0; s < S; s++) context.set(ctx.subarray(s * D, (s + 1) * D), (b * S + s) * H + h * D);
       }
     }
@@ -291,6 +314,8 @@ export interface IntProgramCpuOptions {
   pooling?: 'mean' | 'cls';
   /** Encoder-decoders: the source sentences (same batch size; the target batch is the decoder's inputs). */
   source?: TokenBatch;
+  /** The kernels to compose (REFERENCE_KERNELS by default); the output is the same integers either way. */
+  kernels?: IntKernels;
 }
 
 /**
@@ -539,7 +564,14 @@ export function runIntProgramCpu(
     throw new RangeError(
       `integer program: ${options.source.batch} source sentences for ${batch.batch} target sequences`,
     );
-  const interpreter = new CpuIntInterpreter(program, batch, options.pooling, undefined, options.source);
+  const interpreter = new CpuIntInterpreter(
+    program,
+    batch,
+    options.pooling,
+    undefined,
+    options.source,
+    options.kernels,
+  );
   for (const op of program.ops) interpreter.run(op);
   const output = interpreter.get(program.output.tensor);
   if (!(output instanceof Int32Array)) throw new Error(`integer program: output ${program.output.tensor} is not int32`);
