@@ -18,6 +18,9 @@
  * - without it (outliers: 'off'), the same statistics give a clearly worse model: the test fails
  *   if smoothing stops mattering, so it cannot pass vacuously;
  * - a model without outliers plans exactly the program it planned without statistics;
+ * - the rescaled branches, read by the residual add as int8 times column multipliers ('i8m'),
+ *   give exactly the integers of the diagonal GEMMs they replaced (weights m_c, int32 epilogue,
+ *   the residual add reading that int32 copy), residual sum for residual sum;
  * - the smoothed program runs on the GPU bit for bit equal to the CPU interpreter.
  */
 import { describe, expect, it } from 'vitest';
@@ -30,7 +33,7 @@ import { runIntProgramCpu } from '../src/cpu/int-program.js';
 import { encoderParams, modelGraph, type Params } from '../src/graph/architectures.js';
 import type { GraphOp, ModelGraph } from '../src/graph/types.js';
 import { dumpProgram } from '../src/plan/dump-program.js';
-import type { IntProgram } from '../src/plan/int-program.js';
+import type { IntOp, IntProgram, IntTensor } from '../src/plan/int-program.js';
 import { outlierChannels } from '../src/plan/outliers.js';
 import { planGraph } from '../src/plan/plan-graph.js';
 import { validateProgram } from '../src/plan/validate-program.js';
@@ -187,6 +190,53 @@ function agreement(graph: ModelGraph, params: Params, program: IntProgram, data:
   return { agreement: agree / n, meanAbsError: err / size };
 }
 
+/**
+ * The program as planned before the 'i8m' operand: each rescaled branch read through a diagonal
+ * GEMM (weights m_c, zero bias, int32 epilogue, |acc| <= 128 x 127) whose int32 output the
+ * residual add reads.
+ */
+function withDiagonalGemms(program: IntProgram): IntProgram {
+  const tensors: IntTensor[] = [...program.tensors];
+  const ops: IntOp[] = [];
+  for (const op of program.ops) {
+    if (op.kind !== 'residual' || !op.multipliers) {
+      ops.push(op);
+      continue;
+    }
+    const replaced = { ...op, operands: { ...op.operands! }, bounds: { ...op.bounds } };
+    delete replaced.multipliers;
+    for (const side of ['a', 'b'] as const) {
+      const m = op.multipliers[side];
+      if (!m) continue;
+      const input = op[side];
+      const H = m.length;
+      const weight = new Int8Array(H * H);
+      for (let c = 0; c < H; c++) weight[c * H + c] = m[c];
+      const acc = `${input}.rescaled`;
+      ops.push({
+        kind: 'gemm',
+        name: `${input}.rescale`,
+        input,
+        out: acc,
+        rows: 'all',
+        N: H,
+        K: H,
+        weight,
+        bias: new Int32Array(H),
+        weightScale: Float64Array.from(m, (v) => 1 / v),
+        epilogue: 'i32',
+      });
+      const t = program.tensors.find((x) => x.id === input)!;
+      tensors.push({ ...t, id: acc, dtype: 'i32', scale: 1, bound: 128 * 127 });
+      replaced[side] = acc;
+      replaced.operands[side] = 'i32';
+      replaced.bounds[side] = 128 * 127;
+    }
+    ops.push(replaced);
+  }
+  return { ...program, tensors, ops };
+}
+
 describe('INT8 on a model with outlier channels', () => {
   const model = syntheticModel(SPEC, 7);
   const graph = modelGraph(model);
@@ -255,6 +305,29 @@ describe('INT8 on a model with outlier channels', () => {
     expect(dump).toMatch(/\d+ weight columns \([\d, .]+\) x the input's smoothing factors/);
   });
 
+  it('the rescaled branches compute exactly the integers of the diagonal GEMMs they replaced', () => {
+    const program = plan(outlierParams, outlierObserver, 'auto');
+    const rescaled = program.ops.filter((o) => o.kind === 'residual' && o.multipliers);
+    // Every residual branch of the 2 layers (attention output, FFN output) reads its outliers at m_c > 1.
+    expect(rescaled.length).toBe(4);
+    for (const o of rescaled) {
+      if (o.kind !== 'residual') continue;
+      const m = (o.multipliers!.a ?? o.multipliers!.b)!;
+      expect([...OUTLIERS].every((c) => m[c] > 1)).toBe(true);
+      expect(Array.from(m).filter((v) => v !== 1).length).toBe(OUTLIERS.length);
+    }
+    expect(program.ops.some((o) => o.kind === 'gemm' && o.name.endsWith('.rescale'))).toBe(false);
+    const diagonal = withDiagonalGemms(program);
+    validateProgram(diagonal, 'the diagonal-GEMM form');
+    const sums = program.ops.filter((o) => o.kind === 'residual').map((o) => o.out);
+    for (const batch of evalData.slice(0, 3)) {
+      const now = runIntProgramCpu(program, batch, { keep: true });
+      const before = runIntProgramCpu(diagonal, batch, { keep: true });
+      for (const id of sums) expect(now.values!.get(id)).toEqual(before.values!.get(id));
+      expect(now.output).toEqual(before.output);
+    }
+  });
+
   it('the smoothed program runs on the GPU bit for bit equal to the CPU interpreter', {
     timeout: 300_000,
   }, async () => {
@@ -262,7 +335,7 @@ describe('INT8 on a model with outlier channels', () => {
     expect(program.ops.some((o) => o.kind === 'residual' && (o.operands?.a === 'i32' || o.operands?.b === 'i32'))).toBe(
       true,
     );
-    expect(program.ops.some((o) => o.kind === 'gemm' && o.name.endsWith('.rescale') && o.epilogue === 'i32')).toBe(
+    expect(program.ops.some((o) => o.kind === 'residual' && (o.operands?.a === 'i8m' || o.operands?.b === 'i8m'))).toBe(
       true,
     );
     const gpu = await testGpu();

@@ -46,6 +46,42 @@ describe('residual add reference', () => {
   });
 });
 
+describe("residual add with an 'i8m' operand (int8 times per-column integer multipliers)", () => {
+  it('multiplies each column before the rescale, so the term is round(q m_c ma / 2^ea)', () => {
+    // Columns x1, x100, x-3: (5 x 1 + 7) / 2 rounds 6, (5 x 100) / 2 + 7 = 257, (-5 x -3) / 2 = 7.5 -> 8 (+7 = 15).
+    const c = { a: { m: 1, e: 1 }, b: { m: 1, e: 0 }, bits: 16 };
+    const m = Int32Array.from([1, 100, -3]);
+    expect(Array.from(residualAddRef([5, 5, -5, -128, 127, 0], [7, 7, 7, 0, 0, 0], c, { a: m }))).toEqual([
+      10, 257, 15, -64, 6350, 0,
+    ]);
+    // The same as an int32 operand holding the products (the diagonal GEMM this operand replaces).
+    const q = [5, 5, -5, -128, 127, 0];
+    const products = q.map((v, i) => v * m[i % 3]);
+    expect(residualAddRef(q, [7, 7, 7, 0, 0, 0], c, { a: m })).toEqual(residualAddRef(products, [7, 7, 7, 0, 0, 0], c));
+  });
+  it('refuses multipliers out of range, of the wrong count, or on a side that is not int8', () => {
+    const c = { a: { m: 1, e: 0 }, b: { m: 1, e: 0 }, bits: 22 };
+    expect(() => residualAddRef([1, 2], [0, 0], c, { b: [2 ** 23, 1] })).toThrow(/column multiplier 0 is 8388608/);
+    expect(() => residualAddRef([1, 2], [0, 0], c, { b: [1.5, 1] })).toThrow(/column multiplier 0 is 1.5/);
+    expect(() => residualAddRef([1, 2, 3], [0, 0, 0], c, { b: [1, 1] })).toThrow(/not rows of 2 columns/);
+    expect(() => residualAddRef([1, 300], [0, 0], c, { a: [1, 1] })).toThrow(/value 1 is 300, not int8/);
+  });
+  it('proves the term over the declared bound of q m_c, the full 128 (2^23 - 1) when none is declared', () => {
+    const shape = { rows: 2, cols: 3 };
+    // 128 (2^23 - 1) x 1 fits 2^30 - 1; x 2 does not unless the bound says the multipliers are small.
+    const one = { a: { m: 1, e: 0 }, b: { m: 1, e: 0 }, bits: 22 };
+    expect(() => residualAddProgram({ a: 'i32', b: 'i8m' }, shape, one, { a: 2 ** 21 })).not.toThrow();
+    const two = { ...one, b: { m: 2, e: 0 } };
+    expect(() => residualAddProgram({ a: 'i32', b: 'i8m' }, shape, two, { a: 2 ** 21 })).toThrow(
+      /operand b \(i8m, \|b\| <= 1073741696\)/,
+    );
+    expect(() => residualAddProgram({ a: 'i32', b: 'i8m' }, shape, two, { a: 2 ** 21, b: 128 * 127 })).not.toThrow();
+    expect(() => residualAddProgram({ a: 'i32', b: 'i8x' as 'i8' }, shape, one, { a: 2 ** 21 })).toThrow(
+      /operand b kind i8x is not 'i8', 'i32' or 'i8m'/,
+    );
+  });
+});
+
 describe('residual add refuses what could overflow', () => {
   const shape = { rows: 2, cols: 3 };
   it('accepts the largest multiplier whose int8 term stays within 2^30 - 1, refuses the next', () => {

@@ -158,7 +158,10 @@ class CpuIntInterpreter {
         return void this.values.set(op.out, this.kernels.layerNorm(x, x.length / this.width(op.input), op.constants));
       }
       case 'residual':
-        return void this.values.set(op.out, residualAddRef(this.get(op.a), this.get(op.b), op.constants));
+        return void this.values.set(
+          op.out,
+          residualAddRef(this.get(op.a), this.get(op.b), op.constants, op.multipliers),
+        );
       case 'lookup':
         return void this.values.set(op.out, lookupI8Ref(this.get(op.input) as Int8Array, op.table));
       case 'requantize': {

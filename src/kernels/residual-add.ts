@@ -2,6 +2,9 @@
  * Host side of the residual add (shaders/residual-add.ts): shape and constant validation, the
  * proof that neither rescaled term can reach the int32 overflow guard, and the dispatch.
  * Multipliers and the output range travel in the uniform, so one pipeline per operand-kind pair.
+ * An 'i8m' operand's column multipliers are a buffer; they are checked where they are made
+ * (checkColumnMultipliers: validateProgram, the test cases), and the bound of q m_c declared here is
+ * what the term proof uses.
  */
 
 import { optionsKey } from '../../shaders/codegen.js';
@@ -9,6 +12,7 @@ import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-la
 import {
   RESIDUAL_ADD_PARAM_FIELDS,
   type ResidualAddShaderOptions,
+  type ResidualOperandKind,
   residualAddShader,
 } from '../../shaders/residual-add.js';
 import type { Gpu } from '../gpu/gpu.js';
@@ -39,8 +43,9 @@ export interface ResidualAddShape {
 }
 
 /**
- * Declared bounds on |a| and |b| for int32 operands (e.g. 2^21 for a 22-bit residual stream);
- * int8 operands are bounded by 128 and a missing bound means the full int32 range.
+ * Declared bounds on |a| and |b| for int32 operands (e.g. 2^21 for a 22-bit residual stream) and on
+ * |q m_c| for 'i8m' ones (128 max |m_c|); int8 operands are bounded by 128 and a missing bound
+ * means the full range of the kind (int32; 128 (2^23 - 1) for 'i8m').
  */
 export interface ResidualAddBounds {
   a?: number;
@@ -59,8 +64,7 @@ export function checkResidualAddBounds(
   signedRange(c.bits);
   for (const side of ['a', 'b'] as const) {
     const kind = options[side];
-    if (kind !== 'i8' && kind !== 'i32')
-      throw new RangeError(`residual add: operand ${side} kind ${String(kind)} is not 'i8' or 'i32'`);
+    checkKind(side, kind);
     if (kind === 'i8' && bounds[side] !== undefined)
       throw new RangeError(`residual add: operand ${side} is int8; its bound is 128, not declared`);
     checkDyadic(c[side], `residual add multiplier ${side}`);
@@ -75,12 +79,13 @@ export function checkResidualAddBounds(
   }
 }
 
+function checkKind(side: 'a' | 'b', kind: unknown): void {
+  if (kind !== 'i8' && kind !== 'i32' && kind !== 'i8m')
+    throw new RangeError(`residual add: operand ${side} kind ${String(kind)} is not 'i8', 'i32' or 'i8m'`);
+}
+
 function checkKinds(options: ResidualAddOptions): void {
-  for (const side of ['a', 'b'] as const) {
-    const kind = options[side];
-    if (kind !== 'i8' && kind !== 'i32')
-      throw new RangeError(`residual add: operand ${side} kind ${String(kind)} is not 'i8' or 'i32'`);
-  }
+  for (const side of ['a', 'b'] as const) checkKind(side, options[side]);
 }
 
 /** What to compile: one pipeline per operand-kind pair (multipliers, widths and sizes are uniforms). */
@@ -137,9 +142,12 @@ export function residualAddProgram(
 }
 
 export interface ResidualAddBuffers {
-  /** int8 packed [rows, ceil(cols / 4)] words or int32 [rows, cols], as options.a says. */
+  /** int8 packed [rows, ceil(cols / 4)] words ('i8', 'i8m') or int32 [rows, cols] ('i32'), as options.a says. */
   a: GPUBuffer;
   b: GPUBuffer;
+  /** int32 [cols]: the column multipliers of an 'i8m' operand (and only of one). */
+  aMultipliers?: GPUBuffer;
+  bMultipliers?: GPUBuffer;
   /** int32 [rows, cols]. */
   output: GPUBuffer;
 }
@@ -150,18 +158,24 @@ export function residualAddBindings(
   shape: ResidualAddShape,
   buffers: ResidualAddBuffers,
 ): GPUBuffer[] {
-  const operandBytes = (kind: 'i8' | 'i32') =>
-    (kind === 'i8' ? shape.rows * wordsPerRow(shape.cols) : shape.rows * shape.cols) * 4;
-  const need: [string, GPUBuffer, number][] = [
-    ['a', buffers.a, operandBytes(options.a)],
-    ['b', buffers.b, operandBytes(options.b)],
-    ['output', buffers.output, shape.rows * shape.cols * 4],
-  ];
+  checkKinds(options);
+  const operandBytes = (kind: ResidualOperandKind) =>
+    (kind === 'i32' ? shape.rows * shape.cols : shape.rows * wordsPerRow(shape.cols)) * 4;
+  const need: [string, GPUBuffer | undefined, number][] = [];
+  for (const side of ['a', 'b'] as const) {
+    need.push([side, buffers[side], operandBytes(options[side])]);
+    const multipliers = buffers[`${side}Multipliers`];
+    if (options[side] === 'i8m') need.push([`${side}Multipliers`, multipliers, shape.cols * 4]);
+    else if (multipliers)
+      throw new RangeError(`residual add: operand ${side} is ${options[side]}; only an 'i8m' operand has multipliers`);
+  }
+  need.push(['output', buffers.output, shape.rows * shape.cols * 4]);
   for (const [what, buffer, bytes] of need) {
+    if (!buffer) throw new RangeError(`residual add: no ${what} buffer`);
     if (buffer.size < bytes)
       throw new RangeError(`residual add: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
   }
-  return [buffers.a, buffers.b, buffers.output];
+  return need.map(([, buffer]) => buffer!);
 }
 
 export async function bindResidualAdd(

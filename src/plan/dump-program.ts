@@ -72,8 +72,16 @@ function constants(op: IntOp, smoothed: Smoothed): string {
     }
     case 'attention':
       return `${op.heads} heads of ${op.headDim}${op.causal ? ', causal' : ''}${op.q.tensor !== op.k.tensor ? `, queries of ${op.q.tensor} over keys of ${op.k.tensor}` : ''}; probs u8 at ${fmt(PROBABILITY_SCALE)}, softmax rescale ${dy(op.softmax.rescale)} shift ${op.softmax.shift}; context ${dy(op.context)}`;
-    case 'residual':
-      return `a ${dy(op.constants.a)}, b ${dy(op.constants.b)}`;
+    case 'residual': {
+      const side = (x: 'a' | 'b') => {
+        const m = op.multipliers?.[x];
+        if (!m) return `${x} ${dy(op.constants[x])}`;
+        const scaled = Array.from(m, (v, c) => [c, v]).filter(([, v]) => v !== 1);
+        const list = scaled.slice(0, 6).map(([c, v]) => `${c}: ${v}`);
+        return `${x} x column multipliers (${list.join(', ')}${scaled.length > 6 ? ', ...' : ''}; 1 elsewhere) ${dy(op.constants[x])}`;
+      };
+      return `${side('a')}, ${side('b')}`;
+    }
     case 'lookup':
       return '256-entry table';
     case 'requantize':

@@ -129,10 +129,16 @@ export interface IntResidualOp {
   b: string;
   out: string;
   constants: ResidualAddPlan;
-  /** Operand kinds (absent: both int8). An 'i32' operand is the wide stream, read with its declared bound. */
+  /**
+   * Operand kinds (absent: both int8). An 'i32' operand is the wide stream, read with its declared
+   * bound; an 'i8m' operand is an int8 tensor read as q[r, c] m_c (a residual branch whose outlier
+   * channels are at integer multiples m_c of the others' scale).
+   */
   operands?: { a: ResidualOperand; b: ResidualOperand };
-  /** Declared max |x| of each 'i32' operand (2^(RESIDUAL_BITS-1): the stream's saturation). */
+  /** Declared max |x| of each 'i32' operand (2^(RESIDUAL_BITS-1): the stream's saturation) and of q m_c of each 'i8m' one. */
   bounds?: { a?: number; b?: number };
+  /** The column multipliers m_c of each 'i8m' operand. */
+  multipliers?: { a?: Int32Array; b?: Int32Array };
 }
 
 /** int8 -> int8 by a 256-entry table indexed by q + 128 (tanh, ReLU in heads). */

@@ -17,8 +17,8 @@
  * in the wide stream: a second LayerNorm writes only the outlier channels' remainder
  * x_c (1 - 1/s_c) at their own scale and a residual add puts both parts together. A residual
  * branch (attention output, FFN output) with outlier channels requantizes them to int8 at integer
- * multiples m_c of the other channels' scale, and a diagonal GEMM (weights m_c, int32 epilogue)
- * brings all channels onto that one scale for the residual add (rescaledBranch). Without outlier
+ * multiples m_c of the other channels' scale, and the residual add reads it as int8 times
+ * per-channel integer multipliers m_c, all channels on that one scale (rescaledBranch). Without outlier
  * channels the program is what it was before.
  */
 
@@ -33,7 +33,7 @@ import { type Dyadic, toDyadic } from '../reference/dyadic.js';
 import { planEmbedding } from '../reference/embedding-i8.js';
 import { deriveGeluI8Constants, geluInputRescale } from '../reference/gelu-i8.js';
 import { deriveLayerNormI8, type LayerNormI8Constants } from '../reference/layernorm-i8.js';
-import { planResidualAdd, planResidualStream } from '../reference/residual-add.js';
+import { planResidualAdd, planResidualStream, type ResidualOperand } from '../reference/residual-add.js';
 import { deriveSiluI8Constants, siluInputRescale } from '../reference/silu-i8.js';
 import { deriveSoftmaxI8Constants } from '../reference/softmax-i8.js';
 import { logitAccumulatorBound, planLogitRescale } from '../reference/topk-i32.js';
@@ -198,6 +198,8 @@ class Planner {
   private readonly smoothing = new Map<string, { base: number; factors: Float64Array }>();
   /** What residual readers of a smoothed LayerNorm output read instead: its wide reconstruction. */
   private readonly wideCopy = new Map<string, string>();
+  /** Rescaled residual branches: int8 at m_c x scale per channel, read by the residual add as q_c m_c at `scale`. */
+  private readonly multiplied = new Map<string, { scale: number; multipliers: Int32Array }>();
   /** Int8 copies of wide tensors that GEMMs read (requantize ops), by the wide tensor's id. */
   private readonly int8Copies = new Map<string, string>();
   /** Decoders: cache slots handed to attention ops in order. */
@@ -590,7 +592,7 @@ class Planner {
     const isOutlier = new Set(channels);
     let rest = 0;
     for (let c = 0; c < st.maxAbs.length; c++) if (!isOutlier.has(c)) rest = Math.max(rest, st.maxAbs[c]);
-    // The rescale costs a GEMM: only worth it when the other channels gain at least BRANCH_MIN_BITS.
+    // Only where the other channels gain at least BRANCH_MIN_BITS: a model with milder channels keeps its program.
     if (!(st.maxAbs[channels[0]] >= 2 ** BRANCH_MIN_BITS * rest)) return undefined;
     const fine = int8Scale(rest, op.out);
     const multiples = new Int8Array(st.maxAbs.length).fill(1);
@@ -599,10 +601,10 @@ class Planner {
   }
 
   /**
-   * The branch GEMM requantizes channel c to int8 at m_c x fine (per-channel requantization), then
-   * a diagonal GEMM with weights m_c and an int32 epilogue puts every channel on the one scale
-   * `fine` (|acc| <= 128 x 127), which the residual add reads as an int32 operand: the other
-   * channels keep int8 resolution of their own range, the outliers theirs. No new kernel.
+   * The branch GEMM requantizes channel c to int8 at m_c x fine (per-channel requantization); the
+   * residual add reads it as an 'i8m' operand, q_c m_c at the one scale `fine` (|q_c m_c| <= 128 x
+   * 127): the other channels keep int8 resolution of their own range, the outliers theirs, and
+   * nothing but the branch's int8 output is stored or read.
    */
   private rescaledBranch(
     op: LinearOp,
@@ -622,25 +624,7 @@ class Planner {
       Float64Array.from(multiples, (m) => m * fine),
       127,
     );
-    const H = multiples.length;
-    const weight = new Int8Array(H * H);
-    for (let c = 0; c < H; c++) weight[c * H + c] = multiples[c];
-    const acc = `${op.out}.rescaled`;
-    this.ops.push({
-      kind: 'gemm',
-      name: `${op.param}.rescale`,
-      input: op.out,
-      out: acc,
-      rows: 'all',
-      N: H,
-      K: H,
-      weight,
-      bias: new Int32Array(H),
-      weightScale: Float64Array.from(multiples, (m) => 1 / m),
-      epilogue: 'i32',
-    });
-    this.define(acc, 'i32', fine, 128 * 127, undefined, op.out);
-    this.wideCopy.set(op.out, acc);
+    this.multiplied.set(op.out, { scale: fine, multipliers: Int32Array.from(multiples) });
   }
 
   /** A residual add reading a smoothed LayerNorm output: it reads the wide reconstruction instead. */
@@ -650,26 +634,40 @@ class Planner {
       if (t.dtype === 'u8')
         throw new Error(`plan: residual add ${op.out} reads ${t.dtype} ${t.id}; it adds int8 and int32 operands`);
     }
-    const bound = (t: IntTensor) => (t.dtype === 'i8' ? 128 : t.bound);
+    const kind = (t: IntTensor): ResidualOperand =>
+      this.multiplied.has(t.id) ? 'i8m' : t.dtype === 'i8' ? 'i8' : 'i32';
+    const scale = (t: IntTensor) => this.multiplied.get(t.id)?.scale ?? this.scaleOf(t.id);
+    // What the term proof uses: 128 for int8, 128 max m_c for a rescaled branch, an int32 operand's declared bound.
+    const bound = (t: IntTensor) => {
+      const m = this.multiplied.get(t.id);
+      return m ? 128 * Math.max(...m.multipliers) : t.dtype === 'i8' ? 128 : t.bound;
+    };
     const constants = planResidualAdd({
-      a: { scale: this.scaleOf(a.id), maxAbs: bound(a) },
-      b: { scale: this.scaleOf(b.id), maxAbs: bound(b) },
+      a: { scale: scale(a), maxAbs: bound(a) },
+      b: { scale: scale(b), maxAbs: bound(b) },
       bits: RESIDUAL_BITS,
       range: this.range(op.out),
     });
-    const kind = (t: IntTensor) => (t.dtype === 'i8' ? 'i8' : 'i32');
-    // An int32 operand (the wide stream, a rescaled branch) is read with its declared bound (what the kernel's term proof uses).
+    const kinds = { a: kind(a), b: kind(b) };
     const bounds: { a?: number; b?: number } = {};
-    if (a.dtype !== 'i8') bounds.a = a.bound;
-    if (b.dtype !== 'i8') bounds.b = b.bound;
-    const wide = a.dtype !== 'i8' || b.dtype !== 'i8';
+    const multipliers: { a?: Int32Array; b?: Int32Array } = {};
+    for (const [side, t] of [
+      ['a', a],
+      ['b', b],
+    ] as const) {
+      if (kinds[side] !== 'i8') bounds[side] = bound(t);
+      const m = this.multiplied.get(t.id);
+      if (m) multipliers[side] = m.multipliers;
+    }
+    const plain = kinds.a === 'i8' && kinds.b === 'i8';
     this.ops.push({
       kind: 'residual',
       a: a.id,
       b: b.id,
       out: op.out,
       constants,
-      ...(wide ? { operands: { a: kind(a), b: kind(b) }, bounds } : {}),
+      ...(plain ? {} : { operands: kinds, bounds }),
+      ...(multipliers.a || multipliers.b ? { multipliers } : {}),
     });
     this.define(op.out, 'wide', constants.scale, 2 ** (RESIDUAL_BITS - 1));
   }

@@ -28,7 +28,7 @@ import { checkResidualAddBounds } from '../kernels/residual-add.js';
 import { checkDyadic } from '../reference/dyadic.js';
 import { checkGeluI8Constants } from '../reference/gelu-i8.js';
 import { checkLayerNormI8Constants } from '../reference/layernorm-i8.js';
-import { dyadicTermBound } from '../reference/residual-add.js';
+import { checkColumnMultipliers, dyadicTermBound, type ResidualOperand } from '../reference/residual-add.js';
 import { checkSiluI8Constants } from '../reference/silu-i8.js';
 import { softmaxI8Bounds } from '../reference/softmax-i8.js';
 import { INT_PROGRAM_VERSION, type IntOp, type IntProgram, type IntTensor } from './int-program.js';
@@ -134,8 +134,9 @@ const OPS: Record<IntOp['kind'], Schema> = {
     b: string,
     out: string,
     constants: object({ scale: positive, bits: integer(2, 31), a: dyadic, b: dyadic }),
-    operands: optional(object({ a: oneOf('i8', 'i32'), b: oneOf('i8', 'i32') })),
+    operands: optional(object({ a: oneOf('i8', 'i32', 'i8m'), b: oneOf('i8', 'i32', 'i8m') })),
     bounds: optional(object({ a: optional(integer(0, 2 ** 31)), b: optional(integer(0, 2 ** 31)) })),
+    multipliers: optional(object({ a: optional(typedArray(Int32Array)), b: optional(typedArray(Int32Array)) })),
   }),
   lookup: object({ kind: string, input: string, out: string, table: typedArray(Int8Array, 256) }),
   requantize: object({ kind: string, input: string, out: string, requant: dyadic }),
@@ -250,14 +251,32 @@ function checkOps(p: IntProgram): void {
       }
       case 'residual': {
         const kinds = o.operands ?? { a: 'i8', b: 'i8' };
-        // An 'i32' operand is the wide stream or an int32 tensor (a rescaled residual branch): its declared bound is what the term proof uses.
-        const dtype = (k: 'i8' | 'i32'): IntTensor['dtype'][] => (k === 'i8' ? ['i8'] : ['wide', 'i32']);
+        // An 'i32' operand is the wide stream or an int32 tensor: its declared bound is what the term proof uses.
+        const dtype = (k: ResidualOperand): IntTensor['dtype'][] => (k === 'i32' ? ['wide', 'i32'] : ['i8']);
         const [a, b] = [t(o.a, dtype(kinds.a), 'operand a'), t(o.b, dtype(kinds.b), 'operand b')];
         const out = t(o.out, ['wide'], 'output', true);
         if (width(a) !== width(out) || width(b) !== width(out)) fail(where, 'operands and output differ in width');
         for (const side of ['a', 'b'] as const) {
           const declared = o.bounds?.[side];
           const x = side === 'a' ? a : b;
+          const m = o.multipliers?.[side];
+          if (kinds[side] !== 'i8m' && m)
+            fail(
+              `${where}.multipliers.${side}`,
+              `operand ${side} is ${kinds[side]}; only an 'i8m' operand has multipliers`,
+            );
+          if (kinds[side] === 'i8m') {
+            if (!m) fail(`${where}.multipliers.${side}`, `the 'i8m' operand "${x.id}" needs its column multipliers`);
+            let most = 0;
+            guard(() => {
+              most = checkColumnMultipliers(m, width(x), `operand ${side}`);
+            });
+            if (declared === undefined || declared < most)
+              fail(
+                `${where}.bounds.${side}`,
+                `"${x.id}" times its multipliers is bounded by ${most}; declare at least that`,
+              );
+          }
           if (kinds[side] === 'i32' && (declared === undefined || declared < x.bound))
             fail(
               `${where}.bounds.${side}`,

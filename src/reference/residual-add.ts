@@ -8,6 +8,12 @@
  * a and b are integer tensors at scales S_a and S_b (each int8, or int32 such as the residual
  * stream itself), out is int32 at the common scale S with m / 2^e ~ S_a / S and S_b / S.
  *
+ * An 'i8m' operand is int8 with one integer multiplier per column: its value is q[r, c] * m_c
+ * (exact, |m_c| <= 2^23 - 1, so |q m_c| < 2^30), at one scale S_x. A residual branch whose outlier
+ * channels were requantized at m_c times the other channels' scale is read this way: each channel
+ * keeps the int8 resolution of its own range and the product puts them all on one scale, without a
+ * diagonal GEMM or an int32 copy of the branch.
+ *
  * Why the sum cannot overflow: each term is saturated to [-2^30, 2^30 - 1], so ta + tb lies in
  * [-2^31, 2^31 - 2], inside int32, for every input and every (m, e). The term clamp is a guard,
  * not part of the arithmetic a plan relies on: the host wrapper refuses a plan unless, for the
@@ -26,7 +32,33 @@
  */
 import { checkDyadic, type Dyadic, dyadicScale, toDyadic } from './dyadic.js';
 
-export type ResidualOperand = 'i8' | 'i32';
+export type ResidualOperand = 'i8' | 'i32' | 'i8m';
+
+/** Largest |m_c| of an 'i8m' operand: 128 (2^23 - 1) < 2^30, so the product is an int32 term input. */
+export const MAX_COLUMN_MULTIPLIER = 2 ** 23 - 1;
+
+/** Per-column integer multipliers of the 'i8m' operands (absent for 'i8' and 'i32' ones). */
+export interface ResidualMultipliers {
+  a?: ArrayLike<number>;
+  b?: ArrayLike<number>;
+}
+
+/**
+ * Checks one operand's column multipliers (integers, |m| <= MAX_COLUMN_MULTIPLIER, one per column)
+ * and returns 128 max |m|, the bound of the products.
+ */
+export function checkColumnMultipliers(m: ArrayLike<number>, cols: number, what: string): number {
+  if (m.length !== cols) throw new RangeError(`${what}: ${m.length} column multipliers for ${cols} columns`);
+  let max = 0;
+  for (let c = 0; c < m.length; c++) {
+    if (!Number.isInteger(m[c]) || Math.abs(m[c]) > MAX_COLUMN_MULTIPLIER)
+      throw new RangeError(
+        `${what}: column multiplier ${c} is ${m[c]}, not an integer in [-${MAX_COLUMN_MULTIPLIER}, ${MAX_COLUMN_MULTIPLIER}]`,
+      );
+    max = Math.max(max, Math.abs(m[c]));
+  }
+  return 128 * max;
+}
 
 /** Saturation range of each rescaled term (the overflow guard). */
 export const RESIDUAL_TERM_MIN = -(2 ** 30);
@@ -58,9 +90,12 @@ export function dyadicTermBound(maxAbs: number, d: Dyadic): number {
   return dyadicScale(maxAbs, d.m, d.e, 0, Number.MAX_SAFE_INTEGER);
 }
 
-/** The bound an operand of this kind is known to respect: 128 for int8, 2^31 for int32 unless declared tighter. */
+/**
+ * The bound an operand of this kind is known to respect: 128 for int8, 2^31 for int32 and
+ * 128 MAX_COLUMN_MULTIPLIER for int8 times column multipliers, unless declared tighter.
+ */
 export function operandMaxAbs(kind: ResidualOperand, declared?: number): number {
-  const full = kind === 'i8' ? 128 : 2 ** 31;
+  const full = kind === 'i8' ? 128 : kind === 'i8m' ? 128 * MAX_COLUMN_MULTIPLIER : 2 ** 31;
   if (declared === undefined) return full;
   if (!Number.isInteger(declared) || declared < 0 || declared > full) {
     throw new RangeError(
@@ -70,15 +105,37 @@ export function operandMaxAbs(kind: ResidualOperand, declared?: number): number 
   return declared;
 }
 
-export function residualAddRef(a: ArrayLike<number>, b: ArrayLike<number>, c: ResidualAddConstants): Int32Array {
+/**
+ * `multipliers` makes a side 'i8m': element i of it is a[i] * multipliers.a[i mod cols], cols the
+ * number of multipliers (a's values must be int8 and a whole number of rows).
+ */
+export function residualAddRef(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  c: ResidualAddConstants,
+  multipliers: ResidualMultipliers = {},
+): Int32Array {
   if (a.length !== b.length) throw new RangeError(`residualAddRef: operands have ${a.length} and ${b.length} values`);
   checkDyadic(c.a, 'residual add multiplier a');
   checkDyadic(c.b, 'residual add multiplier b');
   const [lo, hi] = signedRange(c.bits);
+  const side = (x: ArrayLike<number>, m: ArrayLike<number> | undefined, name: string) => {
+    if (!m) return (i: number) => x[i];
+    const cols = m.length;
+    checkColumnMultipliers(m, cols, `residualAddRef: operand ${name}`);
+    if (cols === 0 || x.length % cols !== 0)
+      throw new RangeError(`residualAddRef: operand ${name} has ${x.length} values, not rows of ${cols} columns`);
+    for (let i = 0; i < x.length; i++)
+      if (!Number.isInteger(x[i]) || x[i] < -128 || x[i] > 127)
+        throw new RangeError(`residualAddRef: operand ${name} value ${i} is ${x[i]}, not int8`);
+    return (i: number) => x[i] * m[i % cols];
+  };
+  const va = side(a, multipliers.a, 'a');
+  const vb = side(b, multipliers.b, 'b');
   const out = new Int32Array(a.length);
   for (let i = 0; i < a.length; i++) {
-    const ta = dyadicScale(a[i], c.a.m, c.a.e, RESIDUAL_TERM_MIN, RESIDUAL_TERM_MAX);
-    const tb = dyadicScale(b[i], c.b.m, c.b.e, RESIDUAL_TERM_MIN, RESIDUAL_TERM_MAX);
+    const ta = dyadicScale(va(i), c.a.m, c.a.e, RESIDUAL_TERM_MIN, RESIDUAL_TERM_MAX);
+    const tb = dyadicScale(vb(i), c.b.m, c.b.e, RESIDUAL_TERM_MIN, RESIDUAL_TERM_MAX);
     out[i] = Math.min(hi, Math.max(lo, ta + tb));
   }
   return out;

@@ -314,6 +314,13 @@ export class IntProgramGpu {
         case 'requantize':
           this.opBuffers.set(op, { requant: this.buffer(`${op.out}.requant`, packRequant([op.requant])) });
           break;
+        case 'residual': {
+          const b: Record<string, GPUBuffer> = {};
+          if (op.multipliers?.a) b.aMultipliers = this.buffer(`${op.out}.a.multipliers`, op.multipliers.a);
+          if (op.multipliers?.b) b.bMultipliers = this.buffer(`${op.out}.b.multipliers`, op.multipliers.b);
+          this.opBuffers.set(op, b);
+          break;
+        }
         default:
           break;
       }
@@ -584,9 +591,17 @@ export class IntProgramGpu {
       }
       case 'residual': {
         const cols = intWidth(this.tensor(op.out));
+        const kinds = op.operands ?? { a: 'i8', b: 'i8' };
         const info = (B: number, S: number) =>
-          residualAddProgram(op.operands ?? { a: 'i8', b: 'i8' }, { rows: B * S, cols }, op.constants, op.bounds);
-        return [await this.launch([this.slot(op.a), this.slot(op.b), this.slot(op.out)], info, domain)];
+          residualAddProgram(kinds, { rows: B * S, cols }, op.constants, op.bounds);
+        const list = [this.slot(op.a), w.aMultipliers, this.slot(op.b), w.bMultipliers, this.slot(op.out)];
+        return [
+          await this.launch(
+            list.filter((b): b is GPUBuffer => b !== undefined),
+            info,
+            domain,
+          ),
+        ];
       }
       case 'lookup': {
         const cols = intWidth(this.tensor(op.out));

@@ -2,6 +2,8 @@
  * Residual add cases checked bit for bit against the CPU reference, with the error against the
  * float sum measured where the plan's bounds hold. Corner multipliers are per tensor (uniforms),
  * so an 'extreme' case runs one dispatch per (m, e) pair of a sweep over every shift 0..63.
+ * 'i8m' operands (int8 times per-column integer multipliers) get a few scaled columns among ones,
+ * as a rescaled residual branch has, or the multipliers' corners (+-(2^23 - 1), 0, 1, 127).
  * Shared by the Node tests and the browser page.
  */
 import type { Gpu } from '../../src/gpu/gpu.js';
@@ -11,6 +13,8 @@ import { packRows } from '../../src/quant/pack.js';
 import type { Dyadic } from '../../src/reference/dyadic.js';
 import { PLANNED_RATIO_PRECISION } from '../../src/reference/requantize.js';
 import {
+  checkColumnMultipliers,
+  MAX_COLUMN_MULTIPLIER,
   operandMaxAbs,
   planResidualAdd,
   planResidualStream,
@@ -42,6 +46,8 @@ const KINDS: [ResidualOperand, ResidualOperand][] = [
   ['i32', 'i8'],
   ['i32', 'i32'],
   ['i8', 'i8'],
+  ['i32', 'i8m'],
+  ['i8m', 'i8'],
 ];
 /** The int32 operand of typical cases is a 22-bit residual stream. */
 const STREAM_BOUND = 2 ** 21;
@@ -65,6 +71,10 @@ export function residualAddCases(): ResidualAddCase[] {
     add({ rows: 5, cols: 13, a, b, bits: 31, values: 'extreme' });
     add({ rows: 2, cols: 3, a, b, bits: 22, values: 'extreme' });
   }
+  // The planner's shape: the wide stream plus a rescaled 256-wide branch; odd widths for the lane tail.
+  add({ rows: 9, cols: 256, a: 'i32', b: 'i8m', bits: 22, values: 'typical' });
+  add({ rows: 7, cols: 13, a: 'i8m', b: 'i8m', bits: 22, values: 'typical' });
+  add({ rows: 4, cols: 3, a: 'i8m', b: 'i32', bits: 16, values: 'typical' });
   add({ rows: 3, cols: 384, a: 'i32', b: 'i8', bits: 22, values: 'guard' });
   add({ rows: 3, cols: 13, a: 'i32', b: 'i32', bits: 31, values: 'guard' });
   return cases;
@@ -83,6 +93,11 @@ interface Plan {
 interface Prepared {
   a: Int8Array | Int32Array;
   b: Int8Array | Int32Array;
+  /** Column multipliers of the 'i8m' sides. */
+  multipliers: { a?: Int32Array; b?: Int32Array };
+  /** The values each side's rescale sees: the operand, times its column multiplier for 'i8m'. */
+  va: ArrayLike<number>;
+  vb: ArrayLike<number>;
   bounds: ResidualAddBounds;
   plans: Plan[];
   /** False where data break their declared bound on purpose (the guard fires; no float bound holds). */
@@ -91,18 +106,39 @@ interface Prepared {
 
 function operand(rng: Random, kind: ResidualOperand, n: number, values: Values, seed: number): Int8Array | Int32Array {
   if (values === 'extreme' || values === 'guard') {
-    const corners = kind === 'i8' ? [-128, 127, 0, -1, 1] : EXTREME_INT32;
-    const out = kind === 'i8' ? new Int8Array(n) : new Int32Array(n);
+    const int8 = kind !== 'i32';
+    const corners = int8 ? [-128, 127, 0, -1, 1] : EXTREME_INT32;
+    const out = int8 ? new Int8Array(n) : new Int32Array(n);
     for (let i = 0; i < n; i++)
       out[i] =
         i % 4 === 3
-          ? kind === 'i8'
+          ? int8
             ? rng.int(-128, 127)
             : rng.int(-(2 ** 31), 2 ** 31 - 1)
           : corners[(i * 7 + seed) % corners.length];
     return out;
   }
-  return kind === 'i8' ? rng.int8Array(n) : rng.int32Array(n, -STREAM_BOUND, STREAM_BOUND - 1);
+  return kind !== 'i32' ? rng.int8Array(n) : rng.int32Array(n, -STREAM_BOUND, STREAM_BOUND - 1);
+}
+
+const MULTIPLIER_CORNERS = [MAX_COLUMN_MULTIPLIER, -MAX_COLUMN_MULTIPLIER, 0, 1, 127, -1];
+
+/** An 'i8m' side's multipliers: ones with every fifth column scaled up to 127, or corners and random ones. */
+function columnMultipliers(rng: Random, cols: number, values: Values): Int32Array {
+  const m = new Int32Array(cols).fill(1);
+  for (let c = 0; c < cols; c++) {
+    if (values === 'extreme' || values === 'guard')
+      m[c] =
+        c % 3 === 2
+          ? rng.int(-MAX_COLUMN_MULTIPLIER, MAX_COLUMN_MULTIPLIER)
+          : MULTIPLIER_CORNERS[c % MULTIPLIER_CORNERS.length];
+    else if (c % 5 === 1) m[c] = rng.int(2, 127);
+  }
+  return m;
+}
+
+function products(x: Int8Array | Int32Array, m: Int32Array | undefined): ArrayLike<number> {
+  return m ? Array.from(x, (v, i) => v * m[i % m.length]) : x;
 }
 
 /** The largest multiplier <= m with shift e that the host accepts for this operand bound. */
@@ -126,6 +162,11 @@ function prepare(c: ResidualAddCase): Prepared {
   const n = c.rows * c.cols;
   const a = operand(rng, c.a, n, c.values, c.seed);
   const b = operand(rng, c.b, n, c.values, c.seed + 3);
+  const multipliers = {
+    a: c.a === 'i8m' ? columnMultipliers(rng, c.cols, c.values) : undefined,
+    b: c.b === 'i8m' ? columnMultipliers(rng, c.cols, c.values) : undefined,
+  };
+  const common = { a, b, multipliers, va: products(a, multipliers.a), vb: products(b, multipliers.b) };
   if (c.values === 'extreme' || c.values === 'guard') {
     // Full int32 range declared for 'extreme'; 'guard' declares 2^20 and then breaks it.
     const declared = c.values === 'guard' ? 2 ** 20 : undefined;
@@ -147,13 +188,13 @@ function prepare(c: ResidualAddCase): Prepared {
         deltaB: 0,
       });
     }
-    return { a, b, bounds, plans, measure: c.values === 'extreme' };
+    return { ...common, bounds, plans, measure: c.values === 'extreme' };
   }
-  const bounds: ResidualAddBounds = {
-    a: c.a === 'i32' ? STREAM_BOUND : undefined,
-    b: c.b === 'i32' ? STREAM_BOUND : undefined,
-  };
-  const scale = (kind: ResidualOperand) => (kind === 'i8' ? 0.05 : 1e-5) * 10 ** rng.next();
+  // An 'i8m' side declares what its multipliers give (128 max |m_c|), as the planner does.
+  const declared = (kind: ResidualOperand, m: Int32Array | undefined) =>
+    kind === 'i32' ? STREAM_BOUND : m ? checkColumnMultipliers(m, c.cols, 'case') : undefined;
+  const bounds: ResidualAddBounds = { a: declared(c.a, multipliers.a), b: declared(c.b, multipliers.b) };
+  const scale = (kind: ResidualOperand) => (kind === 'i32' ? 1e-5 : kind === 'i8m' ? 0.002 : 0.05) * 10 ** rng.next();
   const pa = { scale: scale(c.a), maxAbs: operandMaxAbs(c.a, bounds.a) };
   const pb = { scale: scale(c.b), maxAbs: operandMaxAbs(c.b, bounds.b) };
   // 'saturating' maps a quarter of the worst case onto the output range: both ends clip.
@@ -163,7 +204,7 @@ function prepare(c: ResidualAddCase): Prepared {
   const ratioB = pb.scale / plan.scale;
   const deltaA = ratioA * PLANNED_RATIO_PRECISION;
   const deltaB = ratioB * PLANNED_RATIO_PRECISION;
-  return { a, b, bounds, plans: [{ constants: plan, ratioA, ratioB, deltaA, deltaB }], measure: true };
+  return { ...common, bounds, plans: [{ constants: plan, ratioA, ratioB, deltaA, deltaB }], measure: true };
 }
 
 function upload(gpu: Gpu, label: string, x: Int8Array | Int32Array, rows: number, cols: number): GPUBuffer {
@@ -175,6 +216,10 @@ export async function runResidualAddCase(gpu: Gpu, c: ResidualAddCase): Promise<
   const n = c.rows * c.cols;
   const aBuf = upload(gpu, 'a', p.a, c.rows, c.cols);
   const bBuf = upload(gpu, 'b', p.b, c.rows, c.cols);
+  const mBufs = {
+    aMultipliers: p.multipliers.a && gpu.storage('a multipliers', p.multipliers.a),
+    bMultipliers: p.multipliers.b && gpu.storage('b multipliers', p.multipliers.b),
+  };
   const outputs = p.plans.map(() => gpu.storage('out', new Int32Array(n).fill(0x5a5a5a5a)));
   const programs: BoundProgram[] = [];
   let mismatches = 0;
@@ -190,7 +235,7 @@ export async function runResidualAddCase(gpu: Gpu, c: ResidualAddCase): Promise<
           { a: c.a, b: c.b },
           { rows: c.rows, cols: c.cols },
           p.plans[k].constants,
-          { a: aBuf, b: bBuf, output: outputs[k] },
+          { a: aBuf, b: bBuf, ...mBufs, output: outputs[k] },
           p.bounds,
         ),
       );
@@ -199,7 +244,7 @@ export async function runResidualAddCase(gpu: Gpu, c: ResidualAddCase): Promise<
     for (let k = 0; k < p.plans.length; k++) {
       const { constants, ratioA, ratioB, deltaA, deltaB } = p.plans[k];
       const got = new Int32Array(await gpu.read(outputs[k]));
-      const want = residualAddRef(p.a, p.b, constants);
+      const want = residualAddRef(p.a, p.b, constants, p.multipliers);
       const [lo, hi] = signedRange(constants.bits);
       for (let i = 0; i < n; i++) {
         if (got[i] !== want[i]) {
@@ -207,16 +252,16 @@ export async function runResidualAddCase(gpu: Gpu, c: ResidualAddCase): Promise<
           firstMismatch ??= `a ${constants.a.m}/2^${constants.a.e} b ${constants.b.m}/2^${constants.b.e}: row ${Math.floor(i / c.cols)} col ${i % c.cols} (a ${p.a[i]}, b ${p.b[i]}): got ${got[i]}, want ${want[i]}`;
         }
         if (p.measure) {
-          const err = Math.abs(got[i] - Math.min(hi, Math.max(lo, p.a[i] * ratioA + p.b[i] * ratioB)));
+          const err = Math.abs(got[i] - Math.min(hi, Math.max(lo, p.va[i] * ratioA + p.vb[i] * ratioB)));
           maxAbs = Math.max(maxAbs, err);
           sum += err;
-          maxBound = Math.max(maxBound, residualAddErrorBound(p.a[i], p.b[i], deltaA, deltaB));
+          maxBound = Math.max(maxBound, residualAddErrorBound(p.va[i], p.vb[i], deltaA, deltaB));
         }
       }
     }
   } finally {
     for (const pr of programs) pr.destroy();
-    for (const b of [aBuf, bBuf, ...outputs]) b.destroy();
+    for (const b of [aBuf, bBuf, mBufs.aMultipliers, mBufs.bMultipliers, ...outputs]) b?.destroy();
   }
   const elements = n * p.plans.length;
   let accuracy: AccuracyReport | undefined;
