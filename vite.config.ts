@@ -58,6 +58,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // A temporary loading cache per test file (INT8_TRANSFORMER_CACHE), never the user's.
+    setupFiles: ['test/setup-cache.ts'],
     // One GPU (SwiftShader on 2 cores): files run one after another, each in its own process.
     pool: 'forks',
     fileParallelism: false,

@@ -17,16 +17,20 @@ import type { EncoderModel } from './core/types.js';
 import type { GlueInput } from './data/glue.js';
 import { checkDeviceOption, type DeviceOption, loadModelOnCpu, resolveDevice } from './device-choice.js';
 import {
+  type AnyIntFile,
   type IntDecoderFile,
   type IntTranslatorFile,
   isDecoderFile,
   isTranslatorFile,
   readAnyIntFile,
+  writeIntModelFile,
 } from './format/int-model-file.js';
 import { acquireOwnGpu, acquireSharedGpu, checkDeviceFits, type FitOptions, type GpuLease } from './gpu/device.js';
 import type { Gpu } from './gpu/gpu.js';
 import { modelGraph } from './graph/architectures.js';
 import { Fp32LanguageModel, Int8LanguageModel } from './language-model.js';
+import { convertedKey, convertedStore, filesIdentity } from './model/cache.js';
+import type { CachingFetch } from './model/cache-browser.js';
 import { describeConfig } from './model/config.js';
 import { decoderGraph } from './model/decoder.js';
 import { loadDecoderTokenizer } from './model/decoder-tokenizer.js';
@@ -67,10 +71,17 @@ export type ModelSource = 'default' | string | URL | Uint8Array | ArrayBuffer | 
 export type Precision = 'int8' | 'fp32';
 
 export interface LoadProgress {
-  stage: 'download' | 'convert' | 'compile' | 'ready';
+  /** 'cache': a file or the converted model was found in the loading cache (see LoadOptions.cache). */
+  stage: 'download' | 'cache' | 'convert' | 'compile' | 'ready';
   /** Progress within the stage, 0..1 (0 while a download's size is unknown). */
   fraction: number;
   message: string;
+  /** Seconds since this stage began; events repeat at least every second while a stage lasts. */
+  elapsedSeconds?: number;
+  /** Downloads: this file's average speed so far. */
+  bytesPerSecond?: number;
+  /** Calibration: the seconds it should still take, at its pace so far. */
+  etaSeconds?: number;
 }
 
 export interface LoadOptions {
@@ -114,6 +125,15 @@ export interface LoadOptions {
   calibrationMethod?: RangeMethod;
   fetch?: Fetch;
   /**
+   * true (default): a float checkpoint converted to int8 is kept, keyed by its source (URL, folder
+   * path and file dates, or the content of dropped files), the converter's version and the
+   * calibration options, so that loading it again skips download and calibration; in browsers every
+   * downloaded model file is kept too (Cache API). Node keeps converted models in
+   * INT8_TRANSFORMER_CACHE, else int8-transformer/ under the user's cache directory. false: neither
+   * read nor written. clearCache() empties it.
+   */
+  cache?: boolean;
+  /**
    * Where hub model ids ('org/name') are fetched from: https://huggingface.co by default (in Node
    * the environment's INT8_TRANSFORMER_HUB, else HF_ENDPOINT, when set), or a mirror.
    */
@@ -151,6 +171,8 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
       );
     checkTexts(options.calibration, 'loadModel: calibration');
   }
+  if (options.cache !== undefined && typeof options.cache !== 'boolean')
+    throw new TypeError(`loadModel: cache is ${describeValue(options.cache)}; expected true or false`);
   if (options.gpu !== undefined && options.shareDevice !== undefined)
     throw new TypeError("loadModel: shareDevice applies to the library's devices; with a gpu given, leave it out");
   if ((await resolveDevice(checkDeviceOption(options.device), !!options.gpu)) === 'cpu') {
@@ -166,17 +188,34 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
     options.onProgress?.({ stage: 'ready', fraction: 1, message: `${describeConfig(cpu.config)}, int8 on the CPU` });
     return cpu;
   }
-  const report = options.onProgress ?? (() => {});
+  const useCache = options.cache ?? true;
+  const progress = everySecond(options.onProgress);
+  const report = progress.report;
   const acquire: (() => Promise<GpuLease>) | undefined = options.gpu
     ? undefined
     : options.shareDevice === false
       ? acquireOwnGpu
       : acquireSharedGpu;
-  const lease: GpuLease = acquire ? await acquire() : { gpu: options.gpu!, release: () => {} };
+  let lease: GpuLease;
+  try {
+    lease = acquire ? await acquire() : { gpu: options.gpu!, release: () => {} };
+  } catch (e) {
+    progress.stop();
+    throw e;
+  }
   const gpu = lease.gpu;
   const fit = { memoryGuard: options.memoryGuard };
   try {
-    const resolved = await resolveSource(source === 'default' ? builtInModelUrl(precision) : source, options, report);
+    const downloads = useCache && !isNode ? await browserDownloads(options, report) : undefined;
+    const resolved = await resolveSource(
+      source === 'default' ? builtInModelUrl(precision) : source,
+      downloads ? { ...options, fetch: downloads.fetch } : options,
+      report,
+    );
+    const cached =
+      resolved.kind === 'folder' && precision === 'int8' && useCache && resolved.identity
+        ? await convertedCache(resolved.identity, options, report)
+        : undefined;
     let model:
       | Int8Model
       | Fp32Model
@@ -190,21 +229,20 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
           `${resolved.what} is an integer model file: it holds no float weights; load its Hugging Face folder with precision 'fp32'`,
         );
       report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
-      const file = await readAnyIntFile(resolved.bytes, resolved.what);
-      model = isTranslatorFile(file)
-        ? await translationModelFromFile(gpu, file, resolved.what, fit)
-        : isDecoderFile(file)
-          ? await languageModelFromFile(gpu, file, resolved.what, fit)
-          : await Int8Model.fromFile(gpu, file, fit);
+      model = await modelFromIntFile(gpu, await readAnyIntFile(resolved.bytes, resolved.what), resolved.what, fit);
+    } else if (cached?.hit) {
+      report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
+      model = await modelFromIntFile(gpu, cached.hit, resolved.name ?? resolved.files.describe, fit);
     } else {
       // Every download first (reported as it comes), then conversion and compiling. A conversion
       // records the files' SHA-256 in its provenance, taken as they pass.
       const remembered = rememberSmallFiles(resolved.files);
       const files = precision === 'int8' ? hashingSource(remembered) : remembered;
+      const save = cached?.save ?? (async () => {});
       if (await isMarianCheckpoint(files)) {
-        model = await loadTranslationModel(gpu, files, precision, options, report, resolved.name, fit);
+        model = await loadTranslationModel(gpu, files, precision, options, report, resolved.name, fit, save);
       } else if (await isDecoderCheckpoint(files)) {
-        model = await loadLanguageModel(gpu, files, precision, options, report, resolved.name, fit);
+        model = await loadLanguageModel(gpu, files, precision, options, report, resolved.name, fit, save);
       } else {
         const weights = await loadEncoderModel(files);
         for (const name of TOKENIZER_FILES) if (await files.has(name)) await files.read(name);
@@ -212,10 +250,12 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
           report({ stage: 'compile', fraction: 0, message: 'uploading float weights and compiling kernels' });
           model = await Fp32Model.fromFiles(gpu, files, weights, fit);
         } else {
-          model = await convertFolder(gpu, files, weights, options, report, resolved.name, fit);
+          model = await convertFolder(gpu, files, weights, options, report, resolved.name, fit, save);
         }
       }
     }
+    // Stored responses are complete before 'ready', so a page closed right after loads from the cache next time.
+    await downloads?.settled();
     report({
       stage: 'ready',
       fraction: 1,
@@ -227,20 +267,137 @@ export async function loadModel(source: ModelSource = 'default', options: LoadOp
   } catch (e) {
     lease.release();
     throw e;
+  } finally {
+    progress.stop();
   }
+}
+
+/**
+ * Progress passed on, and the last event repeated (with its elapsed time and what is left updated)
+ * whenever a second passes without one: a long GPU wait, a slow download. Synchronous work (parsing
+ * weights, planning) holds the event loop and cannot be interrupted by the timer.
+ */
+function everySecond(onProgress: ((p: LoadProgress) => void) | undefined): {
+  report: (p: LoadProgress) => void;
+  stop: () => void;
+} {
+  if (!onProgress) return { report: () => {}, stop: () => {} };
+  let last: LoadProgress | undefined;
+  let lastAt = 0;
+  let stageStart = 0;
+  const seconds = (ms: number) => Math.round(ms / 100) / 10;
+  const report = (p: LoadProgress) => {
+    const now = Date.now();
+    if (p.stage !== last?.stage) stageStart = now;
+    last = p;
+    lastAt = now;
+    onProgress({ ...p, elapsedSeconds: seconds(now - stageStart) });
+  };
+  const timer = setInterval(() => {
+    const now = Date.now();
+    if (!last || last.stage === 'ready' || now - lastAt < 1000) return;
+    const eta =
+      last.etaSeconds === undefined ? {} : { etaSeconds: Math.max(0, last.etaSeconds - seconds(now - lastAt)) };
+    last = { ...last, ...eta };
+    lastAt = now;
+    onProgress({ ...last, elapsedSeconds: seconds(now - stageStart) });
+  }, 250);
+  // In Node a pending load keeps the process alive anyway; the timer alone must not.
+  (timer as { unref?: () => void }).unref?.();
+  return { report, stop: () => clearInterval(timer) };
+}
+
+/** Browsers: fetches through the Cache API, each file found there reported as a 'cache' event. */
+async function browserDownloads(
+  options: LoadOptions,
+  report: (p: LoadProgress) => void,
+): Promise<CachingFetch | undefined> {
+  const { cachingFetch } = await import('./model/cache-browser.js');
+  const fetchImpl = options.fetch ?? ((url: string, init?: RequestInit) => fetch(url, init));
+  return cachingFetch(fetchImpl, (url) => {
+    const name = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? url);
+    report({ stage: 'cache', fraction: 1, message: `${name}: from the browser's cache` });
+  });
+}
+
+interface ConvertedCache {
+  /** The converted model stored by an earlier load, checked as it is read. */
+  hit?: AnyIntFile;
+  /** Stores what this load converts; never fails the load (a full disk says so in a progress event). */
+  save: (file: AnyIntFile) => Promise<void>;
+}
+
+/** The loading cache's entry for this checkpoint and calibration; undefined where there is no store. */
+async function convertedCache(
+  identity: () => Promise<string>,
+  options: LoadOptions,
+  report: (p: LoadProgress) => void,
+): Promise<ConvertedCache | undefined> {
+  const store = await convertedStore();
+  if (!store) return undefined;
+  const key = await convertedKey({
+    source: await identity(),
+    calibration: options.calibration,
+    method: options.calibrationMethod,
+  });
+  const save = async (file: AnyIntFile) => {
+    try {
+      await store.put(key, await writeIntModelFile(file));
+    } catch (e) {
+      report({
+        stage: 'convert',
+        fraction: 1,
+        message: `converted model not cached: ${store.where}: ${(e as Error).message}`,
+      });
+    }
+  };
+  const bytes = await store.get(key).catch(() => undefined);
+  if (!bytes) return { save };
+  try {
+    const hit = await readAnyIntFile(bytes, `converted model in ${store.where}`);
+    report({ stage: 'cache', fraction: 1, message: `converted model from ${store.where}` });
+    return { hit, save };
+  } catch {
+    // A damaged entry (a disk error, a file edited by hand) is converted again and replaced.
+    await store.delete(key).catch(() => {});
+    return { save };
+  }
+}
+
+/** An integer model file of any kind on the device. */
+async function modelFromIntFile(
+  gpu: Gpu,
+  file: AnyIntFile,
+  what: string,
+  fit: FitOptions,
+): Promise<Int8Model | Int8LanguageModel | Int8TranslationModel> {
+  return isTranslatorFile(file)
+    ? translationModelFromFile(gpu, file, what, fit)
+    : isDecoderFile(file)
+      ? languageModelFromFile(gpu, file, what, fit)
+      : Int8Model.fromFile(gpu, file, fit);
 }
 
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
 
 /** A conversion's progress as load progress: its calibration steps, in the 'convert' stage. */
 function calibrationProgress(report: (p: LoadProgress) => void) {
+  // Made as the conversion starts: the first batch's time counts, and the stage shows at once
+  // (calibration says nothing until its first batch is done, 14 s on SwiftShader for the float kernels).
+  const start = Date.now();
+  report({ stage: 'convert', fraction: 0, message: 'calibrating activation ranges' });
   return (step: string, done: number, total: number) => {
-    if (step === 'calibrating')
-      report({
-        stage: 'convert',
-        fraction: total ? done / total : 0,
-        message: `calibrating activation ranges: ${done} of ${total} texts`,
-      });
+    if (step !== 'calibrating') return;
+    const now = Date.now();
+    // The pace of the texts done so far: batches are alike, so it holds for the rest.
+    const etaSeconds =
+      done > 0 && total > done ? Math.round(((now - start) / done) * (total - done)) / 1000 : undefined;
+    report({
+      stage: 'convert',
+      fraction: total ? done / total : 0,
+      message: `calibrating activation ranges: ${done} of ${total} texts${etaSeconds === undefined ? '' : `, about ${Math.ceil(etaSeconds)} s left`}`,
+      ...(etaSeconds === undefined ? {} : { etaSeconds }),
+    });
   };
 }
 
@@ -273,6 +430,7 @@ async function loadLanguageModel(
   report: (p: LoadProgress) => void,
   name: string | undefined,
   fit: FitOptions,
+  save: (file: AnyIntFile) => Promise<void>,
 ): Promise<Int8LanguageModel | Fp32LanguageModel> {
   const calibration = options.calibration?.map((t, i) => {
     if (typeof t !== 'string')
@@ -300,7 +458,10 @@ async function loadLanguageModel(
     onProgress: calibrationProgress(report),
   });
   report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
-  return languageModelFromFile(gpu, file, name ?? files.describe, fit);
+  const saved = save(file);
+  const model = await languageModelFromFile(gpu, file, name ?? files.describe, fit);
+  await saved;
+  return model;
 }
 
 /** An integer translation file on the device (refused before allocating if it cannot fit). */
@@ -331,6 +492,7 @@ async function loadTranslationModel(
   report: (p: LoadProgress) => void,
   name: string | undefined,
   fit: FitOptions,
+  save: (file: AnyIntFile) => Promise<void>,
 ): Promise<Int8TranslationModel | Fp32TranslationModel> {
   const calibration = options.calibration?.map((t, i) => {
     if (typeof t !== 'string')
@@ -364,7 +526,10 @@ async function loadTranslationModel(
     onProgress: calibrationProgress(report),
   });
   report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
-  return translationModelFromFile(gpu, file, name ?? files.describe, fit);
+  const saved = save(file);
+  const model = await translationModelFromFile(gpu, file, name ?? files.describe, fit);
+  await saved;
+  return model;
 }
 
 /**
@@ -399,6 +564,7 @@ async function convertFolder(
   report: (p: LoadProgress) => void,
   name: string | undefined,
   fit: FitOptions,
+  save: (file: AnyIntFile) => Promise<void>,
 ): Promise<Int8Model> {
   // Calibration runs the float model on the device first: it has to fit too.
   const c = weights.config;
@@ -416,7 +582,10 @@ async function convertFolder(
     onProgress: calibrationProgress(report),
   });
   report({ stage: 'compile', fraction: 0, message: 'compiling kernels' });
-  return Int8Model.fromFile(gpu, file, fit);
+  const saved = save(file);
+  const model = await Int8Model.fromFile(gpu, file, fit);
+  await saved;
+  return model;
 }
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
@@ -426,12 +595,19 @@ async function resolveSource(
   options: LoadOptions,
   report: (p: LoadProgress) => void,
 ): Promise<ResolvedSource> {
-  const onProgress = (name: string, loaded: number, total: number | undefined) =>
+  const started = new Map<string, number>();
+  const onProgress = (name: string, loaded: number, total: number | undefined) => {
+    const now = Date.now();
+    if (loaded === 0 || !started.has(name)) started.set(name, now);
+    const seconds = (now - started.get(name)!) / 1000;
+    const bytesPerSecond = seconds > 0 ? Math.round(loaded / seconds) : undefined;
     report({
       stage: 'download',
       fraction: total ? loaded / total : 0,
-      message: `${name}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''} MB`,
+      message: `${name}: ${mb(loaded)}${total ? ` of ${mb(total)}` : ''} MB${bytesPerSecond === undefined ? '' : `, ${mb(bytesPerSecond)} MB/s`}`,
+      ...(bytesPerSecond === undefined ? {} : { bytesPerSecond }),
     });
+  };
   if (source instanceof Uint8Array) return { kind: 'int8-file', bytes: source, what: 'integer model bytes' };
   if (source instanceof ArrayBuffer)
     return { kind: 'int8-file', bytes: new Uint8Array(source), what: 'integer model bytes' };
@@ -442,7 +618,12 @@ async function resolveSource(
     if (files.length === 0) throw new Error('no files given: select an .i8t file or a Hugging Face model folder');
     if (files.length === 1 && files[0].name.endsWith('.i8t'))
       return { kind: 'int8-file', bytes: new Uint8Array(await files[0].arrayBuffer()), what: files[0].name };
-    return { kind: 'folder', files: fileListSource(files), name: selectedFolderName(files) };
+    return {
+      kind: 'folder',
+      files: fileListSource(files),
+      name: selectedFolderName(files),
+      identity: () => filesIdentity(files),
+    };
   }
   throw new TypeError(
     `cannot load a model from ${Object.prototype.toString.call(source)}; pass 'default', a path or URL, .i8t bytes, File objects or a ModelFiles source`,
@@ -513,7 +694,11 @@ async function resolveLocation(
     const name = url.pathname.slice(url.pathname.lastIndexOf('/') + 1);
     return { kind: 'int8-file', bytes: await readResponse(res, name, onProgress), what: url.href };
   }
-  return { kind: 'folder', files: urlSource(url.href, { fetch: options.fetch, onProgress }) };
+  return {
+    kind: 'folder',
+    files: urlSource(url.href, { fetch: options.fetch, onProgress }),
+    identity: async () => `url ${url.href}`,
+  };
 }
 
 function mb(bytes: number): string {

@@ -39,6 +39,7 @@ export type { KernelTime } from './gpu/program.js';
 export { formatDeviceReport } from './gpu/report.js';
 export type { ModelGraph } from './graph/types.js';
 export { Fp32LanguageModel, Int8LanguageModel } from './language-model.js';
+export { CONVERTER_VERSION, clearCache } from './model/cache.js';
 export { describeConfig } from './model/config.js';
 export { loadEncoderModel } from './model/load.js';
 export {

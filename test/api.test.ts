@@ -1,6 +1,6 @@
 /** The public API as a user calls it: loadModel() from every kind of source, classify, profile, memory, dispose. */
 import { createHash } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import type { EncoderConfig } from '../src/core/types.js';
 import { runIntProgramCpu } from '../src/cpu/int-program.js';
 import {
   builtInModelUrl,
+  clearCache,
   convertModel,
   DEFAULT_CALIBRATION,
   type LoadProgress,
@@ -17,7 +18,7 @@ import {
   type ModelFiles,
   writeIntModelFile,
 } from '../src/index.js';
-import { folderSource } from '../src/model/sources-node.js';
+import { folderIdentity, folderSource } from '../src/model/sources-node.js';
 import type { EncoderTokenizer } from '../src/model/tokenizer.js';
 import type { Int8Model } from '../src/session.js';
 import { testGpu } from './gpu.js';
@@ -195,6 +196,100 @@ describe('loadModel', { timeout: 300_000 }, () => {
       expect(gets.filter((g) => g === 'tokenizer.json')).toHaveLength(1);
       expect(gets.filter((g) => g === 'model.safetensors')).toHaveLength(1);
     }
+  });
+
+  it('a folder converted once is loaded from the cache the second time (same logits, no calibration); cache: false, other calibration and a damaged entry convert again; a changed file changes the key; clearCache() empties it', async () => {
+    const gpu = await testGpu();
+    const setupDir = process.env.INT8_TRANSFORMER_CACHE!;
+    expect(setupDir).toMatch(/int8-transformer-cache-/); // the test setup's, never the user's
+    // A directory of this test's own: the other tests of this file store their conversions too.
+    const cacheDir = join(setupDir, 'own');
+    process.env.INT8_TRANSFORMER_CACHE = cacheDir;
+    const folder = mkdtempSync(join(tmpdir(), 'cached-folder-'));
+    cpSync(floatPath, folder, { recursive: true });
+    const calib = DEFAULT_CALIBRATION.slice(0, 20);
+    const load = async (options: { cache?: boolean; calibration?: typeof calib } = {}) => {
+      const seen: LoadProgress[] = [];
+      const model = await loadModel(folder, { gpu, calibration: calib, ...options, onProgress: (p) => seen.push(p) });
+      try {
+        const [p] = await model.classify(texts[0]);
+        return { stages: [...new Set(seen.map((e) => e.stage))], seen, logits: p.logits };
+      } finally {
+        model.dispose();
+      }
+    };
+    const entries = () => readdirSync(join(cacheDir, 'converted')).filter((n) => n.endsWith('.i8t'));
+    const converted = ['convert', 'compile', 'ready'];
+    const fromCache = ['cache', 'compile', 'ready'];
+
+    const first = await load();
+    expect(first.stages).toEqual(converted);
+    // Calibration (16 + 4 texts) says how long it has left after its first batch.
+    const eta = first.seen.filter((p) => p.etaSeconds !== undefined);
+    expect(eta.length).toBeGreaterThan(0);
+    expect(eta[0].message).toMatch(/16 of 20 texts, about \d+ s left/);
+    expect(entries()).toHaveLength(1);
+
+    const second = await load();
+    expect(second.stages).toEqual(fromCache);
+    expect(second.seen.find((p) => p.stage === 'cache')!.message).toContain(cacheDir);
+    expect(second.logits).toEqual(first.logits);
+
+    // Other calibration texts are another conversion; cache: false neither reads nor writes.
+    const fewer = calib.slice(0, 4);
+    expect((await load({ calibration: fewer, cache: false })).stages).toEqual(converted);
+    expect(entries()).toHaveLength(1);
+    const other = await load({ calibration: fewer });
+    expect(other.stages).toEqual(converted);
+    expect(entries()).toHaveLength(2);
+
+    // A damaged entry is converted again and replaced, never loaded.
+    for (const name of entries()) writeFileSync(join(cacheDir, 'converted', name), 'not a model');
+    const repaired = await load({ calibration: fewer });
+    expect(repaired.stages).toEqual(converted);
+    expect(repaired.logits).toEqual(other.logits);
+
+    // A file of the folder replaced (here: only its date) names another checkpoint.
+    const before = await folderIdentity(folder);
+    utimesSync(join(folder, 'config.json'), new Date(), new Date(Date.now() + 5000));
+    expect(await folderIdentity(folder)).not.toBe(before);
+
+    await clearCache();
+    expect(entries()).toHaveLength(0);
+    rmSync(folder, { recursive: true, force: true });
+    process.env.INT8_TRANSFORMER_CACHE = setupDir;
+  });
+
+  it('progress repeats at least every second while a download stalls, with its elapsed time', async () => {
+    const gpu = await testGpu();
+    const bytes = new Uint8Array(readFileSync(int8Path));
+    const half = bytes.length >> 1;
+    const slowFetch = async () =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          async start(c) {
+            c.enqueue(bytes.slice(0, half));
+            await new Promise((r) => setTimeout(r, 2600));
+            c.enqueue(bytes.slice(half));
+            c.close();
+          },
+        }),
+        { headers: { 'content-length': String(bytes.byteLength) } },
+      );
+    const seen: LoadProgress[] = [];
+    const model = await loadModel('https://models.test/m/tiny.i8t', {
+      gpu,
+      fetch: slowFetch,
+      onProgress: (p) => seen.push(p),
+    });
+    model.dispose();
+    const stalled = seen.filter((p) => p.stage === 'download' && p.fraction > 0.4 && p.fraction < 0.6);
+    // The event of the first half, then one per second of the 2.6 s wait.
+    expect(stalled.length).toBeGreaterThanOrEqual(3);
+    const elapsed = stalled.map((p) => p.elapsedSeconds!);
+    expect(elapsed).toEqual([...elapsed].sort((a, b) => a - b));
+    expect(elapsed.at(-1)! - elapsed[0]).toBeGreaterThanOrEqual(1.5);
+    expect(seen.find((p) => p.bytesPerSecond !== undefined)?.message).toMatch(/MB\/s$/);
   });
 
   it('embed(): a BertModel checkpoint (any ModelFiles source) gives int8 sentence vectors close to fp32', async () => {

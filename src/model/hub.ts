@@ -177,5 +177,6 @@ export async function resolveHubModel(
       `hub model ${formatHubId(id)}: ${looked} at ${hubFileUrl(host, id, '')} (HTTP 404): no such repository or revision on ${host}, or not a model repository${options.note ? `; ${options.note}` : ''}`,
     );
   }
-  return { kind: 'folder', files, name: id.repo };
+  const base = hubFileUrl(checkHubHost(options.host ?? DEFAULT_HUB_HOST), id, '');
+  return { kind: 'folder', files, name: id.repo, identity: async () => `url ${base}` };
 }

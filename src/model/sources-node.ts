@@ -1,7 +1,7 @@
 /** Node only: model files in a local folder (e.g. a snapshot of a Hugging Face repo). */
 
 import type { Stats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelFiles, ResolvedSource } from './sources.js';
@@ -59,9 +59,25 @@ export async function resolveNodePath(location: string | URL): Promise<ResolvedS
   } catch (e) {
     throw new Error(`${path}: no such file or folder (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (info.isDirectory()) return { kind: 'folder', files: folderSource(path) };
+  if (info.isDirectory()) return { kind: 'folder', files: folderSource(path), identity: () => folderIdentity(path) };
   if (!path.endsWith('.i8t'))
     throw new Error(`${path}: expected an integer model file (.i8t) or a Hugging Face model folder`);
   const buf = await readFile(path);
   return { kind: 'int8-file', bytes: new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength), what: path };
+}
+
+/**
+ * A folder as the loading cache names it: its absolute path and every file's size and modification
+ * time, so that replacing a file (new weights, another tokenizer) makes another key, without hashing
+ * gigabytes of weights on every load.
+ */
+export async function folderIdentity(path: string): Promise<string> {
+  const root = resolve(path);
+  const entries = await readdir(root, { withFileTypes: true });
+  const files: string[] = [];
+  for (const e of entries.filter((e) => e.isFile()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const s = await stat(join(root, e.name));
+    files.push(`${e.name}:${s.size}:${s.mtimeMs}`);
+  }
+  return `folder ${root} ${files.join(',')}`;
 }

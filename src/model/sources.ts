@@ -15,7 +15,13 @@ export interface ModelFiles {
 /** What a model source turned out to hold: an integer model file's bytes, or the files of a float checkpoint. */
 export type ResolvedSource =
   | { kind: 'int8-file'; bytes: Uint8Array; what: string }
-  | { kind: 'folder'; files: ModelFiles; name?: string };
+  | {
+      kind: 'folder';
+      files: ModelFiles;
+      name?: string;
+      /** What names the checkpoint for the loading cache (see model/cache.ts); absent: not cached. */
+      identity?: () => Promise<string>;
+    };
 
 export type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
