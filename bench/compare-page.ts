@@ -44,7 +44,10 @@ export interface PageResult {
   runtime?: RuntimeId;
   facts?: Record<string, string | number | boolean>;
   adapter?: string;
+  /** From the page's start of loading to a runtime ready to run (files fetched, sessions or pipelines created). */
   loadMs?: number;
+  /** The first forward after loading: the first cell's first warm-up run. */
+  firstRunMs?: number;
   memory?: MemoryFacts;
   cells: PageCellResult[];
   error?: string;
@@ -80,16 +83,26 @@ async function load(spec: PageSpec): Promise<{ runtime: LoadedRuntime; adapter: 
   }
   const adapter = await adapterSummary();
   // Peers are imported on demand, so a page for our runtime never loads them.
-  if (runtime === 'ort-webgpu' || runtime === 'ort-wasm') {
+  if (runtime === 'ort-webgpu' || runtime === 'ort-wasm' || runtime === 'ort-wasm-int8') {
     const { loadOnnxruntime } = await import('./peers/onnxruntime.js');
     return {
-      runtime: await loadOnnxruntime(runtime === 'ort-webgpu' ? 'webgpu' : 'wasm', model, spec.wasmPaths.ort),
+      runtime: await loadOnnxruntime(
+        runtime === 'ort-webgpu' ? 'webgpu' : 'wasm',
+        model,
+        spec.wasmPaths.ort,
+        runtime === 'ort-wasm-int8' ? 'int8' : 'fp32',
+      ),
       adapter,
     };
   }
   const { loadTransformersJs } = await import('./peers/transformers-js.js');
   return {
-    runtime: await loadTransformersJs(runtime === 'tjs-webgpu' ? 'webgpu' : 'wasm', model, spec.wasmPaths.tjs),
+    runtime: await loadTransformersJs(
+      runtime.startsWith('tjs-webgpu') ? 'webgpu' : 'wasm',
+      model,
+      spec.wasmPaths.tjs,
+      runtime.endsWith('-q8') ? 'q8' : 'fp32',
+    ),
     adapter,
   };
 }
@@ -99,19 +112,23 @@ async function measure(
   cell: PageCell,
   profile: boolean,
   label: string,
+  onFirstRun?: (ms: number) => void,
 ): Promise<PageCellResult> {
   const { batch } = cell;
   const result: PageCellResult = { seqLen: batch.seqLen, batch: batch.batch, runsMs: [], logits: [] };
   try {
     for (let i = 0; i < cell.warmup; i++) {
       say(`${label}: warm-up ${i + 1}/${cell.warmup}`);
+      const t0 = performance.now();
       await runtime.run(batch);
+      if (i === 0) onFirstRun?.(performance.now() - t0);
     }
     let logits: Float32Array | undefined;
     for (let i = 0; i < cell.runs; i++) {
       const t0 = performance.now();
       logits = await runtime.run(batch);
       result.runsMs.push(performance.now() - t0);
+      if (i === 0 && !cell.warmup) onFirstRun?.(result.runsMs[0]);
       say(`${label}: run ${i + 1}/${cell.runs} ${result.runsMs.at(-1)!.toFixed(1)} ms`);
     }
     result.logits = Array.from(logits ?? []);
@@ -132,9 +149,11 @@ async function main(spec: PageSpec): Promise<void> {
   out.adapter = adapter;
   out.facts = runtime.facts;
   const heapAfterLoad = jsHeapBytes();
-  for (const cell of spec.cells) {
+  for (const [i, cell] of spec.cells.entries()) {
     const label = `${spec.model.name} ${spec.runtime} seq ${cell.batch.seqLen} batch ${cell.batch.batch}`;
-    out.cells.push(await measure(runtime, cell, spec.profile, label));
+    // The first forward after 'ready' (the first cell's first warm-up): what a user's first text waits.
+    const first = i === 0 ? (ms: number) => (out.firstRunMs = ms) : undefined;
+    out.cells.push(await measure(runtime, cell, spec.profile, label, first));
   }
   out.memory = { ...runtime.memory(), jsHeapAfterLoadBytes: heapAfterLoad, jsHeapAfterRunsBytes: jsHeapBytes() };
   await runtime.dispose();

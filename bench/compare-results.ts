@@ -23,7 +23,11 @@ export interface CellResult extends GridCell {
 export interface RuntimeLoad {
   model: string;
   runtime: RuntimeId;
+  /** Start of loading to ready, in the runtime's own fresh page. */
   loadMs?: number;
+  /** The first forward after ready, on the model's first cell (`firstRunCell`). */
+  firstRunMs?: number;
+  firstRunCell?: { seqLen: number; batch: number };
   memory?: MemoryFacts;
   facts?: Record<string, string | number | boolean>;
   adapter?: string;
@@ -37,7 +41,8 @@ export interface ModelInfo {
   shape: ModelShape;
   heads: number;
   tokenTypes: boolean;
-  files: { safetensorsBytes: number; onnxBytes: number; i8tBytes: number };
+  /** int8OnnxBytes: the bench's self-contained dynamic-quantized twin (bench/onnx-quantize.ts). */
+  files: { safetensorsBytes: number; onnxBytes: number; i8tBytes: number; int8OnnxBytes?: number };
 }
 
 export interface CompareResults {
@@ -68,6 +73,8 @@ export interface CompareResults {
   };
   durationS: number;
   runtimeNames: Partial<Record<RuntimeId, string>>;
+  /** What each runtime computes in (fp32, q8, int8-dynamic, int8 static). */
+  runtimeDtypes?: Partial<Record<RuntimeId, string>>;
   models: ModelInfo[];
   loads: RuntimeLoad[];
   cells: CellResult[];

@@ -1,10 +1,14 @@
 /**
  * Peer benchmark: this project's INT8 and FP32 encoders against onnxruntime-web (webgpu and wasm
  * execution providers) and transformers.js, in headless Chromium, on the same weights and the same
- * token ids. Writes bench/results/compare.json, bench/results/report.html and docs/benchmarks.md.
+ * token ids; the peers in fp32 and on their own int8 path (a dynamic-quantized twin of the ONNX
+ * model that the bench makes, bench/onnx-quantize.ts: ORT wasm on it, transformers.js dtype 'q8').
+ * Load time and the first forward after loading are recorded for every runtime. Writes
+ * bench/results/compare.json, bench/results/report.html and docs/benchmarks.md.
  *
  *   npx tsx bench/compare.ts            default grid; on a software adapter, cells over the budget are skipped
- *   npx tsx bench/compare.ts --quick    smoke test: one small model, seq 16, batch 1, 2 runs
+ *   npx tsx bench/compare.ts --quick    smoke test: one small model, seq 16, batch 1, 2 runs; writes
+ *                                       bench/results/compare-quick.json, benchmarks-quick.md, report-quick.html
  *   npx tsx bench/compare.ts --full     every cell (a real GPU: add --adapter hardware)
  *   options: --budget-gop N  --runs N  --warmup N  --models a,b  --runtimes int8,fp32,...  --seqs 16,64  --batches 1,8
  *            --calib N (INT8 calibration sentences, 32)  --no-profile  --adapter hardware  --shared DIR (default ../shared;
@@ -24,7 +28,7 @@ import { parseConfig } from '../src/model/config.js';
 import { folderSource } from '../src/model/sources-node.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
 import { launchChromium, pipePageLogs } from '../test/browser/chromium.js';
-import { ensureInt8Model, ensureRandomBertBase, RANDOM_SEED } from './compare-artifacts.js';
+import { ensureInt8Model, ensureQuantizedTwin, ensureRandomBertBase, RANDOM_SEED } from './compare-artifacts.js';
 import {
   DEFAULT_SOFTWARE_BUDGET_GOP,
   type ModelShape,
@@ -43,7 +47,7 @@ import {
 } from './compare-results.js';
 import { summarize } from './compare-stats.js';
 import { fillBatch } from './compare-tokens.js';
-import { type BenchBatch, RUNTIMES, type RuntimeId } from './peers/runtime.js';
+import { type BenchBatch, RUNTIME_DTYPES, RUNTIMES, type RuntimeId } from './peers/runtime.js';
 import { renderAll } from './report.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -63,7 +67,9 @@ const warmup = Number(opt('warmup') ?? 1);
 const budgetGop = Number(opt('budget-gop') ?? DEFAULT_SOFTWARE_BUDGET_GOP);
 const calibCount = Number(opt('calib') ?? 32);
 const adapterKind = opt('adapter') === 'hardware' ? 'hardware' : 'swiftshader';
-const runtimes = (opt('runtimes') ?? 'int8,fp32,ort-webgpu,ort-wasm,tjs-webgpu,tjs-wasm').split(',') as RuntimeId[];
+const runtimes = (
+  opt('runtimes') ?? 'int8,fp32,ort-webgpu,ort-wasm,ort-wasm-int8,tjs-webgpu,tjs-wasm,tjs-webgpu-q8,tjs-wasm-q8'
+).split(',') as RuntimeId[];
 // The shared checkpoints and SST-2 text live in ../shared; a fresh clone without it still runs the
 // bench's own BERT-base (tokenizer from the built-in model, text from the built-in sentences).
 const shared = resolve(opt('shared') ?? fileURLToPath(new URL('../../shared', import.meta.url)));
@@ -186,16 +192,18 @@ async function main(): Promise<void> {
 
   // Models: folders, shapes, INT8 files.
   const chosen = quick ? modelNames.slice(0, 1) : modelNames;
-  const models: (ModelInfo & { folder: string; i8t: string })[] = [];
+  const models: (ModelInfo & { folder: string; i8t: string; quantizedFolder: string })[] = [];
   for (const name of chosen) {
     const random = name === RANDOM_BERT_BASE;
     const folder = random ? ensureRandomBertBase(cacheDir, tokenizerFolder, log) : `${shared}/models/${name}`;
     const config = parseConfig(JSON.parse(readFileSync(`${folder}/config.json`, 'utf8')), `${folder}/config.json`);
     const i8t = await ensureInt8Model(gpu, name, folder, calibration, cacheDir, log);
+    const quantizedFolder = ensureQuantizedTwin(cacheDir, name, folder, log);
     models.push({
       name,
       folder,
       i8t,
+      quantizedFolder,
       source: random
         ? `seeded random weights (seed ${RANDOM_SEED}), written by bench/random-bert.ts`
         : `../shared/models/${name}`,
@@ -207,6 +215,7 @@ async function main(): Promise<void> {
         safetensorsBytes: statSync(`${folder}/model.safetensors`).size,
         onnxBytes: statSync(`${folder}/onnx/model.onnx`).size,
         i8tBytes: statSync(i8t).size,
+        int8OnnxBytes: statSync(`${quantizedFolder}/onnx/model_quantized.onnx`).size,
       },
     });
   }
@@ -255,14 +264,17 @@ async function main(): Promise<void> {
     },
     durationS: (Date.now() - started) / 1000,
     runtimeNames: Object.fromEntries(runtimes.map((r) => [r, RUNTIMES[r]])),
-    models: models.map(({ folder: _f, i8t: _i, ...m }) => m),
+    runtimeDtypes: Object.fromEntries(runtimes.map((r) => [r, RUNTIME_DTYPES[r]])),
+    models: models.map(({ folder: _f, i8t: _i, quantizedFolder: _q, ...m }) => m),
     loads,
     cells,
     complete,
   });
   mkdirSync(`${root}bench/results`, { recursive: true });
-  const partial = quick || ['models', 'runtimes', 'seqs', 'batches'].some((o) => opt(o) !== undefined);
-  const out = `${root}bench/results/${partial ? 'compare-partial' : 'compare'}.json`;
+  // Development runs with a chosen subset never replace the published results; the quick run has
+  // files of its own, report included.
+  const partial = !quick && ['models', 'runtimes', 'seqs', 'batches'].some((o) => opt(o) !== undefined);
+  const out = `${root}bench/results/${quick ? 'compare-quick' : partial ? 'compare-partial' : 'compare'}.json`;
   // Written after every model, so an interrupted run still leaves what it measured.
   const save = (complete: boolean) => writeFileSync(out, JSON.stringify(snapshot(complete), null, 2));
   try {
@@ -284,6 +296,8 @@ async function main(): Promise<void> {
             name: model.name,
             folder: `${urlOfPath(model.folder)}/`,
             i8t: urlOfPath(model.i8t),
+            quantizedFolder: `${urlOfPath(model.quantizedFolder)}/`,
+            quantizedBytes: model.files.int8OnnxBytes,
             tokenTypes: model.tokenTypes,
           },
           cells: pageCells,
@@ -299,6 +313,8 @@ async function main(): Promise<void> {
           model: model.name,
           runtime,
           loadMs: result.loadMs,
+          firstRunMs: result.firstRunMs,
+          firstRunCell: { seqLen: mine[0].seqLen, batch: mine[0].batch },
           memory: result.memory,
           facts: result.facts,
           adapter: result.adapter,
@@ -334,10 +350,9 @@ async function main(): Promise<void> {
   const results = snapshot(true);
   save(true);
   log(`written ${out} (${results.durationS.toFixed(0)} s)`);
-  // A partial grid (development runs) never replaces the published report.
-  if (!partial) {
-    for (const f of renderAll(results, root)) log(`written ${f}`);
-  }
+  // A partial grid (development runs) never replaces the published report; the quick run writes its own.
+  if (quick) for (const f of renderAll(results, root, { suffix: '-quick' })) log(`written ${f}`);
+  else if (!partial) for (const f of renderAll(results, root)) log(`written ${f}`);
 }
 
 main().then(

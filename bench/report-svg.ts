@@ -54,8 +54,10 @@ export function lineChart(o: {
   height?: number;
 }): string {
   const W = o.width ?? 460;
-  const H = o.height ?? 300;
-  const m = { l: 56, r: 12, t: 28, b: 70 };
+  // Legend in two columns under the axes (runtime names are long); the plot keeps its height.
+  const legendRows = Math.ceil(o.series.length / 2);
+  const H = (o.height ?? 300) + Math.max(0, legendRows - 2) * 14;
+  const m = { l: 56, r: 12, t: 28, b: 42 + legendRows * 14 };
   const all = o.series.flatMap((s) => s.points);
   if (!all.length) return '';
   const xs = [...new Set(all.map((p) => p[0]))].sort((a, b) => a - b);
@@ -99,8 +101,8 @@ export function lineChart(o: {
       );
   }
   o.series.forEach((s, i) => {
-    const x = m.l + (i % 3) * ((W - m.l) / 3);
-    const y = H - 26 + Math.floor(i / 3) * 14;
+    const x = 20 + (i % 2) * ((W - 20) / 2);
+    const y = H - m.b + 44 + Math.floor(i / 2) * 14;
     parts.push(
       `<rect x="${x}" y="${y - 8}" width="10" height="10" fill="${s.color}"/><text x="${x + 14}" y="${y + 1}">${esc(s.name)}</text>`,
     );
@@ -147,12 +149,19 @@ export interface StackedRow {
 }
 
 /** One horizontal bar per row, split into named segments (shares of the row's total), one legend. */
-export function stackedBars(o: { title: string; rows: StackedRow[]; unit: string; width?: number }): string {
+export function stackedBars(o: {
+  title: string;
+  rows: StackedRow[];
+  unit: string;
+  width?: number;
+  /** A segment's colour; pass one shared by every chart so a name keeps its colour across them. */
+  color?: (name: string) => string;
+}): string {
   const W = o.width ?? 760;
   const row = 22;
   const labelW = 210;
   const names = [...new Set(o.rows.flatMap((r) => r.segments.map((s) => s.name)))];
-  const color = (n: string) => PALETTE[names.indexOf(n) % PALETTE.length];
+  const color = o.color ?? ((n: string) => PALETTE[names.indexOf(n) % PALETTE.length]);
   const legendRows = Math.ceil(names.length / 4);
   const H = 30 + o.rows.length * row + 10 + legendRows * 15;
   const parts = [

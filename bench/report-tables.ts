@@ -27,7 +27,7 @@ export function renderMarkdownTables(markdown: string): string {
       const body: string[][] = [];
       while (i + 1 < lines.length && lines[i + 1].startsWith('|')) body.push(cellsOf(lines[++i]));
       out.push(
-        `<table><tr>${header.map((h) => `<th>${inline(h)}</th>`).join('')}</tr>${body.map((r) => `<tr>${r.map((c) => `<td>${inline(c)}</td>`).join('')}</tr>`).join('')}</table>`,
+        `<div class="table-scroll"><table><tr>${header.map((h) => `<th>${inline(h)}</th>`).join('')}</tr>${body.map((r) => `<tr>${r.map((c) => `<td>${inline(c)}</td>`).join('')}</tr>`).join('')}</table></div>`,
       );
     } else if (line.startsWith('#')) {
       flush();

@@ -10,13 +10,22 @@ import type { CompareResults } from './compare-results.js';
 import { renderHtml } from './report-html.js';
 import { renderMarkdown } from './report-markdown.js';
 
-/** Writes both pages under the repository root; returns their paths. */
-export function renderAll(results: CompareResults, root: string, outDir = root.replace(/\/$/, '')): string[] {
+/**
+ * Writes both pages under the repository root; returns their paths. With a suffix (the quick run)
+ * both go to bench/results/ (benchmarks<suffix>.md, report<suffix>.html), leaving the published
+ * docs/benchmarks.md alone.
+ */
+export function renderAll(
+  results: CompareResults,
+  root: string,
+  o: { outDir?: string; suffix?: string } = {},
+): string[] {
+  const outDir = o.outDir ?? root.replace(/\/$/, '');
   const markdown = renderMarkdown(results);
   mkdirSync(`${outDir}/docs`, { recursive: true });
   mkdirSync(`${outDir}/bench/results`, { recursive: true });
-  const md = `${outDir}/docs/benchmarks.md`;
-  const html = `${outDir}/bench/results/report.html`;
+  const md = o.suffix ? `${outDir}/bench/results/benchmarks${o.suffix}.md` : `${outDir}/docs/benchmarks.md`;
+  const html = `${outDir}/bench/results/report${o.suffix ?? ''}.html`;
   writeFileSync(md, `${markdown}\n`);
   writeFileSync(html, renderHtml(results, markdown));
   return [md, html];
@@ -27,5 +36,6 @@ if (isMain) {
   const root = fileURLToPath(new URL('..', import.meta.url));
   const input = process.argv[2] ?? `${root}bench/results/compare.json`;
   const results = JSON.parse(readFileSync(input, 'utf8')) as CompareResults;
-  for (const f of renderAll(results, root)) console.log(`written ${f}`);
+  const suffix = /compare-quick\.json$/.test(input) ? '-quick' : undefined;
+  for (const f of renderAll(results, root, { suffix })) console.log(`written ${f}`);
 }

@@ -9,6 +9,7 @@ import { estimateGop, type ModelShape, planGrid } from '../bench/compare-grid.js
 import { type CellResult, type CompareResults, ratiosFor } from '../bench/compare-results.js';
 import { percentile, summarize } from '../bench/compare-stats.js';
 import { fillBatch } from '../bench/compare-tokens.js';
+import { RUNTIME_COLORS } from '../bench/report-common.js';
 import { renderHtml } from '../bench/report-html.js';
 import { renderMarkdown } from '../bench/report-markdown.js';
 import { logTicks } from '../bench/report-svg.js';
@@ -123,6 +124,13 @@ function fixture(): CompareResults {
       }),
       fp32: result(20, { maxAbsLogitDiffVsFp32: 0 }),
       'ort-wasm': result(5, { maxAbsLogitDiffVsFp32: 1e-6 }),
+      'ort-wasm-int8': result(4, {
+        maxAbsLogitDiffVsFp32: 0.03,
+        kernels: [
+          { name: 'MatMulInteger', ms: 2 },
+          { name: 'softmax-i8 16', ms: 1 },
+        ],
+      }),
     },
   };
   ran.ratios = ratiosFor(ran);
@@ -136,7 +144,7 @@ function fixture(): CompareResults {
       warmup: 1,
       budgetGop: 6,
       calibrationSentences: 32,
-      runtimes: ['int8', 'fp32', 'ort-wasm'],
+      runtimes: ['int8', 'fp32', 'ort-wasm', 'ort-wasm-int8'],
       profile: true,
       adapter: 'swiftshader',
     },
@@ -162,7 +170,7 @@ function fixture(): CompareResults {
         shape: TINY,
         heads: 2,
         tokenTypes: true,
-        files: { safetensorsBytes: 1, onnxBytes: 1, i8tBytes: 1 },
+        files: { safetensorsBytes: 17.5e6, onnxBytes: 6e4, i8tBytes: 4.7e6, int8OnnxBytes: 16.4e6 },
       },
     ],
     loads: [
@@ -170,15 +178,20 @@ function fixture(): CompareResults {
         model: 'tiny',
         runtime: 'int8',
         loadMs: 1000,
+        firstRunMs: 30,
+        firstRunCell: { seqLen: 16, batch: 1 },
         memory: { gpuWeightBytes: 4e6, gpuActivationBytes: 1e5, modelFileBytes: 4.7e6 },
       },
       {
         model: 'tiny',
         runtime: 'ort-wasm',
         loadMs: 500,
+        firstRunMs: 7.5,
+        firstRunCell: { seqLen: 16, batch: 1 },
         memory: { modelFileBytes: 17.6e6, jsHeapAfterLoadBytes: 3e7 },
       },
       { model: 'tiny', runtime: 'fp32', error: 'boom' },
+      { model: 'tiny', runtime: 'ort-wasm-int8', loadMs: 800, firstRunMs: 12, firstRunCell: { seqLen: 16, batch: 1 } },
     ],
     complete: true,
     cells: [
@@ -198,14 +211,67 @@ function fixture(): CompareResults {
 describe('report renderers', () => {
   it('markdown: latencies, ratios, agreement, memory, kernels, skipped cells and errors', () => {
     const md = renderMarkdown(fixture());
-    expect(md).toContain('| tiny | 16 | 1 | 0.01 | 10.0 | 20.0 | 5.00 |');
-    expect(md).toContain('| tiny | 16 | 1 | 2.00x | 0.50x |');
+    expect(md).toContain('| tiny | 16 | 1 | 0.01 | 10.0 | 20.0 | 5.00 | 4.00 |');
+    expect(md).toContain('| tiny | 16 | 1 | 2.00x | 0.50x | 0.40x |');
     expect(md).toContain('| tiny | 512 | 8 | 5.4 | estimated 5.4 GOP per forward exceeds the 3 GOP budget |');
-    expect(md).toContain('| tiny | 2.0e-2 | 1.0e-6 |');
+    expect(md).toContain('| tiny | 2.0e-2 | 1.0e-6 | 3.0e-2 |');
     expect(md).toContain('| tiny | INT8 (ours) | 4.0 MB | 100 kB | 4.7 MB |');
     expect(md).toMatch(/gemm-i8 75%, softmax-i8 25%/);
     expect(md).toContain('- tiny, FP32 (ours): boom');
     expect(md).toContain('0.50 / 0.40 / 0.30');
+  });
+
+  it('markdown: every runtime with its dtype, twin sizes, load and first run against the steady median', () => {
+    const md = renderMarkdown(fixture());
+    expect(md).toMatch(/\| ORT wasm fp32 \| fp32 \|/);
+    expect(md).toMatch(/\| ORT wasm int8 \| int8-dynamic \|/);
+    expect(md).toMatch(/\| INT8 \(ours\) \| int8 static \(integer-only\) \|/);
+    expect(md).toContain('| tiny | 17.6 MB | 16.4 MB | 4.7 MB |');
+    // Every runtime that loaded has a load time and a first run; the ratio is first / steady of the same cell.
+    expect(md).toContain(
+      '| tiny | INT8 (ours) | int8 static (integer-only) | 1.0 s | 30.0 | seq 16 batch 1 | 10.0 | 3.00x |',
+    );
+    expect(md).toContain('| tiny | ORT wasm fp32 | fp32 | 0.5 s | 7.50 | seq 16 batch 1 | 5.00 | 1.50x |');
+    expect(md).toContain('| tiny | ORT wasm int8 | int8-dynamic | 0.8 s | 12.0 | seq 16 batch 1 | 4.00 | 3.00x |');
+    expect(md).toContain('| tiny | FP32 (ours) | fp32 | error | – |');
+  });
+
+  it('HTML: a runtime keeps its colour in every chart, a kernel family across breakdowns', () => {
+    const r = fixture();
+    const html = renderHtml(r, renderMarkdown(r));
+    // The latency plot and the load plot draw ORT wasm int8 in its fixed colour.
+    const latency = html.slice(html.indexOf('Latency per runtime'), html.indexOf('Load and first inference'));
+    const load = html.slice(html.indexOf('Load and first inference'), html.indexOf('<h2>Memory'));
+    for (const part of [latency, load]) expect(part).toContain(`fill="${RUNTIME_COLORS['ort-wasm-int8']}"`);
+    // A second model whose breakdown lists the same families in another order: same colours.
+    const second = structuredClone(r.cells[0]);
+    second.model = 'tiny2';
+    second.results.int8!.kernels = [
+      { name: 'softmax-i8 16', ms: 5 },
+      { name: 'gemm-i8[unpack] 16x384x128', ms: 1 },
+    ];
+    r.cells.push(second);
+    r.models.push({ ...r.models[0], name: 'tiny2' });
+    const two = renderHtml(r, renderMarkdown(r));
+    const colorOf = (chart: string, family: string) =>
+      chart.match(new RegExp(`fill="(#[0-9a-f]+)"><title>${family}:`))?.[1];
+    const charts = two.split('GPU time per kernel family').slice(1);
+    expect(charts).toHaveLength(2);
+    for (const family of ['gemm-i8', 'softmax-i8']) {
+      expect(colorOf(charts[0], family)).toBeDefined();
+      expect(colorOf(charts[0], family)).toBe(colorOf(charts[1], family));
+    }
+    expect(colorOf(charts[0], 'gemm-i8')).not.toBe(colorOf(charts[0], 'softmax-i8'));
+  });
+
+  it('HTML: nothing wider than a 390 px phone outside a scroll box', () => {
+    const html = renderHtml(fixture(), renderMarkdown(fixture()));
+    expect(html).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
+    // Every table sits in a horizontally scrolling box; every plot scales down to the page width.
+    expect(html.match(/<table>/g)!.length).toBe(html.match(/<div class="table-scroll"><table>/g)!.length);
+    expect(html).toMatch(/\.table-scroll \{ overflow-x: auto;/);
+    expect(html).toMatch(/svg \{[^}]*max-width: 100%; height: auto;/);
+    for (const svg of html.match(/<svg [^>]*>/g)!) expect(svg).toMatch(/viewBox="0 0 \d+ \d+"/);
   });
 
   it('HTML: one offline page with inline SVG plots and the tables', () => {

@@ -1,6 +1,7 @@
 /**
  * onnxruntime-web 1.30 on the ONNX twin: the graph from onnx/model.onnx, its initializers as
- * external data inside ../model.safetensors handed over as bytes (browsers cannot read paths).
+ * external data inside ../model.safetensors handed over as bytes (browsers cannot read paths);
+ * or on the bench's int8 twin (bench/onnx-quantize.ts), one self-contained file.
  * The wasm files are served from node_modules by the bench's own server, so nothing is fetched
  * from a CDN.
  */
@@ -26,21 +27,29 @@ export async function loadOnnxruntime(
   ep: 'webgpu' | 'wasm',
   urls: ModelUrls,
   wasmPaths: string,
+  dtype: 'fp32' | 'int8' = 'fp32',
 ): Promise<LoadedRuntime> {
   ort.env.wasm.wasmPaths = wasmPaths;
   // Node-placement notices ("some nodes were not assigned to the preferred EP") are not errors.
   ort.env.logLevel = 'error';
   // Every core: the bench page is cross-origin isolated, so wasm threads are available.
   ort.env.wasm.numThreads = navigator.hardwareConcurrency || 1;
-  const [graph, weights] = await Promise.all([
-    fetchBytes(`${urls.folder}onnx/model.onnx`),
-    fetchBytes(`${urls.folder}model.safetensors`),
-  ]);
+  let graph: Uint8Array;
+  let weights: Uint8Array = new Uint8Array(0);
+  if (dtype === 'int8') {
+    if (!urls.quantizedFolder) throw new Error(`${urls.name}: no int8 twin was written for this model`);
+    graph = await fetchBytes(`${urls.quantizedFolder}onnx/model_quantized.onnx`);
+  } else {
+    [graph, weights] = await Promise.all([
+      fetchBytes(`${urls.folder}onnx/model.onnx`),
+      fetchBytes(`${urls.folder}model.safetensors`),
+    ]);
+  }
   const session = await ort.InferenceSession.create(graph, {
     executionProviders: [ep],
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
-    externalData: [{ path: '../model.safetensors', data: weights }],
+    ...(dtype === 'fp32' ? { externalData: [{ path: '../model.safetensors', data: weights }] } : {}),
   });
   const fileBytes = graph.length + weights.length;
   const feeds = new Map<BenchBatch, Record<string, ort.Tensor>>();
@@ -69,6 +78,7 @@ export async function loadOnnxruntime(
     facts: {
       onnxruntimeWeb: ort.env.versions.web ?? 'unknown',
       executionProvider: ep,
+      model: dtype === 'int8' ? 'onnx/model_quantized.onnx (int8 twin)' : 'onnx/model.onnx (fp32)',
       wasmThreads: ort.env.wasm.numThreads ?? 1,
       crossOriginIsolated: globalThis.crossOriginIsolated === true,
     },

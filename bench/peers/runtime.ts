@@ -4,15 +4,44 @@
  * "int64/int32 token ids in, float logits on the CPU out".
  */
 
-export type RuntimeId = 'int8' | 'fp32' | 'ort-webgpu' | 'ort-wasm' | 'tjs-webgpu' | 'tjs-wasm';
+export type RuntimeId =
+  | 'int8'
+  | 'fp32'
+  | 'ort-webgpu'
+  | 'ort-wasm'
+  | 'ort-wasm-int8'
+  | 'tjs-webgpu'
+  | 'tjs-wasm'
+  | 'tjs-webgpu-q8'
+  | 'tjs-wasm-q8';
 
 export const RUNTIMES: Record<RuntimeId, string> = {
   int8: 'this project, INT8 (Int8Model, WebGPU)',
   fp32: 'this project, FP32 (Fp32Model, WebGPU)',
-  'ort-webgpu': 'onnxruntime-web, webgpu EP',
-  'ort-wasm': 'onnxruntime-web, wasm EP',
-  'tjs-webgpu': 'transformers.js, device webgpu',
-  'tjs-wasm': 'transformers.js, device wasm',
+  'ort-webgpu': 'onnxruntime-web, webgpu EP, fp32 ONNX twin',
+  'ort-wasm': 'onnxruntime-web, wasm EP, fp32 ONNX twin',
+  'ort-wasm-int8': "onnxruntime-web, wasm EP, the bench's dynamic-quantized int8 twin (bench/onnx-quantize.ts)",
+  'tjs-webgpu': "transformers.js, device webgpu, dtype 'fp32'",
+  'tjs-wasm': "transformers.js, device wasm, dtype 'fp32'",
+  'tjs-webgpu-q8': "transformers.js, device webgpu, dtype 'q8' (onnx/model_quantized.onnx = the bench's int8 twin)",
+  'tjs-wasm-q8': "transformers.js, device wasm, dtype 'q8' (onnx/model_quantized.onnx = the bench's int8 twin)",
+};
+
+/**
+ * What each runtime computes in: ours INT8 is integer-only with static (calibrated) scales; the
+ * peers' int8 paths quantize activations per run (dynamic) and keep attention, norms and the
+ * head in float.
+ */
+export const RUNTIME_DTYPES: Record<RuntimeId, string> = {
+  int8: 'int8 static (integer-only)',
+  fp32: 'fp32',
+  'ort-webgpu': 'fp32',
+  'ort-wasm': 'fp32',
+  'ort-wasm-int8': 'int8-dynamic',
+  'tjs-webgpu': 'fp32',
+  'tjs-wasm': 'fp32',
+  'tjs-webgpu-q8': 'q8 (int8-dynamic)',
+  'tjs-wasm-q8': 'q8 (int8-dynamic)',
 };
 
 /** Where one model's files are, as URLs the page can fetch. */
@@ -22,6 +51,12 @@ export interface ModelUrls {
   folder: string;
   /** This project's integer model file. */
   i8t: string;
+  /**
+   * A folder holding config.json and onnx/model_quantized.onnx, the self-contained int8 twin (what
+   * transformers.js loads for dtype 'q8'), ending in "/"; with the twin's size in bytes.
+   */
+  quantizedFolder?: string;
+  quantizedBytes?: number;
   /** The graph's inputs: DistilBERT has no token_type_ids. */
   tokenTypes: boolean;
 }

@@ -4,6 +4,8 @@
  * ../model.safetensors, a layout transformers.js does not look for by itself (it only knows
  * onnx/model.onnx_data chunks), so the bytes are handed to it through session_options.externalData,
  * which it forwards to onnxruntime-web. transformers.js brings its own onnxruntime-web build.
+ * dtype 'q8' loads onnx/model_quantized.onnx from the staging folder the bench writes beside the
+ * model (config.json + the self-contained int8 twin), as transformers.js would from a hub repo.
  */
 import { AutoModelForSequenceClassification, env, Tensor } from '@huggingface/transformers';
 import { type BenchBatch, fetchBytes, int64Inputs, type LoadedRuntime, type ModelUrls } from './runtime.js';
@@ -12,12 +14,14 @@ export async function loadTransformersJs(
   device: 'webgpu' | 'wasm',
   urls: ModelUrls,
   wasmPaths: string,
+  dtype: 'fp32' | 'q8' = 'fp32',
 ): Promise<LoadedRuntime> {
+  if (dtype === 'q8' && !urls.quantizedFolder) throw new Error(`${urls.name}: no int8 twin was written for this model`);
   env.allowRemoteModels = false;
   env.allowLocalModels = true;
   env.useBrowserCache = false;
   // The model id is the folder's last segment; its parent is the local model root.
-  const folder = urls.folder.replace(/\/$/, '');
+  const folder = (dtype === 'q8' ? urls.quantizedFolder! : urls.folder).replace(/\/$/, '');
   env.localModelPath = `${folder.slice(0, folder.lastIndexOf('/'))}/`;
   const id = folder.slice(folder.lastIndexOf('/') + 1);
   const onnxBackend = env.backends.onnx as {
@@ -28,13 +32,20 @@ export async function loadTransformersJs(
     onnxBackend.wasm.wasmPaths = wasmPaths;
     onnxBackend.wasm.numThreads = navigator.hardwareConcurrency || 1;
   }
-  const weights = await fetchBytes(`${urls.folder}model.safetensors`);
-  const graphBytes = (await fetchBytes(`${urls.folder}onnx/model.onnx`)).length;
+  let weights: Uint8Array = new Uint8Array(0);
+  let graphBytes = urls.quantizedBytes ?? 0;
+  if (dtype === 'fp32') {
+    weights = await fetchBytes(`${urls.folder}model.safetensors`);
+    graphBytes = (await fetchBytes(`${urls.folder}onnx/model.onnx`)).length;
+  }
   const model = await AutoModelForSequenceClassification.from_pretrained(id, {
     device,
-    dtype: 'fp32',
+    dtype,
     local_files_only: true,
-    session_options: { logSeverityLevel: 3, externalData: [{ path: '../model.safetensors', data: weights }] },
+    session_options: {
+      logSeverityLevel: 3,
+      ...(dtype === 'fp32' ? { externalData: [{ path: '../model.safetensors', data: weights }] } : {}),
+    },
   });
   const feeds = new Map<BenchBatch, Record<string, Tensor>>();
   const feedsOf = (b: BenchBatch) => {
@@ -52,9 +63,10 @@ export async function loadTransformersJs(
     facts: {
       transformersJs: env.version,
       device,
+      dtype,
       onnxruntimeWeb: onnxBackend.versions?.web ?? 'bundled with transformers.js',
       wasmThreads: onnxBackend.wasm?.numThreads ?? 1,
-      weightsPassedAs: 'session_options.externalData',
+      weightsPassedAs: dtype === 'fp32' ? 'session_options.externalData' : 'inside onnx/model_quantized.onnx',
     },
     async run(b) {
       const out = (await model(feedsOf(b))) as { logits: Tensor };
