@@ -61,12 +61,16 @@ export {
   type Profile,
   type ProfileOptions,
   type RunOptions,
+  type TagOptions,
   type TextModel,
   type Texts,
+  type ZeroShotRunOptions,
 } from './session.js';
+export type { Aggregation, EntityGroup, TokenEntity } from './tag.js';
 export {
   createWorkerModel,
   serveModelWorker,
   type WorkerModel,
   type WorkerModelOptions,
 } from './worker.js';
+export type { ZeroShotResult } from './zero-shot.js';

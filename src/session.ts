@@ -33,7 +33,6 @@ import { wordsPerRow } from './quant/pack.js';
 import { l2Normalize, poolToFloat } from './reference/pool-i8.js';
 import { FloatGraphGpu } from './runtime/float-graph.js';
 import { IntProgramGpu } from './runtime/int-program.js';
-
 import {
   type Aggregation,
   type EntityGroup,
@@ -51,6 +50,7 @@ import {
   type ZeroShotResult,
   zeroShotScores,
 } from './zero-shot.js';
+
 export interface Prediction {
   label: string;
   index: number;
@@ -92,7 +92,6 @@ export interface EmbedOptions extends RunOptions {
   normalize?: boolean;
 }
 
-/** How embed() finishes the pooled vectors. */
 export interface TagOptions extends RunOptions {
   /**
    * 'simple' (default): entities, consecutive tokens of one type merged (B-X starts a new one), as
@@ -105,6 +104,7 @@ export interface TagOptions extends RunOptions {
 
 export interface ZeroShotRunOptions extends RunOptions, ZeroShotOptions {}
 
+/** How embed() finishes the pooled vectors. */
 export interface Pooling {
   pooling: 'mean' | 'cls';
   normalize: boolean;
@@ -142,9 +142,6 @@ export interface TextModel {
    * nothing is classified as the empty sequence, as transformers does.
    */
   classify(texts: Texts, options?: RunOptions): Promise<Prediction[]>;
-  /** Mean-pooled final hidden states, one per text (encoder models without a head). */
-  embed(texts: Texts, options?: EmbedOptions): Promise<Float32Array[]>;
-  /**
   /**
    * Token classification (BertForTokenClassification and the like), one array per text: entities
    * (aggregation 'simple', the default) or every token's label ('none'), labels in `ignoreLabels`
@@ -152,6 +149,7 @@ export interface TextModel {
    */
   tag(texts: string | readonly string[], options?: TagOptions & { aggregation?: 'simple' }): Promise<EntityGroup[][]>;
   tag(texts: string | readonly string[], options: TagOptions & { aggregation: 'none' }): Promise<TokenEntity[][]>;
+  tag(texts: string | readonly string[], options?: TagOptions): Promise<EntityGroup[][] | TokenEntity[][]>;
   /**
    * Zero-shot classification with an NLI sequence classifier (labels entailment and contradiction):
    * each candidate label is scored by how much the text entails the hypothesis made from it.
@@ -166,6 +164,9 @@ export interface TextModel {
     candidateLabels: readonly string[],
     options?: ZeroShotRunOptions,
   ): Promise<ZeroShotResult[]>;
+  /** Mean-pooled final hidden states, one per text (encoder models without a head). */
+  embed(texts: Texts, options?: EmbedOptions): Promise<Float32Array[]>;
+  /**
    * A continuation of `prompt` (language models): iterate it for the text as it is generated
    * (`for await (const piece of model.generate(prompt))`), or await it for the whole result.
    */
@@ -245,9 +246,6 @@ interface ForwardOutput {
 /** Options every method that runs the model takes. */
 const RUN_OPTIONS = ['batchSize', 'signal', 'truncation', 'maxLength', 'onTruncated'] as const;
 const EMBED_OPTIONS = [...RUN_OPTIONS, 'pooling', 'normalize'] as const;
-
-/** How long inputs are handled: checked once per call, before anything runs. */
-interface Truncating {
 const TAG_OPTIONS = [...RUN_OPTIONS, 'aggregation', 'ignoreLabels'] as const;
 const ZERO_SHOT_OPTIONS = [...RUN_OPTIONS, 'hypothesisTemplate', 'multiLabel'] as const;
 
@@ -257,6 +255,9 @@ const TASK_METHOD = {
   'token-classification': 'tag',
   embedding: 'embed',
 } as const;
+
+/** How long inputs are handled: checked once per call, before anything runs. */
+interface Truncating {
   maxLength: number;
   truncation: boolean;
   onTruncated?: (truncation: Truncation) => void;
@@ -384,11 +385,9 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
     });
   }
 
-  generate(): Generation {
-    throw new Error(
-      `generate: this model (${this.config.architecture}) is an encoder, not a language model (capabilities: ${this.capabilities.join(', ')})`,
   tag(texts: string | readonly string[], options?: TagOptions & { aggregation?: 'simple' }): Promise<EntityGroup[][]>;
   tag(texts: string | readonly string[], options: TagOptions & { aggregation: 'none' }): Promise<TokenEntity[][]>;
+  tag(texts: string | readonly string[], options?: TagOptions): Promise<EntityGroup[][] | TokenEntity[][]>;
   async tag(texts: string | readonly string[], options?: TagOptions): Promise<EntityGroup[][] | TokenEntity[][]> {
     this.usable('tag');
     this.refuseUnless('tag');
@@ -507,6 +506,9 @@ abstract class BatchedModel<E extends Encoder = Encoder> extends DeviceModel<E> 
     });
   }
 
+  generate(): Generation {
+    throw new Error(
+      `generate: this model (${this.config.architecture}) is an encoder, not a language model (capabilities: ${this.capabilities.join(', ')})`,
     );
   }
 

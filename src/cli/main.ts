@@ -7,6 +7,9 @@
  *                                            else 64 built-in English sentences; --method max by default; a Marian folder
  *                                            (MarianMTModel): --calib <text file of source-language sentences>, no GPU needed
  *   int8-transformer classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...   (the built-in model, or its float twin with --fp32, by default)
+ *   int8-transformer tag --model <model.i8t | hf-folder> [--fp32] [--aggregation simple|none] "text" ...
+ *                                            token classification (NER): per text its entities, one line each
+ *                                            (type, score, words, character span); --aggregation none: every token
  *   int8-transformer generate [--model <gpt2-folder | model.i8t>] "prompt" [--max-new-tokens N] [--fp32]
  *                             [--temperature T --top-k K --top-p P --seed S] [--repetition-penalty R] [--stop TEXT]
  *                                            streams a continuation (greedy unless --temperature; the built-in
@@ -55,6 +58,7 @@ import { isDecoderCheckpoint, isMarianCheckpoint } from '../model/load.js';
 import { folderSource } from '../model/sources-node.js';
 import { dumpProgram } from '../plan/dump-program.js';
 import type { TextModel } from '../session.js';
+import type { EntityGroup, TokenEntity } from '../tag.js';
 import { writeFloat16Folder } from './float16.js';
 import { GENERATE_FLAGS, generateCommand } from './generate.js';
 import { type CommandArgs, convertLanguageModel, evalLanguageModel } from './lm.js';
@@ -118,6 +122,7 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   device: [],
   convert: ['calib', 'method', 'calib-limit', 'o', 'output', 'outliers', 'report'],
   classify: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch'],
+  tag: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch', 'aggregation'],
   eval: [
     'model',
     'data',
@@ -321,6 +326,41 @@ async function cmdClassify(gpu: GetGpu, args: Args, texts: string[]): Promise<vo
   }
 }
 
+const TAG_USAGE = 'usage: tag --model <model.i8t | hf-folder> [--fp32] [--aggregation simple|none] "text" ...';
+
+async function cmdTag(gpu: GetGpu, args: Args, texts: string[]): Promise<void> {
+  const path = flag(args, 'model');
+  if (!path || texts.length === 0) throw new UsageError(TAG_USAGE);
+  const aggregation = flag(args, 'aggregation') ?? 'simple';
+  if (aggregation !== 'simple' && aggregation !== 'none')
+    throw new UsageError(`--aggregation must be simple or none, got ${aggregation}`);
+  const batchSize = intFlag(args, 'batch');
+  if (!existsSync(path)) throw new UsageError(`no such model: ${path}`);
+  const model: TextModel = args.flags.has('fp32')
+    ? await loadModel(path, { gpu: await gpu(), precision: 'fp32' })
+    : await loadInt8(gpu, path, args);
+  try {
+    if (!model.capabilities.includes('tag'))
+      throw new Error(
+        `${model.config.architecture} is not a token classifier (it can ${model.capabilities.join(', ')}); tag needs a *ForTokenClassification folder or its .i8t`,
+      );
+    const results: (EntityGroup | TokenEntity)[][] = await model.tag(texts, {
+      aggregation,
+      ...(batchSize === undefined ? {} : { batchSize }),
+    });
+    results.forEach((entities, i) => {
+      console.log(texts[i]);
+      for (const e of entities) {
+        const label = 'entity_group' in e ? e.entity_group : e.entity;
+        console.log(`  ${model.kind}  ${label.padEnd(8)} ${e.score.toFixed(3)}  ${e.word}  [${e.start}, ${e.end})`);
+      }
+      if (entities.length === 0) console.log('  (no entities)');
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
 /** A command's arguments as src/cli/lm.ts reads them, with this parser's checks and usage error. */
 function commandArgs(args: Args): CommandArgs {
   return {
@@ -424,7 +464,7 @@ async function main(argv: string[]): Promise<number> {
   const command = first === undefined || first.startsWith('-') ? '' : first;
   if (!(command in COMMAND_FLAGS)) {
     throw new UsageError(
-      `unknown command "${command}"; commands: convert, classify, generate, translate, eval, float16, inspect, device (see --help)`,
+      `unknown command "${command}"; commands: convert, classify, tag, generate, translate, eval, float16, inspect, device (see --help)`,
     );
   }
   const args = parseArgs(command, command ? rest : argv);
@@ -466,6 +506,9 @@ async function main(argv: string[]): Promise<number> {
         break;
       case 'classify':
         await cmdClassify(gpu, args, args.positional);
+        break;
+      case 'tag':
+        await cmdTag(gpu, args, args.positional);
         break;
       case 'eval':
         await cmdEval(gpu, args);
