@@ -229,7 +229,7 @@ function realRows(values: ArrayLike<number>, batch: TokenBatch, width: number): 
 /**
  * INT8 against float on these random models (2 layers, hidden 32-64, 7 calibration sentences): the
  * largest per-token logit error relative to the largest float logit, and argmax agreement over
- * real tokens. Measured: relative error 0.05-0.08, agreement >= 0.93 (see the report).
+ * real tokens. Measured: relative error 0.034 (BERT) and 0.032 (DistilBERT), agreement 43/43 and 40/43.
  */
 const INT8_RELATIVE_ERROR = 0.15;
 const INT8_AGREEMENT = 0.85;
@@ -327,6 +327,12 @@ describe.each([
         });
         expect(await m.tag('John Smith')).toHaveLength(1);
       }
+      // The CPU backend (device 'cpu') tags as the GPU does: the same integers.
+      const onCpu = await Int8Model.onCpu(int8.file);
+      expect(await onCpu.tag(TEXTS, { aggregation: 'none', ignoreLabels: [] })).toEqual(
+        await int8.tag(TEXTS, { aggregation: 'none', ignoreLabels: [] }),
+      );
+      onCpu.dispose();
       await expect(int8.classify('a')).rejects.toThrow(
         /classify: .*BertForTokenClassification|cannot classify; use tag\(\)/,
       );
