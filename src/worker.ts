@@ -26,7 +26,19 @@ import type { GenerationOptions, TokenEvent } from './generate/options.js';
 import type { TranslationOptions, TranslationResult } from './generate/translation-result.js';
 import type { GpuMemory } from './gpu/profile.js';
 import { parseHubId } from './model/hub.js';
-import type { Capability, EmbedOptions, Prediction, Profile, ProfileOptions, RunOptions, Texts } from './session.js';
+import type {
+  Capability,
+  EmbedOptions,
+  Prediction,
+  Profile,
+  ProfileOptions,
+  RunOptions,
+  TagOptions,
+  Texts,
+  ZeroShotRunOptions,
+} from './session.js';
+import type { EntityGroup, TokenEntity } from './tag.js';
+import type { ZeroShotResult } from './zero-shot.js';
 
 /** loadModel's options that can cross to a worker, and the worker to use. */
 export interface WorkerModelOptions extends Omit<LoadOptions, 'gpu' | 'fetch'> {
@@ -44,6 +56,14 @@ export interface WorkerModel {
   readonly capabilities: readonly Capability[];
   classify(texts: Texts, options?: RunOptions): Promise<Prediction[]>;
   embed(texts: Texts, options?: EmbedOptions): Promise<Float32Array[]>;
+  tag(texts: string | readonly string[], options?: TagOptions & { aggregation?: 'simple' }): Promise<EntityGroup[][]>;
+  tag(texts: string | readonly string[], options: TagOptions & { aggregation: 'none' }): Promise<TokenEntity[][]>;
+  classifyZeroShot(text: string, labels: readonly string[], options?: ZeroShotRunOptions): Promise<ZeroShotResult>;
+  classifyZeroShot(
+    texts: readonly string[],
+    labels: readonly string[],
+    options?: ZeroShotRunOptions,
+  ): Promise<ZeroShotResult[]>;
   generate(prompt: string, options?: GenerationOptions): Generation;
   generateBatch(prompts: readonly string[], options?: GenerationOptions): Promise<GenerationResult[]>;
   translate(text: string, options?: TranslationOptions): Generation<TranslationResult>;
@@ -55,7 +75,17 @@ export interface WorkerModel {
 }
 
 /** The methods a worker answers; anything else is refused there. */
-const METHODS = ['classify', 'embed', 'generate', 'generateBatch', 'translate', 'profile', 'memory'] as const;
+const METHODS = [
+  'classify',
+  'embed',
+  'tag',
+  'classifyZeroShot',
+  'generate',
+  'generateBatch',
+  'translate',
+  'profile',
+  'memory',
+] as const;
 type Method = (typeof METHODS)[number];
 
 type Request =
@@ -249,6 +279,10 @@ export async function createWorkerModel(source?: ModelSource, options: WorkerMod
     capabilities: info.capabilities,
     classify: (texts, options) => call('classify', [texts], options),
     embed: (texts, options) => call('embed', [texts], options),
+    tag: ((texts: string | readonly string[], options?: TagOptions) =>
+      call('tag', [texts], options)) as WorkerModel['tag'],
+    classifyZeroShot: ((texts: string | readonly string[], labels: readonly string[], options?: ZeroShotRunOptions) =>
+      call('classifyZeroShot', [texts, labels], options)) as WorkerModel['classifyZeroShot'],
     generate: (prompt, options) => new Generation((push) => call('generate', [prompt], options, push)),
     generateBatch: (prompts, options) => call('generateBatch', [prompts], options),
     translate,
