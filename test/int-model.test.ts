@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CALIBRATION } from '../src/calibrate/default-calibration.js';
 import { convertModel } from '../src/convert.js';
+import { FAST_KERNELS } from '../src/cpu/fast-kernels.js';
 import { runIntProgramCpu } from '../src/cpu/int-program.js';
 import { parseGlueTsv } from '../src/data/glue.js';
 import {
@@ -210,8 +211,12 @@ describe.skipIf(!hasShared)('GPU integer logits equal the CPU reference on the s
         .map((r) => r.input)
     : [];
 
-  for (const name of ['sst2-bert-tiny', 'sst2-distilbert-mini', 'sst2-bert-minilm-l6']) {
-    it(`${name}: 50 SST-2 dev sentences, 0 differing logits`, { timeout: 600_000 }, async () => {
+  // The CPU backend (device 'cpu': the fast kernels) on every sentence, the reference kernels (the
+  // specification, slower) on the first batch: both must equal the GPU.
+  for (const name of ['sst2-bert-tiny', 'sst2-distilbert-mini', 'sst2-bert-minilm-l6', 'sst2-distilbert-outlier']) {
+    it(`${name}: 50 SST-2 dev sentences, 0 differing logits (CPU backend and reference)`, {
+      timeout: 600_000,
+    }, async () => {
       const gpu = await testGpu();
       const files = folderSource(`${shared}models/${name}`);
       const model = await loadEncoderModel(files);
@@ -225,10 +230,11 @@ describe.skipIf(!hasShared)('GPU integer logits equal the CPU reference on the s
         for (let i = 0; i < dev.length; i += 10) {
           const batch = int8.tokenizer.encodeBatch(dev.slice(i, i + 10).map((r) => r.input));
           const gpuOut = (await int8.encoder.forward(batch)).output;
-          const cpuOut = runIntProgramCpu(file.program, batch).output;
+          const cpuOut = runIntProgramCpu(file.program, batch, { kernels: FAST_KERNELS }).output;
+          const refOut = i === 0 ? runIntProgramCpu(file.program, batch).output : cpuOut;
           gpuOut.forEach((v, j) => {
             compared++;
-            if (v !== cpuOut[j]) mismatches++;
+            if (v !== cpuOut[j] || v !== refOut[j]) mismatches++;
           });
         }
         expect(compared).toBe(dev.length * 2);
