@@ -40,7 +40,7 @@ import {
   gemmI8Bindings,
   gemmI8Kernel,
   gemmI8RunData,
-  gemmI8Variant,
+  gemmI8VariantFor,
   packRequant,
   preferredStrategy,
 } from '../kernels/gemm-i8.js';
@@ -548,7 +548,8 @@ export class IntProgramGpu {
   }
 
   private gemmInfo(options: GemmI8Options, shape: GemmShape, biasMaxAbs: number): ProgramInfo {
-    const tile = gemmI8Variant(options, shape, this.gpu.adapter.isSoftware);
+    // The adapter's strategy decides: the subgroup-matrix kernel where it lists an i8 configuration.
+    const tile = gemmI8VariantFor(this.gpu, options, shape);
     const run = gemmI8RunData(options, shape, tile, biasMaxAbs);
     return { ...gemmI8Kernel(options, tile), ...run, name: run.label ?? 'gemm-i8' };
   }
