@@ -6,10 +6,13 @@
  * so the accumulator bound is the one of K itself.
  */
 import { optionsKey } from '../../shaders/codegen.js';
+import type { GemmI8ShaderOptions } from '../../shaders/gemm-i8.js';
 import { type GemmMatrixTile, gemmI8MatrixShader, matrixTileGeometry } from '../../shaders/gemm-i8-matrix.js';
 import { cachedKernel, type KernelProgram, type RunData } from '../gpu/program.js';
-import { checkAccumulatorBound, type GemmI8Options } from './gemm-i8.js';
-import { type GemmShape, gemmLabel, gemmParams, resolveGemmShape } from './gemm-shape.js';
+import { checkAccumulatorBound, type GemmShape, gemmLabel, gemmParams, resolveGemmShape } from './gemm-shape.js';
+
+/** The gemm-i8 family's options without a variant (the matrix tile is the variant). */
+type GemmI8Options = Omit<GemmI8ShaderOptions, 'tile'>;
 
 export type { GemmMatrixTile };
 

@@ -23,6 +23,7 @@ import { checkDyadic, type Dyadic } from '../reference/dyadic.js';
 import { provenGeluConstants } from './gelu-i8.js';
 import { type GemmMatrixVariant, gemmI8MatrixKernel, gemmI8MatrixRunData } from './gemm-i8-matrix.js';
 import {
+  checkAccumulatorBound,
   type GemmShape,
   type GemmTile,
   gemmLabel,
@@ -33,6 +34,10 @@ import {
   resolveGemmShape,
 } from './gemm-shape.js';
 import { gemmStrategyOf } from './gemm-strategy.js';
+
+// The planner and validators prove their GEMMs' accumulators through this family's wrapper.
+export { checkAccumulatorBound };
+
 import { provenSiluConstants } from './silu-i8.js';
 
 export type { GemmI8Strategy, GemmMatrixVariant, GemmShape, GemmTile, GemvShape };
@@ -78,24 +83,6 @@ export function preferredStrategy(gpu: Gpu): GemmI8Strategy {
 
 /** `tile` forces a variant (a tile or { gemv }); absent, gemmI8Variant picks one by M. */
 export type GemmI8Options = Omit<GemmI8ShaderOptions, 'tile'> & { tile?: GemmI8Variant };
-
-/** Largest |product| of an int8 (or uint8) by an int8. */
-const MAX_PRODUCT = 128 * 128;
-const INT32_MAX = 2 ** 31 - 1;
-
-/**
- * Proves that no partial sum of the accumulator can leave int32: |bias| + K * 2^14 <= 2^31 - 1.
- * (uint8 A: |a| <= 255, |a * b| <= 255 * 128 < 2^15, the same bound holds with K * 2^15.)
- */
-export function checkAccumulatorBound(K: number, biasMaxAbs: number, aUnsigned: boolean, what = 'INT8 GEMM'): void {
-  const perTerm = aUnsigned ? 255 * 128 : MAX_PRODUCT;
-  const bound = biasMaxAbs + K * perTerm;
-  if (bound > INT32_MAX) {
-    throw new RangeError(
-      `${what}: K = ${K} with |bias| <= ${biasMaxAbs} can reach ${bound} and overflow the int32 accumulator (max K is ${Math.floor((INT32_MAX - biasMaxAbs) / perTerm)}).`,
-    );
-  }
-}
 
 function gemmI8Family(options: GemmI8Options): string {
   return `gemm-i8[${options.strategy},${options.output}${options.aUnsigned ? ',u8' : ''}]`;

@@ -282,3 +282,21 @@ export function kvContextShape(layout: KvAttentionLayout): GemmShape {
     cOffset: l.contextOffset,
   };
 }
+
+/** Largest |product| of an int8 (or uint8) by an int8. */
+const MAX_PRODUCT = 128 * 128;
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * Proves that no partial sum of the accumulator can leave int32: |bias| + K * 2^14 <= 2^31 - 1.
+ * (uint8 A: |a| <= 255, |a * b| <= 255 * 128 < 2^15, the same bound holds with K * 2^15.)
+ */
+export function checkAccumulatorBound(K: number, biasMaxAbs: number, aUnsigned: boolean, what = 'INT8 GEMM'): void {
+  const perTerm = aUnsigned ? 255 * 128 : MAX_PRODUCT;
+  const bound = biasMaxAbs + K * perTerm;
+  if (bound > INT32_MAX) {
+    throw new RangeError(
+      `${what}: K = ${K} with |bias| <= ${biasMaxAbs} can reach ${bound} and overflow the int32 accumulator (max K is ${Math.floor((INT32_MAX - biasMaxAbs) / perTerm)}).`,
+    );
+  }
+}

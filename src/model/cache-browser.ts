@@ -6,7 +6,7 @@
  * Where the Cache API is missing (Node, pages not served over https or from localhost, opaque
  * origins) nothing is cached and loads work as before.
  */
-import type { ConvertedStore } from './cache.js';
+import type { ConvertedStore } from './cache-store.js';
 import type { Fetch } from './sources.js';
 
 export const CACHE_NAME = 'int8-transformer';

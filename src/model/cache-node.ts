@@ -7,7 +7,7 @@
 import { mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { ConvertedStore } from './cache.js';
+import type { ConvertedStore } from './cache-store.js';
 
 export function cacheDirectory(): string {
   const env = process.env;

@@ -16,14 +16,9 @@ import { FORMAT_VERSION } from '../format/int-model-file.js';
  */
 export const CONVERTER_VERSION = 1;
 
-/** Converted models by key; failures to write are the caller's to ignore, never a failed load. */
-export interface ConvertedStore {
-  /** Where entries live, for messages ("cache directory /home/u/.cache/int8-transformer"). */
-  readonly where: string;
-  get(key: string): Promise<Uint8Array | undefined>;
-  put(key: string, bytes: Uint8Array): Promise<void>;
-  delete(key: string): Promise<void>;
-}
+import type { ConvertedStore } from './cache-store.js';
+
+export type { ConvertedStore };
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 
