@@ -20,7 +20,8 @@ export function swiftShaderIcd(): string | undefined {
   return SWIFTSHADER_ICD_CANDIDATES.find((p) => existsSync(p));
 }
 
-function configureVulkanDrivers(): void {
+/** Exported for callers that create Dawn's GPU object themselves, with flags (bench/gpu-node.ts). */
+export function configureVulkanDrivers(): void {
   const env = process.env;
   if (env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES) return;
   const icd = swiftShaderIcd();
@@ -46,7 +47,21 @@ let gentleDepth = 0;
 let originalSetImmediate: typeof setImmediate | undefined;
 let gentleSetImmediate: typeof setImmediate | undefined;
 
+let gentlePolling = true;
+
+/**
+ * Turns the throttle off (or back on) for the waits that start afterwards. On a hardware adapter
+ * the 1 ms poll puts a floor of about a millisecond under every wait, which a benchmark on a GPU
+ * measures instead of the GPU (bench/gpu-node.ts turns it off there). Returns the previous setting.
+ */
+export function setGentlePolling(enabled: boolean): boolean {
+  const previous = gentlePolling;
+  gentlePolling = enabled;
+  return previous;
+}
+
 export async function withGentlePolling<T>(work: () => Promise<T>): Promise<T> {
+  if (!gentlePolling) return work();
   const g = globalThis as unknown as { setImmediate: typeof setImmediate };
   if (gentleDepth++ === 0) {
     originalSetImmediate = g.setImmediate;
