@@ -185,13 +185,13 @@ export interface IntProgram {
   ops: IntOp[];
   /**
    * The tensor read back; its real value is q * scale[channel] ('pooled' mean: divided by the count).
+   * 'token-logits' are [batch, query, labels] int32 accumulators (token classifiers), one row per token.
    * 'lm-logits' ([batch, query, vocab] int32 accumulators at per-channel scales) carry `rescale`:
    * per-channel dyadics onto one common scale (planLogitRescale, proven within int32), so that
    * next-token choice compares integers.
    */
   output: {
     tensor: string;
-   * 'token-logits' are [batch, query, labels] int32 accumulators (token classifiers), one row per token.
     kind: OutputKind;
     scale: Float64Array;
     rescale?: { scale: number; requant: Dyadic[]; maxAbs: number };

@@ -373,6 +373,9 @@ function checkOps(p: IntProgram): void {
   if (!out || !written.has(out.id)) fail('output.tensor', `"${p.output.tensor}" is not a tensor the program writes`);
   if (out.dtype !== 'i32') fail('output.tensor', `"${out.id}" is ${out.dtype}; the read-back is int32`);
   const want = p.output.kind === 'pooled' ? 1 : (out.shape[out.shape.length - 1] as number);
+  const perToken = p.output.kind === 'token-logits' || p.output.kind === 'lm-logits';
+  if (perToken !== (out.shape.length === 3))
+    fail('output.tensor', `${p.output.kind} "${out.id}" of shape [${out.shape.join(', ')}]`);
   if (p.output.scale.length !== want) fail('output.scale', `${p.output.scale.length} scales, expected ${want}`);
   if (cacheLayers.size > 0 && [...cacheLayers].some((l) => l >= cacheLayers.size))
     fail('ops', `cache slots ${[...cacheLayers].join(', ')} are not 0..${cacheLayers.size - 1}`);
@@ -392,9 +395,6 @@ function checkOps(p: IntProgram): void {
         fail(`output.rescale.requant[${c}]`, `|acc| <= ${acc} rescales past int32`);
     });
   }
-  const perToken = p.output.kind === 'token-logits' || p.output.kind === 'lm-logits';
-  if (perToken !== (out.shape.length === 3))
-    fail('output.tensor', `${p.output.kind} "${out.id}" of shape [${out.shape.join(', ')}]`);
 }
 
 function guard0(where: string, f: () => void): void {
