@@ -17,19 +17,105 @@
  *   root                          < 2^16, and >= 2^8 when variance > 0; factor <= 2^24
  *   z = dyadic(y, factor, ...)    product < 2^55 in the 64-bit (lo, hi) of dyadic_scale; |z| <= 2^30
  *   d = dyadic(+-z, m, e)         product < 2^61; |d| <= 2^30; |d + beta| <= 2^30 + 2^29
+ *
+ * Residual variant (options.residual): the input row is not read from an int32 tensor but made on
+ * the fly from the residual add's two operands exactly as shaders/residual-add.ts makes it (each
+ * term dyadic-rescaled and saturated to [-2^30, 2^30 - 1], the sum saturated to [lo, hi] of at most
+ * 31 bits, so |sum| <= 2^30 and the bounds above hold unchanged), so a post-LN layer's residual add
+ * and LayerNorm are one dispatch and the wide sum never reaches memory. With writeSum the sum is
+ * also stored (int32 [rows, H]) for later readers of the stream (pre-LN decoders). Bindings: a, a's
+ * multipliers (i8m only), b, b's multipliers (i8m only), channels, out, sum (writeSum only).
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { dyadicWgsl } from './dyadic.js';
+import { int8LanesWgsl } from './int8-lanes.js';
+import type { ResidualOperandKind } from './residual-add.js';
+
+/** The residual add read in place of the int32 input: its operand kinds, and whether the sum is also stored. */
+export interface LayerNormI8ResidualInput {
+  a: ResidualOperandKind;
+  b: ResidualOperandKind;
+  writeSum: boolean;
+}
 
 export interface LayerNormI8ShaderOptions {
   /** Threads per workgroup, a power of two in [1, 256]. */
   workgroupSize: number;
   /** Packed output words per thread: workgroupSize * wordsPerThread * 4 >= H. */
   wordsPerThread: number;
+  /** Absent: the input is the int32 stream. */
+  residual?: LayerNormI8ResidualInput;
 }
 
 /** Uniform layout (u32 words), shared with the host wrapper. */
 export const LAYERNORM_PARAM_FIELDS = ['rows', 'H', 'words', 'shift', 'maxAbs', 'epsVar', 'gridX', 'pad0'] as const;
+/** The residual variant's uniform: LAYERNORM_PARAM_FIELDS, then the residual add's constants (lo, hi as i32 bits). */
+export const LAYERNORM_RESIDUAL_PARAM_FIELDS = [
+  ...LAYERNORM_PARAM_FIELDS,
+  'ma',
+  'ea',
+  'mb',
+  'eb',
+  'lo',
+  'hi',
+  'pad1',
+  'pad2',
+] as const;
+
+/** Storage declarations of the input side, from binding 1 on; returns them and the next free binding. */
+function inputBindings(r: LayerNormI8ResidualInput | undefined): { decls: string; next: number } {
+  if (!r) return { decls: '@group(0) @binding(1) var<storage, read> x: array<i32>;', next: 2 };
+  const lines: string[] = [];
+  const add = (decl: string) => lines.push(`@group(0) @binding(${lines.length + 1}) ${decl}`);
+  for (const side of ['a', 'b'] as const) {
+    add(`var<storage, read> ${side}: array<${r[side] === 'i32' ? 'i32' : 'u32'}>;`);
+    if (r[side] === 'i8m') add(`var<storage, read> ${side}_m: array<i32>;`);
+  }
+  return { decls: lines.join('\n'), next: lines.length + 1 };
+}
+
+/** The WGSL value of operand `side` at column `col`, lane `j` of this thread's word (see residual-add.ts). */
+function operandValue(side: 'a' | 'b', kind: ResidualOperandKind): string {
+  if (kind === 'i32') return `${side}[base + col]`;
+  const q = `lane_i8(${side}_word, j)`;
+  return kind === 'i8m' ? `${q} * ${side}_m[col]` : q;
+}
+
+/**
+ * The statement that sets `v` (declared 0) for column `col` < H: the clamped stream value, or
+ * the residual sum made as residual-add makes it (stored first when writeSum), then clamped.
+ */
+function inputValue(r: LayerNormI8ResidualInput | undefined): string {
+  if (!r) return 'v = clamp(x[base + col], -B, B);';
+  return `let s = residual_sum(${operandValue('a', r.a)}, ${operandValue('b', r.b)});${r.writeSum ? '\n        sum[base + col] = s;' : ''}
+        v = clamp(s, -B, B);`;
+}
+
+/** Per-word loads of the packed operands (an i32 operand is read per column). */
+function wordLoads(r: LayerNormI8ResidualInput | undefined): string {
+  if (!r) return '';
+  return (['a', 'b'] as const)
+    .filter((side) => r[side] !== 'i32')
+    .map(
+      (side) => `    var ${side}_word = 0u;
+    if (word < params.words) { ${side}_word = ${side}[row * params.words + word]; }`,
+    )
+    .join('\n');
+}
+
+function residualWgsl(r: LayerNormI8ResidualInput | undefined): string {
+  if (!r) return '';
+  return `
+${int8LanesWgsl()}
+// The residual add's rule (src/reference/residual-add.ts): terms saturated to the int32-safe
+// [-2^30, 2^30 - 1], so their sum cannot wrap, then the sum saturated to the stream's width.
+fn residual_sum(x: i32, y: i32) -> i32 {
+  let tx = dyadic_scale(x, params.ma, params.ea, i32(-1073741824), 1073741823i);
+  let ty = dyadic_scale(y, params.mb, params.eb, i32(-1073741824), 1073741823i);
+  return clamp(tx + ty, params.lo, params.hi);
+}
+`;
+}
 
 /**
  * Exact floor(sqrt(v)) for every u32, bit by bit from the top: before the step with bit = 4^j,
@@ -61,6 +147,10 @@ fn isqrt_u32(v: u32) -> u32 {
 export function layerNormI8Shader(o: LayerNormI8ShaderOptions): string {
   const WG = o.workgroupSize;
   const WPT = o.wordsPerThread;
+  const r = o.residual;
+  const { decls, next } = inputBindings(r);
+  const residualParams = r ? '\n  ma: u32, ea: u32, mb: u32, eb: u32,\n  lo: i32, hi: i32, pad1: u32, pad2: u32,' : '';
+  const sumBinding = r?.writeSum ? `\n@group(0) @binding(${next + 2}) var<storage, read_write> sum: array<i32>;` : '';
   return wgsl`
 struct Params {
   rows: u32,
@@ -70,17 +160,18 @@ struct Params {
   maxAbs: i32,
   epsVar: u32,
   gridX: u32,
-  pad0: u32,
+  pad0: u32,${residualParams}
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> x: array<i32>;
+${decls}
 // Per channel: (gamma multiplier m, its shift e, 1 if gamma < 0, beta in 1/256 steps as bits).
-@group(0) @binding(2) var<storage, read> channel: array<vec4<u32>>;
-@group(0) @binding(3) var<storage, read_write> out: array<u32>;
+@group(0) @binding(${next}) var<storage, read> channel: array<vec4<u32>>;
+@group(0) @binding(${next + 1}) var<storage, read_write> out: array<u32>;${sumBinding}
 
 ${dyadicWgsl()}
 ${isqrtWgsl()}
+${residualWgsl(r)}
 
 const WG = ${WG}u;
 const WPT = ${WPT}u;
@@ -120,10 +211,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var hi = 0i;
   for (var k = 0u; k < WPT; k = k + 1u) {
     let word = tid + k * WG;
+${wordLoads(r)}
     for (var j = 0u; j < 4u; j = j + 1u) {
       let col = word * 4u + j;
       var v = 0i;
-      if (col < H) { v = clamp(x[base + col], -B, B); }
+      if (col < H) {
+        ${inputValue(r)}
+      }
       xs[k * 4u + j] = v;
       lo = lo + (u32(v) & 0xffffu);
       hi = hi + (v >> 16u);

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { layerNormI8Program, packLayerNormChannels } from '../src/kernels/layernorm-i8.js';
+import {
+  layerNormI8Program,
+  layerNormI8RunData,
+  layerNormI8Variant,
+  packLayerNormChannels,
+} from '../src/kernels/layernorm-i8.js';
 import {
   chooseVarianceShift,
   deriveLayerNormI8,
@@ -206,6 +211,41 @@ describe('integer LayerNorm refuses what it cannot compute exactly', () => {
     expect(() => layerNormI8Program(beta, { rows: 1, H: 4 })).toThrow(/beta\[1\]/);
     expect(() => layerNormI8Program({ ...constants(4), channels: constants(3).channels }, { rows: 1, H: 4 })).toThrow(
       /3 channel constants for H = 4/,
+    );
+  });
+  it("refuses a residual input outside the residual add's proof or out of step with its variant", () => {
+    const H = 8;
+    const residual = {
+      operands: { a: 'i32' as const, b: 'i8' as const },
+      constants: { a: { m: 1, e: 0 }, b: { m: 3, e: 1 }, bits: 22 },
+      bounds: { a: 2 ** 21 },
+    };
+    const shape = { rows: 2, H };
+    expect(layerNormI8Program(constants(H), shape, { residual }).params!.length).toBe(16);
+    // |a| <= 2^21 times 2^9 reaches 2^30: over the int32-safe term bound.
+    const over = { ...residual, constants: { ...residual.constants, a: { m: 512, e: 0 } } };
+    expect(() => layerNormI8Program(constants(H), shape, { residual: over })).toThrow(
+      /operand a \(i32, \|a\| <= 2097152\) times 512 \/ 2\^0 can reach 1073741824/,
+    );
+    // An int32 operand without a declared bound is taken at 2^31: the same multiplier 1 is refused.
+    expect(() => layerNormI8Program(constants(H), shape, { residual: { ...residual, bounds: {} } })).toThrow(
+      /operand a \(i32, \|a\| <= 2147483648\)/,
+    );
+    expect(() =>
+      layerNormI8Program(constants(H), shape, {
+        residual: { ...residual, constants: { ...residual.constants, bits: 32 } },
+      }),
+    ).toThrow(/output width 32 bits/);
+    expect(() =>
+      layerNormI8Program(constants(H), shape, {
+        residual: { ...residual, operands: { a: 'i16', b: 'i8' } } as never,
+      }),
+    ).toThrow(/residual operand a kind i16/);
+    const variant = layerNormI8Variant(H, { residual: { ...residual, writeSum: true } });
+    expect(() => layerNormI8RunData(constants(H), shape, variant, { residual })).toThrow(/does not match the variant/);
+    expect(() => layerNormI8RunData(constants(H), shape, variant)).toThrow(/needs the residual add/);
+    expect(() => layerNormI8RunData(constants(H), shape, layerNormI8Variant(H), { residual })).toThrow(
+      /variant without a residual input/,
     );
   });
   it('refuses to fold gamma or beta that no dyadic can carry', () => {

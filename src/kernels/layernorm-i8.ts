@@ -3,14 +3,21 @@
  * constants against the ranges the overflow proof covers (docs/kernels/layernorm-i8.md), picks the
  * workgroup shape from H, and binds the buffers. A configuration outside the proof is refused with
  * a RangeError before any GPU work.
+ *
+ * The residual variant (options.residual) reads a residual add's operands instead of its int32 sum
+ * and adds them as residual-add does; its constants go through the residual add's own term proof
+ * (checkResidualAddBounds), and the sum it makes lies within 2^30, inside the LayerNorm's proof.
  */
 
 import { optionsKey } from '../../shaders/codegen.js';
+import { checkElementwiseShape } from '../../shaders/int8-lanes.js';
 import {
   LAYERNORM_PARAM_FIELDS,
+  LAYERNORM_RESIDUAL_PARAM_FIELDS,
   type LayerNormI8ShaderOptions,
   layerNormI8Shader,
 } from '../../shaders/layernorm-i8.js';
+import type { ResidualOperandKind } from '../../shaders/residual-add.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -27,8 +34,22 @@ import {
   LN_MAX_H,
   layerNormI8Bounds,
 } from '../reference/layernorm-i8.js';
+import { type ResidualAddConstants, signedRange } from '../reference/residual-add.js';
+import { checkResidualAddBounds, type ResidualAddBounds, type ResidualAddOptions } from './residual-add.js';
 
 export type { LayerNormI8Constants };
+
+/**
+ * The residual add whose sum the LayerNorm reads, computed in its input read: operand kinds, the
+ * add's constants and declared bounds (as residual-add takes them), and whether the sum is also
+ * stored for other readers.
+ */
+export interface LayerNormI8Residual {
+  operands: ResidualAddOptions;
+  constants: ResidualAddConstants;
+  bounds?: ResidualAddBounds;
+  writeSum?: boolean;
+}
 
 export interface LayerNormI8Shape {
   rows: number;
@@ -40,6 +61,8 @@ export interface LayerNormI8Options {
   workgroupSize?: number;
   /** Largest dispatch along x before rows wrap into y; defaults to the adapter's (65535). */
   maxWorkgroupsX?: number;
+  /** Read the residual add's operands and add them in place of the int32 input (one dispatch, not two). */
+  residual?: LayerNormI8Residual;
 }
 
 /** Per-layer values the kernel reads from its uniform: a constant's subset without the channels. */
@@ -93,7 +116,15 @@ function checkShape(shape: LayerNormI8Shape): void {
  * H is fixed per model, so a model needs one variant per hidden size, whatever the lengths.
  */
 export function layerNormI8Variant(H: number, options: LayerNormI8Options = {}): LayerNormI8ShaderOptions {
-  return layerNormI8ShaderOptions(H, options.workgroupSize);
+  const v = layerNormI8ShaderOptions(H, options.workgroupSize);
+  const r = options.residual;
+  if (!r) return v;
+  return { ...v, residual: { a: r.operands?.a, b: r.operands?.b, writeSum: r.writeSum ?? false } };
+}
+
+function checkKind(side: 'a' | 'b', kind: unknown): asserts kind is ResidualOperandKind {
+  if (kind !== 'i8' && kind !== 'i32' && kind !== 'i8m')
+    throw new RangeError(`layernorm-i8: residual operand ${side} kind ${String(kind)} is not 'i8', 'i32' or 'i8m'.`);
 }
 
 function checkVariant(v: LayerNormI8ShaderOptions): void {
@@ -103,16 +134,51 @@ function checkVariant(v: LayerNormI8ShaderOptions): void {
   }
   if (!Number.isInteger(v.wordsPerThread) || v.wordsPerThread < 1)
     throw new RangeError(`layernorm-i8: wordsPerThread = ${v.wordsPerThread} must be a positive integer.`);
+  if (v.residual) {
+    checkKind('a', v.residual.a);
+    checkKind('b', v.residual.b);
+    if (typeof v.residual.writeSum !== 'boolean')
+      throw new RangeError(`layernorm-i8: residual writeSum = ${String(v.residual.writeSum)} must be true or false.`);
+  }
+}
+
+/** The variant's options as compiled (unknown fields dropped, so the cache key is the kernel's). */
+function variantOf(variant: LayerNormI8ShaderOptions): LayerNormI8ShaderOptions {
+  checkVariant(variant);
+  const v: LayerNormI8ShaderOptions = { workgroupSize: variant.workgroupSize, wordsPerThread: variant.wordsPerThread };
+  const r = variant.residual;
+  if (r) v.residual = { a: r.a, b: r.b, writeSum: r.writeSum };
+  return v;
 }
 
 /** What to compile for one variant: rows up to 4 * workgroupSize * wordsPerThread values, any count. */
 export function layerNormI8Kernel(variant: LayerNormI8ShaderOptions): KernelProgram {
-  checkVariant(variant);
-  const v: LayerNormI8ShaderOptions = { workgroupSize: variant.workgroupSize, wordsPerThread: variant.wordsPerThread };
+  const v = variantOf(variant);
+  const r = v.residual;
+  const input = r ? `${r.a}+${r.b}${r.writeSum ? ',sum' : ''}` : '';
   return cachedKernel(optionsKey('layernorm-i8', v), () => ({
-    name: `layernorm-i8[${v.workgroupSize}x${v.wordsPerThread}]`,
+    name: `layernorm-i8[${input ? `${input},` : ''}${v.workgroupSize}x${v.wordsPerThread}]`,
     code: layerNormI8Shader(v),
   }));
+}
+
+/**
+ * The residual constants' checks, as residual-add makes them (the term proof over the declared
+ * bounds, the output width), and that they are the variant's kinds. Returns the uniform words.
+ */
+function residualParams(variant: LayerNormI8ShaderOptions, residual: LayerNormI8Residual | undefined): number[] {
+  const r = variant.residual;
+  if (!r && !residual) return [];
+  if (!r) throw new RangeError('layernorm-i8: residual constants given for a variant without a residual input.');
+  if (!residual) throw new RangeError('layernorm-i8: the residual variant needs the residual add (options.residual).');
+  const { operands, constants: c, bounds } = residual;
+  if (operands?.a !== r.a || operands?.b !== r.b || (residual.writeSum ?? false) !== r.writeSum)
+    throw new RangeError(
+      `layernorm-i8: residual ${operands?.a}+${operands?.b}${residual.writeSum ? ' writing the sum' : ''} does not match the variant's ${r.a}+${r.b}${r.writeSum ? ' writing the sum' : ''}.`,
+    );
+  checkResidualAddBounds(operands, c, bounds);
+  const [lo, hi] = signedRange(c.bits);
+  return [c.a.m, c.a.e, c.b.m, c.b.e, lo >>> 0, hi, 0, 0];
 }
 
 /**
@@ -152,11 +218,23 @@ export function layerNormI8RunData(
     gridX,
     pad0: 0,
   };
+  const residual = residualParams(variant, options.residual);
+  if (residual.length) checkResidualShape(shape);
+  const r = variant.residual;
+  const input = r ? `${r.a}+${r.b}${r.writeSum ? ',sum' : ''},` : '';
+  const params = [...LAYERNORM_PARAM_FIELDS.map((f) => fields[f]), ...residual];
+  if (params.length !== (r ? LAYERNORM_RESIDUAL_PARAM_FIELDS : LAYERNORM_PARAM_FIELDS).length)
+    throw new Error('layernorm-i8: uniform layout out of step with the shader');
   return {
-    label: `layernorm-i8[${variant.workgroupSize}x${variant.wordsPerThread}] ${shape.rows}x${shape.H}`,
+    label: `layernorm-i8[${input}${variant.workgroupSize}x${variant.wordsPerThread}] ${shape.rows}x${shape.H}`,
     workgroups: [gridX, gridY, 1],
-    params: Uint32Array.from(LAYERNORM_PARAM_FIELDS.map((f) => fields[f])),
+    params: Uint32Array.from(params),
   };
+}
+
+/** The residual add's element-index bound (its shader's u32 arithmetic), which the fused read shares. */
+function checkResidualShape(shape: LayerNormI8Shape): void {
+  checkElementwiseShape('layernorm-i8 residual input', shape.rows, shape.H);
 }
 
 /**
@@ -215,6 +293,63 @@ export function layerNormI8Bindings(shape: LayerNormI8Shape, buffers: LayerNormI
   return [buffers.x, buffers.channels, buffers.out];
 }
 
+export interface ResidualLayerNormI8Buffers {
+  /** The residual add's operands as residual-add binds them: packed int8 ('i8', 'i8m') or int32 [rows, H] ('i32'). */
+  a: GPUBuffer;
+  b: GPUBuffer;
+  /** int32 [H]: the column multipliers of an 'i8m' operand (and only of one). */
+  aMultipliers?: GPUBuffer;
+  bMultipliers?: GPUBuffer;
+  /** packLayerNormChannels(constants). */
+  channels: GPUBuffer;
+  /** u32 [rows, ceil(H / 4)]: packed int8. */
+  out: GPUBuffer;
+  /** int32 [rows, H]: the residual sum, for a variant with writeSum (and only for one). */
+  sum?: GPUBuffer;
+}
+
+/** The residual variant's buffers in binding order, checked to hold `shape`. */
+export function residualLayerNormI8Bindings(
+  variant: LayerNormI8ShaderOptions,
+  shape: LayerNormI8Shape,
+  buffers: ResidualLayerNormI8Buffers,
+): GPUBuffer[] {
+  const r = variantOf(variant).residual;
+  if (!r) throw new RangeError('layernorm-i8: residualLayerNormI8Bindings is for a variant with a residual input.');
+  const { rows, H } = shape;
+  const need: [string, GPUBuffer | undefined, number][] = [];
+  for (const side of ['a', 'b'] as const) {
+    need.push([side, buffers[side], (r[side] === 'i32' ? rows * H : rows * wordsPerRow(H)) * 4]);
+    const multipliers = buffers[`${side}Multipliers`];
+    if (r[side] === 'i8m') need.push([`${side}Multipliers`, multipliers, H * 4]);
+    else if (multipliers)
+      throw new RangeError(
+        `layernorm-i8: residual operand ${side} is ${r[side]}; only an 'i8m' operand has multipliers.`,
+      );
+  }
+  need.push(['channels', buffers.channels, H * 16], ['out', buffers.out, rows * wordsPerRow(H) * 4]);
+  if (r.writeSum) need.push(['sum', buffers.sum, rows * H * 4]);
+  else if (buffers.sum) throw new RangeError('layernorm-i8: a sum buffer for a variant that does not write the sum.');
+  for (const [what, buffer, bytes] of need) {
+    if (!buffer) throw new RangeError(`layernorm-i8: no ${what} buffer.`);
+    if (buffer.size < bytes)
+      throw new RangeError(`layernorm-i8: buffer ${what} has ${buffer.size} bytes, the shape needs ${bytes}.`);
+  }
+  return need.map(([, buffer]) => buffer!);
+}
+
+/** The residual add and the LayerNorm of its sum in one dispatch (options.residual says how to add). */
+export async function bindResidualLayerNormI8(
+  gpu: Gpu,
+  constants: LayerNormI8Constants,
+  shape: LayerNormI8Shape,
+  buffers: ResidualLayerNormI8Buffers,
+  options: LayerNormI8Options & { residual: LayerNormI8Residual },
+): Promise<BoundProgram> {
+  const info = layerNormI8Program(constants, shape, options);
+  return bindProgram(gpu, info, residualLayerNormI8Bindings(layerNormI8Variant(shape.H, options), shape, buffers));
+}
+
 export async function bindLayerNormI8(
   gpu: Gpu,
   constants: LayerNormI8Constants,
@@ -222,6 +357,7 @@ export async function bindLayerNormI8(
   buffers: LayerNormI8Buffers,
   options: LayerNormI8Options = {},
 ): Promise<BoundProgram> {
+  if (options.residual) throw new RangeError('layernorm-i8: a residual input binds with bindResidualLayerNormI8.');
   const info = layerNormI8Program(constants, shape, options);
   return bindProgram(gpu, info, layerNormI8Bindings(shape, buffers));
 }

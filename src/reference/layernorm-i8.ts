@@ -21,6 +21,7 @@
  * result is within about half an output step of float LayerNorm (docs/kernels/layernorm-i8.md).
  */
 import { checkDyadic, type Dyadic, dyadicScale, MAX_SHIFT, toDyadic } from './dyadic.js';
+import { type ResidualAddConstants, type ResidualMultipliers, residualAddRef } from './residual-add.js';
 
 /** Largest row length whose sums the overflow proof covers (docs/kernels/layernorm-i8.md). */
 export const LN_MAX_H = 16384;
@@ -267,6 +268,25 @@ export function layerNormI8Ref(x: Int32Array, rows: number, c: LayerNormI8Consta
     }
   }
   return out;
+}
+
+/**
+ * The residual add and the LayerNorm of its sum (what the residual variant of the kernel computes
+ * in one dispatch): by definition residualAddRef, then layerNormI8Ref on its int32 sum. a and b are
+ * [rows, H] values (int8, int32, or int8 with `multipliers` as residualAddRef takes them).
+ */
+export function residualLayerNormI8Ref(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  rows: number,
+  residual: ResidualAddConstants,
+  c: LayerNormI8Constants,
+  multipliers: ResidualMultipliers = {},
+): { sum: Int32Array; out: Int8Array } {
+  if (a.length !== rows * c.H)
+    throw new RangeError(`residualLayerNormI8Ref: ${a.length} values for ${rows} rows of ${c.H}.`);
+  const sum = residualAddRef(a, b, residual, multipliers);
+  return { sum, out: layerNormI8Ref(sum, rows, c) };
 }
 
 /** Float64 LayerNorm of the dequantized input, in output steps (divided by S_out, not rounded). */

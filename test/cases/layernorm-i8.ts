@@ -1,13 +1,23 @@
 /**
  * Integer LayerNorm cases checked bit for bit against the CPU reference, and, on realistic data,
- * against float64 LayerNorm (accuracy in output steps). Shared by the Node tests and the browser page.
+ * against float64 LayerNorm (accuracy in output steps). Residual cases: the variant that reads a
+ * residual add's operands (every kind pair, with and without storing the sum) against the
+ * reference's composition of the residual add and the LayerNorm, including sums that saturate the
+ * stream, terms that meet the int32 guard and a LayerNorm bound below the stream's.
+ * Shared by the Node tests and the browser page.
  */
 
 import { isqrtWgsl } from '../../shaders/layernorm-i8.js';
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { bindProgram, submitPrograms } from '../../src/gpu/program.js';
-import { bindLayerNormI8, packLayerNormChannels } from '../../src/kernels/layernorm-i8.js';
-import { unpackRows, wordsPerRow } from '../../src/quant/pack.js';
+import {
+  bindLayerNormI8,
+  bindResidualLayerNormI8,
+  packLayerNormChannels,
+  type ResidualLayerNormI8Buffers,
+} from '../../src/kernels/layernorm-i8.js';
+import { packRows, unpackRows, wordsPerRow } from '../../src/quant/pack.js';
+import { toDyadic } from '../../src/reference/dyadic.js';
 import {
   deriveLayerNormI8,
   isqrtU32,
@@ -16,7 +26,15 @@ import {
   layerNormFloatSteps,
   layerNormI8Ref,
   layerNormI8RowStats,
+  residualLayerNormI8Ref,
 } from '../../src/reference/layernorm-i8.js';
+import {
+  MAX_COLUMN_MULTIPLIER,
+  planResidualAdd,
+  type ResidualAddConstants,
+  type ResidualOperand,
+  residualAddRef,
+} from '../../src/reference/residual-add.js';
 import { Random } from '../../src/util/random.js';
 import { type AccuracyReport, type CheckResult, type CheckSuite, compareExact } from './suite.js';
 
@@ -261,6 +279,198 @@ export async function runLayerNormI8Case(gpu: Gpu, c: LayerNormI8Case): Promise<
   }
 }
 
+/**
+ * realistic: int8 operands uniform, int32 ones a 22-bit stream, 'i8m' multipliers ones with every
+ *   fifth column up to 127 (a rescaled branch); the add planned over the worst case (no saturation).
+ * saturating: the add planned for a quarter of the worst case, so many sums saturate the stream.
+ * corners: 'i8m' multipliers at +-(2^23 - 1), 0, +-1; int32 operands at their declared bound's ends.
+ * guard: int32 operands over all of int32 against a declared bound of 2^21, multiplier 256: the
+ *   terms meet the [-2^30, 2^30 - 1] guard.
+ */
+type ResidualData = 'realistic' | 'saturating' | 'corners' | 'guard';
+
+export interface ResidualLayerNormCase {
+  name: string;
+  rows: number;
+  H: number;
+  a: ResidualOperand;
+  b: ResidualOperand;
+  /** Width of the stream the add saturates to. */
+  bits: number;
+  data: ResidualData;
+  writeSum: boolean;
+  /** The LayerNorm's declared input bound; default the stream's 2^(bits-1) (at most 2^30 - 1). */
+  inputMaxAbs?: number;
+  workgroupSize?: number;
+  maxWorkgroupsX?: number;
+  seed: number;
+}
+
+export function residualLayerNormCases(): ResidualLayerNormCase[] {
+  const cases: ResidualLayerNormCase[] = [];
+  let seed = 3500;
+  const add = (c: Omit<ResidualLayerNormCase, 'seed' | 'name'>) => {
+    const extras = [
+      c.writeSum ? 'sum stored' : '',
+      c.inputMaxAbs !== undefined ? `LN bound ${c.inputMaxAbs}` : '',
+      c.workgroupSize ? `wg ${c.workgroupSize}` : '',
+      c.maxWorkgroupsX ? `grid x <= ${c.maxWorkgroupsX}` : '',
+    ].filter(Boolean);
+    const name = `residual ${c.a}+${c.b} (${c.bits} bits) -> LayerNorm ${c.rows}x${c.H} ${c.data}${extras.length ? `, ${extras.join(', ')}` : ''}`;
+    cases.push({ ...c, name, seed: seed++ });
+  };
+  // Post-LN encoders: int8 + int8, a rescaled branch, odd widths; pre-LN decoders: the stream plus a branch, stored.
+  add({ rows: 16, H: 768, a: 'i8', b: 'i8', bits: 22, data: 'realistic', writeSum: false });
+  add({ rows: 12, H: 200, a: 'i8m', b: 'i8', bits: 22, data: 'realistic', writeSum: false, workgroupSize: 32 });
+  add({ rows: 7, H: 13, a: 'i8', b: 'i8m', bits: 22, data: 'realistic', writeSum: false, workgroupSize: 1 });
+  add({ rows: 9, H: 256, a: 'i32', b: 'i8', bits: 22, data: 'realistic', writeSum: true });
+  add({ rows: 5, H: 37, a: 'i32', b: 'i32', bits: 22, data: 'realistic', writeSum: true, maxWorkgroupsX: 2 });
+  add({ rows: 6, H: 3, a: 'i8', b: 'i32', bits: 22, data: 'realistic', writeSum: false });
+  add({ rows: 8, H: 384, a: 'i8', b: 'i8', bits: 16, data: 'saturating', writeSum: true, inputMaxAbs: 2 ** 13 });
+  add({ rows: 4, H: 13, a: 'i32', b: 'i8m', bits: 24, data: 'saturating', writeSum: true });
+  add({ rows: 5, H: 41, a: 'i8m', b: 'i8m', bits: 22, data: 'corners', writeSum: false });
+  add({ rows: 3, H: 384, a: 'i32', b: 'i8', bits: 22, data: 'guard', writeSum: true });
+  add({ rows: 2, H: 13, a: 'i8', b: 'i32', bits: 22, data: 'guard', writeSum: false });
+  return cases;
+}
+
+const RESIDUAL_STREAM = 2 ** 21;
+
+interface ResidualPrepared {
+  a: Int8Array | Int32Array;
+  b: Int8Array | Int32Array;
+  multipliers: { a?: Int32Array; b?: Int32Array };
+  residual: ResidualAddConstants;
+  bounds: { a?: number; b?: number };
+  constants: LayerNormI8Constants;
+}
+
+function residualOperand(rng: Random, kind: ResidualOperand, n: number, data: ResidualData): Int8Array | Int32Array {
+  if (kind !== 'i32') return rng.int8Array(n);
+  if (data === 'guard') return rng.int32Array(n, -(2 ** 31), 2 ** 31 - 1);
+  if (data === 'corners')
+    return Int32Array.from({ length: n }, (_, i) => [RESIDUAL_STREAM, -RESIDUAL_STREAM, 0][i % 3]);
+  return rng.int32Array(n, -RESIDUAL_STREAM, RESIDUAL_STREAM - 1);
+}
+
+function residualMultipliers(rng: Random, H: number, data: ResidualData): Int32Array {
+  const corners = [MAX_COLUMN_MULTIPLIER, -MAX_COLUMN_MULTIPLIER, 0, 1, -1];
+  return Int32Array.from({ length: H }, (_, c) =>
+    data === 'corners' ? corners[c % corners.length] : c % 5 === 1 ? rng.int(2, 127) : 1,
+  );
+}
+
+/** Operands, the add's constants (planned as the planner plans them) and LayerNorm constants for the sum's data. */
+export function prepareResidualLayerNormCase(c: ResidualLayerNormCase): ResidualPrepared {
+  const rng = new Random(c.seed);
+  const { rows, H } = c;
+  const multipliers: { a?: Int32Array; b?: Int32Array } = {};
+  const bounds: { a?: number; b?: number } = {};
+  const sides = {} as Record<'a' | 'b', { values: Int8Array | Int32Array; scale: number; maxAbs: number }>;
+  for (const side of ['a', 'b'] as const) {
+    const kind = c[side];
+    const values = residualOperand(rng, kind, rows * H, c.data);
+    let maxAbs = 128;
+    if (kind === 'i8m') {
+      multipliers[side] = residualMultipliers(rng, H, c.data);
+      maxAbs = 128 * Math.max(...multipliers[side].map(Math.abs));
+    }
+    if (kind === 'i32') maxAbs = RESIDUAL_STREAM;
+    if (kind !== 'i8') bounds[side] = maxAbs;
+    sides[side] = { values, scale: kind === 'i32' ? 2 ** -18 : 0.02 + rng.next() * 0.05, maxAbs };
+  }
+  let residual: ResidualAddConstants;
+  if (c.data === 'guard') {
+    // |x| <= 2^21 declared, times 256 (a) or 3.7 (b): terms within 2^30 for data within the bound, past it beyond.
+    residual = { a: toDyadic(256), b: toDyadic(3.7), bits: c.bits };
+  } else {
+    const worst = sides.a.maxAbs * sides.a.scale + sides.b.maxAbs * sides.b.scale;
+    const { scale: _s, ...constants } = planResidualAdd({
+      a: sides.a,
+      b: sides.b,
+      bits: c.bits,
+      range: c.data === 'saturating' ? worst / 4 : undefined,
+    });
+    residual = constants;
+  }
+  const B = c.inputMaxAbs ?? Math.min(2 ** (c.bits - 1), LN_MAX_INPUT_ABS);
+  const gamma = Float64Array.from({ length: H }, () => (rng.next() < 0.05 ? -1 : 1) * (1 + rng.normal(0.2)));
+  const beta = Float64Array.from({ length: H }, () => rng.normal(0.1));
+  // The sum's own data pick the output scale and the variance shift, as calibration would.
+  const sum = residualAddRef(sides.a.values, sides.b.values, residual, multipliers);
+  const probe: LayerNormI8Constants = { H, inputMaxAbs: B, shift: 0, epsVar: 0, channels: [] };
+  let maxAbsDeviation = 0;
+  for (let r = 0; r < rows; r++) {
+    const row = sum.subarray(r * H, (r + 1) * H);
+    const { mean } = layerNormI8RowStats(row, probe);
+    for (const v of row) maxAbsDeviation = Math.max(maxAbsDeviation, Math.abs(Math.min(Math.max(v, -B), B) - mean));
+  }
+  const inputScale = 1e-4;
+  const unit = layerNormFloatSteps(sum, rows, { gamma, beta, eps: 1e-12, inputScale, outputScale: 1 });
+  let maxOut = 0;
+  for (const v of unit) maxOut = Math.max(maxOut, Math.abs(v));
+  const constants = deriveLayerNormI8({
+    gamma,
+    beta,
+    eps: 1e-12,
+    inputScale,
+    outputScale: Math.max(maxOut, 1e-3) / 127,
+    inputMaxAbs: B,
+    maxAbsDeviation,
+  });
+  return { a: sides.a.values, b: sides.b.values, multipliers, residual, bounds, constants };
+}
+
+export async function runResidualLayerNormCase(gpu: Gpu, c: ResidualLayerNormCase): Promise<CheckResult> {
+  const p = prepareResidualLayerNormCase(c);
+  const { rows, H } = c;
+  const words = wordsPerRow(H);
+  const operand = (x: Int8Array | Int32Array, kind: ResidualOperand) =>
+    kind === 'i32' ? Int32Array.from(x) : packRows(x as Int8Array, rows, H);
+  const buffers: ResidualLayerNormI8Buffers = {
+    a: gpu.storage('a', operand(p.a, c.a)),
+    b: gpu.storage('b', operand(p.b, c.b)),
+    channels: gpu.storage('channels', packLayerNormChannels(p.constants)),
+    out: gpu.storage('out', rows * words * 4),
+  };
+  if (p.multipliers.a) buffers.aMultipliers = gpu.storage('a.multipliers', p.multipliers.a);
+  if (p.multipliers.b) buffers.bMultipliers = gpu.storage('b.multipliers', p.multipliers.b);
+  if (c.writeSum) buffers.sum = gpu.storage('sum', rows * H * 4);
+  try {
+    const program = await bindResidualLayerNormI8(gpu, p.constants, { rows, H }, buffers, {
+      workgroupSize: c.workgroupSize,
+      maxWorkgroupsX: c.maxWorkgroupsX,
+      residual: { operands: { a: c.a, b: c.b }, constants: p.residual, bounds: p.bounds, writeSum: c.writeSum },
+    });
+    submitPrograms(gpu, [program]);
+    const raw = new Uint32Array(await gpu.read(buffers.out));
+    const gotSum = buffers.sum && new Int32Array(await gpu.read(buffers.sum));
+    program.destroy();
+    const want = residualLayerNormI8Ref(p.a, p.b, rows, p.residual, p.constants, p.multipliers);
+    const got = unpackRows(raw, rows, H) as Int8Array;
+    const where = (i: number) => `row ${Math.floor(i / H)} col ${i % H}`;
+    const result = compareExact(c.name, got, want.out, where);
+    let padding = 0;
+    if (H % 4) {
+      for (let r = 0; r < rows; r++) if (raw[r * words + words - 1] >>> (8 * (H % 4)) !== 0) padding++;
+    }
+    const extra: [number, string | undefined][] = [[padding, `${padding} rows with non-zero padding lanes`]];
+    if (gotSum) {
+      const sums = compareExact(c.name, gotSum, want.sum, (i) => `sum at ${where(i)}`);
+      extra.push([sums.mismatches, sums.firstMismatch]);
+      result.elements += want.sum.length;
+    }
+    for (const [n, first] of extra) {
+      if (!n) continue;
+      result.mismatches += n;
+      result.firstMismatch ??= first;
+    }
+    return result;
+  } finally {
+    for (const b of Object.values(buffers)) b?.destroy();
+  }
+}
+
 const ISQRT_PROBE = `
 ${isqrtWgsl()}
 @group(0) @binding(0) var<storage, read> v: array<u32>;
@@ -325,5 +535,6 @@ export const suite: CheckSuite = {
   cases: () => [
     { name: 'isqrt_u32 on squares +-1, u32 ends, random', run: runIsqrtProbe },
     ...layerNormI8Cases().map((c) => ({ name: c.name, run: (gpu: Gpu) => runLayerNormI8Case(gpu, c) })),
+    ...residualLayerNormCases().map((c) => ({ name: c.name, run: (gpu: Gpu) => runResidualLayerNormCase(gpu, c) })),
   ],
 };
