@@ -13,6 +13,12 @@
  */
 
 import { checkDyadic, type Dyadic } from '../reference/dyadic.js';
+import {
+  EMBEDDING_TERM_MAX,
+  type EmbeddingConstants,
+  type EmbeddingIds,
+  type EmbeddingTables,
+} from '../reference/embedding-i8.js';
 import { checkGeluI8Constants, type GeluI8Constants } from '../reference/gelu-i8.js';
 import type { GemmI8RefInput } from '../reference/gemm-i8.js';
 import {
@@ -23,7 +29,22 @@ import {
   layerNormI8RowStats,
 } from '../reference/layernorm-i8.js';
 import { type RequantizeOutput, requantizeRange } from '../reference/requantize.js';
-import type { IntKernels } from './int-program.js';
+import {
+  checkColumnMultipliers,
+  RESIDUAL_TERM_MAX,
+  RESIDUAL_TERM_MIN,
+  type ResidualAddConstants,
+  type ResidualMultipliers,
+  signedRange,
+} from '../reference/residual-add.js';
+import {
+  checkSoftmaxI8Rows,
+  type SoftmaxI8Constants,
+  type SoftmaxI8RefInput,
+  softmaxI8Bounds,
+} from '../reference/softmax-i8.js';
+import type { AttentionInput, IntKernels } from './int-program.js';
+import { createWasmGemm, type OperandView, type WasmGemmShape } from './wasm-gemm.js';
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 const INT32_MAX = 2 ** 31 - 1;
@@ -297,10 +318,293 @@ export function layerNormI8Fast(x: Int32Array, rows: number, c: LayerNormI8Const
   return out;
 }
 
-/** The interpreter's kernels made fast (runIntProgramCpu's `kernels` option): same integers as REFERENCE_KERNELS. */
-export const FAST_KERNELS: IntKernels = {
-  gemm: gemmI8Fast,
-  requantize: requantizeFast,
-  igelu: igeluFast,
-  layerNorm: layerNormI8Fast,
+/** embeddingI8Ref (src/reference/embedding-i8.ts), integer for integer: the same saturated terms through dyadicFast. */
+export function embeddingI8Fast(tables: EmbeddingTables, ids: EmbeddingIds, c: EmbeddingConstants): Int32Array {
+  const H = tables.hidden;
+  if (!Number.isInteger(H) || H < 1) throw new RangeError(`embeddingI8Fast: hidden = ${H}`);
+  const hasTypes = !!tables.tokenType;
+  if (hasTypes !== !!ids.tokenType || hasTypes !== !!c.tokenType)
+    throw new RangeError('embeddingI8Fast: token-type table, ids and multiplier must be all present or all absent');
+  const n = ids.token.length;
+  if (ids.position.length !== n || (ids.tokenType && ids.tokenType.length !== n))
+    throw new RangeError('embeddingI8Fast: id arrays differ in length');
+  const [lo, hi] = signedRange(c.bits, 'embedding');
+  const terms: [Int8Array, ArrayLike<number>, Dyadic][] = [
+    [tables.word, ids.token, c.word],
+    [tables.position, ids.position, c.position],
+  ];
+  if (tables.tokenType && ids.tokenType && c.tokenType) terms.push([tables.tokenType, ids.tokenType, c.tokenType]);
+  for (const [table, , d] of terms) {
+    checkDyadic(d, 'embedding multiplier');
+    if (table.length % H !== 0)
+      throw new RangeError(`embeddingI8Fast: a table of ${table.length} values for hidden ${H}`);
+  }
+  // The sum is exact in doubles (each term within 2^29) and saturated once, as the reference does.
+  const sum = new Float64Array(n * H);
+  for (const [table, tableIds, d] of terms) {
+    const rows = table.length / H;
+    for (let i = 0; i < n; i++) {
+      const id = tableIds[i];
+      const at = i * H;
+      // An id past the table reads zeros (the reference's rule), which rescale to 0.
+      if (!(id < rows)) continue;
+      const from = id * H;
+      for (let h = 0; h < H; h++)
+        sum[at + h] += dyadicFast(table[from + h], d.m, d.e, -EMBEDDING_TERM_MAX, EMBEDDING_TERM_MAX);
+    }
+  }
+  const out = new Int32Array(n * H);
+  for (let i = 0; i < out.length; i++) {
+    const v = sum[i];
+    out[i] = v < lo ? lo : v > hi ? hi : v;
+  }
+  return out;
+}
+
+/** residualAddRef (src/reference/residual-add.ts), integer for integer, with its checks. */
+export function residualAddFast(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  c: ResidualAddConstants,
+  multipliers: ResidualMultipliers = {},
+): Int32Array {
+  if (a.length !== b.length) throw new RangeError(`residualAddFast: operands have ${a.length} and ${b.length} values`);
+  checkDyadic(c.a, 'residual add multiplier a');
+  checkDyadic(c.b, 'residual add multiplier b');
+  const [lo, hi] = signedRange(c.bits);
+  for (const [x, m, name] of [
+    [a, multipliers.a, 'a'],
+    [b, multipliers.b, 'b'],
+  ] as const) {
+    if (!m) continue;
+    checkColumnMultipliers(m, m.length, `residualAddFast: operand ${name}`);
+    if (m.length === 0 || x.length % m.length !== 0)
+      throw new RangeError(`residualAddFast: operand ${name} has ${x.length} values, not rows of ${m.length} columns`);
+    if (!(x instanceof Int8Array))
+      for (let i = 0; i < x.length; i++)
+        if (!Number.isInteger(x[i]) || x[i] < -128 || x[i] > 127)
+          throw new RangeError(`residualAddFast: operand ${name} value ${i} is ${x[i]}, not int8`);
+  }
+  const n = a.length;
+  const out = new Int32Array(n);
+  const [ma, ea, mb, eb] = [c.a.m, c.a.e, c.b.m, c.b.e];
+  const colsA = multipliers.a?.length ?? 0;
+  const colsB = multipliers.b?.length ?? 0;
+  const colMa = multipliers.a;
+  const colMb = multipliers.b;
+  for (let i = 0; i < n; i++) {
+    const va = colMa ? a[i] * colMa[i % colsA] : a[i];
+    const vb = colMb ? b[i] * colMb[i % colsB] : b[i];
+    const s =
+      dyadicFast(va, ma, ea, RESIDUAL_TERM_MIN, RESIDUAL_TERM_MAX) +
+      dyadicFast(vb, mb, eb, RESIDUAL_TERM_MIN, RESIDUAL_TERM_MAX);
+    out[i] = s < lo ? lo : s > hi ? hi : s;
+  }
+  return out;
+}
+
+/** Per-constants values of the i-exp: the rescale's multiplier halves, so a row needs no BigInt. */
+interface SoftmaxPlan {
+  c: SoftmaxI8Constants;
+  m: number;
+  mh: number;
+  ml: number;
+  e: number;
+}
+
+function softmaxPlan(c: SoftmaxI8Constants): SoftmaxPlan {
+  const mh = Math.floor(c.rescale.m / 65536);
+  return { c, m: c.rescale.m, mh, ml: c.rescale.m - mh * 65536, e: c.rescale.e };
+}
+
+/** round(p / 2^k), ties up, for p < 2^53 (the reference's shiftRound). */
+function shiftRoundFast(p: number, k: number): number {
+  if (k === 0) return p;
+  if (k > 53) return 0;
+  return Math.floor((p + HALF[k]) * INV[k]);
+}
+
+/**
+ * softmaxI8RowRef over scores[from .. from + n) with keys j < limit present where mask[maskAt + j]
+ * is nonzero, into out[to .. to + n): the reference's integers (same i-exp, sum and division) with
+ * the wide rescale split like dyadicFast's and the exps kept in a reused buffer.
+ */
+function softmaxRowFast(
+  scores: Int32Array,
+  from: number,
+  n: number,
+  mask: ArrayLike<number>,
+  maskAt: number,
+  limit: number,
+  p: SoftmaxPlan,
+  exps: Float64Array,
+  out: Uint8Array,
+  to: number,
+): void {
+  const { c, m, mh, ml, e } = p;
+  let qmax = -Infinity;
+  for (let j = 0; j < limit; j++) if (mask[maskAt + j] && scores[from + j] > qmax) qmax = scores[from + j];
+  if (qmax === -Infinity) {
+    out.fill(0, to, to + n);
+    return;
+  }
+  const { tMax, ln2, b, c: cc, shift } = c;
+  const half = HALF[e];
+  const inv = INV[e];
+  let sum = 0;
+  for (let j = 0; j < n; j++) {
+    if (j >= limit || !mask[maskAt + j]) {
+      exps[j] = 0;
+      continue;
+    }
+    const d = qmax - scores[from + j];
+    const wide = d * m + half;
+    let t = wide <= SAFE ? Math.floor(wide * inv) : splitQuotient(d, mh, ml, e);
+    if (t > tMax) t = tMax;
+    const z = Math.floor(t / ln2);
+    const u = b - (t - z * ln2);
+    const x = shiftRoundFast(u * u + cc, shift + z);
+    exps[j] = x;
+    sum += x;
+  }
+  const den = 2 * sum;
+  for (let j = 0; j < n; j++) {
+    const num = 512 * exps[j] + sum;
+    let q = Math.floor(num / den);
+    if (q * den > num) q--;
+    else if ((q + 1) * den <= num) q++;
+    out[to + j] = q > 255 ? 255 : q;
+  }
+}
+
+/** softmaxI8Ref (src/reference/softmax-i8.ts), integer for integer. */
+export function softmaxI8Fast(input: SoftmaxI8RefInput, c: SoftmaxI8Constants): Uint8Array {
+  const { scores, mask, batch, heads, seq } = input;
+  softmaxI8Bounds(c, seq);
+  checkSoftmaxI8Rows(input);
+  const { queries = seq, past = 0, causal = false, scoreRow = seq, maskRow = seq } = input;
+  if (scores.length !== batch * heads * queries * scoreRow)
+    throw new RangeError(`softmaxI8Fast: ${scores.length} scores for [${batch}, ${heads}, ${queries}, ${scoreRow}]`);
+  if (mask.length !== batch * maskRow)
+    throw new RangeError(`softmaxI8Fast: mask of ${mask.length} for [${batch}, ${maskRow}]`);
+  const out = new Uint8Array(batch * heads * queries * seq);
+  const plan = softmaxPlan(c);
+  const exps = new Float64Array(seq);
+  for (let bi = 0; bi < batch; bi++) {
+    for (let r = 0; r < heads * queries; r++) {
+      const i = r % queries;
+      const limit = causal ? Math.min(seq, past + i + 1) : seq;
+      const row = bi * heads * queries + r;
+      softmaxRowFast(scores, row * scoreRow, seq, mask, bi * maskRow, limit, plan, exps, out, row * seq);
+    }
+  }
+  return out;
+}
+
+/** A GEMM over operand views: the WebAssembly one, or the plain-JS one on gathered copies. */
+type ViewGemm = (
+  shape: WasmGemmShape,
+  a: OperandView,
+  b: OperandView | { weight: Int8Array; bias?: Int32Array },
+) => Int32Array;
+
+function gather(v: OperandView, rows: number, cols: number, unsigned: boolean): Int8Array | Uint8Array {
+  const out = unsigned ? new Uint8Array(rows * cols) : new Int8Array(rows * cols);
+  const src = v.src;
+  for (let r = 0; r < rows; r++) {
+    let from = v.offset + r * v.rowStride;
+    for (let k = 0; k < cols; k++, from += v.colStride) out[r * cols + k] = src[from];
+  }
+  return out;
+}
+
+const jsViewGemm: ViewGemm = ({ M, N, K, aUnsigned }, a, b) => {
+  const bw = 'weight' in b ? b : { weight: gather(b, N, K, false) as Int8Array, bias: undefined };
+  return gemmI8Fast({ a: gather(a, M, K, !!aUnsigned), b: bw.weight, bias: bw.bias, M, N, K });
 };
+
+/**
+ * Attention without a cache (encoders, cross-attention, a causal forward): the interpreter's
+ * composition (per head Q.K^T, softmax, P.V, requantize) on views of the Q, K and V tensors, so no
+ * head is sliced, transposed or padded into arrays of its own.
+ */
+function attentionWith(gemm: ViewGemm, input: AttentionInput): Int8Array {
+  const { q, k, v, widths, channels, B, heads, D, Sq, Sk, mask, causal, softmax, context } = input;
+  softmaxI8Bounds(softmax, Sk);
+  checkDyadic(context, 'attention context rescale');
+  const [qw, kw, vw] = widths;
+  const [qc, kc, vc] = channels;
+  const H = heads * D;
+  const out = new Int8Array(B * Sq * H);
+  const probs = new Uint8Array(Sq * Sk);
+  const exps = new Float64Array(Sk);
+  const plan = softmaxPlan(softmax);
+  const cm = context.m;
+  const ce = context.e;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < heads; h++) {
+      const scores = gemm(
+        { M: Sq, N: Sk, K: D },
+        { src: q as Int8Array, offset: b * Sq * qw + qc + h * D, rowStride: qw, colStride: 1 },
+        { src: k as Int8Array, offset: b * Sk * kw + kc + h * D, rowStride: kw, colStride: 1 },
+      );
+      for (let i = 0; i < Sq; i++) {
+        const limit = causal ? Math.min(Sk, i + 1) : Sk;
+        softmaxRowFast(scores, i * Sk, Sk, mask, b * Sk, limit, plan, exps, probs, i * Sk);
+      }
+      // V^T of the head: row d of B is channel d of V read down the keys.
+      const acc = gemm(
+        { M: Sq, N: D, K: Sk, aUnsigned: true },
+        { src: probs, offset: 0, rowStride: Sk, colStride: 1 },
+        { src: v as Int8Array, offset: b * Sk * vw + vc + h * D, rowStride: 1, colStride: vw },
+      );
+      for (let s = 0; s < Sq; s++) {
+        const to = (b * Sq + s) * H + h * D;
+        for (let d = 0; d < D; d++) out[to + d] = dyadicFast(acc[s * D + d], cm, ce, -128, 127);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * A kernel set for the interpreter (runIntProgramCpu's `kernels` option) with the same integers as
+ * REFERENCE_KERNELS: the GEMM in WebAssembly SIMD where available (each set has its own module
+ * memory, holding the weights it has seen: make one per model), else the plain-JS GEMM.
+ */
+export function createFastKernels(options: { wasm?: boolean } = {}): IntKernels & { gemmEngine: 'wasm-simd' | 'js' } {
+  const wasm = options.wasm === false ? undefined : createWasmGemm();
+  const view: ViewGemm = wasm ? (shape, a, b) => wasm.gemm(shape, a, b) : jsViewGemm;
+  const gemm: IntKernels['gemm'] = (input, constantB) => {
+    const { a, b, bias, M, N, K } = input;
+    if (!wasm) return gemmI8Fast(input);
+    if (a.length !== M * K || b.length !== N * K) throw new RangeError('gemm: operand sizes do not match M, N, K');
+    return wasm.gemm(
+      { M, N, K, aUnsigned: a instanceof Uint8Array },
+      { src: a, offset: 0, rowStride: K, colStride: 1 },
+      constantB ? { weight: b, bias } : { src: b, offset: 0, rowStride: K, colStride: 1 },
+    );
+  };
+  // A bias with a non-resident B: the WebAssembly path adds it afterwards (wrapping like the reference).
+  const withBias: IntKernels['gemm'] = (input, constantB) => {
+    if (!wasm || constantB || !input.bias) return gemm(input, constantB);
+    const acc = gemm({ ...input, bias: undefined });
+    const { bias, N } = input;
+    for (let i = 0; i < acc.length; i++) acc[i] = (acc[i] + bias[i % N]) | 0;
+    return acc;
+  };
+  return {
+    gemmEngine: wasm ? 'wasm-simd' : 'js',
+    gemm: withBias,
+    requantize: requantizeFast,
+    igelu: igeluFast,
+    layerNorm: layerNormI8Fast,
+    embedding: embeddingI8Fast,
+    residual: residualAddFast,
+    softmax: softmaxI8Fast,
+    attention: (input) => attentionWith(view, input),
+  };
+}
+
+/** The plain-JS fast kernel set (no WebAssembly): same integers as REFERENCE_KERNELS. */
+export const FAST_KERNELS: IntKernels = createFastKernels({ wasm: false });

@@ -7,15 +7,21 @@ import { checkTokenBatch } from '../core/token-batch.js';
 import type { TokenBatch } from '../core/types.js';
 import type { GpuMemory } from '../gpu/profile.js';
 import type { IntProgram } from '../plan/int-program.js';
-import { FAST_KERNELS } from './fast-kernels.js';
-import { runIntProgramCpu } from './int-program.js';
+import { createFastKernels } from './fast-kernels.js';
+import { type IntKernels, runIntProgramCpu } from './int-program.js';
 
 export class IntProgramCpu {
   /** No device: DeviceModel skips device-loss checks and recovery for it. */
   readonly gpu = undefined;
   private disposed = false;
+  /** This model's kernels: the WebAssembly GEMM's memory keeps its weights once seen. */
+  readonly kernels: IntKernels & { gemmEngine: 'wasm-simd' | 'js' };
 
-  constructor(readonly program: IntProgram) {
+  constructor(
+    readonly program: IntProgram,
+    options: { wasm?: boolean } = {},
+  ) {
+    this.kernels = createFastKernels(options);
     if (program.output.kind === 'lm-logits')
       throw new Error('IntProgramCpu: the program is a decoder (LM logits); it runs incrementally, not as an encoder');
   }
@@ -29,7 +35,7 @@ export class IntProgramCpu {
       throw new Error('profile: kernel times are GPU timestamps; this model runs on the CPU (device: cpu)');
     checkTokenBatch(batch);
     return {
-      output: runIntProgramCpu(this.program, batch, { pooling: options.pooling, kernels: FAST_KERNELS }).output,
+      output: runIntProgramCpu(this.program, batch, { pooling: options.pooling, kernels: this.kernels }).output,
     };
   }
 

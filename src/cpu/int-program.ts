@@ -15,9 +15,10 @@ import {
   intTensor,
   intWidth,
 } from '../plan/int-program.js';
+import type { Dyadic } from '../reference/dyadic.js';
 import { embeddingI8Ref } from '../reference/embedding-i8.js';
 import { igeluRef } from '../reference/gelu-i8.js';
-import { gemmI8Ref } from '../reference/gemm-i8.js';
+import { type GemmI8RefInput, gemmI8Ref } from '../reference/gemm-i8.js';
 import { kvAppendRef } from '../reference/kv-append-i8.js';
 import { layerNormI8Ref } from '../reference/layernorm-i8.js';
 import { lookupI8Ref } from '../reference/lookup-i8.js';
@@ -25,7 +26,7 @@ import { poolI8Ref } from '../reference/pool-i8.js';
 import { requantizeRef } from '../reference/requantize.js';
 import { residualAddRef } from '../reference/residual-add.js';
 import { isiluRef } from '../reference/silu-i8.js';
-import { softmaxI8Ref } from '../reference/softmax-i8.js';
+import { type SoftmaxI8Constants, softmaxI8Ref } from '../reference/softmax-i8.js';
 import { logitCandidates, topKRef } from '../reference/topk-i32.js';
 import { transposeHeadsI8Ref } from '../reference/transpose-heads-i8.js';
 
@@ -36,10 +37,39 @@ export type IntValues = Int8Array | Uint8Array | Int32Array;
  * specification) or src/cpu/fast-kernels.ts, which compute the same integers faster.
  */
 export interface IntKernels {
-  gemm: typeof gemmI8Ref;
+  /** `constantB`: b is a weight that never changes (a fast set may keep a prepared copy of it). */
+  gemm: (input: GemmI8RefInput, constantB?: boolean) => Int32Array;
   requantize: typeof requantizeRef;
   igelu: typeof igeluRef;
   layerNorm: typeof layerNormI8Ref;
+  /** Optional: where absent, the references compose these ops. */
+  embedding?: typeof embeddingI8Ref;
+  residual?: typeof residualAddRef;
+  softmax?: typeof softmaxI8Ref;
+  /** Attention without a KV cache, the composition in CpuIntInterpreter.attention. */
+  attention?: (input: AttentionInput) => Int8Array;
+}
+
+/**
+ * One attention op without a cache: head h of block b reads Q rows b Sq.. (channels qc + h D ..),
+ * K and V rows b Sk.. of their tensors; keys are present where mask[b Sk + j] is nonzero (and
+ * j <= i for causal query i); the output is the context [B Sq, heads D], requantized by `context`.
+ */
+export interface AttentionInput {
+  q: IntValues;
+  k: IntValues;
+  v: IntValues;
+  widths: [number, number, number];
+  channels: [number, number, number];
+  B: number;
+  heads: number;
+  D: number;
+  Sq: number;
+  Sk: number;
+  mask: ArrayLike<number>;
+  causal: boolean;
+  softmax: SoftmaxI8Constants;
+  context: Dyadic;
 }
 
 export const REFERENCE_KERNELS: IntKernels = {
@@ -151,7 +181,7 @@ class CpuIntInterpreter {
           position: batch.positionIds,
           tokenType: op.tables.tokenType ? batch.tokenTypeIds : undefined,
         };
-        return void this.values.set(op.out, embeddingI8Ref(op.tables, ids, op.constants));
+        return void this.values.set(op.out, (this.kernels.embedding ?? embeddingI8Ref)(op.tables, ids, op.constants));
       }
       case 'layernorm': {
         const x = this.get(op.input) as Int32Array;
@@ -160,7 +190,7 @@ class CpuIntInterpreter {
       case 'residual':
         return void this.values.set(
           op.out,
-          residualAddRef(this.get(op.a), this.get(op.b), op.constants, op.multipliers),
+          (this.kernels.residual ?? residualAddRef)(this.get(op.a), this.get(op.b), op.constants, op.multipliers),
         );
       case 'lookup':
         return void this.values.set(op.out, lookupI8Ref(this.get(op.input) as Int8Array, op.table));
@@ -193,7 +223,7 @@ class CpuIntInterpreter {
     const x = this.get(op.input);
     const a = op.rows === 'first' ? firstRows(x, B, S, op.K) : (x as Int8Array);
     const rows = op.rows === 'first' ? B : a.length / op.K;
-    const acc = this.kernels.gemm({ a, b: op.weight, bias: op.bias, M: rows, N: op.N, K: op.K });
+    const acc = this.kernels.gemm({ a, b: op.weight, bias: op.bias, M: rows, N: op.N, K: op.K }, true);
     if (op.epilogue === 'i32') return acc;
     if (op.epilogue === 'gelu-i8') return this.kernels.igelu(acc, rows, op.N, op.gelu!, op.requant);
     if (op.epilogue === 'silu-i8') return isiluRef(acc, rows, op.N, op.silu!, op.requant);
@@ -220,6 +250,13 @@ class CpuIntInterpreter {
     const k = this.get(op.k.tensor);
     const v = this.get(op.v.tensor);
     const [qw, kw, vw] = [op.q, op.k, op.v].map((s) => this.width(s.tensor));
+    if (this.kernels.attention) {
+      const channels: [number, number, number] = [op.q.channel, op.k.channel, op.v.channel];
+      return this.kernels.attention({
+        ...{ q, k, v, widths: [qw, kw, vw], channels, B, heads, D, Sq, Sk },
+        ...{ mask: keys.attentionMask, causal: op.causal, softmax: op.softmax, context: op.context },
+      });
+    }
     const scores = new Int32Array(B * heads * Sq * Sk);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < heads; h++) {
@@ -233,7 +270,7 @@ class CpuIntInterpreter {
         scores.set(acc, (b * heads + h) * Sq * Sk);
       }
     }
-    const probs = softmaxI8Ref(
+    const probs = (this.kernels.softmax ?? softmaxI8Ref)(
       { scores, mask: keys.attentionMask, batch: B, heads, seq: Sk, queries: Sq, causal: op.causal },
       op.softmax,
     );
@@ -289,7 +326,7 @@ class CpuIntInterpreter {
         );
       }
     }
-    const probs = softmaxI8Ref(
+    const probs = (this.kernels.softmax ?? softmaxI8Ref)(
       { scores, mask: cache.mask, batch: B, heads, seq: keys, queries: S, past, causal: true, maskRow: C },
       op.softmax,
     );
