@@ -428,6 +428,10 @@ function markdown(r: Results): string {
   }
   lines.push('## Load and first inference');
   lines.push('');
+  lines.push(
+    'Load: weights uploaded and pipelines compiled; one device serves every model, so a later model reuses the pipelines an earlier one compiled.',
+  );
+  lines.push('');
   lines.push('| model | runtime | load ms | first inference ms |');
   lines.push('|---|---|---:|---:|');
   for (const l of r.loads)

@@ -119,7 +119,12 @@ device() {
   local out=${OUT:?device writes its results into \$OUT (the run tool sets it)}
   [ -f "$gpu/bench.mjs" ] && [ -f "$gpu/node.xz" ] || { echo "no $gpu/bench.mjs or $gpu/node.xz: run 'bash tools/gpu-run.sh prepare' here and carry $gpu" >&2; exit 1; }
   mkdir -p "$out"
-  exec > >(tee "$out/gpu-run.log") 2>&1
+  device_run "$out" "$@" 2>&1 | tee "$out/gpu-run.log"
+}
+
+device_run() {
+  local out=$1
+  shift
   # Unpacked outside the tree: the bundle resolves 'webgpu' from its own folder.
   local run=/tmp/gpu-run
   rm -rf "$run"
@@ -132,12 +137,12 @@ device() {
   unxz "$gpu/node_modules/webgpu/dist/linux-x64/dawn.node.xz" "$run/node_modules/webgpu/dist/linux-x64/dawn.node"
 
   # The Vulkan loader: unpacked into / only where the image lacks it (the README's recipe).
-  if ! ldconfig -p | grep -q 'libvulkan\.so\.1'; then
+  if ! ldconfig -p | grep 'libvulkan\.so\.1' >/dev/null; then
     local f
     for f in "$gpu"/debs/*.deb; do [ -f "$f" ] && dpkg -x "$f" /; done
     ldconfig
   fi
-  ldconfig -p | grep -q 'libvulkan\.so\.1' || echo 'warning: still no libvulkan.so.1: Dawn will find no Vulkan adapter' >&2
+  ldconfig -p | grep 'libvulkan\.so\.1' >/dev/null || echo 'warning: still no libvulkan.so.1: Dawn will find no Vulkan adapter' >&2
   # The NVIDIA ICD alone, so Dawn cannot fall back to a software driver.
   local icd
   for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json \
