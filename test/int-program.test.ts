@@ -98,6 +98,43 @@ describe('integer program on the GPU', () => {
   }
 });
 
+describe('fused launches', () => {
+  it('fused (attention-i8, residual add inside LayerNorm) and unfused runtimes give the same integers, the fused one with fewer dispatches', async () => {
+    const gpu = await testGpu();
+    const s = SYNTHETIC.find((x) => x.name === 'DistilBERT, hidden 64, 4 heads')!;
+    const model = syntheticModel(s, 8);
+    const graph = modelGraph(model);
+    const program = planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 23), {
+      maxKeys: model.config.maxPositions,
+    });
+    // Post-LN: every residual sum is read only by the LayerNorm after it.
+    const residuals = program.ops.filter((o) => o.kind === 'residual').length;
+    expect(residuals).toBe(2 * s.layers);
+    const batch = syntheticBatch(model.config, [11, 4, 7], 11, 77);
+    const outputs: number[][] = [];
+    const plans: string[][] = [];
+    for (const fuse of [false, { attention: false }, true]) {
+      const runtime = await IntProgramGpu.create(gpu, program, { fuse });
+      try {
+        outputs.push(Array.from((await runtime.forward(batch)).output));
+        plans.push((await runtime.launchPlan(3, 11)).map((l) => l.name));
+      } finally {
+        runtime.dispose();
+      }
+    }
+    expect(outputs[1]).toEqual(outputs[0]);
+    expect(outputs[2]).toEqual(outputs[0]);
+    const count = (names: string[], prefix: string) => names.filter((n) => n.startsWith(prefix)).length;
+    expect(count(plans[0], 'residual-add')).toBe(residuals);
+    for (const fused of [plans[1], plans[2]]) {
+      expect(count(fused, 'residual-add')).toBe(0);
+      expect(count(fused, 'layernorm-i8[i8+i8,')).toBe(residuals);
+    }
+    expect(plans[1].length).toBe(plans[0].length - residuals);
+    expect(plans[2].length).toBeLessThan(plans[1].length);
+  });
+});
+
 describe('validateProgram', () => {
   const model = syntheticModel(SYNTHETIC[0], 7);
   const graph = modelGraph(model);

@@ -44,7 +44,14 @@ import {
   packRequant,
   preferredStrategy,
 } from '../kernels/gemm-i8.js';
-import { defaultWorkgroupSize, layerNormI8Program, packLayerNormChannels } from '../kernels/layernorm-i8.js';
+import {
+  defaultWorkgroupSize,
+  type LayerNormI8Options,
+  layerNormI8Program,
+  layerNormI8Variant,
+  packLayerNormChannels,
+  residualLayerNormI8Bindings,
+} from '../kernels/layernorm-i8.js';
 import { lookupI8Program, lookupTableWords } from '../kernels/lookup-i8.js';
 import { poolI8Program, poolI8RunData } from '../kernels/pool-i8.js';
 import { requantizeProgram } from '../kernels/requantize.js';
@@ -57,8 +64,10 @@ import {
   type IntAttentionOp,
   type IntEmbedOp,
   type IntGemmOp,
+  type IntLayerNormOp,
   type IntOp,
   type IntProgram,
+  type IntResidualOp,
   type IntTensor,
   intWidth,
   rowsPerSequence,
@@ -79,10 +88,27 @@ export interface IntProgramGpuOptions {
   kvCache?: KvCacheSize;
   /**
    * Fused kernels (default on): attention without a cache over at most 512 keys runs as one
-   * attention-i8 dispatch instead of Q.K^T, softmax, V transpose and P.V. Off: the unfused chain
-   * (the same integers; benchmarks compare the two).
+   * attention-i8 dispatch instead of Q.K^T, softmax, V transpose and P.V; a residual add whose sum
+   * a LayerNorm reads first runs inside that LayerNorm's input read (the sum stored only when
+   * another op reads it too). Off: the unfused launches (the same integers; benchmarks compare
+   * them). An object picks each fusion (both on unless set false).
    */
-  fuse?: boolean;
+  fuse?: boolean | FuseOptions;
+}
+
+export interface FuseOptions {
+  attention?: boolean;
+  /** Residual add into the next LayerNorm's input read. */
+  residualNorm?: boolean;
+}
+
+/**
+ * A LayerNorm that reads a residual add's operands and makes the sum itself: the residual op
+ * launches nothing, and the LayerNorm stores the sum too (writeSum) when another op reads it.
+ */
+interface NormFusion {
+  residual: IntResidualOp;
+  writeSum: boolean;
 }
 
 /** One decoder run's tokens: [batch, seq] ids, position ids and key mask (1 real, 0 padding). */
@@ -196,15 +222,22 @@ export class IntProgramGpu {
   /** The embedding of the target tokens (the decoder's, for an encoder-decoder). */
   private readonly embed: IntEmbedOp;
   private readonly sourceEmbed: IntEmbedOp | undefined;
+  /** Attention without a cache over at most 512 keys in the fused attention-i8 kernel. */
+  private readonly fuse: boolean;
+  /** LayerNorms that make their residual add's sum (fuse.residualNorm), and the residual ops they replace. */
+  private readonly normFusions = new Map<IntLayerNormOp, NormFusion>();
+  private readonly fusedResiduals = new Set<IntResidualOp>();
 
   private constructor(
     readonly gpu: Gpu,
     readonly program: IntProgram,
     readonly strategy: GemmI8Strategy,
     kvCache: KvCacheSize | undefined,
-    private readonly fuse: boolean,
+    fuse: boolean | FuseOptions,
   ) {
     this.tensors = new Map(program.tensors.map((t) => [t.id, t]));
+    const fusing = (which: keyof FuseOptions) => (typeof fuse === 'boolean' ? fuse : fuse[which] !== false);
+    this.fuse = fusing('attention');
     this.usesSource = program.tensors.some((t) => t.shape.includes('source'));
     const embeds = program.ops.filter((o): o is IntEmbedOp => o.kind === 'embed');
     const embed = embeds.find((o) => !this.overSource(o.out));
@@ -215,6 +248,7 @@ export class IntProgramGpu {
       throw new Error(
         'integer model: an encoder-decoder runs with a KV cache (encode() the sources, then decode() the target)',
       );
+    if (fusing('residualNorm')) this.planNormFusions();
     this.assignSlots();
     if (kvCache) {
       if (program.output.kind !== 'lm-logits' || !program.output.rescale)
@@ -329,6 +363,46 @@ export class IntProgramGpu {
   }
 
   /**
+   * Residual adds whose sum a LayerNorm reads first (post-LN layers; pre-LN decoders' stream before
+   * the MLP's LayerNorm): that LayerNorm makes the sum in its input read. When LayerNorms are its
+   * only readers, each makes it and it is never stored; otherwise the first LayerNorm stores it
+   * for the later readers, so it exists before any of them runs.
+   */
+  private planNormFusions(): void {
+    const ops = this.program.ops;
+    const readers = new Map<string, number[]>();
+    ops.forEach((op, i) => {
+      for (const id of new Set(opReads(op))) readers.set(id, [...(readers.get(id) ?? []), i]);
+    });
+    for (const op of ops) {
+      if (op.kind !== 'residual' || op.out === this.program.output.tensor) continue;
+      const out = this.tensor(op.out);
+      if (rowsPerSequence(out) !== 'tokens') continue;
+      const reading = (readers.get(op.out) ?? []).map((i) => ops[i]);
+      const norms = reading.filter(
+        (r): r is IntLayerNormOp =>
+          r.kind === 'layernorm' && r.constants.H === intWidth(out) && this.domainOf(r) === this.domainOf(op),
+      );
+      if (norms.length === 0 || norms[0] !== reading[0]) continue;
+      const onlyNorms = norms.length === reading.length;
+      for (const norm of onlyNorms ? norms : [norms[0]])
+        this.normFusions.set(norm, { residual: op, writeSum: !onlyNorms });
+      this.fusedResiduals.add(op);
+    }
+  }
+
+  /**
+   * The tensors an op reads and writes as bound: a fused residual op none (its LayerNorms launch
+   * it), a LayerNorm that makes its residual sum the add's operands (and the sum, when it stores it).
+   */
+  private boundAccess(op: IntOp): { reads: string[]; writes: string[] } {
+    if (op.kind === 'residual' && this.fusedResiduals.has(op)) return { reads: [], writes: [] };
+    const f = op.kind === 'layernorm' ? this.normFusions.get(op) : undefined;
+    if (!f) return { reads: opReads(op), writes: [op.out] };
+    return { reads: [f.residual.a, f.residual.b], writes: f.writeSum ? [f.residual.out, op.out] : [op.out] };
+  }
+
+  /**
    * Shares activation buffers between tensors whose lifetimes do not overlap. A source tensor the
    * decoder reads (cross-attention's K|V) gets a buffer of its own: it is written once per source
    * and read by every decoder step, so no tensor of either run may share it.
@@ -337,7 +411,7 @@ export class IntProgramGpu {
     const lastUse = new Map<string, number>();
     const pinned = this.pinned;
     this.program.ops.forEach((op, i) => {
-      for (const id of opReads(op)) {
+      for (const id of this.boundAccess(op).reads) {
         lastUse.set(id, i);
         if (this.overSource(id) && !this.overSource(op.out)) pinned.add(id);
       }
@@ -348,10 +422,14 @@ export class IntProgramGpu {
       return this.slotTensors.length - 1;
     };
     this.program.ops.forEach((op, i) => {
-      const slot = pinned.has(op.out) ? newSlot() : (free.pop() ?? newSlot());
-      this.slotOf.set(op.out, slot);
-      this.slotTensors[slot].push(this.tensor(op.out));
-      for (const id of new Set(opReads(op))) {
+      const { reads, writes } = this.boundAccess(op);
+      // Every output gets its slot before the op's inputs free theirs: no launch writes what it reads.
+      for (const id of writes) {
+        const slot = pinned.has(id) ? newSlot() : (free.pop() ?? newSlot());
+        this.slotOf.set(id, slot);
+        this.slotTensors[slot].push(this.tensor(id));
+      }
+      for (const id of new Set(reads)) {
         // The program's output stays where it is until read back.
         if (lastUse.get(id) === i && id !== this.program.output.tensor && !pinned.has(id))
           free.push(this.slotOf.get(id)!);
@@ -586,11 +664,14 @@ export class IntProgramGpu {
       }
       case 'layernorm': {
         const H = op.constants.H;
+        const fusion = this.normFusions.get(op);
+        if (fusion) return [await this.bindResidualNorm(op, fusion, w.channels, domain)];
         const info = (B: number, S: number) =>
           layerNormI8Program(op.constants, { rows: B * S, H }, { workgroupSize: defaultWorkgroupSize(H, software) });
         return [await this.launch([this.slot(op.input), w.channels, this.slot(op.out)], info, domain)];
       }
       case 'residual': {
+        if (this.fusedResiduals.has(op)) return [];
         const cols = intWidth(this.tensor(op.out));
         const kinds = op.operands ?? { a: 'i8', b: 'i8' };
         const info = (B: number, S: number) =>
@@ -658,6 +739,43 @@ export class IntProgramGpu {
         if (this.kv && op.cache) return this.bindCachedAttention(op, w.context);
         return this.bindAttention(op, domain, w.context);
     }
+  }
+
+  /** A LayerNorm reading its residual add's operands (residual-add's kinds, constants and multipliers). */
+  private async bindResidualNorm(
+    op: IntLayerNormOp,
+    fusion: NormFusion,
+    channels: GPUBuffer,
+    domain: Domain,
+  ): Promise<Launch> {
+    const r = fusion.residual;
+    const H = op.constants.H;
+    const options: LayerNormI8Options = {
+      workgroupSize: defaultWorkgroupSize(H, this.gpu.adapter.isSoftware),
+      residual: {
+        operands: r.operands ?? { a: 'i8', b: 'i8' },
+        constants: r.constants,
+        bounds: r.bounds,
+        writeSum: fusion.writeSum,
+      },
+    };
+    const info = (B: number, S: number) => layerNormI8Program(op.constants, { rows: B * S, H }, options);
+    const c = domain === 'source' ? this.sourceCapacity! : this.capacity!;
+    const m = this.opBuffers.get(r) ?? {};
+    const buffers = residualLayerNormI8Bindings(
+      layerNormI8Variant(H, options),
+      { rows: c.batch * c.seq, H },
+      {
+        a: this.slot(r.a),
+        aMultipliers: m.aMultipliers,
+        b: this.slot(r.b),
+        bMultipliers: m.bMultipliers,
+        channels,
+        out: this.slot(op.out),
+        sum: fusion.writeSum ? this.slot(r.out) : undefined,
+      },
+    );
+    return this.launch(buffers, info, domain);
   }
 
   private async bindCachedAttention(op: IntAttentionOp, contextRequant: GPUBuffer): Promise<Launch[]> {
