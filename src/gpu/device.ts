@@ -126,8 +126,16 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
   };
   const limits = {} as GpuLimitsReport;
   for (const name of LIMIT_NAMES) limits[name] = device.limits[name];
-  return new Gpu(device, runtime, summarizeAdapter(info), features, limits);
+  const result = new Gpu(device, runtime, summarizeAdapter(info), features, limits);
+  instances.set(result, gpu);
+  return result;
 }
+
+/**
+ * The GPU object each device came from, alive as long as its Gpu: Dawn in Node tears its instance
+ * down once the object is collected, and a device whose instance is gone aborts or hangs the process.
+ */
+const instances = new WeakMap<Gpu, GPU>();
 
 /** A device held for one model: `release()` once the model no longer needs it (idempotent). */
 export interface GpuLease {
