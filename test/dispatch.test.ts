@@ -42,6 +42,25 @@ describe('binding signatures read from WGSL', () => {
   });
 });
 
+describe('pipeline cache', () => {
+  it('keys whose generators emit the same WGSL share one compile; other code compiles apart', async () => {
+    const gpu = await testGpu();
+    const kernel = lookupI8Kernel();
+    const before = gpu.pipelineCompiles.length;
+    const a = await gpu.pipeline(`${kernel.key}#dedupe-a`, kernel.code, 'a');
+    const b = await gpu.pipeline(`${kernel.key}#dedupe-b`, kernel.code, 'b');
+    expect(b).toBe(a);
+    // A comment is enough to make other code: it must not be served the first pipeline.
+    const c = await gpu.pipeline(`${kernel.key}#dedupe-c`, `${kernel.code}\n// other`, 'c');
+    expect(c).not.toBe(a);
+    const compiles = gpu.pipelineCompiles.slice(before);
+    expect(compiles.map((r) => r.label)).toEqual(expect.arrayContaining(['c']));
+    expect(compiles.some((r) => r.label === 'b')).toBe(false);
+    expect(compiles.every((r) => r.endMs !== undefined && r.endMs >= r.startMs)).toBe(true);
+    expect(gpu.readyPipeline(`${kernel.key}#dedupe-b`)).toBe(a);
+  });
+});
+
 describe('Dispatch refuses misuse with a clear error', () => {
   it('a program of another binding signature, params that do not fit, encode before prepare', async () => {
     const gpu = await testGpu();

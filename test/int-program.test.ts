@@ -74,6 +74,7 @@ describe('integer program on the GPU', () => {
         maxKeys: model.config.maxPositions,
       });
       const runtime = await IntProgramGpu.create(gpu, program);
+      const compiled = gpu.pipelineCount;
       try {
         // Lengths 9 then 13 then 1 and 6 (batch 3, 2, 1, 3): the first two may grow the buffers, the rest fit and must create nothing.
         const cases: [number[], number][] = [
@@ -90,6 +91,8 @@ describe('integer program on the GPU', () => {
           if (i === 1) after = runtime.creationCounts();
         }
         expect(runtime.creationCounts()).toEqual(after);
+        // Every variant these runs met (the classifier head at batches 3 and 2 too) was compiled at creation.
+        expect(gpu.pipelineCount).toBe(compiled);
       } finally {
         runtime.dispose();
       }

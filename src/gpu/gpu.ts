@@ -29,8 +29,23 @@ export interface BindingLayout {
   readonly pipelineLayout: GPUPipelineLayout;
 }
 
+/** One pipeline compile: when it was asked for and when it finished, in performance.now() ms. */
+export interface PipelineCompile {
+  key: string;
+  label: string;
+  startMs: number;
+  /** Undefined while compiling (or when it failed). */
+  endMs?: number;
+}
+
 export class Gpu {
   private readonly pipelines = new Map<string, Promise<GPUComputePipeline>>();
+  /**
+   * Compiles by WGSL text: two keys whose generators emit the same module (options that do not
+   * reach the code) share one compile, which on SwiftShader costs 0.1-5 s of CPU per pipeline.
+   */
+  private readonly byCode = new Map<string, Promise<GPUComputePipeline>>();
+  private readonly compiles: PipelineCompile[] = [];
   /** Pipelines whose compile finished, for the synchronous lookup of Dispatch.prepare. */
   private readonly ready = new Map<string, GPUComputePipeline>();
   /** Binding signature of each pipeline key (equal keys mean equal code, so equal signatures). */
@@ -92,9 +107,22 @@ export class Gpu {
     this.assertAlive();
     let pending = this.pipelines.get(key);
     if (!pending) {
-      const layout = this.layoutOf(key, code, label);
-      // The promise is cached, so concurrent requests for one key compile once.
-      pending = this.compile(code, label, layout.pipelineLayout);
+      // The promise is cached, so concurrent requests for one key (or one code) compile once.
+      pending = this.byCode.get(code);
+      if (!pending) {
+        // Equal code means equal bindings, so the first key's layout serves every key of this code.
+        const layout = this.layoutOf(key, code, label);
+        const record: PipelineCompile = { key, label, startMs: performance.now() };
+        this.compiles.push(record);
+        pending = this.compile(code, label, layout.pipelineLayout);
+        this.byCode.set(code, pending);
+        pending.then(
+          () => {
+            record.endMs = performance.now();
+          },
+          () => this.byCode.delete(code),
+        );
+      }
       this.pipelines.set(key, pending);
       pending.then(
         (p) => this.ready.set(key, p),
@@ -102,6 +130,11 @@ export class Gpu {
       );
     }
     return pending;
+  }
+
+  /** Every compile started on this device, in order (keys sharing another key's code not repeated). */
+  get pipelineCompiles(): readonly PipelineCompile[] {
+    return this.compiles;
   }
 
   /** The compiled pipeline of a key, or undefined while it is compiling or was never requested. */
@@ -184,7 +217,7 @@ export class Gpu {
     return group;
   }
 
-  /** Pipelines compiled or compiling. */
+  /** Pipeline keys compiled or compiling (keys of equal code counted apart; see pipelineCompiles). */
   get pipelineCount(): number {
     return this.pipelines.size;
   }
@@ -296,6 +329,7 @@ export class Gpu {
     if (this.destroyed) return;
     this.destroyed = true;
     this.pipelines.clear();
+    this.byCode.clear();
     this.ready.clear();
     this.layouts.clear();
     this.device.destroy();

@@ -41,12 +41,15 @@ export function grownCapacity(
   };
 }
 
-/** Sequence lengths that between them reach every GEMM tile and softmax bucket variant. */
+/**
+ * Sequence lengths that between them reach every GEMM tile and softmax bucket variant, ascending:
+ * requested in this order, the variants of short texts (the common first input) compile first.
+ */
 export function warmupLengths(maxPositions: number): number[] {
   const lengths = new Set<number>(TILE_WARMUP_LENGTHS);
   for (let s = 1; s <= maxPositions; s *= 2) lengths.add(s);
   lengths.add(maxPositions);
-  return [...lengths].filter((s) => s <= maxPositions);
+  return [...lengths].filter((s) => s <= maxPositions).sort((a, b) => a - b);
 }
 
 /** Compiles (in parallel) the pipeline of every launch at every warm-up length, batch 1 by default. */

@@ -34,6 +34,7 @@ import {
 import { checkEmbeddingIds, embeddingI8Program } from '../kernels/embedding-i8.js';
 import { uploadGeluI8Constants } from '../kernels/gelu-i8.js';
 import {
+  GEMV_MAX_ROWS,
   type GemmI8Options,
   type GemmI8Strategy,
   type GemmShape,
@@ -711,12 +712,15 @@ export class IntProgramGpu {
         // A decoder's next-token logits need only each sequence's last position.
         const last = this.kv !== undefined && op.out === this.program.output.tensor;
         const first = op.rows === 'first';
+        // A GEMM over one row per sequence (a classifier after its pooler) has batch rows, not
+        // batch x seq: more rows would only compute past the tensor and need larger variants.
+        const perSequence = rowsPerSequence(this.tensor(op.input)) === 'one';
         const K4 = wordsPerRow(op.K);
         const info = (B: number, S: number) =>
           this.gemmInfo(
             options,
             {
-              M: first || last ? B : B * S,
+              M: first || last || perSequence ? B : B * S,
               N: op.N,
               K: op.K,
               ...(first ? { aRow: S * K4 } : {}),
@@ -993,8 +997,9 @@ export class IntProgramGpu {
   }
 
   /**
-   * Compiles the pipeline of every variant a forward can meet (GEMM tiles, softmax buckets), so that
-   * no length ever waits for a compile.
+   * Compiles the pipeline of every variant a forward can meet (GEMM tiles, attention buckets), so
+   * that no length ever waits for a compile. Every request goes to the driver at once (Dawn compiles
+   * off the JS thread), shortest lengths first; keys of equal code compile once (Gpu.pipeline).
    */
   private async compileVariants(): Promise<void> {
     const poolings = this.program.ops.some((o) => o.kind === 'pool') ? (['mean', 'cls'] as const) : [undefined];
@@ -1014,6 +1019,15 @@ export class IntProgramGpu {
               batch,
             ),
           );
+          // Launches over one row per sequence (a classifier's head) have batch rows: the lengths
+          // above reach only their one-row variant, so batches up to the GEMV's rows (the default
+          // batch size, 8, among them) are warmed at length 1, where token launches meet no new one.
+          if (!this.kv)
+            for (let b = 2; b <= GEMV_MAX_ROWS; b++)
+              for (const l of this.launches) {
+                const p = l.info(b, 1);
+                pending.push(this.gpu.pipeline(p.key, p.code, p.name));
+              }
           continue;
         }
         // An encoder-decoder's target runs one token per sequence after `past` (S - 1 here); the
