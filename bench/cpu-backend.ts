@@ -1,7 +1,8 @@
 /**
  * The CPU backend (loadModel's device: 'cpu') against onnxruntime-web's wasm backend, in Node, one
  * thread each, the same SST-2 dev sentences one at a time (batch 1): ms per sentence of
- *   - ours: the integer program on the CPU (src/cpu/int-program-encoder.ts), tokenizer excluded;
+ *   - ours: the integer program on the CPU (src/cpu/int-program-encoder.ts: JavaScript with the
+ *     INT8 GEMM in WebAssembly SIMD), tokenizer excluded;
  *   - ORT wasm fp32 on the shared ONNX twin (onnx/model.onnx, weights in ../model.safetensors);
  *   - ORT wasm int8 on its dynamic-quantized twin (bench/onnx-quantize.ts via ensureQuantizedTwin).
  * Before timing, the CPU backend's int32 logits are checked equal to the GPU interpreter's on every
@@ -9,7 +10,7 @@
  * The .i8t files are the peer benchmark's (bench/.cache/int8, the same calibration: 32 sentences of
  * train_calib1000, percentile-99.99), converted on the GPU when missing.
  *
- * usage: npx tsx bench/cpu-backend.ts [--models a,b] [--sentences N (64)] [--check N (16)] [--shared DIR]
+ * usage: npx tsx bench/cpu-backend.ts [--models a,b] [--sentences N (64)] [--check N (16)] [--passes N (3)] [--shared DIR]
  * writes bench/results/cpu-backend.json and .md
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,7 @@ const MODELS = ['sst2-bert-tiny', 'sst2-distilbert-mini', 'sst2-distilbert-outli
 const names = opt('models')?.split(',') ?? MODELS;
 const count = Number(opt('sentences') ?? 64);
 const checkCount = Number(opt('check') ?? 16);
+const passes = Number(opt('passes') ?? 3);
 const log = (m: string) => process.stderr.write(`${m}\n`);
 
 ort.env.wasm.numThreads = 1;
@@ -48,20 +50,31 @@ const sentences = dev.slice(0, count);
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** ms per sentence over `sentences`, after one warm-up pass over the first 8. */
-async function timeEach(run: (i: number) => Promise<unknown> | unknown): Promise<{ mean: number; median: number }> {
-  for (let i = 0; i < Math.min(8, sentences.length); i++) await run(i);
-  const ms: number[] = [];
-  for (let i = 0; i < sentences.length; i++) {
-    const t = performance.now();
-    await run(i);
-    ms.push(performance.now() - t);
-  }
-  return { mean: ms.reduce((a, b) => a + b, 0) / ms.length, median: median(ms) };
+/**
+ * ms per sentence of each runner over `sentences`, after one warm-up pass over the first 8. The
+ * runners take turns sentence by sentence (the order rotating), so load from other work on the
+ * shared machine falls on all of them alike and their ratios stay comparable.
+ */
+async function timeInterleaved(
+  runners: ((i: number) => Promise<unknown> | unknown)[],
+  passes: number,
+): Promise<{ mean: number; median: number }[]> {
+  for (const run of runners) for (let i = 0; i < Math.min(8, sentences.length); i++) await run(i);
+  const ms = runners.map(() => [] as number[]);
+  for (let pass = 0; pass < passes; pass++)
+    for (let i = 0; i < sentences.length; i++)
+      for (let j = 0; j < runners.length; j++) {
+        const r = (i + j + pass) % runners.length;
+        const t = performance.now();
+        await runners[r](i);
+        ms[r].push(performance.now() - t);
+      }
+  return ms.map((xs) => ({ mean: xs.reduce((a, b) => a + b, 0) / xs.length, median: median(xs) }));
 }
 
 const gpu = await requestGpu();
 const results = [];
+let gemmEngine = '';
 for (const name of names) {
   const folder = `${shared}/models/${name}`;
   if (!existsSync(`${folder}/onnx/model.onnx`)) {
@@ -75,6 +88,7 @@ for (const name of names) {
   const tokenizer = await loadTokenizer(memorySource(files, i8t), file.config);
   const batches = sentences.map((s) => tokenizer.encodeBatch([s]));
   const cpu = new IntProgramCpu(file.program);
+  gemmEngine = cpu.kernels.gemmEngine;
 
   // Integer-identical to the GPU: every checked sentence's int32 logits.
   const onGpu = await IntProgramGpu.create(gpu, file.program);
@@ -116,11 +130,11 @@ for (const name of names) {
     const theirs = (await fp32.run(feeds(fp32, i))).logits.data as Float32Array;
     if (argmax(ours) === argmax(theirs)) agree++;
   }
-  const t = {
-    ours: await timeEach((i) => cpu.forward(batches[i])),
-    ortFp32: await timeEach((i) => fp32.run(feeds(fp32, i))),
-    ortInt8: await timeEach((i) => int8.run(feeds(int8, i))),
-  };
+  const [ours, ortFp32, ortInt8] = await timeInterleaved(
+    [(i) => cpu.forward(batches[i]), (i) => fp32.run(feeds(fp32, i)), (i) => int8.run(feeds(int8, i))],
+    passes,
+  );
+  const t = { ours, ortFp32, ortInt8 };
   await fp32.release();
   await int8.release();
   const c = file.config;
@@ -152,8 +166,9 @@ const facts = {
   date: new Date().toISOString(),
   node: process.version,
   onnxruntimeWeb: ort.env.versions.web,
-  threads: 'one each (ORT wasm numThreads 1; ours is single-threaded JavaScript, no WebAssembly)',
-  sentences: `${sentences.length} SST-2 dev sentences, batch 1, tokenization excluded, mean of one pass after 8 warm-up runs`,
+  threads: 'one each (ORT wasm numThreads 1; ours is single-threaded JavaScript with a WebAssembly SIMD GEMM)',
+  oursGemm: gemmEngine,
+  sentences: `${sentences.length} SST-2 dev sentences, batch 1, tokenization excluded, mean over ${passes} passes after 8 warm-up runs, the three runtimes taking turns sentence by sentence`,
   machine: 'the shared 2-core development machine, loaded by other work: compare ratios, not absolute times',
 };
 mkdirSync(`${root}bench/results`, { recursive: true });

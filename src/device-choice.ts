@@ -5,8 +5,10 @@
  * the CPU otherwise. The chosen one is the model's `device`.
  */
 import { isDecoderFile, isTranslatorFile, readAnyIntFile } from './format/int-model-file.js';
+import { Int8LanguageModel } from './language-model.js';
 import type { ResolvedSource } from './model/sources.js';
 import { Int8Model, type TextModel } from './session.js';
+import { Int8TranslationModel } from './translation-model.js';
 
 export type DeviceOption = 'auto' | 'webgpu' | 'cpu';
 
@@ -49,7 +51,8 @@ export async function resolveDevice(device: DeviceOption, hasGpu: boolean): Prom
 
 /**
  * A model on the CPU from an integer model file (the built-in model, a path, URL, bytes or a dropped
- * .i8t). A float folder is refused: converting it calibrates on the GPU.
+ * .i8t): encoders, language models and translators. A float folder is refused: converting it
+ * calibrates on the GPU.
  */
 export async function loadModelOnCpu(
   resolve: () => Promise<ResolvedSource>,
@@ -65,9 +68,7 @@ export async function loadModelOnCpu(
       `loadModel: device 'cpu' runs integer model files (.i8t); ${resolved.name ?? resolved.files.describe} is a float checkpoint, and converting one calibrates on WebGPU: convert it once (int8-transformer convert, or loadModel with WebGPU) and load the .i8t`,
     );
   const file = await readAnyIntFile(resolved.bytes, resolved.what);
-  if (isTranslatorFile(file) || isDecoderFile(file))
-    throw new Error(
-      `loadModel: device 'cpu' runs encoder models (classify, embed) so far; ${resolved.what} is a ${isTranslatorFile(file) ? 'translation' : 'language'} model, which runs on WebGPU`,
-    );
+  if (isTranslatorFile(file)) return Int8TranslationModel.onCpu(file, resolved.what);
+  if (isDecoderFile(file)) return Int8LanguageModel.onCpu(file, resolved.what);
   return Int8Model.onCpu(file);
 }

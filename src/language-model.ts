@@ -5,6 +5,7 @@
  * device handling of every model (DeviceModel) and the decoding loop (src/generate/).
  */
 import type { DecoderConfig, DecoderModel } from './core/types.js';
+import { CpuDecoderSession } from './cpu/generation-sessions.js';
 import { DeviceModel } from './device-model.js';
 import type { IntDecoderFile } from './format/int-model-file.js';
 import type { DecoderSession } from './generate/decoder-session.js';
@@ -26,7 +27,8 @@ import type { Capability, Profile, TextModel } from './session.js';
 /** Cache positions a decoder is first made with (or the model's positions, if fewer). */
 const INITIAL_CAPACITY = 128;
 
-type Decoder = DecoderSession & { readonly gpu: Gpu; memory(): GpuMemory; dispose(): void };
+/** gpu: undefined for the device: 'cpu' decoder (src/cpu/generation-sessions.ts). */
+type Decoder = DecoderSession & { readonly gpu: Gpu | undefined; memory(): GpuMemory; dispose(): void };
 
 abstract class LanguageModel extends DeviceModel<Decoder> implements TextModel {
   readonly capabilities: readonly Capability[] = ['generate'];
@@ -39,8 +41,8 @@ abstract class LanguageModel extends DeviceModel<Decoder> implements TextModel {
     super(decoder);
   }
 
-  /** A decoder on `gpu` for `batch` sequences of `capacity` tokens. */
-  protected abstract makeDecoder(gpu: Gpu, batch: number, capacity: number): Promise<Decoder>;
+  /** A decoder on `gpu` (undefined: on the CPU) for `batch` sequences of `capacity` tokens. */
+  protected abstract makeDecoder(gpu: Gpu | undefined, batch: number, capacity: number): Promise<Decoder>;
 
   protected rebuild(gpu: Gpu): Promise<Decoder> {
     return this.makeDecoder(gpu, this.encoder.batch, this.encoder.capacity);
@@ -183,7 +185,23 @@ export class Int8LanguageModel extends LanguageModel {
     return new Int8LanguageModel(config, tokenizer, decoder, program);
   }
 
-  protected makeDecoder(gpu: Gpu, batch: number, capacity: number): Promise<Decoder> {
+  /**
+   * The same model on the CPU (device: 'cpu'): the integer interpreter's incremental decoder with
+   * the fast kernels, whose candidates equal the GPU decoder's.
+   */
+  static async onCpu(file: IntDecoderFile, what = 'integer model file'): Promise<Int8LanguageModel> {
+    const { program, config } = file;
+    const decoder = new CpuDecoderSession(
+      program,
+      1,
+      Math.min(config.maxPositions, INITIAL_CAPACITY),
+      config.eosTokenId,
+    );
+    return new Int8LanguageModel(config, await decoderFileTokenizer(file, what), decoder, program);
+  }
+
+  protected async makeDecoder(gpu: Gpu | undefined, batch: number, capacity: number): Promise<Decoder> {
+    if (!gpu) return new CpuDecoderSession(this.program, batch, capacity, this.config.eosTokenId);
     return intDecoder(gpu, this.program, this.config, batch, capacity);
   }
 }

@@ -6,6 +6,7 @@
  * handling of every model (DeviceModel) and the search (src/generate/translate.ts).
  */
 import type { MarianConfig, MarianModel } from './core/types.js';
+import { CpuTranslatorSession } from './cpu/generation-sessions.js';
 import { DeviceModel } from './device-model.js';
 import type { IntTranslatorFile } from './format/int-model-file.js';
 import type { GenerationResult } from './generate/generate.js';
@@ -30,7 +31,8 @@ import type { Capability, Profile, TextModel } from './session.js';
 /** Target tokens per sequence a session is first made for (or the model's positions, if fewer). */
 const INITIAL_CAPACITY = 64;
 
-type Session = TranslatorSession & { readonly gpu: Gpu; memory(): GpuMemory; dispose(): void };
+/** gpu: undefined for the device: 'cpu' session (src/cpu/generation-sessions.ts). */
+type Session = TranslatorSession & { readonly gpu: Gpu | undefined; memory(): GpuMemory; dispose(): void };
 
 function describe(value: unknown): string {
   return value === null ? 'null' : Array.isArray(value) ? 'a list' : typeof value;
@@ -49,8 +51,8 @@ abstract class TranslationModel extends DeviceModel<Session> implements TextMode
     super(session);
   }
 
-  /** A session on `gpu` for `sequences` sequences of `capacity` target tokens. */
-  protected abstract makeSession(gpu: Gpu, sequences: number, capacity: number): Promise<Session>;
+  /** A session on `gpu` (undefined: on the CPU) for `sequences` sequences of `capacity` target tokens. */
+  protected abstract makeSession(gpu: Gpu | undefined, sequences: number, capacity: number): Promise<Session>;
 
   protected rebuild(gpu: Gpu): Promise<Session> {
     return this.makeSession(gpu, 1, this.encoder.capacity);
@@ -229,7 +231,21 @@ export class Int8TranslationModel extends TranslationModel {
     return new Int8TranslationModel(config, tokenizer, session, program, maxLength);
   }
 
-  protected makeSession(gpu: Gpu, sequences: number, capacity: number): Promise<Session> {
+  /**
+   * The same model on the CPU (device: 'cpu'): the integer interpreter's incremental translator
+   * with the fast kernels, whose candidates and logits equal the GPU translator's.
+   */
+  static async onCpu(file: IntTranslatorFile, what = 'integer model file'): Promise<Int8TranslationModel> {
+    const files: Record<string, string> = { 'tokenizer.json': file.tokenizer.json };
+    if (file.tokenizer.config !== undefined) files['tokenizer_config.json'] = file.tokenizer.config;
+    const tokenizer = await loadMarianTokenizer(memorySource(files, what), file.config);
+    const { program, config } = file;
+    const session = new CpuTranslatorSession(program, config, Math.min(config.maxPositions, INITIAL_CAPACITY));
+    return new Int8TranslationModel(config, tokenizer, session, program, maxLengthOf(file.generation));
+  }
+
+  protected async makeSession(gpu: Gpu | undefined, sequences: number, capacity: number): Promise<Session> {
+    if (!gpu) return new CpuTranslatorSession(this.program, this.config, capacity);
     return intSession(gpu, this.program, this.config, sequences, capacity);
   }
 }

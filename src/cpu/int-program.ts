@@ -376,6 +376,8 @@ export class IntDecoderCpu {
     batch: number,
     /** Tokens per sequence the cache holds (prompt and generated). */
     capacity: number,
+    /** The kernels to compose (REFERENCE_KERNELS by default); the logits are the same integers either way. */
+    readonly kernels: IntKernels = REFERENCE_KERNELS,
   ) {
     if (program.output.kind !== 'lm-logits')
       throw new Error(`IntDecoderCpu: the program's output is ${program.output.kind}, not LM logits`);
@@ -433,7 +435,7 @@ export class IntDecoderCpu {
       positionIds,
     };
     for (let b = 0; b < B; b++) cache.mask.set(mask.subarray(b * S, (b + 1) * S), b * cache.capacity + cache.past);
-    const interpreter = new CpuIntInterpreter(this.program, batch, undefined, cache);
+    const interpreter = new CpuIntInterpreter(this.program, batch, undefined, cache, undefined, this.kernels);
     for (const op of this.program.ops) interpreter.run(op);
     cache.past += S;
     return interpreter.get(this.program.output.tensor) as Int32Array;
@@ -457,6 +459,7 @@ export class IntTranslatorCpu {
     batch: number,
     /** Target tokens per sequence the cache holds (the start token and the generated ones). */
     capacity: number,
+    readonly kernels: IntKernels = REFERENCE_KERNELS,
   ) {
     if (program.kind !== 'encoder-decoder' || program.output.kind !== 'lm-logits')
       throw new Error(
@@ -485,7 +488,7 @@ export class IntTranslatorCpu {
       throw new RangeError(
         `IntTranslatorCpu: ${source.batch} sources do not divide a cache of ${this.cache.batch} sequences into beams`,
       );
-    const interpreter = new CpuIntInterpreter(this.program, source, undefined, undefined, source);
+    const interpreter = new CpuIntInterpreter(this.program, source, undefined, undefined, source, this.kernels);
     for (const op of this.program.ops) if (this.sourceOps.has(op)) interpreter.run(op);
     this.memory = { source, values: interpreter.values };
     this.cache.past = 0;
@@ -528,7 +531,7 @@ export class IntTranslatorCpu {
       positionIds: new Int32Array(B).fill(cache.past),
     };
     for (let b = 0; b < B; b++) cache.mask[b * cache.capacity + cache.past] = 1;
-    const interpreter = new CpuIntInterpreter(this.program, batch, undefined, cache, memory.source);
+    const interpreter = new CpuIntInterpreter(this.program, batch, undefined, cache, memory.source, this.kernels);
     for (const [id, v] of memory.values) interpreter.values.set(id, v);
     for (const op of this.program.ops) if (!this.sourceOps.has(op)) interpreter.run(op);
     cache.past += 1;
@@ -630,8 +633,9 @@ export class IntDecoderCpuSession {
     batch: number,
     capacity: number,
     private readonly padId = 0,
+    kernels: IntKernels = REFERENCE_KERNELS,
   ) {
-    this.decoder = new IntDecoderCpu(program, batch, capacity);
+    this.decoder = new IntDecoderCpu(program, batch, capacity, kernels);
   }
 
   get batch(): number {

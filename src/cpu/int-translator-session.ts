@@ -10,7 +10,7 @@ import type { TokenCandidates } from '../generate/decoder-session.js';
 import type { NextTokenRequest, NextTokens, TranslatorSession } from '../generate/translator-session.js';
 import type { IntProgram } from '../plan/int-program.js';
 import { logitCandidates, rescaledLogitRows } from '../reference/topk-i32.js';
-import { IntTranslatorCpu } from './int-program.js';
+import { type IntKernels, IntTranslatorCpu, REFERENCE_KERNELS } from './int-program.js';
 
 export class IntTranslatorCpuSession implements TranslatorSession {
   private translator: IntTranslatorCpu | undefined;
@@ -21,6 +21,8 @@ export class IntTranslatorCpuSession implements TranslatorSession {
     readonly tokens: TranslatorTokens,
     /** Target tokens per sequence (decoder_start_token_id and the generated ones). */
     readonly capacity: number,
+    /** The kernels to compose (REFERENCE_KERNELS by default); the same integers either way. */
+    private readonly kernels: IntKernels = REFERENCE_KERNELS,
   ) {
     if (program.kind !== 'encoder-decoder' || !program.output.rescale)
       throw new Error(`translator: the program is a ${program.kind}, not an encoder-decoder with LM logits`);
@@ -48,7 +50,7 @@ export class IntTranslatorCpuSession implements TranslatorSession {
     checkTranslatorStart(sources, beams, this.vocab, this.program.maxPositions);
     const sequences = sources.length * beams;
     if (this.translator?.cache.batch !== sequences)
-      this.translator = new IntTranslatorCpu(this.program, sequences, this.capacity);
+      this.translator = new IntTranslatorCpu(this.program, sequences, this.capacity, this.kernels);
     this.translator.encode(
       marianBatch(sources, this.tokens.padTokenId, this.program.maxPositions, undefined, 'source'),
     );
