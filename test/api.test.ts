@@ -91,11 +91,11 @@ describe('loadModel', { timeout: 300_000 }, () => {
         6,
       );
       const families = profile.families.map((f) => f.family);
-      expect(families).toEqual(expect.arrayContaining(['gemm-i8', 'softmax-i8', 'layernorm-i8', 'embedding-i8']));
-      // Every dispatch is there: one embedding, one softmax per layer, LayerNorms after the embedding and twice per layer.
+      expect(families).toEqual(expect.arrayContaining(['gemm-i8', 'attention-i8', 'layernorm-i8', 'embedding-i8']));
+      // Every dispatch is there: one embedding, one fused attention per layer, LayerNorms after the embedding and twice per layer.
       const L = (model.config as EncoderConfig).numLayers;
       const dispatches = Object.fromEntries(profile.families.map((f) => [f.family, f.dispatches]));
-      expect([dispatches['embedding-i8'], dispatches['softmax-i8'], dispatches['layernorm-i8']]).toEqual([
+      expect([dispatches['embedding-i8'], dispatches['attention-i8'], dispatches['layernorm-i8']]).toEqual([
         1,
         L,
         2 * L + 1,
@@ -323,7 +323,7 @@ describe('loadModel', { timeout: 300_000 }, () => {
       };
       for (let i = 0; i < 2; i++) expect(cosine(a[i], b[i])).toBeGreaterThan(0.99);
       expect(cosine(a[0], a[1])).toBeLessThan(cosine(a[0], b[0]));
-      await expect(int8.classify(texts)).rejects.toThrow(/\(BertModel\) is not a classifier; use embed\(\)/);
+      await expect(int8.classify(texts)).rejects.toThrow(/classify: this model \(BertModel, task embedding\) cannot classify; use embed\(\)/);
       // CLS pooling: the first token's vector, integer on the GPU (equal to the CPU interpreter) and close to fp32's.
       const cls8 = await int8.embed(texts, { pooling: 'cls' });
       const cls32 = await fp32.embed(texts, { pooling: 'cls' });
@@ -389,7 +389,7 @@ describe('loadModel', { timeout: 300_000 }, () => {
     try {
       await expect(model.classify([])).rejects.toThrow(/no input texts/);
       await expect(model.classify(texts, { batchSize: 0 })).rejects.toThrow(/batchSize 0 must be a positive integer/);
-      await expect(model.embed(texts)).rejects.toThrow(/is a classifier; use classify\(\)/);
+      await expect(model.embed(texts)).rejects.toThrow(/embed: this model \(BertForSequenceClassification, task sequence-classification\) cannot embed; use classify\(\)/);
     } finally {
       model.dispose();
     }

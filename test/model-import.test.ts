@@ -554,7 +554,7 @@ describe('config.json', () => {
   });
   it('refuses what the runtime cannot run, naming it', () => {
     expect(() => parseConfig({ ...bert, architectures: ['XLMRobertaForSequenceClassification'] })).toThrow(
-      /architecture XLMRobertaForSequenceClassification is not supported; supported: BertForSequenceClassification, DistilBertForSequenceClassification, RobertaForSequenceClassification, BertModel/,
+      /architecture XLMRobertaForSequenceClassification is not supported; supported: BertForSequenceClassification, DistilBertForSequenceClassification, RobertaForSequenceClassification, BertForTokenClassification, DistilBertForTokenClassification, RobertaForTokenClassification, BertModel/,
     );
     expect(() => parseConfig({ ...bert, architectures: undefined })).toThrow(/"architectures" is missing/);
     expect(() => parseConfig({ ...bert, hidden_act: 'gelu_new' })).toThrow(/hidden_act "gelu_new" is not supported/);
