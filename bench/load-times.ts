@@ -6,7 +6,9 @@
  * one. 'cold' loads with an empty cache (what every load cost before the cache: download, convert,
  * compile), 'cached' loads again with what the cold load stored. Each process times loadModel to its
  * resolution, the first classify (a text the warm-up never saw), then the median of 5 more runs of
- * that text ('steady'), and records when each progress stage began.
+ * that text ('steady'), and records when each progress stage began, the process's CPU time during the
+ * load (on a shared machine the wall time mostly measures the other work; the CPU time is the load's
+ * own, nearly all of it SwiftShader compiling pipelines) and the pipelines compiled.
  *
  * Browser (headless Chromium on SwiftShader, the demo served by Vite as `npm start` does): the demo
  * page twice with one persistent profile (Playwright's launchPersistentContext on a temporary
@@ -15,11 +17,17 @@
  * classification and for a repeated one.
  *
  *   npx tsx bench/load-times.ts [--models default,<folder>...] [--no-browser] [--no-node]
+ *   npx tsx bench/load-times.ts --pipelines
  *
- * Writes bench/results/load-times.json and .md.
+ * --pipelines: which pipelines the built-in classifier compiles at load and what each costs alone:
+ * every one recompiled serially on a fresh device, with the process's CPU time around each compile
+ * (bench/results/load-pipelines.md).
+ *
+ * Writes bench/results/load-times.json and .md; the .md also shows the run the previous
+ * load-times.json held, so that a change's before and after sit side by side.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +47,10 @@ interface ChildResult {
   steadyMs: number;
   stages: { stage: string; atMs: number; message: string }[];
   label: string;
+  /** User + system CPU time of the process during loadModel (absent in runs before it was recorded). */
+  loadCpuMs?: number;
+  /** Pipelines compiled during the load (distinct WGSL). */
+  pipelines?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -49,6 +61,7 @@ if (args[0] === '--child') {
   const model = args[1];
   const stages: ChildResult['stages'] = [];
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const m = await loadModel(model === 'default' ? 'default' : model, {
     onProgress: (p) => {
       if (stages.at(-1)?.stage !== p.stage)
@@ -56,6 +69,11 @@ if (args[0] === '--child') {
     },
   });
   const loadMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const loadCpuMs = (cpu.user + cpu.system) / 1000;
+  // Bench-only peek: the GPU the model's encoder compiled on.
+  const gpu = (m as unknown as { encoder?: { gpu?: { pipelineCompiles?: readonly unknown[] } } }).encoder?.gpu;
+  const pipelines = gpu?.pipelineCompiles?.length;
   let t = performance.now();
   const [p] = await m.classify(TEXT);
   const firstMs = performance.now() - t;
@@ -67,8 +85,81 @@ if (args[0] === '--child') {
   }
   runs.sort((a, b) => a - b);
   m.dispose();
-  const result: ChildResult = { model, loadMs, firstMs, steadyMs: runs[2], stages, label: p.label };
+  const result: ChildResult = {
+    model,
+    loadMs,
+    firstMs,
+    steadyMs: runs[2],
+    stages,
+    label: p.label,
+    loadCpuMs,
+    pipelines,
+  };
   console.log(JSON.stringify(result));
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// --pipelines: each pipeline of the built-in classifier's load, compiled alone.
+
+if (args[0] === '--pipelines') {
+  const { readFileSync: read } = await import('node:fs');
+  const { requestGpu } = await import('../src/gpu/device.js');
+  const { Gpu } = await import('../src/gpu/gpu.js');
+  const { readIntModelFile } = await import('../src/format/int-model-file.js');
+  const { IntProgramGpu } = await import('../src/runtime/int-program.js');
+  const { builtInModelUrl } = await import('../src/api.js');
+  const file = await readIntModelFile(new Uint8Array(read(fileURLToPath(builtInModelUrl()))));
+  // Bench-only capture of each key's code: Gpu keeps compiled pipelines, not their WGSL.
+  const codes = new Map<string, { code: string; label: string }>();
+  const original = Gpu.prototype.pipeline;
+  Gpu.prototype.pipeline = function (key: string, code: string, label?: string) {
+    if (!codes.has(key)) codes.set(key, { code, label: label ?? key });
+    return original.call(this, key, code, label);
+  };
+  const gpu = await requestGpu();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const runtime = await IntProgramGpu.create(gpu, file.program);
+  const cpu = process.cpuUsage(cpu0);
+  const createMs = performance.now() - t0;
+  const compiled = gpu.pipelineCompiles.length;
+  runtime.dispose();
+  Gpu.prototype.pipeline = original;
+  const fresh = await requestGpu();
+  const rows: { key: string; cpuMs: number; wallMs: number; chars: number }[] = [];
+  for (const [key, { code, label }] of codes) {
+    const c0 = process.cpuUsage();
+    const w0 = performance.now();
+    await fresh.pipeline(key, code, label);
+    const c = process.cpuUsage(c0);
+    rows.push({ key, cpuMs: (c.user + c.system) / 1000, wallMs: performance.now() - w0, chars: code.length });
+  }
+  rows.sort((a, b) => b.cpuMs - a.cpuMs);
+  const family = (key: string) =>
+    key.startsWith('gemm-i8') ? (key.includes('"gemv"') ? 'GEMV' : 'GEMM tile') : key.split(/[:[]/)[0];
+  const families = new Map<string, { n: number; cpuMs: number }>();
+  for (const r of rows) {
+    const f = families.get(family(r.key)) ?? { n: 0, cpuMs: 0 };
+    families.set(family(r.key), { n: f.n + 1, cpuMs: f.cpuMs + r.cpuMs });
+  }
+  const total = rows.reduce((n, r) => n + r.cpuMs, 0);
+  const lines = [
+    '# Pipelines the built-in classifier compiles at load',
+    '',
+    `${new Date().toISOString()}, SwiftShader, the shared 2-core machine. IntProgramGpu.create on ${basename(fileURLToPath(builtInModelUrl()))}: ${s(createMs)} wall, ${s((cpu.user + cpu.system) / 1000)} CPU, ${codes.size} pipeline keys, ${compiled} compiles (keys of equal WGSL share one). Then each alone on a fresh device, serially: CPU = the process's user + system time around the compile (SwiftShader compiles on Dawn's threads in this process), total ${s(total)}.`,
+    '',
+    '| family | pipelines | CPU |',
+    '|---|---|---|',
+    ...[...families].map(([f, v]) => `| ${f} | ${v.n} | ${s(v.cpuMs)} |`),
+    '',
+    '| CPU ms | wall ms | WGSL chars | key |',
+    '|---|---|---|---|',
+    ...rows.map((r) => `| ${r.cpuMs.toFixed(0)} | ${r.wallMs.toFixed(0)} | ${r.chars} | \`${r.key}\` |`),
+    '',
+  ];
+  writeFileSync(join(root, 'bench/results/load-pipelines.md'), `${lines.join('\n')}\n`);
+  console.log(lines.join('\n'));
   process.exit(0);
 }
 
@@ -101,7 +192,7 @@ function nodeRuns(models: string[]): NodeRow[] {
       const cold = child(model, cacheDir);
       const cached = child(model, cacheDir);
       console.log(
-        `node ${model}: cold load ${s(cold.loadMs)}, first ${ms(cold.firstMs)}, steady ${ms(cold.steadyMs)}; cached load ${s(cached.loadMs)}, first ${ms(cached.firstMs)}, steady ${ms(cached.steadyMs)}`,
+        `node ${model}: cold load ${s(cold.loadMs)} (CPU ${s(cold.loadCpuMs ?? 0)}, ${cold.pipelines} pipelines), first ${ms(cold.firstMs)}, steady ${ms(cold.steadyMs)}; cached load ${s(cached.loadMs)}, first ${ms(cached.firstMs)}, steady ${ms(cached.steadyMs)}`,
       );
       rows.push({ model, cold, cached });
     } finally {
@@ -200,40 +291,59 @@ const models = arg('models', `default,${resolve(root, '../shared/models/sst2-ber
 const node = args.includes('--no-node') ? [] : nodeRuns(models);
 const browser = args.includes('--no-browser') ? [] : await browserVisits();
 
+interface Run {
+  when: string;
+  node: NodeRow[];
+  browser: Visit[];
+}
+
 const when = new Date().toISOString();
 const out = join(root, 'bench/results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'load-times.json'), `${JSON.stringify({ when, text: TEXT, node, browser }, null, 2)}\n`);
+const jsonPath = join(out, 'load-times.json');
+const previous: Run | undefined = existsSync(jsonPath) ? JSON.parse(readFileSync(jsonPath, 'utf8')) : undefined;
+writeFileSync(jsonPath, `${JSON.stringify({ when, text: TEXT, node, browser }, null, 2)}\n`);
 
 const name = (m: string) => (m === 'default' ? 'built-in sst2-bert-tiny.i8t' : `folder ${basename(m)} (converted)`);
 const stageList = (r: ChildResult) => r.stages.map((x) => `${x.stage} ${s(x.atMs)}`).join(', ');
+const cpuOf = (r: ChildResult) => (r.loadCpuMs === undefined ? 'not recorded' : s(r.loadCpuMs));
+const pipelinesOf = (r: ChildResult) => (r.pipelines === undefined ? 'not recorded' : String(r.pipelines));
+
+function tables(run: Run, level: string): string[] {
+  const lines = [
+    '| model | load cold | load cached | load CPU cold | load CPU cached | pipelines | first cold | first cached | steady | stages cold | stages cached |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+    ...run.node.map(
+      (r) =>
+        `| ${name(r.model)} | ${s(r.cold.loadMs)} | ${s(r.cached.loadMs)} | ${cpuOf(r.cold)} | ${cpuOf(r.cached)} | ${pipelinesOf(r.cached)} | ${ms(r.cold.firstMs)} | ${ms(r.cached.firstMs)} | ${ms(r.cached.steadyMs)} | ${stageList(r.cold)} | ${stageList(r.cached)} |`,
+    ),
+    '',
+  ];
+  if (run.browser.length) {
+    lines.push(
+      `${level} The demo page, twice with one browser profile`,
+      '',
+      'Headless Chromium (Debian), persistent profile; time from navigation to the page saying ready (INT8 and FP32 built-in models loaded and warmed up), GET requests for model files, the latency the page shows for the INT8 model on its first text and on the same text again.',
+      '',
+      '| visit | ready after | model file GETs | INT8 first | INT8 repeat |',
+      '|---|---|---|---|---|',
+      ...run.browser.map(
+        (v, i) =>
+          `| ${i + 1} | ${s(v.readyMs)} | ${v.modelRequests.length}${v.modelRequests.length ? ` (${v.modelRequests.join(', ')})` : ''} | ${ms(v.firstLatencyMs)} | ${ms(v.repeatLatencyMs)} |`,
+      ),
+      '',
+    );
+  }
+  return lines;
+}
+
 const md = [
   '# Load and first-inference times',
   '',
-  `${when}, SwiftShader (software WebGPU), 2-core machine shared with other work. Node: each row a new process; cold = empty cache (INT8_TRANSFORMER_CACHE a fresh directory), cached = a second process on the cache the cold one filled. First = the first classify after load (a text of another length than any warm-up), steady = median of 5 more. Stage times: when each progress stage began.`,
+  `${when}, SwiftShader (software WebGPU), 2-core machine shared with other work. Node: each row a new process; cold = empty cache (INT8_TRANSFORMER_CACHE a fresh directory), cached = a second process on the cache the cold one filled. First = the first classify after load (a text of another length than any warm-up), steady = median of 5 more. Load CPU: the process's user + system CPU time during loadModel (the wall time on a shared machine mostly measures the other work). Pipelines: distinct pipelines compiled by the cached load (what each costs: load-pipelines.md, written by --pipelines). Stage times: when each progress stage began.`,
   '',
-  '| model | load cold | load cached | first cold | first cached | steady | stages cold | stages cached |',
-  '|---|---|---|---|---|---|---|---|',
-  ...node.map(
-    (r) =>
-      `| ${name(r.model)} | ${s(r.cold.loadMs)} | ${s(r.cached.loadMs)} | ${ms(r.cold.firstMs)} | ${ms(r.cached.firstMs)} | ${ms(r.cached.steadyMs)} | ${stageList(r.cold)} | ${stageList(r.cached)} |`,
-  ),
-  '',
+  ...tables({ when, node, browser }, '##'),
 ];
-if (browser.length) {
-  md.push(
-    '## The demo page, twice with one browser profile',
-    '',
-    'Headless Chromium (Debian), persistent profile; time from navigation to the page saying ready (INT8 and FP32 built-in models loaded and warmed up), GET requests for model files, the latency the page shows for the INT8 model on its first text and on the same text again.',
-    '',
-    '| visit | ready after | model file GETs | INT8 first | INT8 repeat |',
-    '|---|---|---|---|---|',
-    ...browser.map(
-      (v, i) =>
-        `| ${i + 1} | ${s(v.readyMs)} | ${v.modelRequests.length}${v.modelRequests.length ? ` (${v.modelRequests.join(', ')})` : ''} | ${ms(v.firstLatencyMs)} | ${ms(v.repeatLatencyMs)} |`,
-    ),
-    '',
-  );
-}
+if (previous) md.push(`## Before: the previous run (${previous.when})`, '', ...tables(previous, '###'));
 writeFileSync(join(out, 'load-times.md'), `${md.join('\n')}\n`);
 console.log(`wrote ${join(out, 'load-times.json')} and .md`);
