@@ -20,6 +20,11 @@
  *      keys 255 128 < 2^31, proven on the host), then dyadic_scale to int8 as the GEMM epilogue.
  * The exps and packed probabilities of the block are QB * KEYS * 5 bytes of workgroup memory: the
  * host picks QB so that everything stays under WebGPU's default 16 KiB.
+ *
+ * KV-cache variant (options.kvCache): K and V are a decoder's int8 caches (src/runtime/kv-cache.ts):
+ * K as [batch, heads, capacity, headWords] words and V transposed, [batch, heads, headDim,
+ * capWords] (4 keys per word), each after a word offset. Step 4 then reads, for each of its 4 head
+ * dims, one V^T word per 4 keys and adds the 4 products p V: the same int32 sum in another order.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { i32Lit } from './codegen.js';
@@ -35,6 +40,8 @@ export interface AttentionI8ShaderOptions {
   queryBlock: number;
   /** Threads per query row: a power of two. */
   rowThreads: number;
+  /** K and V^T from a decoder's KV cache layout instead of token rows (absent: rows). */
+  kvCache?: boolean;
 }
 
 /** Uniform layout (u32 words), shared with the host wrapper. */
@@ -62,7 +69,11 @@ export const ATTENTION_I8_PARAM_FIELDS = [
   'polyB',
   'polyC',
   'expShift',
+  /** KV-cache variant: positions per (batch, head) of the caches and V^T words per head dim. */
+  'capacity',
+  'capWords',
   'pad0',
+  'pad1',
 ] as const;
 
 export type AttentionI8ParamField = (typeof ATTENTION_I8_PARAM_FIELDS)[number];
@@ -74,6 +85,39 @@ export function attentionI8WorkgroupBytes(o: Pick<AttentionI8ShaderOptions, 'key
 
 function widen(word: string): string {
   return `vec4<i32>(i32(${word} << 24u) >> 24u, i32(${word} << 16u) >> 24u, i32(${word} << 8u) >> 24u, i32(${word}) >> 24u)`;
+}
+
+/** Step 4's accumulation over the keys: V rows (one word of 4 dims per key) or V^T cache rows (one word of 4 keys per dim). */
+function contextLoop(kvCache: boolean): string {
+  if (!kvCache)
+    return `    let vBase = b * nk * params.vRow + params.vOffset + h * hw + dw;
+    var acc = vec4<i32>(0i);
+    for (var w = 0u; w < words; w = w + 1u) {
+      let pw = probs[pBase + w];
+      if (pw == 0u) { continue; }
+      for (var l = 0u; l < 4u; l = l + 1u) {
+        let j = 4u * w + l;
+        let p = (pw >> (8u * l)) & 0xffu;
+        if (p != 0u) {
+          let vw = v[vBase + j * params.vRow];
+          acc = acc + i32(p) * ${widen('vw')};
+        }
+      }
+    }`;
+  // Lanes of keys past the row hold probability 0, so whatever the cache holds there adds nothing.
+  return `    let cw = params.capWords;
+    let vBase = ((b * params.heads + h) * hw * 4u + 4u * dw) * cw + params.vOffset;
+    var acc = vec4<i32>(0i);
+    for (var w = 0u; w < words; w = w + 1u) {
+      let pw = probs[pBase + w];
+      if (pw == 0u) { continue; }
+      let p = vec4<i32>(vec4<u32>(pw, pw >> 8u, pw >> 16u, pw >> 24u) & vec4<u32>(0xffu));
+      let v0 = v[vBase + w];
+      let v1 = v[vBase + cw + w];
+      let v2 = v[vBase + 2u * cw + w];
+      let v3 = v[vBase + 3u * cw + w];
+      acc = acc + vec4<i32>(dot(p, ${widen('v0')}), dot(p, ${widen('v1')}), dot(p, ${widen('v2')}), dot(p, ${widen('v3')}));
+    }`;
 }
 
 export function attentionI8Shader(o: AttentionI8ShaderOptions): string {
@@ -126,7 +170,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var j = t; j < nk; j = j + TPR) {
     var s = NO_KEY;
     if (j < limit && mask[maskBase + j] != 0u) {
-      let kBase = (b * nk + j) * params.kRow + params.kOffset + h * hw;
+      let kBase = ${o.kvCache ? '((b * params.heads + h) * params.capacity + j) * hw + params.kOffset' : '(b * nk + j) * params.kRow + params.kOffset + h * hw'};
       var acc = 0i;
       for (var w = 0u; w < hw; w = w + 1u) {
         let qw = q[qBase + w];
@@ -178,20 +222,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (i >= params.queries) { return; }
   let outBase = (b * params.queries + i) * params.outRow + h * hw;
   for (var dw = t; dw < hw; dw = dw + TPR) {
-    let vBase = b * nk * params.vRow + params.vOffset + h * hw + dw;
-    var acc = vec4<i32>(0i);
-    for (var w = 0u; w < words; w = w + 1u) {
-      let pw = probs[pBase + w];
-      if (pw == 0u) { continue; }
-      for (var l = 0u; l < 4u; l = l + 1u) {
-        let j = 4u * w + l;
-        let p = (pw >> (8u * l)) & 0xffu;
-        if (p != 0u) {
-          let vw = v[vBase + j * params.vRow];
-          acc = acc + i32(p) * ${widen('vw')};
-        }
-      }
-    }
+${contextLoop(o.kvCache ?? false)}
     let m = params.contextM;
     let e = params.contextE;
     out[outBase + dw] = (u32(dyadic_scale(acc.x, m, e, -128i, 127i)) & 0xffu) |

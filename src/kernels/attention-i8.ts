@@ -40,7 +40,9 @@ const U32 = 2 ** 32 - 1;
 /**
  * One fused attention run. Offsets and row strides are in u32 words of packed int8. Q rows are
  * [batch, queries], K and V rows [batch, keys], output rows [batch, queries] with head h at words
- * h headDim / 4 ...
+ * h headDim / 4 ... With kvCache, K and V are a decoder's caches instead (K [batch, heads,
+ * capacity, headDim / 4] words, V^T [batch, heads, headDim, ceil(capacity / 4)] words, after
+ * kOffset and vOffset words; kRow and vRow are not used).
  */
 export interface AttentionI8Shape {
   batch: number;
@@ -52,19 +54,29 @@ export interface AttentionI8Shape {
   causal?: boolean;
   past?: number;
   qRow: number;
-  kRow: number;
-  vRow: number;
+  /** Words between K rows and V rows (token layout; not used with kvCache). */
+  kRow?: number;
+  vRow?: number;
   outRow: number;
   qOffset?: number;
   kOffset?: number;
   vOffset?: number;
   /** Values between mask rows; default keys. */
   maskRow?: number;
+  /** K and V from the KV cache layout (the launch must be a kvCache variant). */
+  kvCache?: { capacity: number };
 }
 
-function resolve(s: AttentionI8Shape): Required<AttentionI8Shape> {
+type Resolved = Required<Omit<AttentionI8Shape, 'kvCache'>> & Pick<AttentionI8Shape, 'kvCache'>;
+
+function resolve(s: AttentionI8Shape): Resolved {
+  const hw = s.headDim / 4;
+  const cap = s.kvCache?.capacity;
   return {
     ...s,
+    // The cache variant's strides as the shader reads them: a K row is one head's words, a V^T row one dim's keys.
+    kRow: cap !== undefined ? hw : (s.kRow as number),
+    vRow: cap !== undefined ? Math.ceil(cap / 4) : (s.vRow as number),
     causal: s.causal ?? false,
     past: s.past ?? 0,
     qOffset: s.qOffset ?? 0,
@@ -81,7 +93,7 @@ function resolve(s: AttentionI8Shape): Required<AttentionI8Shape> {
  * most 8 rows on GPUs, 16 on CPU emulation, whose workgroups stay small).
  */
 export function attentionI8Variant(
-  shape: Pick<AttentionI8Shape, 'keys'>,
+  shape: Pick<AttentionI8Shape, 'keys' | 'kvCache'>,
   strategy: AttentionI8Strategy,
   software = false,
 ): AttentionI8Launch {
@@ -92,7 +104,7 @@ export function attentionI8Variant(
   let queryBlock = software ? 16 : 8;
   while (queryBlock > 1 && attentionI8WorkgroupBytes({ keys, queryBlock, rowThreads }) > ATTENTION_I8_WORKGROUP_BYTES)
     queryBlock /= 2;
-  return { strategy, keys, queryBlock, rowThreads };
+  return { strategy, keys, queryBlock, rowThreads, ...(shape.kvCache ? { kvCache: true } : {}) };
 }
 
 function checkLaunch(l: AttentionI8Launch): void {
@@ -105,6 +117,8 @@ function checkLaunch(l: AttentionI8Launch): void {
     throw new RangeError(
       `fused attention: ${l.queryBlock} queries x ${l.rowThreads} threads (a power of two) must make at most 256 threads`,
     );
+  if (l.kvCache !== undefined && l.kvCache !== true)
+    throw new RangeError(`fused attention: kvCache = ${String(l.kvCache)} must be true or absent`);
   const bytes = attentionI8WorkgroupBytes(l);
   if (bytes > ATTENTION_I8_WORKGROUP_BYTES)
     throw new RangeError(
@@ -121,14 +135,22 @@ export function attentionI8Kernel(launch: AttentionI8Launch): KernelProgram {
     queryBlock: launch.queryBlock,
     rowThreads: launch.rowThreads,
   };
+  if (launch.kvCache) l.kvCache = true;
   return cachedKernel(optionsKey('attention-i8', l), () => ({
-    name: `attention-i8[${l.strategy},${l.keys} keys,${l.queryBlock}x${l.rowThreads}]`,
+    name: `attention-i8[${l.strategy},${l.keys} keys,${l.queryBlock}x${l.rowThreads}${l.kvCache ? ',kv cache' : ''}]`,
     code: attentionI8Shader(l),
     workgroupStorageBytes: attentionI8WorkgroupBytes(l),
   }));
 }
 
-function checkShape(shape: AttentionI8Shape): Required<AttentionI8Shape> {
+function checkShape(shape: AttentionI8Shape): Resolved {
+  if (shape.kvCache) {
+    const cap = shape.kvCache.capacity;
+    if (!Number.isInteger(cap) || cap < 1)
+      throw new RangeError(`fused attention: KV cache capacity = ${cap} must be a positive integer`);
+    if (shape.keys > cap)
+      throw new RangeError(`fused attention: ${shape.keys} keys exceed the KV cache's capacity ${cap}`);
+  }
   const s = resolve(shape);
   const fail = (what: string): never => {
     throw new RangeError(`fused attention: ${what}`);
@@ -145,21 +167,32 @@ function checkShape(shape: AttentionI8Shape): Required<AttentionI8Shape> {
   const hw = s.headDim / 4;
   const span = s.heads * hw;
   if (s.qOffset + span > s.qRow) fail(`Q's heads end at word ${s.qOffset + span}, past its rows of ${s.qRow}`);
-  if (s.kOffset + span > s.kRow) fail(`K's heads end at word ${s.kOffset + span}, past its rows of ${s.kRow}`);
-  if (s.vOffset + span > s.vRow) fail(`V's heads end at word ${s.vOffset + span}, past its rows of ${s.vRow}`);
+  if (!s.kvCache && s.kOffset + span > s.kRow)
+    fail(`K's heads end at word ${s.kOffset + span}, past its rows of ${s.kRow}`);
+  if (!s.kvCache && s.vOffset + span > s.vRow)
+    fail(`V's heads end at word ${s.vOffset + span}, past its rows of ${s.vRow}`);
   if (span > s.outRow) fail(`the output's heads need ${span} words, its rows have ${s.outRow}`);
   if (s.queries > GRID || s.heads > GRID || s.batch > GRID)
     fail(`a grid of ${s.queries} queries x ${s.heads} heads x ${s.batch} batch exceeds ${GRID} per dimension`);
   // Indices of the shader are u32.
   const rowsQ = s.batch * s.queries;
   const rowsK = s.batch * s.keys;
-  if (rowsQ * Math.max(s.qRow, s.outRow) > U32 || rowsK * Math.max(s.kRow, s.vRow) > U32 || s.batch * s.maskRow > U32)
+  const kvWords = cacheWords(s);
+  const kvEnd = kvWords ? Math.max(s.kOffset + kvWords.k, s.vOffset + kvWords.v) : rowsK * Math.max(s.kRow, s.vRow);
+  if (rowsQ * Math.max(s.qRow, s.outRow) > U32 || kvEnd > U32 || s.batch * s.maskRow > U32)
     fail('tensors too large for u32 indices');
   // |Q.K| <= headDim 2^14: in int32 and never -2^31, the shader's mark of an absent key.
   checkAccumulatorBound(s.headDim, 0, false, 'fused attention Q.K^T');
   // P.V: uint8 probabilities times int8 V over the keys.
   checkAccumulatorBound(s.keys, 0, true, 'fused attention P.V');
   return s;
+}
+
+/** Words of the K and V^T caches of a kvCache shape (from their offsets on), else undefined. */
+function cacheWords(s: Resolved): { k: number; v: number } | undefined {
+  const cap = s.kvCache?.capacity;
+  if (cap === undefined) return undefined;
+  return { k: s.batch * s.heads * cap * (s.headDim / 4), v: s.batch * s.heads * s.headDim * Math.ceil(cap / 4) };
 }
 
 export function attentionI8Params(shape: AttentionI8Shape, softmax: SoftmaxI8Constants, context: Dyadic): Uint32Array {
@@ -188,7 +221,10 @@ export function attentionI8Params(shape: AttentionI8Shape, softmax: SoftmaxI8Con
     polyB: softmax.b,
     polyC: softmax.c,
     expShift: softmax.shift,
+    capacity: s.kvCache?.capacity ?? 0,
+    capWords: s.kvCache ? s.vRow : 0,
     pad0: 0,
+    pad1: 0,
   };
   return Uint32Array.from(ATTENTION_I8_PARAM_FIELDS, (f) => values[f]);
 }
@@ -207,10 +243,14 @@ export function attentionI8RunData(
   checkLaunch(launch);
   if (s.keys > launch.keys)
     throw new RangeError(`fused attention: a launch for ${launch.keys} keys cannot hold rows of ${s.keys}`);
+  if (!!s.kvCache !== !!launch.kvCache)
+    throw new RangeError(
+      `fused attention: a ${s.kvCache ? 'KV cache' : 'token-row'} shape on a ${launch.kvCache ? 'KV cache' : 'token-row'} launch`,
+    );
   softmaxI8Bounds(softmax, s.keys);
   checkDyadic(context, 'fused attention: context requantization');
   const blocks = Math.ceil(s.queries / launch.queryBlock);
-  const kind = s.causal ? ` causal past ${s.past}` : '';
+  const kind = `${s.causal ? ` causal past ${s.past}` : ''}${s.kvCache ? ` cache ${s.kvCache.capacity}` : ''}`;
   return {
     label: `attention-i8[${launch.keys}/${launch.queryBlock}x${launch.rowThreads}] ${s.batch}x${s.heads}x${s.queries}x${s.keys}x${s.headDim}${kind}`,
     workgroups: [blocks, s.heads, s.batch],
@@ -241,10 +281,11 @@ export interface AttentionI8Buffers {
 /** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
 export function attentionI8Bindings(shape: AttentionI8Shape, buffers: AttentionI8Buffers): GPUBuffer[] {
   const s = resolve(shape);
+  const kv = cacheWords(s);
   const need: [keyof AttentionI8Buffers, number][] = [
     ['q', s.batch * s.queries * s.qRow * 4],
-    ['k', s.batch * s.keys * s.kRow * 4],
-    ['v', s.batch * s.keys * s.vRow * 4],
+    ['k', (kv ? s.kOffset + kv.k : s.batch * s.keys * s.kRow) * 4],
+    ['v', (kv ? s.vOffset + kv.v : s.batch * s.keys * s.vRow) * 4],
     ['mask', s.batch * s.maskRow * 4],
     ['out', s.batch * s.queries * s.outRow * 4],
   ];

@@ -5,7 +5,8 @@
  * of two, a fused QKV tensor (one buffer, three offsets), padding, causal runs with and without
  * cached positions, cross-attention (queries != keys), a batch with no present key, saturating
  * values, the 512-key edge, and both inner-product strategies and launch shapes (GPU and CPU
- * emulation) on whatever adapter runs the suite. Shared by the Node tests and the browser page.
+ * emulation) on whatever adapter runs the suite. KV-cache cases read K and V^T in a decoder's cache
+ * layout (after junk words, with junk in the positions past the keys) for prefills and steps. Shared by the Node tests and the browser page.
  */
 import type { Gpu } from '../../src/gpu/gpu.js';
 import { submitPrograms } from '../../src/gpu/program.js';
@@ -38,6 +39,8 @@ export interface AttentionI8Case {
   fusedQkv?: boolean;
   /** Extra mask values per row (a KV cache's capacity). */
   maskRow?: number;
+  /** K and V^T in the KV cache layout of this capacity (maskRow = capacity). */
+  cacheCapacity?: number;
   mask: Mask;
   values: Values;
   /** Launch of the GPU ('gpu') or CPU-emulation ('software') picker, whatever the adapter. */
@@ -51,7 +54,7 @@ export function attentionI8Cases(): AttentionI8Case[] {
   let seed = 15000;
   const add = (c: Omit<AttentionI8Case, 'name' | 'seed'>) => {
     const kind = c.causal ? ` causal past ${c.past ?? 0}` : '';
-    const name = `${c.batch}x${c.heads}x${c.queries}x${c.keys} d${c.headDim}${kind}${c.fusedQkv ? ' qkv' : ''} mask ${c.mask} ${c.values} ${c.launch}/${c.strategy}`;
+    const name = `${c.batch}x${c.heads}x${c.queries}x${c.keys} d${c.headDim}${kind}${c.fusedQkv ? ' qkv' : ''}${c.cacheCapacity ? ` kv cache ${c.cacheCapacity}` : ''} mask ${c.mask} ${c.values} ${c.launch}/${c.strategy}`;
     cases.push({ ...c, name, seed: seed++ });
   };
   const base = { causal: false, values: 'random', launch: 'software', strategy: 'unpack' } as const;
@@ -100,11 +103,50 @@ export function attentionI8Cases(): AttentionI8Case[] {
   add({ ...base, batch: 1, heads: 1, headDim: 8, queries: 3, keys: 1, mask: 'none', values: 'extreme', launch: 'gpu' });
   add({ ...base, batch: 1, heads: 1, headDim: 8, queries: 40, keys: 512, mask: 'padding', launch: 'gpu' });
   add({ ...base, batch: 1, heads: 1, headDim: 4, queries: 512, keys: 512, mask: 'none', causal: true });
+  // Decoder runs against the KV cache: a prefill, a step after 28 positions, a full cache of odd capacity.
+  const cache = { ...base, causal: true, maskRow: undefined } as const;
+  add({ ...cache, batch: 2, heads: 3, headDim: 12, queries: 9, keys: 9, mask: 'leftPadding', cacheCapacity: 21 });
+  add({
+    ...cache,
+    batch: 3,
+    heads: 2,
+    headDim: 8,
+    queries: 1,
+    keys: 29,
+    past: 28,
+    mask: 'holes',
+    cacheCapacity: 32,
+    launch: 'gpu',
+    strategy: 'dot4',
+  });
+  add({
+    ...cache,
+    batch: 1,
+    heads: 2,
+    headDim: 16,
+    queries: 4,
+    keys: 37,
+    past: 33,
+    mask: 'padding',
+    cacheCapacity: 37,
+  });
+  add({
+    ...cache,
+    batch: 2,
+    heads: 1,
+    headDim: 4,
+    queries: 6,
+    keys: 6,
+    mask: 'padding',
+    values: 'extreme',
+    cacheCapacity: 8,
+    launch: 'gpu',
+  });
   return cases;
 }
 
 function maskOf(c: AttentionI8Case, rng: Random): Uint32Array {
-  const row = c.maskRow ?? c.keys;
+  const row = c.cacheCapacity ?? c.maskRow ?? c.keys;
   const mask = new Uint32Array(c.batch * row);
   for (let b = 0; b < c.batch; b++) {
     // Each batch row keeps at least one key (all but 'firstBatchEmpty''s first).
@@ -153,7 +195,7 @@ export async function runAttentionI8Case(gpu: Gpu, c: AttentionI8Case): Promise<
   const kv = c.fusedQkv ? qv : values(B * Sk * kCols, c, rng);
   const vv = c.fusedQkv ? qv : values(B * Sk * vCols, c, rng);
   const mask = maskOf(c, rng);
-  const maskRow = c.maskRow ?? Sk;
+  const maskRow = c.cacheCapacity ?? c.maskRow ?? Sk;
   const want = attentionI8Ref({
     q: { values: qv, cols: qCols, channel: offsets[0] },
     k: { values: kv, cols: kCols, channel: offsets[1] },
@@ -190,14 +232,28 @@ export async function runAttentionI8Case(gpu: Gpu, c: AttentionI8Case): Promise<
     maskRow,
   };
   const qBuf = gpu.storage('q', packRows(qv, B * Sq, qCols));
-  const kBuf = c.fusedQkv ? qBuf : gpu.storage('k', packRows(kv, B * Sk, kCols));
-  const vBuf = c.fusedQkv ? qBuf : gpu.storage('v', packRows(vv, B * Sk, vCols));
+  let kBuf: GPUBuffer;
+  let vBuf: GPUBuffer;
+  if (c.cacheCapacity) {
+    const caches = cacheLayout(
+      c,
+      rng,
+      { values: kv, cols: kCols, channel: offsets[1] },
+      { values: vv, cols: vCols, channel: offsets[2] },
+    );
+    Object.assign(shape, { kvCache: { capacity: c.cacheCapacity }, kOffset: caches.kOffset, vOffset: caches.vOffset });
+    kBuf = gpu.storage('k cache', caches.k);
+    vBuf = gpu.storage('v cache', caches.v);
+  } else {
+    kBuf = c.fusedQkv ? qBuf : gpu.storage('k', packRows(kv, B * Sk, kCols));
+    vBuf = c.fusedQkv ? qBuf : gpu.storage('v', packRows(vv, B * Sk, vCols));
+  }
   const maskBuf = gpu.storage('mask', mask);
   const POISON = 0xa5a5a5a5;
   const outBuf = gpu.storage('out', new Uint32Array(B * Sq * outRow).fill(POISON));
   const owned = [...new Set([qBuf, kBuf, vBuf]), maskBuf, outBuf];
   try {
-    const launch = attentionI8Variant({ keys: Sk }, c.strategy, c.launch === 'software');
+    const launch = attentionI8Variant({ keys: Sk, kvCache: shape.kvCache }, c.strategy, c.launch === 'software');
     const program = await bindAttentionI8(
       gpu,
       shape,
@@ -229,6 +285,40 @@ export async function runAttentionI8Case(gpu: Gpu, c: AttentionI8Case): Promise<
   } finally {
     owned.forEach((b) => b.destroy());
   }
+}
+
+/**
+ * K and V of the keys in the decoder's cache layout (src/runtime/kv-cache.ts): K [batch, heads,
+ * capacity, headDim] and V^T [batch, heads, headDim, capacity] packed along their last axis, after
+ * a few junk words; positions past the keys hold junk too (a longer cache's earlier contents).
+ */
+function cacheLayout(
+  c: AttentionI8Case,
+  rng: Random,
+  k: { values: Int8Array; cols: number; channel: number },
+  v: { values: Int8Array; cols: number; channel: number },
+): { k: Uint32Array; v: Uint32Array; kOffset: number; vOffset: number } {
+  const { batch: B, heads, headDim: D, keys: Sk } = c;
+  const cap = c.cacheCapacity!;
+  const kLogical = rng.int8Array(B * heads * cap * D);
+  const vLogical = rng.int8Array(B * heads * D * cap);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < heads; h++)
+      for (let j = 0; j < Sk; j++)
+        for (let d = 0; d < D; d++) {
+          kLogical[((b * heads + h) * cap + j) * D + d] = k.values[(b * Sk + j) * k.cols + k.channel + h * D + d];
+          vLogical[((b * heads + h) * D + d) * cap + j] = v.values[(b * Sk + j) * v.cols + v.channel + h * D + d];
+        }
+  const [kOffset, vOffset] = [3, 5];
+  const junk = (n: number) => Uint32Array.from({ length: n }, () => rng.int(0, 2 ** 32 - 1));
+  const kWords = packRows(kLogical, B * heads * cap, D);
+  const vWords = packRows(vLogical, B * heads * D, cap);
+  const out = (offset: number, words: Uint32Array) => {
+    const all = junk(offset + words.length + 2);
+    all.set(words, offset);
+    return all;
+  };
+  return { k: out(kOffset, kWords), v: out(vOffset, vWords), kOffset, vOffset };
 }
 
 export const suite: CheckSuite = {
