@@ -88,8 +88,9 @@ export interface IntProgramGpuOptions {
    */
   kvCache?: KvCacheSize;
   /**
-   * Fused kernels (default on): attention without a cache over at most 512 keys runs as one
-   * attention-i8 dispatch instead of Q.K^T, softmax, V transpose and P.V; a residual add whose sum
+   * Fused kernels (default on): attention over at most 512 keys runs as one attention-i8 dispatch
+   * instead of Q.K^T, softmax, V transpose and P.V (a decoder's cached attention reads K and V^T
+   * from the KV cache after the append: two dispatches instead of four); a residual add whose sum
    * a LayerNorm reads first runs inside that LayerNorm's input read (the sum stored only when
    * another op reads it too). Off: the unfused launches (the same integers; benchmarks compare
    * them). An object picks each fusion (both on unless set false).
@@ -481,10 +482,10 @@ export class IntProgramGpu {
         positionIds: make('source.position_ids', sourceTokens * 4),
         mask: make('source.mask', sourceTokens * 4),
       };
-      const kvScratch = this.kv && kvScratchBytes(this.program, this.kv, next.seq);
-      const cached = kvScratch && {
-        kvScores: make('attention.kv-scores', kvScratch.scores),
-        kvProbs: make('attention.kv-probs', kvScratch.probs),
+      const kvScratch = this.kv && kvScratchBytes(this.program, this.kv, next.seq, this.fuse);
+      const cached = this.kv && {
+        kvScores: kvScratch && make('attention.kv-scores', kvScratch.scores),
+        kvProbs: kvScratch && make('attention.kv-probs', kvScratch.probs),
         topk: make('topk', next.batch * topKOutputWords({ batch: 1, k: TOPK_MAX_K }) * 4),
       };
       const plain = this.plainAttentionBytes(next, nextSource);
@@ -789,8 +790,8 @@ export class IntProgramGpu {
       this.kv!,
       {
         qkv: this.slot(op.q.tensor),
-        scores: a.kvScores!,
-        probs: a.kvProbs!,
+        scores: a.kvScores,
+        probs: a.kvProbs,
         contextRequant,
         context: this.slot(op.out),
       },
@@ -800,6 +801,7 @@ export class IntProgramGpu {
       },
       this.strategy,
       this.gpu.adapter.isSoftware,
+      this.fuse,
     );
     const bound: Launch[] = [];
     for (const l of launches) bound.push(await this.launch(l.buffers, (B, S, past = 0) => l.info(B, S, past)));

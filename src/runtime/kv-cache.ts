@@ -10,6 +10,15 @@ import type { Gpu } from '../gpu/gpu.js';
 import { sumSizes } from '../gpu/profile.js';
 import type { ProgramInfo } from '../gpu/program.js';
 import {
+  ATTENTION_I8_MAX_KEYS,
+  type AttentionI8Shape,
+  attentionI8Bindings,
+  attentionI8Kernel,
+  attentionI8Params,
+  attentionI8Program,
+  attentionI8Variant,
+} from '../kernels/attention-i8.js';
+import {
   type GemmI8Options,
   type GemmI8Strategy,
   type GemmShape,
@@ -166,11 +175,11 @@ export class GpuKvCache {
   }
 }
 
-/** The buffers one cached attention layer's launches read and write. */
+/** The buffers one cached attention layer's launches read and write (scores and probs: the unfused chain's scratch). */
 export interface KvAttentionBuffers {
   qkv: GPUBuffer;
-  scores: GPUBuffer;
-  probs: GPUBuffer;
+  scores?: GPUBuffer;
+  probs?: GPUBuffer;
   contextRequant: GPUBuffer;
   context: GPUBuffer;
 }
@@ -182,10 +191,11 @@ export interface KvAttentionLaunch {
 }
 
 /**
- * A cached attention layer as four launches: append this run's K and V to the cache, Q.K^T against
- * the K cache, the causal i-softmax over past + queries keys under the cache's mask, and P.V against
- * the V^T cache requantized into the heads' columns of the context. The same order and layouts as
- * the CPU interpreter's cachedAttention.
+ * A cached attention layer's launches: append this run's K and V to the cache, then (fuse) one
+ * attention-i8 launch against the caches, or Q.K^T against the K cache, the causal i-softmax over
+ * past + queries keys under the cache's mask, and P.V against the V^T cache requantized into the
+ * heads' columns of the context; a fused layer whose cache holds more than 512 positions keeps both
+ * and each run idles one. The same integers as the CPU interpreter's cachedAttention.
  */
 export function kvAttentionLaunches(
   op: IntAttentionOp,
@@ -194,9 +204,48 @@ export function kvAttentionLaunches(
   rows: { qkvWords: number; contextWords: number },
   strategy: GemmI8Strategy,
   software: boolean,
+  fuse = false,
 ): KvAttentionLaunch[] {
   const layer = cache.layers[op.cache!.layer];
-  const layout = (B: number, S: number, past: number): KvAttentionLayout => ({
+  const append: KvAttentionLaunch = {
+    buffers: kvAppendBindings(layoutOf(op, cache, rows, cache.batch, 1, cache.capacity - 1), {
+      qkv: buffers.qkv,
+      kCache: layer.k,
+      vCache: layer.v,
+    }),
+    info: (B, S, past) => kvAppendProgram(layoutOf(op, cache, rows, B, S, past)),
+  };
+  if (!fuse) return [append, ...kvUnfusedLaunches(op, cache, buffers, rows, strategy, software)];
+  const fused = kvFusedLaunch(op, cache, buffers, rows, strategy, software);
+  if (kvAlwaysFused(cache)) return [append, fused];
+  // Runs over more than 512 keys take the unfused chain, the others the fused kernel: each run
+  // leaves one of them at zero workgroups.
+  const unfused = kvUnfusedLaunches(op, cache, buffers, rows, strategy, software).map(
+    (l): KvAttentionLaunch => ({
+      ...l,
+      info: (B, S, past) => {
+        const p = l.info(B, S, past);
+        return past + S <= ATTENTION_I8_MAX_KEYS ? { ...p, workgroups: [0, 0, 0] } : p;
+      },
+    }),
+  );
+  return [append, fused, ...unfused];
+}
+
+/** Whether every run of a fused cached attention fits the fused kernel (no key row past 512). */
+export function kvAlwaysFused(cache: GpuKvCache): boolean {
+  return cache.capacity <= ATTENTION_I8_MAX_KEYS;
+}
+
+function layoutOf(
+  op: IntAttentionOp,
+  cache: GpuKvCache,
+  rows: { qkvWords: number; contextWords: number },
+  B: number,
+  S: number,
+  past: number,
+): KvAttentionLayout {
+  return {
     batch: B,
     heads: op.heads,
     headDim: op.headDim,
@@ -208,8 +257,81 @@ export function kvAttentionLaunches(
     kSrc: op.k.channel / 4,
     vSrc: op.v.channel / 4,
     contextRow: rows.contextWords,
+  };
+}
+
+/**
+ * Q.K^T, the causal i-softmax under the cache's mask and P.V against the caches in one attention-i8
+ * dispatch per (batch, head, query block), reading K and V^T where the append wrote them; runs
+ * over more than 512 keys get zero workgroups (the unfused chain runs them).
+ */
+function kvFusedLaunch(
+  op: IntAttentionOp,
+  cache: GpuKvCache,
+  buffers: KvAttentionBuffers,
+  rows: { qkvWords: number; contextWords: number },
+  strategy: GemmI8Strategy,
+  software: boolean,
+): KvAttentionLaunch {
+  const layer = cache.layers[op.cache!.layer];
+  const shape = (B: number, S: number, past: number): AttentionI8Shape => ({
+    batch: B,
+    heads: op.heads,
+    headDim: op.headDim,
+    queries: S,
+    keys: past + S,
+    causal: true,
+    past,
+    qRow: rows.qkvWords,
+    outRow: rows.contextWords,
+    qOffset: op.q.channel / 4,
+    maskRow: cache.capacity,
+    kvCache: { capacity: cache.capacity },
   });
-  const shapes = (B: number, S: number, past: number) => kvAttentionShapes(layout(B, S, past), cache.capacity);
+  const full = shape(cache.batch, 1, Math.min(cache.capacity, ATTENTION_I8_MAX_KEYS) - 1);
+  return {
+    buffers: attentionI8Bindings(full, {
+      q: buffers.qkv,
+      k: layer.k,
+      v: layer.v,
+      mask: cache.mask,
+      out: buffers.context,
+    }),
+    info: (B, S, past) => {
+      const sh = shape(B, S, past);
+      if (sh.keys > ATTENTION_I8_MAX_KEYS) {
+        const kernel = attentionI8Kernel(
+          attentionI8Variant({ keys: ATTENTION_I8_MAX_KEYS, kvCache: sh.kvCache }, strategy, software),
+        );
+        const label = `${kernel.name} (idle: ${sh.keys} keys)`;
+        return {
+          ...kernel,
+          name: label,
+          label,
+          workgroups: [0, 0, 0],
+          params: attentionI8Params(sh, op.softmax, op.context),
+        };
+      }
+      return attentionI8Program(sh, op.softmax, op.context, attentionI8Variant(sh, strategy, software));
+    },
+  };
+}
+
+/** Q.K^T against the K cache, the causal i-softmax, and P.V against the V^T cache: three launches through scratch. */
+function kvUnfusedLaunches(
+  op: IntAttentionOp,
+  cache: GpuKvCache,
+  buffers: KvAttentionBuffers,
+  rows: { qkvWords: number; contextWords: number },
+  strategy: GemmI8Strategy,
+  software: boolean,
+): KvAttentionLaunch[] {
+  const layer = cache.layers[op.cache!.layer];
+  if (!buffers.scores || !buffers.probs)
+    throw new Error('KV attention: the unfused chain needs its scores and probs scratch');
+  const { scores, probs } = buffers;
+  const shapes = (B: number, S: number, past: number) =>
+    kvAttentionShapes(layoutOf(op, cache, rows, B, S, past), cache.capacity);
   const common = { strategy, perChannel: false, bias: false } as const;
   const scoresOptions: GemmI8Options = { ...common, output: 'i32', aUnsigned: false };
   const contextOptions: GemmI8Options = { ...common, output: 'i8', aUnsigned: true };
@@ -218,18 +340,13 @@ export function kvAttentionLaunches(
     const run = gemmI8RunData(options, shape, tile, 0);
     return { ...gemmI8Kernel(options, tile), ...run, name: run.label ?? 'gemm-i8' };
   };
-  const full = layout(cache.batch, 1, cache.capacity - 1);
   return [
     {
-      buffers: kvAppendBindings(full, { qkv: buffers.qkv, kCache: layer.k, vCache: layer.v }),
-      info: (B, S, past) => kvAppendProgram(layout(B, S, past)),
-    },
-    {
-      buffers: gemmI8Bindings(scoresOptions, { a: buffers.qkv, b: layer.k, c: buffers.scores }),
+      buffers: gemmI8Bindings(scoresOptions, { a: buffers.qkv, b: layer.k, c: scores }),
       info: (B, S, past) => gemm(scoresOptions, shapes(B, S, past).scores),
     },
     {
-      buffers: [buffers.scores, cache.mask, buffers.probs],
+      buffers: [scores, cache.mask, probs],
       info: (B, S, past) => {
         const shape = shapes(B, S, past).softmax;
         return softmaxI8Program(shape, op.softmax, defaultSoftmaxI8Launch(shape.seq, software));
@@ -237,7 +354,7 @@ export function kvAttentionLaunches(
     },
     {
       buffers: gemmI8Bindings(contextOptions, {
-        a: buffers.probs,
+        a: probs,
         b: layer.v,
         requant: buffers.contextRequant,
         c: buffers.context,
@@ -247,12 +364,17 @@ export function kvAttentionLaunches(
   ];
 }
 
-/** Bytes of the attention scratch a decoder run of up to (batch, queries) needs: int32 scores and uint8 probabilities. */
+/**
+ * Bytes of the attention scratch a decoder run of up to (batch, queries) needs: int32 scores and
+ * uint8 probabilities; none (undefined) when every run is fused (fuse, capacity <= 512).
+ */
 export function kvScratchBytes(
   program: IntProgram,
   cache: GpuKvCache,
   queries: number,
-): { scores: number; probs: number } {
+  fuse = false,
+): { scores: number; probs: number } | undefined {
+  if (fuse && kvAlwaysFused(cache)) return undefined;
   const heads = Math.max(...cachedAttentions(program).map((o) => o.heads));
   const rows = cache.batch * heads * queries;
   return { scores: rows * cache.capacity * 4, probs: rows * wordsPerRow(cache.capacity) * 4 };
