@@ -323,7 +323,9 @@ describe('loadModel', { timeout: 300_000 }, () => {
       };
       for (let i = 0; i < 2; i++) expect(cosine(a[i], b[i])).toBeGreaterThan(0.99);
       expect(cosine(a[0], a[1])).toBeLessThan(cosine(a[0], b[0]));
-      await expect(int8.classify(texts)).rejects.toThrow(/classify: this model \(BertModel, task embedding\) cannot classify; use embed\(\)/);
+      await expect(int8.classify(texts)).rejects.toThrow(
+        /classify: this model \(BertModel, task embedding\) cannot classify; use embed\(\)/,
+      );
       // CLS pooling: the first token's vector, integer on the GPU (equal to the CPU interpreter) and close to fp32's.
       const cls8 = await int8.embed(texts, { pooling: 'cls' });
       const cls32 = await fp32.embed(texts, { pooling: 'cls' });
@@ -389,7 +391,9 @@ describe('loadModel', { timeout: 300_000 }, () => {
     try {
       await expect(model.classify([])).rejects.toThrow(/no input texts/);
       await expect(model.classify(texts, { batchSize: 0 })).rejects.toThrow(/batchSize 0 must be a positive integer/);
-      await expect(model.embed(texts)).rejects.toThrow(/embed: this model \(BertForSequenceClassification, task sequence-classification\) cannot embed; use classify\(\)/);
+      await expect(model.embed(texts)).rejects.toThrow(
+        /embed: this model \(BertForSequenceClassification, task sequence-classification\) cannot embed; use classify\(\)/,
+      );
     } finally {
       model.dispose();
     }

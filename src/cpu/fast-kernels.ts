@@ -62,7 +62,7 @@ export function dyadicFast(x: number, m: number, e: number, lo: number, hi: numb
   const a = neg ? -x : x;
   const sum = a * m + HALF[e];
   const q = sum <= SAFE ? Math.floor(sum * INV[e]) : wideQuotient(a, m, e);
-  return neg ? (q > -lo ? lo : 0 - q) : q > hi ? hi : q;
+  return neg ? (q > -lo ? lo : 0 - q) : Math.min(q, hi);
 }
 
 /**
@@ -125,7 +125,7 @@ export function requantizeFast(
       const a = v < 0 ? -v : v;
       const sum = a * ms[c] + halves[c];
       const q = sum <= SAFE ? Math.floor(sum * inv[c]) : splitQuotient(a, mh[c], ml[c], es[c]);
-      out[base + c] = v < 0 ? (q > -lo ? lo : -q) : q > hi ? hi : q;
+      out[base + c] = v < 0 ? (q > -lo ? lo : -q) : Math.min(q, hi);
     }
   }
   return out;
@@ -283,10 +283,10 @@ export function igeluFast(
       let ax = sum <= SAFE ? Math.floor(sum * INV[inE[j]]) : splitQuotient(av, inH[j], inL[j], inE[j]);
       if (ax > INT32_MAX) ax = INT32_MAX;
       const x = v < 0 ? -ax : ax;
-      const xc = ax < clip ? ax : clip;
+      const xc = Math.min(ax, clip);
       const d = clip - xc;
       const p = dyadicFast(d * d, 1, shift, 0, INT32_MAX);
-      const g = (x > 0 ? x : 0) - dyadicFast(xc * p, corr.m, corr.e, 0, INT32_MAX);
+      const g = Math.max(x, 0) - dyadicFast(xc * p, corr.m, corr.e, 0, INT32_MAX);
       out[base + j] = dyadicFast(g, output.m, output.e, -128, 127);
     }
   }
@@ -308,7 +308,7 @@ export function layerNormI8Fast(x: Int32Array, rows: number, c: LayerNormI8Const
     const st = layerNormI8RowStats(row, c);
     for (let i = 0; i < H; i++) {
       const v = row[i];
-      const y = (v < -B ? -B : v > B ? B : v) - st.mean;
+      const y = (v < -B ? -B : Math.min(v, B)) - st.mean;
       const z = dyadicFast(y, st.factor, st.zShift, -LN_WIDE_LIMIT, LN_WIDE_LIMIT);
       // sign * z: -0 for z = 0 would be harmless (dyadicFast maps it to 0) but stays integral anyway.
       const d = dyadicFast(sign[i] * z, m[i], e[i], -LN_WIDE_LIMIT, LN_WIDE_LIMIT);
@@ -356,7 +356,7 @@ export function embeddingI8Fast(tables: EmbeddingTables, ids: EmbeddingIds, c: E
   const out = new Int32Array(n * H);
   for (let i = 0; i < out.length; i++) {
     const v = sum[i];
-    out[i] = v < lo ? lo : v > hi ? hi : v;
+    out[i] = v < lo ? lo : Math.min(v, hi);
   }
   return out;
 }
@@ -398,7 +398,7 @@ export function residualAddFast(
     const s =
       dyadicFast(va, ma, ea, RESIDUAL_TERM_MIN, RESIDUAL_TERM_MAX) +
       dyadicFast(vb, mb, eb, RESIDUAL_TERM_MIN, RESIDUAL_TERM_MAX);
-    out[i] = s < lo ? lo : s > hi ? hi : s;
+    out[i] = s < lo ? lo : Math.min(s, hi);
   }
   return out;
 }
@@ -473,7 +473,7 @@ function softmaxRowFast(
     let q = Math.floor(num / den);
     if (q * den > num) q--;
     else if ((q + 1) * den <= num) q++;
-    out[to + j] = q > 255 ? 255 : q;
+    out[to + j] = Math.min(q, 255);
   }
 }
 
