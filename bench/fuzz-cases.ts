@@ -39,6 +39,7 @@ import { Int8Model } from '../src/session.js';
 import { Random } from '../src/util/random.js';
 import { SMALL_BERT as SMALL, syntheticModel } from '../test/synthetic.js';
 import { bertSafetensors } from './onnx-bert.js';
+import { wordPieceTokenizerJson } from './wordpiece-tokenizer.js';
 
 export type Family = 'file' | 'folder' | 'text' | 'self-test';
 export const OUTCOMES = [
@@ -187,49 +188,7 @@ export function smallTokenizerJson(): string {
   const tokens = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', ...WORDS];
   if (tokens.length !== SMALL_VOCAB || new Set(tokens).size !== SMALL_VOCAB)
     throw new Error(`fuzz: small vocabulary has ${tokens.length} tokens`);
-  const vocab = Object.fromEntries(tokens.map((t, i) => [t, i]));
-  const special = (id: number, content: string) => ({
-    id,
-    content,
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
-  const tok = (id: string, type_id: number) => ({ SpecialToken: { id, type_id } });
-  const seq = (id: string, type_id: number) => ({ Sequence: { id, type_id } });
-  return JSON.stringify({
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: tokens.slice(0, 5).map((t, i) => special(i, t)),
-    normalizer: {
-      type: 'BertNormalizer',
-      clean_text: true,
-      handle_chinese_chars: true,
-      strip_accents: true,
-      lowercase: true,
-    },
-    pre_tokenizer: { type: 'BertPreTokenizer' },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [tok('[CLS]', 0), seq('A', 0), tok('[SEP]', 0)],
-      pair: [tok('[CLS]', 0), seq('A', 0), tok('[SEP]', 0), seq('B', 1), tok('[SEP]', 1)],
-      special_tokens: {
-        '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] },
-        '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] },
-      },
-    },
-    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: {
-      type: 'WordPiece',
-      unk_token: '[UNK]',
-      continuing_subword_prefix: '##',
-      max_input_chars_per_word: 100,
-      vocab,
-    },
-  });
+  return wordPieceTokenizerJson(tokens, { stripAccents: true });
 }
 
 /** Fixed texts every loaded model runs: a sentence, and a pair with a word the small vocabulary lacks. */

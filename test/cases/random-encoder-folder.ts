@@ -5,6 +5,7 @@
  * DistilBERT token classifiers, and BERT sequence classifiers (an NLI head when its labels say so).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { wordPieceTokenizerJson } from '../../bench/wordpiece-tokenizer.js';
 import type { EncoderFamily, EncoderModel, EncoderTask, Linear, Tensor } from '../../src/core/types.js';
 import { type TensorToWrite, writeSafetensors } from '../../src/model/safetensors-write.js';
 import { MAX_POSITIONS, syntheticModel, VOCAB } from '../synthetic.js';
@@ -65,48 +66,7 @@ export const TINY_VOCAB = [
 ];
 
 export function tinyTokenizerJson(): string {
-  const special = (id: number) => ({
-    id,
-    content: TINY_VOCAB[id],
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  });
-  const seq = (id: 'A' | 'B', typeId: number) => ({ Sequence: { id, type_id: typeId } });
-  const tok = (id: string, typeId: number) => ({ SpecialToken: { id, type_id: typeId } });
-  return JSON.stringify({
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [0, 1, 2, 3, 4].map(special),
-    normalizer: {
-      type: 'BertNormalizer',
-      clean_text: true,
-      handle_chinese_chars: true,
-      strip_accents: null,
-      lowercase: true,
-    },
-    pre_tokenizer: { type: 'BertPreTokenizer' },
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [tok('[CLS]', 0), seq('A', 0), tok('[SEP]', 0)],
-      pair: [tok('[CLS]', 0), seq('A', 0), tok('[SEP]', 0), seq('B', 1), tok('[SEP]', 1)],
-      special_tokens: {
-        '[CLS]': { id: '[CLS]', ids: [2], tokens: ['[CLS]'] },
-        '[SEP]': { id: '[SEP]', ids: [3], tokens: ['[SEP]'] },
-      },
-    },
-    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: {
-      type: 'WordPiece',
-      unk_token: '[UNK]',
-      continuing_subword_prefix: '##',
-      max_input_chars_per_word: 100,
-      vocab: Object.fromEntries(TINY_VOCAB.map((t, i) => [t, i])),
-    },
-  });
+  return wordPieceTokenizerJson(TINY_VOCAB, { stripAccents: null });
 }
 
 export interface RandomEncoder {
