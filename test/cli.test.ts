@@ -40,6 +40,23 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     expect(r.stdout).toMatch(/POSITIVE .* an utterly charming/);
     expect(r.stdout).toMatch(/NEGATIVE .* dull , lifeless/);
   });
+  it("classifies on the CPU (--device cpu) with the GPU's answers, and refuses a bad --device", () => {
+    const texts = ['an utterly charming and hilarious delight', 'dull , lifeless and far too long'];
+    const onGpu = cli('classify', ...texts);
+    const onCpu = cli('classify', '--device', 'cpu', ...texts);
+    expect(onCpu.code, onCpu.stderr).toBe(0);
+    expect(onCpu.stdout).toMatch(/int8 \(CPU\): [\d.]+ ms per sentence/);
+    // Same integer program, same logits: the printed labels and scores agree line for line.
+    const lines = (out: string) => out.split('\n').filter((l) => l.startsWith('int8  '));
+    expect(lines(onCpu.stdout)).toHaveLength(2);
+    expect(lines(onCpu.stdout)).toEqual(lines(onGpu.stdout));
+    const bad = cli('classify', '--device', 'gpu', 'text');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--device must be auto, webgpu or cpu, got gpu/);
+    const fp32 = cli('classify', '--device', 'cpu', '--fp32', 'text');
+    expect(fp32.code).toBe(2);
+    expect(fp32.stderr).toMatch(/--fp32 runs the float model on WebGPU/);
+  });
   it('classifies with the built-in float twin (--fp32) and refuses --fp32 on an integer file', () => {
     const r = cli('classify', '--fp32', 'an utterly charming and hilarious delight');
     expect(r.code, r.stderr).toBe(0);

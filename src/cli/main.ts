@@ -6,7 +6,8 @@
  *                                            a GPT-2 folder (GPT2LMHeadModel): --calib <text file, one document per line>,
  *                                            else 64 built-in English sentences; --method max by default; a Marian folder
  *                                            (MarianMTModel): --calib <text file of source-language sentences>, no GPU needed
- *   int8-transformer classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...   (the built-in model, or its float twin with --fp32, by default)
+ *   int8-transformer classify [--model <model.i8t | hf-folder>] [--fp32] [--device auto|webgpu|cpu] "text" ...   (the built-in model, or its float twin with --fp32, by default;
+ *                                            --device cpu: the same integer program on the CPU, no GPU needed)
  *   int8-transformer tag --model <model.i8t | hf-folder> [--fp32] [--aggregation simple|none] "text" ...
  *                                            token classification (NER): per text its entities, one line each
  *                                            (type, score, words, character span); --aggregation none: every token
@@ -115,14 +116,15 @@ const VALUED = new Set([
   'target',
   'beams',
   'backend',
+  'device',
 ]);
 /** The options each command accepts (--verbose and --help go with any). */
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
   '': [],
   device: [],
   convert: ['calib', 'method', 'calib-limit', 'o', 'output', 'outliers', 'report'],
-  classify: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch'],
-  tag: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch', 'aggregation'],
+  classify: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch', 'device'],
+  tag: ['model', 'fp32', 'calib', 'method', 'calib-limit', 'batch', 'aggregation', 'device'],
   eval: [
     'model',
     'data',
@@ -242,9 +244,23 @@ function loadProgress(p: LoadProgress): void {
 /** An .i8t file, or a Hugging Face folder converted on the fly. */
 async function loadInt8(gpu: GetGpu, path: string, args: Args): Promise<TextModel> {
   if (!existsSync(path)) throw new UsageError(`no such model: ${path}`);
+  const device = deviceFlag(args);
   const calibration = isFolder(path) ? calibrationTexts(args) : undefined;
   const calibrationMethod = method(args);
-  return loadModel(path, { gpu: await gpu(), calibration, calibrationMethod, onProgress: loadProgress });
+  const options = { calibration, calibrationMethod, onProgress: loadProgress };
+  // 'cpu' and 'auto' must not request a device first: without WebGPU that request is the failure.
+  if (device !== 'webgpu') return loadModel(path, { ...options, device });
+  return loadModel(path, { ...options, gpu: await gpu() });
+}
+
+/** --device: where an integer model runs ('webgpu' by default; 'cpu' needs no GPU). */
+function deviceFlag(args: Args): 'auto' | 'webgpu' | 'cpu' {
+  const device = flag(args, 'device') ?? 'webgpu';
+  if (device !== 'auto' && device !== 'webgpu' && device !== 'cpu')
+    throw new UsageError(`--device must be auto, webgpu or cpu, got ${device}`);
+  if (device !== 'webgpu' && args.flags.has('fp32'))
+    throw new UsageError(`--fp32 runs the float model on WebGPU; --device ${device} runs integer models only`);
+  return device;
 }
 
 async function cmdConvert(gpu: GetGpu, args: Args): Promise<void> {
@@ -305,13 +321,18 @@ function printPredictions(
   ms: number,
 ): void {
   preds.forEach((p, i) => console.log(`${model.kind}  ${p.label.padEnd(10)} ${p.score.toFixed(3)}  ${texts[i]}`));
-  console.log(`${model.kind}: ${(ms / texts.length).toFixed(1)} ms per sentence`);
+  const where = model.device === 'cpu' ? ' (CPU)' : '';
+  console.log(`${model.kind}${where}: ${(ms / texts.length).toFixed(1)} ms per sentence`);
 }
 
 async function cmdClassify(gpu: GetGpu, args: Args, texts: string[]): Promise<void> {
   const path = flag(args, 'model') ?? fileURLToPath(builtInModelUrl(args.flags.has('fp32') ? 'fp32' : 'int8'));
-  if (texts.length === 0) throw new UsageError('usage: classify [--model <model.i8t | hf-folder>] [--fp32] "text" ...');
+  if (texts.length === 0)
+    throw new UsageError(
+      'usage: classify [--model <model.i8t | hf-folder>] [--fp32] [--device auto|webgpu|cpu] "text" ...',
+    );
   const batchSize = intFlag(args, 'batch');
+  deviceFlag(args); // checked before any loading
   if (args.flags.has('fp32') && !existsSync(path)) throw new UsageError(`no such model: ${path}`);
   const model: TextModel = args.flags.has('fp32')
     ? await loadModel(path, { gpu: await gpu(), precision: 'fp32' })
@@ -326,7 +347,8 @@ async function cmdClassify(gpu: GetGpu, args: Args, texts: string[]): Promise<vo
   }
 }
 
-const TAG_USAGE = 'usage: tag --model <model.i8t | hf-folder> [--fp32] [--aggregation simple|none] "text" ...';
+const TAG_USAGE =
+  'usage: tag --model <model.i8t | hf-folder> [--fp32] [--aggregation simple|none] [--device auto|webgpu|cpu] "text" ...';
 
 async function cmdTag(gpu: GetGpu, args: Args, texts: string[]): Promise<void> {
   const path = flag(args, 'model');
@@ -335,6 +357,7 @@ async function cmdTag(gpu: GetGpu, args: Args, texts: string[]): Promise<void> {
   if (aggregation !== 'simple' && aggregation !== 'none')
     throw new UsageError(`--aggregation must be simple or none, got ${aggregation}`);
   const batchSize = intFlag(args, 'batch');
+  deviceFlag(args); // checked before any loading
   if (!existsSync(path)) throw new UsageError(`no such model: ${path}`);
   const model: TextModel = args.flags.has('fp32')
     ? await loadModel(path, { gpu: await gpu(), precision: 'fp32' })
