@@ -24,8 +24,8 @@ import { tokenOffsets } from '../src/model/token-offsets.js';
 import { Fp32Model, Int8Model } from '../src/session.js';
 import { bioTag, groupEntities, type TaggedToken, type TokenEntity, tagTokens } from '../src/tag.js';
 import { hypothesis, nliLabels, rankLabels, zeroShotScores } from '../src/zero-shot.js';
-import { randomEncoder, tinyTokenizerJson, writeEncoderFolder } from './cases/random-encoder-folder.js';
 import { testGpu } from './gpu.js';
+import { randomEncoder, tinyTokenizerJson, writeEncoderFolder } from './random-encoder-folder.js';
 
 const NER = ['O', 'B-PER', 'I-PER', 'B-LOC', 'I-LOC'];
 

@@ -5,10 +5,10 @@
  * DistilBERT token classifiers, and BERT sequence classifiers (an NLI head when its labels say so).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { wordPieceTokenizerJson } from '../../bench/wordpiece-tokenizer.js';
-import type { EncoderFamily, EncoderModel, EncoderTask, Linear, Tensor } from '../../src/core/types.js';
-import { type TensorToWrite, writeSafetensors } from '../../src/model/safetensors-write.js';
-import { MAX_POSITIONS, syntheticModel, VOCAB } from '../synthetic.js';
+import { wordPieceTokenizerJson } from '../bench/wordpiece-tokenizer.js';
+import type { EncoderFamily, EncoderModel, EncoderTask, Linear, Tensor } from '../src/core/types.js';
+import { type TensorToWrite, writeSafetensors } from '../src/model/safetensors-write.js';
+import { MAX_POSITIONS, syntheticModel, VOCAB } from './synthetic.js';
 
 /** Ids 0..4 are the special tokens; '##' marks a word piece; 'ca' '##fe' makes 'café' (accents stripped). */
 export const TINY_VOCAB = [
