@@ -98,12 +98,21 @@ describe('.i8t files of integer GPT-2s', () => {
       ['vocabulary size', (d) => (d.config.vocabSize = 300), /word table has 265 rows; config\.vocabSize is 300/],
       ['positions', (d) => (d.config.maxPositions = 64), /handles 40 positions; config\.maxPositions is 64/],
       [
+        // Per-token logits of another kind: a consistent program, but not the one the config names.
         'output kind',
+        (d) => {
+          d.program.output.kind = 'token-logits';
+          delete d.program.output.rescale;
+        },
+        /the config is a language model's \(GPT2LMHeadModel\); the program is a decoder giving token-logits/,
+      ],
+      [
+        'output kind against the output shape',
         (d) => {
           d.program.output.kind = 'logits';
           delete d.program.output.rescale;
         },
-        /the config is a language model's \(GPT2LMHeadModel\); the program is a decoder giving logits/,
+        /output\.tensor: logits "lm_logits" of shape \[/,
       ],
       [
         'attention not causal',
