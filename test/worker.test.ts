@@ -50,7 +50,7 @@ describe('models in Web Workers', () => {
     expect(r.helper!.capabilities).toEqual(['classify']);
     expect(r.helper!.weightBytes).toBeGreaterThan(1e6);
     expect(r.helper!.stages.at(-1)).toBe('ready');
-    expect(r.errors!.wrongMethod).toMatch(/is a classifier; use classify\(\)/);
+    expect(r.errors!.wrongMethod).toMatch(/cannot embed; use classify\(\)/);
     expect(r.errors!.aborted).toBe('Error: stopped by the page');
     expect(r.errors!.afterDispose).toMatch(/this worker model was disposed/);
     expect(r.errors!.badSource).toMatch(/no-such-model\.i8t/);
