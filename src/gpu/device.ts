@@ -57,7 +57,7 @@ async function locateGpu(options: RequestGpuOptions): Promise<{ gpu: GPU; runtim
   throw new GpuUnavailableError(
     secure === false
       ? 'WebGPU is not available: this page is not a secure context (serve it over https or from http://127.0.0.1).'
-      : 'WebGPU is not available in this browser (navigator.gpu is undefined). Use a browser with WebGPU enabled.',
+      : "WebGPU is not available in this browser (navigator.gpu is undefined). Use a browser with WebGPU enabled, or run integer models on the CPU: loadModel(source, { device: 'cpu' }).",
   );
 }
 
@@ -98,15 +98,15 @@ export async function requestGpu(options: RequestGpuOptions = {}): Promise<Gpu> 
   if (!adapter) {
     throw new GpuUnavailableError(
       runtime === 'node'
-        ? "No WebGPU adapter: Dawn found no Vulkan driver. Install a GPU driver, or Debian's chromium package for SwiftShader (run `npm run setup`)."
-        : 'No WebGPU adapter: the browser exposes navigator.gpu but returned no adapter (GPU blocklisted or WebGPU disabled).',
+        ? "No WebGPU adapter: Dawn found no Vulkan driver. Install a GPU driver, or Debian's chromium package for SwiftShader (run `npm run setup`); integer models also run without one: loadModel(source, { device: 'cpu' }), or --device cpu."
+        : "No WebGPU adapter: the browser exposes navigator.gpu but returned no adapter (GPU blocklisted or WebGPU disabled); integer models also run without one: loadModel(source, { device: 'cpu' }).",
     );
   }
   const languageFeatures = gpu.wgslLanguageFeatures as ReadonlySet<string> | undefined;
   const packed = !!languageFeatures?.has('packed_4x8_integer_dot_product');
   if (!packed) {
     throw new GpuUnavailableError(
-      'This WebGPU implementation lacks the WGSL language feature packed_4x8_integer_dot_product (dot4I8Packed), which the INT8 kernels need. Update the browser or Dawn.',
+      "This WebGPU implementation lacks the WGSL language feature packed_4x8_integer_dot_product (dot4I8Packed), which the INT8 kernels need. Update the browser or Dawn, or run on the CPU: loadModel(source, { device: 'cpu' }).",
     );
   }
   const available = new Set<string>([...adapter.features]);
