@@ -229,10 +229,11 @@ function realRows(values: ArrayLike<number>, batch: TokenBatch, width: number): 
 /**
  * INT8 against float on these random models (2 layers, hidden 32-64, 7 calibration sentences): the
  * largest per-token logit error relative to the largest float logit, and argmax agreement over
- * real tokens. Measured: relative error 0.034 (BERT) and 0.032 (DistilBERT), agreement 43/43 and 40/43.
+ * real tokens. Measured: relative error 0.034 (BERT) and 0.032 (DistilBERT), agreement 43/43 and 40/43;
+ * the bounds sit about 1.5x above the error and one disagreement below 40/43 (the models are seeded).
  */
-const INT8_RELATIVE_ERROR = 0.15;
-const INT8_AGREEMENT = 0.85;
+const INT8_RELATIVE_ERROR = 0.05;
+const INT8_AGREEMENT = 0.9;
 
 describe.each([
   { family: 'bert' as const, hidden: 64, heads: 4, intermediate: 128 },
