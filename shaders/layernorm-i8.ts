@@ -25,6 +25,10 @@
  * and LayerNorm are one dispatch and the wide sum never reaches memory. With writeSum the sum is
  * also stored (int32 [rows, H]) for later readers of the stream (pre-LN decoders). Bindings: a, a's
  * multipliers (i8m only), b, b's multipliers (i8m only), channels, out, sum (writeSum only).
+ *
+ * Wide variant (options.wideOutput): the output is int32 [rows, H], the last rounding saturated to
+ * [-params.outMax, params.outMax] instead of int8 (layerNormWideRef): the LayerNorm written straight
+ * into the wide residual stream. Thread t then writes the 4 columns of each word it owns.
  */
 import { wgsl } from 'wgsl-preprocessor/wgsl-preprocessor.js';
 import { dyadicWgsl } from './dyadic.js';
@@ -45,10 +49,12 @@ export interface LayerNormI8ShaderOptions {
   wordsPerThread: number;
   /** Absent: the input is the int32 stream. */
   residual?: LayerNormI8ResidualInput;
+  /** int32 output saturated at params.outMax (absent: packed int8). */
+  wideOutput?: boolean;
 }
 
 /** Uniform layout (u32 words), shared with the host wrapper. */
-export const LAYERNORM_PARAM_FIELDS = ['rows', 'H', 'words', 'shift', 'maxAbs', 'epsVar', 'gridX', 'pad0'] as const;
+export const LAYERNORM_PARAM_FIELDS = ['rows', 'H', 'words', 'shift', 'maxAbs', 'epsVar', 'gridX', 'outMax'] as const;
 /** The residual variant's uniform: LAYERNORM_PARAM_FIELDS, then the residual add's constants (lo, hi as i32 bits). */
 export const LAYERNORM_RESIDUAL_PARAM_FIELDS = [
   ...LAYERNORM_PARAM_FIELDS,
@@ -160,14 +166,14 @@ struct Params {
   maxAbs: i32,
   epsVar: u32,
   gridX: u32,
-  pad0: u32,${residualParams}
+  outMax: i32,${residualParams}
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
 ${decls}
 // Per channel: (gamma multiplier m, its shift e, 1 if gamma < 0, beta in 1/256 steps as bits).
 @group(0) @binding(${next}) var<storage, read> channel: array<vec4<u32>>;
-@group(0) @binding(${next + 1}) var<storage, read_write> out: array<u32>;${sumBinding}
+@group(0) @binding(${next + 1}) var<storage, read_write> out: array<${o.wideOutput ? 'i32' : 'u32'}>;${sumBinding}
 
 ${dyadicWgsl()}
 ${isqrtWgsl()}
@@ -289,11 +295,14 @@ ${wordLoads(r)}
           let z = dyadic_scale(xs[k * 4u + j] - mean, factor, zShift, -1073741824i, 1073741824i);
           let c = channel[col];
           let d = dyadic_scale(select(z, -z, c.z != 0u), c.x, c.y, -1073741824i, 1073741824i);
-          let q = dyadic_scale(d + bitcast<i32>(c.w), 1u, 8u, -128i, 127i);
-          packed = packed | ((u32(q) & 0xffu) << (8u * j));
+${
+  o.wideOutput
+    ? `          out[base + col] = dyadic_scale(d + bitcast<i32>(c.w), 1u, 8u, -params.outMax, params.outMax);`
+    : `          let q = dyadic_scale(d + bitcast<i32>(c.w), 1u, 8u, -128i, 127i);
+          packed = packed | ((u32(q) & 0xffu) << (8u * j));`
+}
         }
-      }
-      out[row * params.words + word] = packed;
+      }${o.wideOutput ? '' : '\n      out[row * params.words + word] = packed;'}
     }
   }
 }

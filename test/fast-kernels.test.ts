@@ -17,6 +17,7 @@ import {
   gemmI8Fast,
   igeluFast,
   layerNormI8Fast,
+  layerNormWideFast,
   requantizeFast,
   residualAddFast,
   softmaxI8Fast,
@@ -32,7 +33,7 @@ import { dyadicScale } from '../src/reference/dyadic.js';
 import { embeddingI8Ref } from '../src/reference/embedding-i8.js';
 import { deriveGeluI8Constants, igeluRef } from '../src/reference/gelu-i8.js';
 import { gemmI8Ref } from '../src/reference/gemm-i8.js';
-import { layerNormI8Ref } from '../src/reference/layernorm-i8.js';
+import { layerNormI8Ref, layerNormWideRef } from '../src/reference/layernorm-i8.js';
 import { requantizeRef } from '../src/reference/requantize.js';
 import { residualAddRef } from '../src/reference/residual-add.js';
 import { deriveSoftmaxI8Constants, softmaxI8Ref } from '../src/reference/softmax-i8.js';
@@ -334,15 +335,18 @@ describe('igeluFast and layerNormI8Fast', () => {
       expect(firstDifference(igeluFast(acc, rows, cols, c, requant), igeluRef(acc, rows, cols, c, requant))).toBe(-1);
     }
   });
-  it('LayerNorm equals layerNormI8Ref on every case of its GPU suite', () => {
+  it('LayerNorm equals layerNormI8Ref (wide: layerNormWideRef) on every case of its GPU suite', () => {
     const cases = layerNormI8Cases();
     expect(cases.length).toBeGreaterThan(5);
     for (const c of cases) {
       const p = prepareLayerNormI8Case(c);
-      expect(
-        firstDifference(layerNormI8Fast(p.x, c.rows, p.constants), layerNormI8Ref(p.x, c.rows, p.constants)),
-        c.name,
-      ).toBe(-1);
+      const [fast, ref] = c.wideOutput
+        ? [
+            layerNormWideFast(p.x, c.rows, p.constants, c.wideOutput),
+            layerNormWideRef(p.x, c.rows, p.constants, c.wideOutput),
+          ]
+        : [layerNormI8Fast(p.x, c.rows, p.constants), layerNormI8Ref(p.x, c.rows, p.constants)];
+      expect(firstDifference(fast, ref), c.name).toBe(-1);
     }
   });
 });

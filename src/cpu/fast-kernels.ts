@@ -25,6 +25,7 @@ import {
   checkLayerNormI8Constants,
   type LayerNormI8Constants,
   LN_BETA_FRAC_BITS,
+  LN_MAX_WIDE_OUTPUT,
   LN_WIDE_LIMIT,
   layerNormI8RowStats,
 } from '../reference/layernorm-i8.js';
@@ -296,13 +297,35 @@ export function igeluFast(
 /** layerNormI8Ref (src/reference/layernorm-i8.ts), integer for integer: its row statistics, then dyadicFast. */
 export function layerNormI8Fast(x: Int32Array, rows: number, c: LayerNormI8Constants): Int8Array {
   checkLayerNormI8Constants(c);
+  if (x.length !== rows * c.H) throw new RangeError(`layerNormI8Fast: ${x.length} values for ${rows} rows of ${c.H}.`);
+  return layerNormFastRows(x, rows, c, new Int8Array(rows * c.H), -128, 127);
+}
+
+/** layerNormWideRef, integer for integer. */
+export function layerNormWideFast(x: Int32Array, rows: number, c: LayerNormI8Constants, outMaxAbs: number): Int32Array {
+  checkLayerNormI8Constants(c);
+  if (x.length !== rows * c.H)
+    throw new RangeError(`layerNormWideFast: ${x.length} values for ${rows} rows of ${c.H}.`);
+  if (!Number.isInteger(outMaxAbs) || outMaxAbs < 1 || outMaxAbs > LN_MAX_WIDE_OUTPUT)
+    throw new RangeError(
+      `layerNormWideFast: outMaxAbs = ${outMaxAbs} is not an integer in [1, ${LN_MAX_WIDE_OUTPUT}].`,
+    );
+  return layerNormFastRows(x, rows, c, new Int32Array(rows * c.H), -outMaxAbs, outMaxAbs);
+}
+
+function layerNormFastRows<T extends Int8Array | Int32Array>(
+  x: Int32Array,
+  rows: number,
+  c: LayerNormI8Constants,
+  out: T,
+  lo: number,
+  hi: number,
+): T {
   const { H, inputMaxAbs: B } = c;
-  if (x.length !== rows * H) throw new RangeError(`layerNormI8Fast: ${x.length} values for ${rows} rows of ${H}.`);
   const m = Float64Array.from(c.channels, (ch) => ch.m);
   const e = Int32Array.from(c.channels, (ch) => ch.e);
   const sign = Float64Array.from(c.channels, (ch) => (ch.negate ? -1 : 1));
   const beta = Float64Array.from(c.channels, (ch) => ch.beta);
-  const out = new Int8Array(rows * H);
   for (let r = 0; r < rows; r++) {
     const row = x.subarray(r * H, (r + 1) * H);
     const st = layerNormI8RowStats(row, c);
@@ -312,7 +335,7 @@ export function layerNormI8Fast(x: Int32Array, rows: number, c: LayerNormI8Const
       const z = dyadicFast(y, st.factor, st.zShift, -LN_WIDE_LIMIT, LN_WIDE_LIMIT);
       // sign * z: -0 for z = 0 would be harmless (dyadicFast maps it to 0) but stays integral anyway.
       const d = dyadicFast(sign[i] * z, m[i], e[i], -LN_WIDE_LIMIT, LN_WIDE_LIMIT);
-      out[r * H + i] = dyadicFast(d + beta[i], 1, LN_BETA_FRAC_BITS, -128, 127);
+      out[r * H + i] = dyadicFast(d + beta[i], 1, LN_BETA_FRAC_BITS, lo, hi);
     }
   }
   return out;
@@ -599,6 +622,7 @@ export function createFastKernels(options: { wasm?: boolean } = {}): IntKernels 
     requantize: requantizeFast,
     igelu: igeluFast,
     layerNorm: layerNormI8Fast,
+    layerNormWide: layerNormWideFast,
     embedding: embeddingI8Fast,
     residual: residualAddFast,
     softmax: softmaxI8Fast,

@@ -20,7 +20,7 @@ import { embeddingI8Ref } from '../reference/embedding-i8.js';
 import { igeluRef } from '../reference/gelu-i8.js';
 import { type GemmI8RefInput, gemmI8Ref } from '../reference/gemm-i8.js';
 import { kvAppendRef } from '../reference/kv-append-i8.js';
-import { layerNormI8Ref } from '../reference/layernorm-i8.js';
+import { layerNormI8Ref, layerNormWideRef } from '../reference/layernorm-i8.js';
 import { lookupI8Ref } from '../reference/lookup-i8.js';
 import { poolI8Ref } from '../reference/pool-i8.js';
 import { requantizeRef } from '../reference/requantize.js';
@@ -42,6 +42,8 @@ export interface IntKernels {
   requantize: typeof requantizeRef;
   igelu: typeof igeluRef;
   layerNorm: typeof layerNormI8Ref;
+  /** Optional: a LayerNorm writing the wide stream (layerNormWideRef where absent). */
+  layerNormWide?: typeof layerNormWideRef;
   /** Optional: where absent, the references compose these ops. */
   embedding?: typeof embeddingI8Ref;
   residual?: typeof residualAddRef;
@@ -185,7 +187,14 @@ class CpuIntInterpreter {
       }
       case 'layernorm': {
         const x = this.get(op.input) as Int32Array;
-        return void this.values.set(op.out, this.kernels.layerNorm(x, x.length / this.width(op.input), op.constants));
+        const rows = x.length / this.width(op.input);
+        const out = intTensor(this.program, op.out);
+        if (out.dtype === 'wide')
+          return void this.values.set(
+            op.out,
+            (this.kernels.layerNormWide ?? layerNormWideRef)(x, rows, op.constants, out.bound),
+          );
+        return void this.values.set(op.out, this.kernels.layerNorm(x, rows, op.constants));
       }
       case 'residual':
         return void this.values.set(

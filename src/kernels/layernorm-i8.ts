@@ -32,6 +32,7 @@ import {
   checkLayerNormI8Constants,
   type LayerNormI8Constants,
   LN_MAX_H,
+  LN_MAX_WIDE_OUTPUT,
   layerNormI8Bounds,
 } from '../reference/layernorm-i8.js';
 import { type ResidualAddConstants, signedRange } from '../reference/residual-add.js';
@@ -63,6 +64,8 @@ export interface LayerNormI8Options {
   maxWorkgroupsX?: number;
   /** Read the residual add's operands and add them in place of the int32 input (one dispatch, not two). */
   residual?: LayerNormI8Residual;
+  /** Write int32 [rows, H] saturated at +-maxAbs (layerNormWideRef) instead of packed int8. */
+  wideOutput?: { maxAbs: number };
 }
 
 /** Per-layer values the kernel reads from its uniform: a constant's subset without the channels. */
@@ -116,7 +119,8 @@ function checkShape(shape: LayerNormI8Shape): void {
  * H is fixed per model, so a model needs one variant per hidden size, whatever the lengths.
  */
 export function layerNormI8Variant(H: number, options: LayerNormI8Options = {}): LayerNormI8ShaderOptions {
-  const v = layerNormI8ShaderOptions(H, options.workgroupSize);
+  const v: LayerNormI8ShaderOptions = layerNormI8ShaderOptions(H, options.workgroupSize);
+  if (options.wideOutput) v.wideOutput = true;
   const r = options.residual;
   if (!r) return v;
   return { ...v, residual: { a: r.operands?.a, b: r.operands?.b, writeSum: r.writeSum ?? false } };
@@ -134,6 +138,8 @@ function checkVariant(v: LayerNormI8ShaderOptions): void {
   }
   if (!Number.isInteger(v.wordsPerThread) || v.wordsPerThread < 1)
     throw new RangeError(`layernorm-i8: wordsPerThread = ${v.wordsPerThread} must be a positive integer.`);
+  if (v.wideOutput !== undefined && typeof v.wideOutput !== 'boolean')
+    throw new RangeError(`layernorm-i8: wideOutput = ${String(v.wideOutput)} must be true, false or absent.`);
   if (v.residual) {
     checkKind('a', v.residual.a);
     checkKind('b', v.residual.b);
@@ -146,6 +152,7 @@ function checkVariant(v: LayerNormI8ShaderOptions): void {
 function variantOf(variant: LayerNormI8ShaderOptions): LayerNormI8ShaderOptions {
   checkVariant(variant);
   const v: LayerNormI8ShaderOptions = { workgroupSize: variant.workgroupSize, wordsPerThread: variant.wordsPerThread };
+  if (variant.wideOutput) v.wideOutput = true;
   const r = variant.residual;
   if (r) v.residual = { a: r.a, b: r.b, writeSum: r.writeSum };
   return v;
@@ -157,7 +164,7 @@ export function layerNormI8Kernel(variant: LayerNormI8ShaderOptions): KernelProg
   const r = v.residual;
   const input = r ? `${r.a}+${r.b}${r.writeSum ? ',sum' : ''}` : '';
   return cachedKernel(optionsKey('layernorm-i8', v), () => ({
-    name: `layernorm-i8[${input ? `${input},` : ''}${v.workgroupSize}x${v.wordsPerThread}]`,
+    name: `layernorm-i8[${input ? `${input},` : ''}${v.wideOutput ? 'wide,' : ''}${v.workgroupSize}x${v.wordsPerThread}]`,
     code: layerNormI8Shader(v),
   }));
 }
@@ -216,7 +223,7 @@ export function layerNormI8RunData(
     maxAbs: layer.inputMaxAbs,
     epsVar: layer.epsVar,
     gridX,
-    pad0: 0,
+    outMax: wideOutputBound(variant, options),
   };
   const residual = residualParams(variant, options.residual);
   if (residual.length) checkResidualShape(shape);
@@ -226,10 +233,25 @@ export function layerNormI8RunData(
   if (params.length !== (r ? LAYERNORM_RESIDUAL_PARAM_FIELDS : LAYERNORM_PARAM_FIELDS).length)
     throw new Error('layernorm-i8: uniform layout out of step with the shader');
   return {
-    label: `layernorm-i8[${input}${variant.workgroupSize}x${variant.wordsPerThread}] ${shape.rows}x${shape.H}`,
+    label: `layernorm-i8[${input}${variant.wideOutput ? 'wide,' : ''}${variant.workgroupSize}x${variant.wordsPerThread}] ${shape.rows}x${shape.H}`,
     workgroups: [gridX, gridY, 1],
     params: Uint32Array.from(params),
   };
+}
+
+/** The wide variant's output bound (0, unused, for int8 output); options and variant must agree. */
+function wideOutputBound(variant: LayerNormI8ShaderOptions, options: LayerNormI8Options): number {
+  const w = options.wideOutput;
+  if (!!variant.wideOutput !== !!w)
+    throw new RangeError(
+      `layernorm-i8: ${w ? 'a wide output bound' : 'no wide output bound'} for a variant with ${variant.wideOutput ? 'a wide' : 'an int8'} output.`,
+    );
+  if (!w) return 0;
+  if (!Number.isInteger(w.maxAbs) || w.maxAbs < 1 || w.maxAbs > LN_MAX_WIDE_OUTPUT)
+    throw new RangeError(
+      `layernorm-i8: wide output bound ${w.maxAbs} is not an integer in [1, ${LN_MAX_WIDE_OUTPUT}].`,
+    );
+  return w.maxAbs;
 }
 
 /** The residual add's element-index bound (its shader's u32 arithmetic), which the fused read shares. */
@@ -275,16 +297,20 @@ export interface LayerNormI8Buffers {
   x: GPUBuffer;
   /** packLayerNormChannels(constants). */
   channels: GPUBuffer;
-  /** u32 [rows, ceil(H / 4)]: packed int8. */
+  /** u32 [rows, ceil(H / 4)]: packed int8; int32 [rows, H] for a wide output. */
   out: GPUBuffer;
 }
 
 /** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
-export function layerNormI8Bindings(shape: LayerNormI8Shape, buffers: LayerNormI8Buffers): GPUBuffer[] {
+export function layerNormI8Bindings(
+  shape: LayerNormI8Shape,
+  buffers: LayerNormI8Buffers,
+  wideOutput = false,
+): GPUBuffer[] {
   const need = [
     ['x', buffers.x, shape.rows * shape.H * 4],
     ['channels', buffers.channels, shape.H * 16],
-    ['out', buffers.out, shape.rows * wordsPerRow(shape.H) * 4],
+    ['out', buffers.out, shape.rows * (wideOutput ? shape.H : wordsPerRow(shape.H)) * 4],
   ] as const;
   for (const [what, buffer, bytes] of need) {
     if (buffer.size < bytes)
@@ -359,5 +385,5 @@ export async function bindLayerNormI8(
 ): Promise<BoundProgram> {
   if (options.residual) throw new RangeError('layernorm-i8: a residual input binds with bindResidualLayerNormI8.');
   const info = layerNormI8Program(constants, shape, options);
-  return bindProgram(gpu, info, layerNormI8Bindings(shape, buffers));
+  return bindProgram(gpu, info, layerNormI8Bindings(shape, buffers, !!options.wideOutput));
 }

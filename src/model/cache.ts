@@ -13,8 +13,9 @@ import { FORMAT_VERSION } from '../format/int-model-file.js';
 /**
  * Bumped whenever the converter (calibration, the planner, the packaging) would make different
  * bytes from the same checkpoint: entries converted by an older version then stop matching.
+ * 2: smoothed LayerNorms' residual readers get a wide-output LayerNorm (outlier checkpoints only).
  */
-export const CONVERTER_VERSION = 1;
+export const CONVERTER_VERSION = 2;
 
 import type { ConvertedStore } from './cache-store.js';
 

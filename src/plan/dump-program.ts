@@ -48,15 +48,15 @@ function outlierNote(o: OutlierSmoothing): string {
   const list = `${shown.join(', ')}${o.channels.length > 6 ? ` and ${o.channels.length - 6} more` : ''}`;
   return o.part === 'smoothed'
     ? `; outlier channels smoothed (alpha ${o.alpha}, est. GEMM error x${o.relativeError.toPrecision(2)}): ${list}`
-    : `; only the outlier channels' remainder x (1 - 1/f) of ${list}, for the residual`;
+    : `; only the outlier channels' remainder x (1 - 1/f) of ${list}, for the residual (files converted before the wide LayerNorm output)`;
 }
 
-function constants(op: IntOp, smoothed: Smoothed): string {
+function constants(op: IntOp, smoothed: Smoothed, out: IntTensor): string {
   switch (op.kind) {
     case 'embed':
       return `word ${dy(op.constants.word)}, position ${dy(op.constants.position)}${op.constants.tokenType ? `, type ${dy(op.constants.tokenType)}` : ''}`;
     case 'layernorm':
-      return `LayerNorm shift ${op.constants.shift}, input bound ${op.constants.inputMaxAbs}${op.outliers ? outlierNote(op.outliers) : ''}`;
+      return `LayerNorm shift ${op.constants.shift}, input bound ${op.constants.inputMaxAbs}${op.outliers ? outlierNote(op.outliers) : ''}${out.dtype === 'wide' ? `; written into the wide stream (saturating at ${out.bound}) for its residual readers` : ''}`;
     case 'gemm': {
       const bias = Math.max(0, ...Array.from(op.bias, Math.abs));
       const gelu = op.gelu
@@ -112,7 +112,7 @@ export function dumpProgram(program: IntProgram, title = ''): string {
         t.dtype,
         scaleText(t.scale),
         `|q| <= ${t.bound}`,
-        `${op.kind}: ${constants(op, smoothed)}`,
+        `${op.kind}: ${constants(op, smoothed, t)}`,
       ),
     );
   }

@@ -46,7 +46,9 @@ export interface IntEmbedOp {
  * What the planner did about outlier channels of a LayerNorm output (its constants already include
  * it; the field says so in dumps). 'smoothed': channel c of the output holds x_c / factor, and the
  * GEMMs reading it have weight column c multiplied by factor. 'outliers': the output holds only
- * those channels' remainder x_c (1 - 1/factor), added back in the wide stream for residual readers.
+ * those channels' remainder x_c (1 - 1/factor), added back in the wide stream for residual readers
+ * (files converted before CONVERTER_VERSION 2; since then a LayerNorm writing the wide stream itself
+ * serves the residual readers, and the planner makes no 'outliers' part).
  */
 export interface OutlierSmoothing {
   part: 'smoothed' | 'outliers';

@@ -252,10 +252,46 @@ export function layerNormI8RowStats(row: ArrayLike<number>, c: LayerNormI8Consta
 
 /** The exact integer LayerNorm of [rows, H] int32 values: int8 [rows, H]. */
 export function layerNormI8Ref(x: Int32Array, rows: number, c: LayerNormI8Constants): Int8Array {
+  return layerNormRows(x, rows, c, new Int8Array(rows * layerNormRowsOf(c, x, rows, 'layerNormI8Ref')), -128, 127);
+}
+
+/** Largest bound of a wide LayerNorm output: what a later LayerNorm may read (LN_MAX_INPUT_ABS). */
+export const LN_MAX_WIDE_OUTPUT = LN_MAX_INPUT_ABS;
+
+/**
+ * The same LayerNorm with a wide output: int32 [rows, H], the last rounding saturated to
+ * [-outMaxAbs, outMaxAbs] instead of int8. With S_out = range / outMaxAbs this writes the
+ * normalized row straight into the wide residual stream (a residual reader of a LayerNorm whose
+ * int8 output is too coarse for it). |d + beta| <= 2^30 + 2^29, so the output is within 2^22 + 2^21
+ * whatever the bound; the bound is what later readers' proofs use.
+ */
+export function layerNormWideRef(x: Int32Array, rows: number, c: LayerNormI8Constants, outMaxAbs: number): Int32Array {
+  checkInt('outMaxAbs', outMaxAbs, 1, LN_MAX_WIDE_OUTPUT);
+  return layerNormRows(
+    x,
+    rows,
+    c,
+    new Int32Array(rows * layerNormRowsOf(c, x, rows, 'layerNormWideRef')),
+    -outMaxAbs,
+    outMaxAbs,
+  );
+}
+
+function layerNormRowsOf(c: LayerNormI8Constants, x: Int32Array, rows: number, what: string): number {
   checkLayerNormI8Constants(c);
+  if (x.length !== rows * c.H) throw new RangeError(`${what}: ${x.length} values for ${rows} rows of ${c.H}.`);
+  return c.H;
+}
+
+function layerNormRows<T extends Int8Array | Int32Array>(
+  x: Int32Array,
+  rows: number,
+  c: LayerNormI8Constants,
+  out: T,
+  lo: number,
+  hi: number,
+): T {
   const { H, inputMaxAbs: B } = c;
-  if (x.length !== rows * H) throw new RangeError(`layerNormI8Ref: ${x.length} values for ${rows} rows of ${H}.`);
-  const out = new Int8Array(rows * H);
   for (let r = 0; r < rows; r++) {
     const row = x.subarray(r * H, (r + 1) * H);
     const st = layerNormI8RowStats(row, c);
@@ -264,7 +300,7 @@ export function layerNormI8Ref(x: Int32Array, rows: number, c: LayerNormI8Consta
       const z = dyadicScale(y, st.factor, st.zShift, -LN_WIDE_LIMIT, LN_WIDE_LIMIT);
       const ch = c.channels[i];
       const d = dyadicScale(ch.negate ? -z : z, ch.m, ch.e, -LN_WIDE_LIMIT, LN_WIDE_LIMIT);
-      out[r * H + i] = dyadicScale(d + ch.beta, 1, LN_BETA_FRAC_BITS, -128, 127);
+      out[r * H + i] = dyadicScale(d + ch.beta, 1, LN_BETA_FRAC_BITS, lo, hi);
     }
   }
   return out;

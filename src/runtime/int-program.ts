@@ -383,7 +383,11 @@ export class IntProgramGpu {
       const reading = (readers.get(op.out) ?? []).map((i) => ops[i]);
       const norms = reading.filter(
         (r): r is IntLayerNormOp =>
-          r.kind === 'layernorm' && r.constants.H === intWidth(out) && this.domainOf(r) === this.domainOf(op),
+          r.kind === 'layernorm' &&
+          r.constants.H === intWidth(out) &&
+          this.domainOf(r) === this.domainOf(op) &&
+          // A LayerNorm writing the wide stream reads the stored sum (the fused variant writes int8).
+          this.tensor(r.out).dtype === 'i8',
       );
       if (norms.length === 0 || norms[0] !== reading[0]) continue;
       const onlyNorms = norms.length === reading.length;
@@ -668,8 +672,14 @@ export class IntProgramGpu {
         const H = op.constants.H;
         const fusion = this.normFusions.get(op);
         if (fusion) return [await this.bindResidualNorm(op, fusion, w.channels, domain)];
+        const out = this.tensor(op.out);
+        const wideOutput = out.dtype === 'wide' ? { maxAbs: out.bound } : undefined;
         const info = (B: number, S: number) =>
-          layerNormI8Program(op.constants, { rows: B * S, H }, { workgroupSize: defaultWorkgroupSize(H, software) });
+          layerNormI8Program(
+            op.constants,
+            { rows: B * S, H },
+            { workgroupSize: defaultWorkgroupSize(H, software), wideOutput },
+          );
         return [await this.launch([this.slot(op.input), w.channels, this.slot(op.out)], info, domain)];
       }
       case 'residual': {
