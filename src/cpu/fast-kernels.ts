@@ -19,17 +19,16 @@ import {
   type EmbeddingIds,
   type EmbeddingTables,
 } from '../reference/embedding-i8.js';
-import { checkGeluI8Constants, type GeluI8Constants } from '../reference/gelu-i8.js';
+import { checkIgeluInput, type GeluI8Constants } from '../reference/gelu-i8.js';
 import type { GemmI8RefInput } from '../reference/gemm-i8.js';
 import {
-  checkLayerNormI8Constants,
+  checkLayerNormInput,
   type LayerNormI8Constants,
   LN_BETA_FRAC_BITS,
-  LN_MAX_WIDE_OUTPUT,
   LN_WIDE_LIMIT,
   layerNormI8RowStats,
 } from '../reference/layernorm-i8.js';
-import { type RequantizeOutput, requantizeRange } from '../reference/requantize.js';
+import { checkRequantizeInput, type RequantizeOutput, requantizeRange } from '../reference/requantize.js';
 import {
   checkColumnMultipliers,
   RESIDUAL_TERM_MAX,
@@ -96,10 +95,7 @@ export function requantizeFast(
   requant: Dyadic[],
   output: RequantizeOutput = 'i8',
 ): Int8Array | Uint8Array {
-  if (x.length !== rows * cols) throw new RangeError(`requantizeFast: ${x.length} values for ${rows}x${cols}`);
-  if (requant.length !== cols && requant.length !== 1)
-    throw new RangeError(`requantizeFast: ${requant.length} multipliers for ${cols} channels`);
-  requant.forEach((d, i) => checkDyadic(d, `requant[${i}]`));
+  checkRequantizeInput('requantizeFast', x, rows, cols, requant);
   const [lo, hi] = requantizeRange(output);
   const out = output === 'u8' ? new Uint8Array(rows * cols) : new Int8Array(rows * cols);
   // Per column: m, the rounding half and 2^-e, so the common case is one multiply-add, a multiply
@@ -263,10 +259,7 @@ export function igeluFast(
   c: GeluI8Constants,
   requant?: Dyadic[],
 ): Int8Array {
-  if (acc.length !== rows * cols) throw new RangeError(`igeluFast: ${acc.length} values for ${rows}x${cols}`);
-  if (requant && requant.length !== cols)
-    throw new RangeError(`igeluFast: ${requant.length} input rescales for ${cols} columns`);
-  checkGeluI8Constants(c);
+  checkIgeluInput('igeluFast', acc, rows, cols, c, requant);
   const inM = Float64Array.from({ length: cols }, (_, j) => (requant ? requant[j] : c.input).m);
   const inE = Int32Array.from({ length: cols }, (_, j) => (requant ? requant[j] : c.input).e);
   const inH = Float64Array.from(inM, (m) => Math.floor(m / 65536));
@@ -296,20 +289,13 @@ export function igeluFast(
 
 /** layerNormI8Ref (src/reference/layernorm-i8.ts), integer for integer: its row statistics, then dyadicFast. */
 export function layerNormI8Fast(x: Int32Array, rows: number, c: LayerNormI8Constants): Int8Array {
-  checkLayerNormI8Constants(c);
-  if (x.length !== rows * c.H) throw new RangeError(`layerNormI8Fast: ${x.length} values for ${rows} rows of ${c.H}.`);
+  checkLayerNormInput('layerNormI8Fast', x, rows, c);
   return layerNormFastRows(x, rows, c, new Int8Array(rows * c.H), -128, 127);
 }
 
 /** layerNormWideRef, integer for integer. */
 export function layerNormWideFast(x: Int32Array, rows: number, c: LayerNormI8Constants, outMaxAbs: number): Int32Array {
-  checkLayerNormI8Constants(c);
-  if (x.length !== rows * c.H)
-    throw new RangeError(`layerNormWideFast: ${x.length} values for ${rows} rows of ${c.H}.`);
-  if (!Number.isInteger(outMaxAbs) || outMaxAbs < 1 || outMaxAbs > LN_MAX_WIDE_OUTPUT)
-    throw new RangeError(
-      `layerNormWideFast: outMaxAbs = ${outMaxAbs} is not an integer in [1, ${LN_MAX_WIDE_OUTPUT}].`,
-    );
+  checkLayerNormInput('layerNormWideFast', x, rows, c, outMaxAbs);
   return layerNormFastRows(x, rows, c, new Int32Array(rows * c.H), -outMaxAbs, outMaxAbs);
 }
 

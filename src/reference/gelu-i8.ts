@@ -160,6 +160,21 @@ export function igelu(q: number, input: Dyadic, c: GeluI8Constants): number {
   return dyadicScale(igeluFixed(q, input, c), c.output.m, c.output.e, -128, 127);
 }
 
+/** The arguments' checks every i-GELU implementation shares (`what` names the caller). */
+export function checkIgeluInput(
+  what: string,
+  acc: Int32Array,
+  rows: number,
+  cols: number,
+  c: GeluI8Constants,
+  requant?: Dyadic[],
+): void {
+  if (acc.length !== rows * cols) throw new RangeError(`${what}: ${acc.length} values for ${rows}x${cols}`);
+  if (requant && requant.length !== cols)
+    throw new RangeError(`${what}: ${requant.length} input rescales for ${cols} columns`);
+  checkGeluI8Constants(c);
+}
+
 /**
  * i-GELU of a row-major [rows, cols] int32 tensor. `requant`: per-column input rescales (length
  * cols) replacing c.input, for accumulators with per-output-channel weight scales.
@@ -171,10 +186,7 @@ export function igeluRef(
   c: GeluI8Constants,
   requant?: Dyadic[],
 ): Int8Array {
-  if (acc.length !== rows * cols) throw new RangeError(`igeluRef: ${acc.length} values for ${rows}x${cols}`);
-  if (requant && requant.length !== cols)
-    throw new RangeError(`igeluRef: ${requant.length} input rescales for ${cols} columns`);
-  checkGeluI8Constants(c);
+  checkIgeluInput('igeluRef', acc, rows, cols, c, requant);
   const out = new Int8Array(rows * cols);
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < cols; j++) out[r * cols + j] = igelu(acc[r * cols + j], requant ? requant[j] : c.input, c);

@@ -252,7 +252,8 @@ export function layerNormI8RowStats(row: ArrayLike<number>, c: LayerNormI8Consta
 
 /** The exact integer LayerNorm of [rows, H] int32 values: int8 [rows, H]. */
 export function layerNormI8Ref(x: Int32Array, rows: number, c: LayerNormI8Constants): Int8Array {
-  return layerNormRows(x, rows, c, new Int8Array(rows * layerNormRowsOf(c, x, rows, 'layerNormI8Ref')), -128, 127);
+  checkLayerNormInput('layerNormI8Ref', x, rows, c);
+  return layerNormRows(x, rows, c, new Int8Array(rows * c.H), -128, 127);
 }
 
 /** Largest bound of a wide LayerNorm output: what a later LayerNorm may read (LN_MAX_INPUT_ABS). */
@@ -266,21 +267,24 @@ export const LN_MAX_WIDE_OUTPUT = LN_MAX_INPUT_ABS;
  * whatever the bound; the bound is what later readers' proofs use.
  */
 export function layerNormWideRef(x: Int32Array, rows: number, c: LayerNormI8Constants, outMaxAbs: number): Int32Array {
-  checkInt('outMaxAbs', outMaxAbs, 1, LN_MAX_WIDE_OUTPUT);
-  return layerNormRows(
-    x,
-    rows,
-    c,
-    new Int32Array(rows * layerNormRowsOf(c, x, rows, 'layerNormWideRef')),
-    -outMaxAbs,
-    outMaxAbs,
-  );
+  checkLayerNormInput('layerNormWideRef', x, rows, c, outMaxAbs);
+  return layerNormRows(x, rows, c, new Int32Array(rows * c.H), -outMaxAbs, outMaxAbs);
 }
 
-function layerNormRowsOf(c: LayerNormI8Constants, x: Int32Array, rows: number, what: string): number {
+/**
+ * The arguments' checks every LayerNorm implementation shares (`what` names the caller); with
+ * `outMaxAbs`, a wide output's bound.
+ */
+export function checkLayerNormInput(
+  what: string,
+  x: Int32Array,
+  rows: number,
+  c: LayerNormI8Constants,
+  outMaxAbs?: number,
+): void {
   checkLayerNormI8Constants(c);
   if (x.length !== rows * c.H) throw new RangeError(`${what}: ${x.length} values for ${rows} rows of ${c.H}.`);
-  return c.H;
+  if (outMaxAbs !== undefined) checkInt(`${what} outMaxAbs`, outMaxAbs, 1, LN_MAX_WIDE_OUTPUT);
 }
 
 function layerNormRows<T extends Int8Array | Int32Array>(

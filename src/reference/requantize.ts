@@ -25,6 +25,14 @@ export function requantizeRange(output: RequantizeOutput): [number, number] {
 }
 
 /** Unpacked result: Int8Array for 'i8', Uint8Array for 'u8'. */
+/** The arguments' checks every requantize implementation shares (`what` names the caller). */
+export function checkRequantizeInput(what: string, x: Int32Array, rows: number, cols: number, requant: Dyadic[]): void {
+  if (x.length !== rows * cols) throw new RangeError(`${what}: ${x.length} values for ${rows}x${cols}`);
+  if (requant.length !== cols && requant.length !== 1)
+    throw new RangeError(`${what}: ${requant.length} multipliers for ${cols} channels`);
+  requant.forEach((d, i) => checkDyadic(d, `requant[${i}]`));
+}
+
 export function requantizeRef(
   x: Int32Array,
   rows: number,
@@ -32,10 +40,7 @@ export function requantizeRef(
   requant: Dyadic[],
   output: RequantizeOutput = 'i8',
 ): Int8Array | Uint8Array {
-  if (x.length !== rows * cols) throw new RangeError(`requantizeRef: ${x.length} values for ${rows}x${cols}`);
-  if (requant.length !== cols && requant.length !== 1)
-    throw new RangeError(`requantizeRef: ${requant.length} multipliers for ${cols} channels`);
-  requant.forEach((d, i) => checkDyadic(d, `requant[${i}]`));
+  checkRequantizeInput('requantizeRef', x, rows, cols, requant);
   const [lo, hi] = requantizeRange(output);
   const out = output === 'u8' ? new Uint8Array(rows * cols) : new Int8Array(rows * cols);
   for (let r = 0; r < rows; r++) {
