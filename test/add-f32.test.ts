@@ -17,7 +17,7 @@ describe('f32 add: reference and host checks', () => {
     expect(() => addF32RunData(0)).toThrow(/count = 0/);
     const buffer = (size: number) => ({ size }) as GPUBuffer;
     expect(() => addF32Bindings(10, { a: buffer(40), b: buffer(36), y: buffer(40) })).toThrow(
-      /add-f32: b has 36 bytes, needs 40/,
+      /add-f32: buffer b has 36 bytes, the shape needs 40/,
     );
   });
 });

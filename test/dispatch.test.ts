@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bindingSignature, uniformStructBytes } from '../src/gpu/bindings.js';
+import { bindingSignature, checkBufferBytes, uniformStructBytes } from '../src/gpu/bindings.js';
 import { Dispatch } from '../src/gpu/program.js';
 import { gemmI8Kernel } from '../src/kernels/gemm-i8.js';
 import { gemmTileFor } from '../src/kernels/gemm-shape.js';
@@ -39,6 +39,40 @@ describe('binding signatures read from WGSL', () => {
     const options = { strategy: 'unpack', output: 'i8', perChannel: true, bias: true, aUnsigned: false } as const;
     const signatures = [1, 17, 33].map((M) => bindingSignature(gemmI8Kernel(options, gemmTileFor(M)).code).join());
     expect(new Set(signatures).size).toBe(1);
+  });
+});
+
+describe('buffer sizes checked against the shape', () => {
+  // Only .size is read, so stand-ins do.
+  const buffer = (size: number) => ({ size }) as GPUBuffer;
+  it('refuses a short buffer, naming the kernel, the buffer and both sizes', () => {
+    const needs = [
+      ['x', buffer(64), 64],
+      ['y', buffer(60), 64],
+    ] as const;
+    expect(() => checkBufferBytes('some kernel', needs)).toThrow(RangeError);
+    expect(() => checkBufferBytes('some kernel', needs)).toThrow(
+      /^some kernel: buffer y has 60 bytes, the shape needs 64$/,
+    );
+  });
+  it('accepts buffers of exactly or more than the bytes needed', () => {
+    expect(() =>
+      checkBufferBytes('k', [
+        ['x', buffer(64), 64],
+        ['y', buffer(65), 64],
+      ]),
+    ).not.toThrow();
+  });
+  it('refuses an absent buffer unless told to skip absent ones, which are still refused when short', () => {
+    const needs = [
+      ['x', buffer(16), 16],
+      ['requant', undefined, 8],
+    ] as const;
+    expect(() => checkBufferBytes('residual add', needs)).toThrow(/^residual add: no requant buffer$/);
+    expect(() => checkBufferBytes('top-k', needs, { skipAbsent: true })).not.toThrow();
+    expect(() => checkBufferBytes('top-k', [...needs, ['out', buffer(4), 8]], { skipAbsent: true })).toThrow(
+      /top-k: buffer out has 4 bytes, the shape needs 8/,
+    );
   });
 });
 

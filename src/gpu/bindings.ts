@@ -69,3 +69,27 @@ export function uniformStructBytes(code: string): number | undefined {
   }
   return Math.max(16, Math.ceil(bytes / 16) * 16);
 }
+
+/** One buffer a wrapper binds: its name in messages, the buffer (undefined when not given), the bytes the shape touches. */
+export type BufferNeed = readonly [what: string, buffer: GPUBuffer | undefined, bytes: number];
+
+export interface BufferNeedOptions {
+  /** Pass over buffers not given (optional bindings whose presence the caller checks against its options). */
+  skipAbsent?: boolean;
+}
+
+/**
+ * Refuses a buffer smaller than the largest shape a Dispatch will run over it: shaders index past
+ * the end silently (WebGPU clamps or drops out-of-bounds accesses), so a short buffer would give
+ * wrong numbers instead of an error. Absent buffers are refused too unless options.skipAbsent.
+ */
+export function checkBufferBytes(kernel: string, needs: readonly BufferNeed[], options: BufferNeedOptions = {}): void {
+  for (const [what, buffer, bytes] of needs) {
+    if (!buffer) {
+      if (options.skipAbsent) continue;
+      throw new RangeError(`${kernel}: no ${what} buffer`);
+    }
+    if (buffer.size < bytes)
+      throw new RangeError(`${kernel}: buffer ${what} has ${buffer.size} bytes, the shape needs ${bytes}`);
+  }
+}

@@ -5,6 +5,7 @@
  * Each family gives its shader, its uniform fields and its constants' check and packing.
  */
 import { optionsKey } from '../../shaders/codegen.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -120,15 +121,15 @@ export function activationI8<C>(f: ActivationI8Family<C>) {
       throw new Error(`${f.display}: options.perChannel and the requant buffer disagree`);
     provenConstants(buffers.constants, `${tag(options)} ${shape.rows}x${shape.cols}`);
     const words = shape.rows * wordsPerRow(shape.cols);
-    const need: [string, GPUBuffer | undefined, number][] = [
-      ['x', buffers.x, shape.rows * shape.cols * 4],
-      ['requant', buffers.requant, shape.cols * 8],
-      ['y', buffers.y, words * 4],
-    ];
-    for (const [what, buffer, bytes] of need) {
-      if (buffer && buffer.size < bytes)
-        throw new RangeError(`${f.display}: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
-    }
+    checkBufferBytes(
+      f.display,
+      [
+        ['x', buffers.x, shape.rows * shape.cols * 4],
+        ['requant', buffers.requant, shape.cols * 8],
+        ['y', buffers.y, words * 4],
+      ],
+      { skipAbsent: true },
+    );
     const list = [buffers.x];
     if (buffers.requant) list.push(buffers.requant);
     list.push(buffers.constants, buffers.y);

@@ -1,6 +1,7 @@
 /** Host side of the elementwise f32 add (shaders/add-f32.ts): pre-LN residual sums. */
 
 import { ADD_F32_PARAM_FIELDS, ADD_F32_WORKGROUP, addF32Shader } from '../../shaders/add-f32.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -43,9 +44,11 @@ export interface AddF32Buffers {
 
 /** The buffers in binding order, checked to hold `count` values (the largest a Dispatch will run). */
 export function addF32Bindings(count: number, buffers: AddF32Buffers): GPUBuffer[] {
-  for (const [k, b] of Object.entries(buffers)) {
-    if (b.size < count * 4) throw new RangeError(`add-f32: ${k} has ${b.size} bytes, needs ${count * 4}`);
-  }
+  checkBufferBytes('add-f32', [
+    ['a', buffers.a, count * 4],
+    ['b', buffers.b, count * 4],
+    ['y', buffers.y, count * 4],
+  ]);
   return [buffers.a, buffers.b, buffers.y];
 }
 

@@ -14,6 +14,7 @@ import {
   attentionI8WorkgroupBytes,
 } from '../../shaders/attention-i8.js';
 import { optionsKey } from '../../shaders/codegen.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -282,17 +283,13 @@ export interface AttentionI8Buffers {
 export function attentionI8Bindings(shape: AttentionI8Shape, buffers: AttentionI8Buffers): GPUBuffer[] {
   const s = resolve(shape);
   const kv = cacheWords(s);
-  const need: [keyof AttentionI8Buffers, number][] = [
-    ['q', s.batch * s.queries * s.qRow * 4],
-    ['k', (kv ? s.kOffset + kv.k : s.batch * s.keys * s.kRow) * 4],
-    ['v', (kv ? s.vOffset + kv.v : s.batch * s.keys * s.vRow) * 4],
-    ['mask', s.batch * s.maskRow * 4],
-    ['out', s.batch * s.queries * s.outRow * 4],
-  ];
-  for (const [k, bytes] of need) {
-    if (buffers[k].size < bytes)
-      throw new RangeError(`fused attention: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);
-  }
+  checkBufferBytes('fused attention', [
+    ['q', buffers.q, s.batch * s.queries * s.qRow * 4],
+    ['k', buffers.k, (kv ? s.kOffset + kv.k : s.batch * s.keys * s.kRow) * 4],
+    ['v', buffers.v, (kv ? s.vOffset + kv.v : s.batch * s.keys * s.vRow) * 4],
+    ['mask', buffers.mask, s.batch * s.maskRow * 4],
+    ['out', buffers.out, s.batch * s.queries * s.outRow * 4],
+  ]);
   if ([buffers.q, buffers.k, buffers.v, buffers.mask].includes(buffers.out))
     throw new RangeError('fused attention: the output buffer must not be one of the inputs');
   return [buffers.q, buffers.k, buffers.v, buffers.mask, buffers.out];

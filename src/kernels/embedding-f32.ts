@@ -6,6 +6,7 @@ import {
   type EmbeddingF32ShaderOptions,
   embeddingF32Shader,
 } from '../../shaders/embedding-f32.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -103,17 +104,19 @@ export function embeddingF32Bindings(shape: EmbeddingF32Shape, b: EmbeddingF32Bu
   if (types !== !!b.tokenType || types !== !!b.tokenTypeIds)
     throw new Error('embedding-f32: token-type buffers must be given exactly when shape.types > 0');
   const stride = shape.stride ?? shape.H;
-  const need: [string, GPUBuffer | undefined, number][] = [
-    ['inputIds', b.inputIds, shape.tokens * 4],
-    ['positionIds', b.positionIds, shape.tokens * 4],
-    ['tokenTypeIds', b.tokenTypeIds, shape.tokens * 4],
-    ['word', b.word, shape.vocab * shape.H * 4],
-    ['position', b.position, shape.positions * shape.H * 4],
-    ['tokenType', b.tokenType, shape.types * shape.H * 4],
-    ['out', b.out, ((shape.tokens - 1) * stride + shape.H) * 4],
-  ];
-  for (const [k, buf, bytes] of need)
-    if (buf && buf.size < bytes) throw new RangeError(`embedding-f32: ${k} has ${buf.size} bytes, needs ${bytes}`);
+  checkBufferBytes(
+    'embedding-f32',
+    [
+      ['inputIds', b.inputIds, shape.tokens * 4],
+      ['positionIds', b.positionIds, shape.tokens * 4],
+      ['tokenTypeIds', b.tokenTypeIds, shape.tokens * 4],
+      ['word', b.word, shape.vocab * shape.H * 4],
+      ['position', b.position, shape.positions * shape.H * 4],
+      ['tokenType', b.tokenType, shape.types * shape.H * 4],
+      ['out', b.out, ((shape.tokens - 1) * stride + shape.H) * 4],
+    ],
+    { skipAbsent: true },
+  );
   return [b.inputIds, b.positionIds, b.word, b.position, ...(types ? [b.tokenTypeIds!, b.tokenType!] : []), b.out];
 }
 

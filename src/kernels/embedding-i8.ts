@@ -12,6 +12,7 @@ import {
 } from '../../shaders/embedding-i8.js';
 import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { checkEmbeddingIds } from '../core/token-batch.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -164,19 +165,19 @@ export function embeddingI8Bindings(
     throw new RangeError('embedding: options.tokenTypes and the token-type table / id buffers disagree');
   }
   const row = wordsPerRow(shape.hidden) * 4;
-  const need: [string, GPUBuffer | undefined, number][] = [
-    ['word table', buffers.word, shape.vocab * row],
-    ['position table', buffers.position, shape.positions * row],
-    ['token-type table', buffers.tokenType, (shape.types ?? 0) * row],
-    ['token ids', buffers.tokenIds, shape.tokens * 4],
-    ['position ids', buffers.positionIds, shape.tokens * 4],
-    ['token-type ids', buffers.tokenTypeIds, shape.tokens * 4],
-    ['output', buffers.output, shape.tokens * shape.hidden * 4],
-  ];
-  for (const [what, buffer, bytes] of need) {
-    if (buffer && buffer.size < bytes)
-      throw new RangeError(`embedding: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
-  }
+  checkBufferBytes(
+    'embedding',
+    [
+      ['word table', buffers.word, shape.vocab * row],
+      ['position table', buffers.position, shape.positions * row],
+      ['token-type table', buffers.tokenType, (shape.types ?? 0) * row],
+      ['token ids', buffers.tokenIds, shape.tokens * 4],
+      ['position ids', buffers.positionIds, shape.tokens * 4],
+      ['token-type ids', buffers.tokenTypeIds, shape.tokens * 4],
+      ['output', buffers.output, shape.tokens * shape.hidden * 4],
+    ],
+    { skipAbsent: true },
+  );
   const list = [buffers.word, buffers.position];
   if (buffers.tokenType) list.push(buffers.tokenType);
   list.push(buffers.tokenIds, buffers.positionIds);

@@ -6,6 +6,7 @@ import {
   GELU_F32_WORKGROUP,
   geluF32Shader,
 } from '../../shaders/gelu-f32.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -54,9 +55,10 @@ export function geluF32Program(count: number, activation: ActivationF32 = 'gelu'
 
 /** The buffers in binding order, checked to hold `count` values (the largest a Dispatch will run). */
 export function geluF32Bindings(count: number, buffers: { x: GPUBuffer; y: GPUBuffer }): GPUBuffer[] {
-  for (const [k, b] of Object.entries(buffers)) {
-    if (b.size < count * 4) throw new RangeError(`gelu-f32: ${k} has ${b.size} bytes, needs ${count * 4}`);
-  }
+  checkBufferBytes('gelu-f32', [
+    ['x', buffers.x, count * 4],
+    ['y', buffers.y, count * 4],
+  ]);
   return [buffers.x, buffers.y];
 }
 

@@ -11,6 +11,7 @@ import {
   type KvAppendParamField,
   kvAppendShader,
 } from '../../shaders/kv-append-i8.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -110,15 +111,11 @@ export interface KvAppendBuffers {
 export function kvAppendBindings(layout: KvAttentionLayout, buffers: KvAppendBuffers): GPUBuffer[] {
   const l = resolveKvAttentionLayout(layout);
   const words = kvCacheWords(l);
-  const need: [keyof KvAppendBuffers, number][] = [
-    ['qkv', l.batch * l.queries * l.qkvRow * 4],
-    ['kCache', (l.kCacheOffset + words.k) * 4],
-    ['vCache', (l.vCacheOffset + words.v) * 4],
-  ];
-  for (const [k, bytes] of need) {
-    if (buffers[k].size < bytes)
-      throw new RangeError(`KV append: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);
-  }
+  checkBufferBytes('KV append', [
+    ['qkv', buffers.qkv, l.batch * l.queries * l.qkvRow * 4],
+    ['kCache', buffers.kCache, (l.kCacheOffset + words.k) * 4],
+    ['vCache', buffers.vCache, (l.vCacheOffset + words.v) * 4],
+  ]);
   return [buffers.qkv, buffers.kCache, buffers.vCache];
 }
 

@@ -6,6 +6,7 @@ import {
   type LayerNormF32ShaderOptions,
   layerNormF32Shader,
 } from '../../shaders/layernorm-f32.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -122,13 +123,15 @@ export function layerNormF32Bindings(
   if (!!options.residual !== !!b.residual)
     throw new Error('layernorm-f32: options.residual and the residual buffer disagree');
   const bytes = shape.rows * (shape.stride ?? shape.H) * 4;
-  for (const [k, buf] of [
-    ['x', b.x],
-    ['residual', b.residual],
-    ['y', b.y],
-  ] as const) {
-    if (buf && buf.size < bytes) throw new RangeError(`layernorm-f32: ${k} has ${buf.size} bytes, needs ${bytes}`);
-  }
+  checkBufferBytes(
+    'layernorm-f32',
+    [
+      ['x', b.x, bytes],
+      ['residual', b.residual, bytes],
+      ['y', b.y, bytes],
+    ],
+    { skipAbsent: true },
+  );
   return [b.x, ...(b.residual ? [b.residual] : []), b.gamma, b.beta, b.y];
 }
 

@@ -2,6 +2,7 @@
 
 import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { lookupI8Shader } from '../../shaders/lookup-i8.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -51,14 +52,11 @@ export interface LookupI8Buffers {
 /** The buffers in binding order, checked to hold rows x cols (the largest a Dispatch will run). */
 export function lookupI8Bindings(rows: number, cols: number, buffers: LookupI8Buffers): GPUBuffer[] {
   const words = rows * wordsPerRow(cols) * 4;
-  const need: [string, GPUBuffer, number][] = [
+  checkBufferBytes('lookup-i8', [
     ['x', buffers.x, words],
     ['table', buffers.table, 256 * 4],
     ['y', buffers.y, words],
-  ];
-  for (const [what, buffer, bytes] of need) {
-    if (buffer.size < bytes) throw new RangeError(`lookup-i8: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
-  }
+  ]);
   return [buffers.x, buffers.table, buffers.y];
 }
 

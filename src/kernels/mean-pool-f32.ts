@@ -1,6 +1,7 @@
 /** Host side of mean pooling over real tokens (shaders/mean-pool-f32.ts). */
 
 import { MEAN_POOL_F32_PARAM_FIELDS, MEAN_POOL_F32_WORKGROUP, meanPoolF32Shader } from '../../shaders/mean-pool-f32.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -67,13 +68,11 @@ export interface MeanPoolF32Buffers {
 /** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
 export function meanPoolF32Bindings(shape: MeanPoolF32Shape, b: MeanPoolF32Buffers): GPUBuffer[] {
   const rows = shape.batch * shape.seq;
-  const need: [string, GPUBuffer, number][] = [
+  checkBufferBytes('mean-pool-f32', [
     ['x', b.x, ((rows - 1) * (shape.stride ?? shape.H) + shape.H) * 4],
     ['mask', b.mask, rows * 4],
     ['out', b.out, shape.batch * shape.H * 4],
-  ];
-  for (const [k, buf, bytes] of need)
-    if (buf.size < bytes) throw new RangeError(`mean-pool-f32: ${k} has ${buf.size} bytes, needs ${bytes}`);
+  ]);
   return [b.x, b.mask, b.out];
 }
 

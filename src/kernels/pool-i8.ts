@@ -12,6 +12,7 @@
 import { optionsKey } from '../../shaders/codegen.js';
 import { WORD_GRID_SIZE, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { POOL_I8_PARAM_FIELDS, type PoolI8ShaderOptions, poolI8Shader } from '../../shaders/pool-i8.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import { type BoundProgram, bindProgram, type ProgramInfo } from '../gpu/program.js';
 import { wordsPerRow } from '../quant/pack.js';
@@ -130,9 +131,9 @@ export function bindPoolI8(
 ): Promise<BoundProgram> {
   const info = poolI8ProgramInfo(options, shape);
   const need = poolI8BufferBytes(shape);
-  for (const what of ['x', 'mask', 'output'] as const) {
-    if (buffers[what].size < need[what])
-      throw new RangeError(`pool-i8: ${what} buffer has ${buffers[what].size} bytes, needs ${need[what]}`);
-  }
+  checkBufferBytes(
+    'pool-i8',
+    (['x', 'mask', 'output'] as const).map((what) => [what, buffers[what], need[what]]),
+  );
   return bindProgram(gpu, info, [buffers.x, buffers.mask, buffers.output]);
 }

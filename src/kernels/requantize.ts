@@ -7,6 +7,7 @@
 import { optionsKey } from '../../shaders/codegen.js';
 import { checkElementwiseShape, wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { REQUANTIZE_PARAM_FIELDS, type RequantizeShaderOptions, requantizeShader } from '../../shaders/requantize.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -87,19 +88,17 @@ export interface RequantizeBuffers {
   output: GPUBuffer;
 }
 
-function checkSize(what: string, buffer: GPUBuffer, bytes: number): void {
-  if (buffer.size < bytes) throw new RangeError(`requantize: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
-}
-
 /** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
 export function requantizeBindings(
   options: RequantizeOptions,
   shape: RequantizeShape,
   buffers: RequantizeBuffers,
 ): GPUBuffer[] {
-  checkSize('input', buffers.input, shape.rows * shape.cols * 4);
-  checkSize('requant', buffers.requant, (options.perChannel ? shape.cols : 1) * 8);
-  checkSize('output', buffers.output, shape.rows * wordsPerRow(shape.cols) * 4);
+  checkBufferBytes('requantize', [
+    ['input', buffers.input, shape.rows * shape.cols * 4],
+    ['requant', buffers.requant, (options.perChannel ? shape.cols : 1) * 8],
+    ['output', buffers.output, shape.rows * wordsPerRow(shape.cols) * 4],
+  ]);
   return [buffers.input, buffers.requant, buffers.output];
 }
 

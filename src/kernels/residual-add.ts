@@ -15,6 +15,7 @@ import {
   type ResidualOperandKind,
   residualAddShader,
 } from '../../shaders/residual-add.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -170,11 +171,7 @@ export function residualAddBindings(
       throw new RangeError(`residual add: operand ${side} is ${options[side]}; only an 'i8m' operand has multipliers`);
   }
   need.push(['output', buffers.output, shape.rows * shape.cols * 4]);
-  for (const [what, buffer, bytes] of need) {
-    if (!buffer) throw new RangeError(`residual add: no ${what} buffer`);
-    if (buffer.size < bytes)
-      throw new RangeError(`residual add: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
-  }
+  checkBufferBytes('residual add', need);
   return need.map(([, buffer]) => buffer!);
 }
 

@@ -2,6 +2,7 @@
 
 import { optionsKey } from '../../shaders/codegen.js';
 import { SOFTMAX_F32_PARAM_FIELDS, type SoftmaxF32ShaderOptions, softmaxF32Shader } from '../../shaders/softmax-f32.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -96,14 +97,12 @@ export interface SoftmaxF32Buffers {
 /** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
 export function softmaxF32Bindings(shape: SoftmaxF32Shape, b: SoftmaxF32Buffers): GPUBuffer[] {
   const rows = shape.batch * shape.heads * shape.queries;
-  const need: [string, GPUBuffer, number][] = [
+  checkBufferBytes('softmax-f32', [
     // The last row's stride padding is never read; every probs row is written up to probStride.
     ['scores', b.scores, ((rows - 1) * (shape.scoreStride ?? shape.seq) + shape.seq) * 4],
     ['mask', b.mask, shape.batch * shape.seq * 4],
     ['probs', b.probs, rows * (shape.probStride ?? shape.seq) * 4],
-  ];
-  for (const [k, buf, bytes] of need)
-    if (buf.size < bytes) throw new RangeError(`softmax-f32: ${k} has ${buf.size} bytes, needs ${bytes}`);
+  ]);
   return [b.scores, b.mask, b.probs];
 }
 

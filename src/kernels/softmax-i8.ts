@@ -11,6 +11,7 @@ import {
   type SoftmaxI8ShaderOptions,
   softmaxI8Shader,
 } from '../../shaders/softmax-i8.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -243,15 +244,11 @@ export interface SoftmaxI8Buffers {
 export function softmaxI8Bindings(shape: SoftmaxI8Shape, buffers: SoftmaxI8Buffers): GPUBuffer[] {
   const s = resolveSoftmaxI8Shape(shape);
   const rows = s.batch * s.heads * s.queries;
-  const need: [keyof SoftmaxI8Buffers, number][] = [
-    ['scores', rows * s.scoreRow * 4],
-    ['mask', s.batch * s.maskRow * 4],
-    ['probs', softmaxI8OutputWords(s) * 4],
-  ];
-  for (const [k, bytes] of need) {
-    if (buffers[k].size < bytes)
-      throw new RangeError(`integer softmax: buffer ${k} has ${buffers[k].size} bytes, needs ${bytes}`);
-  }
+  checkBufferBytes('integer softmax', [
+    ['scores', buffers.scores, rows * s.scoreRow * 4],
+    ['mask', buffers.mask, s.batch * s.maskRow * 4],
+    ['probs', buffers.probs, softmaxI8OutputWords(s) * 4],
+  ]);
   return [buffers.scores, buffers.mask, buffers.probs];
 }
 

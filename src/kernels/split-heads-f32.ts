@@ -5,6 +5,7 @@ import {
   SPLIT_HEADS_F32_WORKGROUP,
   splitHeadsF32Shader,
 } from '../../shaders/split-heads-f32.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -79,14 +80,12 @@ export interface SplitHeadsF32Buffers {
 /** The buffers in binding order, checked to hold `shape` (the largest a Dispatch will run). */
 export function splitHeadsF32Bindings(shape: SplitHeadsF32Shape, b: SplitHeadsF32Buffers): GPUBuffer[] {
   const z = splitHeadsF32Sizes(shape);
-  const need: [string, GPUBuffer, number][] = [
-    ['qkv', b.qkv, shape.batch * shape.seq * 3 * shape.heads * shape.headDim],
-    ['q', b.q, z.qk],
-    ['k', b.k, z.qk],
-    ['vT', b.vT, z.v],
-  ];
-  for (const [k, buf, n] of need)
-    if (buf.size < n * 4) throw new RangeError(`split-heads-f32: ${k} has ${buf.size} bytes, needs ${n * 4}`);
+  checkBufferBytes('split-heads-f32', [
+    ['qkv', b.qkv, shape.batch * shape.seq * 3 * shape.heads * shape.headDim * 4],
+    ['q', b.q, z.qk * 4],
+    ['k', b.k, z.qk * 4],
+    ['vT', b.vT, z.v * 4],
+  ]);
   return [b.qkv, b.q, b.k, b.vT];
 }
 

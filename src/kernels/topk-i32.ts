@@ -7,6 +7,7 @@
 
 import { optionsKey } from '../../shaders/codegen.js';
 import { TOPK_PARAM_FIELDS, type TopKParamField, topKShader } from '../../shaders/topk-i32.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -131,18 +132,19 @@ export interface TopKBuffers {
 export function topKBindings(options: TopKOptions, shape: TopKShape, buffers: TopKBuffers): GPUBuffer[] {
   if (!!options.rescale !== !!buffers.requant)
     throw new Error('top-k: a requant buffer is bound exactly when options.rescale');
-  const need: [string, GPUBuffer | undefined, number][] = [
+  checkBufferBytes(
+    'top-k',
     [
-      'logits',
-      buffers.logits,
-      ((shape.logitOffset ?? 0) + (shape.batch - 1) * (shape.logitRow ?? shape.vocab) + shape.vocab) * 4,
+      [
+        'logits',
+        buffers.logits,
+        ((shape.logitOffset ?? 0) + (shape.batch - 1) * (shape.logitRow ?? shape.vocab) + shape.vocab) * 4,
+      ],
+      ['requant', buffers.requant, options.rescale ? shape.vocab * 8 : 0],
+      ['out', buffers.out, topKOutputWords(shape) * 4],
     ],
-    ['requant', buffers.requant, options.rescale ? shape.vocab * 8 : 0],
-    ['out', buffers.out, topKOutputWords(shape) * 4],
-  ];
-  for (const [what, b, bytes] of need) {
-    if (b && b.size < bytes) throw new RangeError(`top-k: buffer ${what} has ${b.size} bytes, needs ${bytes}`);
-  }
+    { skipAbsent: true },
+  );
   return buffers.requant ? [buffers.logits, buffers.requant, buffers.out] : [buffers.logits, buffers.out];
 }
 

@@ -2,6 +2,7 @@
 
 import { wordGridWorkgroups } from '../../shaders/int8-lanes.js';
 import { TRANSPOSE_HEADS_PARAM_FIELDS, transposeHeadsI8Shader } from '../../shaders/transpose-heads-i8.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -61,14 +62,10 @@ export function transposeHeadsI8Program(s: TransposeHeadsShape): ProgramInfo {
 
 /** The buffers in binding order, checked to hold `s` (the largest a Dispatch will run). */
 export function transposeHeadsI8Bindings(s: TransposeHeadsShape, buffers: { x: GPUBuffer; y: GPUBuffer }): GPUBuffer[] {
-  const need: [string, GPUBuffer, number][] = [
+  checkBufferBytes('transpose-heads-i8', [
     ['x', buffers.x, s.batch * s.seq * s.rowWords * 4],
     ['y', buffers.y, transposeHeadsOutputWords(s) * 4],
-  ];
-  for (const [what, buffer, bytes] of need) {
-    if (buffer.size < bytes)
-      throw new RangeError(`transpose-heads-i8: ${what} buffer has ${buffer.size} bytes, needs ${bytes}`);
-  }
+  ]);
   return [buffers.x, buffers.y];
 }
 
