@@ -365,6 +365,11 @@ export interface IntProgramCpuOptions {
   source?: TokenBatch;
   /** The kernels to compose (REFERENCE_KERNELS by default); the output is the same integers either way. */
   kernels?: IntKernels;
+  /**
+   * Called with each op's output as it is written; what it returns (same type and length) replaces
+   * it for the ops after. For measurements that put other values in one tensor (bench/error-attribution.ts).
+   */
+  replace?: (id: string, values: IntValues) => IntValues | undefined;
 }
 
 /**
@@ -624,7 +629,18 @@ export function runIntProgramCpu(
     options.source,
     options.kernels,
   );
-  for (const op of program.ops) interpreter.run(op);
+  for (const op of program.ops) {
+    interpreter.run(op);
+    const replaced = options.replace?.(op.out, interpreter.get(op.out));
+    if (replaced) {
+      const before = interpreter.get(op.out);
+      if (replaced.constructor !== before.constructor || replaced.length !== before.length)
+        throw new RangeError(
+          `integer program: the values replacing "${op.out}" are ${replaced.length} ${replaced.constructor.name}, not ${before.length} ${before.constructor.name}`,
+        );
+      interpreter.values.set(op.out, replaced);
+    }
+  }
   const output = interpreter.get(program.output.tensor);
   if (!(output instanceof Int32Array)) throw new Error(`integer program: output ${program.output.tensor} is not int32`);
   return { output, values: options.keep ? interpreter.values : undefined };

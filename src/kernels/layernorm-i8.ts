@@ -18,6 +18,7 @@ import {
   layerNormI8Shader,
 } from '../../shaders/layernorm-i8.js';
 import type { ResidualOperandKind } from '../../shaders/residual-add.js';
+import { checkBufferBytes } from '../gpu/bindings.js';
 import type { Gpu } from '../gpu/gpu.js';
 import {
   type BoundProgram,
@@ -307,15 +308,11 @@ export function layerNormI8Bindings(
   buffers: LayerNormI8Buffers,
   wideOutput = false,
 ): GPUBuffer[] {
-  const need = [
+  checkBufferBytes('layernorm-i8', [
     ['x', buffers.x, shape.rows * shape.H * 4],
     ['channels', buffers.channels, shape.H * 16],
     ['out', buffers.out, shape.rows * (wideOutput ? shape.H : wordsPerRow(shape.H)) * 4],
-  ] as const;
-  for (const [what, buffer, bytes] of need) {
-    if (buffer.size < bytes)
-      throw new RangeError(`layernorm-i8: buffer ${what} has ${buffer.size} bytes, the shape needs ${bytes}.`);
-  }
+  ]);
   return [buffers.x, buffers.channels, buffers.out];
 }
 
@@ -356,11 +353,7 @@ export function residualLayerNormI8Bindings(
   need.push(['channels', buffers.channels, H * 16], ['out', buffers.out, rows * wordsPerRow(H) * 4]);
   if (r.writeSum) need.push(['sum', buffers.sum, rows * H * 4]);
   else if (buffers.sum) throw new RangeError('layernorm-i8: a sum buffer for a variant that does not write the sum.');
-  for (const [what, buffer, bytes] of need) {
-    if (!buffer) throw new RangeError(`layernorm-i8: no ${what} buffer.`);
-    if (buffer.size < bytes)
-      throw new RangeError(`layernorm-i8: buffer ${what} has ${buffer.size} bytes, the shape needs ${bytes}.`);
-  }
+  checkBufferBytes('layernorm-i8', need);
   return need.map(([, buffer]) => buffer!);
 }
 
