@@ -64,6 +64,34 @@ describe('planGraph', () => {
   });
 });
 
+describe('runIntProgramCpu replace hook (bench/error-attribution.ts)', () => {
+  const model = syntheticModel(SYNTHETIC[1], 7);
+  const graph = modelGraph(model);
+  const program = planGraph(graph, encoderParams(model.weights), randomRanges(calibratedTensors(graph), 2), {
+    maxKeys: model.config.maxPositions,
+  });
+  const batch = syntheticBatch(model.config, [9, 5], 9, 3);
+  const plain = runIntProgramCpu(program, batch, { keep: true });
+  it('replaces a tensor for the ops after it, and only that tensor', () => {
+    const id = 'layer.0.attention_norm';
+    const same = runIntProgramCpu(program, batch, { replace: (t, v) => (t === id ? v.slice() : undefined) });
+    expect(Array.from(same.output)).toEqual(Array.from(plain.output));
+    const zeroed = runIntProgramCpu(program, batch, {
+      keep: true,
+      replace: (t, v) => (t === id ? new Int8Array(v.length) : undefined),
+    });
+    expect(Array.from(zeroed.values!.get(id)!).every((v) => v === 0)).toBe(true);
+    expect(Array.from(zeroed.output)).not.toEqual(Array.from(plain.output));
+    expect(zeroed.values!.get('embeddings.norm')).toEqual(plain.values!.get('embeddings.norm'));
+  });
+  it('refuses values of another type or length, naming the tensor', () => {
+    const id = 'layer.0.attention_norm';
+    expect(() =>
+      runIntProgramCpu(program, batch, { replace: (t) => (t === id ? new Int32Array(3) : undefined) }),
+    ).toThrow(/values replacing "layer.0.attention_norm" are 3 Int32Array, not \d+ Int8Array/);
+  });
+});
+
 describe('integer program on the GPU', () => {
   for (const s of SYNTHETIC.filter((x) => (x.hidden / x.heads) % 4 === 0)) {
     it(`${s.name}: GPU equals the CPU interpreter bit for bit, and new lengths within capacity create no pipeline or bind group`, async () => {
