@@ -8,14 +8,15 @@
  *   - a linear whose only reader is a SiLU (swish)      -> one GEMM with the i-SiLU epilogue;
  *   - a linear over first tokens, then tanh / ReLU      -> GEMM (int8 out) + 256-entry table;
  *   - the model's output linear                          -> GEMM with int32 output (the logits).
- * Residual adds write the wide stream (RESIDUAL_BITS); LayerNorm reads it and writes int8.
+ * Residual adds write the wide stream (RESIDUAL_BITS); LayerNorm reads it and writes int8 (or, for
+ * the residual readers of a smoothed LayerNorm, the wide stream itself).
  *
  * Outlier channels (outlierPlan): when per-channel statistics show a LayerNorm output with a few
  * channels far above the rest, its int8 output holds those channels divided by factors s_c and the
  * GEMMs reading it get weight columns multiplied by s_c (SmoothQuant's migration, folded into the
- * LayerNorm's per-channel constants: no new kernel). Its residual readers get the true output back
- * in the wide stream: a second LayerNorm writes only the outlier channels' remainder
- * x_c (1 - 1/s_c) at their own scale and a residual add puts both parts together. A residual
+ * LayerNorm's per-channel constants). Its residual readers read a second LayerNorm of the same
+ * input written straight into the wide stream (the kernel's wide output): the int8 output's step,
+ * set by the smoothed range, was too coarse for the residual path. A residual
  * branch (attention output, FFN output) with outlier channels requantizes them to int8 at integer
  * multiples m_c of the other channels' scale, and the residual add reads it as int8 times
  * per-channel integer multipliers m_c, all channels on that one scale (rescaledBranch). Without outlier
@@ -121,7 +122,7 @@ export interface PlanOptions {
   channels?: ReadonlyMap<string, ChannelStatistics>;
   /**
    * 'off': ignore outlier channels even with statistics. For measurements of the parts:
-   * 'layernorm' smooths LayerNorm outputs (GEMM inputs and the wide reconstruction for residual
+   * 'layernorm' smooths LayerNorm outputs (GEMM inputs and the wide LayerNorm for residual
    * readers) but leaves residual branches at one int8 scale; 'gemm-inputs' smooths the GEMM inputs
    * only, residual readers getting a plain per-tensor int8 copy of the LayerNorm output. Default
    * 'auto': everything.
@@ -199,7 +200,7 @@ class Planner {
   private readonly done = new Set<GraphOp>();
   /** Smoothed LayerNorm outputs: their base scale and per-channel divisors. */
   private readonly smoothing = new Map<string, { base: number; factors: Float64Array }>();
-  /** What residual readers of a smoothed LayerNorm output read instead: its wide reconstruction. */
+  /** What residual readers of a smoothed LayerNorm output read instead: its wide LayerNorm (or int8 copy). */
   private readonly wideCopy = new Map<string, string>();
   /** Rescaled residual branches: int8 at m_c x scale per channel, read by the residual add as q_c m_c at `scale`. */
   private readonly multiplied = new Map<string, { scale: number; multipliers: Int32Array }>();
@@ -554,12 +555,12 @@ class Planner {
       this.wideCopy.set(op.out, copy);
       return;
     }
-    // Residual readers get the LayerNorm again, written straight into the wide stream over the
-    // output's whole calibrated range: the int8 output's step is set by the smoothed channels'
-    // range, far coarser than what the stream carries, and the residual path passes its rounding on
-    // to every later layer (measured: most of the logit error of sst2-distilbert-outlier).
-    // Twice the calibrated max: an outlier channel beyond it would saturate, and one bit of the
-    // stream's 21 costs nothing measurable.
+    // Residual readers get the LayerNorm again, written straight into the wide stream: the int8
+    // output's step is set by the smoothed channels' range, far coarser than what the stream
+    // carries, and the residual path passes its rounding on to every later layer (measured with
+    // bench/error-attribution.ts: most of the logit error of sst2-distilbert-outlier). Over twice
+    // the calibrated max: an outlier beyond it would saturate, and one of the stream's 21 bits costs
+    // nothing measurable.
     const st = this.options.channels!.get(op.out)!;
     let max = 0;
     for (let c = 0; c < st.maxAbs.length; c++) max = Math.max(max, st.maxAbs[c]);
@@ -624,7 +625,7 @@ class Planner {
     this.multiplied.set(op.out, { scale: fine, multipliers: Int32Array.from(multiples) });
   }
 
-  /** A residual add reading a smoothed LayerNorm output: it reads the wide reconstruction instead. */
+  /** A residual add reading a smoothed LayerNorm output: it reads the wide LayerNorm instead. */
   private reconstructedAdd(op: GraphOp & { kind: 'add' }): void {
     const [a, b] = [op.a, op.b].map((id) => this.tensor(this.wideCopy.get(id) ?? id));
     for (const t of [a, b]) {
