@@ -318,6 +318,52 @@ const MODEL = sharedPath('models/multi30k-gpt2-tiny');
 const TRAIN_EN = sharedPath('data/multi30k/train.en');
 const TEST_EN = sharedPath('data/multi30k/test_2016_flickr.en');
 
+describe('integer GPT-2 past 512 keys (random, 1 layer x 16 hidden, 2 heads, 528 positions)', () => {
+  // The fused attention kernel holds at most 512 keys; longer runs take the unfused chain (Q.K^T,
+  // softmax, V^T, P.V), chosen per run by zero workgroups on the other. Prompts of 509 and 503
+  // tokens, then steps past 512 keys: both paths, and the switch between them mid-stream; then
+  // whole sequences of 520 and 300 tokens without the cache (the other fallback).
+  it("GPU KV cache: prefill and steps across the 512-key boundary give the CPU decoder's candidates; whole sequences the CPU's logits", {
+    timeout: 300_000,
+  }, async () => {
+    const sizes: Gpt2Sizes = { n_embd: 16, n_head: 2, n_layer: 1, n_positions: 528, vocab_size: 37 };
+    const model = await randomGpt2(9, sizes);
+    const rng = new Random(23);
+    const program = planDecoder(model, randomSequences(rng, 4, 40, 80, sizes.vocab_size));
+    const prompts = [509, 503].map((n) => Array.from({ length: n }, () => rng.int(0, sizes.vocab_size - 1)));
+    const capacity = 516;
+    const cpu = new IntDecoderCpuSession(program, 2, capacity);
+    const gpu = await IntDecoderGpu.create(await testGpu(), program, { batch: 2, capacity });
+    try {
+      let want = await cpu.prefill(prompts, 3);
+      expect(await gpu.prefill(prompts, 3)).toEqual(want);
+      while (gpu.length < capacity) {
+        const tokens = want.map((c) => c.ids[0]);
+        want = await cpu.step(tokens, 3);
+        expect(await gpu.step(tokens, 3)).toEqual(want);
+      }
+      expect(gpu.length).toBe(capacity);
+    } finally {
+      gpu.dispose();
+    }
+    // Whole sequences (no cache) over 520 and 300 keys in one batch: the same switch per run.
+    const whole = await IntProgramGpu.create(await testGpu(), program);
+    try {
+      for (const lengths of [[520, 300], [300]]) {
+        const batch = decoderBatch(
+          lengths.map((n) => Array.from({ length: n }, () => rng.int(0, sizes.vocab_size - 1))),
+          0,
+        );
+        expect(Array.from((await whole.forward(batch)).output)).toEqual(
+          Array.from(runIntProgramCpu(program, batch).output),
+        );
+      }
+    } finally {
+      whole.dispose();
+    }
+  });
+});
+
 describe.skipIf(!existsSync(`${MODEL}/model.safetensors`) || !existsSync(TEST_EN) || !existsSync(TRAIN_EN))(
   'integer multi30k-gpt2-tiny (../shared)',
   () => {
