@@ -247,12 +247,23 @@ export function prepareLayerNormI8Case(c: LayerNormI8Case): Prepared {
   return { x, constants, float };
 }
 
-function accuracy(got: Int8Array, x: Int32Array, rows: number, p: Prepared): AccuracyReport {
+/**
+ * Output against float LayerNorm in output steps, the float clipped to the output's range: int8
+ * (bounds ACCURACY_*_STEPS) or a wide output saturating at `wideBound` (bounds relative to it).
+ */
+export function layerNormAccuracy(
+  got: Int8Array | Int32Array,
+  x: Int32Array,
+  rows: number,
+  p: Prepared,
+  wideBound?: number,
+): AccuracyReport {
   const want = layerNormFloatSteps(x, rows, p.float);
+  const [lo, hi] = wideBound ? [-wideBound, wideBound] : [-128, 127];
   let maxAbs = 0;
   let sum = 0;
   for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - Math.min(127, Math.max(-128, want[i])));
+    const err = Math.abs(got[i] - Math.min(hi, Math.max(lo, want[i])));
     maxAbs = Math.max(maxAbs, err);
     sum += err;
   }
@@ -260,87 +271,45 @@ function accuracy(got: Int8Array, x: Int32Array, rows: number, p: Prepared): Acc
     unit: 'output steps',
     maxAbs,
     meanAbs: sum / want.length,
-    maxBound: ACCURACY_MAX_STEPS,
-    meanBound: ACCURACY_MEAN_STEPS,
+    maxBound: wideBound ? WIDE_ACCURACY_RELATIVE * wideBound : ACCURACY_MAX_STEPS,
+    meanBound: wideBound ? WIDE_ACCURACY_MEAN_RELATIVE * wideBound : ACCURACY_MEAN_STEPS,
   };
 }
 
-/** Wide output against float LayerNorm: errors in output steps, bounded relative to the output bound. */
-export function wideAccuracy(got: Int32Array, x: Int32Array, rows: number, p: Prepared, bound: number): AccuracyReport {
-  const want = layerNormFloatSteps(x, rows, p.float);
-  let maxAbs = 0;
-  let sum = 0;
-  for (let i = 0; i < want.length; i++) {
-    const err = Math.abs(got[i] - Math.min(bound, Math.max(-bound, want[i])));
-    maxAbs = Math.max(maxAbs, err);
-    sum += err;
-  }
-  return {
-    unit: 'output steps',
-    maxAbs,
-    meanAbs: sum / want.length,
-    maxBound: WIDE_ACCURACY_RELATIVE * bound,
-    meanBound: WIDE_ACCURACY_MEAN_RELATIVE * bound,
-  };
-}
-
-async function runWideLayerNormCase(gpu: Gpu, c: LayerNormI8Case, bound: number): Promise<CheckResult> {
-  const p = prepareLayerNormI8Case(c);
-  const { rows, H } = c;
-  const buffers = {
-    x: gpu.storage('x', p.x),
-    channels: gpu.storage('channels', packLayerNormChannels(p.constants)),
-    out: gpu.storage('out', rows * H * 4),
-  };
-  try {
-    const program = await bindLayerNormI8(gpu, p.constants, { rows, H }, buffers, {
-      workgroupSize: c.workgroupSize,
-      maxWorkgroupsX: c.maxWorkgroupsX,
-      wideOutput: { maxAbs: bound },
-    });
-    submitPrograms(gpu, [program]);
-    const got = new Int32Array(await gpu.read(buffers.out));
-    program.destroy();
-    const want = layerNormWideRef(p.x, rows, p.constants, bound);
-    const result = compareExact(c.name, got, want, (i) => `row ${Math.floor(i / H)} col ${i % H}`);
-    if (c.accuracy) result.accuracy = wideAccuracy(got, p.x, rows, p, bound);
-    return result;
-  } finally {
-    for (const b of Object.values(buffers)) b.destroy();
-  }
-}
-
+/** Int8 output: packed words (padding lanes must be zero); wide output: int32 per value. */
 export async function runLayerNormI8Case(gpu: Gpu, c: LayerNormI8Case): Promise<CheckResult> {
-  if (c.wideOutput) return runWideLayerNormCase(gpu, c, c.wideOutput);
   const p = prepareLayerNormI8Case(c);
   const { rows, H } = c;
   const words = wordsPerRow(H);
+  const wide = c.wideOutput;
   const buffers = {
     x: gpu.storage('x', p.x),
     channels: gpu.storage('channels', packLayerNormChannels(p.constants)),
-    out: gpu.storage('out', rows * words * 4),
+    out: gpu.storage('out', rows * (wide ? H : words) * 4),
   };
   try {
     const program = await bindLayerNormI8(gpu, p.constants, { rows, H }, buffers, {
       workgroupSize: c.workgroupSize,
       maxWorkgroupsX: c.maxWorkgroupsX,
+      ...(wide ? { wideOutput: { maxAbs: wide } } : {}),
     });
     submitPrograms(gpu, [program]);
-    const raw = new Uint32Array(await gpu.read(buffers.out));
+    const raw = await gpu.read(buffers.out);
     program.destroy();
-    const got = unpackRows(raw, rows, H) as Int8Array;
-    const want = layerNormI8Ref(p.x, rows, p.constants);
+    const got = wide ? new Int32Array(raw) : (unpackRows(new Uint32Array(raw), rows, H) as Int8Array);
+    const want = wide ? layerNormWideRef(p.x, rows, p.constants, wide) : layerNormI8Ref(p.x, rows, p.constants);
     const result = compareExact(c.name, got, want, (i) => `row ${Math.floor(i / H)} col ${i % H}`);
     // Padding lanes must be written as zeros.
     let padding = 0;
-    if (H % 4) {
-      for (let r = 0; r < rows; r++) if (raw[r * words + words - 1] >>> (8 * (H % 4)) !== 0) padding++;
+    if (!wide && H % 4) {
+      const packed = new Uint32Array(raw);
+      for (let r = 0; r < rows; r++) if (packed[r * words + words - 1] >>> (8 * (H % 4)) !== 0) padding++;
     }
     if (padding) {
       result.mismatches += padding;
       result.firstMismatch ??= `${padding} rows with non-zero padding lanes`;
     }
-    if (c.accuracy) result.accuracy = accuracy(got, p.x, rows, p);
+    if (c.accuracy) result.accuracy = layerNormAccuracy(got, p.x, rows, p, wide);
     return result;
   } finally {
     for (const b of Object.values(buffers)) b.destroy();
