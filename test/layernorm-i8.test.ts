@@ -14,6 +14,7 @@ import {
   layerNormI8Bounds,
   layerNormI8Ref,
   layerNormI8RowStats,
+  layerNormWideRef,
   roundedMean,
   shiftRound,
 } from '../src/reference/layernorm-i8.js';
@@ -194,6 +195,19 @@ describe('integer LayerNorm refuses what it cannot compute exactly', () => {
       /H = 16385 must be an integer in \[1, 16384\]/,
     );
     expect(() => layerNormI8Program(constants(4), { rows: 1, H: 4 }, { workgroupSize: 48 })).toThrow(/power of two/);
+  });
+  it('refuses a wide output bound outside [1, 2^30 - 1], or one for the int8 variant, naming it', () => {
+    const c = constants(4);
+    const shape = { rows: 1, H: 4 };
+    expect(() => layerNormI8Program(c, shape, { wideOutput: { maxAbs: 2 ** 21 } })).not.toThrow();
+    for (const maxAbs of [0, 2 ** 30, 1.5])
+      expect(() => layerNormI8Program(c, shape, { wideOutput: { maxAbs } })).toThrow(
+        new RegExp(`wide output bound = ${maxAbs} is not an integer in \\[1, 1073741823\\]`),
+      );
+    expect(() => layerNormI8RunData(c, shape, layerNormI8Variant(4), { wideOutput: { maxAbs: 8 } })).toThrow(
+      /a wide output bound for a variant with an int8 output/,
+    );
+    expect(() => layerNormWideRef(new Int32Array(4), 1, c, 0)).toThrow(/layerNormWideRef outMaxAbs = 0/);
   });
   it('rejects a declared bound that would let x - mean leave int32', () => {
     expect(() => layerNormI8Program(constants(4, { inputMaxAbs: 2 ** 30 }), { rows: 1, H: 4 })).toThrow(

@@ -351,6 +351,14 @@ describe('INT8 on a model with outlier channels', () => {
     expect(smoothed.length).toBe(5);
     expect(wide.length).toBe(4);
     expect(norms.some((o) => o.outliers?.part === 'outliers')).toBe(false);
+    // Validation refuses a wide output no later LayerNorm could read.
+    const beyond = {
+      ...program,
+      tensors: program.tensors.map((t) => (t.id === wide[0].out ? { ...t, bound: 2 ** 30 } : t)),
+    };
+    expect(() => validateProgram(beyond, 'bad')).toThrow(
+      new RegExp(`bound of the wide output "${wide[0].out.replace(/\./g, '\\.')}" = 1073741824 is not an integer`),
+    );
     for (const w of wide) {
       const twin = smoothed.find((o) => o.input === w.input)!;
       expect(w.out).toBe(`${twin.out}.wide`);

@@ -31,9 +31,9 @@ import {
 import { wordsPerRow } from '../quant/pack.js';
 import {
   checkLayerNormI8Constants,
+  checkWideOutputBound,
   type LayerNormI8Constants,
   LN_MAX_H,
-  LN_MAX_WIDE_OUTPUT,
   layerNormI8Bounds,
 } from '../reference/layernorm-i8.js';
 import { type ResidualAddConstants, signedRange } from '../reference/residual-add.js';
@@ -248,10 +248,7 @@ function wideOutputBound(variant: LayerNormI8ShaderOptions, options: LayerNormI8
       `layernorm-i8: ${w ? 'a wide output bound' : 'no wide output bound'} for a variant with ${variant.wideOutput ? 'a wide' : 'an int8'} output.`,
     );
   if (!w) return 0;
-  if (!Number.isInteger(w.maxAbs) || w.maxAbs < 1 || w.maxAbs > LN_MAX_WIDE_OUTPUT)
-    throw new RangeError(
-      `layernorm-i8: wide output bound ${w.maxAbs} is not an integer in [1, ${LN_MAX_WIDE_OUTPUT}].`,
-    );
+  checkWideOutputBound(w.maxAbs);
   return w.maxAbs;
 }
 

@@ -27,7 +27,7 @@ import { checkAccumulatorBound } from '../kernels/gemm-i8.js';
 import { checkResidualAddBounds } from '../kernels/residual-add.js';
 import { checkDyadic } from '../reference/dyadic.js';
 import { checkGeluI8Constants } from '../reference/gelu-i8.js';
-import { checkLayerNormI8Constants, LN_MAX_WIDE_OUTPUT } from '../reference/layernorm-i8.js';
+import { checkLayerNormI8Constants, checkWideOutputBound } from '../reference/layernorm-i8.js';
 import { checkColumnMultipliers, dyadicTermBound, type ResidualOperand } from '../reference/residual-add.js';
 import { checkSiluI8Constants } from '../reference/silu-i8.js';
 import { softmaxI8Bounds } from '../reference/softmax-i8.js';
@@ -226,8 +226,7 @@ function checkOps(p: IntProgram): void {
         const x = t(o.input, ['wide'], 'input');
         // int8, or the wide stream saturated at the output's declared bound (layerNormWideRef).
         const out = t(o.out, ['i8', 'wide'], 'output', true);
-        if (out.dtype === 'wide' && !(out.bound >= 1 && out.bound <= LN_MAX_WIDE_OUTPUT))
-          fail(where, `a wide output's bound ${out.bound} must be in [1, ${LN_MAX_WIDE_OUTPUT}]`);
+        if (out.dtype === 'wide') guard(() => checkWideOutputBound(out.bound, `bound of the wide output "${o.out}"`));
         if (o.constants.H !== width(x) || o.constants.H !== width(out) || o.constants.channels.length !== o.constants.H)
           fail(
             where,

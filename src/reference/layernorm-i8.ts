@@ -284,7 +284,12 @@ export function checkLayerNormInput(
 ): void {
   checkLayerNormI8Constants(c);
   if (x.length !== rows * c.H) throw new RangeError(`${what}: ${x.length} values for ${rows} rows of ${c.H}.`);
-  if (outMaxAbs !== undefined) checkInt(`${what} outMaxAbs`, outMaxAbs, 1, LN_MAX_WIDE_OUTPUT);
+  if (outMaxAbs !== undefined) checkWideOutputBound(outMaxAbs, `${what} outMaxAbs`);
+}
+
+/** A wide output's saturation bound: an integer in [1, LN_MAX_WIDE_OUTPUT] (what a later LayerNorm may read). */
+export function checkWideOutputBound(outMaxAbs: number, what = 'wide output bound'): void {
+  checkInt(what, outMaxAbs, 1, LN_MAX_WIDE_OUTPUT);
 }
 
 function layerNormRows<T extends Int8Array | Int32Array>(
