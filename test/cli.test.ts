@@ -174,6 +174,35 @@ describe('int8-transformer CLI', { timeout: 300_000 }, () => {
     expect(inspect.stdout).toMatch(/layer\.1\.output_norm +\[batch, query, 128\] +i8 /);
     expect(inspect.stdout).toMatch(/"method":"max","texts":8/);
   });
+  it.skipIf(!hasShared)(
+    'convert --report on the outlier checkpoint names the outlier channels and what was smoothed; inspect shows the wide LayerNorms',
+    () => {
+      const out = join(mkdtempSync(join(tmpdir(), 'i8t-')), 'outlier.i8t');
+      const r = cli(
+        'convert',
+        `${shared}/models/sst2-distilbert-outlier`,
+        '--calib',
+        `${shared}/data/glue/sst2/train_calib1000.tsv`,
+        '--calib-limit',
+        '8',
+        '--report',
+        '-o',
+        out,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      // The planted channels (its SOURCE.md: 37, 150, 211) lead the report and the smoothing.
+      expect(r.stdout).toMatch(/\nembeddings\.norm .* (37|150|211)\* /);
+      expect(r.stdout).toMatch(/\d+ of 47 tensors have outlier channels/);
+      expect(r.stdout).toMatch(/ {2}embeddings\.norm: channels (37|150|211), (37|150|211), (37|150|211) divided by/);
+      // Within the issue's 0.27x of the float32 weights.
+      expect(r.stdout).toMatch(/wrote .*outlier\.i8t: .* MB \(0\.2[0-6]\dx model\.safetensors\)/);
+      const inspect = cli('inspect', out);
+      expect(inspect.code).toBe(0);
+      expect(
+        inspect.stdout.match(/written into the wide stream \(saturating at 2097152\) for its residual readers/g),
+      ).toHaveLength(8);
+    },
+  );
   it.skipIf(!hasShared)('evaluates on a GLUE tsv and prints one JSON object with --json', () => {
     const r = cli(
       'eval',
